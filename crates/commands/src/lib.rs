@@ -1,0 +1,1 @@
+//! Command table and handlers (in progress).

@@ -1,0 +1,1 @@
+//! The hash table of one database. (Helper: implement.)
