@@ -1,1 +1,88 @@
-//! Command table and handlers (in progress).
+//! Tessera's command table and the shard-local half of every command.
+//!
+//! A handler gets one shard ([`Shard`]), the connection's database and the
+//! command's arguments, writes its reply into the output buffer and returns
+//! `Ok` or an [`Error`]. It never knows which thread it runs on: the server
+//! crate routes each command to the shard that owns its key and runs it there.
+//! Commands whose keys may live on several shards (MGET, DEL k1 k2, KEYS, ...)
+//! have a handler here for the case where all their keys are on one shard, and
+//! shard-local *operations* (plain functions returning values) that the server
+//! calls on each shard when it fans such a command out.
+//!
+//! # Layout
+//!
+//! - [`table`]: the command table: name, arity, flags, key positions, handler.
+//! - [`args`]: the argument cursor and Redis's number parsers.
+//! - [`error`]: every error string, turned into a wire reply in one place.
+//! - [`slot`]: key → cluster slot (CRC16 with hash tags).
+//! - [`strings`], [`keys`]: the command families, one `register` each.
+
+pub mod args;
+pub mod error;
+pub mod keys;
+pub mod slot;
+pub mod strings;
+pub mod table;
+
+pub use error::{CmdResult, Error};
+pub use storage::{Keyspace, Millis};
+pub use table::{CommandSpec, CommandTable, Handler};
+
+/// Counters a shard keeps for INFO.
+#[derive(Default, Debug, Clone, Copy)]
+pub struct ShardStats {
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub expired_keys: u64,
+}
+
+/// Settings handlers need, copied into each shard (CONFIG SET updates them).
+#[derive(Debug, Clone, Copy)]
+pub struct ShardConfig {
+    /// `proto-max-bulk-len`: the largest string SETRANGE/APPEND may build.
+    pub proto_max_bulk_len: usize,
+}
+
+impl Default for ShardConfig {
+    fn default() -> Self {
+        ShardConfig { proto_max_bulk_len: 512 * 1024 * 1024 }
+    }
+}
+
+/// One shard: its part of every database, its counters, its settings.
+pub struct Shard {
+    pub ks: Keyspace,
+    pub stats: ShardStats,
+    pub config: ShardConfig,
+}
+
+impl Shard {
+    pub fn new(databases: usize) -> Shard {
+        Shard { ks: Keyspace::new(databases), stats: ShardStats::default(), config: ShardConfig::default() }
+    }
+}
+
+/// What a handler runs with: the owning shard, the connection's database,
+/// the time of this batch, and the connection's output buffer.
+pub struct Ctx<'a> {
+    pub shard: &'a mut Shard,
+    pub db: usize,
+    pub now: Millis,
+    pub out: &'a mut Vec<u8>,
+}
+
+impl Ctx<'_> {
+    /// The connection's current database on this shard.
+    pub fn db(&mut self) -> &mut storage::Db {
+        &mut self.shard.ks.dbs[self.db]
+    }
+}
+
+/// The table with every command family registered.
+pub fn table() -> CommandTable {
+    let mut t = CommandTable::default();
+    strings::register(&mut t);
+    keys::register(&mut t);
+    table::register_server(&mut t);
+    t
+}

@@ -1,21 +1,122 @@
 //! Reply encoder: every function appends one RESP2 value to `out`.
-//! (Helper: implement; integers via itoa, no intermediate allocation.)
+//!
+//! Each writes its value in one pass with no intermediate allocation; numbers
+//! are formatted on the stack with `itoa`. An array is its header from
+//! [`array_len`] followed by the caller's elements, so a reply is streamed into
+//! the connection's write buffer as it is produced.
 
-/// `+s\r\n`
-pub fn simple(out: &mut Vec<u8>, s: &[u8]) { let _ = (out, s); todo!() }
-/// `-msg\r\n`; `msg` is the whole error text, e.g. `ERR syntax error`.
-pub fn error(out: &mut Vec<u8>, msg: &[u8]) { let _ = (out, msg); todo!() }
+/// Appends `prefix`, the decimal form of `n`, and CRLF.
+#[inline]
+fn line_int(out: &mut Vec<u8>, prefix: u8, n: impl itoa::Integer) {
+    let mut buf = itoa::Buffer::new();
+    let digits = buf.format(n).as_bytes();
+    out.reserve(digits.len() + 3);
+    out.push(prefix);
+    out.extend_from_slice(digits);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `+s\r\n`. `s` must not contain CR or LF.
+pub fn simple(out: &mut Vec<u8>, s: &[u8]) {
+    out.reserve(s.len() + 3);
+    out.push(b'+');
+    out.extend_from_slice(s);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `-msg\r\n`; `msg` is the whole error text, e.g. `ERR syntax error`. It must
+/// not contain CR or LF.
+pub fn error(out: &mut Vec<u8>, msg: &[u8]) {
+    out.reserve(msg.len() + 3);
+    out.push(b'-');
+    out.extend_from_slice(msg);
+    out.extend_from_slice(b"\r\n");
+}
+
 /// `:n\r\n`
-pub fn integer(out: &mut Vec<u8>, n: i64) { let _ = (out, n); todo!() }
+pub fn integer(out: &mut Vec<u8>, n: i64) {
+    line_int(out, b':', n);
+}
+
 /// `$len\r\nbytes\r\n`
-pub fn bulk(out: &mut Vec<u8>, b: &[u8]) { let _ = (out, b); todo!() }
+#[inline]
+pub fn bulk(out: &mut Vec<u8>, b: &[u8]) {
+    let mut buf = itoa::Buffer::new();
+    let len = buf.format(b.len()).as_bytes();
+    out.reserve(len.len() + b.len() + 5);
+    out.push(b'$');
+    out.extend_from_slice(len);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(b);
+    out.extend_from_slice(b"\r\n");
+}
+
 /// A bulk string holding the decimal form of `n` (GET of an integer value).
-pub fn bulk_int(out: &mut Vec<u8>, n: i64) { let _ = (out, n); todo!() }
+pub fn bulk_int(out: &mut Vec<u8>, n: i64) {
+    let mut buf = itoa::Buffer::new();
+    bulk(out, buf.format(n).as_bytes());
+}
+
 /// `$-1\r\n`
-pub fn null_bulk(out: &mut Vec<u8>) { let _ = out; todo!() }
+pub fn null_bulk(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"$-1\r\n");
+}
+
 /// `*-1\r\n`
-pub fn null_array(out: &mut Vec<u8>) { let _ = out; todo!() }
+pub fn null_array(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"*-1\r\n");
+}
+
 /// `*n\r\n`, followed by the caller's n values.
-pub fn array_len(out: &mut Vec<u8>, n: usize) { let _ = (out, n); todo!() }
+pub fn array_len(out: &mut Vec<u8>, n: usize) {
+    line_int(out, b'*', n);
+}
+
 /// `+OK\r\n`
-pub fn ok(out: &mut Vec<u8>) { out.extend_from_slice(b"+OK\r\n") }
+pub fn ok(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"+OK\r\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let mut out = b"prefix".to_vec();
+        f(&mut out);
+        out.split_off(6)
+    }
+
+    #[test]
+    fn every_encoder() {
+        assert_eq!(encoded(|o| simple(o, b"PONG")), b"+PONG\r\n");
+        assert_eq!(
+            encoded(|o| error(o, b"ERR syntax error")),
+            b"-ERR syntax error\r\n"
+        );
+        assert_eq!(encoded(|o| integer(o, 0)), b":0\r\n");
+        assert_eq!(encoded(|o| integer(o, -42)), b":-42\r\n");
+        assert_eq!(
+            encoded(|o| integer(o, i64::MIN)),
+            b":-9223372036854775808\r\n"
+        );
+        assert_eq!(encoded(|o| bulk(o, b"")), b"$0\r\n\r\n");
+        assert_eq!(encoded(|o| bulk(o, b"a\r\nb")), b"$4\r\na\r\nb\r\n");
+        assert_eq!(encoded(|o| bulk_int(o, 1234)), b"$4\r\n1234\r\n");
+        assert_eq!(encoded(|o| bulk_int(o, -7)), b"$2\r\n-7\r\n");
+        assert_eq!(encoded(null_bulk), b"$-1\r\n");
+        assert_eq!(encoded(null_array), b"*-1\r\n");
+        assert_eq!(encoded(|o| array_len(o, 0)), b"*0\r\n");
+        assert_eq!(encoded(|o| array_len(o, 12)), b"*12\r\n");
+        assert_eq!(encoded(ok), b"+OK\r\n");
+    }
+
+    #[test]
+    fn big_bulk() {
+        let value = vec![b'x'; 100_000];
+        let out = encoded(|o| bulk(o, &value));
+        assert_eq!(&out[..10], b"$100000\r\nx");
+        assert_eq!(out.len(), 9 + 100_000 + 2);
+        assert!(out.ends_with(b"x\r\n"));
+    }
+}

@@ -1,57 +1,854 @@
-//! One database of one shard, and a shard's set of databases. (Helper: implement.)
+//! One database of one shard, and a shard's set of databases.
+//!
+//! Expiry follows Redis: a key is gone once `now > expire_at`. Every access
+//! checks (lazy expiry), and [`Db::active_expire`] removes the soonest-due
+//! keys in bounded batches so memory is reclaimed for keys nobody touches.
+//! Active expiry never scans the table: volatile keys are also kept in a
+//! deadline-ordered index, updated on every operation that adds, changes or
+//! drops an expiry.
 
+use std::collections::{BTreeSet, HashMap};
+use std::mem;
+
+use crate::dict::{Dict, Entry, Lookup, NO_EXPIRY};
+use crate::glob::glob_match;
 use crate::{Millis, Value};
 
-/// One database (SELECT n) of one shard.
-pub struct Db {}
-
-impl Db {
-    pub fn new() -> Db { todo!() }
-    /// Keys, expired-but-not-yet-removed ones included.
-    pub fn len(&self) -> usize { todo!() }
-    pub fn is_empty(&self) -> bool { self.len() == 0 }
-    /// Keys with a TTL.
-    pub fn expires_len(&self) -> usize { todo!() }
-    /// Average remaining TTL in ms of keys with a TTL (0 when none), for INFO keyspace.
-    pub fn avg_ttl(&self, now: Millis) -> u64 { let _ = now; todo!() }
-    /// The live value; an expired key is removed here (lazy expiry) and reads as absent.
-    pub fn get(&mut self, key: &[u8], now: Millis) -> Option<&Value> { let _ = (key, now); todo!() }
-    pub fn get_mut(&mut self, key: &[u8], now: Millis) -> Option<&mut Value> { let _ = (key, now); todo!() }
-    /// Live value and its expiry.
-    pub fn get_with_expiry(&mut self, key: &[u8], now: Millis) -> Option<(&mut Value, Option<Millis>)> { let _ = (key, now); todo!() }
-    pub fn contains(&mut self, key: &[u8], now: Millis) -> bool { let _ = (key, now); todo!() }
-    /// Inserts or replaces; the key's TTL becomes `expire` (None: no TTL).
-    pub fn insert(&mut self, key: &[u8], value: Value, expire: Option<Millis>) { let _ = (key, value, expire); todo!() }
-    /// Inserts or replaces, keeping an existing live key's TTL.
-    pub fn insert_keep_ttl(&mut self, key: &[u8], value: Value, now: Millis) { let _ = (key, value, now); todo!() }
-    /// Removes a live key and returns its value.
-    pub fn remove(&mut self, key: &[u8], now: Millis) -> Option<Value> { let _ = (key, now); todo!() }
-    /// Removes a live key and returns its value and expiry (MOVE, RENAME).
-    pub fn take(&mut self, key: &[u8], now: Millis) -> Option<(Value, Option<Millis>)> { let _ = (key, now); todo!() }
-    /// `None`: no such live key; `Some(None)`: no TTL; `Some(Some(at))`.
-    pub fn expiry(&mut self, key: &[u8], now: Millis) -> Option<Option<Millis>> { let _ = (key, now); todo!() }
-    /// Sets or clears (None) a live key's TTL; false if no such key.
-    pub fn set_expiry(&mut self, key: &[u8], at: Option<Millis>, now: Millis) -> bool { let _ = (key, at, now); todo!() }
-    /// A random live key (expired ones met on the way are removed).
-    pub fn random_key(&mut self, now: Millis) -> Option<Vec<u8>> { let _ = now; todo!() }
-    /// One SCAN step with Redis's guarantees (every key present for the whole
-    /// scan is returned at least once, across resizes). Calls `f` for the keys of
-    /// about `count` buckets from `cursor`; returns the next cursor, 0 at the end.
-    pub fn scan(&self, cursor: u64, count: usize, f: impl FnMut(&[u8], &Value, Option<Millis>)) -> u64 { let _ = (cursor, count, f); todo!() }
-    /// Every key, expired ones included (callers filter with `now`).
-    pub fn for_each(&self, f: impl FnMut(&[u8], &Value, Option<Millis>)) { let _ = f; todo!() }
-    pub fn clear(&mut self) { todo!() }
-    /// Active expiry: removes at most `max` expired keys, soonest first; returns how many.
-    pub fn active_expire(&mut self, now: Millis, max: usize) -> usize { let _ = (now, max); todo!() }
+/// Volatile keys ordered by deadline, as `(expire_at, key hash)` pairs.
+///
+/// Hashes rather than keys: 16 bytes per entry whatever the key's length,
+/// and no second copy of long keys. The dict finds the entry again from the
+/// hash and the deadline ([`Dict::remove_by_deadline`]).
+#[derive(Default)]
+struct DeadlineIndex {
+    set: BTreeSet<(u64, u64)>,
+    /// How many further keys share a pair already in `set`. Needs a 64-bit
+    /// hash collision within the same millisecond, so it is essentially
+    /// always empty, but the index must stay exact rather than probably so.
+    dups: HashMap<(u64, u64), usize>,
+    /// Keys with a TTL (`set.len()` plus the duplicates).
+    len: usize,
+    /// Sum of their deadlines, for the average TTL.
+    sum: u128,
 }
 
-impl Default for Db { fn default() -> Self { Self::new() } }
+impl DeadlineIndex {
+    fn add(&mut self, at: u64, h: u64) {
+        if at == NO_EXPIRY {
+            return;
+        }
+        self.len += 1;
+        self.sum += u128::from(at);
+        if !self.set.insert((at, h)) {
+            *self.dups.entry((at, h)).or_default() += 1;
+        }
+    }
+
+    fn remove(&mut self, at: u64, h: u64) {
+        if at == NO_EXPIRY {
+            return;
+        }
+        self.len -= 1;
+        self.sum -= u128::from(at);
+        match self.dups.get_mut(&(at, h)) {
+            Some(extra) => {
+                *extra -= 1;
+                if *extra == 0 {
+                    self.dups.remove(&(at, h));
+                }
+            }
+            None => {
+                let was_there = self.set.remove(&(at, h));
+                debug_assert!(was_there, "deadline index out of sync");
+            }
+        }
+    }
+
+    fn change(&mut self, old: u64, new: u64, h: u64) {
+        if old != new {
+            self.remove(old, h);
+            self.add(new, h);
+        }
+    }
+
+    /// The soonest deadline if it has passed.
+    fn first_due(&self, now: Millis) -> Option<(u64, u64)> {
+        self.set.first().copied().filter(|&(at, _)| now > at)
+    }
+}
+
+/// The stored form of an optional expiry. `u64::MAX` is the "none"
+/// sentinel, so a real deadline there (585 million years out) is nudged
+/// down by one millisecond.
+#[inline]
+fn encode_expiry(at: Option<Millis>) -> u64 {
+    at.map_or(NO_EXPIRY, |t| t.min(NO_EXPIRY - 1))
+}
+
+/// Finds a live entry, removing it if it has expired. A free function over
+/// the two fields so the returned borrow of `dict` leaves `index` usable.
+fn live<'a>(
+    dict: &'a mut Dict,
+    index: &mut DeadlineIndex,
+    expired: &mut u64,
+    key: &[u8],
+    now: Millis,
+) -> (u64, Option<&'a mut Entry>) {
+    let h = dict.hash(key);
+    match dict.lookup(h, key, now) {
+        Lookup::Absent => (h, None),
+        Lookup::Expired(e) => {
+            index.remove(e.expire_at, h);
+            *expired += 1;
+            (h, None)
+        }
+        Lookup::Live(e) => (h, Some(e)),
+    }
+}
+
+/// One database (SELECT n) of one shard.
+pub struct Db {
+    dict: Dict,
+    index: DeadlineIndex,
+    /// Keys removed because they expired, lazily or actively (INFO
+    /// expired_keys).
+    expired: u64,
+    /// For RANDOMKEY; per database so tests can seed it.
+    rng: fastrand::Rng,
+}
+
+impl Db {
+    /// An empty database; allocates nothing until the first insert.
+    pub fn new() -> Db {
+        Db {
+            dict: Dict::new(),
+            index: DeadlineIndex::default(),
+            expired: 0,
+            rng: fastrand::Rng::new(),
+        }
+    }
+
+    /// Keys, expired-but-not-yet-removed ones included.
+    pub fn len(&self) -> usize {
+        self.dict.len()
+    }
+
+    /// True when there are no keys at all (expired ones included).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keys with a TTL.
+    pub fn expires_len(&self) -> usize {
+        self.index.len
+    }
+
+    /// Average remaining TTL in ms of keys with a TTL (0 when none), for
+    /// INFO keyspace. Exact and O(1), from a running sum of deadlines.
+    pub fn avg_ttl(&self, now: Millis) -> u64 {
+        if self.index.len == 0 {
+            return 0;
+        }
+        let avg_at = self.index.sum / self.index.len as u128;
+        u64::try_from(avg_at)
+            .unwrap_or(u64::MAX)
+            .saturating_sub(now)
+    }
+
+    /// Keys removed because they expired, since the database was created.
+    pub fn expired_count(&self) -> u64 {
+        self.expired
+    }
+
+    /// The live value; an expired key is removed here (lazy expiry) and
+    /// reads as absent.
+    pub fn get(&mut self, key: &[u8], now: Millis) -> Option<&Value> {
+        self.get_mut(key, now).map(|v| &*v)
+    }
+
+    /// The live value, to change in place (its TTL is kept).
+    pub fn get_mut(&mut self, key: &[u8], now: Millis) -> Option<&mut Value> {
+        let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
+        e.map(Entry::value_mut)
+    }
+
+    /// Live value and its expiry.
+    pub fn get_with_expiry(
+        &mut self,
+        key: &[u8],
+        now: Millis,
+    ) -> Option<(&mut Value, Option<Millis>)> {
+        let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
+        e.map(|e| {
+            let at = e.expire_at();
+            (e.value_mut(), at)
+        })
+    }
+
+    /// True when `key` exists and has not expired.
+    pub fn contains(&mut self, key: &[u8], now: Millis) -> bool {
+        let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
+        e.is_some()
+    }
+
+    /// Inserts or replaces; the key's TTL becomes `expire` (None: no TTL).
+    pub fn insert(&mut self, key: &[u8], value: Value, expire: Option<Millis>) {
+        let at = encode_expiry(expire);
+        let h = self.dict.hash(key);
+        match self.dict.insert_with(h, key, value, |_| at) {
+            Some((_old, old_at)) => self.index.change(old_at, at, h),
+            None => self.index.add(at, h),
+        }
+    }
+
+    /// Inserts or replaces, keeping an existing live key's TTL (SET
+    /// KEEPTTL); an expired or missing key gets no TTL.
+    pub fn insert_keep_ttl(&mut self, key: &[u8], value: Value, now: Millis) {
+        let h = self.dict.hash(key);
+        let mut at = NO_EXPIRY;
+        let old = self.dict.insert_with(h, key, value, |old| {
+            if now <= old {
+                at = old;
+            }
+            at
+        });
+        if let Some((_old, old_at)) = old {
+            if now > old_at {
+                self.expired += 1;
+            }
+            self.index.change(old_at, at, h);
+        }
+    }
+
+    /// Removes a live key and returns its value.
+    pub fn remove(&mut self, key: &[u8], now: Millis) -> Option<Value> {
+        self.take(key, now).map(|(v, _)| v)
+    }
+
+    /// Removes a live key and returns its value and expiry (MOVE, RENAME).
+    pub fn take(&mut self, key: &[u8], now: Millis) -> Option<(Value, Option<Millis>)> {
+        let h = self.dict.hash(key);
+        let e = self.dict.remove(h, key)?;
+        self.index.remove(e.expire_at, h);
+        if e.is_expired(now) {
+            self.expired += 1;
+            return None;
+        }
+        let at = e.expire_at();
+        Some((e.into_value(), at))
+    }
+
+    /// `None`: no such live key; `Some(None)`: no TTL; `Some(Some(at))`.
+    pub fn expiry(&mut self, key: &[u8], now: Millis) -> Option<Option<Millis>> {
+        let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
+        e.map(|e| e.expire_at())
+    }
+
+    /// Sets or clears (None) a live key's TTL; false if no such key. A
+    /// deadline already past makes the key expire on its next access;
+    /// commands that must delete at once (EXPIRE with a past time) remove it
+    /// themselves, as Redis does.
+    pub fn set_expiry(&mut self, key: &[u8], at: Option<Millis>, now: Millis) -> bool {
+        let (h, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
+        match e {
+            None => false,
+            Some(e) => {
+                let new = encode_expiry(at);
+                let old = mem::replace(&mut e.expire_at, new);
+                self.index.change(old, new, h);
+                true
+            }
+        }
+    }
+
+    /// A random live key (expired ones met on the way are removed, so the
+    /// loop ends: each miss shrinks the table).
+    pub fn random_key(&mut self, now: Millis) -> Option<Vec<u8>> {
+        loop {
+            let (key, at) = {
+                let e = self.dict.random(&mut self.rng)?;
+                (e.key().to_vec(), e.expire_at)
+            };
+            if now <= at {
+                return Some(key);
+            }
+            let h = self.dict.hash(&key);
+            if self.dict.remove(h, &key).is_some() {
+                self.index.remove(at, h);
+                self.expired += 1;
+            }
+        }
+    }
+
+    /// One SCAN step with Redis's guarantees (every key present for the
+    /// whole scan is returned at least once, across resizes). Visits
+    /// buckets from `cursor` until at least `count` keys were passed to `f`
+    /// or `10 * count` buckets were visited (Redis's bounds, so a sparse
+    /// table still answers promptly); returns the next cursor, 0 at the
+    /// end. Expired keys are passed too, with their expiry, for the caller
+    /// to filter.
+    pub fn scan(
+        &self,
+        cursor: u64,
+        count: usize,
+        mut f: impl FnMut(&[u8], &Value, Option<Millis>),
+    ) -> u64 {
+        let max_steps = count.saturating_mul(10).max(1);
+        let mut seen = 0;
+        let mut cursor = cursor;
+        for _ in 0..max_steps {
+            cursor = self.dict.scan(cursor, |e| {
+                seen += 1;
+                f(e.key(), e.value(), e.expire_at());
+            });
+            if cursor == 0 || seen >= count {
+                break;
+            }
+        }
+        cursor
+    }
+
+    /// Every key, expired ones included (callers filter with `now`).
+    pub fn for_each(&self, mut f: impl FnMut(&[u8], &Value, Option<Millis>)) {
+        for e in self.dict.iter() {
+            f(e.key(), e.value(), e.expire_at());
+        }
+    }
+
+    /// KEYS: calls `f` with every live key matching the glob `pattern`.
+    /// A lone `*` matches everything without running the matcher (and so
+    /// also the empty key, which Redis's matcher alone would not).
+    pub fn keys_matching(&self, pattern: &[u8], now: Millis, mut f: impl FnMut(&[u8])) {
+        let all = pattern == b"*";
+        for e in self.dict.iter() {
+            if !e.is_expired(now) && (all || glob_match(pattern, e.key(), false)) {
+                f(e.key());
+            }
+        }
+    }
+
+    /// Removes every key.
+    pub fn clear(&mut self) {
+        self.dict.clear();
+        self.index = DeadlineIndex::default();
+    }
+
+    /// Active expiry: removes at most `max` expired keys, soonest first;
+    /// returns how many. Work is O(removed · log n): only due keys are
+    /// touched, so a million keys expiring together are reclaimed over as
+    /// many calls as the caller's budget needs.
+    pub fn active_expire(&mut self, now: Millis, max: usize) -> usize {
+        let mut removed = 0;
+        while removed < max {
+            let Some((at, h)) = self.index.first_due(now) else {
+                break;
+            };
+            let e = self.dict.remove_by_deadline(h, at);
+            debug_assert!(e.is_some(), "indexed deadline without its key");
+            self.index.remove(at, h);
+            removed += 1;
+        }
+        self.expired += removed as u64;
+        removed
+    }
+
+    /// Up to `steps` steps of an in-progress table resize, for a periodic
+    /// task (resizes otherwise advance only as keys are accessed); returns
+    /// whether a resize is still in progress.
+    pub fn rehash(&mut self, steps: usize) -> bool {
+        self.dict.rehash(steps)
+    }
+
+    /// The underlying table, read-only (diagnostics, DEBUG HTSTATS).
+    pub fn dict(&self) -> &Dict {
+        &self.dict
+    }
+}
+
+impl Default for Db {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// A shard's part of every database, plus its hit/miss counters.
 pub struct Keyspace {
+    /// Indexed by database number.
     pub dbs: Vec<Db>,
+    /// Reads that found a live key (INFO keyspace_hits), counted by the
+    /// commands that Redis counts.
+    pub hits: u64,
+    /// Reads that found no live key (INFO keyspace_misses).
+    pub misses: u64,
+    /// Where the next active-expiry pass starts, so one busy database does
+    /// not starve the others of the budget.
+    next_expire_db: usize,
 }
 
 impl Keyspace {
-    pub fn new(databases: usize) -> Keyspace { Keyspace { dbs: (0..databases).map(|_| Db::new()).collect() } }
+    /// `databases` empty databases.
+    pub fn new(databases: usize) -> Keyspace {
+        Keyspace {
+            dbs: (0..databases).map(|_| Db::new()).collect(),
+            hits: 0,
+            misses: 0,
+            next_expire_db: 0,
+        }
+    }
+
+    /// Active expiry over all databases, at most `max` keys in total;
+    /// returns how many were removed.
+    pub fn active_expire(&mut self, now: Millis, max: usize) -> usize {
+        let n = self.dbs.len();
+        let mut removed = 0;
+        for k in 0..n {
+            if removed >= max {
+                break;
+            }
+            let i = (self.next_expire_db + k) % n;
+            removed += self.dbs[i].active_expire(now, max - removed);
+            self.next_expire_db = i;
+        }
+        if n > 0 {
+            self.next_expire_db = (self.next_expire_db + 1) % n;
+        }
+        removed
+    }
+
+    /// Keys removed by expiry in all databases (INFO expired_keys).
+    pub fn expired_keys(&self) -> u64 {
+        self.dbs.iter().map(Db::expired_count).sum()
+    }
+
+    /// Keys in all databases, expired-but-not-yet-removed ones included.
+    pub fn len(&self) -> usize {
+        self.dbs.iter().map(Db::len).sum()
+    }
+
+    /// True when no database holds a key.
+    pub fn is_empty(&self) -> bool {
+        self.dbs.iter().all(Db::is_empty)
+    }
+
+    /// FLUSHALL: empties every database.
+    pub fn flush_all(&mut self) {
+        self.dbs.iter_mut().for_each(Db::clear);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn v(s: &str) -> Value {
+        Value::from_bytes(s.as_bytes())
+    }
+
+    fn bytes(v: &Value) -> Vec<u8> {
+        v.as_str().unwrap().to_vec()
+    }
+
+    impl Db {
+        /// The deadline index mirrors the table exactly.
+        fn check(&self) {
+            let mut n = 0;
+            let mut sum = 0u128;
+            for e in self.dict.iter() {
+                if let Some(at) = e.expire_at() {
+                    n += 1;
+                    sum += u128::from(at);
+                    let h = self.dict.hash(e.key());
+                    assert!(self.index.set.contains(&(at, h)));
+                }
+            }
+            assert_eq!(self.index.len, n);
+            assert_eq!(self.index.sum, sum);
+            assert_eq!(
+                self.index.set.len() + self.index.dups.values().sum::<usize>(),
+                n
+            );
+        }
+    }
+
+    #[test]
+    fn basic_crud() {
+        let mut db = Db::new();
+        assert!(db.is_empty());
+        assert!(db.get(b"k", 0).is_none());
+        db.insert(b"k", v("hello"), None);
+        assert_eq!(db.get(b"k", 0), Some(&v("hello")));
+        assert!(db.contains(b"k", 0));
+        assert_eq!(db.expiry(b"k", 0), Some(None));
+        assert_eq!(db.expiry(b"nope", 0), None);
+        db.get_mut(b"k", 0).unwrap().append(b"!");
+        assert_eq!(bytes(db.get(b"k", 0).unwrap()), b"hello!");
+        assert_eq!(db.remove(b"k", 0), Some(v("hello!")));
+        assert!(db.remove(b"k", 0).is_none());
+        assert!(db.is_empty());
+        db.check();
+    }
+
+    #[test]
+    fn lazy_expiry_at_the_deadline_boundary() {
+        let mut db = Db::new();
+        db.insert(b"k", v("x"), Some(1000));
+        assert_eq!(db.expires_len(), 1);
+        // Alive at the deadline itself, gone one ms later (Redis: now > at).
+        assert!(db.contains(b"k", 1000));
+        assert_eq!(db.get_with_expiry(b"k", 1000).unwrap().1, Some(1000));
+        assert!(db.get(b"k", 1001).is_none());
+        assert_eq!(db.len(), 0);
+        assert_eq!(db.expires_len(), 0);
+        assert_eq!(db.expired_count(), 1);
+        db.check();
+    }
+
+    #[test]
+    fn every_accessor_expires_lazily() {
+        type Probe = fn(&mut Db, Millis) -> bool;
+        let probes: [Probe; 8] = [
+            |db, now| db.get(b"k", now).is_some(),
+            |db, now| db.get_mut(b"k", now).is_some(),
+            |db, now| db.get_with_expiry(b"k", now).is_some(),
+            |db, now| db.contains(b"k", now),
+            |db, now| db.remove(b"k", now).is_some(),
+            |db, now| db.take(b"k", now).is_some(),
+            |db, now| db.expiry(b"k", now).is_some(),
+            |db, now| db.set_expiry(b"k", None, now),
+        ];
+        for probe in probes {
+            let mut db = Db::new();
+            db.insert(b"k", v("x"), Some(10));
+            assert!(!probe(&mut db, 11));
+            assert_eq!(db.len(), 0);
+            assert_eq!(db.expires_len(), 0);
+            assert_eq!(db.expired_count(), 1);
+            db.check();
+        }
+    }
+
+    #[test]
+    fn insert_replaces_ttl_and_keep_ttl_keeps_it() {
+        let mut db = Db::new();
+        db.insert(b"k", v("1"), Some(500));
+        db.insert(b"k", v("2"), None);
+        assert_eq!(db.expiry(b"k", 0), Some(None));
+        assert_eq!(db.expires_len(), 0);
+
+        db.insert(b"k", v("3"), Some(500));
+        db.insert_keep_ttl(b"k", v("4"), 100);
+        assert_eq!(db.get_with_expiry(b"k", 100).unwrap().1, Some(500));
+        assert_eq!(bytes(db.get(b"k", 100).unwrap()), b"4");
+        assert_eq!(db.expires_len(), 1);
+
+        // An expired key's TTL is not kept.
+        db.insert_keep_ttl(b"k", v("5"), 501);
+        assert_eq!(db.expiry(b"k", 501), Some(None));
+        assert_eq!(db.expires_len(), 0);
+        assert_eq!(db.expired_count(), 1);
+
+        // A new key gets no TTL.
+        db.insert_keep_ttl(b"new", v("6"), 0);
+        assert_eq!(db.expiry(b"new", 0), Some(None));
+        db.check();
+    }
+
+    #[test]
+    fn take_returns_value_and_expiry() {
+        let mut db = Db::new();
+        db.insert(b"a", v("x"), Some(99));
+        db.insert(b"b", v("y"), None);
+        assert_eq!(db.take(b"a", 50), Some((v("x"), Some(99))));
+        assert_eq!(db.take(b"b", 50), Some((v("y"), None)));
+        assert_eq!(db.expires_len(), 0);
+        db.check();
+    }
+
+    #[test]
+    fn set_expiry_adds_changes_and_clears() {
+        let mut db = Db::new();
+        assert!(!db.set_expiry(b"k", Some(5), 0));
+        db.insert(b"k", v("x"), None);
+        assert!(db.set_expiry(b"k", Some(100), 0));
+        assert_eq!(db.expiry(b"k", 0), Some(Some(100)));
+        assert!(db.set_expiry(b"k", Some(200), 0));
+        assert_eq!(db.expires_len(), 1);
+        db.check();
+        assert!(db.set_expiry(b"k", None, 0));
+        assert_eq!(db.expires_len(), 0);
+        assert!(db.contains(b"k", u64::MAX));
+        // Extremes: time 0 and the far future are both storable.
+        assert!(db.set_expiry(b"k", Some(0), 0));
+        assert_eq!(db.expiry(b"k", 0), Some(Some(0)));
+        assert!(db.set_expiry(b"k", Some(u64::MAX), 0));
+        assert_eq!(db.expiry(b"k", 0), Some(Some(u64::MAX - 1)));
+        db.check();
+    }
+
+    #[test]
+    fn active_expire_is_bounded_and_soonest_first() {
+        let mut db = Db::new();
+        for i in 0..1000u64 {
+            db.insert(format!("k{i}").as_bytes(), v("x"), Some(1000 + i));
+        }
+        db.insert(b"forever", v("x"), None);
+        assert_eq!(db.active_expire(999, 100), 0);
+        assert_eq!(db.active_expire(1100, 10), 10);
+        // The ten soonest went first.
+        assert!(!db.contains(b"k9", 0));
+        assert!(db.contains(b"k10", 0));
+        assert_eq!(db.active_expire(1100, 1000), 90);
+        assert_eq!(db.active_expire(1100, 1000), 0);
+        assert!(db.contains(b"k100", 1100));
+        assert_eq!(db.active_expire(u64::MAX, usize::MAX), 900);
+        assert_eq!(db.len(), 1);
+        assert_eq!(db.expired_count(), 1000);
+        db.check();
+    }
+
+    #[test]
+    fn avg_ttl_from_running_sum() {
+        let mut db = Db::new();
+        assert_eq!(db.avg_ttl(0), 0);
+        db.insert(b"a", v("x"), Some(1000));
+        db.insert(b"b", v("x"), Some(3000));
+        db.insert(b"c", v("x"), None);
+        assert_eq!(db.avg_ttl(1000), 1000);
+        assert_eq!(db.avg_ttl(5000), 0);
+        db.remove(b"b", 0);
+        assert_eq!(db.avg_ttl(0), 1000);
+    }
+
+    #[test]
+    fn random_key_skips_and_removes_expired() {
+        let mut db = Db::new();
+        assert!(db.random_key(0).is_none());
+        for i in 0..50 {
+            db.insert(format!("dead{i}").as_bytes(), v("x"), Some(10));
+        }
+        db.insert(b"live", v("x"), None);
+        for _ in 0..20 {
+            assert_eq!(db.random_key(11).unwrap(), b"live");
+        }
+        db.check();
+        db.remove(b"live", 11);
+        assert!(db.random_key(11).is_none());
+        assert!(db.is_empty());
+        assert_eq!(db.expires_len(), 0);
+    }
+
+    #[test]
+    fn scan_honours_count_and_reports_expiry() {
+        let mut db = Db::new();
+        for i in 0..1000 {
+            db.insert(format!("k{i}").as_bytes(), v("x"), (i % 2 == 0).then_some(5));
+        }
+        let mut cursor = 0;
+        let mut calls = 0;
+        let mut keys = Vec::new();
+        let mut with_ttl = 0;
+        loop {
+            let mut batch = 0;
+            cursor = db.scan(cursor, 20, |k, _, at| {
+                batch += 1;
+                with_ttl += usize::from(at == Some(5));
+                keys.push(k.to_vec());
+            });
+            calls += 1;
+            if cursor == 0 {
+                break;
+            }
+            assert!(batch >= 20);
+        }
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), 1000);
+        assert_eq!(with_ttl, 500);
+        assert!(calls < 100, "{calls}");
+    }
+
+    #[test]
+    fn keys_matching_filters_expired_and_globs() {
+        let mut db = Db::new();
+        db.insert(b"user:1", v("a"), None);
+        db.insert(b"user:2", v("a"), Some(10));
+        db.insert(b"item:1", v("a"), None);
+        db.insert(b"", v("a"), None);
+        let collect = |db: &Db, p: &[u8], now| {
+            let mut out = vec![];
+            db.keys_matching(p, now, |k| out.push(k.to_vec()));
+            out.sort();
+            out
+        };
+        assert_eq!(collect(&db, b"user:*", 5).len(), 2);
+        assert_eq!(collect(&db, b"user:*", 11), vec![b"user:1".to_vec()]);
+        assert_eq!(collect(&db, b"*", 11).len(), 3, "lone * includes the empty key");
+        assert_eq!(collect(&db, b"*:1", 11).len(), 2);
+        let mut n = 0;
+        db.for_each(|_, _, _| n += 1);
+        assert_eq!(n, 4);
+    }
+
+    #[test]
+    fn clear_and_keyspace() {
+        let mut ks = Keyspace::new(4);
+        assert!(ks.is_empty());
+        ks.dbs[0].insert(b"a", v("x"), Some(5));
+        ks.dbs[3].insert(b"b", v("x"), Some(5));
+        ks.dbs[3].insert(b"c", v("x"), Some(5));
+        ks.dbs[2].insert(b"d", v("x"), None);
+        assert_eq!(ks.len(), 4);
+        assert_eq!(ks.active_expire(6, 2), 2);
+        assert_eq!(ks.active_expire(6, 2), 1);
+        assert_eq!(ks.expired_keys(), 3);
+        assert_eq!(ks.len(), 1);
+        ks.dbs.swap(2, 1);
+        assert!(ks.dbs[1].contains(b"d", 0));
+        ks.flush_all();
+        assert!(ks.is_empty());
+        assert_eq!(ks.dbs[0].expires_len(), 0);
+        let mut db = Db::default();
+        db.insert(b"x", v("1"), Some(1));
+        db.clear();
+        assert_eq!(db.expires_len(), 0);
+        db.check();
+    }
+
+    #[test]
+    fn deadline_index_tolerates_colliding_pairs() {
+        let mut ix = DeadlineIndex::default();
+        ix.add(5, 77);
+        ix.add(5, 77);
+        ix.add(6, 77);
+        assert_eq!(ix.len, 3);
+        assert_eq!(ix.first_due(6), Some((5, 77)));
+        ix.remove(5, 77);
+        assert_eq!(ix.first_due(6), Some((5, 77)));
+        ix.remove(5, 77);
+        assert_eq!(ix.first_due(6), None);
+        assert_eq!(ix.first_due(7), Some((6, 77)));
+        ix.remove(6, 77);
+        assert_eq!((ix.len, ix.sum), (0, 0));
+        assert!(ix.set.is_empty() && ix.dups.is_empty());
+    }
+
+    /// Random operations against a `HashMap` model that keeps every key
+    /// with its deadline; the Db may drop expired keys at any time, so only
+    /// live views are compared, plus exact counts after a full purge.
+    #[test]
+    fn matches_a_model_under_random_operations() {
+        type Model = HashMap<Vec<u8>, (Vec<u8>, Option<u64>)>;
+        let live = |m: &Model, k: &[u8], now: u64| -> Option<(Vec<u8>, Option<u64>)> {
+            m.get(k).filter(|(_, at)| at.map_or(true, |at| now <= at)).cloned()
+        };
+        for seed in 0..8 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let mut db = Db::new();
+            let mut model: Model = HashMap::new();
+            let mut now = 1_000u64;
+            let keyspace = [20, 200, 3000][seed as usize % 3];
+            for step in 0..30_000 {
+                let k = format!("key:{}", rng.usize(0..keyspace)).into_bytes();
+                let expire = if rng.u8(..) < 100 {
+                    Some(now + rng.u64(0..200))
+                } else {
+                    None
+                };
+                match rng.u8(0..13) {
+                    0 | 1 => {
+                        let val = format!("v{}", rng.u32(..)).into_bytes();
+                        db.insert(&k, Value::from_vec(val.clone()), expire);
+                        model.insert(k, (val, expire));
+                    }
+                    2 => {
+                        let val = rng.i64(..).to_string().into_bytes();
+                        db.insert_keep_ttl(&k, Value::from_bytes(&val), now);
+                        let at = live(&model, &k, now).and_then(|(_, at)| at);
+                        model.insert(k, (val, at));
+                    }
+                    3 => {
+                        let got = db.remove(&k, now).map(|v| bytes(&v));
+                        let want = live(&model, &k, now).map(|(v, _)| v);
+                        model.remove(&k);
+                        assert_eq!(got, want);
+                    }
+                    4 => {
+                        let got = db.take(&k, now).map(|(v, at)| (bytes(&v), at));
+                        let want = live(&model, &k, now);
+                        model.remove(&k);
+                        assert_eq!(got, want);
+                    }
+                    5 | 6 => {
+                        let got = db.get(&k, now).map(bytes);
+                        assert_eq!(got, live(&model, &k, now).map(|(v, _)| v));
+                    }
+                    7 => {
+                        let got = db.set_expiry(&k, expire, now);
+                        let want = live(&model, &k, now).is_some();
+                        assert_eq!(got, want);
+                        if want {
+                            model.get_mut(&k).unwrap().1 = expire;
+                        }
+                    }
+                    8 => {
+                        let got = db.expiry(&k, now);
+                        assert_eq!(got, live(&model, &k, now).map(|(_, at)| at));
+                    }
+                    9 => {
+                        if let Some((val, _)) = db.get_with_expiry(&k, now) {
+                            val.append(b"+");
+                            model.get_mut(&k).unwrap().0.push(b'+');
+                        } else {
+                            assert!(live(&model, &k, now).is_none());
+                        }
+                    }
+                    10 => {
+                        db.active_expire(now, rng.usize(0..20));
+                    }
+                    11 => {
+                        if let Some(r) = db.random_key(now) {
+                            assert!(live(&model, &r, now).is_some());
+                        } else {
+                            assert!(model.keys().all(|k| live(&model, k, now).is_none()));
+                        }
+                    }
+                    _ => {
+                        now += rng.u64(0..30);
+                    }
+                }
+                if step % 1000 == 0 {
+                    db.check();
+                    // Full scan: every live model key is seen.
+                    let mut seen = std::collections::HashSet::new();
+                    let mut c = 0;
+                    loop {
+                        c = db.scan(c, 10, |k, _, at| {
+                            if at.map_or(true, |at| now <= at) {
+                                seen.insert(k.to_vec());
+                            }
+                        });
+                        if c == 0 {
+                            break;
+                        }
+                    }
+                    let want: std::collections::HashSet<_> = model
+                        .keys()
+                        .filter(|k| live(&model, k, now).is_some())
+                        .cloned()
+                        .collect();
+                    assert_eq!(seen, want);
+                    // Purge, then counts are exact.
+                    db.active_expire(now, usize::MAX);
+                    model.retain(|_, (_, at)| at.map_or(true, |at| now <= at));
+                    assert_eq!(db.len(), model.len());
+                    let ttls = model.values().filter(|(_, at)| at.is_some()).count();
+                    assert_eq!(db.expires_len(), ttls);
+                }
+            }
+            db.check();
+        }
+    }
 }

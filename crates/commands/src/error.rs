@@ -1,0 +1,107 @@
+//! Every error a command can answer with, and the one place that turns it into
+//! its wire text.
+
+use std::fmt;
+
+/// Why a command failed. Handlers return it; [`Error::write`] encodes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    WrongType,
+    NotInteger,
+    NotFloat,
+    Overflow,
+    Syntax,
+    NoSuchKey,
+    /// `ERR invalid expire time in 'set' command`: the command's name, lowercase.
+    InvalidExpire(&'static str),
+    DbIndexOutOfRange,
+    StringTooLong,
+    SameObject,
+    WrongArity(String),
+    UnknownCommand(String),
+    NoAuth,
+    /// Any other error, the whole line after `-` (e.g. `ERR ...`).
+    Other(String),
+    Static(&'static str),
+}
+
+/// Result of a command handler; the reply itself is already in the output buffer.
+pub type CmdResult = Result<(), Error>;
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::WrongType => {
+                f.write_str("WRONGTYPE Operation against a key holding the wrong kind of value")
+            }
+            Error::NotInteger => f.write_str("ERR value is not an integer or out of range"),
+            Error::NotFloat => f.write_str("ERR value is not a valid float"),
+            Error::Overflow => f.write_str("ERR increment or decrement would overflow"),
+            Error::Syntax => f.write_str("ERR syntax error"),
+            Error::NoSuchKey => f.write_str("ERR no such key"),
+            Error::InvalidExpire(cmd) => write!(f, "ERR invalid expire time in '{cmd}' command"),
+            Error::DbIndexOutOfRange => f.write_str("ERR DB index is out of range"),
+            Error::StringTooLong => {
+                f.write_str("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+            }
+            Error::SameObject => {
+                f.write_str("ERR source and destination objects are the same")
+            }
+            Error::WrongArity(cmd) => {
+                write!(f, "ERR wrong number of arguments for '{cmd}' command")
+            }
+            Error::UnknownCommand(msg) => f.write_str(msg),
+            Error::NoAuth => f.write_str("NOAUTH Authentication required."),
+            Error::Other(s) => f.write_str(s),
+            Error::Static(s) => f.write_str(s),
+        }
+    }
+}
+
+impl Error {
+    /// Appends `-<text>\r\n` to `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.push(b'-');
+        match self {
+            Error::Other(s) => out.extend_from_slice(s.as_bytes()),
+            Error::Static(s) => out.extend_from_slice(s.as_bytes()),
+            e => out.extend_from_slice(e.to_string().as_bytes()),
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// `ERR unknown command 'x', with args beginning with: 'a' 'b' ` as Redis 7.0 words it.
+    pub fn unknown_command(name: &[u8], rest: &[&[u8]]) -> Error {
+        let mut s = format!(
+            "ERR unknown command '{}', with args beginning with: ",
+            printable(name, 128)
+        );
+        for a in rest {
+            if s.len() >= 128 {
+                break;
+            }
+            s.push('\'');
+            s.push_str(&printable(a, 128 - s.len().min(128)));
+            s.push_str("' ");
+        }
+        Error::UnknownCommand(s)
+    }
+
+    /// `ERR unknown subcommand 'x'. Try CMD HELP.`
+    pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> Error {
+        Error::Other(format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            printable(sub, 128),
+            cmd
+        ))
+    }
+}
+
+/// A client-supplied name made safe for an error line: no CR/LF, bounded length.
+fn printable(b: &[u8], max: usize) -> String {
+    let s: String = String::from_utf8_lossy(&b[..b.len().min(max)])
+        .chars()
+        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+        .collect();
+    s
+}

@@ -1,0 +1,290 @@
+//! Generic key commands: DEL, EXISTS, TYPE, the EXPIRE family, TTL, MOVE,
+//! RENAME; and the shard-local halves of KEYS, SCAN, DBSIZE, RANDOMKEY and
+//! FLUSHDB that the server fans out to every shard.
+
+use resp::encode;
+use storage::{glob_match, Millis, Value};
+
+use crate::args::{parse_i64, Args};
+use crate::table::{flags::*, CommandTable};
+use crate::{CmdResult, Ctx, Error, Shard};
+
+pub fn register(t: &mut CommandTable) {
+    t.shard("del", -2, WRITE | MULTI_KEY, (1, -1, 1), del);
+    t.shard("unlink", -2, WRITE | FAST | MULTI_KEY, (1, -1, 1), del);
+    t.shard("exists", -2, READONLY | FAST | MULTI_KEY, (1, -1, 1), exists);
+    t.shard("touch", -2, READONLY | FAST | MULTI_KEY, (1, -1, 1), exists);
+    t.shard("type", 2, READONLY | FAST, (1, 1, 1), type_cmd);
+    t.shard("expire", -3, WRITE | FAST, (1, 1, 1), expire);
+    t.shard("pexpire", -3, WRITE | FAST, (1, 1, 1), pexpire);
+    t.shard("expireat", -3, WRITE | FAST, (1, 1, 1), expireat);
+    t.shard("pexpireat", -3, WRITE | FAST, (1, 1, 1), pexpireat);
+    t.shard("ttl", 2, READONLY | FAST | RANDOM, (1, 1, 1), ttl);
+    t.shard("pttl", 2, READONLY | FAST | RANDOM, (1, 1, 1), pttl);
+    t.shard("expiretime", 2, READONLY | FAST, (1, 1, 1), expiretime);
+    t.shard("pexpiretime", 2, READONLY | FAST, (1, 1, 1), pexpiretime);
+    t.shard("persist", 2, WRITE | FAST, (1, 1, 1), persist);
+    t.shard("move", 3, WRITE | FAST, (1, 1, 1), move_cmd);
+    t.shard("rename", 3, WRITE | MULTI_KEY, (1, 2, 1), rename);
+    t.shard("renamenx", 3, WRITE | FAST | MULTI_KEY, (1, 2, 1), renamenx);
+}
+
+/// Deletes the live keys among `keys`; returns how many there were.
+pub fn del_keys(shard: &mut Shard, db: usize, keys: &[&[u8]], now: Millis) -> i64 {
+    keys.iter().filter(|k| shard.ks.dbs[db].remove(k, now).is_some()).count() as i64
+}
+
+/// Counts the live keys among `keys` (a key named twice counts twice).
+pub fn count_existing(shard: &mut Shard, db: usize, keys: &[&[u8]], now: Millis) -> i64 {
+    keys.iter().filter(|k| shard.ks.dbs[db].contains(k, now)).count() as i64
+}
+
+/// DEL key [key ...]
+fn del(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let n = del_keys(ctx.shard, ctx.db, &argv[1..], ctx.now);
+    encode::integer(ctx.out, n);
+    Ok(())
+}
+
+/// EXISTS key [key ...]
+fn exists(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let n = count_existing(ctx.shard, ctx.db, &argv[1..], ctx.now);
+    encode::integer(ctx.out, n);
+    Ok(())
+}
+
+/// TYPE key
+fn type_cmd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let now = ctx.now;
+    let name = ctx.db().get(argv[1], now).map_or("none", Value::type_name);
+    encode::simple(ctx.out, name.as_bytes());
+    Ok(())
+}
+
+/// The shared body of EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT:
+/// `key time [NX | XX | GT | LT]`.
+fn expire_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], unit_ms: i64, absolute: bool, cmd: &'static str) -> CmdResult {
+    let key = argv[1];
+    let n = parse_i64(argv[2]).ok_or(Error::NotInteger)?;
+    let mut args = Args::at(argv, 3);
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    while !args.is_done() {
+        if args.flag("NX") {
+            nx = true;
+        } else if args.flag("XX") {
+            xx = true;
+        } else if args.flag("GT") {
+            gt = true;
+        } else if args.flag("LT") {
+            lt = true;
+        } else {
+            let opt = args.next_bytes()?;
+            return Err(Error::Other(format!(
+                "ERR Unsupported option {}",
+                String::from_utf8_lossy(opt)
+            )));
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Err(Error::Static("ERR NX and XX, GT or LT options at the same time are not compatible"));
+    }
+    if gt && lt {
+        return Err(Error::Static("ERR GT and LT options at the same time are not compatible"));
+    }
+    let now = ctx.now;
+    let at = n
+        .checked_mul(unit_ms)
+        .and_then(|ms| if absolute { Some(ms) } else { ms.checked_add(now as i64) })
+        .ok_or(Error::InvalidExpire(cmd))?;
+    let db = ctx.db();
+    let Some(current) = db.expiry(key, now) else {
+        encode::integer(ctx.out, 0);
+        return Ok(());
+    };
+    // A key without a TTL counts as one that never expires.
+    let allowed = match current {
+        None => !xx && !gt,
+        Some(cur) => !nx && (!gt || at > cur as i64) && (!lt || at < cur as i64),
+    };
+    if !allowed {
+        encode::integer(ctx.out, 0);
+        return Ok(());
+    }
+    if at <= now as i64 {
+        db.remove(key, now);
+    } else {
+        db.set_expiry(key, Some(at as Millis), now);
+    }
+    encode::integer(ctx.out, 1);
+    Ok(())
+}
+
+/// EXPIRE key seconds [NX | XX | GT | LT]
+fn expire(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    expire_generic(ctx, argv, 1000, false, "expire")
+}
+
+/// PEXPIRE key milliseconds [NX | XX | GT | LT]
+fn pexpire(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    expire_generic(ctx, argv, 1, false, "pexpire")
+}
+
+/// EXPIREAT key unix-time-seconds [NX | XX | GT | LT]
+fn expireat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    expire_generic(ctx, argv, 1000, true, "expireat")
+}
+
+/// PEXPIREAT key unix-time-milliseconds [NX | XX | GT | LT]
+fn pexpireat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    expire_generic(ctx, argv, 1, true, "pexpireat")
+}
+
+/// Replies -2 (no key), -1 (no TTL) or what `f` makes of the expiry time.
+fn ttl_generic(ctx: &mut Ctx<'_>, key: &[u8], f: impl Fn(Millis, Millis) -> i64) -> CmdResult {
+    let now = ctx.now;
+    let n = match ctx.db().expiry(key, now) {
+        None => -2,
+        Some(None) => -1,
+        Some(Some(at)) => f(at, now),
+    };
+    encode::integer(ctx.out, n);
+    Ok(())
+}
+
+/// TTL key
+fn ttl(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    ttl_generic(ctx, argv[1], |at, now| ((at.saturating_sub(now) + 500) / 1000) as i64)
+}
+
+/// PTTL key
+fn pttl(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    ttl_generic(ctx, argv[1], |at, now| at.saturating_sub(now) as i64)
+}
+
+/// EXPIRETIME key
+fn expiretime(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    ttl_generic(ctx, argv[1], |at, _| (at / 1000) as i64)
+}
+
+/// PEXPIRETIME key
+fn pexpiretime(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    ttl_generic(ctx, argv[1], |at, _| at as i64)
+}
+
+/// PERSIST key
+fn persist(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let now = ctx.now;
+    let db = ctx.db();
+    let n = match db.expiry(argv[1], now) {
+        Some(Some(_)) => i64::from(db.set_expiry(argv[1], None, now)),
+        _ => 0,
+    };
+    encode::integer(ctx.out, n);
+    Ok(())
+}
+
+/// MOVE key db
+fn move_cmd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let target = parse_i64(argv[2]).ok_or(Error::NotInteger)?;
+    if target < 0 || target >= ctx.shard.ks.dbs.len() as i64 || target > i64::from(i32::MAX) {
+        return Err(Error::DbIndexOutOfRange);
+    }
+    let target = target as usize;
+    if target == ctx.db {
+        return Err(Error::SameObject);
+    }
+    let now = ctx.now;
+    let key = argv[1];
+    if !ctx.db().contains(key, now) || ctx.shard.ks.dbs[target].contains(key, now) {
+        encode::integer(ctx.out, 0);
+        return Ok(());
+    }
+    if let Some((v, exp)) = ctx.db().take(key, now) {
+        ctx.shard.ks.dbs[target].insert(key, v, exp);
+    }
+    encode::integer(ctx.out, 1);
+    Ok(())
+}
+
+/// RENAME and RENAMENX when both keys live on this shard.
+fn rename_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], nx: bool) -> CmdResult {
+    let (src, dst) = (argv[1], argv[2]);
+    let now = ctx.now;
+    let db = ctx.db();
+    if !db.contains(src, now) {
+        return Err(Error::NoSuchKey);
+    }
+    if src == dst {
+        if nx {
+            encode::integer(ctx.out, 0);
+        } else {
+            encode::ok(ctx.out);
+        }
+        return Ok(());
+    }
+    if nx && db.contains(dst, now) {
+        encode::integer(ctx.out, 0);
+        return Ok(());
+    }
+    if let Some((v, exp)) = db.take(src, now) {
+        db.insert(dst, v, exp);
+    }
+    if nx {
+        encode::integer(ctx.out, 1);
+    } else {
+        encode::ok(ctx.out);
+    }
+    Ok(())
+}
+
+/// RENAME key newkey
+fn rename(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    rename_generic(ctx, argv, false)
+}
+
+/// RENAMENX key newkey
+fn renamenx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    rename_generic(ctx, argv, true)
+}
+
+/// The live keys of this shard's `db` matching `pattern` (KEYS).
+pub fn keys_matching(shard: &mut Shard, db: usize, pattern: &[u8], now: Millis) -> Vec<Vec<u8>> {
+    let all = pattern == b"*";
+    let mut out = Vec::new();
+    shard.ks.dbs[db].for_each(|k, _, exp| {
+        if exp.is_none_or(|at| at > now) && (all || glob_match(pattern, k, false)) {
+            out.push(k.to_vec());
+        }
+    });
+    out
+}
+
+/// SCAN's filters.
+#[derive(Clone, Debug, Default)]
+pub struct ScanFilter {
+    pub pattern: Option<Vec<u8>>,
+    pub type_name: Option<Vec<u8>>,
+}
+
+/// One SCAN step on this shard: up to about `count` buckets from `cursor`;
+/// returns the next cursor (0: this shard is done) and the live keys found.
+pub fn scan_step(shard: &mut Shard, db: usize, cursor: u64, count: usize, filter: &ScanFilter, now: Millis) -> (u64, Vec<Vec<u8>>) {
+    let mut keys = Vec::new();
+    let next = shard.ks.dbs[db].scan(cursor, count, |k, v, exp| {
+        if exp.is_some_and(|at| at <= now) {
+            return;
+        }
+        if let Some(p) = &filter.pattern {
+            if !glob_match(p, k, false) {
+                return;
+            }
+        }
+        if let Some(t) = &filter.type_name {
+            if !t.eq_ignore_ascii_case(v.type_name().as_bytes()) {
+                return;
+            }
+        }
+        keys.push(k.to_vec());
+    });
+    (next, keys)
+}

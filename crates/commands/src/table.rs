@@ -1,0 +1,184 @@
+//! The command table. Each row names a command, its arity (negative: at
+//! least that many arguments, the name included), flags, key positions and
+//! handler; an alias is a second row.
+
+use std::collections::HashMap;
+
+use crate::{CmdResult, Ctx};
+
+/// A shard-local handler: runs on the shard owning the command's key(s).
+pub type ShardFn = fn(&mut Ctx<'_>, &[&[u8]]) -> CmdResult;
+
+/// Who executes a command.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// On the shard that owns the keys (for multi-key commands: when they all
+    /// live on one shard; otherwise the server fans it out).
+    Shard(ShardFn),
+    /// By the server itself (connection state, fan-out to every shard, ...).
+    Server,
+}
+
+pub mod flags {
+    pub const WRITE: u32 = 1;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const FAST: u32 = 1 << 4;
+    /// Allowed before AUTH when a password is set.
+    pub const NO_AUTH: u32 = 1 << 5;
+    /// Keys may live on several shards: the server checks and fans out.
+    pub const MULTI_KEY: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const NOSCRIPT: u32 = 1 << 9;
+    pub const RANDOM: u32 = 1 << 10;
+    pub const PUBSUB: u32 = 1 << 11;
+
+    /// Names as COMMAND INFO lists them.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (RANDOM, "random"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+    ];
+}
+
+/// One row of the table.
+#[derive(Clone, Copy)]
+pub struct CommandSpec {
+    /// Lowercase name.
+    pub name: &'static str,
+    /// Exact argument count (name included) or, when negative, the minimum.
+    pub arity: i32,
+    pub flags: u32,
+    /// Position of the first key (0: no keys).
+    pub first_key: i32,
+    /// Position of the last key; -1: the last argument.
+    pub last_key: i32,
+    pub step: i32,
+    pub handler: Handler,
+}
+
+impl CommandSpec {
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let a = self.arity;
+        if a >= 0 {
+            argc == a as usize
+        } else {
+            argc >= a.unsigned_abs() as usize
+        }
+    }
+    /// Indices of the key arguments of one invocation.
+    pub fn key_indices(&self, argc: usize) -> impl Iterator<Item = usize> {
+        let first = self.first_key.max(0) as usize;
+        let last = if self.first_key <= 0 {
+            0
+        } else if self.last_key < 0 {
+            (argc as i64 + i64::from(self.last_key)).max(0) as usize
+        } else {
+            self.last_key as usize
+        };
+        let step = self.step.max(1) as usize;
+        let end = if first == 0 { 0 } else { last.min(argc.saturating_sub(1)) + 1 };
+        (first..end).step_by(step)
+    }
+}
+
+/// Every command, looked up by name in any case.
+#[derive(Default)]
+pub struct CommandTable {
+    specs: Vec<CommandSpec>,
+    by_name: HashMap<&'static [u8], usize, ahash::RandomState>,
+}
+
+impl CommandTable {
+    pub fn add(&mut self, spec: CommandSpec) {
+        debug_assert!(spec.name.bytes().all(|c| !c.is_ascii_uppercase()));
+        self.by_name.insert(spec.name.as_bytes(), self.specs.len());
+        self.specs.push(spec);
+    }
+    /// Shorthand for a shard command.
+    pub fn shard(&mut self, name: &'static str, arity: i32, flags: u32, keys: (i32, i32, i32), f: ShardFn) {
+        self.add(CommandSpec {
+            name,
+            arity,
+            flags,
+            first_key: keys.0,
+            last_key: keys.1,
+            step: keys.2,
+            handler: Handler::Shard(f),
+        });
+    }
+    /// Shorthand for a server command.
+    pub fn server(&mut self, name: &'static str, arity: i32, flags: u32, keys: (i32, i32, i32)) {
+        self.add(CommandSpec {
+            name,
+            arity,
+            flags,
+            first_key: keys.0,
+            last_key: keys.1,
+            step: keys.2,
+            handler: Handler::Server,
+        });
+    }
+    /// Looks a command up by name, case-insensitively, without allocating.
+    pub fn lookup(&self, name: &[u8]) -> Option<&CommandSpec> {
+        let mut buf = [0u8; 32];
+        if name.len() > buf.len() {
+            return None;
+        }
+        let lower = &mut buf[..name.len()];
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        self.by_name.get(&*lower).map(|&i| &self.specs[i])
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &CommandSpec> {
+        self.specs.iter()
+    }
+    pub fn len(&self) -> usize {
+        self.specs.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.specs.is_empty()
+    }
+}
+
+/// Commands the server implements itself: connection state, fan-out, admin.
+pub fn register_server(t: &mut CommandTable) {
+    use flags::*;
+    const NONE: (i32, i32, i32) = (0, 0, 0);
+    t.server("ping", -1, FAST | STALE, NONE);
+    t.server("echo", 2, FAST, NONE);
+    t.server("quit", -1, NO_AUTH | FAST | LOADING | STALE, NONE);
+    t.server("select", 2, FAST | LOADING | STALE, NONE);
+    t.server("auth", -2, NO_AUTH | FAST | LOADING | STALE | NOSCRIPT, NONE);
+    t.server("hello", -1, NO_AUTH | FAST | LOADING | STALE | NOSCRIPT, NONE);
+    t.server("time", 1, FAST | LOADING | STALE | RANDOM, NONE);
+    t.server("info", -1, LOADING | STALE, NONE);
+    t.server("config", -2, ADMIN | LOADING | STALE | NOSCRIPT, NONE);
+    t.server("command", -1, LOADING | STALE, NONE);
+    t.server("client", -2, ADMIN | LOADING | STALE | NOSCRIPT, NONE);
+    t.server("debug", -2, ADMIN | LOADING | STALE | NOSCRIPT, NONE);
+    t.server("keys", 2, READONLY, NONE);
+    t.server("scan", -2, READONLY | RANDOM, NONE);
+    t.server("dbsize", 1, READONLY | FAST, NONE);
+    t.server("randomkey", 1, READONLY | RANDOM, NONE);
+    t.server("flushdb", -1, WRITE, NONE);
+    t.server("flushall", -1, WRITE, NONE);
+    t.server("lastsave", 1, FAST | RANDOM | LOADING | STALE, NONE);
+    t.server("readonly", 1, FAST | LOADING | STALE, NONE);
+    t.server("readwrite", 1, FAST | LOADING | STALE, NONE);
+    t.server("reset", 1, NO_AUTH | FAST | LOADING | STALE | NOSCRIPT, NONE);
+    t.server("shutdown", -1, ADMIN | LOADING | STALE | NOSCRIPT, NONE);
+}

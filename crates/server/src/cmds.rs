@@ -1,0 +1,656 @@
+//! Commands the server runs itself: connection state (SELECT, AUTH, CLIENT),
+//! introspection (INFO, CONFIG, COMMAND, DEBUG) and everything that fans out
+//! to several shards (MGET/MSET/DEL across shards, KEYS, SCAN, DBSIZE,
+//! RANDOMKEY, FLUSHDB, FLUSHALL).
+//!
+//! Fan-out here is not atomic across shards: each shard's part is atomic, and
+//! the parts run one after another. Atomic multi-shard commands and
+//! MULTI/EXEC are the transaction layer's job.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use commands::args::{parse_f64, parse_i64};
+use commands::keys::{self, ScanFilter};
+use commands::{strings, Error};
+use resp::encode;
+
+use crate::conn::{Client, Flow};
+use crate::info;
+use crate::worker::{now_ms, Worker};
+
+type Argv<'a> = &'a [&'a [u8]];
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs a command of the `Server` kind; errors are written as replies.
+pub async fn server_command(w: &Worker, client: &mut Client, name: &str, argv: Argv<'_>, out: &mut Vec<u8>) -> Flow {
+    match run(w, client, name, argv, out).await {
+        Ok(flow) => flow,
+        Err(e) => {
+            e.write(out);
+            Flow::Continue
+        }
+    }
+}
+
+async fn run(w: &Worker, client: &mut Client, name: &str, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<Flow, Error> {
+    match name {
+        "ping" => match argv.len() {
+            1 => encode::simple(out, b"PONG"),
+            2 => encode::bulk(out, argv[1]),
+            _ => return Err(Error::WrongArity("ping".into())),
+        },
+        "echo" => encode::bulk(out, argv[1]),
+        "quit" => {
+            encode::ok(out);
+            return Ok(Flow::Close);
+        }
+        "select" => {
+            let db = parse_i64(argv[1]).ok_or(Error::Static("ERR invalid DB index"))?;
+            if db < 0 || db >= w.shared.config.startup.databases as i64 {
+                return Err(Error::DbIndexOutOfRange);
+            }
+            client.db = db as usize;
+            client.info.borrow_mut().db = client.db;
+            encode::ok(out);
+        }
+        "auth" => auth(w, client, argv, out)?,
+        "hello" => hello(w, client, argv, out)?,
+        "time" => {
+            let us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros());
+            encode::array_len(out, 2);
+            encode::bulk(out, (us / 1_000_000).to_string().as_bytes());
+            encode::bulk(out, (us % 1_000_000).to_string().as_bytes());
+        }
+        "lastsave" => encode::integer(out, w.shared.started_unix as i64),
+        "readonly" | "readwrite" => encode::ok(out),
+        "reset" => {
+            client.db = 0;
+            client.authed = w.shared.config.requirepass().is_none();
+            encode::simple(out, b"RESET");
+        }
+        "info" => {
+            let text = info::render(w, argv).await;
+            encode::bulk(out, text.as_bytes());
+        }
+        "config" => config(w, argv, out).await?,
+        "command" => info::command(w, argv, out)?,
+        "client" => client_cmd(w, client, argv, out).await?,
+        "debug" => debug(w, client, argv, out).await?,
+        "shutdown" => {
+            log::warn!("User requested shutdown...");
+            log::warn!("Tessera is now ready to exit, bye bye...");
+            std::process::exit(0);
+        }
+        "keys" => {
+            let pattern = argv[1].to_vec();
+            let db = client.db;
+            let parts = w
+                .call_all(move |w| keys::keys_matching(&mut w.shard.borrow_mut(), db, &pattern, now_ms()))
+                .await;
+            let n: usize = parts.iter().map(Vec::len).sum();
+            encode::array_len(out, n);
+            for k in parts.iter().flatten() {
+                encode::bulk(out, k);
+            }
+        }
+        "scan" => scan(w, client, argv, out).await?,
+        "dbsize" => {
+            let db = client.db;
+            let n: usize = w.call_all(move |w| w.shard.borrow().ks.dbs[db].len()).await.iter().sum();
+            encode::integer(out, n as i64);
+        }
+        "randomkey" => {
+            let db = client.db;
+            let sizes = w.call_all(move |w| w.shard.borrow().ks.dbs[db].len()).await;
+            let total: usize = sizes.iter().sum();
+            let mut key = None;
+            if total > 0 {
+                // Pick a shard weighted by size, then a key on it; retry on
+                // a shard that emptied meanwhile.
+                for _ in 0..8 {
+                    let mut r = fastrand::usize(..total);
+                    let mut target = 0;
+                    for (i, s) in sizes.iter().enumerate() {
+                        if r < *s {
+                            target = i;
+                            break;
+                        }
+                        r -= s;
+                    }
+                    key = w.call(target, move |w| w.shard.borrow_mut().ks.dbs[db].random_key(now_ms())).await.flatten();
+                    if key.is_some() {
+                        break;
+                    }
+                }
+            }
+            match key {
+                Some(k) => encode::bulk(out, &k),
+                None => encode::null_bulk(out),
+            }
+        }
+        "flushdb" | "flushall" => {
+            if argv.len() > 2 || (argv.len() == 2 && !argv[1].eq_ignore_ascii_case(b"async") && !argv[1].eq_ignore_ascii_case(b"sync")) {
+                return Err(Error::Syntax);
+            }
+            let db = (name == "flushdb").then_some(client.db);
+            w.call_all(move |w| {
+                let mut s = w.shard.borrow_mut();
+                match db {
+                    Some(d) => s.ks.dbs[d].clear(),
+                    None => s.ks.dbs.iter_mut().for_each(|d| d.clear()),
+                }
+            })
+            .await;
+            encode::ok(out);
+        }
+        _ => return Err(Error::unknown_command(argv[0], &argv[1..])),
+    }
+    Ok(Flow::Continue)
+}
+
+/// AUTH [username] password
+fn auth(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+    if argv.len() > 3 {
+        return Err(Error::Syntax);
+    }
+    let Some(pass) = w.shared.config.requirepass() else {
+        if argv.len() == 2 {
+            return Err(Error::Static("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
+        }
+        if argv[1] == b"default" {
+            client.authed = true;
+            encode::ok(out);
+            return Ok(());
+        }
+        return Err(Error::Static("WRONGPASS invalid username-password pair or user is disabled."));
+    };
+    let (user, given) = if argv.len() == 3 { (argv[1], argv[2]) } else { (&b"default"[..], argv[1]) };
+    if user == b"default" && given == pass.as_bytes() {
+        client.authed = true;
+        encode::ok(out);
+        Ok(())
+    } else {
+        Err(Error::Static("WRONGPASS invalid username-password pair or user is disabled."))
+    }
+}
+
+/// HELLO [protover [AUTH username password] [SETNAME clientname]]
+fn hello(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+    let mut i = 1;
+    if argv.len() > 1 {
+        let v = parse_i64(argv[1]).ok_or(Error::Static("ERR Protocol version is not an integer or out of range"))?;
+        if v != 2 {
+            return Err(Error::Static("NOPROTO unsupported protocol version"));
+        }
+        i = 2;
+    }
+    let mut name = None;
+    while i < argv.len() {
+        if argv[i].eq_ignore_ascii_case(b"AUTH") && i + 2 < argv.len() {
+            let mut tmp = Vec::new();
+            auth(w, client, &[b"auth", argv[i + 1], argv[i + 2]], &mut tmp)?;
+            i += 3;
+        } else if argv[i].eq_ignore_ascii_case(b"SETNAME") && i + 1 < argv.len() {
+            name = Some(argv[i + 1].to_vec());
+            i += 2;
+        } else {
+            return Err(Error::Other(format!("ERR Syntax error in HELLO option '{}'", lossy(argv[i]))));
+        }
+    }
+    if !client.authed {
+        return Err(Error::Static("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
+    }
+    if let Some(n) = name {
+        client.info.borrow_mut().name = n;
+    }
+    encode::array_len(out, 14);
+    for (k, v) in [("server", "redis"), ("version", info::REDIS_VERSION)] {
+        encode::bulk(out, k.as_bytes());
+        encode::bulk(out, v.as_bytes());
+    }
+    encode::bulk(out, b"proto");
+    encode::integer(out, 2);
+    encode::bulk(out, b"id");
+    encode::integer(out, client.id as i64);
+    for (k, v) in [("mode", "standalone"), ("role", "master")] {
+        encode::bulk(out, k.as_bytes());
+        encode::bulk(out, v.as_bytes());
+    }
+    encode::bulk(out, b"modules");
+    encode::array_len(out, 0);
+    Ok(())
+}
+
+/// CONFIG GET pattern [pattern ...] | SET name value [name value ...] | RESETSTAT | REWRITE | HELP
+async fn config(w: &Worker, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+    let sub = argv[1].to_ascii_lowercase();
+    let rt = &w.shared.config;
+    match sub.as_slice() {
+        b"get" if argv.len() >= 3 => {
+            let all = rt.all();
+            let mut found: Vec<&(String, String)> = Vec::new();
+            for pat in &argv[2..] {
+                for kv in &all {
+                    if storage::glob_match(pat, kv.0.as_bytes(), true) && !found.iter().any(|f| f.0 == kv.0) {
+                        found.push(kv);
+                    }
+                }
+            }
+            encode::array_len(out, found.len() * 2);
+            for (k, v) in found {
+                encode::bulk(out, k.as_bytes());
+                encode::bulk(out, v.as_bytes());
+            }
+        }
+        b"set" if argv.len() >= 4 && argv.len() % 2 == 0 => {
+            for kv in argv[2..].chunks_exact(2) {
+                rt.set(&lossy(kv[0]), &lossy(kv[1])).map_err(|e| Error::Other(format!("ERR {e}")))?;
+                if kv[0].eq_ignore_ascii_case(b"proto-max-bulk-len") {
+                    let v = rt.proto_max_bulk_len.load(Ordering::Relaxed);
+                    w.call_all(move |w| w.shard.borrow_mut().config.proto_max_bulk_len = v).await;
+                }
+            }
+            encode::ok(out);
+        }
+        b"resetstat" if argv.len() == 2 => encode::ok(out),
+        b"rewrite" if argv.len() == 2 => return Err(Error::Static("ERR The server is running without a config file")),
+        b"help" => {
+            let lines = ["CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "GET <pattern>", "SET <directive> <value>", "RESETSTAT", "REWRITE", "HELP"];
+            encode::array_len(out, lines.len());
+            for l in lines {
+                encode::simple(out, l.as_bytes());
+            }
+        }
+        b"get" | b"set" | b"resetstat" | b"rewrite" => {
+            return Err(Error::Other(format!("ERR wrong number of arguments for 'config|{}' command", lossy(&sub))));
+        }
+        _ => return Err(Error::unknown_subcommand(argv[1], "CONFIG")),
+    }
+    Ok(())
+}
+
+fn client_line(c: &crate::worker::ClientInfo, now_s: u64) -> String {
+    format!(
+        "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp=2 lib-name={} lib-ver={}\n",
+        c.id,
+        c.addr,
+        c.laddr,
+        lossy(&c.name),
+        now_s.saturating_sub(c.created),
+        now_s.saturating_sub(c.last_active),
+        c.db,
+        c.last_cmd.to_ascii_lowercase(),
+        lossy(&c.lib_name),
+        lossy(&c.lib_ver),
+    )
+}
+
+/// CLIENT ID | GETNAME | SETNAME name | SETINFO attr value | LIST | INFO | HELP
+async fn client_cmd(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+    let sub = argv[1].to_ascii_lowercase();
+    let arity = |n: usize| -> Result<(), Error> {
+        if argv.len() == n {
+            Ok(())
+        } else {
+            Err(Error::Other(format!("ERR wrong number of arguments for 'client|{}' command", lossy(&sub))))
+        }
+    };
+    match sub.as_slice() {
+        b"id" => {
+            arity(2)?;
+            encode::integer(out, client.id as i64);
+        }
+        b"getname" => {
+            arity(2)?;
+            let name = client.info.borrow().name.clone();
+            if name.is_empty() {
+                encode::null_bulk(out);
+            } else {
+                encode::bulk(out, &name);
+            }
+        }
+        b"setname" => {
+            arity(3)?;
+            if argv[2].iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+                return Err(Error::Static("ERR Client names cannot contain spaces, newlines or special characters."));
+            }
+            client.info.borrow_mut().name = argv[2].to_vec();
+            encode::ok(out);
+        }
+        b"setinfo" => {
+            arity(4)?;
+            let attr = argv[2].to_ascii_lowercase();
+            if argv[3].iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+                return Err(Error::Other(format!("ERR {} cannot contain spaces, newlines or special characters.", lossy(&attr))));
+            }
+            let mut info = client.info.borrow_mut();
+            match attr.as_slice() {
+                b"lib-name" => info.lib_name = argv[3].to_vec(),
+                b"lib-ver" => info.lib_ver = argv[3].to_vec(),
+                _ => return Err(Error::Other(format!("ERR Unrecognized option '{}'", lossy(argv[2])))),
+            }
+            encode::ok(out);
+        }
+        b"info" => {
+            arity(2)?;
+            let line = client_line(&client.info.borrow(), now_ms() / 1000);
+            encode::bulk(out, line.as_bytes());
+        }
+        b"list" => {
+            let parts = w
+                .call_all(|w| {
+                    let now_s = now_ms() / 1000;
+                    w.clients.borrow().values().map(|c| client_line(&c.borrow(), now_s)).collect::<String>()
+                })
+                .await;
+            encode::bulk(out, parts.concat().as_bytes());
+        }
+        b"help" => {
+            let lines = ["CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "ID", "GETNAME", "SETNAME <name>", "SETINFO <option> <value>", "INFO", "LIST", "HELP"];
+            encode::array_len(out, lines.len());
+            for l in lines {
+                encode::simple(out, l.as_bytes());
+            }
+        }
+        _ => return Err(Error::unknown_subcommand(argv[1], "CLIENT")),
+    }
+    Ok(())
+}
+
+/// DEBUG SLEEP seconds | POPULATE count [prefix] [size] | SET-ACTIVE-EXPIRE 0|1 | OBJECT key | HELP
+async fn debug(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+    let sub = argv[1].to_ascii_lowercase();
+    match sub.as_slice() {
+        b"sleep" if argv.len() == 3 => {
+            let secs = parse_f64(argv[2]).ok_or(Error::NotFloat)?;
+            // Like Redis, this blocks the thread: it is how tests simulate a busy server.
+            if secs > 0.0 {
+                std::thread::sleep(Duration::from_secs_f64(secs.min(3600.0)));
+            }
+            encode::ok(out);
+        }
+        b"populate" if (3..=5).contains(&argv.len()) => {
+            let count = parse_i64(argv[2]).filter(|&n| n >= 0).ok_or(Error::Static("ERR count must be a positive integer"))? as u64;
+            let prefix = argv.get(3).map_or(b"key".to_vec(), |p| p.to_vec());
+            let size = match argv.get(4) {
+                Some(s) => parse_i64(s).filter(|&n| n >= 0).ok_or(Error::Static("ERR size must be a positive integer"))? as usize,
+                None => 0,
+            };
+            let db = client.db;
+            w.call_all(move |w| populate(w, db, count, &prefix, size)).await;
+            encode::ok(out);
+        }
+        b"set-active-expire" if argv.len() == 3 => {
+            w.shared.active_expire.store(argv[2] != b"0", Ordering::Relaxed);
+            encode::ok(out);
+        }
+        b"object" if argv.len() == 3 => {
+            let key = argv[2].to_vec();
+            let db = client.db;
+            let target = w.shard_of(&key);
+            let r = w
+                .call(target, move |w| {
+                    w.shard.borrow_mut().ks.dbs[db].get(&key, now_ms()).map(|v| {
+                        let len = v.as_str().map_or(0, |s| s.len());
+                        format!("Value at:0x0 refcount:1 encoding:{} serializedlength:{} lru:0 lru_seconds_idle:0", v.encoding_name(), len)
+                    })
+                })
+                .await
+                .flatten();
+            match r {
+                Some(s) => encode::simple(out, s.as_bytes()),
+                None => return Err(Error::NoSuchKey),
+            }
+        }
+        b"help" => {
+            let lines = ["DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "OBJECT <key>", "POPULATE <count> [<prefix>] [<size>]", "SET-ACTIVE-EXPIRE <0|1>", "SLEEP <seconds>", "HELP"];
+            encode::array_len(out, lines.len());
+            for l in lines {
+                encode::simple(out, l.as_bytes());
+            }
+        }
+        _ => return Err(Error::unknown_subcommand(argv[1], "DEBUG")),
+    }
+    Ok(())
+}
+
+/// DEBUG POPULATE's part on one shard: creates `prefix:i` → `value:i`
+/// (zero-padded or cut to `size`) for the keys this shard owns, skipping
+/// keys that exist.
+fn populate(w: &Worker, db: usize, count: u64, prefix: &[u8], size: usize) {
+    let mut shard = w.shard.borrow_mut();
+    let now = now_ms();
+    let mut key = Vec::with_capacity(prefix.len() + 21);
+    let mut val = Vec::with_capacity(size.max(26));
+    let mut num = itoa::Buffer::new();
+    let n = w.nshards();
+    for i in 0..count {
+        key.clear();
+        key.extend_from_slice(prefix);
+        key.push(b':');
+        key.extend_from_slice(num.format(i).as_bytes());
+        if n > 1 && w.shard_of(&key) != w.id {
+            continue;
+        }
+        let d = &mut shard.ks.dbs[db];
+        if d.contains(&key, now) {
+            continue;
+        }
+        val.clear();
+        val.extend_from_slice(b"value:");
+        val.extend_from_slice(num.format(i).as_bytes());
+        if size > 0 {
+            val.resize(size, 0);
+        }
+        d.insert(&key, storage::Value::from_bytes(&val), None);
+    }
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
+///
+/// The cursor names a shard and a position in it: `local * shards + shard`.
+/// Shards are walked in order, each with the storage layer's guarantees, so
+/// the whole scan keeps Redis's: every key present throughout is returned.
+async fn scan(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+    let cursor: u64 = std::str::from_utf8(argv[1]).ok().and_then(|s| s.parse().ok()).ok_or(Error::Static("ERR invalid cursor"))?;
+    let mut filter = ScanFilter::default();
+    let mut count = 10usize;
+    let mut i = 2;
+    while i < argv.len() {
+        let opt = argv[i].to_ascii_lowercase();
+        let val = argv.get(i + 1).ok_or(Error::Syntax)?;
+        match opt.as_slice() {
+            b"match" => filter.pattern = Some(val.to_vec()).filter(|p| p != b"*"),
+            b"count" => {
+                let c = parse_i64(val).ok_or(Error::NotInteger)?;
+                if c < 1 {
+                    return Err(Error::Syntax);
+                }
+                count = c as usize;
+            }
+            b"type" => filter.type_name = Some(val.to_vec()),
+            _ => return Err(Error::Syntax),
+        }
+        i += 2;
+    }
+    let n = w.nshards() as u64;
+    let mut shard = (cursor % n) as usize;
+    let mut local = cursor / n;
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    let db = client.db;
+    let next = loop {
+        let f = filter.clone();
+        let (next_local, found) = w
+            .call(shard, move |w| keys::scan_step(&mut w.shard.borrow_mut(), db, local, count, &f, now_ms()))
+            .await
+            .unwrap_or((0, Vec::new()));
+        keys.extend(found);
+        if next_local != 0 {
+            break next_local * n + shard as u64;
+        }
+        shard += 1;
+        local = 0;
+        if shard as u64 >= n {
+            break 0;
+        }
+        if keys.len() >= count {
+            break shard as u64;
+        }
+    };
+    encode::array_len(out, 2);
+    encode::bulk(out, next.to_string().as_bytes());
+    encode::array_len(out, keys.len());
+    for k in &keys {
+        encode::bulk(out, k);
+    }
+    Ok(())
+}
+
+/// Groups argument indices by owning shard, keeping their order.
+fn by_shard(w: &Worker, keys: impl Iterator<Item = usize>, argv: Argv<'_>) -> Vec<(usize, Vec<usize>)> {
+    let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+    for i in keys {
+        let s = w.shard_of(argv[i]);
+        match groups.iter_mut().find(|g| g.0 == s) {
+            Some(g) => g.1.push(i),
+            None => groups.push((s, vec![i])),
+        }
+    }
+    groups
+}
+
+fn owned(argv: Argv<'_>, idx: &[usize]) -> Vec<Vec<u8>> {
+    idx.iter().map(|&i| argv[i].to_vec()).collect()
+}
+
+/// A multi-key command whose keys live on several shards: each shard runs
+/// its part; the parts are merged into one reply.
+pub async fn multi_shard(w: &Worker, client: &mut Client, name: &str, argv: Argv<'_>, out: &mut Vec<u8>) {
+    let db = client.db;
+    match name {
+        "mget" => {
+            let groups = by_shard(w, 1..argv.len(), argv);
+            let mut values: Vec<Option<Vec<u8>>> = vec![None; argv.len()];
+            let futs: Vec<_> = groups
+                .iter()
+                .map(|(s, idx)| {
+                    let keys = owned(argv, idx);
+                    w.call(*s, move |w| {
+                        let mut sh = w.shard.borrow_mut();
+                        let now = now_ms();
+                        keys.iter().map(|k| strings::get_value(&mut sh, db, k, now)).collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for ((_, idx), fut) in groups.iter().zip(futs) {
+                if let Some(vals) = fut.await {
+                    for (&i, v) in idx.iter().zip(vals) {
+                        values[i] = v;
+                    }
+                }
+            }
+            encode::array_len(out, argv.len() - 1);
+            for v in &values[1..] {
+                match v {
+                    Some(v) => encode::bulk(out, v),
+                    None => encode::null_bulk(out),
+                }
+            }
+        }
+        "mset" | "msetnx" => {
+            if argv.len() % 2 == 0 {
+                Error::WrongArity(name.to_string()).write(out);
+                return;
+            }
+            let groups = by_shard(w, (1..argv.len()).step_by(2), argv);
+            if name == "msetnx" {
+                let mut exists = false;
+                for (s, idx) in &groups {
+                    let keys = owned(argv, idx);
+                    let any = w
+                        .call(*s, move |w| {
+                            let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+                            strings::any_exists(&mut w.shard.borrow_mut(), db, &refs, now_ms())
+                        })
+                        .await;
+                    exists |= any.unwrap_or(false);
+                }
+                if exists {
+                    encode::integer(out, 0);
+                    return;
+                }
+            }
+            for (s, idx) in &groups {
+                let pairs: Vec<Vec<u8>> = idx.iter().flat_map(|&i| [argv[i].to_vec(), argv[i + 1].to_vec()]).collect();
+                w.call(*s, move |w| {
+                    let refs: Vec<&[u8]> = pairs.iter().map(Vec::as_slice).collect();
+                    strings::set_pairs(&mut w.shard.borrow_mut(), db, &refs);
+                })
+                .await;
+            }
+            if name == "msetnx" {
+                encode::integer(out, 1);
+            } else {
+                encode::ok(out);
+            }
+        }
+        "del" | "unlink" | "exists" | "touch" => {
+            let del = name == "del" || name == "unlink";
+            let groups = by_shard(w, 1..argv.len(), argv);
+            let futs: Vec<_> = groups
+                .iter()
+                .map(|(s, idx)| {
+                    let keys = owned(argv, idx);
+                    w.call(*s, move |w| {
+                        let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+                        let mut sh = w.shard.borrow_mut();
+                        if del {
+                            keys::del_keys(&mut sh, db, &refs, now_ms())
+                        } else {
+                            keys::count_existing(&mut sh, db, &refs, now_ms())
+                        }
+                    })
+                })
+                .collect();
+            let mut n = 0;
+            for f in futs {
+                n += f.await.unwrap_or(0);
+            }
+            encode::integer(out, n);
+        }
+        "rename" | "renamenx" => {
+            let nx = name == "renamenx";
+            let (src, dst) = (argv[1].to_vec(), argv[2].to_vec());
+            let (ss, ds) = (w.shard_of(&src), w.shard_of(&dst));
+            if nx {
+                let d = dst.clone();
+                if w.call(ds, move |w| w.shard.borrow_mut().ks.dbs[db].contains(&d, now_ms())).await.unwrap_or(false) {
+                    let s = src.clone();
+                    let src_exists = w.call(ss, move |w| w.shard.borrow_mut().ks.dbs[db].contains(&s, now_ms())).await.unwrap_or(false);
+                    if src_exists {
+                        encode::integer(out, 0);
+                    } else {
+                        Error::NoSuchKey.write(out);
+                    }
+                    return;
+                }
+            }
+            let taken = w.call(ss, move |w| w.shard.borrow_mut().ks.dbs[db].take(&src, now_ms())).await.flatten();
+            let Some((value, exp)) = taken else {
+                Error::NoSuchKey.write(out);
+                return;
+            };
+            w.call(ds, move |w| w.shard.borrow_mut().ks.dbs[db].insert(&dst, value, exp)).await;
+            if nx {
+                encode::integer(out, 1);
+            } else {
+                encode::ok(out);
+            }
+        }
+        _ => Error::Other(format!("ERR '{name}' cannot run across shards yet")).write(out),
+    }
+}

@@ -1,0 +1,354 @@
+//! Settings: command-line flags, the redis.conf-syntax file, and the live
+//! values CONFIG GET/SET read and change.
+//!
+//! Flags override the file. Live values are atomics (or a lock read only at
+//! AUTH and accept), so reading them never costs a command a lock.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::RwLock;
+
+use clap::Parser;
+
+/// Command-line flags.
+#[derive(Parser, Debug, Default)]
+#[command(name = "tessera-server", version, about = "A Redis-compatible thread-per-core server")]
+pub struct Flags {
+    /// TCP port to listen on (default 6379).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Address to listen on (default 127.0.0.1).
+    #[arg(long)]
+    pub bind: Option<String>,
+    /// Reactor threads, one shard each (default: the CPUs this process may use).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// A config file in redis.conf syntax.
+    #[arg(long)]
+    pub config: Option<String>,
+    /// debug, verbose, notice or warning.
+    #[arg(long)]
+    pub loglevel: Option<String>,
+    /// Password clients must AUTH with.
+    #[arg(long)]
+    pub requirepass: Option<String>,
+    /// Number of databases (default 16).
+    #[arg(long)]
+    pub databases: Option<usize>,
+    /// Maximum simultaneous clients (default 10000).
+    #[arg(long)]
+    pub maxclients: Option<usize>,
+}
+
+/// Settings fixed at startup plus the initial live values.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub port: u16,
+    pub bind: String,
+    pub threads: usize,
+    pub databases: usize,
+    pub requirepass: Option<String>,
+    pub maxclients: usize,
+    pub timeout: usize,
+    pub loglevel: String,
+    pub proto_max_bulk_len: usize,
+    pub client_query_buffer_limit: usize,
+    pub hz: usize,
+    pub config_file: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            port: 6379,
+            bind: "127.0.0.1".into(),
+            threads: 0,
+            databases: 16,
+            requirepass: None,
+            maxclients: 10000,
+            timeout: 0,
+            loglevel: "notice".into(),
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            client_query_buffer_limit: 1024 * 1024 * 1024,
+            hz: 10,
+            config_file: None,
+        }
+    }
+}
+
+/// Redis's memory units: `1k` = 1000, `1kb` = 1024, likewise m/mb, g/gb.
+pub fn parse_memory(s: &str) -> Option<usize> {
+    let l = s.to_ascii_lowercase();
+    let (num, mul) = [("gb", 1usize << 30), ("mb", 1 << 20), ("kb", 1 << 10), ("g", 1_000_000_000), ("m", 1_000_000), ("k", 1000), ("b", 1)]
+        .iter()
+        .find_map(|(suf, m)| l.strip_suffix(suf).map(|n| (n.to_string(), *m)))
+        .unwrap_or((l.clone(), 1));
+    let n: i64 = num.parse().ok()?;
+    usize::try_from(n).ok()?.checked_mul(mul)
+}
+
+fn parse_loglevel(s: &str) -> Option<String> {
+    let l = s.to_ascii_lowercase();
+    matches!(l.as_str(), "debug" | "verbose" | "notice" | "warning" | "nothing").then_some(l)
+}
+
+/// Options accepted in a config file (and by CONFIG SET) that Tessera does
+/// not act on yet; accepting them lets a redis.conf load unchanged.
+const IGNORED: &[&str] = &[
+    "daemonize", "save", "appendonly", "appendfsync", "dbfilename", "dir", "logfile", "pidfile",
+    "protected-mode", "tcp-backlog", "tcp-keepalive", "supervised", "always-show-logo",
+    "stop-writes-on-bgsave-error", "rdbcompression", "rdbchecksum", "maxmemory",
+    "maxmemory-policy", "maxmemory-samples", "lazyfree-lazy-eviction", "lazyfree-lazy-expire",
+    "lazyfree-lazy-server-del", "replica-lazy-flush", "lazyfree-lazy-user-del", "io-threads",
+    "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold", "notify-keyspace-events",
+    "hash-max-ziplist-entries", "hash-max-ziplist-value", "hash-max-listpack-entries",
+    "hash-max-listpack-value", "list-max-ziplist-size", "list-max-listpack-size",
+    "list-compress-depth", "set-max-intset-entries", "zset-max-ziplist-entries",
+    "zset-max-ziplist-value", "zset-max-listpack-entries", "zset-max-listpack-value",
+    "activerehashing", "dynamic-hz", "aof-rewrite-incremental-fsync", "rdb-save-incremental-fsync",
+    "enable-debug-command", "appendfilename", "activedefrag", "jemalloc-bg-thread",
+    "lua-time-limit", "busy-reply-threshold", "repl-diskless-sync", "latency-tracking",
+];
+
+impl Config {
+    /// Applies one `name value...` directive. Errors are Redis's wording.
+    pub fn apply(&mut self, name: &str, args: &[String]) -> Result<(), String> {
+        let name = name.to_ascii_lowercase();
+        let one = || -> Result<&String, String> {
+            if args.len() == 1 {
+                Ok(&args[0])
+            } else {
+                Err("wrong number of arguments".into())
+            }
+        };
+        let num = |v: &String| -> Result<usize, String> { v.parse::<usize>().map_err(|_| format!("argument couldn't be parsed into an integer: '{v}'")) };
+        let mem = |v: &String| parse_memory(v).ok_or_else(|| format!("argument must be a memory value: '{v}'"));
+        match name.as_str() {
+            "port" => self.port = one()?.parse().map_err(|_| "Invalid port".to_string())?,
+            "bind" => {
+                if args.is_empty() {
+                    return Err("wrong number of arguments".into());
+                }
+                // Tessera listens on one address: the first.
+                self.bind = args[0].trim_start_matches('-').to_string();
+            }
+            "threads" => self.threads = num(one()?)?,
+            "databases" => {
+                let n = num(one()?)?;
+                if n < 1 {
+                    return Err("Invalid number of databases".into());
+                }
+                self.databases = n;
+            }
+            "requirepass" => {
+                let p = one()?;
+                self.requirepass = if p.is_empty() { None } else { Some(p.clone()) };
+            }
+            "maxclients" => self.maxclients = num(one()?)?.max(1),
+            "timeout" => self.timeout = num(one()?)?,
+            "loglevel" => self.loglevel = parse_loglevel(one()?).ok_or("Invalid log level. Must be one of debug, verbose, notice, warning, nothing")?,
+            "proto-max-bulk-len" => self.proto_max_bulk_len = mem(one()?)?.max(1024 * 1024),
+            "client-query-buffer-limit" => self.client_query_buffer_limit = mem(one()?)?.max(1024 * 1024),
+            "hz" => self.hz = num(one()?)?.clamp(1, 500),
+            n if IGNORED.contains(&n) => {}
+            _ => return Err("Bad directive or wrong number of arguments".into()),
+        }
+        Ok(())
+    }
+
+    /// Reads a redis.conf-syntax file; the error names the file and line.
+    pub fn load_file(&mut self, path: &str) -> Result<(), String> {
+        let text = std::fs::read_to_string(Path::new(path)).map_err(|e| format!("can't open config file '{path}': {e}"))?;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let words = split_args(line).ok_or_else(|| format!("config file {path}, line {}: unbalanced quotes in configuration line", i + 1))?;
+            let Some((name, rest)) = words.split_first() else { continue };
+            self.apply(name, rest).map_err(|e| format!("config file {path}, line {}: {e}: '{line}'", i + 1))?;
+        }
+        self.config_file = Some(path.to_string());
+        Ok(())
+    }
+
+    /// The file first, then the flags over it.
+    pub fn from_flags(flags: &Flags) -> Result<Config, String> {
+        let mut c = Config::default();
+        if let Some(path) = &flags.config {
+            c.load_file(path)?;
+        }
+        if let Some(p) = flags.port {
+            c.port = p;
+        }
+        if let Some(b) = &flags.bind {
+            c.bind = b.clone();
+        }
+        if let Some(t) = flags.threads {
+            c.threads = t;
+        }
+        if let Some(l) = &flags.loglevel {
+            c.loglevel = parse_loglevel(l).ok_or_else(|| format!("invalid --loglevel '{l}': use debug, verbose, notice or warning"))?;
+        }
+        if let Some(p) = &flags.requirepass {
+            c.requirepass = (!p.is_empty()).then(|| p.clone());
+        }
+        if let Some(d) = flags.databases {
+            if d == 0 {
+                return Err("--databases must be at least 1".into());
+            }
+            c.databases = d;
+        }
+        if let Some(m) = flags.maxclients {
+            c.maxclients = m.max(1);
+        }
+        if c.threads == 0 {
+            c.threads = crate::sys::available_cpus().len().max(1);
+        }
+        if c.threads > 1024 {
+            return Err("--threads must be at most 1024".into());
+        }
+        Ok(c)
+    }
+}
+
+/// Splits a config line like Redis: whitespace, "double" (with escapes) and 'single' quotes.
+pub fn split_args(line: &str) -> Option<Vec<String>> {
+    let mut args = resp::Args::new();
+    let mut input = line.as_bytes().to_vec();
+    input.extend_from_slice(b"\r\n");
+    match resp::parse_command(&input, &resp::Limits::default(), &mut args) {
+        Ok(resp::Status::Complete(_)) => Some((0..args.len()).map(|i| String::from_utf8_lossy(args.get(&input, i)).into_owned()).collect()),
+        _ => None,
+    }
+}
+
+/// The values CONFIG GET/SET see while the server runs.
+pub struct Runtime {
+    pub requirepass: RwLock<Option<String>>,
+    pub maxclients: AtomicUsize,
+    pub timeout: AtomicUsize,
+    pub proto_max_bulk_len: AtomicUsize,
+    pub client_query_buffer_limit: AtomicUsize,
+    pub hz: AtomicUsize,
+    pub loglevel: RwLock<String>,
+    /// Accepted-but-inert options keep what was set, so CONFIG GET echoes it.
+    pub other: RwLock<Vec<(String, String)>>,
+    pub startup: Config,
+}
+
+impl Runtime {
+    pub fn new(c: &Config) -> Runtime {
+        let defaults = [
+            ("save", ""), ("appendonly", "no"), ("maxmemory", "0"), ("maxmemory-policy", "noeviction"),
+            ("daemonize", "no"), ("dir", "."), ("dbfilename", "dump.rdb"), ("appendfsync", "everysec"),
+            ("slowlog-log-slower-than", "10000"), ("slowlog-max-len", "128"), ("notify-keyspace-events", ""),
+            ("io-threads", "1"), ("protected-mode", "no"), ("tcp-keepalive", "300"), ("lua-time-limit", "5000"),
+            ("busy-reply-threshold", "5000"), ("latency-tracking", "yes"), ("activerehashing", "yes"),
+            ("hash-max-ziplist-entries", "128"), ("hash-max-ziplist-value", "64"),
+            ("hash-max-listpack-entries", "128"), ("hash-max-listpack-value", "64"),
+            ("list-max-ziplist-size", "-2"), ("list-max-listpack-size", "-2"), ("list-compress-depth", "0"),
+            ("set-max-intset-entries", "512"), ("zset-max-ziplist-entries", "128"), ("zset-max-ziplist-value", "64"),
+            ("zset-max-listpack-entries", "128"), ("zset-max-listpack-value", "64"),
+        ];
+        Runtime {
+            requirepass: RwLock::new(c.requirepass.clone()),
+            maxclients: AtomicUsize::new(c.maxclients),
+            timeout: AtomicUsize::new(c.timeout),
+            proto_max_bulk_len: AtomicUsize::new(c.proto_max_bulk_len),
+            client_query_buffer_limit: AtomicUsize::new(c.client_query_buffer_limit),
+            hz: AtomicUsize::new(c.hz),
+            loglevel: RwLock::new(c.loglevel.clone()),
+            other: RwLock::new(defaults.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            startup: c.clone(),
+        }
+    }
+
+    pub fn requirepass(&self) -> Option<String> {
+        self.requirepass.read().ok().and_then(|g| g.clone())
+    }
+
+    /// Every (name, value) pair CONFIG GET can show.
+    pub fn all(&self) -> Vec<(String, String)> {
+        let c = &self.startup;
+        let mut v: Vec<(String, String)> = vec![
+            ("port".into(), c.port.to_string()),
+            ("bind".into(), c.bind.clone()),
+            ("databases".into(), c.databases.to_string()),
+            ("requirepass".into(), self.requirepass().unwrap_or_default()),
+            ("maxclients".into(), self.maxclients.load(Ordering::Relaxed).to_string()),
+            ("timeout".into(), self.timeout.load(Ordering::Relaxed).to_string()),
+            ("proto-max-bulk-len".into(), self.proto_max_bulk_len.load(Ordering::Relaxed).to_string()),
+            ("client-query-buffer-limit".into(), self.client_query_buffer_limit.load(Ordering::Relaxed).to_string()),
+            ("hz".into(), self.hz.load(Ordering::Relaxed).to_string()),
+            ("loglevel".into(), self.loglevel.read().map(|g| g.clone()).unwrap_or_default()),
+            ("threads".into(), c.threads.to_string()),
+        ];
+        if let Ok(o) = self.other.read() {
+            v.extend(o.iter().cloned());
+        }
+        v
+    }
+
+    /// CONFIG SET name value; errors are the text after `ERR `.
+    pub fn set(&self, name: &str, value: &str) -> Result<(), String> {
+        let name = name.to_ascii_lowercase();
+        let bad = |why: &str| format!("CONFIG SET failed (possibly related to argument '{name}') - {why}");
+        let mem = |v: &str| parse_memory(v).ok_or_else(|| bad(&format!("argument must be a memory value")));
+        let num = |v: &str| v.parse::<usize>().map_err(|_| bad("argument couldn't be parsed into an integer"));
+        match name.as_str() {
+            "requirepass" => {
+                if let Ok(mut g) = self.requirepass.write() {
+                    *g = (!value.is_empty()).then(|| value.to_string());
+                }
+            }
+            "maxclients" => self.maxclients.store(num(value)?.max(1), Ordering::Relaxed),
+            "timeout" => self.timeout.store(num(value)?, Ordering::Relaxed),
+            "proto-max-bulk-len" => self.proto_max_bulk_len.store(mem(value)?.max(1024 * 1024), Ordering::Relaxed),
+            "client-query-buffer-limit" => self.client_query_buffer_limit.store(mem(value)?.max(1024 * 1024), Ordering::Relaxed),
+            "hz" => self.hz.store(num(value)?.clamp(1, 500), Ordering::Relaxed),
+            "loglevel" => {
+                let l = parse_loglevel(value).ok_or_else(|| bad("argument(s) must be one of the following: debug, verbose, notice, warning, nothing"))?;
+                log::set_max_level(crate::sys::level_filter(&l));
+                if let Ok(mut g) = self.loglevel.write() {
+                    *g = l;
+                }
+            }
+            "port" | "bind" | "databases" | "threads" => return Err(bad("can't set immutable config")),
+            n if IGNORED.contains(&n) => {
+                if let Ok(mut o) = self.other.write() {
+                    match o.iter_mut().find(|(k, _)| *k == n) {
+                        Some(e) => e.1 = value.to_string(),
+                        None => o.push((n.to_string(), value.to_string())),
+                    }
+                }
+            }
+            _ => return Err(format!("Unknown option or number of arguments for CONFIG SET - '{name}'")),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_units() {
+        assert_eq!(parse_memory("512mb"), Some(512 << 20));
+        assert_eq!(parse_memory("1gb"), Some(1 << 30));
+        assert_eq!(parse_memory("1k"), Some(1000));
+        assert_eq!(parse_memory("100"), Some(100));
+        assert_eq!(parse_memory("x"), None);
+    }
+
+    #[test]
+    fn file_errors_name_the_line() {
+        let dir = std::env::temp_dir().join(format!("tessera-conf-{}", std::process::id()));
+        std::fs::write(&dir, "port 7000\n# c\nfoo bar\n").expect("write");
+        let mut c = Config::default();
+        let e = c.load_file(dir.to_str().expect("path")).expect_err("bad line");
+        assert!(e.contains("line 3"), "{e}");
+        let _ = std::fs::remove_file(dir);
+    }
+}

@@ -1,0 +1,292 @@
+//! One client connection: read, parse every whole command in the buffer,
+//! execute or route each, write the replies once per batch.
+//!
+//! Ordering: a connection's commands take effect in the order it sent them.
+//! Commands for this thread's shard run inline at once; consecutive commands
+//! for one other shard are packed into one job (a *group*) that is sent when
+//! the target changes, a command needs this thread, or the batch ends. A group
+//! is awaited before anything after it runs, so no command is ever dispatched
+//! before every earlier command of its connection has executed, and replies
+//! land in the output buffer in request order.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use commands::table::{flags, ShardFn};
+use commands::{Ctx, Error, Handler, Shard};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use resp::{Limits, Status};
+
+use crate::cmds;
+use crate::worker::{now_ms, ClientInfo, Worker};
+
+/// A connection's state that commands can change.
+pub struct Client {
+    pub id: u64,
+    pub db: usize,
+    pub authed: bool,
+    pub info: Rc<RefCell<ClientInfo>>,
+}
+
+/// What the connection does after a command.
+#[derive(PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Write what is buffered, then close (QUIT).
+    Close,
+}
+
+/// Commands bound for one remote shard, packed to travel as one job.
+struct Group {
+    target: usize,
+    db: usize,
+    data: Vec<u8>,
+    ranges: Vec<(u32, u32)>,
+    cmds: Vec<(ShardFn, u32)>,
+}
+
+impl Group {
+    fn new(target: usize, db: usize) -> Group {
+        Group { target, db, data: Vec::new(), ranges: Vec::new(), cmds: Vec::new() }
+    }
+
+    fn push(&mut self, f: ShardFn, argv: &[&[u8]]) {
+        for a in argv {
+            let s = self.data.len() as u32;
+            self.data.extend_from_slice(a);
+            self.ranges.push((s, self.data.len() as u32));
+        }
+        self.cmds.push((f, argv.len() as u32));
+    }
+
+    /// Runs every command of the group on `shard`; returns their replies.
+    fn run(self, shard: &mut Shard) -> Vec<u8> {
+        let now = now_ms();
+        let mut out = Vec::with_capacity(64 * self.cmds.len());
+        let mut pos = 0usize;
+        let mut argv: Vec<&[u8]> = Vec::with_capacity(8);
+        for (f, argc) in &self.cmds {
+            argv.clear();
+            for &(s, e) in &self.ranges[pos..pos + *argc as usize] {
+                argv.push(&self.data[s as usize..e as usize]);
+            }
+            pos += *argc as usize;
+            exec(shard, *f, self.db, now, &argv, &mut out);
+        }
+        out
+    }
+}
+
+/// Runs one shard command, turning an error into its reply.
+#[inline]
+pub fn exec(shard: &mut Shard, f: ShardFn, db: usize, now: u64, argv: &[&[u8]], out: &mut Vec<u8>) {
+    let mut ctx = Ctx { shard, db, now, out };
+    if let Err(e) = f(&mut ctx, argv) {
+        e.write(ctx.out);
+    }
+}
+
+/// Sends the pending group, if any, and appends its replies to `out`.
+async fn flush_group(w: &Worker, group: &mut Option<Group>, out: &mut Vec<u8>) {
+    if let Some(g) = group.take() {
+        let target = g.target;
+        if let Some(reply) = w.call(target, move |w| g.run(&mut w.shard.borrow_mut())).await {
+            out.extend_from_slice(&reply);
+        }
+    }
+}
+
+const READ_CHUNK: usize = 16 * 1024;
+/// Replies are written early once this much is buffered.
+const OUT_HIGH_WATER: usize = 1 << 20;
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(w: Rc<Worker>, stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let shared = Rc::clone(&w).shared.clone();
+    let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let now_s = now_ms() / 1000;
+    let info = Rc::new(RefCell::new(ClientInfo {
+        id,
+        addr: stream.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
+        laddr: stream.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        created: now_s,
+        last_active: now_s,
+        last_cmd: "NULL",
+        ..Default::default()
+    }));
+    w.clients.borrow_mut().insert(id, Rc::clone(&info));
+    let mut client = Client { id, db: 0, authed: shared.config.requirepass().is_none(), info };
+    let mut stream = stream;
+    let _ = run(&w, &mut stream, &mut client).await;
+    w.clients.borrow_mut().remove(&id);
+    shared.connected_clients.fetch_sub(1, Ordering::Relaxed);
+    let _ = stream.close().await;
+}
+
+async fn run(w: &Worker, stream: &mut TcpStream, client: &mut Client) -> std::io::Result<()> {
+    let shared = &w.shared;
+    let table = shared.table;
+    let nshards = w.nshards();
+    let mut rbuf = vec![0u8; READ_CHUNK];
+    let (mut start, mut end, mut need) = (0usize, 0usize, 0usize);
+    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut args = resp::Args::new();
+    let mut timeout = 0usize;
+    loop {
+        // Idle timeout, re-read each round so CONFIG SET applies to live clients.
+        let t = shared.config.timeout.load(Ordering::Relaxed);
+        if t != timeout {
+            timeout = t;
+            let _ = stream.set_read_timeout((t > 0).then(|| Duration::from_secs(t as u64)));
+        }
+        // Make room: compact, then grow to what the parser said it needs.
+        if start == end {
+            start = 0;
+            end = 0;
+            if rbuf.len() > 4 * 1024 * 1024 {
+                rbuf = vec![0u8; READ_CHUNK];
+            }
+        }
+        let want = need.max(end - start + 1024);
+        if rbuf.len() - start < want || rbuf.len() - end < 1024 {
+            rbuf.copy_within(start..end, 0);
+            end -= start;
+            start = 0;
+            if rbuf.len() < want.max(end + 1024) {
+                let new_len = want.max(end + 1024).max(rbuf.len() * 2);
+                rbuf.resize(new_len, 0);
+            }
+        }
+        let n = match stream.read(&mut rbuf[end..]).await {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) => return Err(e),
+        };
+        end += n;
+        if end - start > shared.config.client_query_buffer_limit.load(Ordering::Relaxed) {
+            log::warn!("closing client {} that reached max query buffer length", client.id);
+            return Ok(());
+        }
+        if end - start < need {
+            continue;
+        }
+        need = 0;
+
+        // Parse and run every whole command in the buffer.
+        let limits = Limits {
+            max_bulk_len: shared.config.proto_max_bulk_len.load(Ordering::Relaxed),
+            unauthenticated: !client.authed,
+            ..Limits::default()
+        };
+        let now = now_ms();
+        let mut group: Option<Group> = None;
+        let mut flow = Flow::Continue;
+        while start < end {
+            let input = &rbuf[start..end];
+            let used = match resp::parse_command(input, &limits, &mut args) {
+                Ok(Status::Complete(used)) => used,
+                Ok(Status::Incomplete(n)) => {
+                    need = n;
+                    break;
+                }
+                Err(e) => {
+                    flush_group(w, &mut group, &mut out).await;
+                    Error::Other(format!("ERR {e}")).write(&mut out);
+                    stream.write_all(&out).await?;
+                    return Ok(());
+                }
+            };
+            let argc = args.len();
+            if argc == 0 {
+                start += used;
+                continue;
+            }
+            let mut small: [&[u8]; 8] = [&[]; 8];
+            let big: Vec<&[u8]>;
+            let argv: &[&[u8]] = if argc <= small.len() {
+                for (i, slot) in small.iter_mut().enumerate().take(argc) {
+                    *slot = args.get(input, i);
+                }
+                &small[..argc]
+            } else {
+                big = (0..argc).map(|i| args.get(input, i)).collect();
+                &big
+            };
+            start += used;
+
+            let Some(spec) = table.lookup(argv[0]) else {
+                flush_group(w, &mut group, &mut out).await;
+                Error::unknown_command(argv[0], &argv[1..]).write(&mut out);
+                continue;
+            };
+            if !spec.arity_ok(argc) {
+                flush_group(w, &mut group, &mut out).await;
+                Error::WrongArity(spec.name.to_string()).write(&mut out);
+                continue;
+            }
+            if !client.authed && !spec.has(flags::NO_AUTH) {
+                flush_group(w, &mut group, &mut out).await;
+                Error::NoAuth.write(&mut out);
+                continue;
+            }
+            w.stats.commands.set(w.stats.commands.get() + 1);
+            match spec.handler {
+                Handler::Shard(f) => {
+                    let target = if nshards == 1 {
+                        0
+                    } else {
+                        let mut keys = spec.key_indices(argc);
+                        let first = keys.next().map_or(0, |i| w.shard_of(argv[i]));
+                        if spec.has(flags::MULTI_KEY) && keys.any(|i| w.shard_of(argv[i]) != first) {
+                            flush_group(w, &mut group, &mut out).await;
+                            cmds::multi_shard(w, client, spec.name, argv, &mut out).await;
+                            continue;
+                        }
+                        first
+                    };
+                    if target == w.id {
+                        flush_group(w, &mut group, &mut out).await;
+                        exec(&mut w.shard.borrow_mut(), f, client.db, now, argv, &mut out);
+                    } else {
+                        if group.as_ref().is_some_and(|g| g.target != target) {
+                            flush_group(w, &mut group, &mut out).await;
+                        }
+                        group.get_or_insert_with(|| Group::new(target, client.db)).push(f, argv);
+                    }
+                }
+                Handler::Server => {
+                    flush_group(w, &mut group, &mut out).await;
+                    {
+                        let mut info = client.info.borrow_mut();
+                        info.last_cmd = spec.name;
+                    }
+                    flow = cmds::server_command(w, client, spec.name, argv, &mut out).await;
+                    if flow == Flow::Close {
+                        break;
+                    }
+                }
+            }
+            if out.len() > OUT_HIGH_WATER {
+                flush_group(w, &mut group, &mut out).await;
+                stream.write_all(&out).await?;
+                out.clear();
+            }
+        }
+        flush_group(w, &mut group, &mut out).await;
+        if !out.is_empty() {
+            stream.write_all(&out).await?;
+            out.clear();
+            if out.capacity() > OUT_HIGH_WATER * 4 {
+                out = Vec::with_capacity(READ_CHUNK);
+            }
+        }
+        client.info.borrow_mut().last_active = now / 1000;
+        if flow == Flow::Close {
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! INFO and COMMAND: what the tools read to learn about the server.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use commands::table::flags;
+use commands::Error;
+use resp::encode;
+
+use crate::sys;
+use crate::worker::{now_ms, Worker};
+
+/// The Redis version Tessera answers as: the command set and replies follow Redis 7.0.
+pub const REDIS_VERSION: &str = "7.0.15";
+
+/// One shard's figures for INFO.
+#[derive(Default)]
+struct Part {
+    clients: usize,
+    commands: u64,
+    ops: u64,
+    hits: u64,
+    misses: u64,
+    expired: u64,
+    dbs: Vec<(usize, usize, u64)>,
+}
+
+/// INFO [section ...]
+pub async fn render(w: &Worker, argv: &[&[u8]]) -> String {
+    let wanted: Vec<String> = argv[1..].iter().map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
+    let all = wanted.is_empty() || wanted.iter().any(|s| s == "all" || s == "everything" || s == "default");
+    let want = |s: &str| all || wanted.iter().any(|x| x == s);
+    let parts = w
+        .call_all(|w| {
+            let now = now_ms();
+            let sh = w.shard.borrow();
+            Part {
+                clients: w.clients.borrow().len(),
+                commands: w.stats.commands.get(),
+                ops: w.instantaneous_ops(),
+                hits: sh.stats.keyspace_hits,
+                misses: sh.stats.keyspace_misses,
+                expired: sh.stats.expired_keys,
+                dbs: sh.ks.dbs.iter().map(|d| (d.len(), d.expires_len(), d.avg_ttl(now))).collect(),
+            }
+        })
+        .await;
+    let sum = |f: fn(&Part) -> u64| parts.iter().map(f).sum::<u64>();
+    let shared = &w.shared;
+    let cfg = &shared.config.startup;
+    let mut s = String::new();
+    let uptime = shared.started.elapsed().as_secs();
+    if want("server") {
+        let _ = write!(
+            s,
+            "# Server\r\nredis_version:{REDIS_VERSION}\r\ntessera_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:io_uring\r\natomicvar_api:c11-builtin\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nthreads:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\n\r\n",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+            std::process::id(),
+            shared.run_id,
+            cfg.port,
+            now_ms() * 1000,
+            uptime,
+            uptime / 86400,
+            shared.config.hz.load(Ordering::Relaxed),
+            shared.config.hz.load(Ordering::Relaxed),
+            shared.threads,
+            std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+            cfg.config_file.clone().unwrap_or_default(),
+        );
+    }
+    if want("clients") {
+        let _ = write!(
+            s,
+            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n\r\n",
+            parts.iter().map(|p| p.clients).sum::<usize>(),
+            shared.config.maxclients.load(Ordering::Relaxed),
+        );
+    }
+    if want("memory") {
+        let used = sys::used_memory();
+        let rss = sys::rss_bytes();
+        let _ = write!(
+            s,
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nused_memory_peak_human:{}\r\nused_memory_lua:0\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:mimalloc\r\nlazyfree_pending_objects:0\r\n\r\n",
+            human(used),
+            human(rss),
+            human(used),
+            if used > 0 { rss as f64 / used as f64 } else { 0.0 },
+        );
+    }
+    if want("persistence") {
+        let _ = write!(
+            s,
+            "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_bgrewrite_status:ok\r\naof_last_write_status:ok\r\n\r\n",
+            shared.started_unix
+        );
+    }
+    if want("stats") {
+        let _ = write!(
+            s,
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\ntotal_error_replies:0\r\n\r\n",
+            shared.total_connections.load(Ordering::Relaxed),
+            sum(|p| p.commands),
+            sum(|p| p.ops),
+            shared.rejected_connections.load(Ordering::Relaxed),
+            sum(|p| p.expired),
+            sum(|p| p.hits),
+            sum(|p| p.misses),
+        );
+    }
+    if want("replication") {
+        s.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\n\r\n");
+    }
+    if want("cpu") {
+        let (u, sy) = sys::cpu_times();
+        let _ = write!(s, "# CPU\r\nused_cpu_sys:{sy:.6}\r\nused_cpu_user:{u:.6}\r\n\r\n");
+    }
+    if want("keyspace") {
+        s.push_str("# Keyspace\r\n");
+        for db in 0..cfg.databases {
+            let (mut keys, mut expires, mut ttl_sum, mut ttl_n) = (0usize, 0usize, 0u128, 0usize);
+            for p in &parts {
+                if let Some(&(k, e, t)) = p.dbs.get(db) {
+                    keys += k;
+                    expires += e;
+                    if e > 0 {
+                        ttl_sum += u128::from(t) * e as u128;
+                        ttl_n += e;
+                    }
+                }
+            }
+            if keys > 0 {
+                let avg = if ttl_n > 0 { ttl_sum / ttl_n as u128 } else { 0 };
+                let _ = write!(s, "db{db}:keys={keys},expires={expires},avg_ttl={avg}\r\n");
+            }
+        }
+        s.push_str("\r\n");
+    }
+    while s.ends_with("\r\n\r\n") {
+        s.truncate(s.len() - 2);
+    }
+    s
+}
+
+fn human(n: usize) -> String {
+    let f = n as f64;
+    if f >= (1u64 << 30) as f64 {
+        format!("{:.2}G", f / (1u64 << 30) as f64)
+    } else if f >= (1 << 20) as f64 {
+        format!("{:.2}M", f / (1 << 20) as f64)
+    } else if f >= 1024.0 {
+        format!("{:.2}K", f / 1024.0)
+    } else {
+        format!("{n}B")
+    }
+}
+
+fn write_command_info(out: &mut Vec<u8>, spec: &commands::CommandSpec) {
+    encode::array_len(out, 10);
+    encode::bulk(out, spec.name.as_bytes());
+    encode::integer(out, i64::from(spec.arity));
+    let names: Vec<&str> = flags::NAMES.iter().filter(|(f, _)| spec.flags & f != 0).map(|(_, n)| *n).collect();
+    encode::array_len(out, names.len());
+    for n in names {
+        encode::simple(out, n.as_bytes());
+    }
+    encode::integer(out, i64::from(spec.first_key));
+    encode::integer(out, i64::from(spec.last_key));
+    encode::integer(out, i64::from(spec.step));
+    for _ in 0..4 {
+        encode::array_len(out, 0);
+    }
+}
+
+/// COMMAND | COUNT | INFO name... | DOCS [name...] | LIST | GETKEYS cmd args...
+pub fn command(w: &Worker, argv: &[&[u8]], out: &mut Vec<u8>) -> Result<(), Error> {
+    let table = w.shared.table;
+    if argv.len() == 1 {
+        encode::array_len(out, table.len());
+        for spec in table.iter() {
+            write_command_info(out, spec);
+        }
+        return Ok(());
+    }
+    match argv[1].to_ascii_lowercase().as_slice() {
+        b"count" => encode::integer(out, table.len() as i64),
+        b"info" => {
+            if argv.len() == 2 {
+                encode::array_len(out, table.len());
+                for spec in table.iter() {
+                    write_command_info(out, spec);
+                }
+            } else {
+                encode::array_len(out, argv.len() - 2);
+                for name in &argv[2..] {
+                    match table.lookup(name) {
+                        Some(spec) => write_command_info(out, spec),
+                        None => encode::null_array(out),
+                    }
+                }
+            }
+        }
+        b"docs" => {
+            // Names with an empty doc map: enough for redis-cli's hints.
+            let specs: Vec<_> = if argv.len() == 2 { table.iter().collect() } else { argv[2..].iter().filter_map(|n| table.lookup(n)).collect() };
+            encode::array_len(out, specs.len() * 2);
+            for spec in specs {
+                encode::bulk(out, spec.name.as_bytes());
+                encode::array_len(out, 0);
+            }
+        }
+        b"list" => {
+            encode::array_len(out, table.len());
+            for spec in table.iter() {
+                encode::bulk(out, spec.name.as_bytes());
+            }
+        }
+        b"getkeys" if argv.len() >= 3 => {
+            let cmd = &argv[2..];
+            let spec = table.lookup(cmd[0]).ok_or(Error::Static("ERR Invalid command specified"))?;
+            if !spec.arity_ok(cmd.len()) {
+                return Err(Error::Static("ERR Invalid number of arguments specified for command"));
+            }
+            let keys: Vec<usize> = spec.key_indices(cmd.len()).collect();
+            if keys.is_empty() {
+                return Err(Error::Static("ERR The command has no key arguments"));
+            }
+            encode::array_len(out, keys.len());
+            for i in keys {
+                encode::bulk(out, cmd[i]);
+            }
+        }
+        b"help" => {
+            let lines = ["COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "(no subcommand)", "COUNT", "DOCS [<command-name> ...]", "GETKEYS <full-command>", "INFO [<command-name> ...]", "LIST", "HELP"];
+            encode::array_len(out, lines.len());
+            for l in lines {
+                encode::simple(out, l.as_bytes());
+            }
+        }
+        _ => return Err(Error::unknown_subcommand(argv[1], "COMMAND")),
+    }
+    Ok(())
+}

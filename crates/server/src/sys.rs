@@ -1,0 +1,147 @@
+//! The operating-system edge: CPUs, resource limits, signals, memory figures.
+
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+/// The CPUs this process may run on (its affinity mask).
+pub fn available_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
+        }
+        (0..libc::CPU_SETSIZE as usize).filter(|&i| libc::CPU_ISSET(i, &set)).collect()
+    }
+}
+
+/// Redis log levels onto `log`'s.
+pub fn level_filter(level: &str) -> log::LevelFilter {
+    match level {
+        "debug" => log::LevelFilter::Trace,
+        "verbose" => log::LevelFilter::Debug,
+        "notice" => log::LevelFilter::Info,
+        "warning" => log::LevelFilter::Warn,
+        _ => log::LevelFilter::Off,
+    }
+}
+
+/// io_uring registers memory that counts against RLIMIT_MEMLOCK on older
+/// kernels: raise the soft limit to the hard one. Returns the soft limit now.
+pub fn raise_memlock() -> u64 {
+    // SAFETY: getrlimit/setrlimit with a valid struct.
+    unsafe {
+        let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) != 0 {
+            return 0;
+        }
+        if r.rlim_cur < r.rlim_max {
+            let want = libc::rlimit { rlim_cur: r.rlim_max, rlim_max: r.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_MEMLOCK, &want) == 0 {
+                return want.rlim_cur;
+            }
+        }
+        r.rlim_cur
+    }
+}
+
+/// Blocks SIGINT and SIGTERM in the calling thread (and the threads it
+/// spawns afterwards), so that only [`wait_for_signal`] receives them.
+pub fn block_signals() -> libc::sigset_t {
+    // SAFETY: sigset manipulation on a local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+/// Waits for SIGINT or SIGTERM; returns its name.
+pub fn wait_for_signal(set: &libc::sigset_t) -> &'static str {
+    let mut sig: libc::c_int = 0;
+    // SAFETY: `set` was initialised by block_signals.
+    unsafe {
+        libc::sigwait(set, &mut sig);
+    }
+    if sig == libc::SIGINT {
+        "SIGINT"
+    } else {
+        "SIGTERM"
+    }
+}
+
+/// Resident set size in bytes.
+pub fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+    pages * page
+}
+
+/// User and system CPU seconds of the process.
+pub fn cpu_times() -> (f64, f64) {
+    // SAFETY: getrusage fills the struct.
+    unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+        (t(u.ru_utime), t(u.ru_stime))
+    }
+}
+
+/// The global allocator: mimalloc (compact size classes, fast thread-local
+/// heaps: it suits many small per-key allocations made and freed by one
+/// thread), wrapped to count live bytes for INFO's `used_memory`. Each thread
+/// adds to its own counter slot, so counting costs no shared cache line.
+pub struct CountingAlloc;
+
+const SLOTS: usize = 64;
+
+#[repr(align(64))]
+struct Slot(AtomicIsize);
+
+#[allow(clippy::declare_interior_mutable_const)]
+const ZERO: Slot = Slot(AtomicIsize::new(0));
+static ALLOCATED: [Slot; SLOTS] = [ZERO; SLOTS];
+static NEXT_SLOT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+thread_local! {
+    static MY_SLOT: usize = NEXT_SLOT.fetch_add(1, Ordering::Relaxed) % SLOTS;
+}
+
+fn account(delta: isize) {
+    let i = MY_SLOT.try_with(|s| *s).unwrap_or(0);
+    ALLOCATED[i].0.fetch_add(delta, Ordering::Relaxed);
+}
+
+/// Bytes currently allocated by the process.
+pub fn used_memory() -> usize {
+    ALLOCATED.iter().map(|s| s.0.load(Ordering::Relaxed)).sum::<isize>().max(0) as usize
+}
+
+// SAFETY: forwards to mimalloc, only adding bookkeeping.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        account(layout.size() as isize);
+        // SAFETY: same contract as ours.
+        unsafe { mimalloc::MiMalloc.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        account(-(layout.size() as isize));
+        // SAFETY: same contract as ours.
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        account(layout.size() as isize);
+        // SAFETY: same contract as ours.
+        unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        account(new_size as isize - layout.size() as isize);
+        // SAFETY: same contract as ours.
+        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+    }
+}

@@ -1,0 +1,159 @@
+//! One thread's state: its shard, its router, its counters, its clients.
+//!
+//! A [`Worker`] is owned by its glommio executor (`Rc`, never shared): the
+//! shard lives in a `RefCell` that is borrowed only for the synchronous run of
+//! one command or one job, never across an `.await`.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use commands::{CommandTable, Shard};
+
+use crate::config::Runtime;
+use crate::router::{Job, Router};
+
+/// Process-wide state: settings and the few counters that must be global.
+/// Touched on connect/disconnect and by admin commands, never per command.
+pub struct Shared {
+    pub config: Runtime,
+    pub table: &'static CommandTable,
+    pub threads: usize,
+    pub connected_clients: AtomicUsize,
+    pub next_client_id: AtomicU64,
+    pub total_connections: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub active_expire: AtomicBool,
+    pub started: Instant,
+    pub started_unix: u64,
+    pub run_id: String,
+}
+
+/// What CLIENT LIST shows of a connection.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub name: Vec<u8>,
+    pub db: usize,
+    pub created: u64,
+    pub last_cmd: &'static str,
+    pub last_active: u64,
+    pub lib_name: Vec<u8>,
+    pub lib_ver: Vec<u8>,
+}
+
+/// Counters of one thread, summed by INFO.
+#[derive(Default)]
+pub struct WorkerStats {
+    pub commands: Cell<u64>,
+    /// Recent ops/s samples (one per cron tick) for `instantaneous_ops_per_sec`.
+    pub ops_samples: RefCell<[u64; 16]>,
+    pub ops_sample_idx: Cell<usize>,
+    pub last_sample: Cell<(u64, u64)>,
+}
+
+pub struct Worker {
+    pub id: usize,
+    pub shard: RefCell<Shard>,
+    pub router: Router,
+    pub shared: Arc<Shared>,
+    pub stats: WorkerStats,
+    pub clients: RefCell<BTreeMap<u64, Rc<RefCell<ClientInfo>>>>,
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Worker {
+    pub fn nshards(&self) -> usize {
+        self.shared.threads
+    }
+
+    /// The shard that owns `key`.
+    pub fn shard_of(&self, key: &[u8]) -> usize {
+        usize::from(commands::slot::key_slot(key)) % self.shared.threads
+    }
+
+    /// Runs `f` on thread `target`'s worker (inline when that is this thread).
+    pub async fn call<R: Send + 'static>(&self, target: usize, f: impl FnOnce(&Worker) -> R + Send + 'static) -> Option<R> {
+        if target == self.id {
+            return Some(f(self));
+        }
+        let job: Job = Box::new(move |w| Box::new(f(w)) as Box<dyn Any + Send>);
+        self.router.remote(target, job).await.downcast::<R>().ok().map(|b| *b)
+    }
+
+    /// Runs `f` on every thread, concurrently, and collects the results in
+    /// thread order.
+    pub async fn call_all<R: Send + 'static>(&self, f: impl Fn(&Worker) -> R + Send + Sync + Clone + 'static) -> Vec<R> {
+        let mut futs = Vec::with_capacity(self.nshards());
+        for t in 0..self.nshards() {
+            let f = f.clone();
+            futs.push(self.call(t, move |w| f(w)));
+        }
+        let mut out = Vec::with_capacity(futs.len());
+        for fut in futs {
+            if let Some(r) = fut.await {
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    /// The per-thread timer: active expiry and the ops/s sample, `hz` times a second.
+    pub fn spawn_cron(self: &Rc<Self>) {
+        let w = Rc::clone(self);
+        glommio::spawn_local(async move {
+            loop {
+                let hz = w.shared.config.hz.load(Ordering::Relaxed).clamp(1, 500);
+                glommio::timer::sleep(Duration::from_millis(1000 / hz as u64)).await;
+                w.cron_tick();
+            }
+        })
+        .detach();
+    }
+
+    fn cron_tick(&self) {
+        // ops/s sample
+        let now = now_ms();
+        let cmds = self.stats.commands.get();
+        let (t0, c0) = self.stats.last_sample.get();
+        if t0 > 0 && now > t0 {
+            let rate = (cmds - c0) * 1000 / (now - t0);
+            let i = self.stats.ops_sample_idx.get();
+            self.stats.ops_samples.borrow_mut()[i % 16] = rate;
+            self.stats.ops_sample_idx.set(i + 1);
+        }
+        self.stats.last_sample.set((now, cmds));
+        if !self.shared.active_expire.load(Ordering::Relaxed) {
+            return;
+        }
+        // Active expiry, bounded: a million keys expiring at once are removed
+        // over many ticks, each spending at most ~2 ms.
+        let start = Instant::now();
+        let mut shard = self.shard.borrow_mut();
+        let Shard { ks, stats, .. } = &mut *shard;
+        for db in ks.dbs.iter_mut() {
+            loop {
+                let n = db.active_expire(now, 256);
+                stats.expired_keys += n as u64;
+                if n < 256 || start.elapsed() > Duration::from_millis(2) {
+                    break;
+                }
+            }
+        }
+    }
+
+    pub fn instantaneous_ops(&self) -> u64 {
+        let s = self.stats.ops_samples.borrow();
+        s.iter().sum::<u64>() / 16
+    }
+}
