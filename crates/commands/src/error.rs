@@ -44,9 +44,7 @@ impl fmt::Display for Error {
             Error::StringTooLong => {
                 f.write_str("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
             }
-            Error::SameObject => {
-                f.write_str("ERR source and destination objects are the same")
-            }
+            Error::SameObject => f.write_str("ERR source and destination objects are the same"),
             Error::WrongArity(cmd) => {
                 write!(f, "ERR wrong number of arguments for '{cmd}' command")
             }

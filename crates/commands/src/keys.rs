@@ -12,7 +12,13 @@ use crate::{CmdResult, Ctx, Error, Shard};
 pub fn register(t: &mut CommandTable) {
     t.shard("del", -2, WRITE | MULTI_KEY, (1, -1, 1), del);
     t.shard("unlink", -2, WRITE | FAST | MULTI_KEY, (1, -1, 1), del);
-    t.shard("exists", -2, READONLY | FAST | MULTI_KEY, (1, -1, 1), exists);
+    t.shard(
+        "exists",
+        -2,
+        READONLY | FAST | MULTI_KEY,
+        (1, -1, 1),
+        exists,
+    );
     t.shard("touch", -2, READONLY | FAST | MULTI_KEY, (1, -1, 1), exists);
     t.shard("type", 2, READONLY | FAST, (1, 1, 1), type_cmd);
     t.shard("expire", -3, WRITE | FAST, (1, 1, 1), expire);
@@ -31,12 +37,16 @@ pub fn register(t: &mut CommandTable) {
 
 /// Deletes the live keys among `keys`; returns how many there were.
 pub fn del_keys(shard: &mut Shard, db: usize, keys: &[&[u8]], now: Millis) -> i64 {
-    keys.iter().filter(|k| shard.ks.dbs[db].remove(k, now).is_some()).count() as i64
+    keys.iter()
+        .filter(|k| shard.ks.dbs[db].remove(k, now).is_some())
+        .count() as i64
 }
 
 /// Counts the live keys among `keys` (a key named twice counts twice).
 pub fn count_existing(shard: &mut Shard, db: usize, keys: &[&[u8]], now: Millis) -> i64 {
-    keys.iter().filter(|k| shard.ks.dbs[db].contains(k, now)).count() as i64
+    keys.iter()
+        .filter(|k| shard.ks.dbs[db].contains(k, now))
+        .count() as i64
 }
 
 /// DEL key [key ...]
@@ -63,7 +73,13 @@ fn type_cmd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 /// The shared body of EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT:
 /// `key time [NX | XX | GT | LT]`.
-fn expire_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], unit_ms: i64, absolute: bool, cmd: &'static str) -> CmdResult {
+fn expire_generic(
+    ctx: &mut Ctx<'_>,
+    argv: &[&[u8]],
+    unit_ms: i64,
+    absolute: bool,
+    cmd: &'static str,
+) -> CmdResult {
     let key = argv[1];
     let n = parse_i64(argv[2]).ok_or(Error::NotInteger)?;
     let mut args = Args::at(argv, 3);
@@ -86,15 +102,25 @@ fn expire_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], unit_ms: i64, absolute: boo
         }
     }
     if nx && (xx || gt || lt) {
-        return Err(Error::Static("ERR NX and XX, GT or LT options at the same time are not compatible"));
+        return Err(Error::Static(
+            "ERR NX and XX, GT or LT options at the same time are not compatible",
+        ));
     }
     if gt && lt {
-        return Err(Error::Static("ERR GT and LT options at the same time are not compatible"));
+        return Err(Error::Static(
+            "ERR GT and LT options at the same time are not compatible",
+        ));
     }
     let now = ctx.now;
     let at = n
         .checked_mul(unit_ms)
-        .and_then(|ms| if absolute { Some(ms) } else { ms.checked_add(now as i64) })
+        .and_then(|ms| {
+            if absolute {
+                Some(ms)
+            } else {
+                ms.checked_add(now as i64)
+            }
+        })
         .ok_or(Error::InvalidExpire(cmd))?;
     let db = ctx.db();
     let Some(current) = db.expiry(key, now) else {
@@ -153,7 +179,9 @@ fn ttl_generic(ctx: &mut Ctx<'_>, key: &[u8], f: impl Fn(Millis, Millis) -> i64)
 
 /// TTL key
 fn ttl(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    ttl_generic(ctx, argv[1], |at, now| ((at.saturating_sub(now) + 500) / 1000) as i64)
+    ttl_generic(ctx, argv[1], |at, now| {
+        ((at.saturating_sub(now) + 500) / 1000) as i64
+    })
 }
 
 /// PTTL key
@@ -268,7 +296,14 @@ pub struct ScanFilter {
 
 /// One SCAN step on this shard: up to about `count` buckets from `cursor`;
 /// returns the next cursor (0: this shard is done) and the live keys found.
-pub fn scan_step(shard: &mut Shard, db: usize, cursor: u64, count: usize, filter: &ScanFilter, now: Millis) -> (u64, Vec<Vec<u8>>) {
+pub fn scan_step(
+    shard: &mut Shard,
+    db: usize,
+    cursor: u64,
+    count: usize,
+    filter: &ScanFilter,
+    now: Millis,
+) -> (u64, Vec<Vec<u8>>) {
     let mut keys = Vec::new();
     let next = shard.ks.dbs[db].scan(cursor, count, |k, v, exp| {
         if exp.is_some_and(|at| at <= now) {

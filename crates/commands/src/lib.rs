@@ -45,7 +45,9 @@ pub struct ShardConfig {
 
 impl Default for ShardConfig {
     fn default() -> Self {
-        ShardConfig { proto_max_bulk_len: 512 * 1024 * 1024 }
+        ShardConfig {
+            proto_max_bulk_len: 512 * 1024 * 1024,
+        }
     }
 }
 
@@ -58,7 +60,11 @@ pub struct Shard {
 
 impl Shard {
     pub fn new(databases: usize) -> Shard {
-        Shard { ks: Keyspace::new(databases), stats: ShardStats::default(), config: ShardConfig::default() }
+        Shard {
+            ks: Keyspace::new(databases),
+            stats: ShardStats::default(),
+            config: ShardConfig::default(),
+        }
     }
 }
 

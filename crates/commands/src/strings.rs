@@ -15,16 +15,29 @@ pub fn register(t: &mut CommandTable) {
     t.shard("psetex", 4, WRITE | DENYOOM, (1, 1, 1), psetex);
     t.shard("getset", 3, WRITE | DENYOOM | FAST, (1, 1, 1), getset);
     t.shard("getdel", 2, WRITE | FAST, (1, 1, 1), getdel);
+    t.shard("getex", -2, WRITE | FAST, (1, 1, 1), getex);
     t.shard("mget", -2, READONLY | FAST | MULTI_KEY, (1, -1, 1), mget);
     t.shard("mset", -3, WRITE | DENYOOM | MULTI_KEY, (1, -1, 2), mset);
-    t.shard("msetnx", -3, WRITE | DENYOOM | MULTI_KEY, (1, -1, 2), msetnx);
+    t.shard(
+        "msetnx",
+        -3,
+        WRITE | DENYOOM | MULTI_KEY,
+        (1, -1, 2),
+        msetnx,
+    );
     t.shard("append", 3, WRITE | DENYOOM | FAST, (1, 1, 1), append);
     t.shard("strlen", 2, READONLY | FAST, (1, 1, 1), strlen);
     t.shard("incr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), incr);
     t.shard("decr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), decr);
     t.shard("incrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), incrby);
     t.shard("decrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), decrby);
-    t.shard("incrbyfloat", 3, WRITE | DENYOOM | FAST, (1, 1, 1), incrbyfloat);
+    t.shard(
+        "incrbyfloat",
+        3,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        incrbyfloat,
+    );
     t.shard("getrange", 4, READONLY, (1, 1, 1), getrange);
     t.shard("substr", 4, READONLY, (1, 1, 1), getrange);
     t.shard("setrange", 4, WRITE | DENYOOM, (1, 1, 1), setrange);
@@ -40,7 +53,12 @@ pub fn write_bulk_str(out: &mut Vec<u8>, s: StrRef<'_>) {
 
 /// Looks a key up for reading, counting a hit or a miss. A value of another
 /// type is a WRONGTYPE error.
-fn read_str<'s>(shard: &'s mut Shard, db: usize, key: &[u8], now: Millis) -> Result<Option<StrRef<'s>>, Error> {
+fn read_str<'s>(
+    shard: &'s mut Shard,
+    db: usize,
+    key: &[u8],
+    now: Millis,
+) -> Result<Option<StrRef<'s>>, Error> {
     let Shard { ks, stats, .. } = shard;
     match ks.dbs[db].get(key, now) {
         None => {
@@ -57,7 +75,10 @@ fn read_str<'s>(shard: &'s mut Shard, db: usize, key: &[u8], now: Millis) -> Res
 /// A string value's bytes, for the shard-local half of a fanned-out MGET:
 /// `None` for a missing key or a value of another type.
 pub fn get_value(shard: &mut Shard, db: usize, key: &[u8], now: Millis) -> Option<Vec<u8>> {
-    read_str(shard, db, key, now).ok().flatten().map(|s| s.to_vec())
+    read_str(shard, db, key, now)
+        .ok()
+        .flatten()
+        .map(|s| s.to_vec())
 }
 
 /// GET key
@@ -79,7 +100,13 @@ enum Ttl {
 
 /// Turns a relative or absolute expire argument into an absolute time,
 /// refusing what Redis refuses (non-positive, overflowing).
-fn expire_time(n: i64, unit_ms: i64, absolute: bool, now: Millis, cmd: &'static str) -> Result<Millis, Error> {
+fn expire_time(
+    n: i64,
+    unit_ms: i64,
+    absolute: bool,
+    now: Millis,
+    cmd: &'static str,
+) -> Result<Millis, Error> {
     if n <= 0 || (unit_ms == 1000 && n > i64::MAX / 1000) {
         return Err(Error::InvalidExpire(cmd));
     }
@@ -87,7 +114,8 @@ fn expire_time(n: i64, unit_ms: i64, absolute: bool, now: Millis, cmd: &'static 
     let at = if absolute {
         ms
     } else {
-        ms.checked_add(now as i64).ok_or(Error::InvalidExpire(cmd))?
+        ms.checked_add(now as i64)
+            .ok_or(Error::InvalidExpire(cmd))?
     };
     Ok(at as Millis)
 }
@@ -219,6 +247,52 @@ fn getdel(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// GETEX key [EX seconds | PX milliseconds | EXAT unix-time-seconds |
+///   PXAT unix-time-milliseconds | PERSIST]
+fn getex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let mut args = Args::at(argv, 2);
+    let mut ttl: Option<Ttl> = None;
+    while let Some(opt) = args.peek() {
+        args.next_bytes()?;
+        let upper = opt.to_ascii_uppercase();
+        match upper.as_slice() {
+            b"PERSIST" if ttl.is_none() => ttl = Some(Ttl::None),
+            b"EX" | b"PX" | b"EXAT" | b"PXAT" if ttl.is_none() => {
+                let n = parse_i64(args.next_bytes()?).ok_or(Error::NotInteger)?;
+                let unit = if upper[0] == b'E' { 1000 } else { 1 };
+                ttl = Some(Ttl::At(expire_time(
+                    n,
+                    unit,
+                    upper.len() == 4,
+                    ctx.now,
+                    "getex",
+                )?));
+            }
+            _ => return Err(Error::Syntax),
+        }
+    }
+    let Some(value) = read_str(ctx.shard, ctx.db, argv[1], ctx.now)?.map(|s| s.to_vec()) else {
+        encode::null_bulk(ctx.out);
+        return Ok(());
+    };
+    let now = ctx.now;
+    let db = ctx.db();
+    match ttl {
+        Some(Ttl::None) => {
+            db.set_expiry(argv[1], None, now);
+        }
+        Some(Ttl::At(at)) if at <= now => {
+            db.remove(argv[1], now);
+        }
+        Some(Ttl::At(at)) => {
+            db.set_expiry(argv[1], Some(at), now);
+        }
+        _ => {}
+    }
+    encode::bulk(ctx.out, &value);
+    Ok(())
+}
+
 /// MGET key [key ...]  (all keys on this shard)
 fn mget(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     encode::array_len(ctx.out, argv.len() - 1);
@@ -234,7 +308,9 @@ fn mget(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 /// Arity check MSET and MSETNX share: pairs only.
 fn check_pairs(argv: &[&[u8]]) -> CmdResult {
     if argv.len() % 2 == 0 {
-        return Err(Error::WrongArity(String::from_utf8_lossy(argv[0]).to_lowercase()));
+        return Err(Error::WrongArity(
+            String::from_utf8_lossy(argv[0]).to_lowercase(),
+        ));
     }
     Ok(())
 }
@@ -307,7 +383,11 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
     let db = &mut ctx.shard.ks.dbs[ctx.db];
     let n = match db.get_mut(key, now) {
         Some(v) => {
-            let cur = v.as_str().ok_or(Error::WrongType)?.parse_i64().ok_or(Error::NotInteger)?;
+            let cur = v
+                .as_str()
+                .ok_or(Error::WrongType)?
+                .parse_i64()
+                .ok_or(Error::NotInteger)?;
             let n = cur.checked_add(by).ok_or(Error::Overflow)?;
             *v = Value::from_int(n);
             n
@@ -340,7 +420,9 @@ fn incrby(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 /// DECRBY key decrement
 fn decrby(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let by = parse_i64(argv[2]).ok_or(Error::NotInteger)?;
-    let by = by.checked_neg().ok_or(Error::Static("ERR decrement would overflow"))?;
+    let by = by
+        .checked_neg()
+        .ok_or(Error::Static("ERR decrement would overflow"))?;
     incr_by(ctx, argv[1], by)
 }
 

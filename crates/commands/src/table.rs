@@ -90,7 +90,11 @@ impl CommandSpec {
             self.last_key as usize
         };
         let step = self.step.max(1) as usize;
-        let end = if first == 0 { 0 } else { last.min(argc.saturating_sub(1)) + 1 };
+        let end = if first == 0 {
+            0
+        } else {
+            last.min(argc.saturating_sub(1)) + 1
+        };
         (first..end).step_by(step)
     }
 }
@@ -109,7 +113,14 @@ impl CommandTable {
         self.specs.push(spec);
     }
     /// Shorthand for a shard command.
-    pub fn shard(&mut self, name: &'static str, arity: i32, flags: u32, keys: (i32, i32, i32), f: ShardFn) {
+    pub fn shard(
+        &mut self,
+        name: &'static str,
+        arity: i32,
+        flags: u32,
+        keys: (i32, i32, i32),
+        f: ShardFn,
+    ) {
         self.add(CommandSpec {
             name,
             arity,
@@ -162,8 +173,18 @@ pub fn register_server(t: &mut CommandTable) {
     t.server("echo", 2, FAST, NONE);
     t.server("quit", -1, NO_AUTH | FAST | LOADING | STALE, NONE);
     t.server("select", 2, FAST | LOADING | STALE, NONE);
-    t.server("auth", -2, NO_AUTH | FAST | LOADING | STALE | NOSCRIPT, NONE);
-    t.server("hello", -1, NO_AUTH | FAST | LOADING | STALE | NOSCRIPT, NONE);
+    t.server(
+        "auth",
+        -2,
+        NO_AUTH | FAST | LOADING | STALE | NOSCRIPT,
+        NONE,
+    );
+    t.server(
+        "hello",
+        -1,
+        NO_AUTH | FAST | LOADING | STALE | NOSCRIPT,
+        NONE,
+    );
     t.server("time", 1, FAST | LOADING | STALE | RANDOM, NONE);
     t.server("info", -1, LOADING | STALE, NONE);
     t.server("config", -2, ADMIN | LOADING | STALE | NOSCRIPT, NONE);
@@ -179,6 +200,12 @@ pub fn register_server(t: &mut CommandTable) {
     t.server("lastsave", 1, FAST | RANDOM | LOADING | STALE, NONE);
     t.server("readonly", 1, FAST | LOADING | STALE, NONE);
     t.server("readwrite", 1, FAST | LOADING | STALE, NONE);
-    t.server("reset", 1, NO_AUTH | FAST | LOADING | STALE | NOSCRIPT, NONE);
+    t.server(
+        "reset",
+        1,
+        NO_AUTH | FAST | LOADING | STALE | NOSCRIPT,
+        NONE,
+    );
+    t.server("function", -2, NOSCRIPT, NONE);
     t.server("shutdown", -1, ADMIN | LOADING | STALE | NOSCRIPT, NONE);
 }

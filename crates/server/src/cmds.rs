@@ -26,7 +26,13 @@ fn lossy(b: &[u8]) -> String {
 }
 
 /// Runs a command of the `Server` kind; errors are written as replies.
-pub async fn server_command(w: &Worker, client: &mut Client, name: &str, argv: Argv<'_>, out: &mut Vec<u8>) -> Flow {
+pub async fn server_command(
+    w: &Worker,
+    client: &mut Client,
+    name: &str,
+    argv: Argv<'_>,
+    out: &mut Vec<u8>,
+) -> Flow {
     match run(w, client, name, argv, out).await {
         Ok(flow) => flow,
         Err(e) => {
@@ -36,7 +42,13 @@ pub async fn server_command(w: &Worker, client: &mut Client, name: &str, argv: A
     }
 }
 
-async fn run(w: &Worker, client: &mut Client, name: &str, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<Flow, Error> {
+async fn run(
+    w: &Worker,
+    client: &mut Client,
+    name: &str,
+    argv: Argv<'_>,
+    out: &mut Vec<u8>,
+) -> Result<Flow, Error> {
     match name {
         "ping" => match argv.len() {
             1 => encode::simple(out, b"PONG"),
@@ -49,7 +61,7 @@ async fn run(w: &Worker, client: &mut Client, name: &str, argv: Argv<'_>, out: &
             return Ok(Flow::Close);
         }
         "select" => {
-            let db = parse_i64(argv[1]).ok_or(Error::Static("ERR invalid DB index"))?;
+            let db = parse_i64(argv[1]).ok_or(Error::NotInteger)?;
             if db < 0 || db >= w.shared.config.startup.databases as i64 {
                 return Err(Error::DbIndexOutOfRange);
             }
@@ -60,10 +72,27 @@ async fn run(w: &Worker, client: &mut Client, name: &str, argv: Argv<'_>, out: &
         "auth" => auth(w, client, argv, out)?,
         "hello" => hello(w, client, argv, out)?,
         "time" => {
-            let us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros());
+            let us = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros());
             encode::array_len(out, 2);
             encode::bulk(out, (us / 1_000_000).to_string().as_bytes());
             encode::bulk(out, (us % 1_000_000).to_string().as_bytes());
+        }
+        "function" => {
+            // Functions arrive with scripting; until then the library is always empty.
+            match argv[1].to_ascii_lowercase().as_slice() {
+                b"flush" if argv.len() <= 3 => encode::ok(out),
+                b"list" => encode::array_len(out, 0),
+                b"stats" => {
+                    encode::array_len(out, 4);
+                    encode::bulk(out, b"running_script");
+                    encode::null_bulk(out);
+                    encode::bulk(out, b"engines");
+                    encode::array_len(out, 0);
+                }
+                _ => return Err(Error::unknown_subcommand(argv[1], "FUNCTION")),
+            }
         }
         "lastsave" => encode::integer(out, w.shared.started_unix as i64),
         "readonly" | "readwrite" => encode::ok(out),
@@ -89,7 +118,9 @@ async fn run(w: &Worker, client: &mut Client, name: &str, argv: Argv<'_>, out: &
             let pattern = argv[1].to_vec();
             let db = client.db;
             let parts = w
-                .call_all(move |w| keys::keys_matching(&mut w.shard.borrow_mut(), db, &pattern, now_ms()))
+                .call_all(move |w| {
+                    keys::keys_matching(&mut w.shard.borrow_mut(), db, &pattern, now_ms())
+                })
                 .await;
             let n: usize = parts.iter().map(Vec::len).sum();
             encode::array_len(out, n);
@@ -100,7 +131,11 @@ async fn run(w: &Worker, client: &mut Client, name: &str, argv: Argv<'_>, out: &
         "scan" => scan(w, client, argv, out).await?,
         "dbsize" => {
             let db = client.db;
-            let n: usize = w.call_all(move |w| w.shard.borrow().ks.dbs[db].len()).await.iter().sum();
+            let n: usize = w
+                .call_all(move |w| w.shard.borrow().ks.dbs[db].len())
+                .await
+                .iter()
+                .sum();
             encode::integer(out, n as i64);
         }
         "randomkey" => {
@@ -121,7 +156,12 @@ async fn run(w: &Worker, client: &mut Client, name: &str, argv: Argv<'_>, out: &
                         }
                         r -= s;
                     }
-                    key = w.call(target, move |w| w.shard.borrow_mut().ks.dbs[db].random_key(now_ms())).await.flatten();
+                    key = w
+                        .call(target, move |w| {
+                            w.shard.borrow_mut().ks.dbs[db].random_key(now_ms())
+                        })
+                        .await
+                        .flatten();
                     if key.is_some() {
                         break;
                     }
@@ -133,7 +173,11 @@ async fn run(w: &Worker, client: &mut Client, name: &str, argv: Argv<'_>, out: &
             }
         }
         "flushdb" | "flushall" => {
-            if argv.len() > 2 || (argv.len() == 2 && !argv[1].eq_ignore_ascii_case(b"async") && !argv[1].eq_ignore_ascii_case(b"sync")) {
+            if argv.len() > 2
+                || (argv.len() == 2
+                    && !argv[1].eq_ignore_ascii_case(b"async")
+                    && !argv[1].eq_ignore_ascii_case(b"sync"))
+            {
                 return Err(Error::Syntax);
             }
             let db = (name == "flushdb").then_some(client.db);
@@ -166,15 +210,23 @@ fn auth(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) -> R
             encode::ok(out);
             return Ok(());
         }
-        return Err(Error::Static("WRONGPASS invalid username-password pair or user is disabled."));
+        return Err(Error::Static(
+            "WRONGPASS invalid username-password pair or user is disabled.",
+        ));
     };
-    let (user, given) = if argv.len() == 3 { (argv[1], argv[2]) } else { (&b"default"[..], argv[1]) };
+    let (user, given) = if argv.len() == 3 {
+        (argv[1], argv[2])
+    } else {
+        (&b"default"[..], argv[1])
+    };
     if user == b"default" && given == pass.as_bytes() {
         client.authed = true;
         encode::ok(out);
         Ok(())
     } else {
-        Err(Error::Static("WRONGPASS invalid username-password pair or user is disabled."))
+        Err(Error::Static(
+            "WRONGPASS invalid username-password pair or user is disabled.",
+        ))
     }
 }
 
@@ -182,7 +234,9 @@ fn auth(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) -> R
 fn hello(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
     let mut i = 1;
     if argv.len() > 1 {
-        let v = parse_i64(argv[1]).ok_or(Error::Static("ERR Protocol version is not an integer or out of range"))?;
+        let v = parse_i64(argv[1]).ok_or(Error::Static(
+            "ERR Protocol version is not an integer or out of range",
+        ))?;
         if v != 2 {
             return Err(Error::Static("NOPROTO unsupported protocol version"));
         }
@@ -198,7 +252,10 @@ fn hello(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) -> 
             name = Some(argv[i + 1].to_vec());
             i += 2;
         } else {
-            return Err(Error::Other(format!("ERR Syntax error in HELLO option '{}'", lossy(argv[i]))));
+            return Err(Error::Other(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                lossy(argv[i])
+            )));
         }
     }
     if !client.authed {
@@ -235,7 +292,9 @@ async fn config(w: &Worker, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Err
             let mut found: Vec<&(String, String)> = Vec::new();
             for pat in &argv[2..] {
                 for kv in &all {
-                    if storage::glob_match(pat, kv.0.as_bytes(), true) && !found.iter().any(|f| f.0 == kv.0) {
+                    if storage::glob_match(pat, kv.0.as_bytes(), true)
+                        && !found.iter().any(|f| f.0 == kv.0)
+                    {
                         found.push(kv);
                     }
                 }
@@ -248,25 +307,41 @@ async fn config(w: &Worker, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Err
         }
         b"set" if argv.len() >= 4 && argv.len() % 2 == 0 => {
             for kv in argv[2..].chunks_exact(2) {
-                rt.set(&lossy(kv[0]), &lossy(kv[1])).map_err(|e| Error::Other(format!("ERR {e}")))?;
+                rt.set(&lossy(kv[0]), &lossy(kv[1]))
+                    .map_err(|e| Error::Other(format!("ERR {e}")))?;
                 if kv[0].eq_ignore_ascii_case(b"proto-max-bulk-len") {
                     let v = rt.proto_max_bulk_len.load(Ordering::Relaxed);
-                    w.call_all(move |w| w.shard.borrow_mut().config.proto_max_bulk_len = v).await;
+                    w.call_all(move |w| w.shard.borrow_mut().config.proto_max_bulk_len = v)
+                        .await;
                 }
             }
             encode::ok(out);
         }
         b"resetstat" if argv.len() == 2 => encode::ok(out),
-        b"rewrite" if argv.len() == 2 => return Err(Error::Static("ERR The server is running without a config file")),
+        b"rewrite" if argv.len() == 2 => {
+            return Err(Error::Static(
+                "ERR The server is running without a config file",
+            ))
+        }
         b"help" => {
-            let lines = ["CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "GET <pattern>", "SET <directive> <value>", "RESETSTAT", "REWRITE", "HELP"];
+            let lines = [
+                "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "GET <pattern>",
+                "SET <directive> <value>",
+                "RESETSTAT",
+                "REWRITE",
+                "HELP",
+            ];
             encode::array_len(out, lines.len());
             for l in lines {
                 encode::simple(out, l.as_bytes());
             }
         }
         b"get" | b"set" | b"resetstat" | b"rewrite" => {
-            return Err(Error::Other(format!("ERR wrong number of arguments for 'config|{}' command", lossy(&sub))));
+            return Err(Error::Other(format!(
+                "ERR wrong number of arguments for 'config|{}' command",
+                lossy(&sub)
+            )));
         }
         _ => return Err(Error::unknown_subcommand(argv[1], "CONFIG")),
     }
@@ -290,13 +365,21 @@ fn client_line(c: &crate::worker::ClientInfo, now_s: u64) -> String {
 }
 
 /// CLIENT ID | GETNAME | SETNAME name | SETINFO attr value | LIST | INFO | HELP
-async fn client_cmd(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+async fn client_cmd(
+    w: &Worker,
+    client: &mut Client,
+    argv: Argv<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
     let sub = argv[1].to_ascii_lowercase();
     let arity = |n: usize| -> Result<(), Error> {
         if argv.len() == n {
             Ok(())
         } else {
-            Err(Error::Other(format!("ERR wrong number of arguments for 'client|{}' command", lossy(&sub))))
+            Err(Error::Other(format!(
+                "ERR wrong number of arguments for 'client|{}' command",
+                lossy(&sub)
+            )))
         }
     };
     match sub.as_slice() {
@@ -316,7 +399,9 @@ async fn client_cmd(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut V
         b"setname" => {
             arity(3)?;
             if argv[2].iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
-                return Err(Error::Static("ERR Client names cannot contain spaces, newlines or special characters."));
+                return Err(Error::Static(
+                    "ERR Client names cannot contain spaces, newlines or special characters.",
+                ));
             }
             client.info.borrow_mut().name = argv[2].to_vec();
             encode::ok(out);
@@ -325,13 +410,21 @@ async fn client_cmd(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut V
             arity(4)?;
             let attr = argv[2].to_ascii_lowercase();
             if argv[3].iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
-                return Err(Error::Other(format!("ERR {} cannot contain spaces, newlines or special characters.", lossy(&attr))));
+                return Err(Error::Other(format!(
+                    "ERR {} cannot contain spaces, newlines or special characters.",
+                    lossy(&attr)
+                )));
             }
             let mut info = client.info.borrow_mut();
             match attr.as_slice() {
                 b"lib-name" => info.lib_name = argv[3].to_vec(),
                 b"lib-ver" => info.lib_ver = argv[3].to_vec(),
-                _ => return Err(Error::Other(format!("ERR Unrecognized option '{}'", lossy(argv[2])))),
+                _ => {
+                    return Err(Error::Other(format!(
+                        "ERR Unrecognized option '{}'",
+                        lossy(argv[2])
+                    )))
+                }
             }
             encode::ok(out);
         }
@@ -344,13 +437,26 @@ async fn client_cmd(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut V
             let parts = w
                 .call_all(|w| {
                     let now_s = now_ms() / 1000;
-                    w.clients.borrow().values().map(|c| client_line(&c.borrow(), now_s)).collect::<String>()
+                    w.clients
+                        .borrow()
+                        .values()
+                        .map(|c| client_line(&c.borrow(), now_s))
+                        .collect::<String>()
                 })
                 .await;
             encode::bulk(out, parts.concat().as_bytes());
         }
         b"help" => {
-            let lines = ["CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "ID", "GETNAME", "SETNAME <name>", "SETINFO <option> <value>", "INFO", "LIST", "HELP"];
+            let lines = [
+                "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "ID",
+                "GETNAME",
+                "SETNAME <name>",
+                "SETINFO <option> <value>",
+                "INFO",
+                "LIST",
+                "HELP",
+            ];
             encode::array_len(out, lines.len());
             for l in lines {
                 encode::simple(out, l.as_bytes());
@@ -362,7 +468,12 @@ async fn client_cmd(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut V
 }
 
 /// DEBUG SLEEP seconds | POPULATE count [prefix] [size] | SET-ACTIVE-EXPIRE 0|1 | OBJECT key | HELP
-async fn debug(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+async fn debug(
+    w: &Worker,
+    client: &mut Client,
+    argv: Argv<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
     let sub = argv[1].to_ascii_lowercase();
     match sub.as_slice() {
         b"sleep" if argv.len() == 3 => {
@@ -374,18 +485,31 @@ async fn debug(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8
             encode::ok(out);
         }
         b"populate" if (3..=5).contains(&argv.len()) => {
-            let count = parse_i64(argv[2]).filter(|&n| n >= 0).ok_or(Error::Static("ERR count must be a positive integer"))? as u64;
+            let count = parse_i64(argv[2])
+                .filter(|&n| n >= 0)
+                .ok_or(Error::Static("ERR value is out of range, must be positive"))?
+                as u64;
             let prefix = argv.get(3).map_or(b"key".to_vec(), |p| p.to_vec());
             let size = match argv.get(4) {
-                Some(s) => parse_i64(s).filter(|&n| n >= 0).ok_or(Error::Static("ERR size must be a positive integer"))? as usize,
+                Some(s) => parse_i64(s)
+                    .filter(|&n| n >= 0)
+                    .ok_or(Error::Static("ERR value is out of range, must be positive"))?
+                    as usize,
                 None => 0,
             };
             let db = client.db;
-            w.call_all(move |w| populate(w, db, count, &prefix, size)).await;
+            w.call_all(move |w| populate(w, db, count, &prefix, size))
+                .await;
+            encode::ok(out);
+        }
+        b"log" if argv.len() == 3 => {
+            log::info!("DEBUG LOG: {}", lossy(argv[2]));
             encode::ok(out);
         }
         b"set-active-expire" if argv.len() == 3 => {
-            w.shared.active_expire.store(argv[2] != b"0", Ordering::Relaxed);
+            w.shared
+                .active_expire
+                .store(argv[2] != b"0", Ordering::Relaxed);
             encode::ok(out);
         }
         b"object" if argv.len() == 3 => {
@@ -407,7 +531,14 @@ async fn debug(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8
             }
         }
         b"help" => {
-            let lines = ["DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "OBJECT <key>", "POPULATE <count> [<prefix>] [<size>]", "SET-ACTIVE-EXPIRE <0|1>", "SLEEP <seconds>", "HELP"];
+            let lines = [
+                "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "OBJECT <key>",
+                "POPULATE <count> [<prefix>] [<size>]",
+                "SET-ACTIVE-EXPIRE <0|1>",
+                "SLEEP <seconds>",
+                "HELP",
+            ];
             encode::array_len(out, lines.len());
             for l in lines {
                 encode::simple(out, l.as_bytes());
@@ -455,8 +586,16 @@ fn populate(w: &Worker, db: usize, count: u64, prefix: &[u8], size: usize) {
 /// The cursor names a shard and a position in it: `local * shards + shard`.
 /// Shards are walked in order, each with the storage layer's guarantees, so
 /// the whole scan keeps Redis's: every key present throughout is returned.
-async fn scan(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
-    let cursor: u64 = std::str::from_utf8(argv[1]).ok().and_then(|s| s.parse().ok()).ok_or(Error::Static("ERR invalid cursor"))?;
+async fn scan(
+    w: &Worker,
+    client: &mut Client,
+    argv: Argv<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let cursor: u64 = std::str::from_utf8(argv[1])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or(Error::Static("ERR invalid cursor"))?;
     let mut filter = ScanFilter::default();
     let mut count = 10usize;
     let mut i = 2;
@@ -485,7 +624,9 @@ async fn scan(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>
     let next = loop {
         let f = filter.clone();
         let (next_local, found) = w
-            .call(shard, move |w| keys::scan_step(&mut w.shard.borrow_mut(), db, local, count, &f, now_ms()))
+            .call(shard, move |w| {
+                keys::scan_step(&mut w.shard.borrow_mut(), db, local, count, &f, now_ms())
+            })
             .await
             .unwrap_or((0, Vec::new()));
         keys.extend(found);
@@ -511,7 +652,11 @@ async fn scan(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>
 }
 
 /// Groups argument indices by owning shard, keeping their order.
-fn by_shard(w: &Worker, keys: impl Iterator<Item = usize>, argv: Argv<'_>) -> Vec<(usize, Vec<usize>)> {
+fn by_shard(
+    w: &Worker,
+    keys: impl Iterator<Item = usize>,
+    argv: Argv<'_>,
+) -> Vec<(usize, Vec<usize>)> {
     let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
     for i in keys {
         let s = w.shard_of(argv[i]);
@@ -529,7 +674,13 @@ fn owned(argv: Argv<'_>, idx: &[usize]) -> Vec<Vec<u8>> {
 
 /// A multi-key command whose keys live on several shards: each shard runs
 /// its part; the parts are merged into one reply.
-pub async fn multi_shard(w: &Worker, client: &mut Client, name: &str, argv: Argv<'_>, out: &mut Vec<u8>) {
+pub async fn multi_shard(
+    w: &Worker,
+    client: &mut Client,
+    name: &str,
+    argv: Argv<'_>,
+    out: &mut Vec<u8>,
+) {
     let db = client.db;
     match name {
         "mget" => {
@@ -542,7 +693,9 @@ pub async fn multi_shard(w: &Worker, client: &mut Client, name: &str, argv: Argv
                     w.call(*s, move |w| {
                         let mut sh = w.shard.borrow_mut();
                         let now = now_ms();
-                        keys.iter().map(|k| strings::get_value(&mut sh, db, k, now)).collect::<Vec<_>>()
+                        keys.iter()
+                            .map(|k| strings::get_value(&mut sh, db, k, now))
+                            .collect::<Vec<_>>()
                     })
                 })
                 .collect();
@@ -585,7 +738,10 @@ pub async fn multi_shard(w: &Worker, client: &mut Client, name: &str, argv: Argv
                 }
             }
             for (s, idx) in &groups {
-                let pairs: Vec<Vec<u8>> = idx.iter().flat_map(|&i| [argv[i].to_vec(), argv[i + 1].to_vec()]).collect();
+                let pairs: Vec<Vec<u8>> = idx
+                    .iter()
+                    .flat_map(|&i| [argv[i].to_vec(), argv[i + 1].to_vec()])
+                    .collect();
                 w.call(*s, move |w| {
                     let refs: Vec<&[u8]> = pairs.iter().map(Vec::as_slice).collect();
                     strings::set_pairs(&mut w.shard.borrow_mut(), db, &refs);
@@ -628,9 +784,19 @@ pub async fn multi_shard(w: &Worker, client: &mut Client, name: &str, argv: Argv
             let (ss, ds) = (w.shard_of(&src), w.shard_of(&dst));
             if nx {
                 let d = dst.clone();
-                if w.call(ds, move |w| w.shard.borrow_mut().ks.dbs[db].contains(&d, now_ms())).await.unwrap_or(false) {
+                if w.call(ds, move |w| {
+                    w.shard.borrow_mut().ks.dbs[db].contains(&d, now_ms())
+                })
+                .await
+                .unwrap_or(false)
+                {
                     let s = src.clone();
-                    let src_exists = w.call(ss, move |w| w.shard.borrow_mut().ks.dbs[db].contains(&s, now_ms())).await.unwrap_or(false);
+                    let src_exists = w
+                        .call(ss, move |w| {
+                            w.shard.borrow_mut().ks.dbs[db].contains(&s, now_ms())
+                        })
+                        .await
+                        .unwrap_or(false);
                     if src_exists {
                         encode::integer(out, 0);
                     } else {
@@ -639,12 +805,20 @@ pub async fn multi_shard(w: &Worker, client: &mut Client, name: &str, argv: Argv
                     return;
                 }
             }
-            let taken = w.call(ss, move |w| w.shard.borrow_mut().ks.dbs[db].take(&src, now_ms())).await.flatten();
+            let taken = w
+                .call(ss, move |w| {
+                    w.shard.borrow_mut().ks.dbs[db].take(&src, now_ms())
+                })
+                .await
+                .flatten();
             let Some((value, exp)) = taken else {
                 Error::NoSuchKey.write(out);
                 return;
             };
-            w.call(ds, move |w| w.shard.borrow_mut().ks.dbs[db].insert(&dst, value, exp)).await;
+            w.call(ds, move |w| {
+                w.shard.borrow_mut().ks.dbs[db].insert(&dst, value, exp)
+            })
+            .await;
             if nx {
                 encode::integer(out, 1);
             } else {

@@ -12,7 +12,11 @@ use clap::Parser;
 
 /// Command-line flags.
 #[derive(Parser, Debug, Default)]
-#[command(name = "tessera-server", version, about = "A Redis-compatible thread-per-core server")]
+#[command(
+    name = "tessera-server",
+    version,
+    about = "A Redis-compatible thread-per-core server"
+)]
 pub struct Flags {
     /// TCP port to listen on (default 6379).
     #[arg(long)]
@@ -79,35 +83,87 @@ impl Default for Config {
 /// Redis's memory units: `1k` = 1000, `1kb` = 1024, likewise m/mb, g/gb.
 pub fn parse_memory(s: &str) -> Option<usize> {
     let l = s.to_ascii_lowercase();
-    let (num, mul) = [("gb", 1usize << 30), ("mb", 1 << 20), ("kb", 1 << 10), ("g", 1_000_000_000), ("m", 1_000_000), ("k", 1000), ("b", 1)]
-        .iter()
-        .find_map(|(suf, m)| l.strip_suffix(suf).map(|n| (n.to_string(), *m)))
-        .unwrap_or((l.clone(), 1));
+    let (num, mul) = [
+        ("gb", 1usize << 30),
+        ("mb", 1 << 20),
+        ("kb", 1 << 10),
+        ("g", 1_000_000_000),
+        ("m", 1_000_000),
+        ("k", 1000),
+        ("b", 1),
+    ]
+    .iter()
+    .find_map(|(suf, m)| l.strip_suffix(suf).map(|n| (n.to_string(), *m)))
+    .unwrap_or((l.clone(), 1));
     let n: i64 = num.parse().ok()?;
     usize::try_from(n).ok()?.checked_mul(mul)
 }
 
 fn parse_loglevel(s: &str) -> Option<String> {
     let l = s.to_ascii_lowercase();
-    matches!(l.as_str(), "debug" | "verbose" | "notice" | "warning" | "nothing").then_some(l)
+    matches!(
+        l.as_str(),
+        "debug" | "verbose" | "notice" | "warning" | "nothing"
+    )
+    .then_some(l)
 }
 
 /// Options accepted in a config file (and by CONFIG SET) that Tessera does
 /// not act on yet; accepting them lets a redis.conf load unchanged.
 const IGNORED: &[&str] = &[
-    "daemonize", "save", "appendonly", "appendfsync", "dbfilename", "dir", "logfile", "pidfile",
-    "protected-mode", "tcp-backlog", "tcp-keepalive", "supervised", "always-show-logo",
-    "stop-writes-on-bgsave-error", "rdbcompression", "rdbchecksum", "maxmemory",
-    "maxmemory-policy", "maxmemory-samples", "lazyfree-lazy-eviction", "lazyfree-lazy-expire",
-    "lazyfree-lazy-server-del", "replica-lazy-flush", "lazyfree-lazy-user-del", "io-threads",
-    "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold", "notify-keyspace-events",
-    "hash-max-ziplist-entries", "hash-max-ziplist-value", "hash-max-listpack-entries",
-    "hash-max-listpack-value", "list-max-ziplist-size", "list-max-listpack-size",
-    "list-compress-depth", "set-max-intset-entries", "zset-max-ziplist-entries",
-    "zset-max-ziplist-value", "zset-max-listpack-entries", "zset-max-listpack-value",
-    "activerehashing", "dynamic-hz", "aof-rewrite-incremental-fsync", "rdb-save-incremental-fsync",
-    "enable-debug-command", "appendfilename", "activedefrag", "jemalloc-bg-thread",
-    "lua-time-limit", "busy-reply-threshold", "repl-diskless-sync", "latency-tracking",
+    "daemonize",
+    "save",
+    "appendonly",
+    "appendfsync",
+    "dbfilename",
+    "dir",
+    "logfile",
+    "pidfile",
+    "protected-mode",
+    "tcp-backlog",
+    "tcp-keepalive",
+    "supervised",
+    "always-show-logo",
+    "stop-writes-on-bgsave-error",
+    "rdbcompression",
+    "rdbchecksum",
+    "maxmemory",
+    "maxmemory-policy",
+    "maxmemory-samples",
+    "lazyfree-lazy-eviction",
+    "lazyfree-lazy-expire",
+    "lazyfree-lazy-server-del",
+    "replica-lazy-flush",
+    "lazyfree-lazy-user-del",
+    "io-threads",
+    "slowlog-log-slower-than",
+    "slowlog-max-len",
+    "latency-monitor-threshold",
+    "notify-keyspace-events",
+    "hash-max-ziplist-entries",
+    "hash-max-ziplist-value",
+    "hash-max-listpack-entries",
+    "hash-max-listpack-value",
+    "list-max-ziplist-size",
+    "list-max-listpack-size",
+    "list-compress-depth",
+    "set-max-intset-entries",
+    "zset-max-ziplist-entries",
+    "zset-max-ziplist-value",
+    "zset-max-listpack-entries",
+    "zset-max-listpack-value",
+    "activerehashing",
+    "dynamic-hz",
+    "aof-rewrite-incremental-fsync",
+    "rdb-save-incremental-fsync",
+    "enable-debug-command",
+    "appendfilename",
+    "activedefrag",
+    "jemalloc-bg-thread",
+    "lua-time-limit",
+    "busy-reply-threshold",
+    "repl-diskless-sync",
+    "latency-tracking",
 ];
 
 impl Config {
@@ -121,8 +177,13 @@ impl Config {
                 Err("wrong number of arguments".into())
             }
         };
-        let num = |v: &String| -> Result<usize, String> { v.parse::<usize>().map_err(|_| format!("argument couldn't be parsed into an integer: '{v}'")) };
-        let mem = |v: &String| parse_memory(v).ok_or_else(|| format!("argument must be a memory value: '{v}'"));
+        let num = |v: &String| -> Result<usize, String> {
+            v.parse::<usize>()
+                .map_err(|_| format!("argument couldn't be parsed into an integer: '{v}'"))
+        };
+        let mem = |v: &String| {
+            parse_memory(v).ok_or_else(|| format!("argument must be a memory value: '{v}'"))
+        };
         match name.as_str() {
             "port" => self.port = one()?.parse().map_err(|_| "Invalid port".to_string())?,
             "bind" => {
@@ -146,9 +207,15 @@ impl Config {
             }
             "maxclients" => self.maxclients = num(one()?)?.max(1),
             "timeout" => self.timeout = num(one()?)?,
-            "loglevel" => self.loglevel = parse_loglevel(one()?).ok_or("Invalid log level. Must be one of debug, verbose, notice, warning, nothing")?,
+            "loglevel" => {
+                self.loglevel = parse_loglevel(one()?).ok_or(
+                    "Invalid log level. Must be one of debug, verbose, notice, warning, nothing",
+                )?
+            }
             "proto-max-bulk-len" => self.proto_max_bulk_len = mem(one()?)?.max(1024 * 1024),
-            "client-query-buffer-limit" => self.client_query_buffer_limit = mem(one()?)?.max(1024 * 1024),
+            "client-query-buffer-limit" => {
+                self.client_query_buffer_limit = mem(one()?)?.max(1024 * 1024)
+            }
             "hz" => self.hz = num(one()?)?.clamp(1, 500),
             n if IGNORED.contains(&n) => {}
             _ => return Err("Bad directive or wrong number of arguments".into()),
@@ -158,15 +225,24 @@ impl Config {
 
     /// Reads a redis.conf-syntax file; the error names the file and line.
     pub fn load_file(&mut self, path: &str) -> Result<(), String> {
-        let text = std::fs::read_to_string(Path::new(path)).map_err(|e| format!("can't open config file '{path}': {e}"))?;
+        let text = std::fs::read_to_string(Path::new(path))
+            .map_err(|e| format!("can't open config file '{path}': {e}"))?;
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let words = split_args(line).ok_or_else(|| format!("config file {path}, line {}: unbalanced quotes in configuration line", i + 1))?;
-            let Some((name, rest)) = words.split_first() else { continue };
-            self.apply(name, rest).map_err(|e| format!("config file {path}, line {}: {e}: '{line}'", i + 1))?;
+            let words = split_args(line).ok_or_else(|| {
+                format!(
+                    "config file {path}, line {}: unbalanced quotes in configuration line",
+                    i + 1
+                )
+            })?;
+            let Some((name, rest)) = words.split_first() else {
+                continue;
+            };
+            self.apply(name, rest)
+                .map_err(|e| format!("config file {path}, line {}: {e}: '{line}'", i + 1))?;
         }
         self.config_file = Some(path.to_string());
         Ok(())
@@ -188,7 +264,9 @@ impl Config {
             c.threads = t;
         }
         if let Some(l) = &flags.loglevel {
-            c.loglevel = parse_loglevel(l).ok_or_else(|| format!("invalid --loglevel '{l}': use debug, verbose, notice or warning"))?;
+            c.loglevel = parse_loglevel(l).ok_or_else(|| {
+                format!("invalid --loglevel '{l}': use debug, verbose, notice or warning")
+            })?;
         }
         if let Some(p) = &flags.requirepass {
             c.requirepass = (!p.is_empty()).then(|| p.clone());
@@ -218,7 +296,11 @@ pub fn split_args(line: &str) -> Option<Vec<String>> {
     let mut input = line.as_bytes().to_vec();
     input.extend_from_slice(b"\r\n");
     match resp::parse_command(&input, &resp::Limits::default(), &mut args) {
-        Ok(resp::Status::Complete(_)) => Some((0..args.len()).map(|i| String::from_utf8_lossy(args.get(&input, i)).into_owned()).collect()),
+        Ok(resp::Status::Complete(_)) => Some(
+            (0..args.len())
+                .map(|i| String::from_utf8_lossy(args.get(&input, i)).into_owned())
+                .collect(),
+        ),
         _ => None,
     }
 }
@@ -240,16 +322,36 @@ pub struct Runtime {
 impl Runtime {
     pub fn new(c: &Config) -> Runtime {
         let defaults = [
-            ("save", ""), ("appendonly", "no"), ("maxmemory", "0"), ("maxmemory-policy", "noeviction"),
-            ("daemonize", "no"), ("dir", "."), ("dbfilename", "dump.rdb"), ("appendfsync", "everysec"),
-            ("slowlog-log-slower-than", "10000"), ("slowlog-max-len", "128"), ("notify-keyspace-events", ""),
-            ("io-threads", "1"), ("protected-mode", "no"), ("tcp-keepalive", "300"), ("lua-time-limit", "5000"),
-            ("busy-reply-threshold", "5000"), ("latency-tracking", "yes"), ("activerehashing", "yes"),
-            ("hash-max-ziplist-entries", "128"), ("hash-max-ziplist-value", "64"),
-            ("hash-max-listpack-entries", "128"), ("hash-max-listpack-value", "64"),
-            ("list-max-ziplist-size", "-2"), ("list-max-listpack-size", "-2"), ("list-compress-depth", "0"),
-            ("set-max-intset-entries", "512"), ("zset-max-ziplist-entries", "128"), ("zset-max-ziplist-value", "64"),
-            ("zset-max-listpack-entries", "128"), ("zset-max-listpack-value", "64"),
+            ("save", ""),
+            ("appendonly", "no"),
+            ("maxmemory", "0"),
+            ("maxmemory-policy", "noeviction"),
+            ("daemonize", "no"),
+            ("dir", "."),
+            ("dbfilename", "dump.rdb"),
+            ("appendfsync", "everysec"),
+            ("slowlog-log-slower-than", "10000"),
+            ("slowlog-max-len", "128"),
+            ("notify-keyspace-events", ""),
+            ("io-threads", "1"),
+            ("protected-mode", "no"),
+            ("tcp-keepalive", "300"),
+            ("lua-time-limit", "5000"),
+            ("busy-reply-threshold", "5000"),
+            ("latency-tracking", "yes"),
+            ("activerehashing", "yes"),
+            ("hash-max-ziplist-entries", "128"),
+            ("hash-max-ziplist-value", "64"),
+            ("hash-max-listpack-entries", "128"),
+            ("hash-max-listpack-value", "64"),
+            ("list-max-ziplist-size", "-2"),
+            ("list-max-listpack-size", "-2"),
+            ("list-compress-depth", "0"),
+            ("set-max-intset-entries", "512"),
+            ("zset-max-ziplist-entries", "128"),
+            ("zset-max-ziplist-value", "64"),
+            ("zset-max-listpack-entries", "128"),
+            ("zset-max-listpack-value", "64"),
         ];
         Runtime {
             requirepass: RwLock::new(c.requirepass.clone()),
@@ -259,7 +361,12 @@ impl Runtime {
             client_query_buffer_limit: AtomicUsize::new(c.client_query_buffer_limit),
             hz: AtomicUsize::new(c.hz),
             loglevel: RwLock::new(c.loglevel.clone()),
-            other: RwLock::new(defaults.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            other: RwLock::new(
+                defaults
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
             startup: c.clone(),
         }
     }
@@ -276,12 +383,29 @@ impl Runtime {
             ("bind".into(), c.bind.clone()),
             ("databases".into(), c.databases.to_string()),
             ("requirepass".into(), self.requirepass().unwrap_or_default()),
-            ("maxclients".into(), self.maxclients.load(Ordering::Relaxed).to_string()),
-            ("timeout".into(), self.timeout.load(Ordering::Relaxed).to_string()),
-            ("proto-max-bulk-len".into(), self.proto_max_bulk_len.load(Ordering::Relaxed).to_string()),
-            ("client-query-buffer-limit".into(), self.client_query_buffer_limit.load(Ordering::Relaxed).to_string()),
+            (
+                "maxclients".into(),
+                self.maxclients.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "timeout".into(),
+                self.timeout.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "proto-max-bulk-len".into(),
+                self.proto_max_bulk_len.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "client-query-buffer-limit".into(),
+                self.client_query_buffer_limit
+                    .load(Ordering::Relaxed)
+                    .to_string(),
+            ),
             ("hz".into(), self.hz.load(Ordering::Relaxed).to_string()),
-            ("loglevel".into(), self.loglevel.read().map(|g| g.clone()).unwrap_or_default()),
+            (
+                "loglevel".into(),
+                self.loglevel.read().map(|g| g.clone()).unwrap_or_default(),
+            ),
             ("threads".into(), c.threads.to_string()),
         ];
         if let Ok(o) = self.other.read() {
@@ -293,9 +417,16 @@ impl Runtime {
     /// CONFIG SET name value; errors are the text after `ERR `.
     pub fn set(&self, name: &str, value: &str) -> Result<(), String> {
         let name = name.to_ascii_lowercase();
-        let bad = |why: &str| format!("CONFIG SET failed (possibly related to argument '{name}') - {why}");
-        let mem = |v: &str| parse_memory(v).ok_or_else(|| bad(&format!("argument must be a memory value")));
-        let num = |v: &str| v.parse::<usize>().map_err(|_| bad("argument couldn't be parsed into an integer"));
+        let bad = |why: &str| {
+            format!("CONFIG SET failed (possibly related to argument '{name}') - {why}")
+        };
+        let mem = |v: &str| {
+            parse_memory(v).ok_or_else(|| bad(&format!("argument must be a memory value")))
+        };
+        let num = |v: &str| {
+            v.parse::<usize>()
+                .map_err(|_| bad("argument couldn't be parsed into an integer"))
+        };
         match name.as_str() {
             "requirepass" => {
                 if let Ok(mut g) = self.requirepass.write() {
@@ -304,8 +435,12 @@ impl Runtime {
             }
             "maxclients" => self.maxclients.store(num(value)?.max(1), Ordering::Relaxed),
             "timeout" => self.timeout.store(num(value)?, Ordering::Relaxed),
-            "proto-max-bulk-len" => self.proto_max_bulk_len.store(mem(value)?.max(1024 * 1024), Ordering::Relaxed),
-            "client-query-buffer-limit" => self.client_query_buffer_limit.store(mem(value)?.max(1024 * 1024), Ordering::Relaxed),
+            "proto-max-bulk-len" => self
+                .proto_max_bulk_len
+                .store(mem(value)?.max(1024 * 1024), Ordering::Relaxed),
+            "client-query-buffer-limit" => self
+                .client_query_buffer_limit
+                .store(mem(value)?.max(1024 * 1024), Ordering::Relaxed),
             "hz" => self.hz.store(num(value)?.clamp(1, 500), Ordering::Relaxed),
             "loglevel" => {
                 let l = parse_loglevel(value).ok_or_else(|| bad("argument(s) must be one of the following: debug, verbose, notice, warning, nothing"))?;
@@ -314,7 +449,9 @@ impl Runtime {
                     *g = l;
                 }
             }
-            "port" | "bind" | "databases" | "threads" => return Err(bad("can't set immutable config")),
+            "port" | "bind" | "databases" | "threads" => {
+                return Err(bad("can't set immutable config"))
+            }
             n if IGNORED.contains(&n) => {
                 if let Ok(mut o) = self.other.write() {
                     match o.iter_mut().find(|(k, _)| *k == n) {
@@ -323,7 +460,11 @@ impl Runtime {
                     }
                 }
             }
-            _ => return Err(format!("Unknown option or number of arguments for CONFIG SET - '{name}'")),
+            _ => {
+                return Err(format!(
+                    "Unknown option or number of arguments for CONFIG SET - '{name}'"
+                ))
+            }
         }
         Ok(())
     }
@@ -347,7 +488,9 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("tessera-conf-{}", std::process::id()));
         std::fs::write(&dir, "port 7000\n# c\nfoo bar\n").expect("write");
         let mut c = Config::default();
-        let e = c.load_file(dir.to_str().expect("path")).expect_err("bad line");
+        let e = c
+            .load_file(dir.to_str().expect("path"))
+            .expect_err("bad line");
         assert!(e.contains("line 3"), "{e}");
         let _ = std::fs::remove_file(dir);
     }

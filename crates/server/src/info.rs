@@ -27,8 +27,14 @@ struct Part {
 
 /// INFO [section ...]
 pub async fn render(w: &Worker, argv: &[&[u8]]) -> String {
-    let wanted: Vec<String> = argv[1..].iter().map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
-    let all = wanted.is_empty() || wanted.iter().any(|s| s == "all" || s == "everything" || s == "default");
+    let wanted: Vec<String> = argv[1..]
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .collect();
+    let all = wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|s| s == "all" || s == "everything" || s == "default");
     let want = |s: &str| all || wanted.iter().any(|x| x == s);
     let parts = w
         .call_all(|w| {
@@ -41,7 +47,12 @@ pub async fn render(w: &Worker, argv: &[&[u8]]) -> String {
                 hits: sh.stats.keyspace_hits,
                 misses: sh.stats.keyspace_misses,
                 expired: sh.stats.expired_keys,
-                dbs: sh.ks.dbs.iter().map(|d| (d.len(), d.expires_len(), d.avg_ttl(now))).collect(),
+                dbs: sh
+                    .ks
+                    .dbs
+                    .iter()
+                    .map(|d| (d.len(), d.expires_len(), d.avg_ttl(now)))
+                    .collect(),
             }
         })
         .await;
@@ -115,7 +126,10 @@ pub async fn render(w: &Worker, argv: &[&[u8]]) -> String {
     }
     if want("cpu") {
         let (u, sy) = sys::cpu_times();
-        let _ = write!(s, "# CPU\r\nused_cpu_sys:{sy:.6}\r\nused_cpu_user:{u:.6}\r\n\r\n");
+        let _ = write!(
+            s,
+            "# CPU\r\nused_cpu_sys:{sy:.6}\r\nused_cpu_user:{u:.6}\r\n\r\n"
+        );
     }
     if want("keyspace") {
         s.push_str("# Keyspace\r\n");
@@ -132,7 +146,11 @@ pub async fn render(w: &Worker, argv: &[&[u8]]) -> String {
                 }
             }
             if keys > 0 {
-                let avg = if ttl_n > 0 { ttl_sum / ttl_n as u128 } else { 0 };
+                let avg = if ttl_n > 0 {
+                    ttl_sum / ttl_n as u128
+                } else {
+                    0
+                };
                 let _ = write!(s, "db{db}:keys={keys},expires={expires},avg_ttl={avg}\r\n");
             }
         }
@@ -161,7 +179,11 @@ fn write_command_info(out: &mut Vec<u8>, spec: &commands::CommandSpec) {
     encode::array_len(out, 10);
     encode::bulk(out, spec.name.as_bytes());
     encode::integer(out, i64::from(spec.arity));
-    let names: Vec<&str> = flags::NAMES.iter().filter(|(f, _)| spec.flags & f != 0).map(|(_, n)| *n).collect();
+    let names: Vec<&str> = flags::NAMES
+        .iter()
+        .filter(|(f, _)| spec.flags & f != 0)
+        .map(|(_, n)| *n)
+        .collect();
     encode::array_len(out, names.len());
     for n in names {
         encode::simple(out, n.as_bytes());
@@ -197,14 +219,18 @@ pub fn command(w: &Worker, argv: &[&[u8]], out: &mut Vec<u8>) -> Result<(), Erro
                 for name in &argv[2..] {
                     match table.lookup(name) {
                         Some(spec) => write_command_info(out, spec),
-                        None => encode::null_array(out),
+                        None => encode::null_bulk(out),
                     }
                 }
             }
         }
         b"docs" => {
             // Names with an empty doc map: enough for redis-cli's hints.
-            let specs: Vec<_> = if argv.len() == 2 { table.iter().collect() } else { argv[2..].iter().filter_map(|n| table.lookup(n)).collect() };
+            let specs: Vec<_> = if argv.len() == 2 {
+                table.iter().collect()
+            } else {
+                argv[2..].iter().filter_map(|n| table.lookup(n)).collect()
+            };
             encode::array_len(out, specs.len() * 2);
             for spec in specs {
                 encode::bulk(out, spec.name.as_bytes());
@@ -219,9 +245,13 @@ pub fn command(w: &Worker, argv: &[&[u8]], out: &mut Vec<u8>) -> Result<(), Erro
         }
         b"getkeys" if argv.len() >= 3 => {
             let cmd = &argv[2..];
-            let spec = table.lookup(cmd[0]).ok_or(Error::Static("ERR Invalid command specified"))?;
+            let spec = table
+                .lookup(cmd[0])
+                .ok_or(Error::Static("ERR Invalid command specified"))?;
             if !spec.arity_ok(cmd.len()) {
-                return Err(Error::Static("ERR Invalid number of arguments specified for command"));
+                return Err(Error::Static(
+                    "ERR Invalid number of arguments specified for command",
+                ));
             }
             let keys: Vec<usize> = spec.key_indices(cmd.len()).collect();
             if keys.is_empty() {
@@ -233,7 +263,16 @@ pub fn command(w: &Worker, argv: &[&[u8]], out: &mut Vec<u8>) -> Result<(), Erro
             }
         }
         b"help" => {
-            let lines = ["COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "(no subcommand)", "COUNT", "DOCS [<command-name> ...]", "GETKEYS <full-command>", "INFO [<command-name> ...]", "LIST", "HELP"];
+            let lines = [
+                "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "(no subcommand)",
+                "COUNT",
+                "DOCS [<command-name> ...]",
+                "GETKEYS <full-command>",
+                "INFO [<command-name> ...]",
+                "LIST",
+                "HELP",
+            ];
             encode::array_len(out, lines.len());
             for l in lines {
                 encode::simple(out, l.as_bytes());

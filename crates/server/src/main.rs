@@ -56,7 +56,11 @@ fn main() {
                 std::process::exit(0);
             }
             let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
             fail(format!("{first} (see --help)"));
         }
     };
@@ -68,15 +72,25 @@ fn main() {
         .init();
 
     // glommio binds with SO_REUSEPORT, which would let a second server share
-    // the port silently: bind once without it to find out.
-    let probe = std::net::TcpListener::bind((cfg.bind.as_str(), cfg.port)).unwrap_or_else(|e| {
-        if e.kind() == std::io::ErrorKind::AddrInUse {
-            fail(format!("cannot listen on {}:{}: the port is already in use (is another server running there?)", cfg.bind, cfg.port))
+    // the port silently: bind once without it to find out. A refusal can also
+    // come from connections of a previous run still in TIME_WAIT (they carry
+    // no SO_REUSEADDR); only a listener that accepts a connection means "busy".
+    let port = match std::net::TcpListener::bind((cfg.bind.as_str(), cfg.port)) {
+        Ok(probe) => probe.local_addr().map(|a| a.port()).unwrap_or(cfg.port),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            let busy = std::net::ToSocketAddrs::to_socket_addrs(&(cfg.bind.as_str(), cfg.port))
+                .ok()
+                .and_then(|mut a| a.next())
+                .is_some_and(|addr| {
+                    std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+                });
+            if busy || cfg.port == 0 {
+                fail(format!("cannot listen on {}:{}: the port is already in use (is another server running there?)", cfg.bind, cfg.port))
+            }
+            cfg.port
         }
-        fail(format!("cannot listen on {}:{}: {e}", cfg.bind, cfg.port))
-    });
-    let port = probe.local_addr().map(|a| a.port()).unwrap_or(cfg.port);
-    drop(probe);
+        Err(e) => fail(format!("cannot listen on {}:{}: {e}", cfg.bind, cfg.port)),
+    };
     let mut cfg = cfg;
     cfg.port = port;
 
@@ -96,7 +110,9 @@ fn main() {
         active_expire: AtomicBool::new(true),
         started: Instant::now(),
         started_unix: worker::now_ms() / 1000,
-        run_id: (0..40).map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0')).collect(),
+        run_id: (0..40)
+            .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0'))
+            .collect(),
     });
 
     let sigset = sys::block_signals();
@@ -109,11 +125,14 @@ fn main() {
         let cpu = cpus.get(i % cpus.len().max(1)).copied().unwrap_or(0);
         let bind = cfg.bind.clone();
         let databases = cfg.databases;
-        let builder = LocalExecutorBuilder::new(Placement::Fixed(cpu)).name(&format!("tessera-{i}")).io_memory(512 << 10);
+        let builder = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+            .name(&format!("tessera-{i}"))
+            .io_memory(512 << 10);
         let handle = builder.spawn(move || async move {
             let (router, receivers) = Router::connect(i, eps).await;
             let mut shard = commands::Shard::new(databases);
-            shard.config.proto_max_bulk_len = shared.config.proto_max_bulk_len.load(Ordering::Relaxed);
+            shard.config.proto_max_bulk_len =
+                shared.config.proto_max_bulk_len.load(Ordering::Relaxed);
             let w = Rc::new(Worker {
                 id: i,
                 shard: RefCell::new(shard),

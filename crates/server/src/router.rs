@@ -20,7 +20,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender, SharedReceiver, SharedSender};
+use glommio::channels::shared_channel::{
+    ConnectedReceiver, ConnectedSender, SharedReceiver, SharedSender,
+};
 
 use crate::worker::Worker;
 
@@ -104,24 +106,40 @@ impl Router {
         let mut req_rx = Vec::new();
         let mut resp_rx = Vec::new();
         let mut resp_tx = Vec::new();
-        let Endpoints { req_tx, req_rx: rrx, resp_tx: rtx, resp_rx: prx } = eps;
+        let Endpoints {
+            req_tx,
+            req_rx: rrx,
+            resp_tx: rtx,
+            resp_rx: prx,
+        } = eps;
         for (j, tx) in req_tx.into_iter().enumerate() {
             if let Some(tx) = tx {
-                tasks.push(glommio::spawn_local(async move { Conn::ReqTx(j, tx.connect().await) }).detach());
+                tasks.push(
+                    glommio::spawn_local(async move { Conn::ReqTx(j, tx.connect().await) })
+                        .detach(),
+                );
             }
         }
         for (j, rx) in rrx.into_iter().enumerate() {
             if let Some(rx) = rx {
-                tasks.push(glommio::spawn_local(async move { Conn::ReqRx(j, rx.connect().await) }).detach());
+                tasks.push(
+                    glommio::spawn_local(async move { Conn::ReqRx(j, rx.connect().await) })
+                        .detach(),
+                );
             }
         }
         for (j, tx) in rtx.into_iter().enumerate() {
             if let Some(tx) = tx {
-                tasks.push(glommio::spawn_local(async move { Conn::RespTx(j, tx.connect().await) }).detach());
+                tasks.push(
+                    glommio::spawn_local(async move { Conn::RespTx(j, tx.connect().await) })
+                        .detach(),
+                );
             }
         }
         for rx in prx.into_iter().flatten() {
-            tasks.push(glommio::spawn_local(async move { Conn::RespRx(rx.connect().await) }).detach());
+            tasks.push(
+                glommio::spawn_local(async move { Conn::RespRx(rx.connect().await) }).detach(),
+            );
         }
         let mut resp_tx_by: Vec<Option<ConnectedSender<Response>>> = (0..n).map(|_| None).collect();
         for t in tasks {
@@ -138,8 +156,18 @@ impl Router {
                 resp_tx.push((j, r, s));
             }
         }
-        let router = Router { me, senders, slots: RefCell::new((Vec::new(), Vec::new())) };
-        (router, Receivers { req: resp_tx, resp: resp_rx })
+        let router = Router {
+            me,
+            senders,
+            slots: RefCell::new((Vec::new(), Vec::new())),
+        };
+        (
+            router,
+            Receivers {
+                req: resp_tx,
+                resp: resp_rx,
+            },
+        )
     }
 
     /// Starts the tasks that run peers' jobs and deliver peers' responses.

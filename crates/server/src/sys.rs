@@ -10,7 +10,9 @@ pub fn available_cpus() -> Vec<usize> {
         if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
             return (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
         }
-        (0..libc::CPU_SETSIZE as usize).filter(|&i| libc::CPU_ISSET(i, &set)).collect()
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&i| libc::CPU_ISSET(i, &set))
+            .collect()
     }
 }
 
@@ -30,12 +32,18 @@ pub fn level_filter(level: &str) -> log::LevelFilter {
 pub fn raise_memlock() -> u64 {
     // SAFETY: getrlimit/setrlimit with a valid struct.
     unsafe {
-        let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) != 0 {
             return 0;
         }
         if r.rlim_cur < r.rlim_max {
-            let want = libc::rlimit { rlim_cur: r.rlim_max, rlim_max: r.rlim_max };
+            let want = libc::rlimit {
+                rlim_cur: r.rlim_max,
+                rlim_max: r.rlim_max,
+            };
             if libc::setrlimit(libc::RLIMIT_MEMLOCK, &want) == 0 {
                 return want.rlim_cur;
             }
@@ -75,7 +83,11 @@ pub fn wait_for_signal(set: &libc::sigset_t) -> &'static str {
 /// Resident set size in bytes.
 pub fn rss_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
     pages * page
@@ -119,7 +131,11 @@ fn account(delta: isize) {
 
 /// Bytes currently allocated by the process.
 pub fn used_memory() -> usize {
-    ALLOCATED.iter().map(|s| s.0.load(Ordering::Relaxed)).sum::<isize>().max(0) as usize
+    ALLOCATED
+        .iter()
+        .map(|s| s.0.load(Ordering::Relaxed))
+        .sum::<isize>()
+        .max(0) as usize
 }
 
 // SAFETY: forwards to mimalloc, only adding bookkeeping.

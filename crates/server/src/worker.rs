@@ -69,7 +69,9 @@ pub struct Worker {
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Worker {
@@ -83,17 +85,29 @@ impl Worker {
     }
 
     /// Runs `f` on thread `target`'s worker (inline when that is this thread).
-    pub async fn call<R: Send + 'static>(&self, target: usize, f: impl FnOnce(&Worker) -> R + Send + 'static) -> Option<R> {
+    pub async fn call<R: Send + 'static>(
+        &self,
+        target: usize,
+        f: impl FnOnce(&Worker) -> R + Send + 'static,
+    ) -> Option<R> {
         if target == self.id {
             return Some(f(self));
         }
         let job: Job = Box::new(move |w| Box::new(f(w)) as Box<dyn Any + Send>);
-        self.router.remote(target, job).await.downcast::<R>().ok().map(|b| *b)
+        self.router
+            .remote(target, job)
+            .await
+            .downcast::<R>()
+            .ok()
+            .map(|b| *b)
     }
 
     /// Runs `f` on every thread, concurrently, and collects the results in
     /// thread order.
-    pub async fn call_all<R: Send + 'static>(&self, f: impl Fn(&Worker) -> R + Send + Sync + Clone + 'static) -> Vec<R> {
+    pub async fn call_all<R: Send + 'static>(
+        &self,
+        f: impl Fn(&Worker) -> R + Send + Sync + Clone + 'static,
+    ) -> Vec<R> {
         let mut futs = Vec::with_capacity(self.nshards());
         for t in 0..self.nshards() {
             let f = f.clone();

@@ -15,11 +15,20 @@ fn check_auth_flow(s: &Server, password: &str) {
     assert_eq!(c.err(&["GET", "k"]), NOAUTH);
     assert_eq!(c.err(&["SET", "k", "v"]), NOAUTH);
     // Unknown commands and bad arity are reported before authentication is checked.
-    assert_eq!(c.err(&["NOSUCHCOMMAND"]), "ERR unknown command 'NOSUCHCOMMAND', with args beginning with: ");
-    assert_eq!(c.err(&["GET"]), "ERR wrong number of arguments for 'get' command");
+    assert_eq!(
+        c.err(&["NOSUCHCOMMAND"]),
+        "ERR unknown command 'NOSUCHCOMMAND', with args beginning with: "
+    );
+    assert_eq!(
+        c.err(&["GET"]),
+        "ERR wrong number of arguments for 'get' command"
+    );
     assert_eq!(c.err(&["AUTH", "wrong"]), WRONGPASS);
     assert_eq!(c.err(&["AUTH", "default", "wrong"]), WRONGPASS);
-    assert_eq!(c.err(&["AUTH"]), "ERR wrong number of arguments for 'auth' command");
+    assert_eq!(
+        c.err(&["AUTH"]),
+        "ERR wrong number of arguments for 'auth' command"
+    );
     assert_eq!(c.err(&["GET", "k"]), NOAUTH);
     c.ok(&["AUTH", password]);
     assert_eq!(c.cmd(&["PING"]), Reply::status("PONG"));
@@ -47,18 +56,25 @@ fn check_auth_flow(s: &Server, password: &str) {
     let mut con = s.conn_auth(password);
     let v: String = redis::cmd("GET").arg("k").query(&mut con).unwrap();
     assert_eq!(v, "v");
-    assert_eq!(s.cli(&["--no-auth-warning", "-a", password, "GET", "k"]), "v\n");
+    assert_eq!(
+        s.cli(&["--no-auth-warning", "-a", password, "GET", "k"]),
+        "v\n"
+    );
     assert_eq!(s.cli(&["GET", "k"]).trim_end(), NOAUTH);
 }
 
 #[test]
 fn requirepass_flag() {
-    for_threads_with(&["--requirepass", "s3cret pass"], None, |s| check_auth_flow(s, "s3cret pass"));
+    for_threads_with(&["--requirepass", "s3cret pass"], None, |s| {
+        check_auth_flow(s, "s3cret pass")
+    });
 }
 
 #[test]
 fn requirepass_in_config_file() {
-    for_threads_with(&[], Some("requirepass fromfile\n"), |s| check_auth_flow(s, "fromfile"));
+    for_threads_with(&[], Some("requirepass fromfile\n"), |s| {
+        check_auth_flow(s, "fromfile")
+    });
 }
 
 #[test]
@@ -90,7 +106,10 @@ fn unauthenticated_frames_are_limited() {
         let mut args = vec!["DEL".to_string()];
         args.extend((0..9).map(|i| format!("a{i}")));
         assert_eq!(c.cmd(&args), Reply::err(NOAUTH));
-        assert_eq!(c.cmd(&["ECHO".to_string(), "x".repeat(16384)]), Reply::err(NOAUTH));
+        assert_eq!(
+            c.cmd(&["ECHO".to_string(), "x".repeat(16384)]),
+            Reply::err(NOAUTH)
+        );
         // After AUTH the limits are gone.
         c.ok(&["AUTH", "pw"]);
         let mut mset = vec!["MSET".to_string()];

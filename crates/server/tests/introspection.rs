@@ -11,19 +11,31 @@ use std::time::{Duration, Instant};
 use common::{against_redis, eventually, for_threads, info_field, Client, Reply};
 
 fn info(c: &mut Client, section: &str) -> String {
-    let args: Vec<&str> = if section.is_empty() { vec!["INFO"] } else { vec!["INFO", section] };
+    let args: Vec<&str> = if section.is_empty() {
+        vec!["INFO"]
+    } else {
+        vec!["INFO", section]
+    };
     c.cmd(&args).as_string()
 }
 
 fn num(info: &str, field: &str) -> i64 {
     let v = info_field(info, field).unwrap_or_else(|| panic!("INFO has no {field}:\n{info}"));
-    v.parse().unwrap_or_else(|_| panic!("INFO {field}:{v} is not an integer"))
+    v.parse()
+        .unwrap_or_else(|_| panic!("INFO {field}:{v} is not an integer"))
 }
 
 fn config_map(reply: &Reply) -> HashMap<String, String> {
     let items = reply.as_strings();
-    assert_eq!(items.len() % 2, 0, "CONFIG GET reply has an odd length: {reply:?}");
-    items.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect()
+    assert_eq!(
+        items.len() % 2,
+        0,
+        "CONFIG GET reply has an odd length: {reply:?}"
+    );
+    items
+        .chunks(2)
+        .map(|p| (p[0].clone(), p[1].clone()))
+        .collect()
 }
 
 #[test]
@@ -32,17 +44,29 @@ fn info_sections_and_fields() {
         let mut c = s.client();
         let all = info(&mut c, "");
         for section in ["# Server", "# Clients", "# Memory", "# Stats", "# Keyspace"] {
-            assert!(all.lines().any(|l| l == section), "INFO lacks {section}:\n{all}");
+            assert!(
+                all.lines().any(|l| l == section),
+                "INFO lacks {section}:\n{all}"
+            );
         }
-        assert!(all.contains("\r\n") && !all.replace("\r\n", "").contains('\n'), "INFO lines end with CRLF");
+        assert!(
+            all.contains("\r\n") && !all.replace("\r\n", "").contains('\n'),
+            "INFO lines end with CRLF"
+        );
         let version = info_field(&all, "redis_version").unwrap();
-        assert!(version.starts_with(|ch: char| ch.is_ascii_digit()), "redis_version:{version}");
+        assert!(
+            version.starts_with(|ch: char| ch.is_ascii_digit()),
+            "redis_version:{version}"
+        );
         assert_eq!(num(&all, "process_id"), i64::from(s.pid()));
         assert_eq!(num(&all, "tcp_port"), i64::from(s.port));
         assert!(num(&all, "used_memory") > 0);
         assert!(num(&all, "used_memory_rss") > 0);
         assert!(num(&all, "instantaneous_ops_per_sec") >= 0);
-        assert!(info_field(&all, "db0").is_none(), "no db0 line for an empty database:\n{all}");
+        assert!(
+            info_field(&all, "db0").is_none(),
+            "no db0 line for an empty database:\n{all}"
+        );
 
         // Sections on their own.
         let server = info(&mut c, "server");
@@ -58,10 +82,16 @@ fn info_sections_and_fields() {
             assert_eq!(o.cmd(&["PING"]), Reply::status("PONG"));
         }
         let clients_now = num(&info(&mut c, "clients"), "connected_clients");
-        assert!(clients_now >= 4, "connected_clients:{clients_now} with 4 open");
+        assert!(
+            clients_now >= 4,
+            "connected_clients:{clients_now} with 4 open"
+        );
         drop(others);
         assert!(
-            eventually(Duration::from_secs(3), || num(&info(&mut c, "clients"), "connected_clients") == 1),
+            eventually(Duration::from_secs(3), || num(
+                &info(&mut c, "clients"),
+                "connected_clients"
+            ) == 1),
             "connected_clients never went back to 1"
         );
 
@@ -75,10 +105,20 @@ fn info_sections_and_fields() {
             c.cmd(&["GET", "nosuch"]);
         }
         let after = info(&mut c, "stats");
-        assert_eq!(num(&after, "keyspace_hits") - num(&before, "keyspace_hits"), 3);
-        assert_eq!(num(&after, "keyspace_misses") - num(&before, "keyspace_misses"), 2);
-        let done = num(&after, "total_commands_processed") - num(&before, "total_commands_processed");
-        assert!((6..=8).contains(&done), "total_commands_processed grew by {done} for 6 commands (+INFO)");
+        assert_eq!(
+            num(&after, "keyspace_hits") - num(&before, "keyspace_hits"),
+            3
+        );
+        assert_eq!(
+            num(&after, "keyspace_misses") - num(&before, "keyspace_misses"),
+            2
+        );
+        let done =
+            num(&after, "total_commands_processed") - num(&before, "total_commands_processed");
+        assert!(
+            (6..=8).contains(&done),
+            "total_commands_processed grew by {done} for 6 commands (+INFO)"
+        );
 
         // The keyspace line.
         c.ok(&["SET", "b", "1", "EX", "1000"]);
@@ -87,7 +127,10 @@ fn info_sections_and_fields() {
         let ks = info(&mut c, "keyspace");
         let db0 = info_field(&ks, "db0").unwrap_or_default();
         assert!(db0.starts_with("keys=2,expires=1,avg_ttl="), "db0:{db0}");
-        assert_eq!(info_field(&ks, "db3").as_deref(), Some("keys=1,expires=0,avg_ttl=0"));
+        assert_eq!(
+            info_field(&ks, "db3").as_deref(),
+            Some("keys=1,expires=0,avg_ttl=0")
+        );
         assert!(info_field(&ks, "db1").is_none());
     });
 }
@@ -96,7 +139,10 @@ fn info_sections_and_fields() {
 fn config_get_and_set() {
     for_threads(|s| {
         let mut c = s.client();
-        assert_eq!(c.cmd(&["CONFIG", "GET", "port"]), Reply::bulks(&["port", &s.port.to_string()]));
+        assert_eq!(
+            c.cmd(&["CONFIG", "GET", "port"]),
+            Reply::bulks(&["port", &s.port.to_string()])
+        );
         let defaults = [
             ("databases", "16"),
             ("maxclients", "10000"),
@@ -108,22 +154,39 @@ fn config_get_and_set() {
         ];
         for (name, value) in defaults {
             let got = config_map(&c.cmd(&["CONFIG", "GET", name]));
-            assert_eq!(got.get(name).map(String::as_str), Some(value), "CONFIG GET {name}");
+            assert_eq!(
+                got.get(name).map(String::as_str),
+                Some(value),
+                "CONFIG GET {name}"
+            );
             assert_eq!(got.len(), 1, "CONFIG GET {name}: {got:?}");
         }
         let bulk = config_map(&c.cmd(&["CONFIG", "GET", "*bulk*"]));
-        assert_eq!(bulk.get("proto-max-bulk-len").map(String::as_str), Some("536870912"), "{bulk:?}");
+        assert_eq!(
+            bulk.get("proto-max-bulk-len").map(String::as_str),
+            Some("536870912"),
+            "{bulk:?}"
+        );
         assert!(bulk.keys().all(|k| k.contains("bulk")), "{bulk:?}");
         let two = config_map(&c.cmd(&["CONFIG", "GET", "port", "data?ases"]));
         assert_eq!(two.len(), 2, "{two:?}");
         assert_eq!(two["databases"], "16");
         let everything = config_map(&c.cmd(&["CONFIG", "GET", "*"]));
-        assert!(everything.contains_key("maxclients") && everything.contains_key("port"), "{everything:?}");
+        assert!(
+            everything.contains_key("maxclients") && everything.contains_key("port"),
+            "{everything:?}"
+        );
         assert_eq!(c.cmd(&["CONFIG", "GET", "nosuch"]), Reply::Array(vec![]));
-        assert_eq!(c.err(&["CONFIG", "GET"]), "ERR wrong number of arguments for 'config|get' command");
+        assert_eq!(
+            c.err(&["CONFIG", "GET"]),
+            "ERR wrong number of arguments for 'config|get' command"
+        );
 
         c.ok(&["CONFIG", "SET", "timeout", "300"]);
-        assert_eq!(c.cmd(&["CONFIG", "GET", "timeout"]), Reply::bulks(&["timeout", "300"]));
+        assert_eq!(
+            c.cmd(&["CONFIG", "GET", "timeout"]),
+            Reply::bulks(&["timeout", "300"])
+        );
         c.ok(&["CONFIG", "SET", "timeout", "0"]);
         assert_eq!(
             c.err(&["CONFIG", "SET", "nosuch", "1"]),
@@ -133,11 +196,17 @@ fn config_get_and_set() {
             c.err(&["CONFIG", "SET", "timeout", "abc"]),
             "ERR CONFIG SET failed (possibly related to argument 'timeout') - argument couldn't be parsed into an integer"
         );
-        assert_eq!(c.err(&["CONFIG", "FOO"]), "ERR unknown subcommand 'FOO'. Try CONFIG HELP.");
+        assert_eq!(
+            c.err(&["CONFIG", "FOO"]),
+            "ERR unknown subcommand 'FOO'. Try CONFIG HELP."
+        );
 
         // requirepass set at runtime applies to new connections.
         c.ok(&["CONFIG", "SET", "requirepass", "later"]);
-        assert_eq!(s.client().err(&["GET", "k"]), "NOAUTH Authentication required.");
+        assert_eq!(
+            s.client().err(&["GET", "k"]),
+            "NOAUTH Authentication required."
+        );
         c.ok(&["CONFIG", "SET", "requirepass", ""]);
         assert_eq!(s.client().cmd(&["GET", "k"]), Reply::Nil);
     });
@@ -150,12 +219,19 @@ fn command_count_info_docs() {
         let count = c.int(&["COMMAND", "COUNT"]);
         assert!(count > 40, "COMMAND COUNT {count}");
         let all = c.cmd(&["COMMAND"]);
-        assert_eq!(i64::try_from(all.as_array().len()).unwrap(), count, "COMMAND lists COUNT commands");
+        assert_eq!(
+            i64::try_from(all.as_array().len()).unwrap(),
+            count,
+            "COMMAND lists COUNT commands"
+        );
 
         // name, arity, flags, first key, last key, step
-        for (name, arity, first, last, step) in
-            [("get", 2, 1, 1, 1), ("set", -3, 1, 1, 1), ("mset", -3, 1, -1, 2), ("ping", -1, 0, 0, 0)]
-        {
+        for (name, arity, first, last, step) in [
+            ("get", 2, 1, 1, 1),
+            ("set", -3, 1, 1, 1),
+            ("mset", -3, 1, -1, 2),
+            ("ping", -1, 0, 0, 0),
+        ] {
             let reply = c.cmd(&["COMMAND", "INFO", &name.to_uppercase()]);
             let info = reply.as_array()[0].as_array();
             assert_eq!(info[0], Reply::bulk(name), "{reply:?}");
@@ -167,28 +243,85 @@ fn command_count_info_docs() {
                 "{name} key positions"
             );
         }
-        assert_eq!(c.cmd(&["COMMAND", "INFO", "nosuch"]), Reply::Array(vec![Reply::Nil]));
+        assert_eq!(
+            c.cmd(&["COMMAND", "INFO", "nosuch"]),
+            Reply::Array(vec![Reply::Nil])
+        );
 
         // Every command of this milestone is in the table.
         let names = [
-            "ping", "echo", "quit", "select", "auth", "get", "set", "setnx", "setex", "psetex", "getset", "mget", "mset",
-            "msetnx", "append", "strlen", "incr", "decr", "incrby", "decrby", "incrbyfloat", "getrange", "setrange",
-            "del", "exists", "type", "expire", "pexpire", "expireat", "pexpireat", "ttl", "pttl", "persist",
-            "randomkey", "keys", "scan", "move", "dbsize", "flushdb", "flushall", "time", "info", "config", "command",
-            "client", "debug",
+            "ping",
+            "echo",
+            "quit",
+            "select",
+            "auth",
+            "get",
+            "set",
+            "setnx",
+            "setex",
+            "psetex",
+            "getset",
+            "mget",
+            "mset",
+            "msetnx",
+            "append",
+            "strlen",
+            "incr",
+            "decr",
+            "incrby",
+            "decrby",
+            "incrbyfloat",
+            "getrange",
+            "setrange",
+            "del",
+            "exists",
+            "type",
+            "expire",
+            "pexpire",
+            "expireat",
+            "pexpireat",
+            "ttl",
+            "pttl",
+            "persist",
+            "randomkey",
+            "keys",
+            "scan",
+            "move",
+            "dbsize",
+            "flushdb",
+            "flushall",
+            "time",
+            "info",
+            "config",
+            "command",
+            "client",
+            "debug",
         ];
         let mut args = vec!["COMMAND", "INFO"];
         args.extend_from_slice(&names);
         let reply = c.cmd(&args);
         for (name, info) in names.iter().zip(reply.as_array()) {
-            assert!(matches!(info, Reply::Array(_)), "COMMAND INFO {name}: {info:?}");
+            assert!(
+                matches!(info, Reply::Array(_)),
+                "COMMAND INFO {name}: {info:?}"
+            );
         }
 
         let docs = c.cmd(&["COMMAND", "DOCS", "get"]);
         let docs = docs.as_array();
-        assert_eq!(docs.first(), Some(&Reply::bulk("get")), "COMMAND DOCS get: {docs:?}");
-        assert!(matches!(docs.get(1), Some(Reply::Array(_))), "COMMAND DOCS get: {docs:?}");
-        assert_eq!(c.err(&["COMMAND", "COUNT", "x"]), "ERR wrong number of arguments for 'command|count' command");
+        assert_eq!(
+            docs.first(),
+            Some(&Reply::bulk("get")),
+            "COMMAND DOCS get: {docs:?}"
+        );
+        assert!(
+            matches!(docs.get(1), Some(Reply::Array(_))),
+            "COMMAND DOCS get: {docs:?}"
+        );
+        assert_eq!(
+            c.err(&["COMMAND", "COUNT", "x"]),
+            "ERR wrong number of arguments for 'command|count' command"
+        );
     });
 }
 
@@ -199,15 +332,25 @@ fn client_setname_getname_setinfo() {
         assert_eq!(c.cmd(&["CLIENT", "GETNAME"]), Reply::Nil);
         c.ok(&["CLIENT", "SETNAME", "worker-1"]);
         assert_eq!(c.cmd(&["CLIENT", "GETNAME"]), Reply::bulk("worker-1"));
-        assert_eq!(s.client().cmd(&["CLIENT", "GETNAME"]), Reply::Nil, "names are per connection");
+        assert_eq!(
+            s.client().cmd(&["CLIENT", "GETNAME"]),
+            Reply::Nil,
+            "names are per connection"
+        );
         assert_eq!(
             c.err(&["CLIENT", "SETNAME", "a b"]),
             "ERR Client names cannot contain spaces, newlines or special characters."
         );
         c.ok(&["CLIENT", "SETNAME", ""]);
         assert_eq!(c.cmd(&["CLIENT", "GETNAME"]), Reply::Nil);
-        assert_eq!(c.err(&["CLIENT", "FOO"]), "ERR unknown subcommand 'FOO'. Try CLIENT HELP.");
-        assert_eq!(c.err(&["CLIENT", "GETNAME", "x"]), "ERR wrong number of arguments for 'client|getname' command");
+        assert_eq!(
+            c.err(&["CLIENT", "FOO"]),
+            "ERR unknown subcommand 'FOO'. Try CLIENT HELP."
+        );
+        assert_eq!(
+            c.err(&["CLIENT", "GETNAME", "x"]),
+            "ERR wrong number of arguments for 'client|getname' command"
+        );
         if !against_redis() {
             // Redis 7.2's CLIENT SETINFO, which redis-py and redis-rs send at connect.
             c.ok(&["CLIENT", "SETINFO", "LIB-NAME", "tessera-tests"]);
@@ -223,7 +366,11 @@ fn debug_sleep_and_populate() {
         c.ok(&["DEBUG", "SLEEP", "0"]);
         let t = Instant::now();
         c.ok(&["DEBUG", "SLEEP", "0.2"]);
-        assert!(t.elapsed() >= Duration::from_millis(190), "DEBUG SLEEP 0.2 took {:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(190),
+            "DEBUG SLEEP 0.2 took {:?}",
+            t.elapsed()
+        );
 
         c.ok(&["DEBUG", "POPULATE", "1000"]);
         assert_eq!(c.int(&["DBSIZE"]), 1000);
@@ -237,12 +384,18 @@ fn debug_sleep_and_populate() {
         assert_eq!(c.cmd(&["GET", "key:5"]), Reply::bulk("mine"));
         // Prefix and value size: the value is "value:N" cut or zero-padded to the size.
         c.ok(&["DEBUG", "POPULATE", "10", "pfx", "16"]);
-        assert_eq!(c.cmd(&["GET", "pfx:1"]), Reply::bulk(b"value:1\0\0\0\0\0\0\0\0\0"));
+        assert_eq!(
+            c.cmd(&["GET", "pfx:1"]),
+            Reply::bulk(b"value:1\0\0\0\0\0\0\0\0\0")
+        );
         c.ok(&["DEBUG", "POPULATE", "10", "short", "3"]);
         assert_eq!(c.cmd(&["GET", "short:7"]), Reply::bulk("val"));
         assert_eq!(c.int(&["DBSIZE"]), 1030);
         c.ok(&["DEBUG", "POPULATE", "0"]);
-        assert_eq!(c.err(&["DEBUG", "POPULATE", "-1"]), "ERR value is out of range, must be positive");
+        assert_eq!(
+            c.err(&["DEBUG", "POPULATE", "-1"]),
+            "ERR value is out of range, must be positive"
+        );
         // The populated keys are spread over every shard and all reachable.
         let mut args = vec!["EXISTS".to_string()];
         args.extend((0..1010).map(|i| format!("key:{i}")));
@@ -259,9 +412,15 @@ fn time() {
         assert_eq!(parts.len(), 2, "{reply:?}");
         let secs: u64 = parts[0].parse().unwrap();
         let micros: u64 = parts[1].parse().unwrap();
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         assert!(secs.abs_diff(now) <= 2, "TIME {secs} vs now {now}");
         assert!(micros < 1_000_000);
-        assert_eq!(c.err(&["TIME", "x"]), "ERR wrong number of arguments for 'time' command");
+        assert_eq!(
+            c.err(&["TIME", "x"]),
+            "ERR wrong number of arguments for 'time' command"
+        );
     });
 }

@@ -12,7 +12,9 @@ const NOT_INT: &str = "ERR value is not an integer or out of range";
 const DB_RANGE: &str = "ERR DB index is out of range";
 
 fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
     i64::try_from(d.as_millis()).unwrap()
 }
 
@@ -50,7 +52,10 @@ fn del_and_exists_several_keys() {
         assert_eq!(c.int(&del), 48);
         assert_eq!(c.int(&["DBSIZE"]), 0);
         assert_eq!(c.int(&["DEL", "nosuch"]), 0);
-        assert_eq!(c.err(&["EXISTS"]), "ERR wrong number of arguments for 'exists' command");
+        assert_eq!(
+            c.err(&["EXISTS"]),
+            "ERR wrong number of arguments for 'exists' command"
+        );
     });
 }
 
@@ -91,7 +96,10 @@ fn expire_ttl_persist() {
         let at = now_ms() + 400_000;
         assert_eq!(c.int(&["PEXPIREAT", "k", &at.to_string()]), 1);
         let pttl = c.int(&["PTTL", "k"]);
-        assert!((398_000..=400_000).contains(&pttl), "pttl after PEXPIREAT {pttl}");
+        assert!(
+            (398_000..=400_000).contains(&pttl),
+            "pttl after PEXPIREAT {pttl}"
+        );
 
         assert_eq!(c.int(&["PERSIST", "k"]), 1);
         assert_eq!(c.int(&["TTL", "k"]), -1);
@@ -115,10 +123,23 @@ fn expire_ttl_persist() {
         c.ok(&["SET", "k", "v"]);
         assert_eq!(c.err(&["EXPIRE", "k", "abc"]), NOT_INT);
         assert_eq!(c.err(&["PEXPIRE", "k", "1.5"]), NOT_INT);
-        assert_eq!(c.err(&["EXPIRE", "k", "9223372036854775807"]), "ERR invalid expire time in 'expire' command");
-        assert_eq!(c.err(&["PEXPIRE", "k", "9223372036854775807"]), "ERR invalid expire time in 'pexpire' command");
-        assert_eq!(c.err(&["EXPIRE", "k"]), "ERR wrong number of arguments for 'expire' command");
-        assert_eq!(c.int(&["TTL", "k"]), -1, "failed EXPIREs must not touch the key");
+        assert_eq!(
+            c.err(&["EXPIRE", "k", "9223372036854775807"]),
+            "ERR invalid expire time in 'expire' command"
+        );
+        assert_eq!(
+            c.err(&["PEXPIRE", "k", "9223372036854775807"]),
+            "ERR invalid expire time in 'pexpire' command"
+        );
+        assert_eq!(
+            c.err(&["EXPIRE", "k"]),
+            "ERR wrong number of arguments for 'expire' command"
+        );
+        assert_eq!(
+            c.int(&["TTL", "k"]),
+            -1,
+            "failed EXPIREs must not touch the key"
+        );
     });
 }
 
@@ -129,7 +150,11 @@ fn expire_options() {
         let mut c = s.client();
         c.ok(&["SET", "k", "v"]);
         assert_eq!(c.int(&["EXPIRE", "k", "100", "XX"]), 0);
-        assert_eq!(c.int(&["EXPIRE", "k", "100", "GT"]), 0, "no TTL counts as infinite for GT");
+        assert_eq!(
+            c.int(&["EXPIRE", "k", "100", "GT"]),
+            0,
+            "no TTL counts as infinite for GT"
+        );
         assert_eq!(c.int(&["EXPIRE", "k", "100", "NX"]), 1);
         assert_eq!(c.int(&["EXPIRE", "k", "200", "NX"]), 0);
         assert_eq!(c.int(&["EXPIRE", "k", "200", "XX"]), 1);
@@ -140,7 +165,11 @@ fn expire_options() {
         let ttl = c.int(&["TTL", "k"]);
         assert!((49..=50).contains(&ttl), "ttl {ttl}");
         c.ok(&["SET", "p", "v"]);
-        assert_eq!(c.int(&["EXPIRE", "p", "100", "LT"]), 1, "no TTL counts as infinite for LT");
+        assert_eq!(
+            c.int(&["EXPIRE", "p", "100", "LT"]),
+            1,
+            "no TTL counts as infinite for LT"
+        );
         assert_eq!(
             c.err(&["EXPIRE", "k", "10", "NX", "XX"]),
             "ERR NX and XX, GT or LT options at the same time are not compatible"
@@ -149,7 +178,10 @@ fn expire_options() {
             c.err(&["EXPIRE", "k", "10", "GT", "LT"]),
             "ERR GT and LT options at the same time are not compatible"
         );
-        assert_eq!(c.err(&["EXPIRE", "k", "10", "FOO"]), "ERR Unsupported option FOO");
+        assert_eq!(
+            c.err(&["EXPIRE", "k", "10", "FOO"]),
+            "ERR Unsupported option FOO"
+        );
     });
 }
 
@@ -167,7 +199,10 @@ fn randomkey() {
         let mut seen = BTreeSet::new();
         for _ in 0..200 {
             let k = c.cmd(&["RANDOMKEY"]).as_string();
-            assert!(k == "only" || keys.contains(&k), "RANDOMKEY returned unknown key {k}");
+            assert!(
+                k == "only" || keys.contains(&k),
+                "RANDOMKEY returned unknown key {k}"
+            );
             seen.insert(k);
         }
         assert!(seen.len() > 5, "RANDOMKEY is not very random: {seen:?}");
@@ -181,8 +216,8 @@ fn keys_glob_patterns() {
     for_threads(|s| {
         let mut c = s.client();
         let all = [
-            "hello", "hallo", "hxllo", "hllo", "heeeello", "hbllo", "hcllo", "h*llo", "h?llo", "h[llo", "h\\llo",
-            "foo", "foobar", "bar",
+            "hello", "hallo", "hxllo", "hllo", "heeeello", "hbllo", "hcllo", "h*llo", "h?llo",
+            "h[llo", "h\\llo", "foo", "foobar", "bar",
         ];
         let keys: Vec<String> = all.iter().map(|k| (*k).to_string()).collect();
         for k in &keys {
@@ -196,14 +231,35 @@ fn keys_glob_patterns() {
         let mut everything: Vec<&str> = all.to_vec();
         everything.sort();
         check(&mut c, "*", &everything);
-        check(&mut c, "h?llo", &["hello", "hallo", "hxllo", "hbllo", "hcllo", "h*llo", "h?llo", "h[llo", "h\\llo"]);
-        check(&mut c, "h*llo", &[
-            "hello", "hallo", "hxllo", "hllo", "heeeello", "hbllo", "hcllo", "h*llo", "h?llo", "h[llo", "h\\llo",
-        ]);
+        check(
+            &mut c,
+            "h?llo",
+            &[
+                "hello", "hallo", "hxllo", "hbllo", "hcllo", "h*llo", "h?llo", "h[llo", "h\\llo",
+            ],
+        );
+        check(
+            &mut c,
+            "h*llo",
+            &[
+                "hello", "hallo", "hxllo", "hllo", "heeeello", "hbllo", "hcllo", "h*llo", "h?llo",
+                "h[llo", "h\\llo",
+            ],
+        );
         check(&mut c, "h[ae]llo", &["hello", "hallo"]);
-        check(&mut c, "h[^e]llo", &["hallo", "hxllo", "hbllo", "hcllo", "h*llo", "h?llo", "h[llo", "h\\llo"]);
+        check(
+            &mut c,
+            "h[^e]llo",
+            &[
+                "hallo", "hxllo", "hbllo", "hcllo", "h*llo", "h?llo", "h[llo", "h\\llo",
+            ],
+        );
         check(&mut c, "h[a-c]llo", &["hallo", "hbllo", "hcllo"]);
-        check(&mut c, "h[^a-c]llo", &["hello", "hxllo", "h*llo", "h?llo", "h[llo", "h\\llo"]);
+        check(
+            &mut c,
+            "h[^a-c]llo",
+            &["hello", "hxllo", "h*llo", "h?llo", "h[llo", "h\\llo"],
+        );
         check(&mut c, "h[c-a]llo", &["hallo", "hbllo", "hcllo"]);
         check(&mut c, "h\\*llo", &["h*llo"]);
         check(&mut c, "h\\?llo", &["h?llo"]);
@@ -212,10 +268,14 @@ fn keys_glob_patterns() {
         check(&mut c, "h[\\[]llo", &["h[llo"]);
         check(&mut c, "foo*", &["foo", "foobar"]);
         check(&mut c, "*bar", &["foobar", "bar"]);
-        check(&mut c, "*o*", &[
-            "hello", "hallo", "hxllo", "hllo", "heeeello", "hbllo", "hcllo", "h*llo", "h?llo", "h[llo", "h\\llo",
-            "foo", "foobar",
-        ]);
+        check(
+            &mut c,
+            "*o*",
+            &[
+                "hello", "hallo", "hxllo", "hllo", "heeeello", "hbllo", "hcllo", "h*llo", "h?llo",
+                "h[llo", "h\\llo", "foo", "foobar",
+            ],
+        );
         check(&mut c, "foo", &["foo"]);
         check(&mut c, "nothing*", &[]);
         check(&mut c, "", &[]);
@@ -242,7 +302,10 @@ fn move_between_databases() {
         c.ok(&["SET", "k", "other"]);
         assert_eq!(c.int(&["MOVE", "k", "1"]), 0);
         assert_eq!(c.cmd(&["GET", "k"]), Reply::bulk("other"));
-        assert_eq!(c.err(&["MOVE", "k", "0"]), "ERR source and destination objects are the same");
+        assert_eq!(
+            c.err(&["MOVE", "k", "0"]),
+            "ERR source and destination objects are the same"
+        );
         assert_eq!(c.err(&["MOVE", "k", "16"]), DB_RANGE);
         assert_eq!(c.err(&["MOVE", "k", "-1"]), DB_RANGE);
         assert_eq!(c.err(&["MOVE", "k", "abc"]), NOT_INT);
@@ -272,7 +335,11 @@ fn select_dbsize_flushdb_flushall() {
         c.ok(&["FLUSHDB"]);
         assert_eq!(c.int(&["DBSIZE"]), 0);
         c.ok(&["SELECT", "0"]);
-        assert_eq!(c.int(&["DBSIZE"]), 30, "FLUSHDB empties only the selected database");
+        assert_eq!(
+            c.int(&["DBSIZE"]),
+            30,
+            "FLUSHDB empties only the selected database"
+        );
         c.ok(&["FLUSHDB", "ASYNC"]);
         assert_eq!(c.int(&["DBSIZE"]), 0);
         c.ok(&["SET", "x", "1"]);
@@ -294,7 +361,10 @@ fn select_dbsize_flushdb_flushall() {
         assert_eq!(c.err(&["SELECT", "16"]), DB_RANGE);
         assert_eq!(c.err(&["SELECT", "-1"]), DB_RANGE);
         assert_eq!(c.err(&["SELECT", "abc"]), NOT_INT);
-        assert_eq!(c.err(&["SELECT"]), "ERR wrong number of arguments for 'select' command");
+        assert_eq!(
+            c.err(&["SELECT"]),
+            "ERR wrong number of arguments for 'select' command"
+        );
     });
 }
 

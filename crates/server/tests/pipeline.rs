@@ -28,7 +28,11 @@ fn pipeline_of_10000_commands_with_redis_crate() {
             let i = i64::try_from(i).unwrap();
             assert_eq!(chunk[0], Value::Okay, "SET k{i}");
             assert_eq!(chunk[1], Value::Int(i + 1), "INCR k{i}");
-            assert_eq!(chunk[2], Value::BulkString((i + 1).to_string().into_bytes()), "GET k{i}");
+            assert_eq!(
+                chunk[2],
+                Value::BulkString((i + 1).to_string().into_bytes()),
+                "GET k{i}"
+            );
             assert_eq!(chunk[3], Value::Int(i + 1), "INCR counter #{i}");
         }
         let dbsize: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
@@ -58,9 +62,12 @@ impl Model {
             }
             2 => {
                 let n = format!("n:{}", rng.usize(0..16));
-                let cur: i64 =
-                    self.data.get(&n).map_or(0, |v| std::str::from_utf8(v).unwrap().parse().unwrap());
-                self.data.insert(n.clone(), (cur + 1).to_string().into_bytes());
+                let cur: i64 = self
+                    .data
+                    .get(&n)
+                    .map_or(0, |v| std::str::from_utf8(v).unwrap().parse().unwrap());
+                self.data
+                    .insert(n.clone(), (cur + 1).to_string().into_bytes());
                 (vec!["INCR".into(), n], Reply::int(cur + 1))
             }
             3 => {
@@ -75,13 +82,17 @@ impl Model {
             }
             5 => {
                 let other = format!("key:{}", rng.usize(0..64));
-                let n = i64::from(self.data.contains_key(&key)) + i64::from(self.data.contains_key(&other));
+                let n = i64::from(self.data.contains_key(&key))
+                    + i64::from(self.data.contains_key(&other));
                 (vec!["EXISTS".into(), key, other], Reply::int(n))
             }
             _ => {
                 let other = format!("key:{}", rng.usize(0..64));
                 let want = Reply::Array(
-                    [&key, &other].iter().map(|k| self.data.get(*k).map_or(Reply::Nil, Reply::bulk)).collect(),
+                    [&key, &other]
+                        .iter()
+                        .map(|k| self.data.get(*k).map_or(Reply::Nil, Reply::bulk))
+                        .collect(),
                 );
                 (vec!["MGET".into(), key, other], want)
             }
@@ -165,7 +176,11 @@ fn concurrent_pipelining_clients() {
                     let mut bytes = Vec::new();
                     for i in 0..2500 {
                         bytes.extend_from_slice(&encode(&["INCR", "shared"]));
-                        bytes.extend_from_slice(&encode(&["SET", &format!("w{w}:{i}"), &i.to_string()]));
+                        bytes.extend_from_slice(&encode(&[
+                            "SET",
+                            &format!("w{w}:{i}"),
+                            &i.to_string(),
+                        ]));
                         bytes.extend_from_slice(&encode(&["GET", &format!("w{w}:{i}")]));
                     }
                     let mut writer = c.stream().try_clone().unwrap();

@@ -37,10 +37,17 @@ fn seed_session_through_redis_crate() {
     for_threads(|s| {
         let mut con = s.conn();
         let () = redis::cmd("FLUSHDB").query(&mut con).unwrap();
-        let () = redis::cmd("SET").arg("greeting").arg("Hello, World!").query(&mut con).unwrap();
+        let () = redis::cmd("SET")
+            .arg("greeting")
+            .arg("Hello, World!")
+            .query(&mut con)
+            .unwrap();
         let v: String = redis::cmd("GET").arg("greeting").query(&mut con).unwrap();
         assert_eq!(v, "Hello, World!");
-        let n: i64 = redis::cmd("EXISTS").arg("greeting").query(&mut con).unwrap();
+        let n: i64 = redis::cmd("EXISTS")
+            .arg("greeting")
+            .query(&mut con)
+            .unwrap();
         assert_eq!(n, 1);
         let missing: Option<String> = redis::cmd("GET").arg("nosuch").query(&mut con).unwrap();
         assert_eq!(missing, None);
@@ -53,11 +60,20 @@ fn ping_echo_quit() {
         let mut c = s.client();
         assert_eq!(c.cmd(&["PING"]), Reply::status("PONG"));
         assert_eq!(c.cmd(&["ping", "hello world"]), Reply::bulk("hello world"));
-        assert_eq!(c.err(&["PING", "a", "b"]), "ERR wrong number of arguments for 'ping' command");
+        assert_eq!(
+            c.err(&["PING", "a", "b"]),
+            "ERR wrong number of arguments for 'ping' command"
+        );
         assert_eq!(c.cmd(&["ECHO", "x\r\ny\0z"]), Reply::bulk("x\r\ny\0z"));
         assert_eq!(c.cmd(&["ECHO", ""]), Reply::bulk(""));
-        assert_eq!(c.err(&["ECHO"]), "ERR wrong number of arguments for 'echo' command");
-        assert_eq!(c.err(&["echo", "a", "b"]), "ERR wrong number of arguments for 'echo' command");
+        assert_eq!(
+            c.err(&["ECHO"]),
+            "ERR wrong number of arguments for 'echo' command"
+        );
+        assert_eq!(
+            c.err(&["echo", "a", "b"]),
+            "ERR wrong number of arguments for 'echo' command"
+        );
         // Inline form, as telnet users type it.
         c.send(b"PING\r\n");
         assert_eq!(c.read_reply(), Reply::status("PONG"));
@@ -74,16 +90,34 @@ fn ping_echo_quit() {
 fn unknown_command_and_arity_errors() {
     for_threads(|s| {
         let mut c = s.client();
-        assert_eq!(c.err(&["NOSUCHCMD"]), "ERR unknown command 'NOSUCHCMD', with args beginning with: ");
+        assert_eq!(
+            c.err(&["NOSUCHCMD"]),
+            "ERR unknown command 'NOSUCHCMD', with args beginning with: "
+        );
         assert_eq!(
             c.err(&["nosuchcmd", "a", "b c"]),
             "ERR unknown command 'nosuchcmd', with args beginning with: 'a' 'b c' "
         );
-        assert_eq!(c.err(&["GET"]), "ERR wrong number of arguments for 'get' command");
-        assert_eq!(c.err(&["get", "a", "b"]), "ERR wrong number of arguments for 'get' command");
-        assert_eq!(c.err(&["SET", "k"]), "ERR wrong number of arguments for 'set' command");
-        assert_eq!(c.err(&["MGET"]), "ERR wrong number of arguments for 'mget' command");
-        assert_eq!(c.err(&["DEL"]), "ERR wrong number of arguments for 'del' command");
+        assert_eq!(
+            c.err(&["GET"]),
+            "ERR wrong number of arguments for 'get' command"
+        );
+        assert_eq!(
+            c.err(&["get", "a", "b"]),
+            "ERR wrong number of arguments for 'get' command"
+        );
+        assert_eq!(
+            c.err(&["SET", "k"]),
+            "ERR wrong number of arguments for 'set' command"
+        );
+        assert_eq!(
+            c.err(&["MGET"]),
+            "ERR wrong number of arguments for 'mget' command"
+        );
+        assert_eq!(
+            c.err(&["DEL"]),
+            "ERR wrong number of arguments for 'del' command"
+        );
         // The connection is still usable after command errors.
         assert_eq!(c.cmd(&["PING"]), Reply::status("PONG"));
     });

@@ -12,7 +12,8 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::{
-    eventually, for_threads_with, info_field, run_tessera, scratch_dir, skip_against_redis, Client, Reply, Server,
+    eventually, for_threads_with, info_field, run_tessera, scratch_dir, skip_against_redis, Client,
+    Reply, Server,
 };
 
 /// The default config file shipped in the repository.
@@ -31,10 +32,24 @@ fn first_line(text: &str) -> &str {
 fn refuses(args: &[&str]) -> String {
     let out = run_tessera(args, Duration::from_secs(10));
     let err = stderr_of(&out);
-    assert!(!out.status.success(), "tessera-server {args:?} exited with {} (stderr: {err})", out.status);
-    assert!(out.status.code().is_some(), "tessera-server {args:?} died by a signal: {}", out.status);
-    assert!(!err.contains("panicked"), "tessera-server {args:?} panicked:\n{err}");
-    assert!(!first_line(&err).is_empty(), "tessera-server {args:?} said nothing on stderr");
+    assert!(
+        !out.status.success(),
+        "tessera-server {args:?} exited with {} (stderr: {err})",
+        out.status
+    );
+    assert!(
+        out.status.code().is_some(),
+        "tessera-server {args:?} died by a signal: {}",
+        out.status
+    );
+    assert!(
+        !err.contains("panicked"),
+        "tessera-server {args:?} panicked:\n{err}"
+    );
+    assert!(
+        !first_line(&err).is_empty(),
+        "tessera-server {args:?} said nothing on stderr"
+    );
     err
 }
 
@@ -51,7 +66,10 @@ fn bad_flags_exit_with_an_error() {
         (&["--loglevel", "chatty"], "chatty"),
     ] {
         let err = refuses(args);
-        assert!(first_line(&err).contains(mention), "{args:?}: the first line should name {mention:?}:\n{err}");
+        assert!(
+            first_line(&err).contains(mention),
+            "{args:?}: the first line should name {mention:?}:\n{err}"
+        );
     }
 }
 
@@ -73,14 +91,21 @@ fn bad_config_lines_name_file_and_line() {
         let path = path.to_str().unwrap();
         let err = refuses(&["--config", path]);
         let named = err.lines().any(|l| {
-            l.contains(path) && (l.contains(&format!(":{line}")) || l.contains(&format!("line {line}")))
+            l.contains(path)
+                && (l.contains(&format!(":{line}")) || l.contains(&format!("line {line}")))
         });
-        assert!(named, "config {contents:?}: want one line naming {path} and line {line}, got:\n{err}");
+        assert!(
+            named,
+            "config {contents:?}: want one line naming {path} and line {line}, got:\n{err}"
+        );
     }
     let missing = dir.join("missing.conf");
     let missing = missing.to_str().unwrap();
     let err = refuses(&["--config", missing]);
-    assert!(err.contains(missing), "a missing config file should be named:\n{err}");
+    assert!(
+        err.contains(missing),
+        "a missing config file should be named:\n{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -107,7 +132,10 @@ fn second_server_on_the_same_port_refuses_to_start() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port().to_string();
     let err = refuses(&["--port", &port, "--bind", "127.0.0.1", "--threads", "1"]);
-    assert!(err.contains(&port) || err.to_lowercase().contains("in use"), "{err}");
+    assert!(
+        err.contains(&port) || err.to_lowercase().contains("in use"),
+        "{err}"
+    );
 }
 
 fn shuts_down_cleanly(signal: i32, threads: usize) {
@@ -118,7 +146,11 @@ fn shuts_down_cleanly(signal: i32, threads: usize) {
     let t = Instant::now();
     let status = s.signal_and_wait(signal, Duration::from_secs(5));
     let status = status.unwrap_or_else(|| panic!("still running 5 s after signal {signal}"));
-    assert_eq!(status.code(), Some(0), "exit status after signal {signal}: {status}");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit status after signal {signal}: {status}"
+    );
     assert!(t.elapsed() < Duration::from_secs(5));
     assert!(!s.is_running());
 }
@@ -135,6 +167,25 @@ fn sigint_exits_cleanly() {
     shuts_down_cleanly(libc::SIGINT, 4);
 }
 
+/// A server restarts on the port of one that just exited, with connections it closed
+/// itself still in TIME_WAIT (as Redis does, thanks to SO_REUSEADDR).
+#[test]
+fn restart_on_the_same_port_right_away() {
+    for threads in [1, 2] {
+        let mut first = Server::start(threads);
+        let port = first.port;
+        let mut clients: Vec<Client> = (0..8).map(|_| first.client()).collect();
+        for c in &mut clients {
+            c.ok(&["SET", "k", "v"]);
+        }
+        let status = first.signal_and_wait(libc::SIGTERM, Duration::from_secs(5));
+        assert!(status.is_some(), "the first server did not exit on SIGTERM");
+        drop(clients);
+        let second = Server::start_on_port(port, threads);
+        assert_eq!(second.client().cmd(&["PING"]), Reply::status("PONG"));
+    }
+}
+
 /// The shipped default config starts a working server (the harness's `--port` overrides
 /// the file's port, as flags override the file).
 #[test]
@@ -142,24 +193,50 @@ fn shipped_config_file_works() {
     for_threads_with(&[], Some(SHIPPED_CONFIG), |s| {
         let mut c = s.client();
         assert_eq!(c.cmd(&["PING"]), Reply::status("PONG"));
-        assert_eq!(c.cmd(&["CONFIG", "GET", "port"]), Reply::bulks(&["port", &s.port.to_string()]));
-        assert_eq!(c.cmd(&["CONFIG", "GET", "databases"]), Reply::bulks(&["databases", "16"]));
-        assert_eq!(c.cmd(&["CONFIG", "GET", "maxclients"]), Reply::bulks(&["maxclients", "10000"]));
+        assert_eq!(
+            c.cmd(&["CONFIG", "GET", "port"]),
+            Reply::bulks(&["port", &s.port.to_string()])
+        );
+        assert_eq!(
+            c.cmd(&["CONFIG", "GET", "databases"]),
+            Reply::bulks(&["databases", "16"])
+        );
+        assert_eq!(
+            c.cmd(&["CONFIG", "GET", "maxclients"]),
+            Reply::bulks(&["maxclients", "10000"])
+        );
     });
 }
 
 /// Options from a config file apply; command-line flags win over the file.
 #[test]
 fn config_file_options_and_flag_overrides() {
-    let config = "# a comment\n\nport 1\nrequirepass fromfile\ndatabases 8\nloglevel warning\nhz 10\n";
-    for_threads_with(&["--requirepass", "fromflag", "--loglevel", "notice"], Some(config), |s| {
-        let mut c = s.client();
-        assert_eq!(c.err(&["AUTH", "fromfile"]), "WRONGPASS invalid username-password pair or user is disabled.");
-        c.ok(&["AUTH", "fromflag"]);
-        assert_eq!(c.cmd(&["CONFIG", "GET", "databases"]), Reply::bulks(&["databases", "8"]));
-        assert_eq!(c.cmd(&["CONFIG", "GET", "loglevel"]), Reply::bulks(&["loglevel", "notice"]));
-        assert_eq!(c.cmd(&["CONFIG", "GET", "port"]), Reply::bulks(&["port", &s.port.to_string()]));
-    });
+    let config =
+        "# a comment\n\nport 1\nrequirepass fromfile\ndatabases 8\nloglevel warning\nhz 10\n";
+    for_threads_with(
+        &["--requirepass", "fromflag", "--loglevel", "notice"],
+        Some(config),
+        |s| {
+            let mut c = s.client();
+            assert_eq!(
+                c.err(&["AUTH", "fromfile"]),
+                "WRONGPASS invalid username-password pair or user is disabled."
+            );
+            c.ok(&["AUTH", "fromflag"]);
+            assert_eq!(
+                c.cmd(&["CONFIG", "GET", "databases"]),
+                Reply::bulks(&["databases", "8"])
+            );
+            assert_eq!(
+                c.cmd(&["CONFIG", "GET", "loglevel"]),
+                Reply::bulks(&["loglevel", "notice"])
+            );
+            assert_eq!(
+                c.cmd(&["CONFIG", "GET", "port"]),
+                Reply::bulks(&["port", &s.port.to_string()])
+            );
+        },
+    );
 }
 
 /// `timeout N` closes clients idle for more than N seconds, and only those.
@@ -171,12 +248,20 @@ fn timeout_closes_idle_clients() {
         assert_eq!(idle.cmd(&["PING"]), Reply::status("PONG"));
         let start = Instant::now();
         while start.elapsed() < Duration::from_millis(2500) {
-            assert_eq!(busy.cmd(&["PING"]), Reply::status("PONG"), "a busy client was closed");
+            assert_eq!(
+                busy.cmd(&["PING"]),
+                Reply::status("PONG"),
+                "a busy client was closed"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
         idle.set_timeout(Duration::from_secs(3));
         let got = idle.read_to_close();
-        assert!(got.is_empty(), "unexpected bytes before the idle close: {:?}", String::from_utf8_lossy(&got));
+        assert!(
+            got.is_empty(),
+            "unexpected bytes before the idle close: {:?}",
+            String::from_utf8_lossy(&got)
+        );
     });
 }
 
@@ -200,7 +285,8 @@ fn maxclients_limit() {
         drop(more);
         assert!(eventually(Duration::from_secs(3), || {
             let mut c = s.client();
-            c.try_send(b"PING\r\n").is_ok() && matches!(c.try_read_reply(), Ok(Some(Reply::Status(_))))
+            c.try_send(b"PING\r\n").is_ok()
+                && matches!(c.try_read_reply(), Ok(Some(Reply::Status(_))))
         }));
     });
 }

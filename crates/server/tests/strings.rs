@@ -11,7 +11,9 @@ const NOT_INT: &str = "ERR value is not an integer or out of range";
 const SYNTAX: &str = "ERR syntax error";
 
 fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
     i64::try_from(d.as_millis()).unwrap()
 }
 
@@ -63,7 +65,10 @@ fn set_options() {
         assert!((98_000..=100_000).contains(&pttl), "pttl {pttl}");
         c.ok(&["SET", "k", "v2", "KEEPTTL"]);
         let pttl = c.int(&["PTTL", "k"]);
-        assert!((98_000..=100_000).contains(&pttl), "pttl after KEEPTTL {pttl}");
+        assert!(
+            (98_000..=100_000).contains(&pttl),
+            "pttl after KEEPTTL {pttl}"
+        );
         assert_eq!(c.cmd(&["GET", "k"]), Reply::bulk("v2"));
         c.ok(&["SET", "k", "v3"]);
         assert_eq!(c.int(&["TTL", "k"]), -1);
@@ -74,7 +79,10 @@ fn set_options() {
         let at = now_ms() + 300_000;
         c.ok(&["SET", "k", "v", "PXAT", &at.to_string()]);
         let pttl = c.int(&["PTTL", "k"]);
-        assert!((298_000..=300_000).contains(&pttl), "pttl after PXAT {pttl}");
+        assert!(
+            (298_000..=300_000).contains(&pttl),
+            "pttl after PXAT {pttl}"
+        );
         // An absolute time in the past: accepted, and the key is gone.
         c.ok(&["SET", "k", "v", "EXAT", "1"]);
         assert_eq!(c.int(&["EXISTS", "k"]), 0);
@@ -84,7 +92,10 @@ fn set_options() {
         // GET returns the old value (nil when there was none).
         assert_eq!(c.cmd(&["SET", "g", "1", "GET"]), Reply::Nil);
         assert_eq!(c.cmd(&["SET", "g", "2", "GET"]), Reply::bulk("1"));
-        assert_eq!(c.cmd(&["SET", "g", "3", "GET", "EX", "100"]), Reply::bulk("2"));
+        assert_eq!(
+            c.cmd(&["SET", "g", "3", "GET", "EX", "100"]),
+            Reply::bulk("2")
+        );
         assert!(c.int(&["TTL", "g"]) > 0);
         // Redis 7.0 allows NX and XX with GET.
         assert_eq!(c.cmd(&["SET", "g", "4", "NX", "GET"]), Reply::bulk("3"));
@@ -151,11 +162,23 @@ fn setnx_setex_psetex_getset() {
         c.ok(&["PSETEX", "k", "100000", "w"]);
         let pttl = c.int(&["PTTL", "k"]);
         assert!((98_000..=100_000).contains(&pttl), "pttl {pttl}");
-        assert_eq!(c.err(&["SETEX", "k", "0", "v"]), "ERR invalid expire time in 'setex' command");
-        assert_eq!(c.err(&["SETEX", "k", "-10", "v"]), "ERR invalid expire time in 'setex' command");
-        assert_eq!(c.err(&["PSETEX", "k", "0", "v"]), "ERR invalid expire time in 'psetex' command");
+        assert_eq!(
+            c.err(&["SETEX", "k", "0", "v"]),
+            "ERR invalid expire time in 'setex' command"
+        );
+        assert_eq!(
+            c.err(&["SETEX", "k", "-10", "v"]),
+            "ERR invalid expire time in 'setex' command"
+        );
+        assert_eq!(
+            c.err(&["PSETEX", "k", "0", "v"]),
+            "ERR invalid expire time in 'psetex' command"
+        );
         assert_eq!(c.err(&["SETEX", "k", "abc", "v"]), NOT_INT);
-        assert_eq!(c.err(&["SETEX", "k", "10"]), "ERR wrong number of arguments for 'setex' command");
+        assert_eq!(
+            c.err(&["SETEX", "k", "10"]),
+            "ERR wrong number of arguments for 'setex' command"
+        );
 
         // GETSET returns the old value and clears the TTL.
         assert_eq!(c.cmd(&["GETSET", "k", "x"]), Reply::bulk("w"));
@@ -163,7 +186,10 @@ fn setnx_setex_psetex_getset() {
         assert_eq!(c.cmd(&["GET", "k"]), Reply::bulk("x"));
         assert_eq!(c.cmd(&["GETSET", "new", "y"]), Reply::Nil);
         assert_eq!(c.cmd(&["GET", "new"]), Reply::bulk("y"));
-        assert_eq!(c.err(&["GETSET", "k"]), "ERR wrong number of arguments for 'getset' command");
+        assert_eq!(
+            c.err(&["GETSET", "k"]),
+            "ERR wrong number of arguments for 'getset' command"
+        );
     });
 }
 
@@ -182,14 +208,17 @@ fn mget_mset_msetnx() {
         let mut want = Vec::new();
         for i in 0..110 {
             get.push(format!("key:{i}"));
-            want.push(if i < 100 { Reply::bulk(format!("val:{i}")) } else { Reply::Nil });
+            want.push(if i < 100 {
+                Reply::bulk(format!("val:{i}"))
+            } else {
+                Reply::Nil
+            });
         }
         assert_eq!(c.cmd(&get), Reply::Array(want));
-        assert_eq!(c.cmd(&["MGET", "key:1", "nosuch", "key:1"]), Reply::Array(vec![
-            Reply::bulk("val:1"),
-            Reply::Nil,
-            Reply::bulk("val:1")
-        ]));
+        assert_eq!(
+            c.cmd(&["MGET", "key:1", "nosuch", "key:1"]),
+            Reply::Array(vec![Reply::bulk("val:1"), Reply::Nil, Reply::bulk("val:1")])
+        );
         // The last value for a repeated key wins.
         c.ok(&["MSET", "dup", "1", "dup", "2"]);
         assert_eq!(c.cmd(&["GET", "dup"]), Reply::bulk("2"));
@@ -198,19 +227,37 @@ fn mget_mset_msetnx() {
         c.ok(&["MSET", "t", "w"]);
         assert_eq!(c.int(&["TTL", "t"]), -1);
 
-        assert_eq!(c.err(&["MSET", "a"]), "ERR wrong number of arguments for 'mset' command");
-        assert_eq!(c.err(&["MSET", "a", "1", "b"]), "ERR wrong number of arguments for 'mset' command");
-        assert_eq!(c.err(&["MSETNX", "a"]), "ERR wrong number of arguments for 'msetnx' command");
-        assert_eq!(c.err(&["MSETNX", "a", "1", "b"]), "ERR wrong number of arguments for 'msetnx' command");
+        assert_eq!(
+            c.err(&["MSET", "a"]),
+            "ERR wrong number of arguments for 'mset' command"
+        );
+        assert_eq!(
+            c.err(&["MSET", "a", "1", "b"]),
+            "ERR wrong number of arguments for 'mset' command"
+        );
+        assert_eq!(
+            c.err(&["MSETNX", "a"]),
+            "ERR wrong number of arguments for 'msetnx' command"
+        );
+        assert_eq!(
+            c.err(&["MSETNX", "a", "1", "b"]),
+            "ERR wrong number of arguments for 'msetnx' command"
+        );
 
         // MSETNX: all or nothing.
-        assert_eq!(c.int(&["MSETNX", "n1", "1", "n2", "2", "key:5", "x", "n3", "3"]), 0);
-        assert_eq!(c.cmd(&["MGET", "n1", "n2", "n3", "key:5"]), Reply::Array(vec![
-            Reply::Nil,
-            Reply::Nil,
-            Reply::Nil,
-            Reply::bulk("val:5")
-        ]));
+        assert_eq!(
+            c.int(&["MSETNX", "n1", "1", "n2", "2", "key:5", "x", "n3", "3"]),
+            0
+        );
+        assert_eq!(
+            c.cmd(&["MGET", "n1", "n2", "n3", "key:5"]),
+            Reply::Array(vec![
+                Reply::Nil,
+                Reply::Nil,
+                Reply::Nil,
+                Reply::bulk("val:5")
+            ])
+        );
         let mut args = vec!["MSETNX".to_string()];
         for i in 0..50 {
             args.push(format!("new:{i}"));
@@ -246,8 +293,14 @@ fn append_and_strlen() {
         // APPEND of empty to a missing key creates an empty string.
         assert_eq!(c.int(&["APPEND", "e", ""]), 0);
         assert_eq!(c.int(&["EXISTS", "e"]), 1);
-        assert_eq!(c.err(&["APPEND", "k"]), "ERR wrong number of arguments for 'append' command");
-        assert_eq!(c.err(&["STRLEN"]), "ERR wrong number of arguments for 'strlen' command");
+        assert_eq!(
+            c.err(&["APPEND", "k"]),
+            "ERR wrong number of arguments for 'append' command"
+        );
+        assert_eq!(
+            c.err(&["STRLEN"]),
+            "ERR wrong number of arguments for 'strlen' command"
+        );
     });
 }
 
@@ -268,26 +321,60 @@ fn incr_family() {
         // Big values stay exact.
         c.ok(&["SET", "n", "9223372036854775806"]);
         assert_eq!(c.int(&["INCR", "n"]), i64::MAX);
-        assert_eq!(c.err(&["INCR", "n"]), "ERR increment or decrement would overflow");
-        assert_eq!(c.err(&["INCRBY", "n", "1"]), "ERR increment or decrement would overflow");
+        assert_eq!(
+            c.err(&["INCR", "n"]),
+            "ERR increment or decrement would overflow"
+        );
+        assert_eq!(
+            c.err(&["INCRBY", "n", "1"]),
+            "ERR increment or decrement would overflow"
+        );
         assert_eq!(c.cmd(&["GET", "n"]), Reply::bulk("9223372036854775807"));
         c.ok(&["SET", "n", "-9223372036854775807"]);
         assert_eq!(c.int(&["DECR", "n"]), i64::MIN);
-        assert_eq!(c.err(&["DECR", "n"]), "ERR increment or decrement would overflow");
-        assert_eq!(c.err(&["DECRBY", "n", "9223372036854775807"]), "ERR increment or decrement would overflow");
-        assert_eq!(c.err(&["DECRBY", "x", "-9223372036854775808"]), "ERR decrement would overflow");
+        assert_eq!(
+            c.err(&["DECR", "n"]),
+            "ERR increment or decrement would overflow"
+        );
+        assert_eq!(
+            c.err(&["DECRBY", "n", "9223372036854775807"]),
+            "ERR increment or decrement would overflow"
+        );
+        assert_eq!(
+            c.err(&["DECRBY", "x", "-9223372036854775808"]),
+            "ERR decrement would overflow"
+        );
         // Values that are not integers, as Redis parses them.
-        for v in ["abc", "1.5", " 1", "1 ", "", "9223372036854775808", "-9223372036854775809", "1e3"] {
+        for v in [
+            "abc",
+            "1.5",
+            " 1",
+            "1 ",
+            "",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "1e3",
+        ] {
             c.ok(&["SET", "bad", v]);
             assert_eq!(c.err(&["INCR", "bad"]), NOT_INT, "INCR on {v:?}");
             assert_eq!(c.err(&["DECRBY", "bad", "1"]), NOT_INT, "DECRBY on {v:?}");
-            assert_eq!(c.cmd(&["GET", "bad"]), Reply::bulk(v), "a failed INCR must not write");
+            assert_eq!(
+                c.cmd(&["GET", "bad"]),
+                Reply::bulk(v),
+                "a failed INCR must not write"
+            );
         }
         assert_eq!(c.err(&["INCRBY", "n", "x"]), NOT_INT);
         assert_eq!(c.err(&["INCRBY", "n", "1.5"]), NOT_INT);
         assert_eq!(c.err(&["DECRBY", "n", ""]), NOT_INT);
-        assert_eq!(c.err(&["INCR"]), "ERR wrong number of arguments for 'incr' command");
-        assert_eq!(c.err(&["INCRBY", "n"]), "ERR wrong number of arguments for 'incrby' command");
+        assert_eq!(
+            c.err(&["INCR"]),
+            "ERR wrong number of arguments for 'incr' command"
+        );
+        assert_eq!(
+            c.err(&["INCRBY", "n"]),
+            "ERR wrong number of arguments for 'incrby' command"
+        );
         // INCR keeps the TTL.
         c.ok(&["SET", "t", "5", "EX", "100"]);
         assert_eq!(c.int(&["INCR", "t"]), 6);
@@ -308,18 +395,39 @@ fn incrbyfloat() {
         c.ok(&["SET", "f", "5.0e3"]);
         assert_eq!(c.cmd(&["INCRBYFLOAT", "f", "2.0e2"]), Reply::bulk("5200"));
         c.ok(&["SET", "f", "17179869184"]);
-        assert_eq!(c.cmd(&["INCRBYFLOAT", "f", "1.5"]), Reply::bulk("17179869185.5"));
+        assert_eq!(
+            c.cmd(&["INCRBYFLOAT", "f", "1.5"]),
+            Reply::bulk("17179869185.5")
+        );
         c.ok(&["SET", "i", "1"]);
         assert_eq!(c.cmd(&["INCRBYFLOAT", "i", "-1.5"]), Reply::bulk("-0.5"));
         assert_eq!(c.cmd(&["INCRBYFLOAT", "i", "0.5"]), Reply::bulk("0"));
         c.ok(&["SET", "bad", "abc"]);
-        assert_eq!(c.err(&["INCRBYFLOAT", "bad", "1"]), "ERR value is not a valid float");
+        assert_eq!(
+            c.err(&["INCRBYFLOAT", "bad", "1"]),
+            "ERR value is not a valid float"
+        );
         c.ok(&["SET", "bad", " 1"]);
-        assert_eq!(c.err(&["INCRBYFLOAT", "bad", "1"]), "ERR value is not a valid float");
-        assert_eq!(c.err(&["INCRBYFLOAT", "f", "abc"]), "ERR value is not a valid float");
-        assert_eq!(c.err(&["INCRBYFLOAT", "f", ""]), "ERR value is not a valid float");
-        assert_eq!(c.err(&["INCRBYFLOAT", "f", "inf"]), "ERR increment would produce NaN or Infinity");
-        assert_eq!(c.err(&["INCRBYFLOAT", "f", "nan"]), "ERR value is not a valid float");
+        assert_eq!(
+            c.err(&["INCRBYFLOAT", "bad", "1"]),
+            "ERR value is not a valid float"
+        );
+        assert_eq!(
+            c.err(&["INCRBYFLOAT", "f", "abc"]),
+            "ERR value is not a valid float"
+        );
+        assert_eq!(
+            c.err(&["INCRBYFLOAT", "f", ""]),
+            "ERR value is not a valid float"
+        );
+        assert_eq!(
+            c.err(&["INCRBYFLOAT", "f", "inf"]),
+            "ERR increment would produce NaN or Infinity"
+        );
+        assert_eq!(
+            c.err(&["INCRBYFLOAT", "f", "nan"]),
+            "ERR value is not a valid float"
+        );
         assert_eq!(c.cmd(&["GET", "f"]), Reply::bulk("17179869185.5"));
         // INCRBYFLOAT keeps the TTL.
         c.ok(&["SET", "t", "1", "EX", "100"]);
@@ -346,13 +454,20 @@ fn getrange() {
             ("0", "0", "H"),
             ("10", "10", "d"),
         ] {
-            assert_eq!(c.cmd(&["GETRANGE", "k", start, end]), Reply::bulk(want), "GETRANGE {start} {end}");
+            assert_eq!(
+                c.cmd(&["GETRANGE", "k", start, end]),
+                Reply::bulk(want),
+                "GETRANGE {start} {end}"
+            );
         }
         // Integer-encoded values too.
         c.ok(&["SET", "n", "1234"]);
         assert_eq!(c.cmd(&["GETRANGE", "n", "1", "2"]), Reply::bulk("23"));
         assert_eq!(c.err(&["GETRANGE", "k", "a", "1"]), NOT_INT);
-        assert_eq!(c.err(&["GETRANGE", "k", "0"]), "ERR wrong number of arguments for 'getrange' command");
+        assert_eq!(
+            c.err(&["GETRANGE", "k", "0"]),
+            "ERR wrong number of arguments for 'getrange' command"
+        );
     });
 }
 
@@ -386,8 +501,14 @@ fn setrange() {
         assert_eq!(c.err(&["SETRANGE", "k", "536870912", "x"]), too_big);
         assert_eq!(c.err(&["SETRANGE", "missing", "536870912", "x"]), too_big);
         assert_eq!(c.err(&["SETRANGE", "k", "536870911", "xy"]), too_big);
-        assert_eq!(c.err(&["SETRANGE", "k", "9223372036854775807", "x"]), too_big);
-        assert_eq!(c.err(&["SETRANGE", "k", "-1", "x"]), "ERR offset is out of range");
+        assert_eq!(
+            c.err(&["SETRANGE", "k", "9223372036854775807", "x"]),
+            too_big
+        );
+        assert_eq!(
+            c.err(&["SETRANGE", "k", "-1", "x"]),
+            "ERR offset is out of range"
+        );
         assert_eq!(c.err(&["SETRANGE", "k", "abc", "x"]), NOT_INT);
         assert_eq!(c.int(&["EXISTS", "missing"]), 0);
         assert_eq!(c.cmd(&["GET", "k"]), Reply::bulk("Hello Redis!!"));

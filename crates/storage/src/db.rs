@@ -644,7 +644,11 @@ mod tests {
     fn scan_honours_count_and_reports_expiry() {
         let mut db = Db::new();
         for i in 0..1000 {
-            db.insert(format!("k{i}").as_bytes(), v("x"), (i % 2 == 0).then_some(5));
+            db.insert(
+                format!("k{i}").as_bytes(),
+                v("x"),
+                (i % 2 == 0).then_some(5),
+            );
         }
         let mut cursor = 0;
         let mut calls = 0;
@@ -685,7 +689,11 @@ mod tests {
         };
         assert_eq!(collect(&db, b"user:*", 5).len(), 2);
         assert_eq!(collect(&db, b"user:*", 11), vec![b"user:1".to_vec()]);
-        assert_eq!(collect(&db, b"*", 11).len(), 3, "lone * includes the empty key");
+        assert_eq!(
+            collect(&db, b"*", 11).len(),
+            3,
+            "lone * includes the empty key"
+        );
         assert_eq!(collect(&db, b"*:1", 11).len(), 2);
         let mut n = 0;
         db.for_each(|_, _, _| n += 1);
@@ -742,7 +750,9 @@ mod tests {
     fn matches_a_model_under_random_operations() {
         type Model = HashMap<Vec<u8>, (Vec<u8>, Option<u64>)>;
         let live = |m: &Model, k: &[u8], now: u64| -> Option<(Vec<u8>, Option<u64>)> {
-            m.get(k).filter(|(_, at)| at.map_or(true, |at| now <= at)).cloned()
+            m.get(k)
+                .filter(|(_, at)| at.map_or(true, |at| now <= at))
+                .cloned()
         };
         for seed in 0..8 {
             let mut rng = fastrand::Rng::with_seed(seed);

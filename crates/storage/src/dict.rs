@@ -334,9 +334,7 @@ impl Dict {
         }
         self.housekeeping();
         let (t, i) = self.locate(h);
-        let Dict {
-            tables, hasher, ..
-        } = self;
+        let Dict { tables, hasher, .. } = self;
         let table = &mut tables[t];
         let e = unlink(find_link(&mut table.buckets[i], |e| {
             e.expire_at == at && hasher.hash_one(e.key.as_bytes()) == h
@@ -421,7 +419,11 @@ impl Dict {
         }
         // Candidate buckets: table 0 from the rehash cursor up (those below
         // are empty), then all of table 1.
-        let start = if self.is_rehashing() { self.rehash_idx } else { 0 };
+        let start = if self.is_rehashing() {
+            self.rehash_idx
+        } else {
+            0
+        };
         let n0 = self.tables[0].buckets.len() - start;
         let span = n0 + self.tables[1].buckets.len();
         let bucket = |r: usize| -> &Link {

@@ -220,7 +220,10 @@ mod tests {
         assert!(!m("[]", "a"), "empty class matches nothing");
         assert!(!m("[]", "]"));
         assert!(m("[^]", "a"), "negated empty class matches anything");
-        assert!(!m("[]a]", "]a"), "first ] closes: an empty class, as in Redis");
+        assert!(
+            !m("[]a]", "]a"),
+            "first ] closes: an empty class, as in Redis"
+        );
         assert!(m("[^]a]", "xa]"));
     }
 

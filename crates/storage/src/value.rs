@@ -372,7 +372,10 @@ mod tests {
         assert_eq!(Value::from_bytes(&[b'x'; 44]).encoding_name(), "embstr");
         assert_eq!(Value::from_bytes(&[b'x'; 45]).encoding_name(), "raw");
         // 21 digits: too long for an integer.
-        assert_eq!(Value::from_bytes(b"123456789012345678901").encoding_name(), "embstr");
+        assert_eq!(
+            Value::from_bytes(b"123456789012345678901").encoding_name(),
+            "embstr"
+        );
         assert_eq!(Value::from_bytes(b"x").type_name(), "string");
         assert!(Value::from_int(1).is_string());
     }
@@ -386,7 +389,10 @@ mod tests {
         }
         assert!(StrRef::Bytes(b"").is_empty());
         assert!(!StrRef::Int(0).is_empty());
-        assert_eq!(Value::from_bytes(b"abc").as_str(), Some(StrRef::Bytes(b"abc")));
+        assert_eq!(
+            Value::from_bytes(b"abc").as_str(),
+            Some(StrRef::Bytes(b"abc"))
+        );
     }
 
     #[test]

@@ -63,7 +63,11 @@ pub fn for_threads(body: impl Fn(&Server)) {
 
 /// Like [`for_threads`], with extra flags and config file contents for every server.
 pub fn for_threads_with(extra: &[&str], config: Option<&str>, body: impl Fn(&Server)) {
-    let counts: &[usize] = if against_redis() { &THREADS[..1] } else { &THREADS };
+    let counts: &[usize] = if against_redis() {
+        &THREADS[..1]
+    } else {
+        &THREADS
+    };
     for &threads in counts {
         let server = Server::start_with(threads, extra, config);
         body(&server);
@@ -114,7 +118,7 @@ impl Server {
         // retry with another port if the server dies at startup.
         let mut last_error = String::new();
         for _ in 0..3 {
-            match Server::try_start(threads, extra, config) {
+            match Server::try_start(free_port(), threads, extra, config) {
                 Ok(server) => return server,
                 Err(e) => last_error = e,
             }
@@ -122,9 +126,19 @@ impl Server {
         panic!("server did not start: {last_error}");
     }
 
-    fn try_start(threads: usize, extra: &[&str], config: Option<&str>) -> Result<Server, String> {
+    /// Starts a server on a given port (e.g. the port of one that just exited).
+    pub fn start_on_port(port: u16, threads: usize) -> Server {
+        Server::try_start(port, threads, &[], None)
+            .unwrap_or_else(|e| panic!("server did not start on port {port}: {e}"))
+    }
+
+    fn try_start(
+        port: u16,
+        threads: usize,
+        extra: &[&str],
+        config: Option<&str>,
+    ) -> Result<Server, String> {
         let redis = against_redis();
-        let port = free_port();
         let dir = scratch_dir("server");
         let log = dir.join("server.log");
         let out = fs::File::create(&log).expect("create server log");
@@ -144,10 +158,20 @@ impl Server {
             cmd.args(extra);
             cmd
         };
-        cmd.current_dir(&dir).stdin(Stdio::null()).stdout(out).stderr(err);
+        cmd.current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
         let child = cmd.spawn().map_err(|e| format!("spawn {cmd:?}: {e}"))?;
 
-        let mut server = Server { port, threads, is_redis: redis, child: Some(child), dir, log };
+        let mut server = Server {
+            port,
+            threads,
+            is_redis: redis,
+            child: Some(child),
+            dir,
+            log,
+        };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(status) = server.child_mut().try_wait().expect("try_wait") {
@@ -172,7 +196,9 @@ impl Server {
     /// One readiness probe: connect, send PING, expect `+PONG` or `-NOAUTH`.
     fn answers_ping(&self) -> bool {
         let addr = ("127.0.0.1", self.port);
-        let Ok(mut stream) = TcpStream::connect(addr) else { return false };
+        let Ok(mut stream) = TcpStream::connect(addr) else {
+            return false;
+        };
         let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
         if stream.write_all(b"*1\r\n$4\r\nPING\r\n").is_err() {
             return false;
@@ -194,7 +220,10 @@ impl Server {
 
     /// The server's process id.
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("server child already reaped").id()
+        self.child
+            .as_ref()
+            .expect("server child already reaped")
+            .id()
     }
 
     /// Everything the server wrote to stdout and stderr so far.
@@ -222,8 +251,10 @@ impl Server {
         let con = client
             .get_connection_with_timeout(READ_TIMEOUT)
             .unwrap_or_else(|e| panic!("redis connection to {url}: {e}"));
-        con.set_read_timeout(Some(READ_TIMEOUT)).expect("set_read_timeout");
-        con.set_write_timeout(Some(READ_TIMEOUT)).expect("set_write_timeout");
+        con.set_read_timeout(Some(READ_TIMEOUT))
+            .expect("set_read_timeout");
+        con.set_write_timeout(Some(READ_TIMEOUT))
+            .expect("set_write_timeout");
         con
     }
 
@@ -234,9 +265,18 @@ impl Server {
 
     /// Resident set size of the server process in bytes (from /proc/PID/status).
     pub fn rss_bytes(&self) -> u64 {
-        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("read /proc status");
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
-        let kb: u64 = line.split_whitespace().nth(1).expect("VmRSS value").parse().expect("VmRSS number");
+        let status =
+            fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("read /proc status");
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .expect("VmRSS line");
+        let kb: u64 = line
+            .split_whitespace()
+            .nth(1)
+            .expect("VmRSS value")
+            .parse()
+            .expect("VmRSS number");
         kb * 1024
     }
 
@@ -271,8 +311,18 @@ impl Drop for Server {
         }
         if std::thread::panicking() {
             let out = self.output();
-            let tail: String = out.chars().rev().take(4000).collect::<Vec<_>>().into_iter().rev().collect();
-            eprintln!("--- server on port {} (threads {}) output tail ---\n{tail}\n---", self.port, self.threads);
+            let tail: String = out
+                .chars()
+                .rev()
+                .take(4000)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            eprintln!(
+                "--- server on port {} (threads {}) output tail ---\n{tail}\n---",
+                self.port, self.threads
+            );
         }
         let _ = fs::remove_dir_all(&self.dir);
     }
@@ -294,7 +344,9 @@ fn redis_command(port: u16, dir: &Path, extra: &[&str], config: Option<&str>) ->
             .lines()
             .filter(|l| {
                 let name = l.split_whitespace().next().unwrap_or("");
-                !TESSERA_ONLY_OPTIONS.iter().any(|o| o.eq_ignore_ascii_case(name))
+                !TESSERA_ONLY_OPTIONS
+                    .iter()
+                    .any(|o| o.eq_ignore_ascii_case(name))
             })
             .collect();
         let file = dir.join("redis.conf");
@@ -302,7 +354,14 @@ fn redis_command(port: u16, dir: &Path, extra: &[&str], config: Option<&str>) ->
         cmd.arg(&file);
     }
     cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"]);
-    cmd.args(["--save", "", "--appendonly", "no", "--enable-debug-command", "yes"]);
+    cmd.args([
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--enable-debug-command",
+        "yes",
+    ]);
     cmd.arg("--dir").arg(dir);
     let mut args = extra.iter();
     while let Some(arg) = args.next() {
@@ -350,7 +409,11 @@ pub fn run_tessera(args: &[&str], timeout: Duration) -> Output {
     let stderr = fs::read(&err_path).unwrap_or_default();
     let _ = fs::remove_dir_all(&dir);
     match status {
-        Some(status) => Output { status, stdout, stderr },
+        Some(status) => Output {
+            status,
+            stdout,
+            stderr,
+        },
         None => panic!(
             "tessera-server {args:?} still running after {timeout:?}; stderr:\n{}",
             String::from_utf8_lossy(&stderr)
@@ -386,9 +449,18 @@ pub fn redis_cli_stdin(port: u16, input: &str) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run redis-cli (apt-get install redis-tools)");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write redis-cli stdin");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write redis-cli stdin");
     let out = child.wait_with_output().expect("redis-cli output");
-    assert!(out.status.success(), "redis-cli failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "redis-cli failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -510,16 +582,26 @@ pub struct Client {
 impl Client {
     /// Connects to 127.0.0.1:port with [`READ_TIMEOUT`].
     pub fn connect(port: u16) -> Client {
-        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("connect to {port}: {e}"));
-        stream.set_read_timeout(Some(READ_TIMEOUT)).expect("set_read_timeout");
-        stream.set_write_timeout(Some(READ_TIMEOUT)).expect("set_write_timeout");
-        stream.set_nodelay(true).expect("set_nodelay");
-        Client { stream, buf: Vec::new() }
+        Client::try_connect(port).unwrap_or_else(|e| panic!("connect to {port}: {e}"))
+    }
+
+    /// Connects to 127.0.0.1:port with [`READ_TIMEOUT`]; an error if nobody listens.
+    pub fn try_connect(port: u16) -> io::Result<Client> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(READ_TIMEOUT))?;
+        stream.set_write_timeout(Some(READ_TIMEOUT))?;
+        stream.set_nodelay(true)?;
+        Ok(Client {
+            stream,
+            buf: Vec::new(),
+        })
     }
 
     /// Changes the read timeout.
     pub fn set_timeout(&mut self, timeout: Duration) {
-        self.stream.set_read_timeout(Some(timeout)).expect("set_read_timeout");
+        self.stream
+            .set_read_timeout(Some(timeout))
+            .expect("set_read_timeout");
     }
 
     /// The underlying stream (e.g. to clone it for a reader thread).
@@ -570,8 +652,14 @@ impl Client {
     pub fn read_reply(&mut self) -> Reply {
         match self.try_read_reply() {
             Ok(Some(reply)) => reply,
-            Ok(None) => panic!("server closed the connection (buffered: {:?})", String::from_utf8_lossy(&self.buf)),
-            Err(e) => panic!("reading a reply: {e} (buffered: {:?})", String::from_utf8_lossy(&self.buf)),
+            Ok(None) => panic!(
+                "server closed the connection (buffered: {:?})",
+                String::from_utf8_lossy(&self.buf)
+            ),
+            Err(e) => panic!(
+                "reading a reply: {e} (buffered: {:?})",
+                String::from_utf8_lossy(&self.buf)
+            ),
         }
     }
 
@@ -634,7 +722,10 @@ impl Client {
 }
 
 fn show<A: AsRef<[u8]>>(args: &[A]) -> String {
-    args.iter().map(|a| String::from_utf8_lossy(a.as_ref()).into_owned()).collect::<Vec<_>>().join(" ")
+    args.iter()
+        .map(|a| String::from_utf8_lossy(a.as_ref()).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn bad(msg: String) -> io::Error {
@@ -644,10 +735,16 @@ fn bad(msg: String) -> io::Error {
 /// Parses one reply from the start of `buf`: `Ok(None)` if incomplete, else the reply and
 /// the bytes it used.
 pub fn parse_reply(buf: &[u8]) -> io::Result<Option<(Reply, usize)>> {
-    let Some(nl) = buf.windows(2).position(|w| w == b"\r\n") else { return Ok(None) };
-    let line = std::str::from_utf8(&buf[1..nl]).map_err(|e| bad(format!("non-UTF-8 header: {e}")))?;
+    let Some(nl) = buf.windows(2).position(|w| w == b"\r\n") else {
+        return Ok(None);
+    };
+    let line =
+        std::str::from_utf8(&buf[1..nl]).map_err(|e| bad(format!("non-UTF-8 header: {e}")))?;
     let after = nl + 2;
-    let number = |s: &str| s.parse::<i64>().map_err(|_| bad(format!("bad number in reply header {s:?}")));
+    let number = |s: &str| {
+        s.parse::<i64>()
+            .map_err(|_| bad(format!("bad number in reply header {s:?}")))
+    };
     match buf.first() {
         Some(b'+') => Ok(Some((Reply::Status(line.into()), after))),
         Some(b'-') => Ok(Some((Reply::Error(line.into()), after))),
@@ -664,7 +761,10 @@ pub fn parse_reply(buf: &[u8]) -> io::Result<Option<(Reply, usize)>> {
             if &buf[after + len..after + len + 2] != b"\r\n" {
                 return Err(bad("bulk payload not followed by CRLF".into()));
             }
-            Ok(Some((Reply::Bulk(buf[after..after + len].to_vec()), after + len + 2)))
+            Ok(Some((
+                Reply::Bulk(buf[after..after + len].to_vec()),
+                after + len + 2,
+            )))
         }
         Some(b'*') => {
             let n = number(line)?;
@@ -684,7 +784,10 @@ pub fn parse_reply(buf: &[u8]) -> io::Result<Option<(Reply, usize)>> {
             }
             Ok(Some((Reply::Array(items), pos)))
         }
-        Some(other) => Err(bad(format!("unexpected reply type byte {:?}", *other as char))),
+        Some(other) => Err(bad(format!(
+            "unexpected reply type byte {:?}",
+            *other as char
+        ))),
         None => Ok(None),
     }
 }
@@ -700,7 +803,10 @@ pub fn info_fields(info: &str) -> Vec<(String, String)> {
 
 /// The value of one INFO field, if present.
 pub fn info_field(info: &str, name: &str) -> Option<String> {
-    info_fields(info).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    info_fields(info)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
 }
 
 /// Polls `cond` every 10 ms until it holds or `timeout` passes; returns whether it held.
