@@ -33,7 +33,6 @@ pub use table::{CommandSpec, CommandTable, Handler};
 pub struct ShardStats {
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
-    pub expired_keys: u64,
 }
 
 /// Settings handlers need, copied into each shard (CONFIG SET updates them).

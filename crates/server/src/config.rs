@@ -420,9 +420,7 @@ impl Runtime {
         let bad = |why: &str| {
             format!("CONFIG SET failed (possibly related to argument '{name}') - {why}")
         };
-        let mem = |v: &str| {
-            parse_memory(v).ok_or_else(|| bad(&format!("argument must be a memory value")))
-        };
+        let mem = |v: &str| parse_memory(v).ok_or_else(|| bad("argument must be a memory value"));
         let num = |v: &str| {
             v.parse::<usize>()
                 .map_err(|_| bad("argument couldn't be parsed into an integer"))

@@ -46,7 +46,7 @@ pub async fn render(w: &Worker, argv: &[&[u8]]) -> String {
                 ops: w.instantaneous_ops(),
                 hits: sh.stats.keyspace_hits,
                 misses: sh.stats.keyspace_misses,
-                expired: sh.stats.expired_keys,
+                expired: sh.ks.expired_keys(),
                 dbs: sh
                     .ks
                     .dbs
@@ -206,7 +206,14 @@ pub fn command(w: &Worker, argv: &[&[u8]], out: &mut Vec<u8>) -> Result<(), Erro
         }
         return Ok(());
     }
-    match argv[1].to_ascii_lowercase().as_slice() {
+    let sub = argv[1].to_ascii_lowercase();
+    if (sub == b"count" && argv.len() != 2) || (sub == b"getkeys" && argv.len() < 3) {
+        return Err(Error::Other(format!(
+            "ERR wrong number of arguments for 'command|{}' command",
+            String::from_utf8_lossy(&sub)
+        )));
+    }
+    match sub.as_slice() {
         b"count" => encode::integer(out, table.len() as i64),
         b"info" => {
             if argv.len() == 2 {

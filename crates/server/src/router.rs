@@ -198,10 +198,8 @@ impl Router {
     fn complete(&self, id: u32, result: Box<dyn Any + Send>) {
         let mut slots = self.slots.borrow_mut();
         if let Some(slot) = slots.0.get_mut(id as usize) {
-            if let Slot::Waiting(w) = std::mem::replace(slot, Slot::Done(result)) {
-                if let Some(w) = w {
-                    w.wake();
-                }
+            if let Slot::Waiting(Some(w)) = std::mem::replace(slot, Slot::Done(result)) {
+                w.wake();
             }
         }
     }

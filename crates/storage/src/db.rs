@@ -371,15 +371,10 @@ impl Default for Db {
     }
 }
 
-/// A shard's part of every database, plus its hit/miss counters.
+/// A shard's part of every database.
 pub struct Keyspace {
     /// Indexed by database number.
     pub dbs: Vec<Db>,
-    /// Reads that found a live key (INFO keyspace_hits), counted by the
-    /// commands that Redis counts.
-    pub hits: u64,
-    /// Reads that found no live key (INFO keyspace_misses).
-    pub misses: u64,
     /// Where the next active-expiry pass starts, so one busy database does
     /// not starve the others of the budget.
     next_expire_db: usize,
@@ -390,8 +385,6 @@ impl Keyspace {
     pub fn new(databases: usize) -> Keyspace {
         Keyspace {
             dbs: (0..databases).map(|_| Db::new()).collect(),
-            hits: 0,
-            misses: 0,
             next_expire_db: 0,
         }
     }
@@ -751,7 +744,7 @@ mod tests {
         type Model = HashMap<Vec<u8>, (Vec<u8>, Option<u64>)>;
         let live = |m: &Model, k: &[u8], now: u64| -> Option<(Vec<u8>, Option<u64>)> {
             m.get(k)
-                .filter(|(_, at)| at.map_or(true, |at| now <= at))
+                .filter(|(_, at)| !matches!(at, Some(at) if now > *at))
                 .cloned()
         };
         for seed in 0..8 {
@@ -836,7 +829,7 @@ mod tests {
                     let mut c = 0;
                     loop {
                         c = db.scan(c, 10, |k, _, at| {
-                            if at.map_or(true, |at| now <= at) {
+                            if !matches!(at, Some(at) if now > at) {
                                 seen.insert(k.to_vec());
                             }
                         });
@@ -852,7 +845,7 @@ mod tests {
                     assert_eq!(seen, want);
                     // Purge, then counts are exact.
                     db.active_expire(now, usize::MAX);
-                    model.retain(|_, (_, at)| at.map_or(true, |at| now <= at));
+                    model.retain(|_, (_, at)| !matches!(at, Some(at) if now > *at));
                     assert_eq!(db.len(), model.len());
                     let ttls = model.values().filter(|(_, at)| at.is_some()).count();
                     assert_eq!(db.expires_len(), ttls);

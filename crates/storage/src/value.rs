@@ -434,8 +434,7 @@ mod tests {
 
     #[test]
     fn growth_above_a_megabyte_is_linear() {
-        let mut v = Vec::with_capacity(4 << 20);
-        v.resize(4 << 20, 0u8);
+        let mut v = vec![0u8; 4 << 20];
         reserve_amortised(&mut v, 1);
         assert!(v.capacity() <= (5 << 20) + 1);
     }
