@@ -12,12 +12,11 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crate::rt::net::TcpStream;
 use commands::table::{flags, ShardFn};
 use commands::{Ctx, Error, Handler, Shard};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use glommio::net::TcpStream;
 use resp::{Limits, Status};
 
 use crate::cmds;
@@ -119,7 +118,6 @@ const OUT_HIGH_WATER: usize = 1 << 20;
 
 /// Serves one accepted connection until it closes.
 pub async fn serve(w: Rc<Worker>, stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
     let shared = Rc::clone(&w).shared.clone();
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
     let now_s = now_ms() / 1000;
@@ -149,7 +147,7 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream) {
     let _ = run(&w, &mut stream, &mut client).await;
     w.clients.borrow_mut().remove(&id);
     shared.connected_clients.fetch_sub(1, Ordering::Relaxed);
-    let _ = stream.close().await;
+    drop(stream);
 }
 
 async fn run(w: &Worker, stream: &mut TcpStream, client: &mut Client) -> std::io::Result<()> {
@@ -160,16 +158,12 @@ async fn run(w: &Worker, stream: &mut TcpStream, client: &mut Client) -> std::io
     let (mut start, mut end, mut need) = (0usize, 0usize, 0usize);
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut args = resp::Args::new();
-    let mut timeout = 0usize;
     // The command at `start` was left incomplete: the parser can resume it.
     let mut resume = false;
     loop {
         // Idle timeout, re-read each round so CONFIG SET applies to live clients.
         let t = shared.config.timeout.load(Ordering::Relaxed);
-        if t != timeout {
-            timeout = t;
-            let _ = stream.set_read_timeout((t > 0).then(|| Duration::from_secs(t as u64)));
-        }
+        let deadline = (t > 0).then(|| Instant::now() + Duration::from_secs(t as u64));
         // Make room: compact, then grow to what the parser said it needs.
         if start == end {
             start = 0;
@@ -195,7 +189,7 @@ async fn run(w: &Worker, stream: &mut TcpStream, client: &mut Client) -> std::io
                 rbuf.resize(new_len, 0);
             }
         }
-        let n = match stream.read(&mut rbuf[end..]).await {
+        let n = match stream.read(&mut rbuf[end..], deadline).await {
             Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) => return Err(e),

@@ -1,14 +1,16 @@
 //! `tessera-server`: a Redis-compatible, thread-per-core in-memory server.
 //!
-//! One glommio executor per thread, pinned to a CPU, each owning one shard of
-//! the keyspace and accepting on the shared port (`SO_REUSEPORT`). Threads
-//! share nothing but the channel mesh in [`router`] and a few process-wide
-//! settings and counters in [`worker::Shared`].
+//! One reactor per thread, pinned to a CPU, each owning one shard of the
+//! keyspace and accepting on the shared port (`SO_REUSEPORT`). Threads share
+//! nothing but the channel mesh in [`router`] and a few process-wide
+//! settings and counters in [`worker::Shared`]. The reactor is our own
+//! epoll loop ([`rt`]); its module doc says why it is not glommio.
 //!
 //! # Layout
 //!
 //! - [`config`]: flags, the redis.conf-syntax file, live CONFIG values.
 //! - [`worker`]: one thread's shard, router, counters, clients; the cron.
+//! - [`rt`]: the per-thread runtime: epoll reactor, tasks, timers, doorbells.
 //! - [`router`]: the cross-thread channels and the call/reply plumbing.
 //! - [`conn`]: a connection's read → parse → route → write loop.
 //! - [`cmds`]: commands the server runs itself, and cross-shard fan-out.
@@ -20,6 +22,7 @@ mod config;
 mod conn;
 mod info;
 mod router;
+mod rt;
 mod sys;
 mod worker;
 
@@ -30,12 +33,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+use crate::rt::net::TcpListener;
 use clap::Parser;
-use glommio::net::TcpListener;
-use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::config::{Config, Flags, Runtime};
-use crate::router::Router;
 use crate::worker::{Shared, Worker, WorkerStats};
 
 #[global_allocator]
@@ -71,7 +72,7 @@ fn main() {
         .format_timestamp_millis()
         .init();
 
-    // glommio binds with SO_REUSEPORT, which would let a second server share
+    // Our listeners bind with SO_REUSEPORT, which would let a second server share
     // the port silently: bind once without it to find out. A refusal can also
     // come from connections of a previous run still in TIME_WAIT (they carry
     // no SO_REUSEADDR); only a listener that accepts a connection means "busy".
@@ -94,9 +95,6 @@ fn main() {
     let mut cfg = cfg;
     cfg.port = port;
 
-    let memlock = sys::raise_memlock();
-    log::debug!("RLIMIT_MEMLOCK is {memlock} bytes");
-
     let table: &'static commands::CommandTable = Box::leak(Box::new(commands::table()));
     let threads = cfg.threads;
     let shared = Arc::new(Shared {
@@ -117,49 +115,62 @@ fn main() {
 
     let sigset = sys::block_signals();
     let cpus = sys::available_cpus();
+    let (mesh, inboxes) =
+        router::mesh(threads).unwrap_or_else(|e| fail(format!("cannot create eventfds: {e}")));
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(cfg.bind.as_str(), port))
+        .ok()
+        .and_then(|mut a| a.next())
+        .unwrap_or_else(|| fail(format!("cannot resolve bind address '{}'", cfg.bind)));
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
-    let mut handles = Vec::new();
-    for (i, eps) in router::mesh(threads).into_iter().enumerate() {
+    for (i, inbox) in inboxes.into_iter().enumerate() {
         let shared = Arc::clone(&shared);
+        let mesh = Arc::clone(&mesh);
         let ready = ready_tx.clone();
         let cpu = cpus.get(i % cpus.len().max(1)).copied().unwrap_or(0);
-        let bind = cfg.bind.clone();
         let databases = cfg.databases;
-        let builder = LocalExecutorBuilder::new(Placement::Fixed(cpu))
-            .name(&format!("tessera-{i}"))
-            .io_memory(512 << 10);
-        let handle = builder.spawn(move || async move {
-            let (router, receivers) = Router::connect(i, eps).await;
-            let mut shard = commands::Shard::new(databases);
-            shard.config.proto_max_bulk_len =
-                shared.config.proto_max_bulk_len.load(Ordering::Relaxed);
-            let w = Rc::new(Worker {
-                id: i,
-                shard: RefCell::new(shard),
-                router,
-                shared: Arc::clone(&shared),
-                stats: WorkerStats::default(),
-                clients: RefCell::new(BTreeMap::new()),
+        let spawned = std::thread::Builder::new()
+            .name(format!("tessera-{i}"))
+            .spawn(move || {
+                rt::pin_to_cpu(cpu);
+                let doorbell = Arc::clone(&mesh.doorbells[i]);
+                let reactor = match rt::Reactor::install(i, doorbell) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = ready.send(Err(format!("cannot create the epoll reactor: {e}")));
+                        return;
+                    }
+                };
+                let mut shard = commands::Shard::new(databases);
+                shard.config.proto_max_bulk_len =
+                    shared.config.proto_max_bulk_len.load(Ordering::Relaxed);
+                let w = Rc::new(Worker {
+                    id: i,
+                    shard: RefCell::new(shard),
+                    router: router::Router::new(i, mesh, inbox),
+                    shared: Arc::clone(&shared),
+                    stats: WorkerStats::default(),
+                    clients: RefCell::new(BTreeMap::new()),
+                });
+                let pw = Rc::clone(&w);
+                let pr = Rc::clone(&reactor);
+                reactor.set_poller(Box::new(move || {
+                    rt::run_remote_wakes(&pr) | pw.router.poll(&pw)
+                }));
+                w.spawn_cron();
+                let listener = match TcpListener::bind(addr) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ = ready.send(Err(format!("cannot listen on {addr}: {e}")));
+                        return;
+                    }
+                };
+                let _ = ready.send(Ok(()));
+                let aw = Rc::clone(&w);
+                rt::spawn_local(async move { accept_loop(&aw, listener).await });
+                reactor.run();
             });
-            Router::spawn_servers(&w, receivers);
-            w.spawn_cron();
-            let listener = match TcpListener::bind((bind.as_str(), port)) {
-                Ok(l) => l,
-                Err(e) => {
-                    let _ = ready.send(Err(format!("cannot listen on {bind}:{port}: {e}")));
-                    return;
-                }
-            };
-            let _ = ready.send(Ok(()));
-            accept_loop(&w, listener).await;
-        });
-        match handle {
-            Ok(h) => handles.push(h),
-            Err(e) => fail(format!(
-                "cannot start an io_uring reactor: {e}. Tessera needs Linux 5.8 or later with io_uring enabled \
-                 (sysctl kernel.io_uring_disabled=0); in Docker, the default seccomp profile blocks io_uring: \
-                 run with --security-opt seccomp=unconfined. If it reports ENOMEM, raise the locked-memory limit (ulimit -l)."
-            )),
+        if let Err(e) = spawned {
+            fail(format!("cannot start thread {i}: {e}"));
         }
     }
     drop(ready_tx);
@@ -167,10 +178,7 @@ fn main() {
         match ready_rx.recv_timeout(Duration::from_secs(30)) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => fail(e),
-            Err(_) => fail(
-                "a reactor thread failed to start (io_uring unavailable? in Docker run with --security-opt seccomp=unconfined; \
-                 or raise the locked-memory limit with ulimit -l)",
-            ),
+            Err(_) => fail("a reactor thread failed to start"),
         }
     }
     log::info!(
@@ -192,27 +200,25 @@ async fn accept_loop(w: &Rc<Worker>, listener: TcpListener) {
     let shared = &w.shared;
     loop {
         match listener.accept().await {
-            Ok(stream) => {
+            Ok(mut stream) => {
                 shared.total_connections.fetch_add(1, Ordering::Relaxed);
                 let n = shared.connected_clients.fetch_add(1, Ordering::Relaxed) + 1;
                 if n > shared.config.maxclients.load(Ordering::Relaxed) {
                     shared.connected_clients.fetch_sub(1, Ordering::Relaxed);
                     shared.rejected_connections.fetch_add(1, Ordering::Relaxed);
-                    glommio::spawn_local(async move {
-                        use futures_lite::AsyncWriteExt;
-                        let mut s = stream;
-                        let _ = s.write_all(b"-ERR max number of clients reached\r\n").await;
-                        let _ = s.close().await;
-                    })
-                    .detach();
+                    rt::spawn_local(async move {
+                        let _ = stream
+                            .write_all(b"-ERR max number of clients reached\r\n")
+                            .await;
+                    });
                     continue;
                 }
-                glommio::spawn_local(conn::serve(Rc::clone(w), stream)).detach();
+                rt::spawn_local(conn::serve(Rc::clone(w), stream));
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off, keep serving.
                 log::warn!("accept failed: {e}");
-                glommio::timer::sleep(Duration::from_millis(10)).await;
+                rt::sleep(Duration::from_millis(10)).await;
             }
         }
     }

@@ -1,35 +1,36 @@
 //! Cross-shard routing: the only place threads talk to each other.
 //!
-//! Every pair of threads (i, j) has two bounded, lock-free glommio shared
-//! channels: requests i → j and responses j → i. A request carries a boxed
-//! job (`FnOnce(&Worker) -> Box<dyn Any + Send>`) that the owner thread runs
-//! to completion without yielding, so each job is atomic on its shard; its
-//! result travels back on the response channel and wakes the task waiting in
-//! [`Router::call`]. Jobs from one thread to another run in the order they
-//! were sent, which is what keeps a connection's commands in order: the
-//! coordinator sends a connection's next batch only after the previous reply
-//! arrived.
+//! Every thread has one inbound request channel and one inbound response
+//! channel (lock-free crossbeam queues) and a [`Doorbell`]. A request carries
+//! a boxed job (`FnOnce(&Worker) -> Box<dyn Any + Send>`) that the owner
+//! thread runs to completion without yielding, so each job is atomic on its
+//! shard; the result travels back on the caller's response channel and wakes
+//! the task waiting in [`Router::remote`]. Jobs from one thread to another
+//! run in the order they were sent, which is what keeps a connection's
+//! commands in order: the coordinator sends a connection's next batch only
+//! after the previous reply arrived.
 //!
 //! A pipeline's consecutive commands for one shard travel as ONE job (see
-//! `conn.rs`), so a pipeline pays one round trip per change of shard.
-//! Nothing here blocks a thread: a full channel makes the sending task wait,
-//! and an empty one parks the receiving task until the peer's eventfd fires.
+//! `conn.rs`), so a pipeline pays one round trip per change of shard. The
+//! event loop drains the queues on every turn, so a busy thread receives
+//! work with no system call; the doorbell's eventfd is written only when
+//! the receiver may be asleep. Nothing here blocks or spins.
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Poll, Waker};
 
-use glommio::channels::shared_channel::{
-    ConnectedReceiver, ConnectedSender, SharedReceiver, SharedSender,
-};
+use crossbeam_channel::{Receiver, Sender};
 
+use crate::rt::Doorbell;
 use crate::worker::Worker;
 
 /// Work for another thread: runs there, on that thread's [`Worker`].
 pub type Job = Box<dyn FnOnce(&Worker) -> Box<dyn Any + Send> + Send>;
 
 pub struct Request {
+    from: usize,
     id: u32,
     job: Job,
 }
@@ -39,42 +40,42 @@ pub struct Response {
     result: Box<dyn Any + Send>,
 }
 
-/// Capacity of each channel; a full one applies backpressure to the sender.
-const CHANNEL_CAPACITY: usize = 1024;
-
-/// The unconnected channel ends one thread owns, built before the threads start.
-#[derive(Default)]
-pub struct Endpoints {
-    pub req_tx: Vec<Option<SharedSender<Request>>>,
-    pub req_rx: Vec<Option<SharedReceiver<Request>>>,
-    pub resp_tx: Vec<Option<SharedSender<Response>>>,
-    pub resp_rx: Vec<Option<SharedReceiver<Response>>>,
+/// What every thread may use to reach every other: their queues and doorbells.
+pub struct Mesh {
+    pub doorbells: Vec<Arc<Doorbell>>,
+    req_tx: Vec<Sender<Request>>,
+    resp_tx: Vec<Sender<Response>>,
 }
 
-/// Builds the channel mesh for `n` threads; element i belongs to thread i.
-pub fn mesh(n: usize) -> Vec<Endpoints> {
-    let mut eps: Vec<Endpoints> = (0..n)
-        .map(|_| Endpoints {
-            req_tx: (0..n).map(|_| None).collect(),
-            req_rx: (0..n).map(|_| None).collect(),
-            resp_tx: (0..n).map(|_| None).collect(),
-            resp_rx: (0..n).map(|_| None).collect(),
-        })
-        .collect();
-    for i in 0..n {
-        for j in 0..n {
-            if i == j {
-                continue;
-            }
-            let (tx, rx) = glommio::channels::shared_channel::new_bounded(CHANNEL_CAPACITY);
-            eps[i].req_tx[j] = Some(tx);
-            eps[j].req_rx[i] = Some(rx);
-            let (tx, rx) = glommio::channels::shared_channel::new_bounded(CHANNEL_CAPACITY);
-            eps[j].resp_tx[i] = Some(tx);
-            eps[i].resp_rx[j] = Some(rx);
-        }
+/// The receiving ends one thread owns.
+pub struct Inbox {
+    req_rx: Receiver<Request>,
+    resp_rx: Receiver<Response>,
+}
+
+/// Builds the mesh for `n` threads; inbox i belongs to thread i.
+pub fn mesh(n: usize) -> std::io::Result<(Arc<Mesh>, Vec<Inbox>)> {
+    let mut doorbells = Vec::with_capacity(n);
+    let (mut req_tx, mut resp_tx, mut inboxes) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..n {
+        doorbells.push(Arc::new(Doorbell::new()?));
+        let (rq_tx, rq_rx) = crossbeam_channel::unbounded();
+        let (rs_tx, rs_rx) = crossbeam_channel::unbounded();
+        req_tx.push(rq_tx);
+        resp_tx.push(rs_tx);
+        inboxes.push(Inbox {
+            req_rx: rq_rx,
+            resp_rx: rs_rx,
+        });
     }
-    eps
+    Ok((
+        Arc::new(Mesh {
+            doorbells,
+            req_tx,
+            resp_tx,
+        }),
+        inboxes,
+    ))
 }
 
 enum Slot {
@@ -83,116 +84,45 @@ enum Slot {
     Done(Box<dyn Any + Send>),
 }
 
-/// This thread's senders, and the results of calls still in flight.
+/// This thread's view of the mesh, and the results of calls still in flight.
+/// A call's future must be awaited to completion (connection tasks are never
+/// cancelled), or its slot is not reused.
 pub struct Router {
     me: usize,
-    senders: Vec<Option<ConnectedSender<Request>>>,
+    mesh: Arc<Mesh>,
+    inbox: Inbox,
     slots: RefCell<(Vec<Slot>, Vec<u32>)>,
 }
 
-/// The receiving halves, consumed by [`Router::spawn_servers`].
-pub struct Receivers {
-    req: Vec<(usize, ConnectedReceiver<Request>, ConnectedSender<Response>)>,
-    resp: Vec<ConnectedReceiver<Response>>,
-}
-
 impl Router {
-    /// Connects this thread's channel ends. Every connect waits for its peer,
-    /// so they all run concurrently to avoid threads waiting on each other.
-    pub async fn connect(me: usize, eps: Endpoints) -> (Router, Receivers) {
-        let n = eps.req_tx.len();
-        let mut tasks = Vec::new();
-        let mut senders: Vec<Option<ConnectedSender<Request>>> = (0..n).map(|_| None).collect();
-        let mut req_rx = Vec::new();
-        let mut resp_rx = Vec::new();
-        let mut resp_tx = Vec::new();
-        let Endpoints {
-            req_tx,
-            req_rx: rrx,
-            resp_tx: rtx,
-            resp_rx: prx,
-        } = eps;
-        for (j, tx) in req_tx.into_iter().enumerate() {
-            if let Some(tx) = tx {
-                tasks.push(
-                    glommio::spawn_local(async move { Conn::ReqTx(j, tx.connect().await) })
-                        .detach(),
-                );
-            }
-        }
-        for (j, rx) in rrx.into_iter().enumerate() {
-            if let Some(rx) = rx {
-                tasks.push(
-                    glommio::spawn_local(async move { Conn::ReqRx(j, rx.connect().await) })
-                        .detach(),
-                );
-            }
-        }
-        for (j, tx) in rtx.into_iter().enumerate() {
-            if let Some(tx) = tx {
-                tasks.push(
-                    glommio::spawn_local(async move { Conn::RespTx(j, tx.connect().await) })
-                        .detach(),
-                );
-            }
-        }
-        for rx in prx.into_iter().flatten() {
-            tasks.push(
-                glommio::spawn_local(async move { Conn::RespRx(rx.connect().await) }).detach(),
-            );
-        }
-        let mut resp_tx_by: Vec<Option<ConnectedSender<Response>>> = (0..n).map(|_| None).collect();
-        for t in tasks {
-            match t.await {
-                Some(Conn::ReqTx(j, s)) => senders[j] = Some(s),
-                Some(Conn::ReqRx(j, r)) => req_rx.push((j, r)),
-                Some(Conn::RespTx(j, s)) => resp_tx_by[j] = Some(s),
-                Some(Conn::RespRx(r)) => resp_rx.push(r),
-                None => {}
-            }
-        }
-        for (j, r) in req_rx {
-            if let Some(s) = resp_tx_by[j].take() {
-                resp_tx.push((j, r, s));
-            }
-        }
-        let router = Router {
+    pub fn new(me: usize, mesh: Arc<Mesh>, inbox: Inbox) -> Router {
+        Router {
             me,
-            senders,
+            mesh,
+            inbox,
             slots: RefCell::new((Vec::new(), Vec::new())),
-        };
-        (
-            router,
-            Receivers {
-                req: resp_tx,
-                resp: resp_rx,
-            },
-        )
+        }
     }
 
-    /// Starts the tasks that run peers' jobs and deliver peers' responses.
-    pub fn spawn_servers(worker: &Rc<Worker>, recv: Receivers) {
-        for (_peer, rx, tx) in recv.req {
-            let w = Rc::clone(worker);
-            glommio::spawn_local(async move {
-                while let Some(Request { id, job }) = rx.recv().await {
-                    let result = job(&w);
-                    if tx.send(Response { id, result }).await.is_err() {
-                        break;
-                    }
-                }
-            })
-            .detach();
+    /// Runs peers' jobs and delivers peers' responses; called by the event
+    /// loop on every turn. Returns whether there was anything.
+    pub fn poll(&self, worker: &Worker) -> bool {
+        let mut any = false;
+        while let Ok(Request { from, id, job }) = self.inbox.req_rx.try_recv() {
+            any = true;
+            let result = job(worker);
+            if self.mesh.resp_tx[from]
+                .send(Response { id, result })
+                .is_ok()
+            {
+                self.mesh.doorbells[from].ring();
+            }
         }
-        for rx in recv.resp {
-            let w = Rc::clone(worker);
-            glommio::spawn_local(async move {
-                while let Some(Response { id, result }) = rx.recv().await {
-                    w.router.complete(id, result);
-                }
-            })
-            .detach();
+        while let Ok(Response { id, result }) = self.inbox.resp_rx.try_recv() {
+            any = true;
+            self.complete(id, result);
         }
+        any
     }
 
     fn complete(&self, id: u32, result: Box<dyn Any + Send>) {
@@ -219,17 +149,21 @@ impl Router {
     /// Sends `job` to thread `target` (never this one) and waits for its result.
     pub async fn remote(&self, target: usize, job: Job) -> Box<dyn Any + Send> {
         debug_assert_ne!(target, self.me);
-        let Some(tx) = self.senders.get(target).and_then(Option::as_ref) else {
-            return Box::new(());
-        };
         let id = self.alloc_slot();
-        if tx.send(Request { id, job }).await.is_err() {
-            // The peer is gone: only happens at shutdown.
+        if self.mesh.req_tx[target]
+            .send(Request {
+                from: self.me,
+                id,
+                job,
+            })
+            .is_err()
+        {
             let mut s = self.slots.borrow_mut();
             s.0[id as usize] = Slot::Free;
             s.1.push(id);
             return Box::new(());
         }
+        self.mesh.doorbells[target].ring();
         std::future::poll_fn(|cx| {
             let mut s = self.slots.borrow_mut();
             let (slots, free) = &mut *s;
@@ -247,11 +181,4 @@ impl Router {
         })
         .await
     }
-}
-
-enum Conn {
-    ReqTx(usize, ConnectedSender<Request>),
-    ReqRx(usize, ConnectedReceiver<Request>),
-    RespTx(usize, ConnectedSender<Response>),
-    RespRx(ConnectedReceiver<Response>),
 }

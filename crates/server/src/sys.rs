@@ -27,31 +27,6 @@ pub fn level_filter(level: &str) -> log::LevelFilter {
     }
 }
 
-/// io_uring registers memory that counts against RLIMIT_MEMLOCK on older
-/// kernels: raise the soft limit to the hard one. Returns the soft limit now.
-pub fn raise_memlock() -> u64 {
-    // SAFETY: getrlimit/setrlimit with a valid struct.
-    unsafe {
-        let mut r = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) != 0 {
-            return 0;
-        }
-        if r.rlim_cur < r.rlim_max {
-            let want = libc::rlimit {
-                rlim_cur: r.rlim_max,
-                rlim_max: r.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_MEMLOCK, &want) == 0 {
-                return want.rlim_cur;
-            }
-        }
-        r.rlim_cur
-    }
-}
-
 /// Blocks SIGINT and SIGTERM in the calling thread (and the threads it
 /// spawns afterwards), so that only [`wait_for_signal`] receives them.
 pub fn block_signals() -> libc::sigset_t {

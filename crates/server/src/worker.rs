@@ -1,6 +1,6 @@
 //! One thread's state: its shard, its router, its counters, its clients.
 //!
-//! A [`Worker`] is owned by its glommio executor (`Rc`, never shared): the
+//! A [`Worker`] is owned by its reactor thread (`Rc`, never shared): the
 //! shard lives in a `RefCell` that is borrowed only for the synchronous run of
 //! one command or one job, never across an `.await`.
 
@@ -125,14 +125,13 @@ impl Worker {
     /// The per-thread timer: active expiry and the ops/s sample, `hz` times a second.
     pub fn spawn_cron(self: &Rc<Self>) {
         let w = Rc::clone(self);
-        glommio::spawn_local(async move {
+        crate::rt::spawn_local(async move {
             loop {
                 let hz = w.shared.config.hz.load(Ordering::Relaxed).clamp(1, 500);
-                glommio::timer::sleep(Duration::from_millis(1000 / hz as u64)).await;
+                crate::rt::sleep(Duration::from_millis(1000 / hz as u64)).await;
                 w.cron_tick();
             }
-        })
-        .detach();
+        });
     }
 
     fn cron_tick(&self) {

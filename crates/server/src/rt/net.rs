@@ -1,0 +1,158 @@
+//! Non-blocking TCP on the thread's epoll reactor. A stream is registered
+//! edge-triggered once; reads and writes go straight to `recv`/`send` and
+//! wait for readiness only when the kernel says `EAGAIN`.
+
+use std::future::poll_fn;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::Instant;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::{current, IoState, Sleep};
+
+/// A listening socket with `SO_REUSEPORT`, so every thread can listen on
+/// the same port and the kernel spreads connections among them.
+pub struct TcpListener {
+    inner: std::net::TcpListener,
+    token: usize,
+    state: Rc<IoState>,
+}
+
+impl TcpListener {
+    pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        sock.set_reuse_address(true)?;
+        sock.set_reuse_port(true)?;
+        sock.set_nonblocking(true)?;
+        sock.set_cloexec(true)?;
+        sock.bind(&addr.into())?;
+        sock.listen(1024)?;
+        let inner: std::net::TcpListener = sock.into();
+        let (token, state) = current().register(inner.as_raw_fd())?;
+        Ok(TcpListener {
+            inner,
+            token,
+            state,
+        })
+    }
+
+    pub async fn accept(&self) -> io::Result<TcpStream> {
+        poll_fn(|cx| loop {
+            match self.inner.accept() {
+                Ok((s, _)) => return Poll::Ready(TcpStream::new(s)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.state.readable.set(false);
+                    self.state.read_waker.set(Some(cx.waker().clone()));
+                    if self.state.readable.get() {
+                        continue;
+                    }
+                    return Poll::Pending;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for TcpListener {
+    fn drop(&mut self) {
+        current().deregister(self.inner.as_raw_fd(), self.token);
+    }
+}
+
+/// A connected stream.
+pub struct TcpStream {
+    inner: std::net::TcpStream,
+    token: usize,
+    state: Rc<IoState>,
+}
+
+impl TcpStream {
+    fn new(s: std::net::TcpStream) -> io::Result<TcpStream> {
+        s.set_nonblocking(true)?;
+        let _ = s.set_nodelay(true);
+        let (token, state) = current().register(s.as_raw_fd())?;
+        // Edge-triggered: assume ready until the kernel says otherwise.
+        state.readable.set(true);
+        state.writable.set(true);
+        Ok(TcpStream {
+            inner: s,
+            token,
+            state,
+        })
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.peer_addr()
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// Reads what is available (at least one byte, or 0 at end of stream).
+    /// With a deadline, fails with `TimedOut` once it passes with no data.
+    pub async fn read(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<usize> {
+        let mut timer: Option<Sleep> = deadline.map(super::sleep_until);
+        poll_fn(|cx| loop {
+            if self.state.readable.get() {
+                match (&self.inner).read(buf) {
+                    Ok(n) => return Poll::Ready(Ok(n)),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.state.readable.set(false)
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            }
+            if let Some(t) = timer.as_mut() {
+                if std::pin::Pin::new(t).poll(cx).is_ready() {
+                    return Poll::Ready(Err(io::ErrorKind::TimedOut.into()));
+                }
+            }
+            self.state.read_waker.set(Some(cx.waker().clone()));
+            return Poll::Pending;
+        })
+        .await
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            let n = poll_fn(|cx| loop {
+                if self.state.writable.get() {
+                    match (&self.inner).write(buf) {
+                        Ok(n) => return Poll::Ready(Ok(n)),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            self.state.writable.set(false)
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Poll::Ready(Err(e)),
+                    }
+                }
+                self.state.write_waker.set(Some(cx.waker().clone()));
+                return Poll::Pending;
+            })
+            .await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            buf = &buf[n..];
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TcpStream {
+    fn drop(&mut self) {
+        current().deregister(self.inner.as_raw_fd(), self.token);
+    }
+}
+
+use std::future::Future as _;
