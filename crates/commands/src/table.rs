@@ -100,16 +100,36 @@ impl CommandSpec {
 }
 
 /// Every command, looked up by name in any case.
+///
+/// Lookup is on the hot path of every command: names are bucketed by length
+/// and first letter, so a lookup compares against one or two candidates
+/// without hashing or copying.
 #[derive(Default)]
 pub struct CommandTable {
     specs: Vec<CommandSpec>,
     by_name: HashMap<&'static [u8], usize, ahash::RandomState>,
+    fast: Vec<Vec<usize>>,
+}
+
+/// Longest name the fast buckets index; longer ones go through `by_name`.
+const FAST_LEN: usize = 24;
+
+fn bucket(len: usize, first: u8) -> usize {
+    len * 32 + usize::from(first.to_ascii_lowercase() & 31)
 }
 
 impl CommandTable {
     pub fn add(&mut self, spec: CommandSpec) {
         debug_assert!(spec.name.bytes().all(|c| !c.is_ascii_uppercase()));
-        self.by_name.insert(spec.name.as_bytes(), self.specs.len());
+        let i = self.specs.len();
+        self.by_name.insert(spec.name.as_bytes(), i);
+        let n = spec.name.as_bytes();
+        if n.len() < FAST_LEN {
+            if self.fast.is_empty() {
+                self.fast = vec![Vec::new(); FAST_LEN * 32];
+            }
+            self.fast[bucket(n.len(), n[0])].push(i);
+        }
         self.specs.push(spec);
     }
     /// Shorthand for a shard command.
@@ -145,6 +165,15 @@ impl CommandTable {
     }
     /// Looks a command up by name, case-insensitively, without allocating.
     pub fn lookup(&self, name: &[u8]) -> Option<&CommandSpec> {
+        if name.is_empty() {
+            return None;
+        }
+        if name.len() < FAST_LEN && !self.fast.is_empty() {
+            return self.fast[bucket(name.len(), name[0])]
+                .iter()
+                .map(|&i| &self.specs[i])
+                .find(|s| s.name.as_bytes().eq_ignore_ascii_case(name));
+        }
         let mut buf = [0u8; 32];
         if name.len() > buf.len() {
             return None;
@@ -208,4 +237,22 @@ pub fn register_server(t: &mut CommandTable) {
     );
     t.server("function", -2, NOSCRIPT, NONE);
     t.server("shutdown", -1, ADMIN | LOADING | STALE | NOSCRIPT, NONE);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lookup_any_case() {
+        let t = crate::table();
+        for name in ["get", "GET", "gEt", "incrbyfloat", "INCRBYFLOAT", "client", "pexpireat"] {
+            let spec = t.lookup(name.as_bytes()).expect(name);
+            assert!(spec.name.eq_ignore_ascii_case(name));
+        }
+        for bad in ["", "ge", "gett", "!et", "get ", "x".repeat(40).as_str()] {
+            assert!(t.lookup(bad.as_bytes()).is_none(), "{bad}");
+        }
+        for spec in t.iter() {
+            assert!(std::ptr::eq(t.lookup(spec.name.as_bytes()).expect("self"), spec));
+        }
+    }
 }
