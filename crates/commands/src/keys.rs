@@ -33,6 +33,105 @@ pub fn register(t: &mut CommandTable) {
     t.shard("move", 3, WRITE | FAST, (1, 1, 1), move_cmd);
     t.shard("rename", 3, WRITE | MULTI_KEY, (1, 2, 1), rename);
     t.shard("renamenx", 3, WRITE | FAST | MULTI_KEY, (1, 2, 1), renamenx);
+    t.shard("copy", -3, WRITE | DENYOOM | MULTI_KEY, (1, 2, 1), copy);
+    t.shard("object", -2, READONLY, (2, 2, 1), object);
+}
+
+/// COPY's options: the destination database and REPLACE.
+pub struct CopyOpts {
+    pub db: usize,
+    pub replace: bool,
+}
+
+/// Parses `COPY source destination [DB destination-db] [REPLACE]` for a
+/// connection on database `db` with `databases` databases.
+pub fn copy_opts(argv: &[&[u8]], db: usize, databases: usize) -> Result<CopyOpts, Error> {
+    let mut opts = CopyOpts { db, replace: false };
+    let mut args = Args::at(argv, 3);
+    while !args.is_done() {
+        if args.flag("REPLACE") {
+            opts.replace = true;
+        } else if args.flag("DB") {
+            let n = args.next_i64()?;
+            if n < 0 || n >= databases as i64 {
+                return Err(Error::DbIndexOutOfRange);
+            }
+            opts.db = n as usize;
+        } else {
+            return Err(Error::Syntax);
+        }
+    }
+    if argv[1] == argv[2] && opts.db == db {
+        return Err(Error::SameObject);
+    }
+    Ok(opts)
+}
+
+/// COPY source destination [DB destination-db] [REPLACE]  (both keys on this shard)
+fn copy(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let opts = copy_opts(argv, ctx.db, ctx.shard.ks.dbs.len())?;
+    let now = ctx.now;
+    let Some((value, exp)) = ctx
+        .db()
+        .get_with_expiry(argv[1], now)
+        .map(|(v, e)| (v.clone(), e))
+    else {
+        encode::integer(ctx.out, 0);
+        return Ok(());
+    };
+    let dst = &mut ctx.shard.ks.dbs[opts.db];
+    if !opts.replace && dst.contains(argv[2], now) {
+        encode::integer(ctx.out, 0);
+        return Ok(());
+    }
+    dst.insert(argv[2], value, exp);
+    encode::integer(ctx.out, 1);
+    Ok(())
+}
+
+/// OBJECT ENCODING | REFCOUNT | IDLETIME | FREQ key, OBJECT HELP
+fn object(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let sub = argv[1].to_ascii_lowercase();
+    if sub == b"help" {
+        let lines = [
+            "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "ENCODING <key>",
+            "FREQ <key>",
+            "IDLETIME <key>",
+            "REFCOUNT <key>",
+            "HELP",
+        ];
+        encode::array_len(ctx.out, lines.len());
+        for l in lines {
+            encode::simple(ctx.out, l.as_bytes());
+        }
+        return Ok(());
+    }
+    if argv.len() != 3 {
+        return Err(Error::unknown_subcommand(argv[1], "OBJECT"));
+    }
+    let now = ctx.now;
+    let Some(v) = ctx.shard.ks.dbs[ctx.db].get(argv[2], now) else {
+        encode::null_bulk(ctx.out);
+        return Ok(());
+    };
+    match sub.as_slice() {
+        b"encoding" => encode::bulk(ctx.out, v.encoding_name().as_bytes()),
+        // Redis shares the integers 0..10000 between keys and reports them
+        // with the largest refcount; Tessera stores every value inline.
+        b"refcount" => {
+            let shared = matches!(v.as_str(), Some(storage::StrRef::Int(n)) if (0..10000).contains(&n));
+            encode::integer(ctx.out, if shared { i64::from(i32::MAX) } else { 1 });
+        }
+        b"idletime" => encode::integer(ctx.out, 0),
+        b"freq" => {
+            return Err(Error::Static(
+                "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+            ))
+        }
+        _ => return Err(Error::unknown_subcommand(argv[1], "OBJECT")),
+    }
+    Ok(())
 }
 
 /// Deletes the live keys among `keys`; returns how many there were.

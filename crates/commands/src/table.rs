@@ -244,7 +244,15 @@ mod tests {
     #[test]
     fn lookup_any_case() {
         let t = crate::table();
-        for name in ["get", "GET", "gEt", "incrbyfloat", "INCRBYFLOAT", "client", "pexpireat"] {
+        for name in [
+            "get",
+            "GET",
+            "gEt",
+            "incrbyfloat",
+            "INCRBYFLOAT",
+            "client",
+            "pexpireat",
+        ] {
             let spec = t.lookup(name.as_bytes()).expect(name);
             assert!(spec.name.eq_ignore_ascii_case(name));
         }
@@ -252,7 +260,10 @@ mod tests {
             assert!(t.lookup(bad.as_bytes()).is_none(), "{bad}");
         }
         for spec in t.iter() {
-            assert!(std::ptr::eq(t.lookup(spec.name.as_bytes()).expect("self"), spec));
+            assert!(std::ptr::eq(
+                t.lookup(spec.name.as_bytes()).expect("self"),
+                spec
+            ));
         }
     }
 }

@@ -825,6 +825,42 @@ pub async fn multi_shard(
                 encode::ok(out);
             }
         }
+        "copy" => {
+            let opts = match keys::copy_opts(argv, db, w.shared.config.startup.databases) {
+                Ok(o) => o,
+                Err(e) => {
+                    e.write(out);
+                    return;
+                }
+            };
+            let (src, dst) = (argv[1].to_vec(), argv[2].to_vec());
+            let (ss, ds) = (w.shard_of(&src), w.shard_of(&dst));
+            let got = w
+                .call(ss, move |w| {
+                    w.shard.borrow_mut().ks.dbs[db]
+                        .get_with_expiry(&src, now_ms())
+                        .map(|(v, e)| (v.clone(), e))
+                })
+                .await
+                .flatten();
+            let Some((value, exp)) = got else {
+                encode::integer(out, 0);
+                return;
+            };
+            let done = w
+                .call(ds, move |w| {
+                    let mut sh = w.shard.borrow_mut();
+                    let d = &mut sh.ks.dbs[opts.db];
+                    if !opts.replace && d.contains(&dst, now_ms()) {
+                        return false;
+                    }
+                    d.insert(&dst, value, exp);
+                    true
+                })
+                .await
+                .unwrap_or(false);
+            encode::integer(out, i64::from(done));
+        }
         _ => Error::Other(format!("ERR '{name}' cannot run across shards yet")).write(out),
     }
 }

@@ -112,7 +112,9 @@ async fn flush_group(w: &Worker, group: &mut Option<Group>, out: &mut Vec<u8>) {
     }
 }
 
-const READ_CHUNK: usize = 16 * 1024;
+/// A connection's first read buffer. Small, so 10,000 idle clients cost
+/// 40 MB, not 300; it doubles while a client sends more.
+const READ_CHUNK: usize = 4 * 1024;
 /// Replies are written early once this much is buffered.
 const OUT_HIGH_WATER: usize = 1 << 20;
 
@@ -156,7 +158,7 @@ async fn run(w: &Worker, stream: &mut TcpStream, client: &mut Client) -> std::io
     let nshards = w.nshards();
     let mut rbuf = vec![0u8; READ_CHUNK];
     let (mut start, mut end, mut need) = (0usize, 0usize, 0usize);
-    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut out: Vec<u8> = Vec::new();
     let mut args = resp::Args::new();
     // The command at `start` was left incomplete: the parser can resume it.
     let mut resume = false;
@@ -327,7 +329,7 @@ async fn run(w: &Worker, stream: &mut TcpStream, client: &mut Client) -> std::io
             stream.write_all(&out).await?;
             out.clear();
             if out.capacity() > OUT_HIGH_WATER * 4 {
-                out = Vec::with_capacity(READ_CHUNK);
+                out = Vec::new();
             }
         }
         client.info.borrow_mut().last_active = now / 1000;
