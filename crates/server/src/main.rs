@@ -128,10 +128,13 @@ fn main() {
         let ready = ready_tx.clone();
         let cpu = cpus.get(i % cpus.len().max(1)).copied().unwrap_or(0);
         let databases = cfg.databases;
+        let pin = cfg.pin_threads;
         let spawned = std::thread::Builder::new()
             .name(format!("tessera-{i}"))
             .spawn(move || {
-                rt::pin_to_cpu(cpu);
+                if pin {
+                    rt::pin_to_cpu(cpu);
+                }
                 let doorbell = Arc::clone(&mesh.doorbells[i]);
                 let reactor = match rt::Reactor::install(i, doorbell) {
                     Ok(r) => r,
