@@ -103,7 +103,15 @@ impl TcpStream {
         poll_fn(|cx| loop {
             if self.state.readable.get() {
                 match (&self.inner).read(buf) {
-                    Ok(n) => return Poll::Ready(Ok(n)),
+                    Ok(n) => {
+                        // A short read drained the socket: the next byte to
+                        // arrive raises a fresh edge, so skip the recv that
+                        // would only say EAGAIN (one syscall per request).
+                        if n < buf.len() {
+                            self.state.readable.set(false);
+                        }
+                        return Poll::Ready(Ok(n));
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         self.state.readable.set(false)
                     }
