@@ -118,12 +118,23 @@ const READ_CHUNK: usize = 4 * 1024;
 /// Replies are written early once this much is buffered.
 const OUT_HIGH_WATER: usize = 1 << 20;
 
+/// A connection handed from one thread to another, with everything needed
+/// to go on serving it there.
+pub struct Moved {
+    stream: std::net::TcpStream,
+    info: ClientInfo,
+    db: usize,
+    authed: bool,
+    /// Bytes read but not yet parsed.
+    pending: Vec<u8>,
+}
+
 /// Serves one accepted connection until it closes.
 pub async fn serve(w: Rc<Worker>, stream: TcpStream) {
     let shared = Rc::clone(&w).shared.clone();
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
     let now_s = now_ms() / 1000;
-    let info = Rc::new(RefCell::new(ClientInfo {
+    let info = ClientInfo {
         id,
         addr: stream
             .peer_addr()
@@ -137,27 +148,90 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream) {
         last_active: now_s,
         last_cmd: "NULL",
         ..Default::default()
-    }));
+    };
+    let authed = shared.config.requirepass().is_none();
+    serve_client(w, stream, info, 0, authed, Vec::new()).await;
+}
+
+/// Takes over a connection another thread handed to this one.
+pub async fn adopt(w: Rc<Worker>, m: Moved) {
+    let stream = match TcpStream::new(m.stream) {
+        Ok(s) => s,
+        Err(e) => {
+            log::warn!("cannot take over client {}: {e}", m.info.id);
+            w.shared.connected_clients.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    serve_client(w, stream, m.info, m.db, m.authed, m.pending).await;
+}
+
+async fn serve_client(
+    w: Rc<Worker>,
+    mut stream: TcpStream,
+    info: ClientInfo,
+    db: usize,
+    authed: bool,
+    pending: Vec<u8>,
+) {
+    let id = info.id;
+    let info = Rc::new(RefCell::new(info));
     w.clients.borrow_mut().insert(id, Rc::clone(&info));
     let mut client = Client {
         id,
-        db: 0,
-        authed: shared.config.requirepass().is_none(),
+        db,
+        authed,
         info,
     };
-    let mut stream = stream;
-    let _ = run(&w, &mut stream, &mut client).await;
+    let outcome = run(&w, &mut stream, &mut client, pending).await;
     w.clients.borrow_mut().remove(&id);
-    shared.connected_clients.fetch_sub(1, Ordering::Relaxed);
-    drop(stream);
+    if let Ok(Some((target, pending))) = outcome {
+        let m = Moved {
+            info: client.info.borrow().clone(),
+            db: client.db,
+            authed: client.authed,
+            pending,
+            stream: stream.into_std(),
+        };
+        let sent = w
+            .call(target, move |_| {
+                if let Some(tw) = crate::worker::current() {
+                    crate::rt::spawn_local(adopt(tw, m));
+                }
+            })
+            .await;
+        if sent.is_some() {
+            return;
+        }
+    }
+    w.shared.connected_clients.fetch_sub(1, Ordering::Relaxed);
 }
 
-async fn run(w: &Worker, stream: &mut TcpStream, client: &mut Client) -> std::io::Result<()> {
+/// A connection whose last this-many commands all went to the same other
+/// shard moves to that shard's thread, where they cost no hop. Dragonfly
+/// does the same for clients that keep to one key or hash tag. Only a
+/// connection with no state tied to its thread moves (today: any; MULTI,
+/// subscriptions and blocking pops will have to say no).
+const MIGRATE_AFTER: u32 = 64;
+
+/// The read → parse → run → write loop. Returns `Some((thread, unparsed
+/// bytes))` when the connection should move to another thread.
+async fn run(
+    w: &Worker,
+    stream: &mut TcpStream,
+    client: &mut Client,
+    pending: Vec<u8>,
+) -> std::io::Result<Option<(usize, Vec<u8>)>> {
     let shared = &w.shared;
     let table = shared.table;
     let nshards = w.nshards();
-    let mut rbuf = vec![0u8; READ_CHUNK];
-    let (mut start, mut end, mut need) = (0usize, 0usize, 0usize);
+    let mut rbuf = pending;
+    let (mut start, mut end, mut need) = (0usize, rbuf.len(), 0usize);
+    rbuf.resize(rbuf.len().max(READ_CHUNK), 0);
+    // Bytes handed over with a moved connection are parsed before any read.
+    let mut have_input = end > 0;
+    // (shard, how many consecutive commands went to it from here)
+    let mut streak: (usize, u32) = (usize::MAX, 0);
     let mut out: Vec<u8> = Vec::new();
     let mut args = resp::Args::new();
     // The command at `start` was left incomplete: the parser can resume it.
@@ -191,12 +265,15 @@ async fn run(w: &Worker, stream: &mut TcpStream, client: &mut Client) -> std::io
                 rbuf.resize(new_len, 0);
             }
         }
-        let n = match stream.read(&mut rbuf[end..], deadline).await {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) => return Err(e),
-        };
-        end += n;
+        if !have_input {
+            let n = match stream.read(&mut rbuf[end..], deadline).await {
+                Ok(0) => return Ok(None),
+                Ok(n) => n,
+                Err(e) => return Err(e),
+            };
+            end += n;
+        }
+        have_input = false;
         if end - start
             > shared
                 .config
@@ -207,7 +284,7 @@ async fn run(w: &Worker, stream: &mut TcpStream, client: &mut Client) -> std::io
                 "closing client {} that reached max query buffer length",
                 client.id
             );
-            return Ok(());
+            return Ok(None);
         }
         if end - start < need {
             continue;
@@ -242,7 +319,7 @@ async fn run(w: &Worker, stream: &mut TcpStream, client: &mut Client) -> std::io
                     flush_group(w, &mut group, &mut out).await;
                     Error::Other(format!("ERR {e}")).write(&mut out);
                     stream.write_all(&out).await?;
-                    return Ok(());
+                    return Ok(None);
                 }
             };
             let argc = args.len();
@@ -290,14 +367,21 @@ async fn run(w: &Worker, stream: &mut TcpStream, client: &mut Client) -> std::io
                         {
                             flush_group(w, &mut group, &mut out).await;
                             cmds::multi_shard(w, client, spec.name, argv, &mut out).await;
+                            streak.1 = 0;
                             continue;
                         }
                         first
                     };
                     if target == w.id {
+                        streak.1 = 0;
                         flush_group(w, &mut group, &mut out).await;
                         exec(&mut w.shard.borrow_mut(), f, client.db, now, argv, &mut out);
                     } else {
+                        if streak.0 == target {
+                            streak.1 = streak.1.saturating_add(1);
+                        } else {
+                            streak = (target, 1);
+                        }
                         if group.as_ref().is_some_and(|g| g.target != target) {
                             flush_group(w, &mut group, &mut out).await;
                         }
@@ -334,7 +418,11 @@ async fn run(w: &Worker, stream: &mut TcpStream, client: &mut Client) -> std::io
         }
         client.info.borrow_mut().last_active = now / 1000;
         if flow == Flow::Close {
-            return Ok(());
+            return Ok(None);
+        }
+        if streak.1 >= MIGRATE_AFTER {
+            log::debug!("client {} moves to thread {}", client.id, streak.0);
+            return Ok(Some((streak.0, rbuf[start..end].to_vec())));
         }
     }
 }

@@ -154,6 +154,7 @@ fn main() {
                     stats: WorkerStats::default(),
                     clients: RefCell::new(BTreeMap::new()),
                 });
+                worker::set_current(&w);
                 let pw = Rc::clone(&w);
                 let pr = Rc::clone(&reactor);
                 reactor.set_poller(Box::new(move || {

@@ -67,6 +67,20 @@ pub struct Worker {
     pub clients: RefCell<BTreeMap<u64, Rc<RefCell<ClientInfo>>>>,
 }
 
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Worker>>> = const { RefCell::new(None) };
+}
+
+/// Makes `w` this thread's worker (for jobs that need an `Rc` to spawn tasks).
+pub fn set_current(w: &Rc<Worker>) {
+    CURRENT.with(|c| *c.borrow_mut() = Some(Rc::clone(w)));
+}
+
+/// This thread's worker, once [`set_current`] ran.
+pub fn current() -> Option<Rc<Worker>> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
 /// Unix time in milliseconds.
 pub fn now_ms() -> u64 {
     SystemTime::now()

@@ -205,3 +205,48 @@ fn concurrent_pipelining_clients() {
         assert_eq!(c.int(&["DBSIZE"]), 1 + 4 * 2500);
     });
 }
+
+/// A connection that keeps to keys of one other shard moves to that shard's
+/// thread: it keeps its id, name, database and authentication, and a
+/// pipeline cut in the middle of a command at the moment of the move loses
+/// nothing.
+#[test]
+fn connection_keeps_its_state_when_it_moves_threads() {
+    common::for_threads_with(&["--requirepass", "pw"], None, |s| {
+        let mut c = Client::connect(s.port);
+        c.ok(&["AUTH", "pw"]);
+        c.ok(&["CLIENT", "SETNAME", "mover"]);
+        c.ok(&["SELECT", "3"]);
+        let id = c.int(&["CLIENT", "ID"]);
+        // Many single-command round trips on one key: whichever thread owns
+        // it, the connection ends up there (or was there all along).
+        for i in 0..300 {
+            assert_eq!(c.int(&["INCR", "{tag}counter"]), i + 1);
+        }
+        // A pipeline whose last command arrives in two pieces.
+        let mut bytes = Vec::new();
+        for _ in 0..200 {
+            bytes.extend_from_slice(&encode(&["INCR", "{tag}counter"]));
+        }
+        let tail = encode(&["GET", "{tag}counter"]);
+        bytes.extend_from_slice(&tail[..7]);
+        c.send(&bytes);
+        for i in 0..200 {
+            assert_eq!(c.read_reply(), Reply::int(301 + i));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        c.send(&tail[7..]);
+        assert_eq!(c.read_reply(), Reply::bulk("500"));
+        assert_eq!(c.int(&["CLIENT", "ID"]), id);
+        assert_eq!(c.cmd(&["CLIENT", "GETNAME"]), Reply::bulk("mover"));
+        assert_eq!(c.cmd(&["GET", "{tag}counter"]), Reply::bulk("500"));
+        c.ok(&["SELECT", "0"]);
+        assert_eq!(c.cmd(&["GET", "{tag}counter"]), Reply::Nil);
+        let clients = c.cmd(&["CLIENT", "LIST"]).as_string();
+        assert_eq!(
+            clients.lines().filter(|l| l.contains("name=mover")).count(),
+            1,
+            "{clients}"
+        );
+    });
+}

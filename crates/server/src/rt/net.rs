@@ -74,7 +74,8 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
-    fn new(s: std::net::TcpStream) -> io::Result<TcpStream> {
+    /// Registers an accepted (or handed-over) socket with this thread's reactor.
+    pub fn new(s: std::net::TcpStream) -> io::Result<TcpStream> {
         s.set_nonblocking(true)?;
         let _ = s.set_nodelay(true);
         let (token, state) = current().register(s.as_raw_fd())?;
@@ -86,6 +87,18 @@ impl TcpStream {
             token,
             state,
         })
+    }
+
+    /// Leaves this thread's reactor, returning the open socket (to hand the
+    /// connection to another thread).
+    pub fn into_std(self) -> std::net::TcpStream {
+        let me = std::mem::ManuallyDrop::new(self);
+        current().deregister(me.inner.as_raw_fd(), me.token);
+        // SAFETY: `me` is never used or dropped again, and each field with a
+        // destructor is moved out exactly once.
+        let (inner, state) = unsafe { (std::ptr::read(&me.inner), std::ptr::read(&me.state)) };
+        drop(state);
+        inner
     }
 
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
