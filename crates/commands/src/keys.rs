@@ -112,7 +112,7 @@ fn object(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     }
     let now = ctx.now;
     let Some(v) = ctx.shard.ks.dbs[ctx.db].get(argv[2], now) else {
-        encode::null_bulk(ctx.out);
+        encode::null(ctx.out, ctx.resp3);
         return Ok(());
     };
     match sub.as_slice() {

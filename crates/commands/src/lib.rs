@@ -74,6 +74,8 @@ pub struct Ctx<'a> {
     pub db: usize,
     pub now: Millis,
     pub out: &'a mut Vec<u8>,
+    /// The connection speaks RESP3 (after `HELLO 3`).
+    pub resp3: bool,
 }
 
 impl Ctx<'_> {

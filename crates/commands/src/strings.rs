@@ -85,7 +85,7 @@ pub fn get_value(shard: &mut Shard, db: usize, key: &[u8], now: Millis) -> Optio
 fn get(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     match read_str(ctx.shard, ctx.db, argv[1], ctx.now)? {
         Some(s) => write_bulk_str(ctx.out, s),
-        None => encode::null_bulk(ctx.out),
+        None => encode::null(ctx.out, ctx.resp3),
     }
     Ok(())
 }
@@ -160,15 +160,16 @@ fn set(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         },
     };
     let exists = old.is_some();
+    let resp3 = ctx.resp3;
     let reply_old = |out: &mut Vec<u8>, old: Option<Vec<u8>>| match old {
         Some(v) => encode::bulk(out, &v),
-        None => encode::null_bulk(out),
+        None => encode::null(out, resp3),
     };
     if (nx && exists) || (xx && !exists) {
         if get {
             reply_old(ctx.out, old);
         } else {
-            encode::null_bulk(ctx.out);
+            encode::null(ctx.out, ctx.resp3);
         }
         return Ok(());
     }
@@ -228,7 +229,7 @@ fn getset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     ctx.db().insert(argv[1], Value::from_bytes(argv[2]), None);
     match old {
         Some(v) => encode::bulk(ctx.out, &v),
-        None => encode::null_bulk(ctx.out),
+        None => encode::null(ctx.out, ctx.resp3),
     }
     Ok(())
 }
@@ -242,7 +243,7 @@ fn getdel(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             ctx.db().remove(argv[1], now);
             encode::bulk(ctx.out, &v);
         }
-        None => encode::null_bulk(ctx.out),
+        None => encode::null(ctx.out, ctx.resp3),
     }
     Ok(())
 }
@@ -272,7 +273,7 @@ fn getex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
     }
     let Some(value) = read_str(ctx.shard, ctx.db, argv[1], ctx.now)?.map(|s| s.to_vec()) else {
-        encode::null_bulk(ctx.out);
+        encode::null(ctx.out, ctx.resp3);
         return Ok(());
     };
     let now = ctx.now;
@@ -299,7 +300,7 @@ fn mget(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     for key in &argv[1..] {
         match read_str(ctx.shard, ctx.db, key, ctx.now) {
             Ok(Some(s)) => write_bulk_str(ctx.out, s),
-            _ => encode::null_bulk(ctx.out),
+            _ => encode::null(ctx.out, ctx.resp3),
         }
     }
     Ok(())

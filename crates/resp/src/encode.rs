@@ -77,6 +77,26 @@ pub fn ok(out: &mut Vec<u8>) {
     out.extend_from_slice(b"+OK\r\n")
 }
 
+/// The null reply: `_\r\n` in RESP3, the null bulk `$-1\r\n` in RESP2.
+pub fn null(out: &mut Vec<u8>, resp3: bool) {
+    if resp3 {
+        out.extend_from_slice(b"_\r\n");
+    } else {
+        null_bulk(out);
+    }
+}
+
+/// A map of `n` pairs: `%n\r\n` in RESP3, a flat array of `2n` in RESP2.
+pub fn map_len(out: &mut Vec<u8>, n: usize, resp3: bool) {
+    if resp3 {
+        out.push(b'%');
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    } else {
+        array_len(out, n * 2);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -87,7 +87,7 @@ async fn run(
                 b"stats" => {
                     encode::array_len(out, 4);
                     encode::bulk(out, b"running_script");
-                    encode::null_bulk(out);
+                    encode::null(out, client.resp3);
                     encode::bulk(out, b"engines");
                     encode::array_len(out, 0);
                 }
@@ -98,6 +98,7 @@ async fn run(
         "readonly" | "readwrite" => encode::ok(out),
         "reset" => {
             client.db = 0;
+            client.resp3 = false;
             client.authed = w.shared.config.requirepass().is_none();
             encode::simple(out, b"RESET");
         }
@@ -105,8 +106,8 @@ async fn run(
             let text = info::render(w, argv).await;
             encode::bulk(out, text.as_bytes());
         }
-        "config" => config(w, argv, out).await?,
-        "command" => info::command(w, argv, out)?,
+        "config" => config(w, client.resp3, argv, out).await?,
+        "command" => info::command(w, client.resp3, argv, out)?,
         "client" => client_cmd(w, client, argv, out).await?,
         "debug" => debug(w, client, argv, out).await?,
         "shutdown" => {
@@ -169,7 +170,7 @@ async fn run(
             }
             match key {
                 Some(k) => encode::bulk(out, &k),
-                None => encode::null_bulk(out),
+                None => encode::null(out, client.resp3),
             }
         }
         "flushdb" | "flushall" => {
@@ -233,12 +234,15 @@ fn auth(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) -> R
 /// HELLO [protover [AUTH username password] [SETNAME clientname]]
 fn hello(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
     let mut i = 1;
+    let mut resp3 = client.resp3;
     if argv.len() > 1 {
         let v = parse_i64(argv[1]).ok_or(Error::Static(
             "ERR Protocol version is not an integer or out of range",
         ))?;
-        if v != 2 {
-            return Err(Error::Static("NOPROTO unsupported protocol version"));
+        match v {
+            2 => resp3 = false,
+            3 => resp3 = true,
+            _ => return Err(Error::Static("NOPROTO unsupported protocol version")),
         }
         i = 2;
     }
@@ -264,13 +268,14 @@ fn hello(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) -> 
     if let Some(n) = name {
         client.info.borrow_mut().name = n;
     }
-    encode::array_len(out, 14);
+    client.resp3 = resp3;
+    encode::map_len(out, 7, resp3);
     for (k, v) in [("server", "redis"), ("version", info::REDIS_VERSION)] {
         encode::bulk(out, k.as_bytes());
         encode::bulk(out, v.as_bytes());
     }
     encode::bulk(out, b"proto");
-    encode::integer(out, 2);
+    encode::integer(out, if resp3 { 3 } else { 2 });
     encode::bulk(out, b"id");
     encode::integer(out, client.id as i64);
     for (k, v) in [("mode", "standalone"), ("role", "master")] {
@@ -283,7 +288,7 @@ fn hello(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) -> 
 }
 
 /// CONFIG GET pattern [pattern ...] | SET name value [name value ...] | RESETSTAT | REWRITE | HELP
-async fn config(w: &Worker, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+async fn config(w: &Worker, resp3: bool, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
     let sub = argv[1].to_ascii_lowercase();
     let rt = &w.shared.config;
     match sub.as_slice() {
@@ -299,7 +304,7 @@ async fn config(w: &Worker, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Err
                     }
                 }
             }
-            encode::array_len(out, found.len() * 2);
+            encode::map_len(out, found.len(), resp3);
             for (k, v) in found {
                 encode::bulk(out, k.as_bytes());
                 encode::bulk(out, v.as_bytes());
@@ -391,7 +396,7 @@ async fn client_cmd(
             arity(2)?;
             let name = client.info.borrow().name.clone();
             if name.is_empty() {
-                encode::null_bulk(out);
+                encode::null(out, client.resp3);
             } else {
                 encode::bulk(out, &name);
             }
@@ -710,7 +715,7 @@ pub async fn multi_shard(
             for v in &values[1..] {
                 match v {
                     Some(v) => encode::bulk(out, v),
-                    None => encode::null_bulk(out),
+                    None => encode::null(out, client.resp3),
                 }
             }
         }

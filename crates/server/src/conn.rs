@@ -26,6 +26,8 @@ use crate::worker::{now_ms, ClientInfo, Worker};
 pub struct Client {
     pub id: u64,
     pub db: usize,
+    /// Replies in RESP3 (after `HELLO 3`).
+    pub resp3: bool,
     pub authed: bool,
     pub info: Rc<RefCell<ClientInfo>>,
 }
@@ -42,16 +44,18 @@ pub enum Flow {
 struct Group {
     target: usize,
     db: usize,
+    resp3: bool,
     data: Vec<u8>,
     ranges: Vec<(u32, u32)>,
     cmds: Vec<(ShardFn, u32)>,
 }
 
 impl Group {
-    fn new(target: usize, db: usize) -> Group {
+    fn new(target: usize, db: usize, resp3: bool) -> Group {
         Group {
             target,
             db,
+            resp3,
             data: Vec::new(),
             ranges: Vec::new(),
             cmds: Vec::new(),
@@ -79,7 +83,7 @@ impl Group {
                 argv.push(&self.data[s as usize..e as usize]);
             }
             pos += *argc as usize;
-            exec(shard, *f, self.db, now, &argv, &mut out);
+            exec(shard, *f, self.db, self.resp3, now, &argv, &mut out);
         }
         out
     }
@@ -87,12 +91,21 @@ impl Group {
 
 /// Runs one shard command, turning an error into its reply.
 #[inline]
-pub fn exec(shard: &mut Shard, f: ShardFn, db: usize, now: u64, argv: &[&[u8]], out: &mut Vec<u8>) {
+pub fn exec(
+    shard: &mut Shard,
+    f: ShardFn,
+    db: usize,
+    resp3: bool,
+    now: u64,
+    argv: &[&[u8]],
+    out: &mut Vec<u8>,
+) {
     let mut ctx = Ctx {
         shard,
         db,
         now,
         out,
+        resp3,
     };
     if let Err(e) = f(&mut ctx, argv) {
         e.write(ctx.out);
@@ -125,6 +138,7 @@ pub struct Moved {
     info: ClientInfo,
     db: usize,
     authed: bool,
+    resp3: bool,
     /// Bytes read but not yet parsed.
     pending: Vec<u8>,
 }
@@ -150,7 +164,7 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream) {
         ..Default::default()
     };
     let authed = shared.config.requirepass().is_none();
-    serve_client(w, stream, info, 0, authed, Vec::new()).await;
+    serve_client(w, stream, info, 0, authed, false, Vec::new()).await;
 }
 
 /// Takes over a connection another thread handed to this one.
@@ -163,7 +177,7 @@ pub async fn adopt(w: Rc<Worker>, m: Moved) {
             return;
         }
     };
-    serve_client(w, stream, m.info, m.db, m.authed, m.pending).await;
+    serve_client(w, stream, m.info, m.db, m.authed, m.resp3, m.pending).await;
 }
 
 async fn serve_client(
@@ -172,6 +186,7 @@ async fn serve_client(
     info: ClientInfo,
     db: usize,
     authed: bool,
+    resp3: bool,
     pending: Vec<u8>,
 ) {
     let id = info.id;
@@ -180,6 +195,7 @@ async fn serve_client(
     let mut client = Client {
         id,
         db,
+        resp3,
         authed,
         info,
     };
@@ -190,6 +206,7 @@ async fn serve_client(
             info: client.info.borrow().clone(),
             db: client.db,
             authed: client.authed,
+            resp3: client.resp3,
             pending,
             stream: stream.into_std(),
         };
@@ -375,7 +392,15 @@ async fn run(
                     if target == w.id {
                         streak.1 = 0;
                         flush_group(w, &mut group, &mut out).await;
-                        exec(&mut w.shard.borrow_mut(), f, client.db, now, argv, &mut out);
+                        exec(
+                            &mut w.shard.borrow_mut(),
+                            f,
+                            client.db,
+                            client.resp3,
+                            now,
+                            argv,
+                            &mut out,
+                        );
                     } else {
                         if streak.0 == target {
                             streak.1 = streak.1.saturating_add(1);
@@ -386,7 +411,7 @@ async fn run(
                             flush_group(w, &mut group, &mut out).await;
                         }
                         group
-                            .get_or_insert_with(|| Group::new(target, client.db))
+                            .get_or_insert_with(|| Group::new(target, client.db, client.resp3))
                             .push(f, argv);
                     }
                 }

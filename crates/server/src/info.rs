@@ -197,7 +197,7 @@ fn write_command_info(out: &mut Vec<u8>, spec: &commands::CommandSpec) {
 }
 
 /// COMMAND | COUNT | INFO name... | DOCS [name...] | LIST | GETKEYS cmd args...
-pub fn command(w: &Worker, argv: &[&[u8]], out: &mut Vec<u8>) -> Result<(), Error> {
+pub fn command(w: &Worker, resp3: bool, argv: &[&[u8]], out: &mut Vec<u8>) -> Result<(), Error> {
     let table = w.shared.table;
     if argv.len() == 1 {
         encode::array_len(out, table.len());
@@ -226,7 +226,7 @@ pub fn command(w: &Worker, argv: &[&[u8]], out: &mut Vec<u8>) -> Result<(), Erro
                 for name in &argv[2..] {
                     match table.lookup(name) {
                         Some(spec) => write_command_info(out, spec),
-                        None => encode::null_bulk(out),
+                        None => encode::null(out, resp3),
                     }
                 }
             }
@@ -238,10 +238,10 @@ pub fn command(w: &Worker, argv: &[&[u8]], out: &mut Vec<u8>) -> Result<(), Erro
             } else {
                 argv[2..].iter().filter_map(|n| table.lookup(n)).collect()
             };
-            encode::array_len(out, specs.len() * 2);
+            encode::map_len(out, specs.len(), resp3);
             for spec in specs {
                 encode::bulk(out, spec.name.as_bytes());
-                encode::array_len(out, 0);
+                encode::map_len(out, 0, resp3);
             }
         }
         b"list" => {

@@ -284,3 +284,60 @@ fn garbage_on_one_connection_does_not_disturb_another() {
         assert_eq!(s.client().cmd(&["PING"]), Reply::status("PONG"));
     });
 }
+
+/// `HELLO 3` switches a connection to RESP3: the greeting is a map, a missing
+/// value is `_`, CONFIG GET answers a map; `HELLO 2` switches back. Newer
+/// clients (redis-py 8) speak RESP3 by default.
+#[test]
+fn hello_3_switches_to_resp3() {
+    use std::io::{Read, Write};
+    fn exchange(s: &mut std::net::TcpStream, cmd: &[u8], want_prefix: &[u8]) -> Vec<u8> {
+        s.write_all(cmd).expect("write");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !got.ends_with(b"\r\n") || got.len() < want_prefix.len() {
+            let n = s.read(&mut buf).expect("read");
+            assert!(
+                n > 0 && std::time::Instant::now() < deadline,
+                "connection closed"
+            );
+            got.extend_from_slice(&buf[..n]);
+            if got.starts_with(b"%") && !got.windows(7).any(|w| w == b"modules") {
+                continue;
+            }
+            if got.starts_with(b"%") && !got.ends_with(b"*0\r\n") {
+                continue;
+            }
+            break;
+        }
+        assert!(
+            got.starts_with(want_prefix),
+            "{:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got
+    }
+    common::for_threads(|s| {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+        c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        let hello = exchange(&mut c, b"HELLO 3\r\n", b"%7\r\n");
+        assert!(
+            hello.windows(10).any(|w| w == b"proto\r\n:3\r"),
+            "{:?}",
+            String::from_utf8_lossy(&hello)
+        );
+        assert_eq!(exchange(&mut c, b"GET resp3:nosuch\r\n", b"_"), b"_\r\n");
+        assert_eq!(
+            exchange(&mut c, b"CONFIG GET maxmemory\r\n", b"%1"),
+            b"%1\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n"
+        );
+        exchange(&mut c, b"HELLO 2\r\n", b"*14\r\n");
+        assert_eq!(exchange(&mut c, b"GET resp3:nosuch\r\n", b"$"), b"$-1\r\n");
+        assert_eq!(
+            exchange(&mut c, b"HELLO 4\r\n", b"-"),
+            b"-NOPROTO unsupported protocol version\r\n"
+        );
+    });
+}
