@@ -93,18 +93,17 @@ fn copy(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 fn object(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let sub = argv[1].to_ascii_lowercase();
     if sub == b"help" {
-        let lines = [
-            "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            "ENCODING <key>",
-            "FREQ <key>",
-            "IDLETIME <key>",
-            "REFCOUNT <key>",
-            "HELP",
-        ];
-        encode::array_len(ctx.out, lines.len());
-        for l in lines {
-            encode::simple(ctx.out, l.as_bytes());
-        }
+        crate::reply_help(
+            ctx.out,
+            &[
+                "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "ENCODING <key>",
+                "FREQ <key>",
+                "IDLETIME <key>",
+                "REFCOUNT <key>",
+                "HELP",
+            ],
+        );
         return Ok(());
     }
     if argv.len() != 3 {

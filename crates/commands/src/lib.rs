@@ -85,6 +85,14 @@ impl Ctx<'_> {
     }
 }
 
+/// Replies to a `HELP` subcommand: one status line per entry.
+pub fn reply_help(out: &mut Vec<u8>, lines: &[&str]) {
+    resp::encode::array_len(out, lines.len());
+    for l in lines {
+        resp::encode::simple(out, l.as_bytes());
+    }
+}
+
 /// The table with every command family registered.
 pub fn table() -> CommandTable {
     let mut t = CommandTable::default();

@@ -329,18 +329,17 @@ async fn config(w: &Worker, resp3: bool, argv: Argv<'_>, out: &mut Vec<u8>) -> R
             ))
         }
         b"help" => {
-            let lines = [
-                "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "GET <pattern>",
-                "SET <directive> <value>",
-                "RESETSTAT",
-                "REWRITE",
-                "HELP",
-            ];
-            encode::array_len(out, lines.len());
-            for l in lines {
-                encode::simple(out, l.as_bytes());
-            }
+            commands::reply_help(
+                out,
+                &[
+                    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                    "GET <pattern>",
+                    "SET <directive> <value>",
+                    "RESETSTAT",
+                    "REWRITE",
+                    "HELP",
+                ],
+            );
         }
         b"get" | b"set" | b"resetstat" | b"rewrite" => {
             return Err(Error::Other(format!(
@@ -452,20 +451,19 @@ async fn client_cmd(
             encode::bulk(out, parts.concat().as_bytes());
         }
         b"help" => {
-            let lines = [
-                "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "ID",
-                "GETNAME",
-                "SETNAME <name>",
-                "SETINFO <option> <value>",
-                "INFO",
-                "LIST",
-                "HELP",
-            ];
-            encode::array_len(out, lines.len());
-            for l in lines {
-                encode::simple(out, l.as_bytes());
-            }
+            commands::reply_help(
+                out,
+                &[
+                    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                    "ID",
+                    "GETNAME",
+                    "SETNAME <name>",
+                    "SETINFO <option> <value>",
+                    "INFO",
+                    "LIST",
+                    "HELP",
+                ],
+            );
         }
         _ => return Err(Error::unknown_subcommand(argv[1], "CLIENT")),
     }
@@ -537,18 +535,17 @@ async fn debug(
             }
         }
         b"help" => {
-            let lines = [
-                "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "OBJECT <key>",
-                "POPULATE <count> [<prefix>] [<size>]",
-                "SET-ACTIVE-EXPIRE <0|1>",
-                "SLEEP <seconds>",
-                "HELP",
-            ];
-            encode::array_len(out, lines.len());
-            for l in lines {
-                encode::simple(out, l.as_bytes());
-            }
+            commands::reply_help(
+                out,
+                &[
+                    "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                    "OBJECT <key>",
+                    "POPULATE <count> [<prefix>] [<size>]",
+                    "SET-ACTIVE-EXPIRE <0|1>",
+                    "SLEEP <seconds>",
+                    "HELP",
+                ],
+            );
         }
         _ => return Err(Error::unknown_subcommand(argv[1], "DEBUG")),
     }

@@ -270,20 +270,19 @@ pub fn command(w: &Worker, resp3: bool, argv: &[&[u8]], out: &mut Vec<u8>) -> Re
             }
         }
         b"help" => {
-            let lines = [
-                "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "(no subcommand)",
-                "COUNT",
-                "DOCS [<command-name> ...]",
-                "GETKEYS <full-command>",
-                "INFO [<command-name> ...]",
-                "LIST",
-                "HELP",
-            ];
-            encode::array_len(out, lines.len());
-            for l in lines {
-                encode::simple(out, l.as_bytes());
-            }
+            commands::reply_help(
+                out,
+                &[
+                    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                    "(no subcommand)",
+                    "COUNT",
+                    "DOCS [<command-name> ...]",
+                    "GETKEYS <full-command>",
+                    "INFO [<command-name> ...]",
+                    "LIST",
+                    "HELP",
+                ],
+            );
         }
         _ => return Err(Error::unknown_subcommand(argv[1], "COMMAND")),
     }
