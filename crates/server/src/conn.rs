@@ -249,6 +249,8 @@ async fn run(
     let mut have_input = end > 0;
     // (shard, how many consecutive commands went to it from here)
     let mut streak: (usize, u32) = (usize::MAX, 0);
+    // The last command name this connection sent, as sent, and its row.
+    let mut last_cmd: Option<([u8; 16], usize, &'static commands::CommandSpec)> = None;
     let mut out: Vec<u8> = Vec::new();
     let mut args = resp::Args::new();
     // The command at `start` was left incomplete: the parser can resume it.
@@ -357,7 +359,18 @@ async fn run(
             };
             start += used;
 
-            let Some(spec) = table.lookup(argv[0]) else {
+            // Pipelines repeat one command: check the last name first.
+            let spec = match last_cmd {
+                Some((name, len, spec)) if &name[..len] == argv[0] => Some(spec),
+                _ => table.lookup(argv[0]).inspect(|spec| {
+                    if argv[0].len() <= 16 {
+                        let mut name = [0u8; 16];
+                        name[..argv[0].len()].copy_from_slice(argv[0]);
+                        last_cmd = Some((name, argv[0].len(), *spec));
+                    }
+                }),
+            };
+            let Some(spec) = spec else {
                 flush_group(w, &mut group, &mut out).await;
                 Error::unknown_command(argv[0], &argv[1..]).write(&mut out);
                 continue;
