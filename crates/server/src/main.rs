@@ -95,6 +95,13 @@ fn main() {
     let mut cfg = cfg;
     cfg.port = port;
 
+    if let Some(fit) = sys::raise_nofile(cfg.maxclients, cfg.threads) {
+        log::warn!(
+            "The open-file limit allows about {fit} clients, less than maxclients {}: lowering maxclients. Raise it with ulimit -n.",
+            cfg.maxclients
+        );
+        cfg.maxclients = fit;
+    }
     let table: &'static commands::CommandTable = Box::leak(Box::new(commands::table()));
     let threads = cfg.threads;
     let shared = Arc::new(Shared {
@@ -202,6 +209,7 @@ fn main() {
 /// Accepts connections on this thread's listener until the process exits.
 async fn accept_loop(w: &Rc<Worker>, listener: TcpListener) {
     let shared = &w.shared;
+    let mut last_warning = 0u64;
     loop {
         match listener.accept().await {
             Ok(mut stream) => {
@@ -220,8 +228,13 @@ async fn accept_loop(w: &Rc<Worker>, listener: TcpListener) {
                 rt::spawn_local(conn::serve(Rc::clone(w), stream));
             }
             Err(e) => {
-                // Out of file descriptors and the like: back off, keep serving.
-                log::warn!("accept failed: {e}");
+                // Out of file descriptors and the like: back off, keep
+                // serving, and say so at most once a second.
+                let now = worker::now_ms();
+                if now.saturating_sub(last_warning) >= 1000 {
+                    log::warn!("accept failed: {e}");
+                    last_warning = now;
+                }
                 rt::sleep(Duration::from_millis(10)).await;
             }
         }

@@ -27,6 +27,34 @@ pub fn level_filter(level: &str) -> log::LevelFilter {
     }
 }
 
+/// Raises the open-file limit so `maxclients` connections fit, as Redis
+/// does (plus a reserve for listeners, eventfds and epoll). Returns the
+/// number of clients the limit allows when it could not be raised enough.
+pub fn raise_nofile(maxclients: usize, threads: usize) -> Option<usize> {
+    let reserve = 32 + 3 * threads;
+    let want = (maxclients + reserve) as libc::rlim_t;
+    // SAFETY: getrlimit/setrlimit with a valid struct.
+    unsafe {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 || r.rlim_cur >= want {
+            return None;
+        }
+        let new = libc::rlimit {
+            rlim_cur: want.min(r.rlim_max),
+            rlim_max: r.rlim_max,
+        };
+        let cur = if libc::setrlimit(libc::RLIMIT_NOFILE, &new) == 0 {
+            new.rlim_cur
+        } else {
+            r.rlim_cur
+        };
+        (cur < want).then(|| (cur as usize).saturating_sub(reserve).max(1))
+    }
+}
+
 /// Blocks SIGINT and SIGTERM in the calling thread (and the threads it
 /// spawns afterwards), so that only [`wait_for_signal`] receives them.
 pub fn block_signals() -> libc::sigset_t {
