@@ -396,7 +396,7 @@ async fn run(
                         if spec.has(flags::MULTI_KEY) && keys.any(|i| w.shard_of(argv[i]) != first)
                         {
                             flush_group(w, &mut group, &mut out).await;
-                            cmds::multi_shard(w, client, spec.name, argv, &mut out).await;
+                            crate::fanout::multi_shard(w, client, spec.name, argv, &mut out).await;
                             streak.1 = 0;
                             continue;
                         }

@@ -13,13 +13,16 @@
 //! - [`rt`]: the per-thread runtime: epoll reactor, tasks, timers, doorbells.
 //! - [`router`]: the cross-thread channels and the call/reply plumbing.
 //! - [`conn`]: a connection's read → parse → route → write loop.
-//! - [`cmds`]: commands the server runs itself, and cross-shard fan-out.
+//! - [`cmds`]: commands the server runs itself (connection, admin, INFO's
+//!   and KEYS' fan-out).
+//! - [`fanout`]: multi-key commands whose keys live on several shards; SCAN.
 //! - [`info`]: INFO and COMMAND.
 //! - [`sys`]: CPUs, rlimits, signals, memory figures, the allocator.
 
 mod cmds;
 mod config;
 mod conn;
+mod fanout;
 mod info;
 mod router;
 mod rt;

@@ -1,0 +1,301 @@
+//! Commands whose keys live on several shards: each shard runs its part
+//! and the parts are merged into one reply. MGET/MSET/MSETNX/DEL/EXISTS/
+//! RENAME/COPY across shards, and SCAN's walk over every shard.
+//!
+//! Not atomic across shards: each shard's part is atomic, and the parts run
+//! one after another. Atomic multi-shard commands and MULTI/EXEC are the
+//! transaction layer's job.
+
+use commands::args::parse_i64;
+use commands::keys::{self, ScanFilter};
+use commands::{strings, Error};
+use resp::encode;
+
+use crate::conn::Client;
+use crate::worker::{now_ms, Worker};
+
+type Argv<'a> = &'a [&'a [u8]];
+
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
+///
+/// The cursor names a shard and a position in it: `local * shards + shard`.
+/// Shards are walked in order, each with the storage layer's guarantees, so
+/// the whole scan keeps Redis's: every key present throughout is returned.
+pub async fn scan(
+    w: &Worker,
+    client: &mut Client,
+    argv: Argv<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let cursor: u64 = std::str::from_utf8(argv[1])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or(Error::Static("ERR invalid cursor"))?;
+    let mut filter = ScanFilter::default();
+    let mut count = 10usize;
+    let mut i = 2;
+    while i < argv.len() {
+        let opt = argv[i].to_ascii_lowercase();
+        let val = argv.get(i + 1).ok_or(Error::Syntax)?;
+        match opt.as_slice() {
+            b"match" => filter.pattern = Some(val.to_vec()).filter(|p| p != b"*"),
+            b"count" => {
+                let c = parse_i64(val).ok_or(Error::NotInteger)?;
+                if c < 1 {
+                    return Err(Error::Syntax);
+                }
+                count = c as usize;
+            }
+            b"type" => filter.type_name = Some(val.to_vec()),
+            _ => return Err(Error::Syntax),
+        }
+        i += 2;
+    }
+    let n = w.nshards() as u64;
+    let mut shard = (cursor % n) as usize;
+    let mut local = cursor / n;
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    let db = client.db;
+    let next = loop {
+        let f = filter.clone();
+        let (next_local, found) = w
+            .call(shard, move |w| {
+                keys::scan_step(&mut w.shard.borrow_mut(), db, local, count, &f, now_ms())
+            })
+            .await
+            .unwrap_or((0, Vec::new()));
+        keys.extend(found);
+        if next_local != 0 {
+            break next_local * n + shard as u64;
+        }
+        shard += 1;
+        local = 0;
+        if shard as u64 >= n {
+            break 0;
+        }
+        if keys.len() >= count {
+            break shard as u64;
+        }
+    };
+    encode::array_len(out, 2);
+    encode::bulk(out, next.to_string().as_bytes());
+    encode::array_len(out, keys.len());
+    for k in &keys {
+        encode::bulk(out, k);
+    }
+    Ok(())
+}
+
+/// Groups argument indices by owning shard, keeping their order.
+fn by_shard(
+    w: &Worker,
+    keys: impl Iterator<Item = usize>,
+    argv: Argv<'_>,
+) -> Vec<(usize, Vec<usize>)> {
+    let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+    for i in keys {
+        let s = w.shard_of(argv[i]);
+        match groups.iter_mut().find(|g| g.0 == s) {
+            Some(g) => g.1.push(i),
+            None => groups.push((s, vec![i])),
+        }
+    }
+    groups
+}
+
+fn owned(argv: Argv<'_>, idx: &[usize]) -> Vec<Vec<u8>> {
+    idx.iter().map(|&i| argv[i].to_vec()).collect()
+}
+
+/// A multi-key command whose keys live on several shards: each shard runs
+/// its part; the parts are merged into one reply.
+pub async fn multi_shard(
+    w: &Worker,
+    client: &mut Client,
+    name: &str,
+    argv: Argv<'_>,
+    out: &mut Vec<u8>,
+) {
+    let db = client.db;
+    match name {
+        "mget" => {
+            let groups = by_shard(w, 1..argv.len(), argv);
+            let mut values: Vec<Option<Vec<u8>>> = vec![None; argv.len()];
+            let futs: Vec<_> = groups
+                .iter()
+                .map(|(s, idx)| {
+                    let keys = owned(argv, idx);
+                    w.call(*s, move |w| {
+                        let mut sh = w.shard.borrow_mut();
+                        let now = now_ms();
+                        keys.iter()
+                            .map(|k| strings::get_value(&mut sh, db, k, now))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for ((_, idx), fut) in groups.iter().zip(futs) {
+                if let Some(vals) = fut.await {
+                    for (&i, v) in idx.iter().zip(vals) {
+                        values[i] = v;
+                    }
+                }
+            }
+            encode::array_len(out, argv.len() - 1);
+            for v in &values[1..] {
+                match v {
+                    Some(v) => encode::bulk(out, v),
+                    None => encode::null(out, client.resp3),
+                }
+            }
+        }
+        "mset" | "msetnx" => {
+            if argv.len() % 2 == 0 {
+                Error::WrongArity(name.to_string()).write(out);
+                return;
+            }
+            let groups = by_shard(w, (1..argv.len()).step_by(2), argv);
+            if name == "msetnx" {
+                let mut exists = false;
+                for (s, idx) in &groups {
+                    let keys = owned(argv, idx);
+                    let any = w
+                        .call(*s, move |w| {
+                            let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+                            strings::any_exists(&mut w.shard.borrow_mut(), db, &refs, now_ms())
+                        })
+                        .await;
+                    exists |= any.unwrap_or(false);
+                }
+                if exists {
+                    encode::integer(out, 0);
+                    return;
+                }
+            }
+            for (s, idx) in &groups {
+                let pairs: Vec<Vec<u8>> = idx
+                    .iter()
+                    .flat_map(|&i| [argv[i].to_vec(), argv[i + 1].to_vec()])
+                    .collect();
+                w.call(*s, move |w| {
+                    let refs: Vec<&[u8]> = pairs.iter().map(Vec::as_slice).collect();
+                    strings::set_pairs(&mut w.shard.borrow_mut(), db, &refs);
+                })
+                .await;
+            }
+            if name == "msetnx" {
+                encode::integer(out, 1);
+            } else {
+                encode::ok(out);
+            }
+        }
+        "del" | "unlink" | "exists" | "touch" => {
+            let del = name == "del" || name == "unlink";
+            let groups = by_shard(w, 1..argv.len(), argv);
+            let futs: Vec<_> = groups
+                .iter()
+                .map(|(s, idx)| {
+                    let keys = owned(argv, idx);
+                    w.call(*s, move |w| {
+                        let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+                        let mut sh = w.shard.borrow_mut();
+                        if del {
+                            keys::del_keys(&mut sh, db, &refs, now_ms())
+                        } else {
+                            keys::count_existing(&mut sh, db, &refs, now_ms())
+                        }
+                    })
+                })
+                .collect();
+            let mut n = 0;
+            for f in futs {
+                n += f.await.unwrap_or(0);
+            }
+            encode::integer(out, n);
+        }
+        "rename" | "renamenx" => {
+            let nx = name == "renamenx";
+            let (src, dst) = (argv[1].to_vec(), argv[2].to_vec());
+            let (ss, ds) = (w.shard_of(&src), w.shard_of(&dst));
+            if nx {
+                let d = dst.clone();
+                if w.call(ds, move |w| {
+                    w.shard.borrow_mut().ks.dbs[db].contains(&d, now_ms())
+                })
+                .await
+                .unwrap_or(false)
+                {
+                    let s = src.clone();
+                    let src_exists = w
+                        .call(ss, move |w| {
+                            w.shard.borrow_mut().ks.dbs[db].contains(&s, now_ms())
+                        })
+                        .await
+                        .unwrap_or(false);
+                    if src_exists {
+                        encode::integer(out, 0);
+                    } else {
+                        Error::NoSuchKey.write(out);
+                    }
+                    return;
+                }
+            }
+            let taken = w
+                .call(ss, move |w| {
+                    w.shard.borrow_mut().ks.dbs[db].take(&src, now_ms())
+                })
+                .await
+                .flatten();
+            let Some((value, exp)) = taken else {
+                Error::NoSuchKey.write(out);
+                return;
+            };
+            w.call(ds, move |w| {
+                w.shard.borrow_mut().ks.dbs[db].insert(&dst, value, exp)
+            })
+            .await;
+            if nx {
+                encode::integer(out, 1);
+            } else {
+                encode::ok(out);
+            }
+        }
+        "copy" => {
+            let opts = match keys::copy_opts(argv, db, w.shared.config.startup.databases) {
+                Ok(o) => o,
+                Err(e) => {
+                    e.write(out);
+                    return;
+                }
+            };
+            let (src, dst) = (argv[1].to_vec(), argv[2].to_vec());
+            let (ss, ds) = (w.shard_of(&src), w.shard_of(&dst));
+            let got = w
+                .call(ss, move |w| {
+                    w.shard.borrow_mut().ks.dbs[db]
+                        .get_with_expiry(&src, now_ms())
+                        .map(|(v, e)| (v.clone(), e))
+                })
+                .await
+                .flatten();
+            let Some((value, exp)) = got else {
+                encode::integer(out, 0);
+                return;
+            };
+            let done = w
+                .call(ds, move |w| {
+                    let mut sh = w.shard.borrow_mut();
+                    let d = &mut sh.ks.dbs[opts.db];
+                    if !opts.replace && d.contains(&dst, now_ms()) {
+                        return false;
+                    }
+                    d.insert(&dst, value, exp);
+                    true
+                })
+                .await
+                .unwrap_or(false);
+            encode::integer(out, i64::from(done));
+        }
+        _ => Error::Other(format!("ERR '{name}' cannot run across shards yet")).write(out),
+    }
+}
