@@ -141,28 +141,34 @@ impl CommandTable {
         keys: (i32, i32, i32),
         f: ShardFn,
     ) {
-        self.add(CommandSpec {
-            name,
-            arity,
-            flags,
-            first_key: keys.0,
-            last_key: keys.1,
-            step: keys.2,
-            handler: Handler::Shard(f),
-        });
+        self.row(name, arity, flags, keys, Handler::Shard(f));
     }
+
     /// Shorthand for a server command.
     pub fn server(&mut self, name: &'static str, arity: i32, flags: u32, keys: (i32, i32, i32)) {
+        self.row(name, arity, flags, keys, Handler::Server);
+    }
+
+    fn row(
+        &mut self,
+        name: &'static str,
+        arity: i32,
+        flags: u32,
+        keys: (i32, i32, i32),
+        handler: Handler,
+    ) {
+        let (first_key, last_key, step) = keys;
         self.add(CommandSpec {
             name,
             arity,
             flags,
-            first_key: keys.0,
-            last_key: keys.1,
-            step: keys.2,
-            handler: Handler::Server,
+            first_key,
+            last_key,
+            step,
+            handler,
         });
     }
+
     /// Looks a command up by name, case-insensitively, without allocating.
     pub fn lookup(&self, name: &[u8]) -> Option<&CommandSpec> {
         if name.is_empty() {
