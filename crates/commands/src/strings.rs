@@ -41,6 +41,7 @@ pub fn register(t: &mut CommandTable) {
     t.shard("getrange", 4, READONLY, (1, 1, 1), getrange);
     t.shard("substr", 4, READONLY, (1, 1, 1), getrange);
     t.shard("setrange", 4, WRITE | DENYOOM, (1, 1, 1), setrange);
+    t.shard("lcs", -3, READONLY | MULTI_KEY, (1, 2, 1), lcs_cmd);
 }
 
 /// Writes a string value as a bulk reply.
@@ -535,6 +536,166 @@ fn setrange(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
     };
     encode::integer(ctx.out, len as i64);
+    Ok(())
+}
+
+/// LCS's options.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LcsOpts {
+    pub len: bool,
+    pub idx: bool,
+    pub with_match_len: bool,
+    pub min_match_len: usize,
+}
+
+/// Parses `LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]`.
+pub fn lcs_opts(argv: &[&[u8]]) -> Result<LcsOpts, Error> {
+    let mut o = LcsOpts::default();
+    let mut args = Args::at(argv, 3);
+    while !args.is_done() {
+        if args.flag("LEN") {
+            o.len = true;
+        } else if args.flag("IDX") {
+            o.idx = true;
+        } else if args.flag("WITHMATCHLEN") {
+            o.with_match_len = true;
+        } else if args.flag("MINMATCHLEN") {
+            o.min_match_len = args.next_i64()?.max(0) as usize;
+        } else {
+            return Err(Error::Syntax);
+        }
+    }
+    if o.len && o.idx {
+        return Err(Error::Static(
+            "ERR If you want both the length and indexes, please just use IDX.",
+        ));
+    }
+    Ok(o)
+}
+
+/// A key's string for LCS: empty when missing, an error for other types.
+pub fn lcs_input(shard: &mut Shard, db: usize, key: &[u8], now: Millis) -> Result<Vec<u8>, Error> {
+    match shard.ks.dbs[db].get(key, now) {
+        None => Ok(Vec::new()),
+        Some(v) => v.as_str().map(|s| s.to_vec()).ok_or(Error::Static(
+            "ERR The specified keys must contain string values",
+        )),
+    }
+}
+
+/// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]  (both keys on this shard)
+fn lcs_cmd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let opts = lcs_opts(argv)?;
+    let a = lcs_input(ctx.shard, ctx.db, argv[1], ctx.now)?;
+    let b = lcs_input(ctx.shard, ctx.db, argv[2], ctx.now)?;
+    lcs_reply(
+        &a,
+        &b,
+        opts,
+        ctx.shard.config.proto_max_bulk_len,
+        ctx.resp3,
+        ctx.out,
+    )
+}
+
+/// The longest common subsequence of `a` and `b`, replied as LCS replies:
+/// the string, its length (LEN), or the matching ranges (IDX), walking the
+/// dynamic-programming table back from the ends of both strings.
+pub fn lcs_reply(
+    a: &[u8],
+    b: &[u8],
+    o: LcsOpts,
+    limit: usize,
+    resp3: bool,
+    out: &mut Vec<u8>,
+) -> CmdResult {
+    let (alen, blen) = (a.len(), b.len());
+    let cells = (alen + 1)
+        .checked_mul(blen + 1)
+        .filter(|c| c.saturating_mul(4) <= limit);
+    let Some(cells) = cells else {
+        return Err(Error::Static(
+            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        ));
+    };
+    let mut t = vec![0u32; cells];
+    let at = |i: usize, j: usize| i * (blen + 1) + j;
+    for i in 1..=alen {
+        for j in 1..=blen {
+            t[at(i, j)] = if a[i - 1] == b[j - 1] {
+                t[at(i - 1, j - 1)] + 1
+            } else {
+                t[at(i - 1, j)].max(t[at(i, j - 1)])
+            };
+        }
+    }
+    let total = t[at(alen, blen)] as usize;
+    if o.len {
+        encode::integer(out, total as i64);
+        return Ok(());
+    }
+    let mut common = vec![0u8; total];
+    let mut ranges: Vec<(usize, usize, usize, usize)> = Vec::new();
+    // The range being grown backwards, as (a_start, a_end, b_start, b_end).
+    let mut cur: Option<(usize, usize, usize, usize)> = None;
+    let (mut i, mut j, mut k) = (alen, blen, total);
+    while i > 0 && j > 0 {
+        let mut emit = false;
+        if a[i - 1] == b[j - 1] {
+            common[k - 1] = a[i - 1];
+            match cur.as_mut() {
+                None => cur = Some((i - 1, i - 1, j - 1, j - 1)),
+                Some(r) if r.0 == i && r.2 == j => {
+                    r.0 -= 1;
+                    r.2 -= 1;
+                }
+                Some(_) => emit = true,
+            }
+            if cur.is_some_and(|r| r.0 == 0 || r.2 == 0) {
+                emit = true;
+            }
+            k -= 1;
+            i -= 1;
+            j -= 1;
+        } else {
+            if t[at(i - 1, j)] > t[at(i, j - 1)] {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            emit = cur.is_some();
+        }
+        if emit {
+            // A match that does not extend the current range ends it without
+            // starting a new one, as Redis does.
+            if let Some(r) = cur.take() {
+                if o.min_match_len == 0 || r.1 - r.0 + 1 >= o.min_match_len {
+                    ranges.push(r);
+                }
+            }
+        }
+    }
+    if !o.idx {
+        encode::bulk(out, &common);
+        return Ok(());
+    }
+    encode::map_len(out, 2, resp3);
+    encode::bulk(out, b"matches");
+    encode::array_len(out, ranges.len());
+    for (a0, a1, b0, b1) in ranges {
+        encode::array_len(out, 2 + usize::from(o.with_match_len));
+        encode::array_len(out, 2);
+        encode::integer(out, a0 as i64);
+        encode::integer(out, a1 as i64);
+        encode::array_len(out, 2);
+        encode::integer(out, b0 as i64);
+        encode::integer(out, b1 as i64);
+        if o.with_match_len {
+            encode::integer(out, (a1 - a0 + 1) as i64);
+        }
+    }
+    encode::bulk(out, b"len");
+    encode::integer(out, total as i64);
     Ok(())
 }
 

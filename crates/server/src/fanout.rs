@@ -296,6 +296,32 @@ pub async fn multi_shard(
                 .unwrap_or(false);
             encode::integer(out, i64::from(done));
         }
+        "lcs" => {
+            let result = async {
+                let opts = strings::lcs_opts(argv)?;
+                let mut inputs = Vec::with_capacity(2);
+                for key in [argv[1].to_vec(), argv[2].to_vec()] {
+                    let target = w.shard_of(&key);
+                    let got = w
+                        .call(target, move |w| {
+                            strings::lcs_input(&mut w.shard.borrow_mut(), db, &key, now_ms())
+                        })
+                        .await
+                        .unwrap_or_else(|| Ok(Vec::new()))?;
+                    inputs.push(got);
+                }
+                let limit = w
+                    .shared
+                    .config
+                    .proto_max_bulk_len
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                strings::lcs_reply(&inputs[0], &inputs[1], opts, limit, client.resp3, out)
+            }
+            .await;
+            if let Err(e) = result {
+                e.write(out);
+            }
+        }
         _ => Error::Other(format!("ERR '{name}' cannot run across shards yet")).write(out),
     }
 }

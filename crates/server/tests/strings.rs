@@ -514,3 +514,35 @@ fn setrange() {
         assert_eq!(c.cmd(&["GET", "k"]), Reply::bulk("Hello Redis!!"));
     });
 }
+
+/// LCS on keys of one shard and of two shards: the string, LEN, IDX with
+/// WITHMATCHLEN and MINMATCHLEN, and the errors.
+#[test]
+fn lcs() {
+    common::for_threads(|s| {
+        let mut c = s.client();
+        // "{t}" keeps a pair on one shard; "p1"/"{q}p2" may straddle two.
+        for (k1, k2) in [("{t}a", "{t}b"), ("p1", "{q}p2")] {
+            c.ok(&["SET", k1, "ohmytext"]);
+            c.ok(&["SET", k2, "mynewtext"]);
+            assert_eq!(c.cmd(&["LCS", k1, k2]), Reply::bulk("mytext"));
+            assert_eq!(c.int(&["LCS", k1, k2, "LEN"]), 6);
+            let idx = c.cmd(&["LCS", k1, k2, "IDX", "WITHMATCHLEN"]);
+            let parts = idx.as_array();
+            assert_eq!(parts[0], Reply::bulk("matches"));
+            let first = parts[1].as_array()[0].as_array();
+            assert_eq!(first[0], Reply::Array(vec![Reply::int(4), Reply::int(7)]));
+            assert_eq!(first[1], Reply::Array(vec![Reply::int(5), Reply::int(8)]));
+            assert_eq!(first[2], Reply::int(4));
+            assert_eq!(parts[2], Reply::bulk("len"));
+            assert_eq!(parts[3], Reply::int(6));
+            let long = c.cmd(&["LCS", k1, k2, "IDX", "MINMATCHLEN", "3"]);
+            assert_eq!(long.as_array()[1].as_array().len(), 1);
+            assert_eq!(c.cmd(&["LCS", k1, "lcs:nosuch"]), Reply::bulk(""));
+            assert!(c
+                .err(&["LCS", k1, k2, "LEN", "IDX"])
+                .contains("If you want both the length and indexes"));
+            assert_eq!(c.err(&["LCS", k1, k2, "FOO"]), "ERR syntax error");
+        }
+    });
+}
