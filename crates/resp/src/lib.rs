@@ -1,4 +1,5 @@
-//! RESP2 for Tessera: a zero-copy command parser and a one-pass reply encoder.
+//! RESP for Tessera: a zero-copy command parser and a one-pass reply encoder
+//! (RESP2, plus the RESP3 reply forms a connection gets after `HELLO 3`).
 //!
 //! This crate is the wire format and nothing else: it knows no commands, no
 //! sockets and nothing else in the workspace. Redis 7.0's behaviour is the

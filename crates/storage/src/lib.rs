@@ -7,7 +7,7 @@
 //!
 //! # Layout
 //!
-//! - [`db`]: [`Keyspace`] (a shard's databases and counters) and [`Db`]
+//! - [`db`]: [`Keyspace`] (a shard's databases) and [`Db`]
 //!   (one database: the table plus a deadline index for active expiry;
 //!   lazy expiry on every access).
 //! - [`dict`]: the hash table: chained buckets, incremental rehash, SCAN
