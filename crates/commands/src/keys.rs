@@ -375,13 +375,8 @@ fn renamenx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 /// The live keys of this shard's `db` matching `pattern` (KEYS).
 pub fn keys_matching(shard: &mut Shard, db: usize, pattern: &[u8], now: Millis) -> Vec<Vec<u8>> {
-    let all = pattern == b"*";
     let mut out = Vec::new();
-    shard.ks.dbs[db].for_each(|k, _, exp| {
-        if exp.is_none_or(|at| at > now) && (all || glob_match(pattern, k, false)) {
-            out.push(k.to_vec());
-        }
-    });
+    shard.ks.dbs[db].keys_matching(pattern, now, |k| out.push(k.to_vec()));
     out
 }
 
@@ -404,7 +399,8 @@ pub fn scan_step(
 ) -> (u64, Vec<Vec<u8>>) {
     let mut keys = Vec::new();
     let next = shard.ks.dbs[db].scan(cursor, count, |k, v, exp| {
-        if exp.is_some_and(|at| at <= now) {
+        // Expired once `now` is past the deadline, as storage counts it.
+        if exp.is_some_and(|at| now > at) {
             return;
         }
         if let Some(p) = &filter.pattern {
