@@ -71,10 +71,12 @@ impl Group {
         self.cmds.push((f, argv.len() as u32));
     }
 
-    /// Runs every command of the group on `shard`; returns their replies.
-    fn run(self, shard: &mut Shard) -> Vec<u8> {
+    /// Runs every command of the group on `shard`; returns their replies
+    /// and where each one ends.
+    fn run(self, shard: &mut Shard) -> (Vec<u8>, Vec<u32>) {
         let now = now_ms();
         let mut out = Vec::with_capacity(64 * self.cmds.len());
+        let mut ends = Vec::with_capacity(self.cmds.len());
         let mut pos = 0usize;
         let mut argv: Vec<&[u8]> = Vec::with_capacity(8);
         for (f, argc) in &self.cmds {
@@ -84,8 +86,55 @@ impl Group {
             }
             pos += *argc as usize;
             exec(shard, *f, self.db, self.resp3, now, &argv, &mut out);
+            ends.push(out.len() as u32);
         }
-        out
+        (out, ends)
+    }
+}
+
+/// Commands sent ahead to shards whose replies are not in `out` yet.
+///
+/// A window holds either commands for one shard only (any commands, run in
+/// order there), or read-only commands for any shards. Reads have no
+/// effects, so running the reads of a pipeline on several shards at once
+/// cannot be observed, and it turns one round trip per change of shard into
+/// one per window. A write is never dispatched before every earlier command
+/// of its connection has executed: it joins a window only when that window
+/// is for its own shard, otherwise the window is flushed first.
+#[derive(Default)]
+struct Window {
+    groups: Vec<Group>,
+    /// The group of each command, in request order.
+    order: Vec<u16>,
+    writes: bool,
+}
+
+impl Window {
+    fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Whether a command for `target` may join without reordering a write.
+    fn admits(&self, target: usize, readonly: bool) -> bool {
+        match self.groups.as_slice() {
+            [] => true,
+            [g] if g.target == target => true,
+            _ => readonly && !self.writes,
+        }
+    }
+
+    fn push(&mut self, target: usize, client: &Client, f: ShardFn, argv: &[&[u8]], readonly: bool) {
+        let gi = match self.groups.iter().position(|g| g.target == target) {
+            Some(i) => i,
+            None => {
+                self.groups
+                    .push(Group::new(target, client.db, client.resp3));
+                self.groups.len() - 1
+            }
+        };
+        self.groups[gi].push(f, argv);
+        self.order.push(gi as u16);
+        self.writes |= !readonly;
     }
 }
 
@@ -112,16 +161,63 @@ pub fn exec(
     }
 }
 
-/// Sends the pending group, if any, and appends its replies to `out`.
-async fn flush_group(w: &Worker, group: &mut Option<Group>, out: &mut Vec<u8>) {
-    if let Some(g) = group.take() {
-        let target = g.target;
-        if let Some(reply) = w
-            .call(target, move |w| g.run(&mut w.shard.borrow_mut()))
-            .await
-        {
-            out.extend_from_slice(&reply);
+/// Runs the window's groups (remote ones first, so the shards work in
+/// parallel, then this thread's) and appends the replies in request order.
+async fn flush_window(w: &Worker, win: &mut Window, out: &mut Vec<u8>) {
+    if win.groups.is_empty() {
+        return;
+    }
+    let groups = std::mem::take(&mut win.groups);
+    let order = std::mem::take(&mut win.order);
+    win.writes = false;
+    if groups.len() == 1 {
+        for g in groups {
+            let target = g.target;
+            if let Some((bytes, _)) = w
+                .call(target, move |w| g.run(&mut w.shard.borrow_mut()))
+                .await
+            {
+                out.extend_from_slice(&bytes);
+            }
         }
+        return;
+    }
+    let mut local = None;
+    let mut pending = Vec::with_capacity(groups.len());
+    for (i, g) in groups.into_iter().enumerate() {
+        if g.target == w.id {
+            local = Some((i, g));
+            pending.push(None);
+        } else {
+            let target = g.target;
+            pending.push(Some(
+                w.start(target, move |w| g.run(&mut w.shard.borrow_mut())),
+            ));
+        }
+    }
+    let mut replies: Vec<(Vec<u8>, Vec<u32>)> = Vec::with_capacity(pending.len());
+    let mut local_reply = local.map(|(i, g)| (i, g.run(&mut w.shard.borrow_mut())));
+    for (i, p) in pending.into_iter().enumerate() {
+        let r = match p {
+            Some(p) => p.finish(w).await,
+            None => local_reply
+                .take()
+                .filter(|(li, _)| *li == i)
+                .map(|(_, r)| r),
+        };
+        replies.push(r.unwrap_or_default());
+    }
+    let mut next = vec![0usize; replies.len()];
+    for gi in order {
+        let gi = usize::from(gi);
+        let (bytes, ends) = &replies[gi];
+        let k = next[gi];
+        next[gi] += 1;
+        let (Some(&end), start) = (ends.get(k), if k == 0 { 0 } else { ends[k - 1] as usize })
+        else {
+            continue;
+        };
+        out.extend_from_slice(&bytes[start..end as usize]);
     }
 }
 
@@ -317,7 +413,7 @@ async fn run(
             ..Limits::default()
         };
         let now = now_ms();
-        let mut group: Option<Group> = None;
+        let mut window = Window::default();
         let mut flow = Flow::Continue;
         while start < end {
             let input = &rbuf[start..end];
@@ -335,7 +431,7 @@ async fn run(
                     break;
                 }
                 Err(e) => {
-                    flush_group(w, &mut group, &mut out).await;
+                    flush_window(w, &mut window, &mut out).await;
                     Error::Other(format!("ERR {e}")).write(&mut out);
                     stream.write_all(&out).await?;
                     return Ok(None);
@@ -371,17 +467,17 @@ async fn run(
                 }),
             };
             let Some(spec) = spec else {
-                flush_group(w, &mut group, &mut out).await;
+                flush_window(w, &mut window, &mut out).await;
                 Error::unknown_command(argv[0], &argv[1..]).write(&mut out);
                 continue;
             };
             if !spec.arity_ok(argc) {
-                flush_group(w, &mut group, &mut out).await;
+                flush_window(w, &mut window, &mut out).await;
                 Error::WrongArity(spec.name.to_string()).write(&mut out);
                 continue;
             }
             if !client.authed && !spec.has(flags::NO_AUTH) {
-                flush_group(w, &mut group, &mut out).await;
+                flush_window(w, &mut window, &mut out).await;
                 Error::NoAuth.write(&mut out);
                 continue;
             }
@@ -395,16 +491,28 @@ async fn run(
                         let first = keys.next().map_or(0, |i| w.shard_of(argv[i]));
                         if spec.has(flags::MULTI_KEY) && keys.any(|i| w.shard_of(argv[i]) != first)
                         {
-                            flush_group(w, &mut group, &mut out).await;
+                            flush_window(w, &mut window, &mut out).await;
                             crate::fanout::multi_shard(w, client, spec.name, argv, &mut out).await;
                             streak.1 = 0;
                             continue;
                         }
                         first
                     };
-                    if target == w.id {
+                    let readonly = spec.has(flags::READONLY);
+                    if target != w.id {
+                        if streak.0 == target {
+                            streak.1 = streak.1.saturating_add(1);
+                        } else {
+                            streak = (target, 1);
+                        }
+                    } else {
                         streak.1 = 0;
-                        flush_group(w, &mut group, &mut out).await;
+                    }
+                    if !window.admits(target, readonly) {
+                        flush_window(w, &mut window, &mut out).await;
+                    }
+                    if target == w.id && window.is_empty() {
+                        // The fast path: a local command runs at once.
                         exec(
                             &mut w.shard.borrow_mut(),
                             f,
@@ -415,21 +523,11 @@ async fn run(
                             &mut out,
                         );
                     } else {
-                        if streak.0 == target {
-                            streak.1 = streak.1.saturating_add(1);
-                        } else {
-                            streak = (target, 1);
-                        }
-                        if group.as_ref().is_some_and(|g| g.target != target) {
-                            flush_group(w, &mut group, &mut out).await;
-                        }
-                        group
-                            .get_or_insert_with(|| Group::new(target, client.db, client.resp3))
-                            .push(f, argv);
+                        window.push(target, client, f, argv, readonly);
                     }
                 }
                 Handler::Server => {
-                    flush_group(w, &mut group, &mut out).await;
+                    flush_window(w, &mut window, &mut out).await;
                     {
                         let mut info = client.info.borrow_mut();
                         info.last_cmd = spec.name;
@@ -441,12 +539,12 @@ async fn run(
                 }
             }
             if out.len() > OUT_HIGH_WATER {
-                flush_group(w, &mut group, &mut out).await;
+                flush_window(w, &mut window, &mut out).await;
                 stream.write_all(&out).await?;
                 out.clear();
             }
         }
-        flush_group(w, &mut group, &mut out).await;
+        flush_window(w, &mut window, &mut out).await;
         if !out.is_empty() {
             stream.write_all(&out).await?;
             out.clear();

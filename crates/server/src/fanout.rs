@@ -125,7 +125,7 @@ pub async fn multi_shard(
                 .iter()
                 .map(|(s, idx)| {
                     let keys = owned(argv, idx);
-                    w.call(*s, move |w| {
+                    w.start(*s, move |w| {
                         let mut sh = w.shard.borrow_mut();
                         let now = now_ms();
                         keys.iter()
@@ -135,7 +135,7 @@ pub async fn multi_shard(
                 })
                 .collect();
             for ((_, idx), fut) in groups.iter().zip(futs) {
-                if let Some(vals) = fut.await {
+                if let Some(vals) = fut.finish(w).await {
                     for (&i, v) in idx.iter().zip(vals) {
                         values[i] = v;
                     }
@@ -196,7 +196,7 @@ pub async fn multi_shard(
                 .iter()
                 .map(|(s, idx)| {
                     let keys = owned(argv, idx);
-                    w.call(*s, move |w| {
+                    w.start(*s, move |w| {
                         let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
                         let mut sh = w.shard.borrow_mut();
                         if del {
@@ -209,7 +209,7 @@ pub async fn multi_shard(
                 .collect();
             let mut n = 0;
             for f in futs {
-                n += f.await.unwrap_or(0);
+                n += f.finish(w).await.unwrap_or(0);
             }
             encode::integer(out, n);
         }

@@ -146,24 +146,29 @@ impl Router {
         }
     }
 
-    /// Sends `job` to thread `target` (never this one) and waits for its result.
-    pub async fn remote(&self, target: usize, job: Job) -> Box<dyn Any + Send> {
+    /// Sends `job` to thread `target` (never this one) at once; the result
+    /// is collected with [`Router::wait`]. Sending several before waiting
+    /// for any lets their shards work in parallel.
+    pub fn send(&self, target: usize, job: Job) -> Option<u32> {
         debug_assert_ne!(target, self.me);
         let id = self.alloc_slot();
-        if self.mesh.req_tx[target]
-            .send(Request {
-                from: self.me,
-                id,
-                job,
-            })
-            .is_err()
-        {
+        let req = Request {
+            from: self.me,
+            id,
+            job,
+        };
+        if self.mesh.req_tx[target].send(req).is_err() {
             let mut s = self.slots.borrow_mut();
             s.0[id as usize] = Slot::Free;
             s.1.push(id);
-            return Box::new(());
+            return None;
         }
         self.mesh.doorbells[target].ring();
+        Some(id)
+    }
+
+    /// The result of the job sent as `id`.
+    pub async fn wait(&self, id: u32) -> Box<dyn Any + Send> {
         std::future::poll_fn(|cx| {
             let mut s = self.slots.borrow_mut();
             let (slots, free) = &mut *s;

@@ -81,6 +81,22 @@ pub fn current() -> Option<Rc<Worker>> {
     CURRENT.with(|c| c.borrow().clone())
 }
 
+/// A job started with [`Worker::start`]: its result, or its call in flight.
+/// Must be finished (connection tasks are never cancelled mid-call).
+pub enum Pending<R> {
+    Ready(Option<R>),
+    Sent(u32, std::marker::PhantomData<R>),
+}
+
+impl<R: 'static> Pending<R> {
+    pub async fn finish(self, w: &Worker) -> Option<R> {
+        match self {
+            Pending::Ready(r) => r,
+            Pending::Sent(id, _) => w.router.wait(id).await.downcast::<R>().ok().map(|b| *b),
+        }
+    }
+}
+
 /// Unix time in milliseconds.
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -104,32 +120,41 @@ impl Worker {
         target: usize,
         f: impl FnOnce(&Worker) -> R + Send + 'static,
     ) -> Option<R> {
-        if target == self.id {
-            return Some(f(self));
-        }
-        let job: Job = Box::new(move |w| Box::new(f(w)) as Box<dyn Any + Send>);
-        self.router
-            .remote(target, job)
-            .await
-            .downcast::<R>()
-            .ok()
-            .map(|b| *b)
+        self.start(target, f).finish(self).await
     }
 
-    /// Runs `f` on every thread, concurrently, and collects the results in
+    /// Starts `f` on thread `target` without waiting: on another thread it is
+    /// sent at once (so several can run in parallel), on this one it runs now.
+    pub fn start<R: Send + 'static>(
+        &self,
+        target: usize,
+        f: impl FnOnce(&Worker) -> R + Send + 'static,
+    ) -> Pending<R> {
+        if target == self.id {
+            return Pending::Ready(Some(f(self)));
+        }
+        let job: Job = Box::new(move |w| Box::new(f(w)) as Box<dyn Any + Send>);
+        match self.router.send(target, job) {
+            Some(id) => Pending::Sent(id, std::marker::PhantomData),
+            None => Pending::Ready(None),
+        }
+    }
+
+    /// Runs `f` on every thread in parallel and collects the results in
     /// thread order.
     pub async fn call_all<R: Send + 'static>(
         &self,
         f: impl Fn(&Worker) -> R + Send + Sync + Clone + 'static,
     ) -> Vec<R> {
-        let mut futs = Vec::with_capacity(self.nshards());
-        for t in 0..self.nshards() {
-            let f = f.clone();
-            futs.push(self.call(t, move |w| f(w)));
-        }
-        let mut out = Vec::with_capacity(futs.len());
-        for fut in futs {
-            if let Some(r) = fut.await {
+        let pending: Vec<Pending<R>> = (0..self.nshards())
+            .map(|t| {
+                let f = f.clone();
+                self.start(t, move |w| f(w))
+            })
+            .collect();
+        let mut out = Vec::with_capacity(pending.len());
+        for p in pending {
+            if let Some(r) = p.finish(self).await {
                 out.push(r);
             }
         }
