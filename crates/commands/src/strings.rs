@@ -307,8 +307,9 @@ fn mget(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// Arity check MSET and MSETNX share: pairs only.
-fn check_pairs(argv: &[&[u8]]) -> CmdResult {
+/// Arity check MSET and MSETNX share (on one shard or across shards):
+/// pairs only.
+pub fn check_pairs(argv: &[&[u8]]) -> CmdResult {
     if argv.len() % 2 == 0 {
         return Err(Error::WrongArity(
             String::from_utf8_lossy(argv[0]).to_lowercase(),

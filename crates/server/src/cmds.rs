@@ -338,10 +338,7 @@ async fn config(w: &Worker, resp3: bool, argv: Argv<'_>, out: &mut Vec<u8>) -> R
             );
         }
         b"get" | b"set" | b"resetstat" | b"rewrite" => {
-            return Err(Error::Other(format!(
-                "ERR wrong number of arguments for 'config|{}' command",
-                lossy(&sub)
-            )));
+            return Err(Error::WrongArity(format!("config|{}", lossy(&sub))));
         }
         _ => return Err(Error::unknown_subcommand(argv[1], "CONFIG")),
     }
@@ -376,10 +373,7 @@ async fn client_cmd(
         if argv.len() == n {
             Ok(())
         } else {
-            Err(Error::Other(format!(
-                "ERR wrong number of arguments for 'client|{}' command",
-                lossy(&sub)
-            )))
+            Err(Error::WrongArity(format!("client|{}", lossy(&sub))))
         }
     };
     match sub.as_slice() {

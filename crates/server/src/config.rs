@@ -69,6 +69,8 @@ pub struct Config {
     pub client_query_buffer_limit: usize,
     pub hz: usize,
     pub config_file: Option<String>,
+    /// Inert options the file set (see `INERT`), echoed by CONFIG GET.
+    pub inert: Vec<(String, String)>,
 }
 
 impl Default for Config {
@@ -87,6 +89,7 @@ impl Default for Config {
             client_query_buffer_limit: 1024 * 1024 * 1024,
             hz: 10,
             config_file: None,
+            inert: Vec::new(),
         }
     }
 }
@@ -127,63 +130,68 @@ fn parse_loglevel(s: &str) -> Option<String> {
     .then_some(l)
 }
 
-/// Options accepted in a config file (and by CONFIG SET) that Tessera does
-/// not act on yet; accepting them lets a redis.conf load unchanged.
-const IGNORED: &[&str] = &[
-    "daemonize",
-    "save",
-    "appendonly",
-    "appendfsync",
-    "dbfilename",
-    "dir",
-    "logfile",
-    "pidfile",
-    "protected-mode",
-    "tcp-backlog",
-    "tcp-keepalive",
-    "supervised",
-    "always-show-logo",
-    "stop-writes-on-bgsave-error",
-    "rdbcompression",
-    "rdbchecksum",
-    "maxmemory",
-    "maxmemory-policy",
-    "maxmemory-samples",
-    "lazyfree-lazy-eviction",
-    "lazyfree-lazy-expire",
-    "lazyfree-lazy-server-del",
-    "replica-lazy-flush",
-    "lazyfree-lazy-user-del",
-    "io-threads",
-    "slowlog-log-slower-than",
-    "slowlog-max-len",
-    "latency-monitor-threshold",
-    "notify-keyspace-events",
-    "hash-max-ziplist-entries",
-    "hash-max-ziplist-value",
-    "hash-max-listpack-entries",
-    "hash-max-listpack-value",
-    "list-max-ziplist-size",
-    "list-max-listpack-size",
-    "list-compress-depth",
-    "set-max-intset-entries",
-    "zset-max-ziplist-entries",
-    "zset-max-ziplist-value",
-    "zset-max-listpack-entries",
-    "zset-max-listpack-value",
-    "activerehashing",
-    "dynamic-hz",
-    "aof-rewrite-incremental-fsync",
-    "rdb-save-incremental-fsync",
-    "enable-debug-command",
-    "appendfilename",
-    "activedefrag",
-    "jemalloc-bg-thread",
-    "lua-time-limit",
-    "busy-reply-threshold",
-    "repl-diskless-sync",
-    "latency-tracking",
+/// Options accepted in a config file and by CONFIG SET that Tessera does not
+/// act on yet, with Redis 7.0's defaults: accepting them lets a redis.conf
+/// load unchanged, and CONFIG GET echoes what was set.
+const INERT: &[(&str, &str)] = &[
+    ("daemonize", "no"),
+    ("save", ""),
+    ("appendonly", "no"),
+    ("appendfsync", "everysec"),
+    ("dbfilename", "dump.rdb"),
+    ("dir", "."),
+    ("logfile", ""),
+    ("pidfile", ""),
+    ("protected-mode", "no"),
+    ("tcp-backlog", "511"),
+    ("tcp-keepalive", "300"),
+    ("supervised", "no"),
+    ("always-show-logo", "no"),
+    ("stop-writes-on-bgsave-error", "yes"),
+    ("rdbcompression", "yes"),
+    ("rdbchecksum", "yes"),
+    ("maxmemory", "0"),
+    ("maxmemory-policy", "noeviction"),
+    ("maxmemory-samples", "5"),
+    ("lazyfree-lazy-eviction", "no"),
+    ("lazyfree-lazy-expire", "no"),
+    ("lazyfree-lazy-server-del", "no"),
+    ("replica-lazy-flush", "no"),
+    ("lazyfree-lazy-user-del", "no"),
+    ("io-threads", "1"),
+    ("slowlog-log-slower-than", "10000"),
+    ("slowlog-max-len", "128"),
+    ("latency-monitor-threshold", "0"),
+    ("notify-keyspace-events", ""),
+    ("hash-max-ziplist-entries", "128"),
+    ("hash-max-ziplist-value", "64"),
+    ("hash-max-listpack-entries", "128"),
+    ("hash-max-listpack-value", "64"),
+    ("list-max-ziplist-size", "-2"),
+    ("list-max-listpack-size", "-2"),
+    ("list-compress-depth", "0"),
+    ("set-max-intset-entries", "512"),
+    ("zset-max-ziplist-entries", "128"),
+    ("zset-max-ziplist-value", "64"),
+    ("zset-max-listpack-entries", "128"),
+    ("zset-max-listpack-value", "64"),
+    ("activerehashing", "yes"),
+    ("dynamic-hz", "yes"),
+    ("aof-rewrite-incremental-fsync", "yes"),
+    ("rdb-save-incremental-fsync", "yes"),
+    ("enable-debug-command", "no"),
+    ("appendfilename", "appendonly.aof"),
+    ("activedefrag", "no"),
+    ("jemalloc-bg-thread", "yes"),
+    ("lua-time-limit", "5000"),
+    ("busy-reply-threshold", "5000"),
+    ("repl-diskless-sync", "yes"),
+    ("latency-tracking", "yes"),
 ];
+
+fn is_inert(name: &str) -> bool {
+    INERT.iter().any(|(n, _)| *n == name)
+}
 
 impl Config {
     /// Applies one `name value...` directive. Errors are Redis's wording.
@@ -237,7 +245,13 @@ impl Config {
                 self.client_query_buffer_limit = mem(one()?)?.max(1024 * 1024)
             }
             "hz" => self.hz = num(one()?)?.clamp(1, 500),
-            n if IGNORED.contains(&n) => {}
+            n if is_inert(n) => {
+                let v = args.join(" ");
+                match self.inert.iter_mut().find(|(k, _)| k == n) {
+                    Some(e) => e.1 = v,
+                    None => self.inert.push((n.to_string(), v)),
+                }
+            }
             _ => return Err("Bad directive or wrong number of arguments".into()),
         }
         Ok(())
@@ -345,38 +359,6 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn new(c: &Config) -> Runtime {
-        let defaults = [
-            ("save", ""),
-            ("appendonly", "no"),
-            ("maxmemory", "0"),
-            ("maxmemory-policy", "noeviction"),
-            ("daemonize", "no"),
-            ("dir", "."),
-            ("dbfilename", "dump.rdb"),
-            ("appendfsync", "everysec"),
-            ("slowlog-log-slower-than", "10000"),
-            ("slowlog-max-len", "128"),
-            ("notify-keyspace-events", ""),
-            ("io-threads", "1"),
-            ("protected-mode", "no"),
-            ("tcp-keepalive", "300"),
-            ("lua-time-limit", "5000"),
-            ("busy-reply-threshold", "5000"),
-            ("latency-tracking", "yes"),
-            ("activerehashing", "yes"),
-            ("hash-max-ziplist-entries", "128"),
-            ("hash-max-ziplist-value", "64"),
-            ("hash-max-listpack-entries", "128"),
-            ("hash-max-listpack-value", "64"),
-            ("list-max-ziplist-size", "-2"),
-            ("list-max-listpack-size", "-2"),
-            ("list-compress-depth", "0"),
-            ("set-max-intset-entries", "512"),
-            ("zset-max-ziplist-entries", "128"),
-            ("zset-max-ziplist-value", "64"),
-            ("zset-max-listpack-entries", "128"),
-            ("zset-max-listpack-value", "64"),
-        ];
         Runtime {
             requirepass: RwLock::new(c.requirepass.clone()),
             maxclients: AtomicUsize::new(c.maxclients),
@@ -386,9 +368,12 @@ impl Runtime {
             hz: AtomicUsize::new(c.hz),
             loglevel: RwLock::new(c.loglevel.clone()),
             other: RwLock::new(
-                defaults
+                INERT
                     .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .map(|(k, v)| {
+                        let set = c.inert.iter().find(|(n, _)| n == k);
+                        (k.to_string(), set.map_or(v.to_string(), |(_, v)| v.clone()))
+                    })
                     .collect(),
             ),
             startup: c.clone(),
@@ -478,7 +463,7 @@ impl Runtime {
             "port" | "bind" | "databases" | "threads" | "pin-threads" => {
                 return Err(bad("can't set immutable config"))
             }
-            n if IGNORED.contains(&n) => {
+            n if is_inert(n) => {
                 if let Ok(mut o) = self.other.write() {
                     match o.iter_mut().find(|(k, _)| *k == n) {
                         Some(e) => e.1 = value.to_string(),

@@ -150,8 +150,8 @@ pub async fn multi_shard(
             }
         }
         "mset" | "msetnx" => {
-            if argv.len() % 2 == 0 {
-                Error::WrongArity(name.to_string()).write(out);
+            if let Err(e) = strings::check_pairs(argv) {
+                e.write(out);
                 return;
             }
             let groups = by_shard(w, (1..argv.len()).step_by(2), argv);

@@ -208,8 +208,8 @@ pub fn command(w: &Worker, resp3: bool, argv: &[&[u8]], out: &mut Vec<u8>) -> Re
     }
     let sub = argv[1].to_ascii_lowercase();
     if (sub == b"count" && argv.len() != 2) || (sub == b"getkeys" && argv.len() < 3) {
-        return Err(Error::Other(format!(
-            "ERR wrong number of arguments for 'command|{}' command",
+        return Err(Error::WrongArity(format!(
+            "command|{}",
             String::from_utf8_lossy(&sub)
         )));
     }
