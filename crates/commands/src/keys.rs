@@ -136,7 +136,8 @@ fn object(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 /// Deletes the live keys among `keys`; returns how many there were.
 pub fn del_keys(shard: &mut Shard, db: usize, keys: &[&[u8]], now: Millis) -> i64 {
     keys.iter()
-        .filter(|k| shard.ks.dbs[db].remove(k, now).is_some())
+        .filter_map(|k| shard.ks.dbs[db].remove(k, now))
+        .map(storage::lazyfree::release)
         .count() as i64
 }
 

@@ -12,17 +12,28 @@
 //! # Layout
 //!
 //! - [`table`]: the command table: name, arity, flags, key positions, handler.
+//! - [`access`]: typed access to aggregates (WRONGTYPE, create, delete when empty).
 //! - [`args`]: the argument cursor and Redis's number parsers.
 //! - [`error`]: every error string, turned into a wire reply in one place.
+//! - [`scan`]: the SCAN family's `cursor [MATCH] [COUNT]` arguments and reply.
 //! - [`slot`]: key → cluster slot (CRC16 with hash tags).
-//! - [`strings`], [`keys`]: the command families, one `register` each.
+//! - [`strings`], [`keys`], [`hashes`], [`lists`], [`sets`], [`zsets`],
+//!   [`bitmaps`], [`sort`]: the command families, one `register` each.
 
+pub mod access;
 pub mod args;
+pub mod bitmaps;
 pub mod error;
+pub mod hashes;
 pub mod keys;
+pub mod lists;
+pub mod scan;
+pub mod sets;
 pub mod slot;
+pub mod sort;
 pub mod strings;
 pub mod table;
+pub mod zsets;
 
 pub use error::{CmdResult, Error};
 pub use storage::{Keyspace, Millis};
@@ -98,6 +109,12 @@ pub fn table() -> CommandTable {
     let mut t = CommandTable::default();
     strings::register(&mut t);
     keys::register(&mut t);
+    hashes::register(&mut t);
+    lists::register(&mut t);
+    sets::register(&mut t);
+    zsets::register(&mut t);
+    bitmaps::register(&mut t);
+    sort::register(&mut t);
     table::register_server(&mut t);
     t
 }

@@ -97,6 +97,73 @@ pub fn map_len(out: &mut Vec<u8>, n: usize, resp3: bool) {
     }
 }
 
+/// A set of `n` elements: `~n\r\n` in RESP3, an array in RESP2.
+pub fn set_len(out: &mut Vec<u8>, n: usize, resp3: bool) {
+    if resp3 {
+        out.push(b'~');
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    } else {
+        array_len(out, n);
+    }
+}
+
+/// A double as Redis 7.0 replies it (ZSCORE, ZINCRBY, WITHSCORES): C's
+/// `%.17g` text, `inf`/`-inf` for infinities; a bulk string in RESP2, a
+/// `,` double in RESP3.
+pub fn double(out: &mut Vec<u8>, v: f64, resp3: bool) {
+    let s = fmt_double(v);
+    if resp3 {
+        out.push(b',');
+        out.extend_from_slice(s.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    } else {
+        bulk(out, s.as_bytes());
+    }
+}
+
+/// C's `printf("%.17g", v)`, with `inf`, `-inf` and `nan` as Redis prints
+/// them: 17 significant digits, trailing zeros dropped, scientific notation
+/// (`1e+20`) when the exponent is below -4 or at least 17.
+pub fn fmt_double(v: f64) -> String {
+    const PRECISION: i32 = 17;
+    if v.is_nan() {
+        return "nan".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    // Rust rounds to 17 significant digits exactly as printf does
+    // (correctly rounded); read the exponent back from that form.
+    let sci = format!("{:.*e}", (PRECISION - 1) as usize, v);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if exp < -4 || exp >= PRECISION {
+        let m = trim_fraction(mantissa);
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{m}e{sign}{:02}", exp.abs())
+    } else {
+        let decimals = (PRECISION - 1 - exp).max(0) as usize;
+        trim_fraction(&format!("{v:.decimals$}")).to_string()
+    }
+}
+
+/// `1.2300` -> `1.23`, `5.000` -> `5`; text without a '.' is unchanged.
+fn trim_fraction(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +196,34 @@ mod tests {
         assert_eq!(encoded(|o| array_len(o, 0)), b"*0\r\n");
         assert_eq!(encoded(|o| array_len(o, 12)), b"*12\r\n");
         assert_eq!(encoded(ok), b"+OK\r\n");
+    }
+
+    #[test]
+    fn doubles_as_printf_17g() {
+        for (v, s) in [
+            (1.1, "1.1000000000000001"),
+            (0.1, "0.10000000000000001"),
+            (3.0, "3"),
+            (-3.0, "-3"),
+            (1e20, "1e+20"),
+            (123456789.123, "123456789.123"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (1e16, "10000000000000000"),
+            (1e17, "1e+17"),
+            (0.0001, "0.0001"),
+            (0.00001, "1.0000000000000001e-05"),
+            (1.5e-300, "1.5000000000000001e-300"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (0.0, "0"),
+            (2.5, "2.5"),
+            (9007199254740993.0, "9007199254740992"),
+        ] {
+            assert_eq!(fmt_double(v), s, "{v:e}");
+        }
+        assert_eq!(encoded(|o| double(o, 1.5, false)), b"$3\r\n1.5\r\n");
+        assert_eq!(encoded(|o| double(o, 1.5, true)), b",1.5\r\n");
+        assert_eq!(encoded(|o| double(o, f64::INFINITY, true)), b",inf\r\n");
     }
 
     #[test]

@@ -163,18 +163,7 @@ const INERT: &[(&str, &str)] = &[
     ("slowlog-max-len", "128"),
     ("latency-monitor-threshold", "0"),
     ("notify-keyspace-events", ""),
-    ("hash-max-ziplist-entries", "128"),
-    ("hash-max-ziplist-value", "64"),
-    ("hash-max-listpack-entries", "128"),
-    ("hash-max-listpack-value", "64"),
-    ("list-max-ziplist-size", "-2"),
-    ("list-max-listpack-size", "-2"),
     ("list-compress-depth", "0"),
-    ("set-max-intset-entries", "512"),
-    ("zset-max-ziplist-entries", "128"),
-    ("zset-max-ziplist-value", "64"),
-    ("zset-max-listpack-entries", "128"),
-    ("zset-max-listpack-value", "64"),
     ("activerehashing", "yes"),
     ("dynamic-hz", "yes"),
     ("aof-rewrite-incremental-fsync", "yes"),
@@ -245,6 +234,12 @@ impl Config {
                 self.client_query_buffer_limit = mem(one()?)?.max(1024 * 1024)
             }
             "hz" => self.hz = num(one()?)?.clamp(1, 500),
+            n if storage::limits::find(n).is_some() => {
+                let v = one()?;
+                if let Some(r) = storage::limits::set_by_name(n, v) {
+                    r?;
+                }
+            }
             n if is_inert(n) => {
                 let v = args.join(" ");
                 match self.inert.iter_mut().find(|(k, _)| k == n) {
@@ -421,6 +416,12 @@ impl Runtime {
                 if c.pin_threads { "yes" } else { "no" }.into(),
             ),
         ];
+        for l in storage::limits::ALL {
+            v.push((l.name.into(), l.get().to_string()));
+            if let Some(alias) = l.alias {
+                v.push((alias.into(), l.get().to_string()));
+            }
+        }
         if let Ok(o) = self.other.read() {
             v.extend(o.iter().cloned());
         }
@@ -462,6 +463,11 @@ impl Runtime {
             }
             "port" | "bind" | "databases" | "threads" | "pin-threads" => {
                 return Err(bad("can't set immutable config"))
+            }
+            n if storage::limits::find(n).is_some() => {
+                if let Some(r) = storage::limits::set_by_name(n, value) {
+                    r.map_err(bad)?;
+                }
             }
             n if is_inert(n) => {
                 if let Ok(mut o) = self.other.write() {

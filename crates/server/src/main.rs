@@ -124,6 +124,8 @@ fn main() {
     });
 
     let sigset = sys::block_signals();
+    sys::start_lazyfree()
+        .unwrap_or_else(|e| fail(format!("cannot start the lazy-free thread: {e}")));
     let cpus = sys::available_cpus();
     let (mesh, inboxes) =
         router::mesh(threads).unwrap_or_else(|e| fail(format!("cannot create eventfds: {e}")));

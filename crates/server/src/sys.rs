@@ -164,3 +164,31 @@ unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
         unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
     }
 }
+
+/// Where big values go to be freed (see `storage::lazyfree`).
+static LAZYFREE: std::sync::OnceLock<crossbeam_channel::Sender<storage::Value>> =
+    std::sync::OnceLock::new();
+
+/// Starts the background thread that frees big values, and installs it as
+/// storage's releaser. A send never blocks (unbounded), so a shard hands a
+/// ten-million-member set over in O(1) and goes on serving.
+pub fn start_lazyfree() -> std::io::Result<()> {
+    let (tx, rx) = crossbeam_channel::unbounded::<storage::Value>();
+    std::thread::Builder::new()
+        .name("tessera-lazyfree".into())
+        .spawn(move || {
+            for v in rx {
+                drop(v);
+            }
+        })?;
+    if LAZYFREE.set(tx).is_ok() {
+        storage::lazyfree::set_releaser(|v| {
+            if let Some(tx) = LAZYFREE.get() {
+                // The receiver lives as long as the process; if it is gone
+                // the value comes back and is dropped here.
+                let _ = tx.send(v);
+            }
+        });
+    }
+    Ok(())
+}

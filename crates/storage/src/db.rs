@@ -196,7 +196,10 @@ impl Db {
         let at = encode_expiry(expire);
         let h = self.dict.hash(key);
         match self.dict.insert_with(h, key, value, |_| at) {
-            Some((_old, old_at)) => self.index.change(old_at, at, h),
+            Some((old, old_at)) => {
+                self.index.change(old_at, at, h);
+                crate::lazyfree::release(old);
+            }
             None => self.index.add(at, h),
         }
     }
@@ -212,11 +215,12 @@ impl Db {
             }
             at
         });
-        if let Some((_old, old_at)) = old {
+        if let Some((old, old_at)) = old {
             if now > old_at {
                 self.expired += 1;
             }
             self.index.change(old_at, at, h);
+            crate::lazyfree::release(old);
         }
     }
 

@@ -16,6 +16,10 @@
 //! - [`value`]: [`Value`], 24 bytes, with compact string encodings
 //!   (integer, inline up to 22 bytes, heap) hidden behind [`StrRef`].
 //! - [`small`]: 24-byte byte strings stored in place when short (keys).
+//! - [`hash`], [`list`], [`set`], [`zset`]: the aggregate types, each with
+//!   its compact and large encodings behind one API.
+//! - [`lazyfree`]: big values freed off the shard's thread.
+//! - [`limits`]: the encoding thresholds (`hash-max-listpack-entries`, ...).
 //! - [`glob`]: Redis's glob matcher for KEYS, SCAN MATCH and friends.
 //!
 //! # Memory per key
@@ -30,12 +34,22 @@
 pub mod db;
 pub mod dict;
 pub mod glob;
+pub mod hash;
+pub mod lazyfree;
+pub mod limits;
+pub mod list;
+pub mod set;
 pub mod small;
 pub mod value;
+pub mod zset;
 
 pub use db::{Db, Keyspace};
 pub use glob::glob_match;
+pub use hash::Hash;
+pub use list::List;
+pub use set::Set;
 pub use value::{parse_canonical_i64, StrRef, Value};
+pub use zset::ZSet;
 
 /// Unix time in milliseconds.
 pub type Millis = u64;

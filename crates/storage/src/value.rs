@@ -7,7 +7,11 @@
 
 use std::fmt;
 
+use crate::hash::Hash;
+use crate::list::List;
+use crate::set::Set;
 use crate::small::{InlineBytes, INLINE_CAP};
+use crate::zset::ZSet;
 
 /// Redis 7.0 reports strings up to this length as "embstr".
 const EMBSTR_MAX: usize = 44;
@@ -22,9 +26,9 @@ const GROW_DOUBLING_LIMIT: usize = 1 << 20;
 /// "12" but not "012", "+1", " 1") is kept as `i64`; up to 22 bytes inline;
 /// longer ones on the heap, with room to grow once modified (APPEND).
 ///
-/// 24 bytes. Issue 4 adds hashes, lists, sets and sorted sets as further
-/// variants, each boxed (`Hash(Box<HashValue>)`, ...) so `Value` stays 24
-/// bytes and a dict node stays 64.
+/// Hashes, lists, sets and sorted sets are boxed so `Value` stays 24 bytes
+/// and a dict node stays 64; each type hides its own encodings the same way
+/// (see their modules).
 ///
 /// The variants are public because Rust enums cannot hide them; build values
 /// with the constructors and read them with [`Value::as_str`], which keep the
@@ -42,6 +46,10 @@ pub enum Value {
     /// appending in a loop is amortised O(1) per byte. Boxed so the variant
     /// is 8 bytes rather than a 24-byte `Vec`.
     Raw(Box<Vec<u8>>),
+    Hash(Box<Hash>),
+    List(Box<List>),
+    Set(Box<Set>),
+    ZSet(Box<ZSet>),
 }
 
 const _: () = assert!(std::mem::size_of::<Value>() <= 24);
@@ -89,6 +97,7 @@ impl Value {
             Value::Inline(i) => StrRef::Bytes(i.as_bytes()),
             Value::Boxed(b) => StrRef::Bytes(b),
             Value::Raw(v) => StrRef::Bytes(v),
+            Value::Hash(_) | Value::List(_) | Value::Set(_) | Value::ZSet(_) => return None,
         })
     }
 
@@ -97,10 +106,27 @@ impl Value {
         self.as_str().is_some()
     }
 
-    /// "string" (later: "list", "set", "zset", "hash").
+    /// TYPE's answer: "string", "list", "set", "zset" or "hash".
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Int(_) | Value::Inline(_) | Value::Boxed(_) | Value::Raw(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::List(_) => "list",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
+        }
+    }
+
+    /// Elements of an aggregate (fields, members, list entries); 1 for a
+    /// string. Used to decide whether freeing a value is worth doing off
+    /// the shard's thread.
+    pub fn element_count(&self) -> usize {
+        match self {
+            Value::Hash(h) => h.len(),
+            Value::List(l) => l.len(),
+            Value::Set(s) => s.len(),
+            Value::ZSet(z) => z.len(),
+            _ => 1,
         }
     }
 
@@ -114,6 +140,10 @@ impl Value {
             Value::Inline(_) => "embstr",
             Value::Boxed(b) if b.len() <= EMBSTR_MAX => "embstr",
             Value::Boxed(_) | Value::Raw(_) => "raw",
+            Value::Hash(h) => h.encoding_name(),
+            Value::List(l) => l.encoding_name(),
+            Value::Set(s) => s.encoding_name(),
+            Value::ZSet(z) => z.encoding_name(),
         }
     }
 
@@ -124,6 +154,10 @@ impl Value {
             Value::Int(_) | Value::Inline(_) => 0,
             Value::Boxed(b) => b.len(),
             Value::Raw(v) => std::mem::size_of::<Vec<u8>>() + v.capacity(),
+            Value::Hash(h) => std::mem::size_of::<Hash>() + h.heap_size(),
+            Value::List(l) => std::mem::size_of::<List>() + l.heap_size(),
+            Value::Set(s) => std::mem::size_of::<Set>() + s.heap_size(),
+            Value::ZSet(z) => std::mem::size_of::<ZSet>() + z.heap_size(),
         }
     }
 

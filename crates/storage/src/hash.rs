@@ -1,0 +1,30 @@
+//! hash values. (Scaffold: the hash family fills this in.)
+
+/// A hash value.
+#[derive(Clone, Default)]
+pub struct Hash {}
+
+impl Hash {
+    pub fn new() -> Hash {
+        Hash {}
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Redis 7.0's OBJECT ENCODING name for this value.
+    pub fn encoding_name(&self) -> &'static str {
+        "listpack"
+    }
+
+    /// Heap bytes owned (for MEMORY USAGE and lazy-free decisions).
+    pub fn heap_size(&self) -> usize {
+        0
+    }
+}

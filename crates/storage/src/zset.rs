@@ -1,0 +1,30 @@
+//! zset values. (Scaffold: the zset family fills this in.)
+
+/// A zset value.
+#[derive(Clone, Default)]
+pub struct ZSet {}
+
+impl ZSet {
+    pub fn new() -> ZSet {
+        ZSet {}
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Redis 7.0's OBJECT ENCODING name for this value.
+    pub fn encoding_name(&self) -> &'static str {
+        "listpack"
+    }
+
+    /// Heap bytes owned (for MEMORY USAGE and lazy-free decisions).
+    pub fn heap_size(&self) -> usize {
+        0
+    }
+}
