@@ -9,6 +9,12 @@ use crate::{CmdResult, Ctx};
 /// A shard-local handler: runs on the shard owning the command's key(s).
 pub type ShardFn = fn(&mut Ctx<'_>, &[&[u8]]) -> CmdResult;
 
+/// Key positions of a command whose keys a (first, last, step) triple
+/// cannot describe (ZUNIONSTORE's `numkeys`, SORT's `STORE`, ...), as
+/// Redis's getkeys procedures give them. Only whole-argument-list checks
+/// call it (the cross-shard check, COMMAND GETKEYS), never a plain GET.
+pub type KeysFn = fn(&[&[u8]]) -> Vec<usize>;
+
 /// Who executes a command.
 #[derive(Clone, Copy)]
 pub enum Handler {
@@ -64,6 +70,9 @@ pub struct CommandSpec {
     /// Position of the last key; -1: the last argument.
     pub last_key: i32,
     pub step: i32,
+    /// Overrides the triple above when the key positions depend on the
+    /// arguments.
+    pub keys_fn: Option<KeysFn>,
     pub handler: Handler,
 }
 
@@ -79,7 +88,17 @@ impl CommandSpec {
             argc >= a.unsigned_abs() as usize
         }
     }
-    /// Indices of the key arguments of one invocation.
+    /// Indices of the key arguments of `argv`, whichever way the row
+    /// describes them.
+    pub fn keys_of(&self, argv: &[&[u8]]) -> Vec<usize> {
+        match self.keys_fn {
+            Some(f) => f(argv),
+            None => self.key_indices(argv.len()).collect(),
+        }
+    }
+
+    /// Indices of the key arguments of one invocation, from the
+    /// (first, last, step) triple (see [`CommandSpec::keys_of`]).
     pub fn key_indices(&self, argc: usize) -> impl Iterator<Item = usize> {
         let first = self.first_key.max(0) as usize;
         let last = if self.first_key <= 0 {
@@ -144,6 +163,24 @@ impl CommandTable {
         self.row(name, arity, flags, keys, Handler::Shard(f));
     }
 
+    /// A shard command whose key positions `keys_fn` computes from the
+    /// arguments. `keys` is the triple COMMAND INFO shows (Redis's own
+    /// first/last/step for the command).
+    pub fn shard_keys_fn(
+        &mut self,
+        name: &'static str,
+        arity: i32,
+        flags: u32,
+        keys: (i32, i32, i32),
+        keys_fn: KeysFn,
+        f: ShardFn,
+    ) {
+        self.row(name, arity, flags, keys, Handler::Shard(f));
+        if let Some(s) = self.specs.last_mut() {
+            s.keys_fn = Some(keys_fn);
+        }
+    }
+
     /// Shorthand for a server command.
     pub fn server(&mut self, name: &'static str, arity: i32, flags: u32, keys: (i32, i32, i32)) {
         self.row(name, arity, flags, keys, Handler::Server);
@@ -165,6 +202,7 @@ impl CommandTable {
             first_key,
             last_key,
             step,
+            keys_fn: None,
             handler,
         });
     }

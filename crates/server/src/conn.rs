@@ -487,10 +487,22 @@ async fn run(
                     let target = if nshards == 1 {
                         0
                     } else {
-                        let mut keys = spec.key_indices(argc);
-                        let first = keys.next().map_or(0, |i| w.shard_of(argv[i]));
-                        if spec.has(flags::MULTI_KEY) && keys.any(|i| w.shard_of(argv[i]) != first)
-                        {
+                        let (first, spread) = match spec.keys_fn {
+                            None => {
+                                let mut keys = spec.key_indices(argc);
+                                let first = keys.next().map_or(0, |i| w.shard_of(argv[i]));
+                                let spread = spec.has(flags::MULTI_KEY)
+                                    && keys.any(|i| w.shard_of(argv[i]) != first);
+                                (first, spread)
+                            }
+                            Some(kf) => {
+                                let keys = kf(argv);
+                                let first = keys.first().map_or(0, |&i| w.shard_of(argv[i]));
+                                let spread = keys.iter().any(|&i| w.shard_of(argv[i]) != first);
+                                (first, spread)
+                            }
+                        };
+                        if spread {
                             flush_window(w, &mut window, &mut out).await;
                             crate::fanout::multi_shard(w, client, spec.name, argv, &mut out).await;
                             streak.1 = 0;

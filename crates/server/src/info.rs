@@ -260,7 +260,7 @@ pub fn command(w: &Worker, resp3: bool, argv: &[&[u8]], out: &mut Vec<u8>) -> Re
                     "ERR Invalid number of arguments specified for command",
                 ));
             }
-            let keys: Vec<usize> = spec.key_indices(cmd.len()).collect();
+            let keys = spec.keys_of(cmd);
             if keys.is_empty() {
                 return Err(Error::Static("ERR The command has no key arguments"));
             }
