@@ -12,15 +12,25 @@
 # redis-server's for the same test and pipeline depth (the load generator shares the CPUs,
 # so ops per server CPU-second is the fair comparison).
 #
+# After the -t tests, each entry of COMMANDS (`label=command words`, `;`-separated) runs
+# the same way as `redis-benchmark ... -P p command words` (HGET and ZRANGE, which -t
+# lacks, read the `myhash` and `myzset` keys the hset and zadd tests filled).
+#
 # Then: idle CPU of tessera-server --threads IDLE_THREADS over IDLE_SECONDS (and of
 # redis-server, for reference), and RSS after `DEBUG POPULATE POPULATE key 16` on fresh
-# servers, with the ratio to redis-server's.
+# servers, with the ratio to redis-server's; then RSS after loading MEM_KEYS keys of each
+# shape in SHAPES, each key holding 10 small elements (hash: 10 fields `field:J` ->
+# `value:J`; set: 10 members `member:J`; intset: 10 integers; zset: 10 members with
+# scores; list: 10 items), through `redis-cli --pipe`.
 #
 # A server that fails to start is skipped with a message. Needs redis-server,
 # redis-benchmark and redis-cli (apt-get install redis-server redis-tools).
 #
 # Environment (defaults):
-#   N=500000  N16=3000000  CLIENTS=50  TESTS=set,get,incr,mset  PIPELINES="1 16"
+#   N=500000  N16=3000000  CLIENTS=50  PIPELINES="1 16"
+#   TESTS=set,get,incr,mset,hset,lpush,lpop,sadd,zadd
+#   COMMANDS="hget=hget myhash element:__rand_int__;zrange=zrange myzset 0 9"
+#   SHAPES="hash set intset zset list"  MEM_KEYS=1000000
 #   TESSERA_THREADS="1 2"  IDLE_THREADS=4  IDLE_SECONDS=5  POPULATE=1000000
 #   BASE_PORT=7380 (each server started gets the next port)
 #   BENCH_ARGS=""  (extra redis-benchmark args, e.g. -r 100000 to spread keys over shards)
@@ -31,7 +41,10 @@ cd "$(dirname "$0")/.."
 N=${N:-500000}
 N16=${N16:-$((N * 6))}
 CLIENTS=${CLIENTS:-50}
-TESTS=${TESTS:-set,get,incr,mset}
+TESTS=${TESTS:-set,get,incr,mset,hset,lpush,lpop,sadd,zadd}
+COMMANDS=${COMMANDS:-"hget=hget myhash element:__rand_int__;zrange=zrange myzset 0 9"}
+SHAPES=${SHAPES:-"hash set intset zset list"}
+MEM_KEYS=${MEM_KEYS:-1000000}
 PIPELINES=${PIPELINES:-"1 16"}
 TESSERA_THREADS=${TESSERA_THREADS:-"1 2"}
 IDLE_THREADS=${IDLE_THREADS:-4}
@@ -117,10 +130,18 @@ bench_server() {
   for p in $PIPELINES; do
     n=$N
     [ "$p" -gt 1 ] && n=$N16
-    for t in ${TESTS//,/ }; do
+    local -a runs=()
+    for t in ${TESTS//,/ }; do runs+=("$t"); done
+    IFS=';' read -r -a custom <<<"$COMMANDS"
+    for c in "${custom[@]}"; do [ -n "$c" ] && runs+=("$c"); done
+    for run in "${runs[@]}"; do
+      t=${run%%=*}
+      local -a what=(-t "$t")
+      # shellcheck disable=SC2206 # a custom command is a list of words
+      [ "$run" != "$t" ] && what=(${run#*=})
       before=$(cpu_ticks "$server_pid")
       # shellcheck disable=SC2086 # BENCH_ARGS is a list of words
-      out=$(redis-benchmark -h 127.0.0.1 -p "$port" -q -c "$CLIENTS" -n "$n" -t "$t" -P "$p" --csv $BENCH_ARGS \
+      out=$(redis-benchmark -h 127.0.0.1 -p "$port" -q -c "$CLIENTS" -n "$n" -P "$p" --csv $BENCH_ARGS "${what[@]}" \
         2>"$work/bench.err") || echo "!! redis-benchmark failed for $name $t -P $p"
       after=$(cpu_ticks "$server_pid")
       if [ -s "$work/bench.err" ]; then
@@ -152,6 +173,43 @@ memory_server() {
   stop_server
 }
 
+# gen_load SHAPE KEYS: RESP commands that create KEYS keys of SHAPE, 10 elements each.
+gen_load() {
+  awk -v shape="$1" -v keys="$2" '
+    function bulk(s) { printf "$%d\r\n%s\r\n", length(s), s }
+    BEGIN {
+      cmd["hash"] = "HSET"; cmd["set"] = "SADD"; cmd["intset"] = "SADD"
+      cmd["zset"] = "ZADD"; cmd["list"] = "RPUSH"
+      per = (shape == "hash" || shape == "zset") ? 2 : 1
+      for (i = 0; i < keys; i++) {
+        printf "*%d\r\n", 2 + 10 * per
+        bulk(cmd[shape]); bulk(shape ":" i)
+        for (j = 0; j < 10; j++) {
+          if (shape == "hash") { bulk("field:" j); bulk("value:" j) }
+          else if (shape == "zset") { bulk(j); bulk("member:" j) }
+          else if (shape == "intset") bulk(i * 10 + j)
+          else if (shape == "set") bulk("member:" j)
+          else bulk("item:" j)
+        }
+      }
+    }'
+}
+
+# memory_shape NAME THREADS SHAPE: RSS of a fresh server after loading MEM_KEYS keys.
+memory_shape() {
+  local name=$1 threads=$2 shape=$3 port before
+  start_server "$name" "$threads" || return 0
+  port=$server_port
+  before=$(rss_kb "$server_pid")
+  if ! gen_load "$shape" "$MEM_KEYS" | redis-cli -p "$port" --pipe >"$work/pipe.out" 2>&1; then
+    echo "!! $name --threads $threads: loading $shape failed: $(tail -2 "$work/pipe.out")"
+  else
+    sleep 1
+    echo "$shape $name $threads $before $(rss_kb "$server_pid") $(redis-cli -p "$port" DBSIZE)" >>"$work/shapes"
+  fi
+  stop_server
+}
+
 # idle_cpu NAME THREADS: percent of one core used while nobody talks to it.
 idle_cpu() {
   local name=$1 threads=$2 before after
@@ -179,6 +237,13 @@ idle_cpu redis 1
 echo "==> memory: DEBUG POPULATE $POPULATE key 16 on fresh servers"
 memory_server redis 1
 for th in $TESSERA_THREADS; do memory_server tessera "$th"; done
+
+echo "==> memory: $MEM_KEYS keys of 10 elements, shapes: $SHAPES"
+: >"$work/shapes"
+for shape in $SHAPES; do
+  memory_shape redis 1 "$shape"
+  for th in $TESSERA_THREADS; do memory_shape tessera "$th" "$shape"; done
+done
 
 echo
 echo "## Throughput and CPU (ops per server CPU-second; ratio = that figure / redis-server's)"
@@ -221,3 +286,19 @@ awk '
       printf "| %-8s | %7s | %10s | %9d kB | %11d kB | %8.1f | %14s |\n", f[1], f[2], f[5], f[3], f[4], f[4] / 1024, ratio
     }
   }' "$memory"
+
+echo
+echo "## Memory after $MEM_KEYS keys of 10 elements each (RSS; ratio = tessera / redis-server)"
+echo
+awk '
+  { rows[NR] = $0; if ($2 == "redis") base[$1] = $5 - $4 }
+  END {
+    printf "| %-6s | %-8s | %-7s | %10s | %14s | %14s |\n", "shape", "server", "threads", "keys", "RSS growth MB", "ratio to redis"
+    printf "|--------|----------|---------|------------|----------------|----------------|\n"
+    for (i = 1; i <= NR; i++) {
+      split(rows[i], f, " ")
+      b = base[f[1]]
+      ratio = (b > 0) ? sprintf("%.2f", (f[5] - f[4]) / b) : "-"
+      printf "| %-6s | %-8s | %7s | %10s | %14.1f | %14s |\n", f[1], f[2], f[3], f[6], (f[5] - f[4]) / 1024, ratio
+    }
+  }' "$work/shapes"

@@ -66,15 +66,28 @@ pub struct Shard {
     pub ks: Keyspace,
     pub stats: ShardStats,
     pub config: ShardConfig,
+    /// This shard's index among `shards` (a key belongs here when its slot
+    /// modulo `shards` is `id`).
+    pub id: usize,
+    pub shards: usize,
 }
 
 impl Shard {
+    /// A lone shard (id 0 of 1) with `databases` databases.
     pub fn new(databases: usize) -> Shard {
         Shard {
             ks: Keyspace::new(databases),
             stats: ShardStats::default(),
             config: ShardConfig::default(),
+            id: 0,
+            shards: 1,
         }
+    }
+
+    /// True when `key` lives on this shard. Commands that derive key names
+    /// from data (SORT's BY and GET patterns) check it before reading.
+    pub fn owns(&self, key: &[u8]) -> bool {
+        self.shards <= 1 || usize::from(slot::key_slot(key)) % self.shards == self.id
     }
 }
 

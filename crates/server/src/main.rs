@@ -156,6 +156,8 @@ fn main() {
                     }
                 };
                 let mut shard = commands::Shard::new(databases);
+                shard.id = i;
+                shard.shards = threads;
                 shard.config.proto_max_bulk_len =
                     shared.config.proto_max_bulk_len.load(Ordering::Relaxed);
                 let w = Rc::new(Worker {

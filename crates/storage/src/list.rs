@@ -27,4 +27,12 @@ impl List {
     pub fn heap_size(&self) -> usize {
         0
     }
+
+    /// Appends an element at the tail. (Scaffold stub.)
+    pub fn push_back(&mut self, _v: &[u8]) {}
+
+    /// Elements head to tail. (Scaffold stub.)
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = crate::StrRef<'_>> {
+        std::iter::empty()
+    }
 }

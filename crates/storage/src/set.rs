@@ -27,4 +27,9 @@ impl Set {
     pub fn heap_size(&self) -> usize {
         0
     }
+
+    /// Members, in no particular order. (Scaffold stub.)
+    pub fn iter(&self) -> impl Iterator<Item = crate::StrRef<'_>> {
+        std::iter::empty()
+    }
 }

@@ -27,4 +27,9 @@ impl ZSet {
     pub fn heap_size(&self) -> usize {
         0
     }
+
+    /// (member, score) in (score, member) order. (Scaffold stub.)
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (crate::StrRef<'_>, f64)> {
+        std::iter::empty()
+    }
 }
