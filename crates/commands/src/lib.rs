@@ -14,6 +14,7 @@
 //! - [`table`]: the command table: name, arity, flags, key positions, handler.
 //! - [`access`]: typed access to aggregates (WRONGTYPE, create, delete when empty).
 //! - [`args`]: the argument cursor and Redis's number parsers.
+//! - [`debug`]: value digests and RELOAD's re-encoding for DEBUG.
 //! - [`error`]: every error string, turned into a wire reply in one place.
 //! - [`scan`]: the SCAN family's `cursor [MATCH] [COUNT]` arguments and reply.
 //! - [`slot`]: key → cluster slot (CRC16 with hash tags).
@@ -23,6 +24,7 @@
 pub mod access;
 pub mod args;
 pub mod bitmaps;
+pub mod debug;
 pub mod error;
 pub mod hashes;
 pub mod keys;

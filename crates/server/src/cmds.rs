@@ -506,6 +506,71 @@ async fn debug(
                 .store(argv[2] != b"0", Ordering::Relaxed);
             encode::ok(out);
         }
+        // No persistence yet, so nothing goes to disk: what a reload does to
+        // the data itself is done — every aggregate is rebuilt as loading
+        // it would build it, so encodings return to their compact forms.
+        b"reload" => {
+            w.call_all(|w| {
+                let mut shard = w.shard.borrow_mut();
+                for db in shard.ks.dbs.iter_mut() {
+                    commands::debug::reload_db(db, now_ms());
+                }
+            })
+            .await;
+            encode::ok(out);
+        }
+        b"digest" if argv.len() == 2 => {
+            let parts = w
+                .call_all(|w| {
+                    let shard = w.shard.borrow();
+                    let mut d = commands::debug::Digest::default();
+                    for (i, db) in shard.ks.dbs.iter().enumerate() {
+                        let mut dd = commands::debug::digest_db(db, now_ms());
+                        if dd != commands::debug::Digest::default() {
+                            dd.xor(commands::debug::Digest([i as u64, 0, 0]));
+                        }
+                        d.xor(dd);
+                    }
+                    d
+                })
+                .await;
+            let mut d = commands::debug::Digest::default();
+            for p in parts {
+                d.xor(p);
+            }
+            encode::simple(out, d.hex().as_bytes());
+        }
+        b"digest-value" => {
+            let db = client.db;
+            encode::array_len(out, argv.len() - 2);
+            for key in &argv[2..] {
+                let k = key.to_vec();
+                let d = w
+                    .call(w.shard_of(key), move |w| {
+                        let mut shard = w.shard.borrow_mut();
+                        shard.ks.dbs[db]
+                            .get(&k, now_ms())
+                            .map(commands::debug::digest_value)
+                            .unwrap_or_default()
+                    })
+                    .await
+                    .unwrap_or_default();
+                encode::simple(out, d.hex().as_bytes());
+            }
+        }
+        // Tessera's list nodes have no separate "plain" form for big
+        // elements, so the threshold has nothing to tune; the argument is
+        // still checked as Redis checks it.
+        b"quicklist-packed-threshold" if argv.len() == 3 => {
+            let ok = std::str::from_utf8(argv[2])
+                .ok()
+                .and_then(crate::config::parse_memory)
+                .is_some();
+            if !ok {
+                return Err(Error::Static("ERR argument must be a memory value"));
+            }
+            encode::ok(out);
+        }
         b"object" if argv.len() == 3 => {
             let key = argv[2].to_vec();
             let db = client.db;
@@ -529,8 +594,12 @@ async fn debug(
                 out,
                 &[
                     "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                    "DIGEST",
+                    "DIGEST-VALUE <key> [<key> ...]",
                     "OBJECT <key>",
                     "POPULATE <count> [<prefix>] [<size>]",
+                    "QUICKLIST-PACKED-THRESHOLD <size>",
+                    "RELOAD",
                     "SET-ACTIVE-EXPIRE <0|1>",
                     "SLEEP <seconds>",
                     "HELP",

@@ -32,4 +32,14 @@ impl Hash {
     pub fn get(&self, _field: &[u8]) -> Option<crate::StrRef<'_>> {
         None
     }
+
+    /// Sets a field; true when it is new. (Scaffold stub.)
+    pub fn insert(&mut self, _field: &[u8], _value: &[u8]) -> bool {
+        false
+    }
+
+    /// (field, value) pairs. (Scaffold stub.)
+    pub fn iter(&self) -> impl Iterator<Item = (crate::StrRef<'_>, crate::StrRef<'_>)> {
+        std::iter::empty()
+    }
 }

@@ -32,4 +32,9 @@ impl ZSet {
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (crate::StrRef<'_>, f64)> {
         std::iter::empty()
     }
+
+    /// Adds or updates a member; true when it is new. (Scaffold stub.)
+    pub fn insert(&mut self, _m: &[u8], _score: f64) -> bool {
+        false
+    }
 }
