@@ -155,8 +155,10 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     match argv.len() {
         2 => spop_one(ctx, argv[1]),
         3 => {
-            let count = parse_i64(argv[2]).ok_or(Error::NotInteger)?;
-            let count = usize::try_from(count).map_err(|_| Error::Static(OUT_OF_RANGE_POSITIVE))?;
+            // Redis words a non-integer count the same as a negative one.
+            let count = parse_i64(argv[2])
+                .and_then(|c| usize::try_from(c).ok())
+                .ok_or(Error::Static(OUT_OF_RANGE_POSITIVE))?;
             spop_count(ctx, argv[1], count)
         }
         _ => Err(Error::Syntax),
