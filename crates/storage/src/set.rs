@@ -235,7 +235,7 @@ impl Set {
                     .iter()
                     .take(SAMPLE)
                     .fold((0usize, 0usize), |(n, x), e| (n + 1, x + long_len(e.key())));
-                let per = if n == 0 { 0 } else { extra / n };
+                let per = extra.checked_div(n).unwrap_or(0);
                 mem::size_of::<Dict>()
                     + d.bucket_count() * mem::size_of::<usize>()
                     + d.len() * (mem::size_of::<dict::Entry>() + per)
