@@ -7,6 +7,8 @@
 //! business. Multi-key commands first type-check every key (WRONGTYPE wins
 //! over a missing key, as in Redis), then borrow all the sets at once.
 
+use std::ops::Range;
+
 use resp::encode;
 use storage::{Db, Millis, Set, StrRef, Value};
 
@@ -81,6 +83,13 @@ fn member_bytes<'a>(m: StrRef<'a>, buf: &'a mut itoa::Buffer) -> &'a [u8] {
         StrRef::Int(v) => buf.format(v).as_bytes(),
         StrRef::Bytes(b) => b,
     }
+}
+
+/// Writes `m` as a bulk reply and returns where its bytes sit in `out`.
+fn write_member(out: &mut Vec<u8>, m: StrRef<'_>) -> Range<usize> {
+    write_bulk_str(out, m);
+    let end = out.len() - 2;
+    end - m.len()..end
 }
 
 /// Replies with every member of `s` as a set (an array in RESP2).
@@ -174,13 +183,14 @@ fn spop_one(ctx: &mut Ctx<'_>, key: &[u8]) -> CmdResult {
         return Ok(());
     };
     let mut rng = fastrand::Rng::new();
-    let Some(m) = set.random_member(&mut rng).map(|m| m.to_vec()) else {
+    let Some(m) = set.random_member(&mut rng) else {
         encode::null(out, resp3);
         return Ok(());
     };
-    set.remove(&m);
+    // The reply holds the member's bytes: remove it by them, no copy.
+    let r = write_member(out, m);
+    set.remove(&out[r]);
     access::remove_if_empty::<Set>(db, key, now);
-    encode::bulk(out, &m);
     Ok(())
 }
 
@@ -207,12 +217,9 @@ fn spop_count(ctx: &mut Ctx<'_>, key: &[u8], count: usize) -> CmdResult {
     let mut rng = fastrand::Rng::new();
     let mut picked = Vec::with_capacity(count);
     encode::set_len(out, count, resp3);
-    set.random_distinct(count, &mut rng, |m| {
-        write_bulk_str(out, m);
-        picked.push(m.to_vec());
-    });
-    for m in &picked {
-        set.remove(m);
+    set.random_distinct(count, &mut rng, |m| picked.push(write_member(out, m)));
+    for r in picked {
+        set.remove(&out[r]);
     }
     Ok(())
 }
@@ -331,6 +338,19 @@ fn load<'d>(db: &'d mut Db, keys: &[&[u8]], now: Millis) -> Result<Vec<Option<&'
         .collect())
 }
 
+/// The intersection of `sets` (a missing set, `None`, makes it empty) as
+/// a new set: for the server's cross-shard SINTER/SINTERSTORE, which
+/// gathers the sets from their shards first.
+pub fn intersection(sets: &[Option<&Set>]) -> Set {
+    let mut result = Set::new();
+    let mut buf = itoa::Buffer::new();
+    intersect(sets, |m| {
+        result.insert(member_bytes(m, &mut buf));
+        true
+    });
+    result
+}
+
 /// Calls `f` with each member of the intersection of `sets` (a missing set
 /// makes it empty) until `f` returns false. Walks the smallest set and
 /// probes the others, smallest first.
@@ -352,8 +372,8 @@ fn intersect<'a>(sets: &[Option<&'a Set>], mut f: impl FnMut(StrRef<'a>) -> bool
     }
 }
 
-/// The union of `sets` as a new set.
-fn union(sets: &[Option<&Set>]) -> Set {
+/// The union of `sets` (missing ones skipped) as a new set.
+pub fn union(sets: &[Option<&Set>]) -> Set {
     // Start from the largest so most inserts land in its final form.
     let mut out = Set::new();
     let mut buf = itoa::Buffer::new();
@@ -369,7 +389,7 @@ fn union(sets: &[Option<&Set>]) -> Set {
 /// Like Redis, picks between probing every other set for each member of
 /// the first (cost ~ |first| x sets) and copying the first then removing
 /// the others' members (cost ~ total size).
-fn difference(sets: &[Option<&Set>]) -> Set {
+pub fn difference(sets: &[Option<&Set>]) -> Set {
     let mut out = Set::new();
     let Some((Some(first), rest)) = sets.split_first() else {
         return out;
@@ -434,10 +454,10 @@ fn sdiff(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// Stores `result` at `dst` (replacing it, TTL cleared; deleting it when
-/// the result is empty) and replies with its size.
-fn store(ctx: &mut Ctx<'_>, dst: &[u8], result: Set) -> CmdResult {
-    let (db, out, now) = parts(ctx);
+/// Stores `result` at `dst` as the STORE commands do (replacing any value,
+/// TTL cleared; deleting `dst` when the result is empty) and returns its
+/// size: the shard-local write half of a cross-shard *STORE.
+pub fn store_result(db: &mut Db, dst: &[u8], result: Set, now: Millis) -> usize {
     let n = result.len();
     if n == 0 {
         if let Some(v) = db.remove(dst, now) {
@@ -446,6 +466,19 @@ fn store(ctx: &mut Ctx<'_>, dst: &[u8], result: Set) -> CmdResult {
     } else {
         db.insert(dst, Value::Set(Box::new(result)), None);
     }
+    n
+}
+
+/// A copy of the set at `key` (`None` when missing; WRONGTYPE for another
+/// type): the shard-local read half of a cross-shard set command.
+pub fn set_copy(db: &mut Db, key: &[u8], now: Millis) -> Result<Option<Set>, Error> {
+    Ok(access::read::<Set>(db, key, now)?.cloned())
+}
+
+/// Stores `result` at `dst` and replies with its size.
+fn store(ctx: &mut Ctx<'_>, dst: &[u8], result: Set) -> CmdResult {
+    let (db, out, now) = parts(ctx);
+    let n = store_result(db, dst, result, now);
     encode::integer(out, n as i64);
     Ok(())
 }
@@ -453,13 +486,7 @@ fn store(ctx: &mut Ctx<'_>, dst: &[u8], result: Set) -> CmdResult {
 /// SINTERSTORE destination key [key ...]
 fn sinterstore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let (db, _, now) = parts(ctx);
-    let sets = load(db, &argv[2..], now)?;
-    let mut result = Set::new();
-    let mut buf = itoa::Buffer::new();
-    intersect(&sets, |m| {
-        result.insert(member_bytes(m, &mut buf));
-        true
-    });
+    let result = intersection(&load(db, &argv[2..], now)?);
     store(ctx, argv[1], result)
 }
 

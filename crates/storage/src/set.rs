@@ -545,6 +545,61 @@ impl Set {
     }
 }
 
+impl Set {
+    /// The set as Redis's intset blob (what RDB and DUMP store for an
+    /// intset-encoded set: encoding width as u32 LE, member count as u32
+    /// LE, then the sorted members little-endian); `None` unless this set
+    /// is an intset.
+    pub fn intset_blob(&self) -> Option<Vec<u8>> {
+        let Repr::Small(s) = &self.repr else {
+            return None;
+        };
+        let Small::Ints { width, data } = small_of(s.as_bytes()) else {
+            return None;
+        };
+        let mut b = Vec::with_capacity(8 + data.len());
+        b.extend_from_slice(&(width as u32).to_le_bytes());
+        b.extend_from_slice(&((data.len() / width) as u32).to_le_bytes());
+        b.extend_from_slice(data);
+        Some(b)
+    }
+
+    /// A set from Redis's intset blob (see [`Set::intset_blob`]); `None`
+    /// when the blob is malformed (bad width or length, unsorted or
+    /// repeated members), so a corrupt payload is refused, never trusted.
+    pub fn from_intset_blob(blob: &[u8]) -> Option<Set> {
+        let (head, data) = blob.split_at_checked(8)?;
+        let width = u32::from_le_bytes(head[..4].try_into().ok()?) as usize;
+        let count = u32::from_le_bytes(head[4..].try_into().ok()?) as usize;
+        if !matches!(width, 2 | 4 | 8) || data.len() != count.checked_mul(width)? {
+            return None;
+        }
+        let sorted = (1..count).all(|i| int_at(data, width, i - 1) < int_at(data, width, i));
+        if !sorted {
+            return None;
+        }
+        if count > SET_MAX_INTSET_ENTRIES.get_usize() {
+            // Too big for an intset under the current limit: convert.
+            let mut buf = itoa::Buffer::new();
+            return Some((0..count).map(|i| int_at(data, width, i)).fold(
+                Set::new(),
+                |mut s, v| {
+                    s.insert(buf.format(v).as_bytes());
+                    s
+                },
+            ));
+        }
+        let mut b = Vec::with_capacity(1 + data.len());
+        if count > 0 {
+            b.push(width as u8);
+            b.extend_from_slice(data);
+        }
+        Some(Set {
+            repr: Repr::Small(store(b)),
+        })
+    }
+}
+
 /// A small form's bytes, in place when short.
 fn store(v: Vec<u8>) -> SmallBytes {
     if v.len() <= INLINE_CAP {
@@ -563,8 +618,8 @@ fn long_len(k: &[u8]) -> usize {
     }
 }
 
-impl FromIterator<StrRef<'static>> for Set {
-    fn from_iter<I: IntoIterator<Item = StrRef<'static>>>(it: I) -> Set {
+impl<'a> FromIterator<StrRef<'a>> for Set {
+    fn from_iter<I: IntoIterator<Item = StrRef<'a>>>(it: I) -> Set {
         let mut s = Set::new();
         let mut buf = itoa::Buffer::new();
         for m in it {
@@ -817,6 +872,33 @@ mod tests {
             }
             assert_eq!(got, members(&s));
         }
+    }
+
+    #[test]
+    fn intset_blob_round_trip() {
+        let mut s = Set::new();
+        for v in [3, -1, 70000] {
+            s.insert(v.to_string().as_bytes());
+        }
+        let blob = s.intset_blob().unwrap();
+        assert_eq!(&blob[..8], &[4, 0, 0, 0, 3, 0, 0, 0]);
+        assert_eq!(blob.len(), 8 + 12);
+        let t = Set::from_intset_blob(&blob).unwrap();
+        assert_eq!(members(&t), members(&s));
+        assert_eq!(t.encoding_name(), "intset");
+        assert!(t.contains(b"70000"));
+        // Malformed blobs are refused.
+        assert!(Set::from_intset_blob(&blob[..19]).is_none());
+        assert!(Set::from_intset_blob(&[3, 0, 0, 0, 0, 0, 0, 0]).is_none());
+        let mut unsorted = vec![2, 0, 0, 0, 2, 0, 0, 0];
+        unsorted.extend_from_slice(&[5, 0, 1, 0]);
+        assert!(Set::from_intset_blob(&unsorted).is_none());
+        let mut strs = Set::new();
+        strs.insert(b"a");
+        assert!(strs.intset_blob().is_none());
+        assert!(Set::from_intset_blob(&[2, 0, 0, 0, 0, 0, 0, 0])
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
