@@ -67,6 +67,11 @@ pub fn register(t: &mut CommandTable) {
 const OUT_OF_RANGE_POSITIVE: &str = "ERR value is out of range, must be positive";
 const SRANDMEMBER_RANGE: &str =
     "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+const SRANDMEMBER_TOO_MANY: &str =
+    "ERR value is out of range, the reply would exceed proto-max-bulk-len";
+/// The shortest bulk reply of a member: `$1\r\nx\r\n` (the empty member's
+/// `$0\r\n\r\n` is 6, close enough for a bound meant for absurd counts).
+const MIN_BULK_LEN: usize = 7;
 const NUMKEYS: &str = "ERR numkeys should be greater than 0";
 const NUMKEYS_ARGS: &str = "ERR Number of keys can't be greater than number of args";
 const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
@@ -238,6 +243,7 @@ fn srandmember(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
         _ => return Err(Error::Syntax),
     };
+    let max_reply = ctx.shard.config.proto_max_bulk_len;
     let (db, out, now) = parts(ctx);
     let set = access::read::<Set>(db, argv[1], now)?;
     let mut rng = fastrand::Rng::new();
@@ -259,8 +265,13 @@ fn srandmember(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         set.random_distinct(n, &mut rng, |m| write_bulk_str(out, m));
     } else {
         // Repetitions allowed: exactly |count| draws, streamed into the
-        // reply (nothing is allocated up front for the count).
-        let n = count.unsigned_abs() as usize;
+        // reply. Redis would build any size of reply; a count whose reply
+        // could not fit in proto-max-bulk-len bytes is refused instead, so
+        // that one command cannot exhaust the shard's memory.
+        let n = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
+        if n.saturating_mul(MIN_BULK_LEN) > max_reply {
+            return Err(Error::Static(SRANDMEMBER_TOO_MANY));
+        }
         encode::array_len(out, n);
         for _ in 0..n {
             if let Some(m) = set.random_member(&mut rng) {

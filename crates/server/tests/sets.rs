@@ -311,6 +311,25 @@ fn srandmember() {
 }
 
 #[test]
+fn srandmember_refuses_absurd_negative_counts() {
+    if common::skip_against_redis("the SRANDMEMBER reply size bound") {
+        return;
+    }
+    for_threads(|s| {
+        let mut c = s.client();
+        c.int(&["SADD", "s", "a", "b"]);
+        // Redis would try to build a reply of 2^63 members; Tessera refuses
+        // a reply beyond proto-max-bulk-len and stays up.
+        assert_eq!(
+            c.err(&["SRANDMEMBER", "s", "-9223372036854775807"]),
+            "ERR value is out of range, the reply would exceed proto-max-bulk-len"
+        );
+        assert_eq!(c.cmd(&["SRANDMEMBER", "s", "-3"]).as_array().len(), 3);
+        assert_eq!(c.int(&["SCARD", "s"]), 2);
+    });
+}
+
+#[test]
 fn sscan() {
     for_threads(|s| {
         let mut c = s.client();
