@@ -625,16 +625,6 @@ fn long_len(k: &[u8]) -> usize {
     } else {
         0
     }
-
-    /// Members, in no particular order. (Scaffold stub.)
-    pub fn iter(&self) -> impl Iterator<Item = crate::StrRef<'_>> {
-        std::iter::empty()
-    }
-
-    /// Adds a member; true when it is new. (Scaffold stub.)
-    pub fn insert(&mut self, _m: &[u8]) -> bool {
-        false
-    }
 }
 
 impl<'a> FromIterator<StrRef<'a>> for Set {
