@@ -23,8 +23,7 @@ impl<'a> ScanOpts<'a> {
     pub fn parse(argv: &[&'a [u8]], pos: usize, allow_type: bool) -> Result<ScanOpts<'a>, Error> {
         let cursor = argv
             .get(pos)
-            .and_then(|c| std::str::from_utf8(c).ok())
-            .and_then(|s| s.parse::<u64>().ok())
+            .and_then(|c| parse_cursor(c))
             .ok_or(Error::Static("ERR invalid cursor"))?;
         let mut o = ScanOpts {
             cursor,
@@ -58,6 +57,17 @@ impl<'a> ScanOpts<'a> {
         self.pattern
             .is_none_or(|p| storage::glob_match(p, item, false))
     }
+}
+
+/// A cursor as Redis reads it (`strtoul`): decimal digits, optionally
+/// after a `-` that negates modulo 2^64 ("-1" is the largest cursor).
+fn parse_cursor(c: &[u8]) -> Option<u64> {
+    let (neg, digits) = match c {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, c),
+    };
+    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(if neg { n.wrapping_neg() } else { n })
 }
 
 /// Writes a SCAN reply: `[next-cursor, [items...]]`, items already encoded
