@@ -6,12 +6,13 @@
 //!   `count` as a LEB128 varint followed by `field, value, field, value...`
 //!   in insertion order. Each element is one tag byte and a payload:
 //!
-//!   | tag           | element                                          |
-//!   |---------------|--------------------------------------------------|
-//!   | `0x00..=0x7F` | a string of `tag` bytes, which follow            |
-//!   | `0x80..=0xBF` | the integer `tag - 0x80` (0..=63), no payload    |
-//!   | `0xC0..=0xC7` | an integer in `tag - 0xC0 + 1` bytes, LE, signed |
-//!   | `0xC8`        | a longer string: varint length, then the bytes   |
+//!   | tag           | element                                             |
+//!   |---------------|-----------------------------------------------------|
+//!   | `0x00..=0x3F` | a string of `tag` bytes, which follow               |
+//!   | `0x40..=0x7F` | the integer `(tag & 0x3F) << 8 | next byte` (<16384) |
+//!   | `0x80..=0xBF` | the integer `tag - 0x80` (0..=63), no payload       |
+//!   | `0xC0..=0xC7` | an integer in `tag - 0xC0 + 1` bytes, LE, signed    |
+//!   | `0xC8`        | a longer string: varint length, then the bytes      |
 //!
 //!   Integers are stored only for canonical decimal text (what
 //!   [`parse_canonical_i64`] accepts), which prints back unchanged, so the
@@ -19,7 +20,10 @@
 //!   integer element never equals a non-canonical string). A field like
 //!   `field:7` costs 8 bytes, a small integer value 1: less than Redis's
 //!   listpack (no back-length byte per element, a 1-byte header instead of
-//!   7), because nothing here walks the buffer backwards. Lookups and writes
+//!   7), because nothing here walks the buffer backwards. Every byte counts
+//!   twice over: a buffer is rounded up to the allocator's size class, so
+//!   10 fields like `field:7` with short values fit the 128-byte class here
+//!   where Redis's listpack needs 160. Lookups and writes
 //!   are O(n), bounded by `hash-max-listpack-entries`, as in Redis.
 //!
 //! - **Table** ("hashtable"): a [`Dict`] with the field as key and a string
@@ -48,7 +52,10 @@ use crate::limits::{HASH_MAX_LISTPACK_ENTRIES, HASH_MAX_LISTPACK_VALUE};
 use crate::value::{parse_canonical_i64, StrRef, Value};
 
 /// Longest string with a one-byte header.
-const SHORT_STR_MAX: usize = 0x7F;
+const SHORT_STR_MAX: usize = 0x3F;
+/// First tag of a two-byte integer 0..=16383.
+const TAG_INT14: u8 = 0x40;
+const INT14_MAX: i64 = 0x3FFF;
 /// First tag of an immediate integer 0..=63.
 const TAG_IMM: u8 = 0x80;
 const IMM_MAX: i64 = 0x3F;
@@ -436,6 +443,11 @@ impl<'a> Encoded<'a> {
         };
         match (int, s) {
             (Some(n), _) if (0..=IMM_MAX).contains(&n) => e.head[0] = TAG_IMM + n as u8,
+            (Some(n), _) if (0..=INT14_MAX).contains(&n) => {
+                e.head[0] = TAG_INT14 | (n >> 8) as u8;
+                e.head[1] = (n & 0xFF) as u8;
+                e.head_len = 2;
+            }
             (Some(n), _) => {
                 let width = int_width(n);
                 e.head[0] = TAG_INT + (width - 1) as u8;
@@ -512,9 +524,13 @@ fn read_varint(buf: &[u8], mut pos: usize) -> (usize, usize) {
 fn decode(buf: &[u8], pos: usize) -> (StrRef<'_>, usize) {
     let tag = buf[pos];
     match tag {
-        0..=0x7F => {
+        0..=0x3F => {
             let end = pos + 1 + usize::from(tag);
             (StrRef::Bytes(&buf[pos + 1..end]), end)
+        }
+        TAG_INT14..=0x7F => {
+            let n = i64::from(tag & 0x3F) << 8 | i64::from(buf[pos + 1]);
+            (StrRef::Int(n), pos + 2)
         }
         TAG_IMM..=0xBF => (StrRef::Int(i64::from(tag - TAG_IMM)), pos + 1),
         TAG_INT..=0xC7 => {
@@ -738,13 +754,17 @@ mod tests {
         "+1",
         "field:1",
         "a value with spaces",
+        "16383",
+        "16384",
+        "-16384",
+        "8191",
     ];
 
     #[test]
     fn packed_round_trips_every_element_kind() {
         let mut h = Hash::new();
-        let long = "x".repeat(60);
-        for (i, s) in SAMPLES.iter().chain([&long.as_str()]).enumerate() {
+        let (l63, l64) = ("x".repeat(63), "y".repeat(64));
+        for (i, s) in SAMPLES.iter().chain([&l63.as_str(), &l64.as_str()]).enumerate() {
             assert!(h.insert(s.as_bytes(), format!("v{i}").as_bytes()));
             assert!(h.insert(format!("f{i}").as_bytes(), s.as_bytes()));
         }
@@ -756,7 +776,9 @@ mod tests {
         // "7" is not "007", "1" is not "+1".
         assert!(h.get(b"7").is_none());
         assert!(h.get(b"1").is_none());
-        assert_eq!(h.len(), 2 * (SAMPLES.len() + 1));
+        assert_eq!(h.len(), 2 * (SAMPLES.len() + 2));
+        assert_eq!(bytes(h.get(l64.as_bytes()).unwrap()), format!("v{}", SAMPLES.len() + 1).as_bytes());
+        assert_eq!(h.get(b"f19").unwrap(), StrRef::Int(16383));
         assert_eq!(h.get(b"64").unwrap(), StrRef::Bytes(b"v3"));
         assert_eq!(h.get(b"f4").unwrap(), StrRef::Int(-1));
     }
