@@ -49,9 +49,16 @@ fn read<'a>(
     key: &[u8],
 ) -> Result<(Option<&'a Hash>, &'a mut Vec<u8>), Error> {
     let Ctx {
-        shard, db, out, now, ..
+        shard,
+        db,
+        out,
+        now,
+        ..
     } = ctx;
-    Ok((access::read::<Hash>(&mut shard.ks.dbs[*db], key, *now)?, out))
+    Ok((
+        access::read::<Hash>(&mut shard.ks.dbs[*db], key, *now)?,
+        out,
+    ))
 }
 
 /// Sets every `field value` pair of `argv[2..]`; the number of new fields.
@@ -253,7 +260,13 @@ fn hrandfield(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let mut rng = fastrand::Rng::new();
     if argv.len() == 2 {
         let resp3 = ctx.resp3;
-        let Ctx { shard, db, out, now, .. } = ctx;
+        let Ctx {
+            shard,
+            db,
+            out,
+            now,
+            ..
+        } = ctx;
         let h = access::read::<Hash>(&mut shard.ks.dbs[*db], argv[1], *now)?;
         match h {
             Some(h) => h.random_pairs(1, false, &mut rng, |k, _| write_bulk_str(out, k)),
@@ -276,7 +289,13 @@ fn hrandfield(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         return Err(Error::Static("ERR value is out of range"));
     }
     let resp3 = ctx.resp3;
-    let Ctx { shard, db, out, now, .. } = ctx;
+    let Ctx {
+        shard,
+        db,
+        out,
+        now,
+        ..
+    } = ctx;
     let Some(h) = access::read::<Hash>(&mut shard.ks.dbs[*db], argv[1], *now)? else {
         encode::array_len(out, 0);
         return Ok(());
@@ -314,7 +333,13 @@ fn hscan(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     if let Err(e @ Error::Static("ERR invalid cursor")) = opts {
         return Err(e);
     }
-    let Ctx { shard, db, out, now, .. } = ctx;
+    let Ctx {
+        shard,
+        db,
+        out,
+        now,
+        ..
+    } = ctx;
     let Some(h) = access::read::<Hash>(&mut shard.ks.dbs[*db], argv[1], *now)? else {
         scan::reply(out, 0, 0, &[]);
         return Ok(());

@@ -86,7 +86,9 @@ fn set_get_and_friends() {
         assert_eq!(c.cmd(&["TYPE", "h"]), Reply::status("hash"));
 
         // Fields that look like integers are distinct from near-misses.
-        c.int(&["HSET", "n", "1", "one", "01", "zero-one", "+1", "plus", "-0", "mz"]);
+        c.int(&[
+            "HSET", "n", "1", "one", "01", "zero-one", "+1", "plus", "-0", "mz",
+        ]);
         assert_eq!(c.cmd(&["HGET", "n", "1"]), Reply::bulk("one"));
         assert_eq!(c.cmd(&["HGET", "n", "01"]), Reply::bulk("zero-one"));
         assert_eq!(c.cmd(&["HGET", "n", "+1"]), Reply::bulk("plus"));
@@ -96,7 +98,10 @@ fn set_get_and_friends() {
         // Binary-safe fields and values.
         let field: Vec<u8> = (0u8..=255).collect();
         let value = b"a\r\nb\0c".to_vec();
-        assert_eq!(c.cmd(&[&b"HSET"[..], b"bin", &field, &value]), Reply::int(1));
+        assert_eq!(
+            c.cmd(&[&b"HSET"[..], b"bin", &field, &value]),
+            Reply::int(1)
+        );
         assert_eq!(c.cmd(&[&b"HGET"[..], b"bin", &field]), Reply::Bulk(value));
     });
 }
@@ -242,38 +247,62 @@ fn encoding_conversion_follows_the_limits() {
         }
         assert_eq!(c.cmd(&["OBJECT", "ENCODING", "h"]), Reply::bulk("listpack"));
         c.int(&["HSET", "h", "f128", "v"]);
-        assert_eq!(c.cmd(&["OBJECT", "ENCODING", "h"]), Reply::bulk("hashtable"));
+        assert_eq!(
+            c.cmd(&["OBJECT", "ENCODING", "h"]),
+            Reply::bulk("hashtable")
+        );
         // Never back, even when emptied down to one field.
         for i in 0..128 {
             c.int(&["HDEL", "h", &format!("f{i}")]);
         }
-        assert_eq!(c.cmd(&["OBJECT", "ENCODING", "h"]), Reply::bulk("hashtable"));
+        assert_eq!(
+            c.cmd(&["OBJECT", "ENCODING", "h"]),
+            Reply::bulk("hashtable")
+        );
 
         c.int(&["HSET", "v", "a", &"x".repeat(64)]);
         assert_eq!(c.cmd(&["OBJECT", "ENCODING", "v"]), Reply::bulk("listpack"));
         c.int(&["HSET", "v", "b", &"x".repeat(65)]);
-        assert_eq!(c.cmd(&["OBJECT", "ENCODING", "v"]), Reply::bulk("hashtable"));
+        assert_eq!(
+            c.cmd(&["OBJECT", "ENCODING", "v"]),
+            Reply::bulk("hashtable")
+        );
         c.int(&["HSET", "f", &"k".repeat(65), "1"]);
-        assert_eq!(c.cmd(&["OBJECT", "ENCODING", "f"]), Reply::bulk("hashtable"));
+        assert_eq!(
+            c.cmd(&["OBJECT", "ENCODING", "f"]),
+            Reply::bulk("hashtable")
+        );
         assert_eq!(c.int(&["HLEN", "v"]), 2);
 
         // Both names of the thresholds; HINCRBY results count too.
         c.ok(&["CONFIG", "SET", "hash-max-ziplist-value", "8"]);
         c.int(&["HSET", "i", "a", "1"]);
         c.int(&["HINCRBY", "i", "a", "123456789012"]);
-        assert_eq!(c.cmd(&["OBJECT", "ENCODING", "i"]), Reply::bulk("hashtable"));
+        assert_eq!(
+            c.cmd(&["OBJECT", "ENCODING", "i"]),
+            Reply::bulk("hashtable")
+        );
         c.int(&["HSET", "small", "tmp", "0"]);
         c.int(&["HSET", "bigger", "tmp", "0"]);
         c.cmd(&["HINCRBYFLOAT", "small", "tmp", "0.000005"]);
         c.cmd(&["HINCRBYFLOAT", "bigger", "tmp", "0.0000005"]);
-        assert_eq!(c.cmd(&["OBJECT", "ENCODING", "small"]), Reply::bulk("listpack"));
-        assert_eq!(c.cmd(&["OBJECT", "ENCODING", "bigger"]), Reply::bulk("hashtable"));
+        assert_eq!(
+            c.cmd(&["OBJECT", "ENCODING", "small"]),
+            Reply::bulk("listpack")
+        );
+        assert_eq!(
+            c.cmd(&["OBJECT", "ENCODING", "bigger"]),
+            Reply::bulk("hashtable")
+        );
         c.ok(&["CONFIG", "SET", "hash-max-listpack-value", "64"]);
         c.ok(&["CONFIG", "SET", "hash-max-listpack-entries", "2"]);
         c.int(&["HSET", "e", "a", "1", "b", "2"]);
         assert_eq!(c.cmd(&["OBJECT", "ENCODING", "e"]), Reply::bulk("listpack"));
         c.int(&["HSET", "e", "c", "3"]);
-        assert_eq!(c.cmd(&["OBJECT", "ENCODING", "e"]), Reply::bulk("hashtable"));
+        assert_eq!(
+            c.cmd(&["OBJECT", "ENCODING", "e"]),
+            Reply::bulk("hashtable")
+        );
         c.ok(&["CONFIG", "SET", "hash-max-listpack-entries", "128"]);
     });
 }
@@ -286,10 +315,7 @@ fn hincrby() {
         assert_eq!(c.int(&["HINCRBY", "h", "n", "-7"]), -2);
         c.int(&["HSET", "h", "big", "17179869184"]);
         assert_eq!(c.int(&["HINCRBY", "h", "big", "1"]), 17179869185);
-        assert_eq!(
-            c.int(&["HINCRBY", "h", "big", "17179869184"]),
-            34359738369
-        );
+        assert_eq!(c.int(&["HINCRBY", "h", "big", "17179869184"]), 34359738369);
         assert_eq!(c.cmd(&["HGET", "h", "big"]), Reply::bulk("34359738369"));
         for bad in [" 11", "11 ", "1.5", "abc", "01", ""] {
             c.int(&["HSET", "h", "s", bad]);
@@ -318,16 +344,25 @@ fn hincrby() {
 fn hincrbyfloat() {
     for_threads(|s| {
         let mut c = s.client();
-        assert_eq!(c.cmd(&["HINCRBYFLOAT", "h", "f", "1.23"]), Reply::bulk("1.23"));
+        assert_eq!(
+            c.cmd(&["HINCRBYFLOAT", "h", "f", "1.23"]),
+            Reply::bulk("1.23")
+        );
         assert_eq!(c.cmd(&["HINCRBYFLOAT", "h", "f", "0.77"]), Reply::bulk("2"));
-        assert_eq!(c.cmd(&["HINCRBYFLOAT", "h", "f", "-0.1"]), Reply::bulk("1.9"));
+        assert_eq!(
+            c.cmd(&["HINCRBYFLOAT", "h", "f", "-0.1"]),
+            Reply::bulk("1.9")
+        );
         assert_eq!(c.cmd(&["HGET", "h", "f"]), Reply::bulk("1.9"));
         c.int(&["HSET", "h", "i", "17179869184"]);
         assert_eq!(
             c.cmd(&["HINCRBYFLOAT", "h", "i", "17179869184"]),
             Reply::bulk("34359738368")
         );
-        assert_eq!(c.cmd(&["HINCRBYFLOAT", "h", "e", "1e3"]), Reply::bulk("1000"));
+        assert_eq!(
+            c.cmd(&["HINCRBYFLOAT", "h", "e", "1e3"]),
+            Reply::bulk("1000")
+        );
         for bad in [" 1", "1 ", "abc", "1\x002"] {
             c.int(&["HSET", "h", "s", bad]);
             assert_eq!(
@@ -385,7 +420,10 @@ fn hrandfield() {
         let mut c = s.client();
         assert_eq!(c.cmd(&["HRANDFIELD", "nokey"]), Reply::Nil);
         assert_eq!(c.cmd(&["HRANDFIELD", "nokey", "5"]), Reply::Array(vec![]));
-        assert_eq!(c.cmd(&["HRANDFIELD", "nokey", "-5", "WITHVALUES"]), Reply::Array(vec![]));
+        assert_eq!(
+            c.cmd(&["HRANDFIELD", "nokey", "-5", "WITHVALUES"]),
+            Reply::Array(vec![])
+        );
         for (key, n, pad) in [("small", 10, 1), ("big", 10, 100), ("large", 500, 1)] {
             let mut all = HashMap::new();
             for i in 0..n {
@@ -397,7 +435,10 @@ fn hrandfield() {
             let one = c.cmd(&["HRANDFIELD", key]).as_string();
             assert!(names.contains(&one));
             assert_eq!(c.cmd(&["HRANDFIELD", key, "0"]), Reply::Array(vec![]));
-            assert_eq!(c.cmd(&["HRANDFIELD", key, "0", "withvalues"]), Reply::Array(vec![]));
+            assert_eq!(
+                c.cmd(&["HRANDFIELD", key, "0", "withvalues"]),
+                Reply::Array(vec![])
+            );
             // Negative: exactly |count| picks, repeats allowed.
             let r = c.cmd(&["HRANDFIELD", key, "-1001"]);
             assert_eq!(r.as_array().len(), 1001);
@@ -434,17 +475,27 @@ fn hrandfield() {
         for f in fields_of(&r, false) {
             *counts.entry(f).or_default() += 1;
         }
-        assert!(counts.values().all(|&n| (700..1300).contains(&n)), "{counts:?}");
+        assert!(
+            counts.values().all(|&n| (700..1300).contains(&n)),
+            "{counts:?}"
+        );
 
         assert_eq!(c.err(&["HRANDFIELD", "small", "x"]), NOT_INT);
         assert_eq!(c.err(&["HRANDFIELD", "small", "1", "withvaluesx"]), SYNTAX);
-        assert_eq!(c.err(&["HRANDFIELD", "small", "1", "withvalues", "x"]), SYNTAX);
+        assert_eq!(
+            c.err(&["HRANDFIELD", "small", "1", "withvalues", "x"]),
+            SYNTAX
+        );
         assert_eq!(c.err(&["HRANDFIELD", "nokey", "1", "x"]), SYNTAX);
         assert_eq!(
             c.err(&["HRANDFIELD", "small", "-9223372036854775808"]),
             "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
         );
-        for n in ["-9223372036854770000", "-9223372036854775808", "4611686018427387904"] {
+        for n in [
+            "-9223372036854770000",
+            "-9223372036854775808",
+            "4611686018427387904",
+        ] {
             let e = c.err(&["HRANDFIELD", "small", n, "withvalues"]);
             assert!(e.starts_with("ERR value is out of range"), "{e}");
         }

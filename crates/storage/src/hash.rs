@@ -142,7 +142,7 @@ impl Hash {
                     seen += 1;
                     extra += e.value().heap_size() + heap_of_key(e.key());
                 }
-                let avg = if seen == 0 { 0 } else { extra / seen };
+                let avg = extra.checked_div(seen).unwrap_or(0);
                 std::mem::size_of::<Dict>()
                     + d.bucket_count() * std::mem::size_of::<usize>()
                     + d.len() * (std::mem::size_of::<Entry>() + avg)
@@ -764,20 +764,33 @@ mod tests {
     fn packed_round_trips_every_element_kind() {
         let mut h = Hash::new();
         let (l63, l64) = ("x".repeat(63), "y".repeat(64));
-        for (i, s) in SAMPLES.iter().chain([&l63.as_str(), &l64.as_str()]).enumerate() {
+        for (i, s) in SAMPLES
+            .iter()
+            .chain([&l63.as_str(), &l64.as_str()])
+            .enumerate()
+        {
             assert!(h.insert(s.as_bytes(), format!("v{i}").as_bytes()));
             assert!(h.insert(format!("f{i}").as_bytes(), s.as_bytes()));
         }
         assert_eq!(h.encoding_name(), "listpack");
         for (i, s) in SAMPLES.iter().enumerate() {
-            assert_eq!(bytes(h.get(s.as_bytes()).unwrap()), format!("v{i}").as_bytes());
-            assert_eq!(bytes(h.get(format!("f{i}").as_bytes()).unwrap()), s.as_bytes());
+            assert_eq!(
+                bytes(h.get(s.as_bytes()).unwrap()),
+                format!("v{i}").as_bytes()
+            );
+            assert_eq!(
+                bytes(h.get(format!("f{i}").as_bytes()).unwrap()),
+                s.as_bytes()
+            );
         }
         // "7" is not "007", "1" is not "+1".
         assert!(h.get(b"7").is_none());
         assert!(h.get(b"1").is_none());
         assert_eq!(h.len(), 2 * (SAMPLES.len() + 2));
-        assert_eq!(bytes(h.get(l64.as_bytes()).unwrap()), format!("v{}", SAMPLES.len() + 1).as_bytes());
+        assert_eq!(
+            bytes(h.get(l64.as_bytes()).unwrap()),
+            format!("v{}", SAMPLES.len() + 1).as_bytes()
+        );
         assert_eq!(h.get(b"f19").unwrap(), StrRef::Int(16383));
         assert_eq!(h.get(b"64").unwrap(), StrRef::Bytes(b"v3"));
         assert_eq!(h.get(b"f4").unwrap(), StrRef::Int(-1));
