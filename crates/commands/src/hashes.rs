@@ -35,11 +35,11 @@ pub fn register(t: &mut CommandTable) {
     t.shard("hstrlen", 3, READONLY | FAST, KEY, hstrlen);
     t.shard("hkeys", 2, READONLY, KEY, hkeys);
     t.shard("hvals", 2, READONLY, KEY, hvals);
-    t.shard("hgetall", 2, READONLY | RANDOM, KEY, hgetall);
+    t.shard("hgetall", 2, READONLY, KEY, hgetall);
     t.shard("hincrby", 4, WRITE | DENYOOM | FAST, KEY, hincrby);
     t.shard("hincrbyfloat", 4, WRITE | DENYOOM | FAST, KEY, hincrbyfloat);
-    t.shard("hrandfield", -2, READONLY | RANDOM, KEY, hrandfield);
-    t.shard("hscan", -3, READONLY | RANDOM, KEY, hscan);
+    t.shard("hrandfield", -2, READONLY, KEY, hrandfield);
+    t.shard("hscan", -3, READONLY, KEY, hscan);
 }
 
 /// The hash at `key` for reading (None: no such key), and the output
@@ -112,9 +112,7 @@ fn hget(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 /// HMGET key field [field ...]
 fn hmget(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let resp3 = ctx.resp3;
-    let now = ctx.now;
-    let Ctx { shard, db, out, .. } = ctx;
-    let h = access::read::<Hash>(&mut shard.ks.dbs[*db], argv[1], now)?;
+    let (h, out) = read(ctx, argv[1])?;
     let fields = &argv[2..];
     encode::array_len(out, fields.len());
     for f in fields {
@@ -178,9 +176,8 @@ enum Part {
 
 /// HKEYS / HVALS / HGETALL: every pair, or one half of each.
 fn get_all(ctx: &mut Ctx<'_>, key: &[u8], part: Part) -> CmdResult {
-    let (now, resp3) = (ctx.now, ctx.resp3);
-    let Ctx { shard, db, out, .. } = ctx;
-    let h = access::read::<Hash>(&mut shard.ks.dbs[*db], key, now)?;
+    let resp3 = ctx.resp3;
+    let (h, out) = read(ctx, key)?;
     let n = h.map_or(0, Hash::len);
     if part == Part::Both {
         encode::map_len(out, n, resp3);
@@ -260,17 +257,9 @@ fn hrandfield(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let mut rng = fastrand::Rng::new();
     if argv.len() == 2 {
         let resp3 = ctx.resp3;
-        let Ctx {
-            shard,
-            db,
-            out,
-            now,
-            ..
-        } = ctx;
-        let h = access::read::<Hash>(&mut shard.ks.dbs[*db], argv[1], *now)?;
-        match h {
-            Some(h) => h.random_pairs(1, false, &mut rng, |k, _| write_bulk_str(out, k)),
-            None => encode::null(out, resp3),
+        match read(ctx, argv[1])? {
+            (Some(h), out) => h.random_pairs(1, false, &mut rng, |k, _| write_bulk_str(out, k)),
+            (None, out) => encode::null(out, resp3),
         }
         return Ok(());
     }
@@ -289,15 +278,8 @@ fn hrandfield(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         return Err(Error::Static("ERR value is out of range"));
     }
     let resp3 = ctx.resp3;
-    let Ctx {
-        shard,
-        db,
-        out,
-        now,
-        ..
-    } = ctx;
-    let Some(h) = access::read::<Hash>(&mut shard.ks.dbs[*db], argv[1], *now)? else {
-        encode::array_len(out, 0);
+    let (Some(h), out) = read(ctx, argv[1])? else {
+        encode::array_len(ctx.out, 0);
         return Ok(());
     };
     let unique = count >= 0;
@@ -333,15 +315,8 @@ fn hscan(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     if let Err(e @ Error::Static("ERR invalid cursor")) = opts {
         return Err(e);
     }
-    let Ctx {
-        shard,
-        db,
-        out,
-        now,
-        ..
-    } = ctx;
-    let Some(h) = access::read::<Hash>(&mut shard.ks.dbs[*db], argv[1], *now)? else {
-        scan::reply(out, 0, 0, &[]);
+    let (Some(h), out) = read(ctx, argv[1])? else {
+        scan::reply(ctx.out, 0, 0, &[]);
         return Ok(());
     };
     let opts = opts?;
