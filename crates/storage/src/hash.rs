@@ -560,7 +560,7 @@ fn splice(buf: &mut Vec<u8>, start: usize, end: usize, parts: &[&[u8]]) {
         buf.reserve_exact(new_len - old_len);
         buf.resize(total, 0);
         buf.copy_within(end..total - (new_len - old_len), start + new_len);
-    } else {
+    } else if new_len < old_len {
         buf.copy_within(end.., start + new_len);
         buf.truncate(total);
     }
@@ -956,6 +956,38 @@ mod tests {
             }
             let c = counts(&h, 3 * n, false, 1);
             assert_eq!(c.values().sum::<usize>(), 3 * n);
+        }
+    }
+
+    #[test]
+    fn matches_a_map_model_under_random_operations() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        let pool = |rng: &mut fastrand::Rng| -> Vec<u8> {
+            match rng.u8(..4) {
+                0 => rng.i64(-70_000..70_000).to_string().into_bytes(),
+                1 => format!("f{}", rng.u8(..60)).into_bytes(),
+                2 => format!("0{}", rng.u8(..10)).into_bytes(),
+                _ => vec![b'x'; rng.usize(..70)],
+            }
+        };
+        for round in 0..40 {
+            let mut h = Hash::new();
+            let mut model: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+            for _ in 0..300 {
+                let f = pool(&mut rng);
+                match rng.u8(..3) {
+                    0 | 1 => {
+                        let v = pool(&mut rng);
+                        assert_eq!(h.insert(&f, &v), model.insert(f, v).is_none());
+                    }
+                    _ => assert_eq!(h.remove(&f), model.remove(&f).is_some()),
+                }
+                assert_eq!(h.len(), model.len(), "round {round}");
+            }
+            assert_eq!(pairs(&h), model);
+            for (k, v) in &model {
+                assert_eq!(bytes(h.get(k).unwrap()), *v);
+            }
         }
     }
 }
