@@ -23,8 +23,9 @@
 //!   7), because nothing here walks the buffer backwards. Every byte counts
 //!   twice over: a buffer is rounded up to the allocator's size class, so
 //!   10 fields like `field:7` with short values fit the 128-byte class here
-//!   where Redis's listpack needs 160. Lookups and writes
-//!   are O(n), bounded by `hash-max-listpack-entries`, as in Redis.
+//!   where Redis's listpack needs 160. Lookups and writes are O(n),
+//!   bounded by `hash-max-listpack-entries`, as in Redis. `Hash` itself is
+//!   16 bytes (the buffer's fat pointer, the table's box in its niche).
 //!
 //! - **Table** ("hashtable"): a [`Dict`] with the field as key and a string
 //!   [`Value`] as value (no TTL), so HSCAN inherits the dict's
@@ -76,6 +77,8 @@ enum Repr {
     Packed(Packed),
     Table(Box<Dict>),
 }
+
+const _: () = assert!(std::mem::size_of::<Hash>() == 16);
 
 impl Default for Repr {
     fn default() -> Self {
