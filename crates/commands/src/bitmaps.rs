@@ -48,13 +48,7 @@ pub fn register(t: &mut CommandTable) {
     t.shard("bitpos", -3, READONLY, (1, 1, 1), bitpos);
     t.shard("bitfield", -2, WRITE | DENYOOM, (1, 1, 1), bitfield);
     t.shard("bitfield_ro", -2, READONLY | FAST, (1, 1, 1), bitfield_ro);
-    t.shard(
-        "bitop",
-        -4,
-        WRITE | DENYOOM | MULTI_KEY,
-        (2, -1, 1),
-        bitop,
-    );
+    t.shard("bitop", -4, WRITE | DENYOOM | MULTI_KEY, (2, -1, 1), bitop);
 }
 
 // ---------------------------------------------------------------------------
@@ -106,7 +100,9 @@ fn read<'s>(
         }
         Some(v) => {
             stats.keyspace_hits += 1;
-            v.as_str().map(|s| Some(str_bytes(s))).ok_or(Error::WrongType)
+            v.as_str()
+                .map(|s| Some(str_bytes(s)))
+                .ok_or(Error::WrongType)
         }
     }
 }
@@ -774,7 +770,13 @@ pub fn bitop_source(
 
 /// Stores BITOP's result at `key` (no TTL), or deletes `key` when the
 /// result is empty, as Redis does; returns the length to reply with.
-pub fn bitop_store(shard: &mut Shard, db: usize, key: &[u8], result: Vec<u8>, now: Millis) -> usize {
+pub fn bitop_store(
+    shard: &mut Shard,
+    db: usize,
+    key: &[u8],
+    result: Vec<u8>,
+    now: Millis,
+) -> usize {
     let len = result.len();
     let db = &mut shard.ks.dbs[db];
     if len == 0 {
@@ -858,7 +860,11 @@ mod tests {
             assert_eq!(count_range(&p, first, last), naive);
             for b in [false, true] {
                 let want = (first..=last).find(|&i| bit(&p, i) == b);
-                assert_eq!(find_bit(&p, first, last, b), want, "{p:?} {first} {last} {b}");
+                assert_eq!(
+                    find_bit(&p, first, last, b),
+                    want,
+                    "{p:?} {first} {last} {b}"
+                );
             }
         }
     }
@@ -912,15 +918,24 @@ mod tests {
         use OpKind::*;
         use Overflow::*;
         // u8 100 + 257: wrap 101, sat 255, fail none.
-        assert_eq!(apply(&op(IncrBy, false, 8, 257, Wrap), 100), Some((101, 101)));
-        assert_eq!(apply(&op(IncrBy, false, 8, 257, Sat), 100), Some((255, 255)));
+        assert_eq!(
+            apply(&op(IncrBy, false, 8, 257, Wrap), 100),
+            Some((101, 101))
+        );
+        assert_eq!(
+            apply(&op(IncrBy, false, 8, 257, Sat), 100),
+            Some((255, 255))
+        );
         assert_eq!(apply(&op(IncrBy, false, 8, 257, Fail), 100), None);
         assert_eq!(apply(&op(IncrBy, false, 8, -255, Sat), 100), Some((0, 0)));
         // An unsigned SET of a negative value reads it as a u64.
         assert_eq!(apply(&op(Set, false, 8, -1, Sat), 0), Some((0, 255)));
         assert_eq!(apply(&op(Set, false, 8, -1, Wrap), 7), Some((7, 255)));
         // i8 100 + 257 wraps to 101; sat 127 / -128.
-        assert_eq!(apply(&op(IncrBy, true, 8, 257, Wrap), 100), Some((101, 101)));
+        assert_eq!(
+            apply(&op(IncrBy, true, 8, 257, Wrap), 100),
+            Some((101, 101))
+        );
         assert_eq!(apply(&op(IncrBy, true, 8, 257, Sat), 100), Some((127, 127)));
         let r = apply(&op(IncrBy, true, 8, -255, Sat), 100);
         assert_eq!(r, Some((-128, (-128i64) as u64)));
@@ -931,7 +946,10 @@ mod tests {
             apply(&op(IncrBy, true, 64, 1, Wrap), max),
             Some((i64::MIN, i64::MIN as u64))
         );
-        assert_eq!(apply(&op(Set, true, 8, 255, Wrap), 0), Some((0, (-1i64) as u64)));
+        assert_eq!(
+            apply(&op(Set, true, 8, 255, Wrap), 0),
+            Some((0, (-1i64) as u64))
+        );
         assert_eq!(apply(&op(Set, true, 8, 255, Fail), 0), None);
     }
 
