@@ -107,25 +107,36 @@ fn read<'s>(
     }
 }
 
-/// The string at `key` for writing, created empty when missing and
-/// zero-padded so that byte `last_byte` exists (Redis grows the string
-/// before any bit of it changes). WRONGTYPE for other types.
-fn string_for_write<'a>(
-    db: &'a mut Db,
+/// Runs `f` on the string at `key` for writing: created empty when missing
+/// (inserted after `f`, with no TTL), and zero-padded so that byte
+/// `last_byte` exists, as Redis grows the string before any bit of it
+/// changes. WRONGTYPE for other types. One lookup for an existing key.
+fn with_string_for_write<R>(
+    db: &mut Db,
     key: &[u8],
     now: Millis,
     last_byte: usize,
-) -> Result<&'a mut Value, Error> {
-    if !db.contains(key, now) {
-        db.insert(key, Value::from_bytes(b""), None);
+    f: impl FnOnce(&mut Value) -> R,
+) -> Result<R, Error> {
+    let grow = |v: &mut Value, len: usize| {
+        if len <= last_byte {
+            v.set_range(last_byte, &[0]);
+        }
+    };
+    match db.get_mut(key, now) {
+        Some(v) => {
+            let len = v.as_str().ok_or(Error::WrongType)?.len();
+            grow(v, len);
+            Ok(f(v))
+        }
+        None => {
+            let mut v = Value::from_bytes(b"");
+            grow(&mut v, 0);
+            let r = f(&mut v);
+            db.insert(key, v, None);
+            Ok(r)
+        }
     }
-    // Present: inserted just above if it was not.
-    let v = db.get_mut(key, now).ok_or(Error::NoSuchKey)?;
-    let len = v.as_str().ok_or(Error::WrongType)?.len();
-    if len <= last_byte {
-        v.set_range(last_byte, &[0]);
-    }
-    Ok(v)
 }
 
 // ---------------------------------------------------------------------------
@@ -504,11 +515,13 @@ fn setbit(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let byte = (offset / 8) as usize;
     let mask = 0x80u8 >> (offset & 7);
     let now = ctx.now;
-    let v = string_for_write(ctx.db(), argv[1], now, byte)?;
-    let cur = v.as_str().map_or(0, |s| byte_at(&str_bytes(s), byte));
-    let new = if on { cur | mask } else { cur & !mask };
-    v.set_range(byte, &[new]);
-    encode::integer(ctx.out, i64::from(cur & mask != 0));
+    let old = with_string_for_write(ctx.db(), argv[1], now, byte, |v| {
+        let cur = v.as_str().map_or(0, |s| byte_at(&str_bytes(s), byte));
+        let new = if on { cur | mask } else { cur & !mask };
+        v.set_range(byte, &[new]);
+        cur & mask != 0
+    })?;
+    encode::integer(ctx.out, i64::from(old));
     Ok(())
 }
 
@@ -638,30 +651,37 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], readonly_cmd: bool) -> Cm
         ));
     }
     let now = ctx.now;
+    let (out, resp3) = (&mut *ctx.out, ctx.resp3);
     let db = &mut ctx.shard.ks.dbs[ctx.db];
-    let v = string_for_write(db, argv[1], now, (highest / 8) as usize)?;
-    encode::array_len(ctx.out, count);
-    while let Ok(Some(op)) = ops.next() {
-        let mut buf = v
-            .as_str()
-            .map_or([0; 9], |s| window(&str_bytes(s), op.offset));
-        let shift = op.offset & 7;
-        let raw = field_get(&buf, shift, op.bits);
-        if op.kind == OpKind::Get {
-            encode::integer(ctx.out, get_reply(&op, raw));
-            continue;
+    with_string_for_write(db, argv[1], now, (highest / 8) as usize, |v| {
+        encode::array_len(out, count);
+        while let Ok(Some(op)) = ops.next() {
+            run_field_op(v, &op, out, resp3);
         }
-        match apply(&op, raw) {
-            Some((reply, new)) => {
-                field_set(&mut buf, shift, op.bits, new);
-                let used = (shift as usize + op.bits as usize).div_ceil(8);
-                v.set_range((op.offset / 8) as usize, &buf[..used]);
-                encode::integer(ctx.out, reply);
-            }
-            None => encode::null(ctx.out, ctx.resp3),
-        }
+    })
+}
+
+/// Runs one validated BITFIELD operation on a string already grown to hold
+/// it, replying with its result.
+fn run_field_op(v: &mut Value, op: &FieldOp, out: &mut Vec<u8>, resp3: bool) {
+    let mut buf = v
+        .as_str()
+        .map_or([0; 9], |s| window(&str_bytes(s), op.offset));
+    let shift = op.offset & 7;
+    let raw = field_get(&buf, shift, op.bits);
+    if op.kind == OpKind::Get {
+        encode::integer(out, get_reply(op, raw));
+        return;
     }
-    Ok(())
+    match apply(op, raw) {
+        Some((reply, new)) => {
+            field_set(&mut buf, shift, op.bits, new);
+            let used = (shift as usize + op.bits as usize).div_ceil(8);
+            v.set_range((op.offset / 8) as usize, &buf[..used]);
+            encode::integer(out, reply);
+        }
+        None => encode::null(out, resp3),
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -969,6 +989,54 @@ mod tests {
         for bad in [&b"u64"[..], b"i65", b"i0", b"I8", b"u", b"", b"x8", b"i+8"] {
             assert_eq!(field_type(bad), Err(TYPE_ERR), "{bad:?}");
         }
+    }
+
+    /// Runs a handler on a shard holding a hash at "h" and the string "foobar" at "s".
+    fn run(f: crate::table::ShardFn, argv: &[&[u8]]) -> (CmdResult, Vec<u8>) {
+        let mut shard = Shard::new(1);
+        let db = &mut shard.ks.dbs[0];
+        db.insert(b"h", Value::Hash(Box::default()), None);
+        db.insert(b"s", Value::from_bytes(b"foobar"), None);
+        let mut out = Vec::new();
+        let mut ctx = Ctx {
+            shard: &mut shard,
+            db: 0,
+            now: 1,
+            out: &mut out,
+            resp3: false,
+        };
+        let r = f(&mut ctx, argv);
+        (r, out)
+    }
+
+    #[test]
+    fn other_types_are_wrongtype() {
+        let cases: [(crate::table::ShardFn, &[&[u8]]); 9] = [
+            (setbit, &[b"setbit", b"h", b"0", b"1"]),
+            (getbit, &[b"getbit", b"h", b"0"]),
+            (bitcount, &[b"bitcount", b"h"]),
+            (bitcount, &[b"bitcount", b"h", b"x"]),
+            (bitpos, &[b"bitpos", b"h", b"1", b"x"]),
+            (bitfield, &[b"bitfield", b"h"]),
+            (bitfield, &[b"bitfield", b"h", b"set", b"u8", b"0", b"1"]),
+            (bitfield_ro, &[b"bitfield_ro", b"h", b"get", b"u8", b"0"]),
+            (bitop, &[b"bitop", b"or", b"d", b"s", b"h"]),
+        ];
+        for (f, argv) in cases {
+            assert_eq!(run(f, argv).0, Err(Error::WrongType), "{argv:?}");
+        }
+        // Argument errors found before the lookup win.
+        assert_eq!(
+            run(setbit, &[b"setbit", b"h", b"-1", b"1"]).0,
+            Err(OFFSET_ERR)
+        );
+        assert_eq!(run(setbit, &[b"setbit", b"h", b"0", b"2"]).0, Err(BIT_ERR));
+        assert_eq!(
+            run(bitfield, &[b"bitfield", b"h", b"get", b"u64", b"0"]).0,
+            Err(TYPE_ERR)
+        );
+        let (r, out) = run(bitop, &[b"bitop", b"not", b"d", b"s"]);
+        assert_eq!((r, out), (Ok(()), b":6\r\n".to_vec()));
     }
 
     #[test]
