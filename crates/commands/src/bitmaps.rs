@@ -15,7 +15,7 @@
 //! - Argument helpers: bit offsets (`#N` form, the proto-max-bulk-len bound)
 //!   and BITFIELD's types, parsed exactly as Redis 7.0 does, errors included.
 //! - Bit arithmetic on byte slices: [`popcount`] (8 bytes at a time with
-//!   `count_ones`), [`find_bit`] (skips whole words), bitfield load/store
+//!   `count_ones`), `find_bit` (skips whole words), bitfield load/store
 //!   through a 72-bit window, overflow handling (WRAP, SAT, FAIL).
 //! - The handlers, each documented with its grammar.
 //! - The shard-local halves of BITOP ([`parse_bitop`], [`bitop_source`],
@@ -332,7 +332,7 @@ fn sign_extend(raw: u64, bits: u32) -> i64 {
 
 /// What BITFIELD does when a SET or INCRBY leaves the field's range.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Overflow {
+enum Overflow {
     Wrap,
     Sat,
     Fail,
