@@ -214,10 +214,8 @@ impl ZSet {
 
     fn convert_to_big(&mut self) {
         let mut big = Box::<Big>::default();
-        for (m, s) in self.iter() {
-            if let StrRef::Bytes(m) = m {
-                big.insert(m, s);
-            }
+        for (m, s) in self.range(0, self.len()) {
+            big.insert(m, s);
         }
         self.repr = Repr::Big(big);
     }
@@ -237,8 +235,8 @@ impl ZSet {
     }
 
     /// Every element in (score, member) order.
-    pub fn iter(&self) -> Iter<'_> {
-        self.range(0, self.len())
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (StrRef<'_>, f64)> + '_ {
+        self.range(0, self.len()).map(|(m, s)| (StrRef::Bytes(m), s))
     }
 
     /// Elements of ranks `lo..hi` (0-based, clamped to the set), iterable
@@ -278,7 +276,7 @@ impl ZSet {
     }
 
     /// The element of 0-based rank `i`.
-    pub fn nth(&self, i: usize) -> Option<(StrRef<'_>, f64)> {
+    pub fn nth(&self, i: usize) -> Option<(&[u8], f64)> {
         self.range(i, i + 1).next()
     }
 
@@ -322,7 +320,7 @@ impl ZSet {
     }
 
     /// A uniformly chosen element (O(1) for the skip list form).
-    pub fn random(&self, rng: &mut fastrand::Rng) -> Option<(StrRef<'_>, f64)> {
+    pub fn random(&self, rng: &mut fastrand::Rng) -> Option<(&[u8], f64)> {
         match &self.repr {
             Repr::Packed(p) => {
                 if p.len == 0 {
@@ -333,7 +331,7 @@ impl ZSet {
             Repr::Big(b) => b
                 .dict
                 .random(rng)
-                .map(|e| (StrRef::Bytes(e.key()), score_of(e.value()))),
+                .map(|e| (e.key(), score_of(e.value()))),
         }
     }
 
@@ -368,12 +366,15 @@ impl ZSet {
     }
 }
 
-/// Iterator over a rank interval of a [`ZSet`], from either end.
+/// Iterator over a rank interval of a [`ZSet`], from either end: members
+/// and scores.
+#[derive(Clone)]
 pub struct Iter<'a> {
     inner: Inner<'a>,
     remaining: usize,
 }
 
+#[derive(Clone)]
 enum Inner<'a> {
     /// Byte offsets: `front` is the next entry, `back` the end of the last.
     Packed {
@@ -390,7 +391,7 @@ enum Inner<'a> {
 }
 
 impl<'a> Iterator for Iter<'a> {
-    type Item = (StrRef<'a>, f64);
+    type Item = (&'a [u8], f64);
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.remaining == 0 {
@@ -401,12 +402,12 @@ impl<'a> Iterator for Iter<'a> {
             Inner::Packed { buf, front, .. } => {
                 let (e, next) = read_entry(buf, *front);
                 *front = next;
-                (StrRef::Bytes(e.member), e.score)
+                (e.member, e.score)
             }
             Inner::Big { list, front, .. } => {
                 let n = list.node(*front);
                 *front = n.levels[0].next;
-                (StrRef::Bytes(n.member.as_bytes()), n.score)
+                (n.member.as_bytes(), n.score)
             }
         })
     }
@@ -450,12 +451,12 @@ impl DoubleEndedIterator for Iter<'_> {
                 let start = entry_start(buf, *back);
                 let (e, _) = read_entry(buf, start);
                 *back = start;
-                (StrRef::Bytes(e.member), e.score)
+                (e.member, e.score)
             }
             Inner::Big { list, back, .. } => {
                 let n = list.node(*back);
                 *back = n.prev;
-                (StrRef::Bytes(n.member.as_bytes()), n.score)
+                (n.member.as_bytes(), n.score)
             }
         })
     }
