@@ -77,8 +77,18 @@ pub fn register(t: &mut CommandTable) {
 /// A score bound: `1.5`, `(1.5` (exclusive), `-inf`, `+inf`.
 fn parse_score_bound(b: &[u8]) -> Option<(f64, bool)> {
     match b.split_first() {
-        Some((b'(', rest)) => parse_f64(rest).map(|v| (v, true)),
-        _ => parse_f64(b).map(|v| (v, false)),
+        Some((b'(', rest)) => bound_value(rest).map(|v| (v, true)),
+        _ => bound_value(b).map(|v| (v, false)),
+    }
+}
+
+/// A bound's number as Redis reads it (plain `strtod`, unlike ZADD's
+/// scores): leading spaces skipped, and nothing at all reads as 0.
+fn bound_value(b: &[u8]) -> Option<f64> {
+    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    match &b[start..] {
+        [] => Some(0.0),
+        t => parse_f64(t),
     }
 }
 

@@ -10,7 +10,7 @@
 //!   (score, member). An entry is
 //!   `varint(member len) | member | score | backlen`, where the score is a tag
 //!   byte `n` followed by an `n`-byte little-endian integer when the score is
-//!   an integer below 2^53 (tag 1..=7; most scores are small integers, so
+//!   an integer below 2^53 in magnitude (-0 included, stored as 0 as Redis does) (tag 1..=7; most scores are small integers, so
 //!   they cost 2 bytes), or tag 0 and the 8 bytes of the `f64` otherwise; and
 //!   `backlen` is the entry's length written backwards (a varint read from
 //!   its last byte), so the buffer can be walked from either end (ZREVRANGE,
@@ -481,7 +481,9 @@ const EXACT_INT: f64 = 9_007_199_254_740_992.0;
 
 /// Encodes a score into `out`; returns the bytes used (tag included).
 fn encode_score(s: f64, out: &mut [u8; 9]) -> usize {
-    let integral = s.fract() == 0.0 && s.abs() < EXACT_INT && !(s == 0.0 && s.is_sign_negative());
+    // -0 becomes 0 here, as it does in Redis's listpack (the skip list
+    // form keeps the sign, as Redis's does).
+    let integral = s.fract() == 0.0 && s.abs() < EXACT_INT;
     if integral {
         let i = s as i64;
         let le = i.to_le_bytes();
@@ -1055,7 +1057,8 @@ mod tests {
             let n = encode_score(s, &mut buf);
             let (d, m) = decode_score(&buf);
             assert_eq!(n, m);
-            assert_eq!(d.to_bits(), s.to_bits(), "{s}");
+            assert_eq!(d, s, "{s}");
+            assert_eq!(d.to_bits() == s.to_bits(), s != 0.0 || s.is_sign_positive());
         }
     }
 
