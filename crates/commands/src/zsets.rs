@@ -49,7 +49,13 @@ pub fn register(t: &mut CommandTable) {
     t.shard("zrange", -4, READONLY, (1, 1, 1), zrange);
     t.shard("zrevrange", -4, READONLY, (1, 1, 1), zrevrange);
     t.shard("zrangebyscore", -4, READONLY, (1, 1, 1), zrangebyscore);
-    t.shard("zrevrangebyscore", -4, READONLY, (1, 1, 1), zrevrangebyscore);
+    t.shard(
+        "zrevrangebyscore",
+        -4,
+        READONLY,
+        (1, 1, 1),
+        zrevrangebyscore,
+    );
     t.shard("zrangebylex", -4, READONLY, (1, 1, 1), zrangebylex);
     t.shard("zrevrangebylex", -4, READONLY, (1, 1, 1), zrevrangebylex);
     t.shard("zremrangebyrank", 4, WRITE, (1, 1, 1), zremrangebyrank);
@@ -85,7 +91,10 @@ fn parse_score_bound(b: &[u8]) -> Option<(f64, bool)> {
 /// A bound's number as Redis reads it (plain `strtod`, unlike ZADD's
 /// scores): leading spaces skipped, and nothing at all reads as 0.
 fn bound_value(b: &[u8]) -> Option<f64> {
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
     match &b[start..] {
         [] => Some(0.0),
         t => parse_f64(t),
@@ -114,7 +123,10 @@ fn parse_lex_bound(b: &[u8]) -> Option<LexBound<'_>> {
     }
 }
 
-fn parse_lex_range<'a>(min: &'a [u8], max: &'a [u8]) -> Result<(LexBound<'a>, LexBound<'a>), Error> {
+fn parse_lex_range<'a>(
+    min: &'a [u8],
+    max: &'a [u8],
+) -> Result<(LexBound<'a>, LexBound<'a>), Error> {
     match (parse_lex_bound(min), parse_lex_bound(max)) {
         (Some(a), Some(b)) => Ok((a, b)),
         _ => Err(ERR_LEX_RANGE),
@@ -205,7 +217,14 @@ fn write_elements<'a>(
 }
 
 /// Writes ranks `lo..hi` of `z`, walked backwards when `rev`.
-fn write_ranks(out: &mut Vec<u8>, z: &ZSet, (lo, hi): (usize, usize), rev: bool, shape: Shape, resp3: bool) {
+fn write_ranks(
+    out: &mut Vec<u8>,
+    z: &ZSet,
+    (lo, hi): (usize, usize),
+    rev: bool,
+    shape: Shape,
+    resp3: bool,
+) {
     let it = z.range(lo, hi);
     let n = it.len();
     if rev {
@@ -294,7 +313,7 @@ fn zadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             "ERR XX and NX options at the same time are not compatible",
         ));
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
         return Err(Error::Static(
             "ERR GT, LT, and/or NX options at the same time are not compatible",
         ));
@@ -321,7 +340,11 @@ fn zadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     }
     if !exists {
         let longest = pairs.chunks_exact(2).map(|p| p[1].len()).max().unwrap_or(0);
-        db.insert(key, ZSet::with_capacity(pairs.len() / 2, longest).wrap(), None);
+        db.insert(
+            key,
+            ZSet::with_capacity(pairs.len() / 2, longest).wrap(),
+            None,
+        );
     }
     let z = access::write_or_create::<ZSet>(db, key, now)?;
     let (mut added, mut changed, mut last) = (0, 0, None);
@@ -433,8 +456,10 @@ fn zrevrank(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 fn rank_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], rev: bool) -> CmdResult {
     let (now, resp3) = (ctx.now, ctx.resp3);
-    let r = access::read::<ZSet>(ctx.db(), argv[1], now)?
-        .and_then(|z| z.rank(argv[2]).map(|(r, _)| if rev { z.len() - 1 - r } else { r }));
+    let r = access::read::<ZSet>(ctx.db(), argv[1], now)?.and_then(|z| {
+        z.rank(argv[2])
+            .map(|(r, _)| if rev { z.len() - 1 - r } else { r })
+    });
     match r {
         Some(r) => encode::integer(ctx.out, r as i64),
         None => encode::null(ctx.out, resp3),
@@ -486,7 +511,11 @@ fn zremrangebylex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 }
 
 /// Removes the rank interval `ranks` picks; replies with the count.
-fn remove_range(ctx: &mut Ctx<'_>, key: &[u8], ranks: impl Fn(&ZSet) -> (usize, usize)) -> CmdResult {
+fn remove_range(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    ranks: impl Fn(&ZSet) -> (usize, usize),
+) -> CmdResult {
     let now = ctx.now;
     let db = ctx.db();
     let mut n = 0;
@@ -517,11 +546,7 @@ fn pop_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], max: bool) -> CmdResult {
         None => None,
         Some(c) => match parse_i64(c) {
             Some(c) if c >= 0 => Some(c as usize),
-            _ => {
-                return Err(Error::Static(
-                    "ERR value is out of range, must be positive",
-                ))
-            }
+            _ => return Err(Error::Static("ERR value is out of range, must be positive")),
         },
     };
     let (key, now, resp3) = (argv[1], ctx.now, ctx.resp3);
@@ -534,7 +559,11 @@ fn pop_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], max: bool) -> CmdResult {
     let n = count.unwrap_or(1).min(z.len());
     let (lo, hi) = if max { (z.len() - n, z.len()) } else { (0, n) };
     // RESP3: one pop is a flat [member, score], a counted pop a list of pairs.
-    let shape = if resp3 && count.is_some() { Shape::Pairs } else { Shape::Flat };
+    let shape = if resp3 && count.is_some() {
+        Shape::Pairs
+    } else {
+        Shape::Flat
+    };
     write_ranks(out, z, (lo, hi), max, shape, resp3);
     z.remove_range(lo, hi);
     access::remove_if_empty::<ZSet>(db, key, now);
@@ -772,7 +801,12 @@ impl<'a> RangeSpec<'a> {
     }
 }
 
-fn range_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], by: Option<By>, rev: Option<bool>) -> CmdResult {
+fn range_generic(
+    ctx: &mut Ctx<'_>,
+    argv: &[&[u8]],
+    by: Option<By>,
+    rev: Option<bool>,
+) -> CmdResult {
     let spec = RangeSpec::parse(argv, 1, by, rev, false)?;
     let (now, resp3) = (ctx.now, ctx.resp3);
     let Ctx { shard, db, out, .. } = ctx;
@@ -937,11 +971,7 @@ fn store_keys(argv: &[&[u8]]) -> Vec<usize> {
 }
 
 fn keys_after_numkeys(argv: &[&[u8]], at: usize) -> Vec<usize> {
-    let n = argv
-        .get(at)
-        .and_then(|b| parse_i64(b))
-        .unwrap_or(0)
-        .max(0) as u64;
+    let n = argv.get(at).and_then(|b| parse_i64(b)).unwrap_or(0).max(0) as u64;
     let first = at + 1;
     let end = (first as u64).saturating_add(n).min(argv.len() as u64) as usize;
     (first..end).collect()
@@ -962,7 +992,12 @@ fn input_keys<'a>(argv: &'a [&'a [u8]], at: usize, name: &str) -> Result<&'a [&'
     Ok(&argv[at + 1..at + 1 + n as usize])
 }
 
-fn parse_set_opts(rest: &[&[u8]], op: SetOp, numkeys: usize, store: bool) -> Result<SetOpts, Error> {
+fn parse_set_opts(
+    rest: &[&[u8]],
+    op: SetOp,
+    numkeys: usize,
+    store: bool,
+) -> Result<SetOpts, Error> {
     let mut o = SetOpts {
         weights: None,
         aggregate: Aggregate::Sum,
@@ -1093,7 +1128,13 @@ fn compute<'a>(zs: &[Option<&'a ZSet>], op: SetOp, o: &SetOpts) -> (Vec<(&'a [u8
 }
 
 /// ZUNION/ZINTER/ZDIFF/ZINTERCARD (`dst` None) and their *STORE forms.
-fn setop_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], op: SetOp, name: &str, store_to: bool) -> CmdResult {
+fn setop_generic(
+    ctx: &mut Ctx<'_>,
+    argv: &[&[u8]],
+    op: SetOp,
+    name: &str,
+    store_to: bool,
+) -> CmdResult {
     let at = if store_to { 2 } else { 1 };
     let keys = input_keys(argv, at, name)?;
     let (now, resp3) = (ctx.now, ctx.resp3);

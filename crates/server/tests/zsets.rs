@@ -33,7 +33,10 @@ fn zadd_options_and_errors() {
         let mut c = s.client();
         assert_eq!(c.int(&["ZADD", "z", "1", "a", "2", "b", "3", "c"]), 3);
         assert_eq!(c.int(&["ZADD", "z", "1", "a", "5", "d"]), 1);
-        assert_eq!(c.int(&["ZADD", "z", "CH", "10", "a", "5", "d", "6", "e"]), 2);
+        assert_eq!(
+            c.int(&["ZADD", "z", "CH", "10", "a", "5", "d", "6", "e"]),
+            2
+        );
         assert_eq!(c.int(&["ZADD", "z", "NX", "0", "a", "7", "f"]), 1);
         assert_eq!(c.cmd(&["ZSCORE", "z", "a"]), Reply::bulk("10"));
         assert_eq!(c.int(&["ZADD", "z", "XX", "CH", "11", "a", "1", "nope"]), 1);
@@ -44,11 +47,17 @@ fn zadd_options_and_errors() {
         assert_eq!(c.int(&["ZADD", "z", "LT", "CH", "1", "a"]), 1);
         assert_eq!(c.cmd(&["ZSCORE", "z", "a"]), Reply::bulk("1"));
         // INCR
-        assert_eq!(c.cmd(&["ZADD", "z", "INCR", "2.5", "a"]), Reply::bulk("3.5"));
+        assert_eq!(
+            c.cmd(&["ZADD", "z", "INCR", "2.5", "a"]),
+            Reply::bulk("3.5")
+        );
         assert_eq!(c.cmd(&["ZADD", "z", "NX", "INCR", "1", "a"]), Reply::Nil);
         assert_eq!(c.cmd(&["ZADD", "z", "XX", "INCR", "1", "new"]), Reply::Nil);
         assert_eq!(c.cmd(&["ZADD", "z", "GT", "INCR", "-1", "a"]), Reply::Nil);
-        assert_eq!(c.cmd(&["ZADD", "nokey", "XX", "INCR", "1", "a"]), Reply::Nil);
+        assert_eq!(
+            c.cmd(&["ZADD", "nokey", "XX", "INCR", "1", "a"]),
+            Reply::Nil
+        );
         assert_eq!(c.int(&["ZADD", "nokey", "XX", "1", "a"]), 0);
         assert_eq!(c.int(&["EXISTS", "nokey"]), 0);
 
@@ -125,7 +134,10 @@ fn scores_print_like_redis() {
             assert_eq!(c.cmd(&["ZSCORE", "z", &m]), Reply::bulk(out), "{input}");
             c.int(&["ZADD", "big", input, &m]);
         }
-        assert_eq!(c.cmd(&["ZINCRBY", "z", "0.2", "m2"]), Reply::bulk("0.30000000000000004"));
+        assert_eq!(
+            c.cmd(&["ZINCRBY", "z", "0.2", "m2"]),
+            Reply::bulk("0.30000000000000004")
+        );
         assert_eq!(c.cmd(&["ZINCRBY", "new", "2", "m"]), Reply::bulk("2"));
         assert_eq!(c.err(&["ZINCRBY", "new", "x", "m"]), NOT_FLOAT);
         assert_eq!(
@@ -163,24 +175,77 @@ fn card_rank_and_rem() {
 fn range_by_rank_score_and_lex() {
     for_threads(|s| {
         let mut c = s.client();
-        c.int(&["ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e"]);
+        c.int(&[
+            "ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e",
+        ]);
         let r = |c: &mut Client, args: &[&str]| strings(&c.cmd(args)).join(" ");
         assert_eq!(r(&mut c, &["ZRANGE", "z", "0", "-1"]), "a b c d e");
-        assert_eq!(r(&mut c, &["ZRANGE", "z", "1", "2", "WITHSCORES"]), "b 2 c 3");
+        assert_eq!(
+            r(&mut c, &["ZRANGE", "z", "1", "2", "WITHSCORES"]),
+            "b 2 c 3"
+        );
         assert_eq!(r(&mut c, &["ZRANGE", "z", "-2", "100"]), "d e");
         assert_eq!(r(&mut c, &["ZRANGE", "z", "3", "1"]), "");
-        assert_eq!(r(&mut c, &["ZRANGE", "z", "0", "9223372036854775807"]), "a b c d e");
-        assert_eq!(r(&mut c, &["ZRANGE", "z", "-9223372036854775808", "0"]), "a");
-        assert_eq!(r(&mut c, &["ZRANGE", "z", "0", "1", "REV"]), "e d");
-        assert_eq!(r(&mut c, &["ZREVRANGE", "z", "0", "1", "WITHSCORES"]), "e 5 d 4");
-        assert_eq!(r(&mut c, &["ZRANGE", "z", "(1", "3", "BYSCORE"]), "b c");
-        assert_eq!(r(&mut c, &["ZRANGE", "z", "3", "(1", "BYSCORE", "REV"]), "c b");
-        assert_eq!(r(&mut c, &["ZRANGEBYSCORE", "z", "-inf", "+inf", "LIMIT", "1", "2"]), "b c");
-        assert_eq!(r(&mut c, &["ZRANGEBYSCORE", "z", "-inf", "+inf", "LIMIT", "1", "-1"]), "b c d e");
-        assert_eq!(r(&mut c, &["ZRANGEBYSCORE", "z", "-inf", "+inf", "LIMIT", "-1", "2"]), "");
-        assert_eq!(r(&mut c, &["ZRANGEBYSCORE", "z", "-inf", "+inf", "LIMIT", "9", "2"]), "");
         assert_eq!(
-            r(&mut c, &["ZREVRANGEBYSCORE", "z", "+inf", "2", "WITHSCORES", "LIMIT", "1", "2"]),
+            r(&mut c, &["ZRANGE", "z", "0", "9223372036854775807"]),
+            "a b c d e"
+        );
+        assert_eq!(
+            r(&mut c, &["ZRANGE", "z", "-9223372036854775808", "0"]),
+            "a"
+        );
+        assert_eq!(r(&mut c, &["ZRANGE", "z", "0", "1", "REV"]), "e d");
+        assert_eq!(
+            r(&mut c, &["ZREVRANGE", "z", "0", "1", "WITHSCORES"]),
+            "e 5 d 4"
+        );
+        assert_eq!(r(&mut c, &["ZRANGE", "z", "(1", "3", "BYSCORE"]), "b c");
+        assert_eq!(
+            r(&mut c, &["ZRANGE", "z", "3", "(1", "BYSCORE", "REV"]),
+            "c b"
+        );
+        assert_eq!(
+            r(
+                &mut c,
+                &["ZRANGEBYSCORE", "z", "-inf", "+inf", "LIMIT", "1", "2"]
+            ),
+            "b c"
+        );
+        assert_eq!(
+            r(
+                &mut c,
+                &["ZRANGEBYSCORE", "z", "-inf", "+inf", "LIMIT", "1", "-1"]
+            ),
+            "b c d e"
+        );
+        assert_eq!(
+            r(
+                &mut c,
+                &["ZRANGEBYSCORE", "z", "-inf", "+inf", "LIMIT", "-1", "2"]
+            ),
+            ""
+        );
+        assert_eq!(
+            r(
+                &mut c,
+                &["ZRANGEBYSCORE", "z", "-inf", "+inf", "LIMIT", "9", "2"]
+            ),
+            ""
+        );
+        assert_eq!(
+            r(
+                &mut c,
+                &[
+                    "ZREVRANGEBYSCORE",
+                    "z",
+                    "+inf",
+                    "2",
+                    "WITHSCORES",
+                    "LIMIT",
+                    "1",
+                    "2"
+                ]
+            ),
             "d 4 c 3"
         );
         assert_eq!(r(&mut c, &["ZRANGEBYSCORE", "z", "(2", "(2"]), "");
@@ -192,11 +257,19 @@ fn range_by_rank_score_and_lex() {
         assert_eq!(c.int(&["ZCOUNT", "z", "-inf", "+inf"]), 5);
         assert_eq!(c.int(&["ZCOUNT", "nokey", "-inf", "+inf"]), 0);
 
-        c.int(&["ZADD", "l", "0", "a", "0", "b", "0", "c", "0", "d", "0", "e"]);
+        c.int(&[
+            "ZADD", "l", "0", "a", "0", "b", "0", "c", "0", "d", "0", "e",
+        ]);
         assert_eq!(r(&mut c, &["ZRANGEBYLEX", "l", "[b", "(d"]), "b c");
-        assert_eq!(r(&mut c, &["ZRANGEBYLEX", "l", "-", "+", "LIMIT", "1", "2"]), "b c");
+        assert_eq!(
+            r(&mut c, &["ZRANGEBYLEX", "l", "-", "+", "LIMIT", "1", "2"]),
+            "b c"
+        );
         assert_eq!(r(&mut c, &["ZREVRANGEBYLEX", "l", "+", "(c"]), "e d");
-        assert_eq!(r(&mut c, &["ZRANGE", "l", "[d", "-", "BYLEX", "REV"]), "d c b a");
+        assert_eq!(
+            r(&mut c, &["ZRANGE", "l", "[d", "-", "BYLEX", "REV"]),
+            "d c b a"
+        );
         assert_eq!(r(&mut c, &["ZRANGEBYLEX", "l", "+", "-"]), "");
         assert_eq!(c.int(&["ZLEXCOUNT", "l", "(a", "[c"]), 2);
         assert_eq!(c.int(&["ZLEXCOUNT", "l", "-", "+"]), 5);
@@ -236,7 +309,9 @@ fn remove_ranges() {
         let mut c = s.client();
         let fill = |c: &mut Client| {
             c.cmd(&["DEL", "z"]);
-            c.int(&["ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e"]);
+            c.int(&[
+                "ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e",
+            ]);
         };
         fill(&mut c);
         assert_eq!(c.int(&["ZREMRANGEBYRANK", "z", "1", "2"]), 2);
@@ -265,7 +340,10 @@ fn pops() {
         let mut c = s.client();
         c.int(&["ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d"]);
         assert_eq!(strings(&c.cmd(&["ZPOPMIN", "z"])), ["a", "1"]);
-        assert_eq!(strings(&c.cmd(&["ZPOPMAX", "z", "2"])), ["d", "4", "c", "3"]);
+        assert_eq!(
+            strings(&c.cmd(&["ZPOPMAX", "z", "2"])),
+            ["d", "4", "c", "3"]
+        );
         assert_eq!(c.cmd(&["ZPOPMAX", "z", "0"]), Reply::Array(vec![]));
         assert_eq!(strings(&c.cmd(&["ZPOPMIN", "z", "10"])), ["b", "2"]);
         assert_eq!(c.int(&["EXISTS", "z"]), 0);
@@ -316,7 +394,12 @@ fn randmember() {
             "ERR value is out of range"
         );
         // A huge positive count is the whole set, never an allocation of that size.
-        assert_eq!(c.cmd(&["ZRANDMEMBER", "z", "9223372036854775807"]).as_array().len(), 3);
+        assert_eq!(
+            c.cmd(&["ZRANDMEMBER", "z", "9223372036854775807"])
+                .as_array()
+                .len(),
+            3
+        );
         assert_eq!(c.err(&["ZRANDMEMBER", "z", "x"]), NOT_INT);
         assert_eq!(c.err(&["ZRANDMEMBER", "z", "1", "foo"]), SYNTAX);
         assert_eq!(c.err(&["ZRANDMEMBER", "z", "1", "WITHSCORES", "x"]), SYNTAX);
@@ -330,7 +413,10 @@ fn zscan_both_encodings() {
         c.int(&["ZADD", "small", "1", "a", "2.5", "b"]);
         assert_eq!(
             c.cmd(&["ZSCAN", "small", "0"]),
-            Reply::Array(vec![Reply::bulk("0"), Reply::bulks(&["a", "1", "b", "2.5"])])
+            Reply::Array(vec![
+                Reply::bulk("0"),
+                Reply::bulks(&["a", "1", "b", "2.5"])
+            ])
         );
         assert_eq!(
             c.cmd(&["ZSCAN", "small", "0", "MATCH", "b*"]),
@@ -370,21 +456,64 @@ fn set_operations() {
         c.int(&["ZADD", "{t}a", "1", "a", "2", "b", "3", "c"]);
         c.int(&["ZADD", "{t}b", "1", "b", "2", "c", "3", "d"]);
         let r = |c: &mut Client, args: &[&str]| strings(&c.cmd(args)).join(" ");
-        assert_eq!(r(&mut c, &["ZUNION", "2", "{t}a", "{t}b", "WITHSCORES"]), "a 1 b 3 d 3 c 5");
         assert_eq!(
-            r(&mut c, &["ZUNION", "2", "{t}a", "{t}b", "WEIGHTS", "2", "3", "WITHSCORES"]),
+            r(&mut c, &["ZUNION", "2", "{t}a", "{t}b", "WITHSCORES"]),
+            "a 1 b 3 d 3 c 5"
+        );
+        assert_eq!(
+            r(
+                &mut c,
+                &[
+                    "ZUNION",
+                    "2",
+                    "{t}a",
+                    "{t}b",
+                    "WEIGHTS",
+                    "2",
+                    "3",
+                    "WITHSCORES"
+                ]
+            ),
             "a 2 b 7 d 9 c 12"
         );
         assert_eq!(
-            r(&mut c, &["ZUNION", "2", "{t}a", "{t}b", "AGGREGATE", "MAX", "WITHSCORES"]),
+            r(
+                &mut c,
+                &[
+                    "ZUNION",
+                    "2",
+                    "{t}a",
+                    "{t}b",
+                    "AGGREGATE",
+                    "MAX",
+                    "WITHSCORES"
+                ]
+            ),
             "a 1 b 2 c 3 d 3"
         );
-        assert_eq!(r(&mut c, &["ZINTER", "2", "{t}a", "{t}b", "WITHSCORES"]), "b 3 c 5");
         assert_eq!(
-            r(&mut c, &["ZINTER", "2", "{t}a", "{t}b", "AGGREGATE", "min", "WITHSCORES"]),
+            r(&mut c, &["ZINTER", "2", "{t}a", "{t}b", "WITHSCORES"]),
+            "b 3 c 5"
+        );
+        assert_eq!(
+            r(
+                &mut c,
+                &[
+                    "ZINTER",
+                    "2",
+                    "{t}a",
+                    "{t}b",
+                    "AGGREGATE",
+                    "min",
+                    "WITHSCORES"
+                ]
+            ),
             "b 1 c 2"
         );
-        assert_eq!(r(&mut c, &["ZDIFF", "2", "{t}a", "{t}b", "WITHSCORES"]), "a 1");
+        assert_eq!(
+            r(&mut c, &["ZDIFF", "2", "{t}a", "{t}b", "WITHSCORES"]),
+            "a 1"
+        );
         assert_eq!(r(&mut c, &["ZDIFF", "2", "{t}a", "{t}none"]), "a b c");
         assert_eq!(r(&mut c, &["ZINTER", "2", "{t}a", "{t}none"]), "");
         assert_eq!(c.int(&["ZINTERCARD", "2", "{t}a", "{t}b"]), 2);
@@ -396,7 +525,19 @@ fn set_operations() {
         assert_eq!(c.int(&["ZUNIONSTORE", "{t}d", "2", "{t}a", "{t}b"]), 4);
         assert_eq!(dump(&mut c, "{t}d"), "a 1 b 3 d 3 c 5");
         assert_eq!(c.int(&["TTL", "{t}d"]), -1);
-        assert_eq!(c.int(&["ZINTERSTORE", "{t}d", "2", "{t}a", "{t}b", "WEIGHTS", "1", "0"]), 2);
+        assert_eq!(
+            c.int(&[
+                "ZINTERSTORE",
+                "{t}d",
+                "2",
+                "{t}a",
+                "{t}b",
+                "WEIGHTS",
+                "1",
+                "0"
+            ]),
+            2
+        );
         assert_eq!(dump(&mut c, "{t}d"), "b 2 c 3");
         assert_eq!(c.int(&["ZDIFFSTORE", "{t}d", "2", "{t}a", "{t}b"]), 1);
         assert_eq!(dump(&mut c, "{t}d"), "a 1");
@@ -410,23 +551,50 @@ fn set_operations() {
         // inf * 0 and inf + -inf are 0, not NaN.
         c.int(&["ZADD", "{t}i", "inf", "x"]);
         c.int(&["ZADD", "{t}j", "-inf", "x"]);
-        assert_eq!(r(&mut c, &["ZUNION", "2", "{t}i", "{t}j", "WITHSCORES"]), "x 0");
-        assert_eq!(r(&mut c, &["ZUNION", "1", "{t}i", "WEIGHTS", "0", "WITHSCORES"]), "x 0");
+        assert_eq!(
+            r(&mut c, &["ZUNION", "2", "{t}i", "{t}j", "WITHSCORES"]),
+            "x 0"
+        );
+        assert_eq!(
+            r(
+                &mut c,
+                &["ZUNION", "1", "{t}i", "WEIGHTS", "0", "WITHSCORES"]
+            ),
+            "x 0"
+        );
 
         c.ok(&["SET", "{t}s", "x"]);
         let errs: Vec<(Vec<&str>, &str)> = vec![
-            (vec!["ZUNION", "0", "{t}a"], "ERR at least 1 input key is needed for 'zunion' command"),
-            (vec!["ZUNIONSTORE", "{t}d", "-1", "{t}a"], "ERR at least 1 input key is needed for 'zunionstore' command"),
-            (vec!["ZINTERCARD", "0", "{t}a"], "ERR at least 1 input key is needed for 'zintercard' command"),
+            (
+                vec!["ZUNION", "0", "{t}a"],
+                "ERR at least 1 input key is needed for 'zunion' command",
+            ),
+            (
+                vec!["ZUNIONSTORE", "{t}d", "-1", "{t}a"],
+                "ERR at least 1 input key is needed for 'zunionstore' command",
+            ),
+            (
+                vec!["ZINTERCARD", "0", "{t}a"],
+                "ERR at least 1 input key is needed for 'zintercard' command",
+            ),
             (vec!["ZUNION", "x", "{t}a"], NOT_INT),
             (vec!["ZUNION", "3", "{t}a", "{t}b"], SYNTAX),
             (vec!["ZUNION", "2", "{t}a", "{t}b", "WEIGHTS", "1"], SYNTAX),
-            (vec!["ZUNION", "2", "{t}a", "{t}b", "WEIGHTS", "1", "x"], "ERR weight value is not a float"),
+            (
+                vec!["ZUNION", "2", "{t}a", "{t}b", "WEIGHTS", "1", "x"],
+                "ERR weight value is not a float",
+            ),
             (vec!["ZUNION", "1", "{t}a", "AGGREGATE", "avg"], SYNTAX),
             (vec!["ZUNION", "1", "{t}a", "AGGREGATE"], SYNTAX),
-            (vec!["ZUNIONSTORE", "{t}d", "1", "{t}a", "WITHSCORES"], SYNTAX),
+            (
+                vec!["ZUNIONSTORE", "{t}d", "1", "{t}a", "WITHSCORES"],
+                SYNTAX,
+            ),
             (vec!["ZDIFF", "1", "{t}a", "WEIGHTS", "1"], SYNTAX),
-            (vec!["ZINTERCARD", "1", "{t}a", "LIMIT", "-1"], "ERR LIMIT can't be negative"),
+            (
+                vec!["ZINTERCARD", "1", "{t}a", "LIMIT", "-1"],
+                "ERR LIMIT can't be negative",
+            ),
             (vec!["ZINTERCARD", "1", "{t}a", "WITHSCORES"], SYNTAX),
             (vec!["ZUNION", "2", "{t}a", "{t}s"], WRONGTYPE),
             // WRONGTYPE comes before the options are read.
@@ -446,14 +614,28 @@ fn rangestore() {
         assert_eq!(c.int(&["ZRANGESTORE", "{t}dst", "{t}src", "1", "2"]), 2);
         assert_eq!(dump(&mut c, "{t}dst"), "b 2 c 3");
         assert_eq!(
-            c.int(&["ZRANGESTORE", "{t}dst", "{t}src", "+inf", "(1", "BYSCORE", "REV", "LIMIT", "0", "2"]),
+            c.int(&[
+                "ZRANGESTORE",
+                "{t}dst",
+                "{t}src",
+                "+inf",
+                "(1",
+                "BYSCORE",
+                "REV",
+                "LIMIT",
+                "0",
+                "2"
+            ]),
             2
         );
         assert_eq!(dump(&mut c, "{t}dst"), "c 3 d 4");
         assert_eq!(c.int(&["ZRANGESTORE", "{t}dst", "{t}src", "5", "10"]), 0);
         assert_eq!(c.int(&["EXISTS", "{t}dst"]), 0);
         assert_eq!(c.int(&["ZRANGESTORE", "{t}dst", "{t}none", "0", "-1"]), 0);
-        assert_eq!(c.err(&["ZRANGESTORE", "{t}dst", "{t}src", "0", "-1", "WITHSCORES"]), SYNTAX);
+        assert_eq!(
+            c.err(&["ZRANGESTORE", "{t}dst", "{t}src", "0", "-1", "WITHSCORES"]),
+            SYNTAX
+        );
     });
 }
 
@@ -484,12 +666,20 @@ fn encodings_convert_and_agree() {
             let score = ((i * 37) % 23).to_string();
             c.int(&["ZADD", "{t}small", &score, &format!("k{i}")]);
         }
-        assert_eq!(c.cmd(&["OBJECT", "ENCODING", "{t}big"]), Reply::bulk("skiplist"));
-        assert_eq!(c.cmd(&["OBJECT", "ENCODING", "{t}small"]), Reply::bulk("listpack"));
+        assert_eq!(
+            c.cmd(&["OBJECT", "ENCODING", "{t}big"]),
+            Reply::bulk("skiplist")
+        );
+        assert_eq!(
+            c.cmd(&["OBJECT", "ENCODING", "{t}small"]),
+            Reply::bulk("listpack")
+        );
         let probes: Vec<Vec<&str>> = vec![
             vec!["ZRANGE", "K", "0", "-1", "WITHSCORES"],
             vec!["ZRANGE", "K", "5", "(10", "BYSCORE", "LIMIT", "2", "5"],
-            vec!["ZRANGE", "K", "(10", "5", "BYSCORE", "REV", "LIMIT", "1", "3"],
+            vec![
+                "ZRANGE", "K", "(10", "5", "BYSCORE", "REV", "LIMIT", "1", "3",
+            ],
             vec!["ZREVRANGE", "K", "3", "17"],
             vec!["ZCOUNT", "K", "3", "(9"],
             vec!["ZRANK", "K", "k42"],
@@ -514,7 +704,10 @@ fn encodings_convert_and_agree() {
             .chunks(2)
             .flat_map(|p| [p[0].clone(), (2 * p[1].parse::<i64>().unwrap()).to_string()])
             .collect();
-        assert_eq!(strings(&c.cmd(&["ZINTER", "2", "{t}big", "{t}small", "WITHSCORES"])), doubled);
+        assert_eq!(
+            strings(&c.cmd(&["ZINTER", "2", "{t}big", "{t}small", "WITHSCORES"])),
+            doubled
+        );
     });
 }
 
@@ -558,11 +751,23 @@ fn resp3_shapes() {
             "*2\r\n*2\r\n$1\r\na\r\n,2\r\n*2\r\n$1\r\nb\r\n,2.5\r\n",
         );
         raw(&mut c, &["ZRANGE", "z", "0", "0"], "*1\r\n$1\r\na\r\n");
-        raw(&mut c, &["ZUNION", "1", "z", "WITHSCORES"], "*3\r\n*2\r\n$1\r\na\r\n,2\r\n*2\r\n$1\r\nb\r\n,2.5\r\n*2\r\n$1\r\nc\r\n,3\r\n");
-        raw(&mut c, &["ZSCAN", "z", "0", "MATCH", "b"], "*2\r\n$1\r\n0\r\n*2\r\n$1\r\nb\r\n$3\r\n2.5\r\n");
+        raw(
+            &mut c,
+            &["ZUNION", "1", "z", "WITHSCORES"],
+            "*3\r\n*2\r\n$1\r\na\r\n,2\r\n*2\r\n$1\r\nb\r\n,2.5\r\n*2\r\n$1\r\nc\r\n,3\r\n",
+        );
+        raw(
+            &mut c,
+            &["ZSCAN", "z", "0", "MATCH", "b"],
+            "*2\r\n$1\r\n0\r\n*2\r\n$1\r\nb\r\n$3\r\n2.5\r\n",
+        );
         raw(&mut c, &["ZRANDMEMBER", "nokey"], "_\r\n");
         raw(&mut c, &["ZPOPMIN", "z"], "*2\r\n$1\r\na\r\n,2\r\n");
-        raw(&mut c, &["ZPOPMAX", "z", "1"], "*1\r\n*2\r\n$1\r\nc\r\n,3\r\n");
+        raw(
+            &mut c,
+            &["ZPOPMAX", "z", "1"],
+            "*1\r\n*2\r\n$1\r\nc\r\n,3\r\n",
+        );
         raw(&mut c, &["ZPOPMAX", "nokey"], "*0\r\n");
     });
 }

@@ -224,9 +224,10 @@ impl ZSet {
     /// O(log n) (O(n) packed).
     pub fn rank(&self, m: &[u8]) -> Option<(usize, f64)> {
         match &self.repr {
-            Repr::Packed(p) => p.iter_all().enumerate().find_map(|(i, (e, _))| {
-                (e.member == m).then_some((i, e.score))
-            }),
+            Repr::Packed(p) => p
+                .iter_all()
+                .enumerate()
+                .find_map(|(i, (e, _))| (e.member == m).then_some((i, e.score))),
             Repr::Big(b) => {
                 let s = b.score(m)?;
                 b.list.rank(s, m).map(|r| (r - 1, s))
@@ -236,7 +237,8 @@ impl ZSet {
 
     /// Every element in (score, member) order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (StrRef<'_>, f64)> + '_ {
-        self.range(0, self.len()).map(|(m, s)| (StrRef::Bytes(m), s))
+        self.range(0, self.len())
+            .map(|(m, s)| (StrRef::Bytes(m), s))
     }
 
     /// Elements of ranks `lo..hi` (0-based, clamped to the set), iterable
@@ -300,7 +302,10 @@ impl ZSet {
     /// prefix of the order and then never again.
     fn count_prefix(&self, pred: impl Fn(f64, &[u8]) -> bool) -> usize {
         match &self.repr {
-            Repr::Packed(p) => p.iter_all().take_while(|(e, _)| pred(e.score, e.member)).count(),
+            Repr::Packed(p) => p
+                .iter_all()
+                .take_while(|(e, _)| pred(e.score, e.member))
+                .count(),
             Repr::Big(b) => b.list.seek(|n| pred(n.score, n.member.as_bytes())).1,
         }
     }
@@ -696,7 +701,10 @@ impl Big {
 
     fn insert(&mut self, m: &[u8], score: f64) -> bool {
         let h = self.dict.hash(m);
-        match self.dict.insert_with(h, m, score_value(score), |_| NO_EXPIRY) {
+        match self
+            .dict
+            .insert_with(h, m, score_value(score), |_| NO_EXPIRY)
+        {
             None => {
                 self.list.insert(m, score);
                 true
@@ -775,7 +783,6 @@ struct SkipList {
     free: Vec<u32>,
     level: usize,
     len: usize,
-    tail: u32,
     rng: fastrand::Rng,
 }
 
@@ -785,21 +792,13 @@ impl Default for SkipList {
             member: SmallBytes::new(b""),
             score: 0.0,
             prev: NIL,
-            levels: vec![
-                Level {
-                    next: NIL,
-                    span: 0
-                };
-                MAX_LEVEL
-            ]
-            .into_boxed_slice(),
+            levels: vec![Level { next: NIL, span: 0 }; MAX_LEVEL].into_boxed_slice(),
         };
         SkipList {
             nodes: vec![head],
             free: Vec::new(),
             level: 1,
             len: 0,
-            tail: NIL,
             rng: fastrand::Rng::new(),
         }
     }
@@ -870,7 +869,8 @@ impl SkipList {
 
     /// Inserts an element known to be absent.
     fn insert(&mut self, m: &[u8], score: f64) {
-        let (mut update, mut rank) = self.seek_update(|n, _| less(n.score, n.member.as_bytes(), score, m));
+        let (mut update, mut rank) =
+            self.seek_update(|n, _| less(n.score, n.member.as_bytes(), score, m));
         let level = self.random_level();
         if level > self.level {
             for i in self.level..level {
@@ -908,13 +908,11 @@ impl SkipList {
                 span: passed + 1,
             };
         }
-        for i in level..self.level {
-            self.lvl(update[i], i).span += 1;
+        for (i, &u) in update.iter().enumerate().take(self.level).skip(level) {
+            self.lvl(u, i).span += 1;
         }
         let next = self.node(x).levels[0].next;
-        if next == NIL {
-            self.tail = x;
-        } else {
+        if next != NIL {
             self.nodes[next as usize].prev = x;
         }
         self.len += 1;
@@ -934,9 +932,7 @@ impl SkipList {
             }
         }
         let (prev, next) = (self.node(x).prev, self.node(x).levels[0].next);
-        if next == NIL {
-            self.tail = prev;
-        } else {
+        if next != NIL {
             self.nodes[next as usize].prev = prev;
         }
         while self.level > 1 && self.node(HEAD).levels[self.level - 1].next == NIL {
@@ -1014,6 +1010,7 @@ impl SkipList {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -1067,14 +1064,20 @@ mod tests {
         for mut z in both(&[("b", 2.0), ("a", 1.0), ("c", 2.0), ("d", -1.5)]) {
             assert_eq!(z.len(), 4);
             let got: Vec<_> = items(&z).into_iter().map(|(m, _)| m).collect();
-            assert_eq!(got, vec![b"d".to_vec(), b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+            assert_eq!(
+                got,
+                vec![b"d".to_vec(), b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]
+            );
             assert_eq!(z.rank(b"b"), Some((2, 2.0)));
             assert_eq!(z.rank(b"x"), None);
             assert!(!z.insert(b"d", 10.0));
             assert_eq!(z.score(b"d"), Some(10.0));
             assert_eq!(z.rank(b"d"), Some((3, 10.0)));
             let rev: Vec<_> = z.iter().rev().map(|(m, _)| m.to_vec()).collect();
-            assert_eq!(rev, vec![b"d".to_vec(), b"c".to_vec(), b"b".to_vec(), b"a".to_vec()]);
+            assert_eq!(
+                rev,
+                vec![b"d".to_vec(), b"c".to_vec(), b"b".to_vec(), b"a".to_vec()]
+            );
             assert!(z.remove(b"a"));
             assert!(!z.remove(b"a"));
             assert_eq!(z.len(), 3);
@@ -1084,7 +1087,9 @@ mod tests {
 
     #[test]
     fn ranges_in_both_encodings() {
-        let pairs: Vec<(String, f64)> = (0..50).map(|i| (format!("m{i:02}"), f64::from(i / 2))).collect();
+        let pairs: Vec<(String, f64)> = (0..50)
+            .map(|i| (format!("m{i:02}"), f64::from(i / 2)))
+            .collect();
         let refs: Vec<(&str, f64)> = pairs.iter().map(|(m, s)| (m.as_str(), *s)).collect();
         for mut z in both(&refs) {
             let r = ScoreRange {
@@ -1109,8 +1114,14 @@ mod tests {
             assert_eq!(z.lex_range(LexBound::PosInf, LexBound::NegInf), (50, 50));
             let mid: Vec<_> = z.range(10, 13).map(|(m, _)| m.to_vec()).collect();
             assert_eq!(mid, vec![b"m10".to_vec(), b"m11".to_vec(), b"m12".to_vec()]);
-            assert_eq!(z.range(10, 20).nth(3).map(|(m, _)| m.to_vec()), Some(b"m13".to_vec()));
-            assert_eq!(z.range(10, 20).rev().next().map(|(m, _)| m.to_vec()), Some(b"m19".to_vec()));
+            assert_eq!(
+                z.range(10, 20).nth(3).map(|(m, _)| m.to_vec()),
+                Some(b"m13".to_vec())
+            );
+            assert_eq!(
+                z.range(10, 20).next_back().map(|(m, _)| m.to_vec()),
+                Some(b"m19".to_vec())
+            );
             assert_eq!(z.remove_range(10, 20), 10);
             assert_eq!(z.len(), 40);
             assert_eq!(z.nth(10).map(|(m, _)| m.to_vec()), Some(b"m20".to_vec()));
