@@ -699,6 +699,37 @@ fn encodings_convert_and_agree() {
             let small = c.cmd(&on("{t}small"));
             assert_eq!(big, small, "{p:?}");
         }
+        // A packed form configured past 128 entries walks backwards too.
+        c.ok(&["CONFIG", "SET", "zset-max-listpack-entries", "1000"]);
+        for i in 0..300 {
+            let score = ((i * 37) % 23).to_string();
+            c.int(&["ZADD", "{t}wide", &score, &format!("k{i}")]);
+            c.int(&["ZADD", "{t}wide2", &score, &format!("k{i}")]);
+        }
+        c.int(&["ZADD", "{t}wide2", "1", &"x".repeat(100)]);
+        c.int(&["ZREM", "{t}wide2", &"x".repeat(100)]);
+        c.ok(&["CONFIG", "SET", "zset-max-listpack-entries", "128"]);
+        assert_eq!(
+            c.cmd(&["OBJECT", "ENCODING", "{t}wide"]),
+            Reply::bulk("listpack")
+        );
+        assert_eq!(
+            c.cmd(&["OBJECT", "ENCODING", "{t}wide2"]),
+            Reply::bulk("skiplist")
+        );
+        for p in [
+            vec!["ZREVRANGE", "K", "0", "-1", "WITHSCORES"],
+            vec!["ZREVRANGE", "K", "100", "250"],
+            vec![
+                "ZRANGE", "K", "+inf", "-inf", "BYSCORE", "REV", "LIMIT", "5", "200",
+            ],
+        ] {
+            let on = |key: &'static str| -> Vec<&str> {
+                p.iter().map(|a| if *a == "K" { key } else { a }).collect()
+            };
+            assert_eq!(c.cmd(&on("{t}wide")), c.cmd(&on("{t}wide2")), "{p:?}");
+        }
+
         // Intersecting the two doubles every score.
         let doubled: Vec<String> = strings(&c.cmd(&["ZRANGE", "{t}big", "0", "-1", "WITHSCORES"]))
             .chunks(2)

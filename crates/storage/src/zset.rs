@@ -6,18 +6,19 @@
 //!
 //! - **listpack** ([`Packed`]): while a set has at most
 //!   `zset-max-listpack-entries` members of at most `zset-max-listpack-value`
-//!   bytes each, it is one exact-size byte buffer of entries sorted by
-//!   (score, member). An entry is
-//!   `varint(member len) | member | score | backlen`, where the score is a tag
-//!   byte `n` followed by an `n`-byte little-endian integer when the score is
-//!   an integer below 2^53 in magnitude (-0 included, stored as 0 as Redis does) (tag 1..=7; most scores are small integers, so
-//!   they cost 2 bytes), or tag 0 and the 8 bytes of the `f64` otherwise; and
-//!   `backlen` is the entry's length written backwards (a varint read from
-//!   its last byte), so the buffer can be walked from either end (ZREVRANGE,
-//!   ZPOPMAX). Ten short members cost about 12 bytes each: one allocation
-//!   per set, less than Redis's listpack plus its object header.
-//!   Every operation is a linear walk, which at these sizes beats pointer
-//!   chasing.
+//!   bytes each, it is one exact-size byte buffer: a 2-byte element count
+//!   (65535: "count by walking", as Redis's listpack does), then entries
+//!   sorted by (score, member), each `varint(member len) | member | score`.
+//!   A score is one byte when it is an integer in 0..=223 (the byte itself),
+//!   else a tag byte and either a 1- to 7-byte little-endian integer (any
+//!   integer below 2^53 in magnitude; -0 is stored as 0, as Redis's listpack
+//!   does) or the 8 bytes of the `f64`. Ten short members with small
+//!   integer scores cost 2 + 10 × (len + 2) bytes in one allocation: less
+//!   than Redis's listpack, which also spends a back-length byte per field.
+//!   Entries can only be walked forwards; a reverse walk (ZREVRANGE,
+//!   ZPOPMAX) first notes the offsets of the range it covers, on the stack
+//!   for up to 128 entries. Every operation is a linear walk, which at these
+//!   sizes beats pointer chasing.
 //! - **skiplist** ([`Big`]): a [`Dict`] from member to score (the score's
 //!   bits stored as a `Value::Int`, so ZSCORE is O(1) and ZSCAN gets the
 //!   dict's cursor guarantees) plus a skip list with spans ([`SkipList`])
@@ -45,6 +46,10 @@ use crate::{StrRef, Value};
 pub struct ZSet {
     repr: Repr,
 }
+
+/// A set is boxed behind its key's `Value`: 16 bytes is one small
+/// allocation per key, the price of every small set.
+const _: () = assert!(std::mem::size_of::<ZSet>() <= 16);
 
 #[derive(Clone)]
 enum Repr {
@@ -122,7 +127,7 @@ impl ZSet {
     /// Number of elements. O(1).
     pub fn len(&self) -> usize {
         match &self.repr {
-            Repr::Packed(p) => p.len as usize,
+            Repr::Packed(p) => p.len(),
             Repr::Big(b) => b.list.len,
         }
     }
@@ -186,7 +191,7 @@ impl ZSet {
                 }
                 return false;
             }
-            if Self::fits_packed(p.len as usize + 1, m.len()) {
+            if Self::fits_packed(p.len() + 1, m.len()) {
                 p.insert_sorted(m, score);
                 return true;
             }
@@ -248,19 +253,11 @@ impl ZSet {
         let lo = lo.min(hi);
         let remaining = hi - lo;
         let inner = match &self.repr {
-            Repr::Packed(p) => {
-                let front = p.offset_of(lo);
-                let back = if remaining == 0 {
-                    front
-                } else {
-                    p.offset_after(front, remaining)
-                };
-                Inner::Packed {
-                    buf: &p.buf,
-                    front,
-                    back,
-                }
-            }
+            Repr::Packed(p) => Inner::Packed {
+                buf: &p.buf,
+                front: p.offset_of(lo),
+                rev: Offsets::Unbuilt,
+            },
             Repr::Big(b) => {
                 let (front, back) = if remaining == 0 {
                     (NIL, NIL)
@@ -375,11 +372,12 @@ pub struct Iter<'a> {
 
 #[derive(Clone)]
 enum Inner<'a> {
-    /// Byte offsets: `front` is the next entry, `back` the end of the last.
+    /// `front`: byte offset of the next entry; `rev`: offsets of the
+    /// entries still to come, noted at the first step from the back.
     Packed {
         buf: &'a [u8],
         front: usize,
-        back: usize,
+        rev: Offsets,
     },
     /// Node indexes of the next element from each end.
     Big {
@@ -444,12 +442,15 @@ impl DoubleEndedIterator for Iter<'_> {
         if self.remaining == 0 {
             return None;
         }
+        let remaining = self.remaining;
         self.remaining -= 1;
         Some(match &mut self.inner {
-            Inner::Packed { buf, back, .. } => {
-                let start = entry_start(buf, *back);
-                let (e, _) = read_entry(buf, start);
-                *back = start;
+            Inner::Packed { buf, front, rev } => {
+                if matches!(rev, Offsets::Unbuilt) {
+                    *rev = Offsets::build(buf, *front, remaining);
+                }
+                let at = rev.pop().unwrap_or(*front);
+                let (e, _) = read_entry(buf, at);
                 (e.member, e.score)
             }
             Inner::Big { list, back, .. } => {
@@ -463,6 +464,50 @@ impl DoubleEndedIterator for Iter<'_> {
 
 impl ExactSizeIterator for Iter<'_> {}
 
+/// Entries a reverse walk of the packed form indexes on the stack.
+const INLINE_OFFSETS: usize = 128;
+
+/// Offsets of the entries a reverse walk has yet to return, in order.
+#[derive(Clone)]
+enum Offsets {
+    Unbuilt,
+    Inline([u32; INLINE_OFFSETS], usize),
+    /// Only for sets configured past 128 packed entries.
+    Heap(Vec<u32>),
+}
+
+impl Offsets {
+    /// The offsets of the `count` entries from `front`.
+    fn build(buf: &[u8], front: usize, count: usize) -> Offsets {
+        let mut pos = front;
+        let mut next = || {
+            let at = pos as u32;
+            pos = read_entry(buf, pos).1;
+            at
+        };
+        if count <= INLINE_OFFSETS {
+            let mut a = [0u32; INLINE_OFFSETS];
+            for slot in a.iter_mut().take(count) {
+                *slot = next();
+            }
+            Offsets::Inline(a, count)
+        } else {
+            Offsets::Heap((0..count).map(|_| next()).collect())
+        }
+    }
+
+    fn pop(&mut self) -> Option<usize> {
+        match self {
+            Offsets::Unbuilt => None,
+            Offsets::Inline(a, n) => {
+                *n = n.checked_sub(1)?;
+                Some(a[*n] as usize)
+            }
+            Offsets::Heap(v) => v.pop().map(|o| o as usize),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The packed form.
 
@@ -470,9 +515,14 @@ impl ExactSizeIterator for Iter<'_> {}
 /// the module doc). Only ever built by this module, so its walks trust it.
 #[derive(Clone, Default)]
 struct Packed {
+    /// Empty for an empty set, else the 2-byte count and the entries.
     buf: Box<[u8]>,
-    len: u32,
 }
+
+/// Bytes of the count before the first entry.
+const HDR: usize = 2;
+/// The count field's "too many to count here: walk" value.
+const LEN_UNKNOWN: u16 = u16::MAX;
 
 /// One decoded entry.
 struct Ent<'a> {
@@ -484,14 +534,23 @@ struct Ent<'a> {
 /// an exact `f64`, so it converts back unchanged.
 const EXACT_INT: f64 = 9_007_199_254_740_992.0;
 
+/// Largest score stored as its own one-byte tag.
+const SMALL_INT_MAX: u8 = 0xdf;
+/// Tag of an integer score of `n` bytes (1..=7): `INT_TAG + n`.
+const INT_TAG: u8 = 0xe0;
+/// Tag of an `f64` score.
+const F64_TAG: u8 = 0xff;
+
 /// Encodes a score into `out`; returns the bytes used (tag included).
 fn encode_score(s: f64, out: &mut [u8; 9]) -> usize {
     // -0 becomes 0 here, as it does in Redis's listpack (the skip list
     // form keeps the sign, as Redis's does).
-    let integral = s.fract() == 0.0 && s.abs() < EXACT_INT;
-    if integral {
+    if s.fract() == 0.0 && s.abs() < EXACT_INT {
         let i = s as i64;
-        let le = i.to_le_bytes();
+        if (0..=i64::from(SMALL_INT_MAX)).contains(&i) {
+            out[0] = i as u8;
+            return 1;
+        }
         // Fewest bytes whose sign extension gives `i` back.
         let n = (1..=7)
             .find(|&n| {
@@ -499,11 +558,11 @@ fn encode_score(s: f64, out: &mut [u8; 9]) -> usize {
                 (i << shift) >> shift == i
             })
             .unwrap_or(7);
-        out[0] = n as u8;
-        out[1..=n].copy_from_slice(&le[..n]);
+        out[0] = INT_TAG + n as u8;
+        out[1..=n].copy_from_slice(&i.to_le_bytes()[..n]);
         1 + n
     } else {
-        out[0] = 0;
+        out[0] = F64_TAG;
         out[1..9].copy_from_slice(&s.to_le_bytes());
         9
     }
@@ -511,13 +570,16 @@ fn encode_score(s: f64, out: &mut [u8; 9]) -> usize {
 
 /// Decodes a score at the start of `b`; returns it and its length.
 fn decode_score(b: &[u8]) -> (f64, usize) {
-    let n = usize::from(b[0]);
-    if n == 0 {
-        let mut a = [0u8; 8];
+    let t = b[0];
+    if t <= SMALL_INT_MAX {
+        return (f64::from(t), 1);
+    }
+    let mut a = [0u8; 8];
+    if t == F64_TAG {
         a.copy_from_slice(&b[1..9]);
         return (f64::from_le_bytes(a), 9);
     }
-    let mut a = [0u8; 8];
+    let n = usize::from(t - INT_TAG);
     a[..n].copy_from_slice(&b[1..=n]);
     let shift = 64 - 8 * n as u32;
     let i = (i64::from_le_bytes(a) << shift) >> shift;
@@ -556,31 +618,24 @@ fn read_entry(buf: &[u8], pos: usize) -> (Ent<'_>, usize) {
     let mstart = pos + vl;
     let member = &buf[mstart..mstart + mlen];
     let (score, sl) = decode_score(&buf[mstart + mlen..]);
-    let body = vl + mlen + sl;
-    let mut tmp = [0u8; 10];
-    let bl = encode_varint(body, &mut tmp);
-    (Ent { member, score }, pos + body + bl)
-}
-
-/// The start of the entry that ends at `end`, from its backlen.
-fn entry_start(buf: &[u8], end: usize) -> usize {
-    let mut body = 0usize;
-    let mut i = 0;
-    loop {
-        let c = buf[end - 1 - i];
-        body |= usize::from(c & 0x7f) << (7 * i);
-        i += 1;
-        if c & 0x80 == 0 {
-            break;
-        }
-    }
-    end - i - body
+    (Ent { member, score }, mstart + mlen + sl)
 }
 
 impl Packed {
+    fn len(&self) -> usize {
+        match &self.buf[..] {
+            [] => 0,
+            [a, b, ..] => match u16::from_le_bytes([*a, *b]) {
+                LEN_UNKNOWN => self.iter_all().count(),
+                n => usize::from(n),
+            },
+            [_] => 0,
+        }
+    }
+
     /// Entries with their offsets.
     fn iter_all(&self) -> impl Iterator<Item = (Ent<'_>, usize)> + '_ {
-        let mut pos = 0;
+        let mut pos = HDR;
         std::iter::from_fn(move || {
             if pos >= self.buf.len() {
                 return None;
@@ -600,7 +655,7 @@ impl Packed {
 
     /// Offset of the entry of rank `i` (the end of the buffer past the last).
     fn offset_of(&self, i: usize) -> usize {
-        self.offset_after(0, i)
+        self.offset_after(HDR, i)
     }
 
     /// Offset `k` entries after the entry at `pos`.
@@ -612,29 +667,26 @@ impl Packed {
     }
 
     fn insert_sorted(&mut self, m: &[u8], score: f64) {
+        let n = self.len();
         let pos = self
             .iter_all()
             .find(|(e, _)| less(score, m, e.score, e.member))
-            .map_or(self.buf.len(), |(_, at)| at);
+            .map_or(self.buf.len().max(HDR), |(_, at)| at);
         let mut head = [0u8; 10];
         let hl = encode_varint(m.len(), &mut head);
         let mut sc = [0u8; 9];
         let sl = encode_score(score, &mut sc);
-        let mut back = [0u8; 10];
-        let bl = encode_varint(hl + m.len() + sl, &mut back);
-        // The backlen is read from its last byte backwards.
-        back[..bl].reverse();
         let mut v = std::mem::take(&mut self.buf).into_vec();
-        v.reserve_exact(hl + m.len() + sl + bl);
-        let bytes = head[..hl]
-            .iter()
-            .chain(m)
-            .chain(&sc[..sl])
-            .chain(&back[..bl])
-            .copied();
+        if v.is_empty() {
+            v.reserve_exact(HDR + hl + m.len() + sl);
+            v.extend_from_slice(&[0; HDR]);
+        } else {
+            v.reserve_exact(hl + m.len() + sl);
+        }
+        let bytes = head[..hl].iter().chain(m).chain(&sc[..sl]).copied();
         v.splice(pos..pos, bytes);
+        set_count(&mut v, n + 1);
         self.buf = v.into_boxed_slice();
-        self.len += 1;
     }
 
     fn remove_at(&mut self, pos: usize) {
@@ -649,11 +701,22 @@ impl Packed {
     }
 
     fn remove_bytes(&mut self, start: usize, end: usize, entries: usize) {
+        let left = self.len() - entries;
+        if left == 0 {
+            self.buf = Box::default();
+            return;
+        }
         let mut v = std::mem::take(&mut self.buf).into_vec();
         v.drain(start..end);
+        set_count(&mut v, left);
         self.buf = v.into_boxed_slice();
-        self.len -= entries as u32;
     }
+}
+
+/// Writes the element count into a packed buffer's header.
+fn set_count(v: &mut [u8], n: usize) {
+    let c = u16::try_from(n).unwrap_or(LEN_UNKNOWN).min(LEN_UNKNOWN);
+    v[..HDR].copy_from_slice(&c.to_le_bytes());
 }
 
 // ---------------------------------------------------------------------------
@@ -1040,6 +1103,10 @@ mod tests {
             -1.0,
             127.0,
             128.0,
+            223.0,
+            224.0,
+            255.0,
+            256.0,
             -129.0,
             1.5,
             1e300,
