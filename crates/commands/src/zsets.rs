@@ -292,13 +292,13 @@ fn zadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let mut f = AddFlags::default();
     let mut i = 2;
     while let Some(a) = argv.get(i) {
-        let flag = match a.to_ascii_lowercase().as_slice() {
-            b"nx" => &mut f.nx,
-            b"xx" => &mut f.xx,
-            b"gt" => &mut f.gt,
-            b"lt" => &mut f.lt,
-            b"ch" => &mut f.ch,
-            b"incr" => &mut f.incr,
+        let flag = match a.len() {
+            2 if a.eq_ignore_ascii_case(b"nx") => &mut f.nx,
+            2 if a.eq_ignore_ascii_case(b"xx") => &mut f.xx,
+            2 if a.eq_ignore_ascii_case(b"gt") => &mut f.gt,
+            2 if a.eq_ignore_ascii_case(b"lt") => &mut f.lt,
+            2 if a.eq_ignore_ascii_case(b"ch") => &mut f.ch,
+            4 if a.eq_ignore_ascii_case(b"incr") => &mut f.incr,
             _ => break,
         };
         *flag = true;
@@ -328,52 +328,52 @@ fn zadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         float_arg(p[0])?;
     }
     let (key, now, resp3) = (argv[1], ctx.now, ctx.resp3);
-    let db = ctx.db();
-    let exists = access::read::<ZSet>(db, key, now)?.is_some();
-    if !exists && f.xx {
-        if f.incr {
-            encode::null(ctx.out, resp3);
-        } else {
-            encode::integer(ctx.out, 0);
-        }
-        return Ok(());
-    }
-    if !exists {
-        let longest = pairs.chunks_exact(2).map(|p| p[1].len()).max().unwrap_or(0);
-        db.insert(
-            key,
-            ZSet::with_capacity(pairs.len() / 2, longest).wrap(),
-            None,
-        );
-    }
-    let z = access::write_or_create::<ZSet>(db, key, now)?;
-    let (mut added, mut changed, mut last) = (0, 0, None);
-    let mut result = Ok(());
-    for p in pairs.chunks_exact(2) {
-        let score = float_arg(p[0])?;
-        match add_one(z, p[1], score, &f) {
-            Ok((what, s)) => {
-                added += i64::from(what == Added::New);
-                changed += i64::from(what == Added::Updated);
-                last = (what != Added::Skipped).then_some(s);
+    let Ctx { shard, db, out, .. } = ctx;
+    let db = &mut shard.ks.dbs[*db];
+    let t = match access::write::<ZSet>(db, key, now)? {
+        Some(z) => add_all(z, pairs, &f)?,
+        None if f.xx => Tally::default(),
+        None => {
+            // A new key: built aside, stored only if something was added.
+            let longest = pairs.chunks_exact(2).map(|p| p[1].len()).max();
+            let mut z = ZSet::with_capacity(pairs.len() / 2, longest.unwrap_or(0));
+            let t = add_all(&mut z, pairs, &f)?;
+            if !z.is_empty() {
+                db.insert(key, z.wrap(), None);
             }
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
+            t
         }
-    }
-    access::remove_if_empty::<ZSet>(db, key, now);
-    result?;
+    };
     if f.incr {
-        match last {
-            Some(s) => write_score(ctx.out, s, resp3),
-            None => encode::null(ctx.out, resp3),
+        match t.last {
+            Some(s) => write_score(out, s, resp3),
+            None => encode::null(out, resp3),
         }
     } else {
-        encode::integer(ctx.out, if f.ch { added + changed } else { added });
+        encode::integer(out, if f.ch { t.added + t.changed } else { t.added });
     }
     Ok(())
+}
+
+/// What a ZADD did: members added, scores changed, the last score set.
+#[derive(Default)]
+struct Tally {
+    added: i64,
+    changed: i64,
+    last: Option<f64>,
+}
+
+/// Applies ZADD's (score, member) pairs, already checked to parse, in order.
+/// On an error (INCR to NaN, only ever one pair) nothing was changed.
+fn add_all(z: &mut ZSet, pairs: &[&[u8]], f: &AddFlags) -> Result<Tally, Error> {
+    let mut t = Tally::default();
+    for p in pairs.chunks_exact(2) {
+        let (what, s) = add_one(z, p[1], float_arg(p[0])?, f)?;
+        t.added += i64::from(what == Added::New);
+        t.changed += i64::from(what == Added::Updated);
+        t.last = (what != Added::Skipped).then_some(s);
+    }
+    Ok(t)
 }
 
 /// ZINCRBY key increment member
