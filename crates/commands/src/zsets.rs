@@ -862,7 +862,7 @@ fn zrangestore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             build(z.range(lo, hi), hi - lo)
         }
     };
-    let n = store(db, argv[1], result, now);
+    let n = store_result(db, argv[1], result, now);
     encode::integer(ctx.out, n as i64);
     Ok(())
 }
@@ -879,7 +879,7 @@ fn build<'a>(it: impl Iterator<Item = (&'a [u8], f64)> + Clone, n: usize) -> ZSe
 
 /// Stores a *STORE result at `key` (replacing any value and TTL), or
 /// deletes `key` when the result is empty; returns its size.
-fn store(db: &mut Db, key: &[u8], z: ZSet, now: Millis) -> usize {
+pub fn store_result(db: &mut Db, key: &[u8], z: ZSet, now: Millis) -> usize {
     let n = z.len();
     if n == 0 {
         if let Some(old) = db.remove(key, now) {
@@ -1127,70 +1127,109 @@ fn compute<'a>(zs: &[Option<&'a ZSet>], op: SetOp, o: &SetOpts) -> (Vec<(&'a [u8
     (out, n)
 }
 
-/// ZUNION/ZINTER/ZDIFF/ZINTERCARD (`dst` None) and their *STORE forms.
-fn setop_generic(
-    ctx: &mut Ctx<'_>,
+/// A set-operation command: which operation, its name, whether it stores.
+fn setop_of(cmd: &[u8]) -> Option<(SetOp, &'static str, bool)> {
+    const ALL: [(SetOp, &str, bool); 7] = [
+        (SetOp::Union, "zunion", false),
+        (SetOp::Inter, "zinter", false),
+        (SetOp::Diff, "zdiff", false),
+        (SetOp::Card, "zintercard", false),
+        (SetOp::Union, "zunionstore", true),
+        (SetOp::Inter, "zinterstore", true),
+        (SetOp::Diff, "zdiffstore", true),
+    ];
+    ALL.into_iter()
+        .find(|(_, n, _)| cmd.eq_ignore_ascii_case(n.as_bytes()))
+}
+
+/// For a cross-shard ZUNION, ZINTER, ZDIFF, ZINTERCARD or *STORE call:
+/// its input keys, after Redis's `numkeys` checks (the errors it answers).
+pub fn setop_input_keys<'a>(argv: &'a [&'a [u8]]) -> Result<&'a [&'a [u8]], Error> {
+    let (_, name, store_to) = setop_of(argv[0]).ok_or(Error::Syntax)?;
+    input_keys(argv, if store_to { 2 } else { 1 }, name)
+}
+
+/// For a cross-shard set operation, on each input's shard: a copy of the
+/// sorted set at `key` (`None` when missing, WRONGTYPE for another type).
+pub fn snapshot(db: &mut Db, key: &[u8], now: Millis) -> Result<Option<ZSet>, Error> {
+    Ok(access::read::<ZSet>(db, key, now)?.cloned())
+}
+
+/// Finishes a set-operation command given its inputs, in key order (from
+/// this shard or from [`snapshot`]s): the read forms write their reply
+/// and return `None`; the *STORE forms return the result, which the caller
+/// stores with [`store_result`] on the destination's shard, replying with
+/// its length.
+pub fn setop_finish(
     argv: &[&[u8]],
-    op: SetOp,
-    name: &str,
-    store_to: bool,
-) -> CmdResult {
-    let at = if store_to { 2 } else { 1 };
-    let keys = input_keys(argv, at, name)?;
+    zs: &[Option<&ZSet>],
+    out: &mut Vec<u8>,
+    resp3: bool,
+) -> Result<Option<ZSet>, Error> {
+    let (op, _, store_to) = setop_of(argv[0]).ok_or(Error::Syntax)?;
+    let first = if store_to { 3 } else { 2 };
+    let o = parse_set_opts(&argv[first + zs.len()..], op, zs.len(), store_to)?;
+    let (items, n) = compute(zs, op, &o);
+    if store_to {
+        return Ok(Some(build(items.iter().copied(), n)));
+    }
+    if op == SetOp::Card {
+        encode::integer(out, n as i64);
+    } else {
+        let shape = Shape::of(o.withscores, resp3);
+        write_elements(out, items.iter().copied(), n, shape, resp3);
+    }
+    Ok(None)
+}
+
+/// ZUNION/ZINTER/ZDIFF/ZINTERCARD and their *STORE forms, keys on this shard.
+fn setop_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let keys = setop_input_keys(argv)?;
     let (now, resp3) = (ctx.now, ctx.resp3);
     let Ctx { shard, db, out, .. } = ctx;
     let db = &mut shard.ks.dbs[*db];
     let result = {
         let zs = inputs(db, keys, now)?;
-        let o = parse_set_opts(&argv[at + 1 + keys.len()..], op, keys.len(), store_to)?;
-        let (items, n) = compute(&zs, op, &o);
-        if op == SetOp::Card {
-            encode::integer(out, n as i64);
-            return Ok(());
-        }
-        if !store_to {
-            let shape = Shape::of(o.withscores, resp3);
-            write_elements(out, items.iter().copied(), n, shape, resp3);
-            return Ok(());
-        }
-        build(items.iter().copied(), n)
+        setop_finish(argv, &zs, out, resp3)?
     };
-    let n = store(db, argv[1], result, now);
-    encode::integer(out, n as i64);
+    if let Some(z) = result {
+        let n = store_result(db, argv[1], z, now);
+        encode::integer(out, n as i64);
+    }
     Ok(())
 }
 
 /// ZUNIONSTORE dst numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX]
 fn zunionstore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    setop_generic(ctx, argv, SetOp::Union, "zunionstore", true)
+    setop_generic(ctx, argv)
 }
 
 /// ZINTERSTORE dst numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX]
 fn zinterstore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    setop_generic(ctx, argv, SetOp::Inter, "zinterstore", true)
+    setop_generic(ctx, argv)
 }
 
 /// ZDIFFSTORE dst numkeys key [key ...]
 fn zdiffstore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    setop_generic(ctx, argv, SetOp::Diff, "zdiffstore", true)
+    setop_generic(ctx, argv)
 }
 
 /// ZUNION numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]
 fn zunion(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    setop_generic(ctx, argv, SetOp::Union, "zunion", false)
+    setop_generic(ctx, argv)
 }
 
 /// ZINTER numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]
 fn zinter(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    setop_generic(ctx, argv, SetOp::Inter, "zinter", false)
+    setop_generic(ctx, argv)
 }
 
 /// ZDIFF numkeys key [key ...] [WITHSCORES]
 fn zdiff(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    setop_generic(ctx, argv, SetOp::Diff, "zdiff", false)
+    setop_generic(ctx, argv)
 }
 
 /// ZINTERCARD numkeys key [key ...] [LIMIT limit]
 fn zintercard(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    setop_generic(ctx, argv, SetOp::Card, "zintercard", false)
+    setop_generic(ctx, argv)
 }
