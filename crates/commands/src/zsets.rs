@@ -859,7 +859,18 @@ fn zrangestore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         None => ZSet::new(),
         Some(z) => {
             let (lo, hi) = spec.ranks(z);
-            build(z.range(lo, hi), hi - lo)
+            // Like Redis, size the result up front only when the range is
+            // by rank (members not considered); otherwise start packed and
+            // convert as it grows. (Visible only in the sign of a -0 score,
+            // which the packed form does not keep.)
+            let mut out = match spec.bounds {
+                Bounds::Rank(..) => ZSet::with_capacity(hi - lo, 0),
+                _ => ZSet::new(),
+            };
+            for (m, s) in z.range(lo, hi) {
+                out.insert(m, s);
+            }
+            out
         }
     };
     let n = store_result(db, argv[1], result, now);
@@ -1065,8 +1076,12 @@ fn compute<'a>(zs: &[Option<&'a ZSet>], op: SetOp, o: &SetOpts) -> (Vec<(&'a [u8
             let cap: usize = zs.iter().flatten().map(|z| z.len()).sum();
             let mut acc: HashMap<&'a [u8], f64, ahash::RandomState> =
                 HashMap::with_capacity_and_hasher(cap, ahash::RandomState::new());
-            for (i, z) in zs.iter().enumerate() {
-                let Some(z) = z else { continue };
+            // Smallest set first, as Redis does: with MIN/MAX ties between 0
+            // and -0, and with float sums, the order shows in the result.
+            let mut order: Vec<usize> = (0..zs.len()).collect();
+            order.sort_by_key(|&i| zs[i].map_or(0, ZSet::len));
+            for i in order {
+                let Some(z) = zs[i] else { continue };
                 for (m, s) in z.range(0, z.len()) {
                     let v = weighted(s, w(i));
                     acc.entry(m)
@@ -1122,7 +1137,12 @@ fn compute<'a>(zs: &[Option<&'a ZSet>], op: SetOp, o: &SetOpts) -> (Vec<(&'a [u8
             return (out, n);
         }
     }
-    out.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(b.0)));
+    // Scores are never NaN; -0 and 0 tie, as in the sets themselves.
+    out.sort_unstable_by(|a, b| {
+        a.1.partial_cmp(&b.1)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| a.0.cmp(b.0))
+    });
     let n = out.len();
     (out, n)
 }
