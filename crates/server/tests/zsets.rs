@@ -563,6 +563,24 @@ fn set_operations() {
             "x 0"
         );
 
+        // Inputs are combined smallest first, as in Redis: MAX of 0 and -0
+        // keeps whichever came first.
+        c.int(&["ZADD", "{t}z0", "0", "x"]);
+        c.int(&["ZADD", "{t}z1", "0", "x", "1", "y"]);
+        let cmd = [
+            "ZUNION",
+            "2",
+            "{t}z1",
+            "{t}z0",
+            "WEIGHTS",
+            "-1",
+            "1",
+            "AGGREGATE",
+            "MAX",
+            "WITHSCORES",
+        ];
+        assert_eq!(r(&mut c, &cmd), "y -1 x 0");
+
         c.ok(&["SET", "{t}s", "x"]);
         let errs: Vec<(Vec<&str>, &str)> = vec![
             (
