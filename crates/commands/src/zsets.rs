@@ -12,6 +12,11 @@
 //! - the single-key commands, then the ZRANGE family around one
 //!   [`RangeSpec`], then the set operations around [`SetOp`].
 //!
+//! For cross-shard execution the server can split a set operation into
+//! [`setop_input_keys`], a [`snapshot`] of each input on its shard,
+//! [`setop_finish`] at the coordinator and [`store_result`] on the
+//! destination's shard.
+//!
 //! Every range is resolved to a half-open rank interval by the storage
 //! type (`ZSet::score_range`, `ZSet::lex_range`), so LIMIT offsets cost
 //! O(log n), not O(offset), and a reverse range is the same interval
@@ -718,7 +723,7 @@ impl<'a> RangeSpec<'a> {
         let (mut by_opt, mut rev_opt) = (by, rev);
         let (mut withscores, mut offset, mut limit) = (false, 0, -1);
         let mut a = Args::at(argv, src + 3);
-        while let Some(w) = a.peek() {
+        while !a.is_done() {
             if !store && a.flag("withscores") {
                 withscores = true;
             } else if a.remaining() >= 3 && a.flag("limit") {
@@ -731,7 +736,6 @@ impl<'a> RangeSpec<'a> {
             } else if by_opt.is_none() && a.flag("byscore") {
                 by_opt = Some(By::Score);
             } else {
-                let _ = w;
                 return Err(Error::Syntax);
             }
         }
