@@ -115,10 +115,7 @@ fn lindex_and_lset() {
         assert_eq!(c.cmd(&["LINDEX", "l", "-3"]), Reply::bulk("a"));
         assert_eq!(c.cmd(&["LINDEX", "l", "3"]), Reply::Nil);
         assert_eq!(c.cmd(&["LINDEX", "l", "-4"]), Reply::Nil);
-        assert_eq!(
-            c.cmd(&["LINDEX", "l", "-9223372036854775808"]),
-            Reply::Nil
-        );
+        assert_eq!(c.cmd(&["LINDEX", "l", "-9223372036854775808"]), Reply::Nil);
         assert_eq!(c.cmd(&["LINDEX", "nosuch", "0"]), Reply::Nil);
         assert_eq!(c.err(&["LINDEX", "l", "x"]), NOT_INT);
 
@@ -335,18 +332,15 @@ fn lmove_and_rpoplpush_on_one_shard() {
         assert_eq!(c.err(&["RPOPLPUSH", "{t}b", "{t}s"]), WRONGTYPE);
         assert_eq!(c.err(&["RPOPLPUSH", "{t}s", "{t}b"]), WRONGTYPE);
         assert_eq!(c.int(&["LLEN", "{t}b"]), 3);
-        assert_eq!(
-            c.err(&["LMOVE", "{t}b", "{t}c", "UP", "LEFT"]),
-            SYNTAX
-        );
-        assert_eq!(
-            c.err(&["LMOVE", "{t}b", "{t}c", "LEFT", "DOWN"]),
-            SYNTAX
-        );
+        assert_eq!(c.err(&["LMOVE", "{t}b", "{t}c", "UP", "LEFT"]), SYNTAX);
+        assert_eq!(c.err(&["LMOVE", "{t}b", "{t}c", "LEFT", "DOWN"]), SYNTAX);
         // The moved element keeps its exact bytes.
         c.int(&["RPUSH", "{t}n", "-0", "42"]);
         assert_eq!(c.cmd(&["RPOPLPUSH", "{t}n", "{t}m"]), Reply::bulk("42"));
-        assert_eq!(c.cmd(&["LMOVE", "{t}n", "{t}m", "LEFT", "RIGHT"]), Reply::bulk("-0"));
+        assert_eq!(
+            c.cmd(&["LMOVE", "{t}n", "{t}m", "LEFT", "RIGHT"]),
+            Reply::bulk("-0")
+        );
         assert_eq!(range(&mut c, "{t}m"), ["42", "-0"]);
     });
 }
@@ -378,7 +372,10 @@ fn wrong_type_everywhere() {
 fn same(got: &[String], want: &[String], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: lengths");
     if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {
-        panic!("{what}: first difference at {i}: {:.40} vs {:.40}", got[i], want[i]);
+        panic!(
+            "{what}: first difference at {i}: {:.40} vs {:.40}",
+            got[i], want[i]
+        );
     }
 }
 

@@ -273,7 +273,8 @@ impl Node {
         self.buf.drain(from..to);
         self.count -= n;
         if self.buf.capacity() > 64 && self.buf.capacity() > 2 * self.buf.len() {
-            self.buf.shrink_to(round16(self.buf.len() + self.buf.len() / 8));
+            self.buf
+                .shrink_to(round16(self.buf.len() + self.buf.len() / 8));
         }
     }
 
@@ -481,7 +482,11 @@ impl List {
     /// Normalises a Redis index (negative: from the tail) to 0..len.
     pub fn index(&self, index: i64) -> Option<usize> {
         let len = self.len as i64;
-        let i = if index < 0 { index.checked_add(len)? } else { index };
+        let i = if index < 0 {
+            index.checked_add(len)?
+        } else {
+            index
+        };
         (0..len).contains(&i).then_some(i as usize)
     }
 
@@ -741,7 +746,10 @@ impl List {
 impl std::fmt::Debug for List {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(self.iter().map(|s| String::from_utf8_lossy(&s.to_vec()).into_owned()))
+            .entries(
+                self.iter()
+                    .map(|s| String::from_utf8_lossy(&s.to_vec()).into_owned()),
+            )
             .finish()
     }
 }
@@ -906,7 +914,11 @@ mod tests {
                     let got = l.remove(&target, count);
                     let mut removed = 0;
                     if count >= 0 {
-                        let limit = if count == 0 { usize::MAX } else { count as usize };
+                        let limit = if count == 0 {
+                            usize::MAX
+                        } else {
+                            count as usize
+                        };
                         let mut i = 0;
                         while i < m.len() && removed < limit {
                             if m[i] == target {
@@ -969,7 +981,10 @@ mod tests {
         assert_eq!(big.node_count(), 3);
         assert!(big.insert(b"a", &vec![b'q'; 9000], false));
         assert_eq!(big.len(), 4);
-        assert!(big.nodes.iter().all(|n| n.count == 1 || n.buf.len() <= 8192));
+        assert!(big
+            .nodes
+            .iter()
+            .all(|n| n.count == 1 || n.buf.len() <= 8192));
     }
 
     #[test]
