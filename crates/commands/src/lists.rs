@@ -45,6 +45,7 @@ pub fn register(t: &mut CommandTable) {
         rpoplpush,
     );
     t.shard("lmove", 5, WRITE | DENYOOM | MULTI_KEY, TWO_KEYS, lmove);
+    t.shard_keys_fn("lmpop", -4, WRITE | MULTI_KEY, (0, 0, 0), lmpop_keys, lmpop);
 }
 
 /// Which end of a list.
@@ -433,6 +434,64 @@ fn lmove(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let from = End::parse(argv[3])?;
     let to = End::parse(argv[4])?;
     move_element(ctx, argv[1], argv[2], from, to)
+}
+
+/// LMPOP's key positions: `numkeys` keys after argument 1 (none when
+/// `numkeys` is malformed; the handler then reports it).
+pub fn lmpop_keys(argv: &[&[u8]]) -> Vec<usize> {
+    match argv.get(1).and_then(|b| parse_i64(b)) {
+        Some(n) if n > 0 && (n as u64) <= argv.len().saturating_sub(3) as u64 => {
+            (2..2 + n as usize).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]
+fn lmpop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let numkeys = match parse_i64(argv[1]) {
+        Some(n) if n > 0 => usize::try_from(n).unwrap_or(usize::MAX),
+        _ => return Err(Error::Static("ERR numkeys should be greater than 0")),
+    };
+    if numkeys > argv.len() - 3 {
+        return Err(Error::Syntax);
+    }
+    let keys = &argv[2..2 + numkeys];
+    let end = End::parse(argv[2 + numkeys])?;
+    let mut args = Args::at(argv, 3 + numkeys);
+    let mut count = None;
+    while !args.is_done() {
+        if count.is_none() && args.flag("COUNT") {
+            let c = args.next_bytes()?;
+            count = match parse_i64(c) {
+                Some(n) if n > 0 => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+                _ => return Err(Error::Static("ERR count should be greater than 0")),
+            };
+        } else {
+            return Err(Error::Syntax);
+        }
+    }
+    let count = count.unwrap_or(1);
+    let (now, resp3) = (ctx.now, ctx.resp3);
+    let db = &mut ctx.shard.ks.dbs[ctx.db];
+    for key in keys {
+        let Some(list) = access::write::<List>(db, key, now)? else {
+            continue;
+        };
+        let out = &mut *ctx.out;
+        encode::array_len(out, 2);
+        encode::bulk(out, key);
+        encode::array_len(out, count.min(list.len()));
+        let emit = |s: StrRef<'_>| write_bulk_str(out, s);
+        match end {
+            End::Left => list.pop_front_n(count, emit),
+            End::Right => list.pop_back_n(count, emit),
+        };
+        access::remove_if_empty::<List>(db, key, now);
+        return Ok(());
+    }
+    null_array(ctx.out, resp3);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -346,6 +346,56 @@ fn lmove_and_rpoplpush_on_one_shard() {
 }
 
 #[test]
+fn lmpop_on_one_shard() {
+    for_threads(|s| {
+        let mut c = s.client();
+        c.int(&["RPUSH", "{t}b", "1", "2", "3"]);
+        let popped =
+            |key: &str, items: &[&str]| Reply::Array(vec![Reply::bulk(key), Reply::bulks(items)]);
+        assert_eq!(
+            c.cmd(&["LMPOP", "2", "{t}a", "{t}b", "RIGHT", "COUNT", "2"]),
+            popped("{t}b", &["3", "2"])
+        );
+        c.int(&["RPUSH", "{t}a", "x"]);
+        assert_eq!(
+            c.cmd(&["LMPOP", "2", "{t}a", "{t}b", "left", "count", "10"]),
+            popped("{t}a", &["x"])
+        );
+        assert_eq!(
+            c.cmd(&["LMPOP", "2", "{t}a", "{t}b", "LEFT"]),
+            popped("{t}b", &["1"])
+        );
+        assert_eq!(c.int(&["EXISTS", "{t}a", "{t}b"]), 0);
+        assert_eq!(
+            c.cmd(&["LMPOP", "2", "{t}a", "{t}b", "LEFT"]),
+            Reply::NilArray
+        );
+        const NUMKEYS: &str = "ERR numkeys should be greater than 0";
+        const COUNT: &str = "ERR count should be greater than 0";
+        assert_eq!(c.err(&["LMPOP", "0", "a", "LEFT"]), NUMKEYS);
+        assert_eq!(c.err(&["LMPOP", "-1", "a", "LEFT"]), NUMKEYS);
+        assert_eq!(c.err(&["LMPOP", "x", "a", "LEFT"]), NUMKEYS);
+        assert_eq!(c.err(&["LMPOP", "2", "a", "LEFT"]), SYNTAX);
+        assert_eq!(c.err(&["LMPOP", "1", "a", "UP"]), SYNTAX);
+        assert_eq!(c.err(&["LMPOP", "1", "a", "LEFT", "COUNT", "0"]), COUNT);
+        assert_eq!(c.err(&["LMPOP", "1", "a", "LEFT", "COUNT", "x"]), COUNT);
+        assert_eq!(c.err(&["LMPOP", "1", "a", "LEFT", "COUNT"]), SYNTAX);
+        assert_eq!(c.err(&["LMPOP", "1", "a", "LEFT", "FOO"]), SYNTAX);
+        assert_eq!(
+            c.err(&["LMPOP", "1", "a", "LEFT", "COUNT", "1", "COUNT", "2"]),
+            SYNTAX
+        );
+        c.ok(&["SET", "{t}s", "v"]);
+        c.int(&["RPUSH", "{t}l", "v"]);
+        assert_eq!(c.err(&["LMPOP", "2", "{t}s", "{t}l", "LEFT"]), WRONGTYPE);
+        assert_eq!(
+            c.cmd(&["LMPOP", "2", "{t}l", "{t}s", "LEFT"]),
+            popped("{t}l", &["v"])
+        );
+    });
+}
+
+#[test]
 fn wrong_type_everywhere() {
     for_threads(|s| {
         let mut c = s.client();
