@@ -394,6 +394,9 @@ fn lpos(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 /// Pops from `src` at `from` and pushes at `to` of `dst` (both keys on this
 /// shard), replying with the element; null when `src` does not exist.
+///
+/// The element is written into the reply as it is popped, and pushed from
+/// there: no copy of it is allocated.
 fn move_element(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -> CmdResult {
     let (now, resp3): (Millis, bool) = (ctx.now, ctx.resp3);
     let db = &mut ctx.shard.ks.dbs[ctx.db];
@@ -403,24 +406,32 @@ fn move_element(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -
     }
     // The destination's type is checked before anything is popped.
     access::read::<List>(db, dst, now)?;
+    let out = &mut *ctx.out;
+    let start = out.len();
+    let emit = |s: StrRef<'_>| write_bulk_str(out, s);
     let popped = match access::write::<List>(db, src, now)? {
         Some(l) => match from {
-            End::Left => l.pop_front(),
-            End::Right => l.pop_back(),
+            End::Left => l.pop_front_n(1, emit),
+            End::Right => l.pop_back_n(1, emit),
         },
-        None => None,
+        None => 0,
     };
-    let Some(v) = popped else {
+    if popped == 0 {
         encode::null(ctx.out, resp3);
         return Ok(());
-    };
+    }
+    // The reply is `$<len>\r\n<element>\r\n`.
+    let header = ctx.out[start..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let element = &ctx.out[start + header..ctx.out.len() - 2];
     let dl = access::write_or_create::<List>(db, dst, now)?;
     match to {
-        End::Left => dl.push_front(&v),
-        End::Right => dl.push_back(&v),
+        End::Left => dl.push_front(element),
+        End::Right => dl.push_back(element),
     }
     access::remove_if_empty::<List>(db, src, now);
-    encode::bulk(ctx.out, &v);
     Ok(())
 }
 

@@ -700,12 +700,42 @@ impl List {
         self.drop_back(tail);
     }
 
+    /// Drops `n` elements from the head: whole nodes without decoding
+    /// them, then part of one node.
     fn drop_front(&mut self, n: usize) {
-        self.pop_front_n(n, |_| {});
+        let mut left = n.min(self.len);
+        self.len -= left;
+        while let Some(node) = self.nodes.front_mut() {
+            let c = node.count as usize;
+            if left < c {
+                if left > 0 {
+                    let off = node.offset_of(left);
+                    node.remove(0, off, left as u32);
+                }
+                return;
+            }
+            left -= c;
+            self.nodes.pop_front();
+        }
     }
 
+    /// Drops `n` elements from the tail, as [`List::drop_front`] does.
     fn drop_back(&mut self, n: usize) {
-        self.pop_back_n(n, |_| {});
+        let mut left = n.min(self.len);
+        self.len -= left;
+        while let Some(node) = self.nodes.back_mut() {
+            let c = node.count as usize;
+            if left < c {
+                if left > 0 {
+                    let off = node.offset_of(c - left);
+                    let end = node.buf.len();
+                    node.remove(off, end, left as u32);
+                }
+                return;
+            }
+            left -= c;
+            self.nodes.pop_back();
+        }
     }
 
     /// Position of matches of `v` for LPOS: scanning from the head (or from
