@@ -1052,22 +1052,48 @@ fn parse_set_opts(
     Ok(o)
 }
 
-/// The sorted sets at `keys` (None for a missing key); WRONGTYPE if any
-/// key holds another type. Expired keys are dropped first, so that the
-/// shared borrows below see only live values.
-fn inputs<'a>(db: &'a mut Db, keys: &[&[u8]], now: Millis) -> Result<Vec<Option<&'a ZSet>>, Error> {
-    for k in keys {
-        access::read::<ZSet>(db, k, now)?;
+/// A plain set as these commands read one: every member with score 1.
+fn set_as_zset(set: &storage::Set) -> ZSet {
+    let mut z = ZSet::new();
+    for m in set.iter() {
+        z.insert(&m.to_vec(), 1.0);
     }
-    let dict = db.dict();
-    Ok(keys
-        .iter()
-        .map(|k| {
-            dict.find(dict.hash(k), k)
-                .filter(|e| !e.is_expired(now))
-                .and_then(|e| ZSet::peek(e.value()))
+    z
+}
+
+/// The plain sets among `keys`, converted with [`set_as_zset`] (Redis
+/// takes a set wherever these commands take a key); None for sorted sets
+/// and missing keys; WRONGTYPE for any other type. Lazily expires the keys
+/// it looks at, so the shared borrows of [`inputs`] see only live values.
+fn set_inputs(db: &mut Db, keys: &[&[u8]], now: Millis) -> Result<Vec<Option<ZSet>>, Error> {
+    keys.iter()
+        .map(|k| match db.get(k, now) {
+            Some(Value::Set(set)) => Ok(Some(set_as_zset(set))),
+            Some(Value::ZSet(_)) | None => Ok(None),
+            Some(_) => Err(Error::WrongType),
         })
-        .collect())
+        .collect()
+}
+
+/// The sorted sets at `keys` (None for a missing key), with the plain sets
+/// [`set_inputs`] converted taken from `converted`.
+fn inputs<'a>(
+    db: &'a Db,
+    keys: &[&[u8]],
+    now: Millis,
+    converted: &'a [Option<ZSet>],
+) -> Vec<Option<&'a ZSet>> {
+    let dict = db.dict();
+    keys.iter()
+        .zip(converted)
+        .map(|(k, c)| {
+            c.as_ref().or_else(|| {
+                dict.find(dict.hash(k), k)
+                    .filter(|e| !e.is_expired(now))
+                    .and_then(|e| ZSet::peek(e.value()))
+            })
+        })
+        .collect()
 }
 
 /// Computes a set operation: the resulting (member, score) pairs sorted
@@ -1176,7 +1202,10 @@ pub fn setop_input_keys<'a>(argv: &'a [&'a [u8]]) -> Result<&'a [&'a [u8]], Erro
 /// For a cross-shard set operation, on each input's shard: a copy of the
 /// sorted set at `key` (`None` when missing, WRONGTYPE for another type).
 pub fn snapshot(db: &mut Db, key: &[u8], now: Millis) -> Result<Option<ZSet>, Error> {
-    Ok(access::read::<ZSet>(db, key, now)?.cloned())
+    match db.get(key, now) {
+        Some(Value::Set(set)) => Ok(Some(set_as_zset(set))),
+        _ => Ok(access::read::<ZSet>(db, key, now)?.cloned()),
+    }
 }
 
 /// Finishes a set-operation command given its inputs, in key order (from
@@ -1213,7 +1242,8 @@ fn setop_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let Ctx { shard, db, out, .. } = ctx;
     let db = &mut shard.ks.dbs[*db];
     let result = {
-        let zs = inputs(db, keys, now)?;
+        let converted = set_inputs(db, keys, now)?;
+        let zs = inputs(db, keys, now, &converted);
         setop_finish(argv, &zs, out, resp3)?
     };
     if let Some(z) = result {
