@@ -85,12 +85,6 @@ impl Shard {
             shards: 1,
         }
     }
-
-    /// True when `key` lives on this shard. Commands that derive key names
-    /// from data (SORT's BY and GET patterns) check it before reading.
-    pub fn owns(&self, key: &[u8]) -> bool {
-        self.shards <= 1 || usize::from(slot::key_slot(key)) % self.shards == self.id
-    }
 }
 
 /// What a handler runs with: the owning shard, the connection's database,

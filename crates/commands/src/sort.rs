@@ -20,42 +20,38 @@
 //!
 //! # Shards
 //!
-//! The sorted key and the STORE destination are declared keys (the
-//! server refuses the command when they live on different shards, until
-//! cross-shard transactions exist). Keys built from BY/GET patterns are
-//! only known while sorting; each must be on this shard too, else the
-//! command fails with an error naming the cure (a `{hash tag}` that puts
-//! them beside the sorted key) instead of reading a wrong, empty value.
+//! Keys built from BY/GET patterns are only known while sorting, and may
+//! live on any shard. So this module holds the pieces — [`Plan::parse`],
+//! [`load`] on the sorted key's shard, [`fetch`] on each pattern key's
+//! shard, [`finish`] anywhere, [`store`] on the destination's shard — and
+//! the server runs them where the data is: the elements are read, then
+//! every pattern key is read in one batch per shard, then the result is
+//! sorted and written. Like the other multi-key commands before the
+//! transaction layer, each step is atomic on its shard, not the whole.
 
 use std::cmp::Ordering;
 
 use resp::encode;
-use storage::{List, Value};
+use storage::{Db, List, Millis, Value};
 
 use crate::args::{parse_f64, parse_i64};
 use crate::table::{flags::*, CommandTable};
-use crate::{CmdResult, Ctx, Error};
+use crate::Error;
 
 pub fn register(t: &mut CommandTable) {
-    t.shard_keys_fn(
-        "sort",
-        -2,
-        WRITE | DENYOOM | MULTI_KEY,
-        (1, 1, 1),
-        sort_keys,
-        sort,
-    );
-    t.shard("sort_ro", -2, READONLY, (1, 1, 1), sort_ro);
+    t.server_keys_fn("sort", -2, WRITE | DENYOOM, (1, 1, 1), sort_keys);
+    t.server("sort_ro", -2, READONLY, (1, 1, 1));
 }
 
-/// SORT's keys: the sorted key and, with STORE, the destination.
-fn sort_keys(argv: &[&[u8]]) -> Vec<usize> {
-    let mut keys = vec![1];
+/// SORT's keys: the sorted key and, with STORE, the destination (the last
+/// STORE counts, as in Redis).
+pub fn sort_keys(argv: &[&[u8]]) -> Vec<usize> {
+    let mut store = None;
     let mut i = 2;
     while i < argv.len() {
         let a = argv[i];
         if a.eq_ignore_ascii_case(b"store") && i + 1 < argv.len() {
-            keys.push(i + 1);
+            store = Some(i + 1);
         }
         // LIMIT takes two arguments, BY/GET/STORE one.
         i += if a.eq_ignore_ascii_case(b"limit") {
@@ -69,75 +65,165 @@ fn sort_keys(argv: &[&[u8]]) -> Vec<usize> {
             1
         };
     }
+    let mut keys = vec![1];
+    keys.extend(store);
     keys
 }
 
 /// What a SORT call asked for.
-struct Opts<'a> {
-    by: Option<&'a [u8]>,
+#[derive(Debug, Clone)]
+pub struct Plan<'a> {
+    pub by: Option<&'a [u8]>,
     /// The BY pattern had no `*`: keep the native order.
-    dont_sort: bool,
-    limit: Option<(i64, i64)>,
-    gets: Vec<&'a [u8]>,
-    desc: bool,
-    alpha: bool,
-    store: Option<&'a [u8]>,
+    pub dont_sort: bool,
+    pub limit: Option<(i64, i64)>,
+    pub gets: Vec<&'a [u8]>,
+    pub desc: bool,
+    pub alpha: bool,
+    pub store: Option<&'a [u8]>,
 }
 
-fn parse_opts<'a>(argv: &[&'a [u8]], allow_store: bool) -> Result<Opts<'a>, Error> {
-    let mut o = Opts {
-        by: None,
-        dont_sort: false,
-        limit: None,
-        gets: Vec::new(),
-        desc: false,
-        alpha: false,
-        store: None,
-    };
-    let mut i = 2;
-    while i < argv.len() {
-        let a = argv[i];
-        let left = argv.len() - i - 1;
-        if a.eq_ignore_ascii_case(b"asc") {
-            o.desc = false;
-        } else if a.eq_ignore_ascii_case(b"desc") {
-            o.desc = true;
-        } else if a.eq_ignore_ascii_case(b"alpha") {
-            o.alpha = true;
-        } else if a.eq_ignore_ascii_case(b"limit") && left >= 2 {
-            let off = parse_i64(argv[i + 1]).ok_or(Error::NotInteger)?;
-            let cnt = parse_i64(argv[i + 2]).ok_or(Error::NotInteger)?;
-            o.limit = Some((off, cnt));
-            i += 2;
-        } else if a.eq_ignore_ascii_case(b"store") && left >= 1 && allow_store {
-            o.store = Some(argv[i + 1]);
+impl<'a> Plan<'a> {
+    /// Parses `SORT key ...` (`allow_store`: false for SORT_RO).
+    pub fn parse(argv: &[&'a [u8]], allow_store: bool) -> Result<Plan<'a>, Error> {
+        let mut o = Plan {
+            by: None,
+            dont_sort: false,
+            limit: None,
+            gets: Vec::new(),
+            desc: false,
+            alpha: false,
+            store: None,
+        };
+        let mut i = 2;
+        while i < argv.len() {
+            let a = argv[i];
+            let left = argv.len() - i - 1;
+            if a.eq_ignore_ascii_case(b"asc") {
+                o.desc = false;
+            } else if a.eq_ignore_ascii_case(b"desc") {
+                o.desc = true;
+            } else if a.eq_ignore_ascii_case(b"alpha") {
+                o.alpha = true;
+            } else if a.eq_ignore_ascii_case(b"limit") && left >= 2 {
+                let off = parse_i64(argv[i + 1]).ok_or(Error::NotInteger)?;
+                let cnt = parse_i64(argv[i + 2]).ok_or(Error::NotInteger)?;
+                o.limit = Some((off, cnt));
+                i += 2;
+            } else if a.eq_ignore_ascii_case(b"store") && left >= 1 && allow_store {
+                o.store = Some(argv[i + 1]);
+                i += 1;
+            } else if a.eq_ignore_ascii_case(b"by") && left >= 1 {
+                let p = argv[i + 1];
+                o.dont_sort = !p.contains(&b'*');
+                o.by = Some(p);
+                i += 1;
+            } else if a.eq_ignore_ascii_case(b"get") && left >= 1 {
+                o.gets.push(argv[i + 1]);
+                i += 1;
+            } else {
+                return Err(Error::Syntax);
+            }
             i += 1;
-        } else if a.eq_ignore_ascii_case(b"by") && left >= 1 {
-            let p = argv[i + 1];
-            o.dont_sort = !p.contains(&b'*');
-            o.by = Some(p);
-            i += 1;
-        } else if a.eq_ignore_ascii_case(b"get") && left >= 1 {
-            o.gets.push(argv[i + 1]);
-            i += 1;
-        } else {
-            return Err(Error::Syntax);
         }
-        i += 1;
+        Ok(o)
     }
-    Ok(o)
+
+    /// Every (key, hash field) the BY and GET patterns name for `elems`:
+    /// what must be [`fetch`]ed before [`finish`] can run.
+    pub fn pattern_keys(&self, elems: &[Vec<u8>]) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        let by = self.by.filter(|_| !self.dont_sort);
+        let mut keys = Vec::new();
+        for p in by.iter().chain(self.gets.iter()) {
+            for e in elems {
+                if let Some((k, f)) = pattern_key(p, e) {
+                    keys.push((k, f.map(<[u8]>::to_vec)));
+                }
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        keys
+    }
 }
 
-/// SORT key [BY pattern] [LIMIT offset count] [GET pattern ...] [ASC|DESC] [ALPHA] [STORE dst]
-fn sort(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    let o = parse_opts(argv, true)?;
-    run(ctx, argv[1], o)
+/// What kind of value was sorted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Missing,
+    List,
+    Set,
+    ZSet,
 }
 
-/// SORT_RO key ...: SORT without STORE.
-fn sort_ro(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    let o = parse_opts(argv, false)?;
-    run(ctx, argv[1], o)
+/// The elements of the sorted key, in its native order.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub elems: Vec<Vec<u8>>,
+    pub kind: Kind,
+}
+
+/// Reads the list, set or sorted set at `key` (on its shard).
+pub fn load(db: &mut Db, key: &[u8], now: Millis) -> Result<Loaded, Error> {
+    let Some(v) = db.get(key, now) else {
+        return Ok(Loaded {
+            elems: Vec::new(),
+            kind: Kind::Missing,
+        });
+    };
+    let (elems, kind): (Vec<Vec<u8>>, Kind) = match v {
+        Value::List(l) => (l.iter().map(|s| s.to_vec()).collect(), Kind::List),
+        Value::Set(s) => (s.iter().map(|s| s.to_vec()).collect(), Kind::Set),
+        Value::ZSet(z) => (z.iter().map(|(m, _)| m.to_vec()).collect(), Kind::ZSet),
+        _ => return Err(Error::WrongType),
+    };
+    Ok(Loaded { elems, kind })
+}
+
+/// The key (and hash field) a BY/GET pattern names for `elem`: the first
+/// `*` replaced by the element, and `->field` after it naming a hash
+/// field. None for `#` (the element itself) and for a pattern without `*`
+/// (which names nothing).
+pub fn pattern_key<'p>(pattern: &'p [u8], elem: &[u8]) -> Option<(Vec<u8>, Option<&'p [u8]>)> {
+    if pattern == b"#" {
+        return None;
+    }
+    let star = pattern.iter().position(|&c| c == b'*')?;
+    let (key_pat, field) = match find(&pattern[star + 1..], b"->") {
+        Some(at) if star + 1 + at + 2 < pattern.len() => {
+            let split = star + 1 + at;
+            (&pattern[..split], Some(&pattern[split + 2..]))
+        }
+        _ => (pattern, None),
+    };
+    let mut key = Vec::with_capacity(key_pat.len() + elem.len());
+    key.extend_from_slice(&key_pat[..star]);
+    key.extend_from_slice(elem);
+    key.extend_from_slice(&key_pat[star + 1..]);
+    Some((key, field))
+}
+
+/// The value of `key` (a string), or of its hash `field`; None when
+/// missing or of another type. Runs on the key's shard.
+pub fn fetch(db: &mut Db, key: &[u8], field: Option<&[u8]>, now: Millis) -> Option<Vec<u8>> {
+    match (db.get(key, now), field) {
+        (Some(Value::Hash(h)), Some(f)) => h.get(f).map(|s| s.to_vec()),
+        (Some(v), None) => v.as_str().map(|s| s.to_vec()),
+        _ => None,
+    }
+}
+
+/// What a pattern gives for `elem`, with `get` answering for named keys.
+fn resolve(
+    pattern: &[u8],
+    elem: &[u8],
+    get: &mut impl FnMut(&[u8], Option<&[u8]>) -> Option<Vec<u8>>,
+) -> Option<Vec<u8>> {
+    if pattern == b"#" {
+        return Some(elem.to_vec());
+    }
+    let (key, field) = pattern_key(pattern, elem)?;
+    get(&key, field)
 }
 
 /// One element being sorted: its bytes and its sort key.
@@ -148,27 +234,32 @@ struct Item {
     by: Option<Vec<u8>>,
 }
 
-fn run(ctx: &mut Ctx<'_>, key: &[u8], mut o: Opts<'_>) -> CmdResult {
-    let now = ctx.now;
-    let (mut elems, is_set, is_zset) = load(ctx, key, now)?;
-
+/// Sorts, limits and applies the GET patterns: the reply's cells in
+/// order (one per element, or one per element and GET pattern). `get`
+/// answers for the keys [`Plan::pattern_keys`] named.
+pub fn finish(
+    plan: &Plan<'_>,
+    loaded: Loaded,
+    mut get: impl FnMut(&[u8], Option<&[u8]>) -> Option<Vec<u8>>,
+) -> Result<Vec<Option<Vec<u8>>>, Error> {
+    let mut o = plan.clone();
+    let Loaded { mut elems, kind } = loaded;
     // A set has no order of its own: one being stored is sorted lexically
     // so the stored list is the same whatever the set's layout.
-    if o.dont_sort && is_set && o.store.is_some() {
+    if o.dont_sort && kind == Kind::Set && o.store.is_some() {
         o.dont_sort = false;
         o.alpha = true;
         o.by = None;
     }
-    if o.dont_sort && is_zset && o.desc {
+    if o.dont_sort && kind == Kind::ZSet && o.desc {
         elems.reverse();
     }
-
     let (start, end) = limit_range(o.limit, elems.len());
     if !o.dont_sort {
         let mut items = Vec::with_capacity(elems.len());
         for elem in elems {
             let by = match o.by {
-                Some(p) => lookup(ctx, p, &elem, now)?,
+                Some(p) => resolve(p, &elem, &mut get),
                 None => None,
             };
             let score = if o.alpha {
@@ -191,7 +282,7 @@ fn run(ctx: &mut Ctx<'_>, key: &[u8], mut o: Opts<'_>) -> CmdResult {
             });
         }
         let by_pattern = o.by.is_some();
-        let cmp = |a: &Item, b: &Item| -> Ordering {
+        items.sort_by(|a, b| {
             let c = if !o.alpha {
                 a.score
                     .partial_cmp(&b.score)
@@ -207,30 +298,49 @@ fn run(ctx: &mut Ctx<'_>, key: &[u8], mut o: Opts<'_>) -> CmdResult {
             } else {
                 c
             }
-        };
-        items.sort_by(cmp);
+        });
         elems = items.into_iter().map(|i| i.elem).collect();
     }
     let picked = elems.get(start..end).unwrap_or(&[]);
+    let mut cells = Vec::with_capacity(picked.len() * o.gets.len().max(1));
+    for e in picked {
+        if o.gets.is_empty() {
+            cells.push(Some(e.clone()));
+        }
+        for g in &o.gets {
+            cells.push(resolve(g, e, &mut get));
+        }
+    }
+    Ok(cells)
+}
 
-    match o.store {
-        Some(dst) => store(ctx, dst, picked, &o.gets, now),
-        None => reply(ctx, picked, &o.gets, now),
+/// The reply of a SORT without STORE.
+pub fn write_reply(out: &mut Vec<u8>, cells: &[Option<Vec<u8>>]) {
+    encode::array_len(out, cells.len());
+    for c in cells {
+        match c {
+            Some(v) => encode::bulk(out, v),
+            None => encode::null_bulk(out),
+        }
     }
 }
 
-/// The elements of the list, set or sorted set at `key` (none when it does
-/// not exist), and whether it is a set / a sorted set.
-fn load(ctx: &mut Ctx<'_>, key: &[u8], now: u64) -> Result<(Vec<Vec<u8>>, bool, bool), Error> {
-    let Some(v) = ctx.db().get(key, now) else {
-        return Ok((Vec::new(), false, false));
-    };
-    Ok(match v {
-        Value::List(l) => (l.iter().map(|s| s.to_vec()).collect(), false, false),
-        Value::Set(s) => (s.iter().map(|s| s.to_vec()).collect(), true, false),
-        Value::ZSet(z) => (z.iter().map(|(m, _)| m.to_vec()).collect(), false, true),
-        _ => return Err(Error::WrongType),
-    })
+/// STORE: the cells as a list at `dst` (nil cells as empty strings, no
+/// TTL), or `dst` deleted when there are none; returns the length.
+pub fn store(db: &mut Db, dst: &[u8], cells: &[Option<Vec<u8>>], now: Millis) -> usize {
+    if cells.is_empty() {
+        if let Some(old) = db.remove(dst, now) {
+            storage::lazyfree::release(old);
+        }
+        return 0;
+    }
+    let mut list = List::default();
+    for c in cells {
+        list.push_back(c.as_deref().unwrap_or_default());
+    }
+    let n = list.len();
+    db.insert(dst, Value::List(Box::new(list)), None);
+    n
 }
 
 /// LIMIT offset count as Redis clamps it, as a range of indices.
@@ -259,91 +369,8 @@ fn parse_score(s: &[u8]) -> Result<f64, Error> {
     ))
 }
 
-/// The value a BY/GET pattern names for `elem`: `#` is the element; the
-/// first `*` is replaced by it; `key->field` reads a hash field. None when
-/// the key, field or pattern's `*` is missing or the type is wrong.
-fn lookup(
-    ctx: &mut Ctx<'_>,
-    pattern: &[u8],
-    elem: &[u8],
-    now: u64,
-) -> Result<Option<Vec<u8>>, Error> {
-    if pattern == b"#" {
-        return Ok(Some(elem.to_vec()));
-    }
-    let Some(star) = pattern.iter().position(|&c| c == b'*') else {
-        return Ok(None);
-    };
-    let (key_pat, field) = match find(&pattern[star + 1..], b"->") {
-        Some(at) if star + 1 + at + 2 < pattern.len() => {
-            let split = star + 1 + at;
-            (&pattern[..split], Some(&pattern[split + 2..]))
-        }
-        _ => (pattern, None),
-    };
-    let mut key = Vec::with_capacity(key_pat.len() + elem.len());
-    key.extend_from_slice(&key_pat[..star]);
-    key.extend_from_slice(elem);
-    key.extend_from_slice(&key_pat[star + 1..]);
-    if !ctx.shard.owns(&key) {
-        return Err(Error::Other(format!(
-            "ERR SORT pattern key '{}' lives on another shard: put it beside the sorted key with a {{hash tag}}",
-            String::from_utf8_lossy(&key)
-        )));
-    }
-    let found = match (ctx.db().get(&key, now), field) {
-        (Some(Value::Hash(h)), Some(f)) => h.get(f).map(|s| s.to_vec()),
-        (Some(v), None) => v.as_str().map(|s| s.to_vec()),
-        _ => None,
-    };
-    Ok(found)
-}
-
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
-}
-
-fn reply(ctx: &mut Ctx<'_>, picked: &[Vec<u8>], gets: &[&[u8]], now: u64) -> CmdResult {
-    let mut out = Vec::new();
-    let per = gets.len().max(1);
-    encode::array_len(&mut out, picked.len() * per);
-    for e in picked {
-        if gets.is_empty() {
-            encode::bulk(&mut out, e);
-        }
-        for g in gets {
-            match lookup(ctx, g, e, now)? {
-                Some(v) => encode::bulk(&mut out, &v),
-                None => encode::null_bulk(&mut out),
-            }
-        }
-    }
-    ctx.out.extend_from_slice(&out);
-    Ok(())
-}
-
-fn store(ctx: &mut Ctx<'_>, dst: &[u8], picked: &[Vec<u8>], gets: &[&[u8]], now: u64) -> CmdResult {
-    let mut list = List::default();
-    for e in picked {
-        if gets.is_empty() {
-            list.push_back(e);
-        }
-        for g in gets {
-            let v = lookup(ctx, g, e, now)?.unwrap_or_default();
-            list.push_back(&v);
-        }
-    }
-    let n = list.len();
-    let db = ctx.db();
-    if n == 0 {
-        if let Some(old) = db.remove(dst, now) {
-            storage::lazyfree::release(old);
-        }
-    } else {
-        db.insert(dst, Value::List(Box::new(list)), None);
-    }
-    encode::integer(ctx.out, n as i64);
-    Ok(())
 }
 
 #[cfg(test)]
@@ -366,6 +393,8 @@ mod tests {
     fn store_is_a_key() {
         let argv: Vec<&[u8]> = vec![b"sort", b"k", b"limit", b"0", b"1", b"store", b"d"];
         assert_eq!(sort_keys(&argv), vec![1, 6]);
+        let argv: Vec<&[u8]> = vec![b"sort", b"k", b"store", b"a", b"store", b"b"];
+        assert_eq!(sort_keys(&argv), vec![1, 5]);
         let argv: Vec<&[u8]> = vec![b"sort", b"k", b"by", b"store", b"get", b"#"];
         assert_eq!(sort_keys(&argv), vec![1]);
     }

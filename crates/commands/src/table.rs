@@ -181,6 +181,21 @@ impl CommandTable {
         }
     }
 
+    /// A server command whose key positions `keys_fn` computes.
+    pub fn server_keys_fn(
+        &mut self,
+        name: &'static str,
+        arity: i32,
+        flags: u32,
+        keys: (i32, i32, i32),
+        keys_fn: KeysFn,
+    ) {
+        self.row(name, arity, flags, keys, Handler::Server);
+        if let Some(s) = self.specs.last_mut() {
+            s.keys_fn = Some(keys_fn);
+        }
+    }
+
     /// Shorthand for a server command.
     pub fn server(&mut self, name: &'static str, arity: i32, flags: u32, keys: (i32, i32, i32)) {
         self.row(name, arity, flags, keys, Handler::Server);

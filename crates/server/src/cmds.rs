@@ -126,6 +126,7 @@ async fn run(
             }
         }
         "scan" => crate::fanout::scan(w, client, argv, out).await?,
+        "sort" | "sort_ro" => crate::fanout::sort(w, client, argv, out).await?,
         "dbsize" => {
             let db = client.db;
             let n: usize = w

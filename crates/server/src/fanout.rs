@@ -1,14 +1,17 @@
 //! Commands whose keys live on several shards: each shard runs its part
 //! and the parts are merged into one reply. MGET/MSET/MSETNX/DEL/EXISTS/
-//! RENAME/COPY across shards, and SCAN's walk over every shard.
+//! RENAME/COPY across shards, SCAN's walk over every shard, and SORT, whose
+//! BY/GET patterns name keys on any shard.
 //!
 //! Not atomic across shards: each shard's part is atomic, and the parts run
 //! one after another. Atomic multi-shard commands and MULTI/EXEC are the
 //! transaction layer's job.
 
+use std::collections::HashMap;
+
 use commands::args::parse_i64;
 use commands::keys::{self, ScanFilter};
-use commands::{strings, Error};
+use commands::{sort, strings, Error};
 use resp::encode;
 
 use crate::conn::Client;
@@ -82,6 +85,81 @@ pub async fn scan(
     encode::array_len(out, keys.len());
     for k in &keys {
         encode::bulk(out, k);
+    }
+    Ok(())
+}
+
+/// A key a SORT pattern names, and the hash field it reads (if any).
+type PatternKey = (Vec<u8>, Option<Vec<u8>>);
+
+/// SORT / SORT_RO: the elements are read on the sorted key's shard, then
+/// every key the BY/GET patterns name is read in one batch per shard (all
+/// shards at once), then the result is sorted here and replied or stored
+/// on the destination's shard (see `commands::sort`).
+pub async fn sort(
+    w: &Worker,
+    client: &mut Client,
+    argv: Argv<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let allow_store = argv[0].eq_ignore_ascii_case(b"sort");
+    let plan = sort::Plan::parse(argv, allow_store)?;
+    let db = client.db;
+    let key = argv[1].to_vec();
+    let loaded = w
+        .call(w.shard_of(&key), move |w| {
+            sort::load(&mut w.shard.borrow_mut().ks.dbs[db], &key, now_ms())
+        })
+        .await
+        .ok_or(Error::Static("ERR shard unavailable"))??;
+
+    // Every pattern key, fetched from its shard in one batch per shard.
+    let mut groups: Vec<(usize, Vec<PatternKey>)> = Vec::new();
+    for k in plan.pattern_keys(&loaded.elems) {
+        let s = w.shard_of(&k.0);
+        match groups.iter_mut().find(|g| g.0 == s) {
+            Some(g) => g.1.push(k),
+            None => groups.push((s, vec![k])),
+        }
+    }
+    let pending: Vec<_> = groups
+        .into_iter()
+        .map(|(s, keys)| {
+            w.start(s, move |w| {
+                let mut sh = w.shard.borrow_mut();
+                let now = now_ms();
+                keys.into_iter()
+                    .map(|(k, f)| {
+                        let v = sort::fetch(&mut sh.ks.dbs[db], &k, f.as_deref(), now);
+                        ((k, f), v)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut fetched: HashMap<PatternKey, Vec<u8>> = HashMap::new();
+    for p in pending {
+        for (k, v) in p.finish(w).await.unwrap_or_default() {
+            if let Some(v) = v {
+                fetched.insert(k, v);
+            }
+        }
+    }
+    let cells = sort::finish(&plan, loaded, |k, f| {
+        fetched.get(&(k.to_vec(), f.map(<[u8]>::to_vec))).cloned()
+    })?;
+    match plan.store {
+        None => sort::write_reply(out, &cells),
+        Some(dst) => {
+            let dst = dst.to_vec();
+            let n = w
+                .call(w.shard_of(&dst), move |w| {
+                    sort::store(&mut w.shard.borrow_mut().ks.dbs[db], &dst, &cells, now_ms())
+                })
+                .await
+                .unwrap_or(0);
+            encode::integer(out, n as i64);
+        }
     }
     Ok(())
 }

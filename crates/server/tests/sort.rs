@@ -211,3 +211,46 @@ fn debug_digest_and_reload() {
         assert_ne!(c.cmd(&["DEBUG", "DIGEST"]), before);
     });
 }
+
+#[test]
+fn patterns_and_store_across_shards() {
+    for_threads(|s| {
+        let mut c = s.client();
+        // No hash tags: at --threads 4 these keys live on different shards.
+        for i in 0..50 {
+            c.int(&["RPUSH", "ids", &i.to_string()]);
+            c.ok(&["SET", &format!("w_{i}"), &(100 - i).to_string()]);
+            c.int(&["HSET", &format!("obj_{i}"), "name", &format!("n{i}")]);
+        }
+        let r = c.cmd(&[
+            "SORT",
+            "ids",
+            "BY",
+            "w_*",
+            "LIMIT",
+            "0",
+            "3",
+            "GET",
+            "#",
+            "GET",
+            "obj_*->name",
+        ]);
+        assert_eq!(strings(&r), ["49", "n49", "48", "n48", "47", "n47"]);
+        assert_eq!(
+            c.int(&[
+                "SORT",
+                "ids",
+                "BY",
+                "w_*",
+                "DESC",
+                "GET",
+                "obj_*->name",
+                "STORE",
+                "dst"
+            ]),
+            50
+        );
+        assert_eq!(strings(&c.cmd(&["LRANGE", "dst", "0", "1"])), ["n0", "n1"]);
+        assert_eq!(c.int(&["LLEN", "dst"]), 50);
+    });
+}
