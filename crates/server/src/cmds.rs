@@ -13,6 +13,7 @@ use resp::encode;
 
 use crate::conn::{Client, Flow};
 use crate::info;
+use crate::tx::Route;
 use crate::worker::{now_ms, Worker};
 
 type Argv<'a> = &'a [&'a [u8]];
@@ -23,7 +24,7 @@ fn lossy(b: &[u8]) -> String {
 
 /// Runs a command of the `Server` kind; errors are written as replies.
 pub async fn server_command(
-    w: &Worker,
+    w: &Route<'_>,
     client: &mut Client,
     name: &str,
     argv: Argv<'_>,
@@ -39,7 +40,7 @@ pub async fn server_command(
 }
 
 async fn run(
-    w: &Worker,
+    w: &Route<'_>,
     client: &mut Client,
     name: &str,
     argv: Argv<'_>,
@@ -364,7 +365,7 @@ fn client_line(c: &crate::worker::ClientInfo, now_s: u64) -> String {
 
 /// CLIENT ID | GETNAME | SETNAME name | SETINFO attr value | LIST | INFO | HELP
 async fn client_cmd(
-    w: &Worker,
+    w: &Route<'_>,
     client: &mut Client,
     argv: Argv<'_>,
     out: &mut Vec<u8>,
@@ -463,7 +464,7 @@ async fn client_cmd(
 
 /// DEBUG SLEEP seconds | POPULATE count [prefix] [size] | SET-ACTIVE-EXPIRE 0|1 | OBJECT key | HELP
 async fn debug(
-    w: &Worker,
+    w: &Route<'_>,
     client: &mut Client,
     argv: Argv<'_>,
     out: &mut Vec<u8>,

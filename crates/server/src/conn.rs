@@ -20,6 +20,7 @@ use commands::{Ctx, Error, Handler, Shard};
 use resp::{Limits, Status};
 
 use crate::cmds;
+use crate::tx::Route;
 use crate::worker::{now_ms, ClientInfo, Worker};
 
 /// A connection's state that commands can change.
@@ -185,7 +186,7 @@ async fn flush_window(w: &Worker, win: &mut Window, out: &mut Vec<u8>) {
     let mut local = None;
     let mut pending = Vec::with_capacity(groups.len());
     for (i, g) in groups.into_iter().enumerate() {
-        if g.target == w.id {
+        if g.target == w.id && !w.must_defer(0) {
             local = Some((i, g));
             pending.push(None);
         } else {
@@ -504,7 +505,14 @@ async fn run(
                         };
                         if spread {
                             flush_window(w, &mut window, &mut out).await;
-                            crate::fanout::multi_shard(w, client, spec.name, argv, &mut out).await;
+                            crate::fanout::multi_shard(
+                                &Route::plain(w),
+                                client,
+                                spec.name,
+                                argv,
+                                &mut out,
+                            )
+                            .await;
                             streak.1 = 0;
                             continue;
                         }
@@ -523,7 +531,7 @@ async fn run(
                     if !window.admits(target, readonly) {
                         flush_window(w, &mut window, &mut out).await;
                     }
-                    if target == w.id && window.is_empty() {
+                    if target == w.id && window.is_empty() && !w.must_defer(0) {
                         // The fast path: a local command runs at once.
                         exec(
                             &mut w.shard.borrow_mut(),
@@ -544,7 +552,9 @@ async fn run(
                         let mut info = client.info.borrow_mut();
                         info.last_cmd = spec.name;
                     }
-                    flow = cmds::server_command(w, client, spec.name, argv, &mut out).await;
+                    flow =
+                        cmds::server_command(&Route::plain(w), client, spec.name, argv, &mut out)
+                            .await;
                     if flow == Flow::Close {
                         break;
                     }

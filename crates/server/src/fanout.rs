@@ -15,7 +15,8 @@ use commands::{sort, strings, Error};
 use resp::encode;
 
 use crate::conn::Client;
-use crate::worker::{now_ms, Worker};
+use crate::tx::Route;
+use crate::worker::now_ms;
 
 type Argv<'a> = &'a [&'a [u8]];
 
@@ -25,7 +26,7 @@ type Argv<'a> = &'a [&'a [u8]];
 /// Shards are walked in order, each with the storage layer's guarantees, so
 /// the whole scan keeps Redis's: every key present throughout is returned.
 pub async fn scan(
-    w: &Worker,
+    w: &Route<'_>,
     client: &mut Client,
     argv: Argv<'_>,
     out: &mut Vec<u8>,
@@ -97,7 +98,7 @@ type PatternKey = (Vec<u8>, Option<Vec<u8>>);
 /// shards at once), then the result is sorted here and replied or stored
 /// on the destination's shard (see `commands::sort`).
 pub async fn sort(
-    w: &Worker,
+    w: &Route<'_>,
     client: &mut Client,
     argv: Argv<'_>,
     out: &mut Vec<u8>,
@@ -166,7 +167,7 @@ pub async fn sort(
 
 /// Groups argument indices by owning shard, keeping their order.
 fn by_shard(
-    w: &Worker,
+    w: &Route<'_>,
     keys: impl Iterator<Item = usize>,
     argv: Argv<'_>,
 ) -> Vec<(usize, Vec<usize>)> {
@@ -185,15 +186,32 @@ fn owned(argv: Argv<'_>, idx: &[usize]) -> Vec<Vec<u8>> {
     idx.iter().map(|&i| argv[i].to_vec()).collect()
 }
 
-/// A multi-key command whose keys live on several shards: each shard runs
-/// its part; the parts are merged into one reply.
+/// A multi-key command whose keys live on several shards, run as one
+/// transaction over those shards (see `tx.rs`): no other client sees part
+/// of it. Each shard runs its part; the parts are merged into one reply.
 pub async fn multi_shard(
-    w: &Worker,
+    w: &Route<'_>,
     client: &mut Client,
     name: &str,
     argv: Argv<'_>,
     out: &mut Vec<u8>,
 ) {
+    let shards: Vec<usize> = match w.shared.table.lookup(argv[0]) {
+        Some(spec) => spec
+            .keys_of(argv)
+            .iter()
+            .map(|&i| w.shard_of(argv[i]))
+            .collect(),
+        None => Vec::new(),
+    };
+    w.atomically(shards, async |r: Route<'_>| {
+        parts(&r, client, name, argv, out).await;
+    })
+    .await;
+}
+
+/// The body of [`multi_shard`], inside its transaction.
+async fn parts(w: &Route<'_>, client: &mut Client, name: &str, argv: Argv<'_>, out: &mut Vec<u8>) {
     let db = client.db;
     match name {
         "mget" => {

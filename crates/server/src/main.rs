@@ -27,6 +27,7 @@ mod info;
 mod router;
 mod rt;
 mod sys;
+mod tx;
 mod worker;
 
 use std::cell::RefCell;
@@ -167,6 +168,8 @@ fn main() {
                     shared: Arc::clone(&shared),
                     stats: WorkerStats::default(),
                     clients: RefCell::new(BTreeMap::new()),
+                    held_by: std::cell::Cell::new(0),
+                    deferred: RefCell::new(std::collections::VecDeque::new()),
                 });
                 worker::set_current(&w);
                 let pw = Rc::clone(&w);

@@ -10,6 +10,12 @@
 //! commands in order: the coordinator sends a connection's next batch only
 //! after the previous reply arrived.
 //!
+//! A request may carry a transaction id. While a transaction holds a shard
+//! (see `tx.rs`), requests of anyone else — including this thread's own
+//! commands for its shard, which then travel through its own queue — are
+//! parked in arrival order and run when the hold ends; the holder's own
+//! requests run at once.
+//!
 //! A pipeline's consecutive commands for one shard travel as ONE job (see
 //! `conn.rs`), so a pipeline pays one round trip per change of shard. The
 //! event loop drains the queues on every turn, so a busy thread receives
@@ -32,6 +38,8 @@ pub type Job = Box<dyn FnOnce(&Worker) -> Box<dyn Any + Send> + Send>;
 pub struct Request {
     from: usize,
     id: u32,
+    /// The transaction this job belongs to (0: none).
+    pub tx: u64,
     job: Job,
 }
 
@@ -108,21 +116,39 @@ impl Router {
     /// loop on every turn. Returns whether there was anything.
     pub fn poll(&self, worker: &Worker) -> bool {
         let mut any = false;
-        while let Ok(Request { from, id, job }) = self.inbox.req_rx.try_recv() {
+        while let Ok(req) = self.inbox.req_rx.try_recv() {
             any = true;
-            let result = job(worker);
-            if self.mesh.resp_tx[from]
-                .send(Response { id, result })
-                .is_ok()
-            {
-                self.mesh.doorbells[from].ring();
+            if worker.must_defer(req.tx) {
+                worker.defer(req);
+                continue;
             }
+            self.run(worker, req);
+            self.run_deferred(worker);
         }
         while let Ok(Response { id, result }) = self.inbox.resp_rx.try_recv() {
             any = true;
             self.complete(id, result);
         }
         any
+    }
+
+    /// Runs one request and sends its result back.
+    fn run(&self, worker: &Worker, req: Request) {
+        let Request { from, id, job, .. } = req;
+        let result = job(worker);
+        if self.mesh.resp_tx[from]
+            .send(Response { id, result })
+            .is_ok()
+        {
+            self.mesh.doorbells[from].ring();
+        }
+    }
+
+    /// Runs the parked requests a released hold lets through, in order.
+    pub fn run_deferred(&self, worker: &Worker) {
+        while let Some(req) = worker.next_deferred() {
+            self.run(worker, req);
+        }
     }
 
     fn complete(&self, id: u32, result: Box<dyn Any + Send>) {
@@ -146,15 +172,17 @@ impl Router {
         }
     }
 
-    /// Sends `job` to thread `target` (never this one) at once; the result
-    /// is collected with [`Router::wait`]. Sending several before waiting
-    /// for any lets their shards work in parallel.
-    pub fn send(&self, target: usize, job: Job) -> Option<u32> {
-        debug_assert_ne!(target, self.me);
+    /// Sends `job` (of transaction `tx`, 0 for none) to thread `target` at
+    /// once; the result is collected with [`Router::wait`]. Sending several
+    /// before waiting for any lets their shards work in parallel. A job for
+    /// this thread goes through its own queue (used while its shard is held
+    /// by a transaction, so the job waits its turn).
+    pub fn send(&self, target: usize, tx: u64, job: Job) -> Option<u32> {
         let id = self.alloc_slot();
         let req = Request {
             from: self.me,
             id,
+            tx,
             job,
         };
         if self.mesh.req_tx[target].send(req).is_err() {

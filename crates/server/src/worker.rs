@@ -6,7 +6,7 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use commands::{CommandTable, Shard};
 
 use crate::config::Runtime;
-use crate::router::{Job, Router};
+use crate::router::{Job, Request, Router};
 
 /// Process-wide state: settings and the few counters that must be global.
 /// Touched on connect/disconnect and by admin commands, never per command.
@@ -65,6 +65,11 @@ pub struct Worker {
     pub shared: Arc<Shared>,
     pub stats: WorkerStats,
     pub clients: RefCell<BTreeMap<u64, Rc<RefCell<ClientInfo>>>>,
+    /// The transaction holding this shard (0: none), see `tx.rs`.
+    pub held_by: Cell<u64>,
+    /// Requests that arrived while another transaction held the shard, in
+    /// arrival order.
+    pub deferred: RefCell<VecDeque<Request>>,
 }
 
 thread_local! {
@@ -130,14 +135,49 @@ impl Worker {
         target: usize,
         f: impl FnOnce(&Worker) -> R + Send + 'static,
     ) -> Pending<R> {
-        if target == self.id {
+        self.start_tx(target, 0, f)
+    }
+
+    /// [`Worker::start`] as part of transaction `tx` (0: none). On this
+    /// thread it runs inline unless another transaction holds the shard, in
+    /// which case it queues behind the hold like anyone else's request.
+    pub fn start_tx<R: Send + 'static>(
+        &self,
+        target: usize,
+        tx: u64,
+        f: impl FnOnce(&Worker) -> R + Send + 'static,
+    ) -> Pending<R> {
+        if target == self.id && !self.must_defer(tx) {
             return Pending::Ready(Some(f(self)));
         }
         let job: Job = Box::new(move |w| Box::new(f(w)) as Box<dyn Any + Send>);
-        match self.router.send(target, job) {
+        match self.router.send(target, tx, job) {
             Some(id) => Pending::Sent(id, std::marker::PhantomData),
             None => Pending::Ready(None),
         }
+    }
+
+    /// Whether work of transaction `tx` (0: none) must wait: another
+    /// transaction holds this shard, or earlier work is already waiting.
+    #[inline]
+    pub fn must_defer(&self, tx: u64) -> bool {
+        let held = self.held_by.get();
+        held != 0 && held != tx
+    }
+
+    /// Parks a request until the hold ends.
+    pub fn defer(&self, req: Request) {
+        self.deferred.borrow_mut().push_back(req);
+    }
+
+    /// The next parked request that may run now.
+    pub fn next_deferred(&self) -> Option<Request> {
+        let mut d = self.deferred.borrow_mut();
+        let front_tx = d.front()?.tx;
+        if self.must_defer(front_tx) {
+            return None;
+        }
+        d.pop_front()
     }
 
     /// Runs `f` on every thread in parallel and collects the results in
