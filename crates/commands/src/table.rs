@@ -285,6 +285,7 @@ pub fn register_server(t: &mut CommandTable) {
     t.server("randomkey", 1, READONLY | RANDOM, NONE);
     t.server("flushdb", -1, WRITE, NONE);
     t.server("flushall", -1, WRITE, NONE);
+    t.server("swapdb", 3, WRITE | FAST, NONE);
     t.server("lastsave", 1, FAST | RANDOM | LOADING | STALE, NONE);
     t.server("readonly", 1, FAST | LOADING | STALE, NONE);
     t.server("readwrite", 1, FAST | LOADING | STALE, NONE);
@@ -295,6 +296,11 @@ pub fn register_server(t: &mut CommandTable) {
         NONE,
     );
     t.server("function", -2, NOSCRIPT, NONE);
+    t.server("multi", 1, NOSCRIPT | LOADING | STALE | FAST, NONE);
+    t.server("exec", 1, NOSCRIPT | LOADING | STALE, NONE);
+    t.server("discard", 1, NOSCRIPT | LOADING | STALE | FAST, NONE);
+    t.server("watch", -2, NOSCRIPT | LOADING | STALE | FAST, (1, -1, 1));
+    t.server("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST, NONE);
     t.server("shutdown", -1, ADMIN | LOADING | STALE | NOSCRIPT, NONE);
 }
 

@@ -86,6 +86,16 @@ pub fn null(out: &mut Vec<u8>, resp3: bool) {
     }
 }
 
+/// The null aggregate (EXEC of a failed WATCH, a timed-out blocking pop):
+/// `_\r\n` in RESP3, the null array `*-1\r\n` in RESP2.
+pub fn null_aggregate(out: &mut Vec<u8>, resp3: bool) {
+    if resp3 {
+        out.extend_from_slice(b"_\r\n");
+    } else {
+        null_array(out);
+    }
+}
+
 /// A map of `n` pairs: `%n\r\n` in RESP3, a flat array of `2n` in RESP2.
 pub fn map_len(out: &mut Vec<u8>, n: usize, resp3: bool) {
     if resp3 {

@@ -93,7 +93,39 @@ async fn run(
         }
         "lastsave" => encode::integer(out, w.shared.started_unix as i64),
         "readonly" | "readwrite" => encode::ok(out),
+        "swapdb" => {
+            let n = w.shared.config.startup.databases as i64;
+            let idx = |a: &[u8], which: &'static str| {
+                parse_i64(a).ok_or(Error::Static(which)).and_then(|i| {
+                    if (0..n).contains(&i) {
+                        Ok(i as usize)
+                    } else {
+                        Err(Error::DbIndexOutOfRange)
+                    }
+                })
+            };
+            let a = idx(argv[1], "ERR invalid first DB index")?;
+            let b = idx(argv[2], "ERR invalid second DB index")?;
+            // All shards at once, as one transaction: nobody sees one
+            // shard swapped and another not.
+            w.atomically(0..w.nshards(), async |r: Route<'_>| {
+                r.call_all(move |w| w.shard.borrow_mut().ks.swap_dbs(a, b, now_ms()))
+                    .await;
+            })
+            .await;
+            encode::ok(out);
+        }
+        "multi" => crate::multi::multi(client, out)?,
+        "exec" => crate::multi::exec(w, client, out).await?,
+        "discard" => crate::multi::discard(w, client, out).await?,
+        "watch" => crate::multi::watch(w, client, argv, out).await?,
+        "unwatch" => {
+            crate::multi::unwatch_all(w, client).await;
+            encode::ok(out);
+        }
         "reset" => {
+            client.multi = None;
+            crate::multi::unwatch_all(w, client).await;
             client.db = 0;
             client.resp3 = false;
             client.authed = w.shared.config.requirepass().is_none();
@@ -183,8 +215,8 @@ async fn run(
             w.call_all(move |w| {
                 let mut s = w.shard.borrow_mut();
                 match db {
-                    Some(d) => s.ks.dbs[d].clear(),
-                    None => s.ks.dbs.iter_mut().for_each(|d| d.clear()),
+                    Some(d) => s.ks.dbs[d].clear(now_ms()),
+                    None => s.ks.flush_all(now_ms()),
                 }
             })
             .await;

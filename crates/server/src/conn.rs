@@ -31,6 +31,10 @@ pub struct Client {
     pub resp3: bool,
     pub authed: bool,
     pub info: Rc<RefCell<ClientInfo>>,
+    /// Commands queued since MULTI.
+    pub multi: Option<crate::multi::Queue>,
+    /// Keys WATCHed, until EXEC, DISCARD, UNWATCH or RESET.
+    pub watches: Vec<crate::multi::Watched>,
 }
 
 /// What the connection does after a command.
@@ -295,8 +299,11 @@ async fn serve_client(
         resp3,
         authed,
         info,
+        multi: None,
+        watches: Vec::new(),
     };
     let outcome = run(&w, &mut stream, &mut client, pending).await;
+    crate::multi::unwatch_all(&w, &mut client).await;
     w.clients.borrow_mut().remove(&id);
     if let Ok(Some((target, pending))) = outcome {
         let m = Moved {
@@ -324,8 +331,9 @@ async fn serve_client(
 /// A connection whose last this-many commands all went to the same other
 /// shard moves to that shard's thread, where they cost no hop. Dragonfly
 /// does the same for clients that keep to one key or hash tag. Only a
-/// connection with no state tied to its thread moves (today: any; MULTI,
-/// subscriptions and blocking pops will have to say no).
+/// connection with no state tied to its thread moves: not one inside MULTI
+/// or with WATCHed keys (subscriptions and blocking pops will have to say
+/// no too).
 const MIGRATE_AFTER: u32 = 64;
 
 /// The read → parse → run → write loop. Returns `Some((thread, unparsed
@@ -470,16 +478,24 @@ async fn run(
             let Some(spec) = spec else {
                 flush_window(w, &mut window, &mut out).await;
                 Error::unknown_command(argv[0], &argv[1..]).write(&mut out);
+                crate::multi::flag_error(client);
                 continue;
             };
             if !spec.arity_ok(argc) {
                 flush_window(w, &mut window, &mut out).await;
                 Error::WrongArity(spec.name.to_string()).write(&mut out);
+                crate::multi::flag_error(client);
                 continue;
             }
             if !client.authed && !spec.has(flags::NO_AUTH) {
                 flush_window(w, &mut window, &mut out).await;
                 Error::NoAuth.write(&mut out);
+                crate::multi::flag_error(client);
+                continue;
+            }
+            if client.multi.is_some() && !crate::multi::runs_inside_multi(spec.name) {
+                flush_window(w, &mut window, &mut out).await;
+                crate::multi::queue(client, argv, &mut out);
                 continue;
             }
             w.stats.commands.set(w.stats.commands.get() + 1);
@@ -578,7 +594,7 @@ async fn run(
         if flow == Flow::Close {
             return Ok(None);
         }
-        if streak.1 >= MIGRATE_AFTER {
+        if streak.1 >= MIGRATE_AFTER && client.multi.is_none() && client.watches.is_empty() {
             log::debug!("client {} moves to thread {}", client.id, streak.0);
             return Ok(Some((streak.0, rbuf[start..end].to_vec())));
         }

@@ -24,6 +24,7 @@ mod config;
 mod conn;
 mod fanout;
 mod info;
+mod multi;
 mod router;
 mod rt;
 mod sys;

@@ -109,3 +109,160 @@ fn multi_key_commands_across_shards_answer_like_redis() {
         assert_eq!(c.int(&["EXISTS", "a", "b", "c"]), 1);
     });
 }
+
+#[test]
+fn multi_exec_discard_and_errors() {
+    for_threads(|s| {
+        let mut c = s.client();
+        assert_eq!(c.err(&["EXEC"]), "ERR EXEC without MULTI");
+        assert_eq!(c.err(&["DISCARD"]), "ERR DISCARD without MULTI");
+        c.ok(&["MULTI"]);
+        assert_eq!(c.err(&["MULTI"]), "ERR MULTI calls can not be nested");
+        assert_eq!(
+            c.err(&["WATCH", "x"]),
+            "ERR WATCH inside MULTI is not allowed"
+        );
+        assert_eq!(c.cmd(&["SET", "a", "1"]), Reply::status("QUEUED"));
+        assert_eq!(c.cmd(&["INCR", "b"]), Reply::status("QUEUED"));
+        assert_eq!(c.cmd(&["LPUSH", "a", "x"]), Reply::status("QUEUED"));
+        assert_eq!(c.cmd(&["PING"]), Reply::status("QUEUED"));
+        let r = c.cmd(&["EXEC"]);
+        assert_eq!(
+            r,
+            Reply::Array(vec![
+                Reply::ok(),
+                Reply::int(1),
+                Reply::err("WRONGTYPE Operation against a key holding the wrong kind of value"),
+                Reply::status("PONG"),
+            ])
+        );
+        // A queue-time error aborts the whole transaction.
+        c.ok(&["MULTI"]);
+        c.cmd(&["SET", "c", "1"]);
+        assert!(c.err(&["NOSUCHCMD"]).starts_with("ERR unknown command"));
+        assert!(c.err(&["GET"]).starts_with("ERR wrong number of arguments"));
+        assert_eq!(
+            c.err(&["EXEC"]),
+            "EXECABORT Transaction discarded because of previous errors."
+        );
+        assert_eq!(c.int(&["EXISTS", "c"]), 0);
+        c.ok(&["MULTI"]);
+        c.cmd(&["SET", "c", "1"]);
+        c.ok(&["DISCARD"]);
+        assert_eq!(c.int(&["EXISTS", "c"]), 0);
+        // An empty transaction.
+        c.ok(&["MULTI"]);
+        assert_eq!(c.cmd(&["EXEC"]), Reply::Array(vec![]));
+    });
+}
+
+#[test]
+fn watch_fails_exec_on_any_change() {
+    for_threads(|s| {
+        let mut c = s.client();
+        let mut other = s.client();
+        c.ok(&["SET", "w", "1"]);
+        c.ok(&["WATCH", "w", "other-shard-key"]);
+        other.ok(&["SET", "w", "2"]);
+        c.ok(&["MULTI"]);
+        c.cmd(&["SET", "w", "3"]);
+        assert_eq!(c.cmd(&["EXEC"]), Reply::NilArray);
+        assert_eq!(c.cmd(&["GET", "w"]), Reply::bulk("2"));
+        // Unchanged: EXEC runs; then the key is no longer watched.
+        c.ok(&["WATCH", "w"]);
+        c.ok(&["MULTI"]);
+        c.cmd(&["SET", "w", "4"]);
+        assert_eq!(c.cmd(&["EXEC"]), Reply::Array(vec![Reply::ok()]));
+        // FLUSHALL and expiry count as changes; UNWATCH forgets.
+        c.ok(&["WATCH", "w"]);
+        other.ok(&["FLUSHALL"]);
+        c.ok(&["MULTI"]);
+        c.cmd(&["PING"]);
+        assert_eq!(c.cmd(&["EXEC"]), Reply::NilArray);
+        c.ok(&["SET", "w", "1", "PX", "50"]);
+        c.ok(&["WATCH", "w"]);
+        std::thread::sleep(Duration::from_millis(100));
+        c.ok(&["MULTI"]);
+        c.cmd(&["PING"]);
+        assert_eq!(c.cmd(&["EXEC"]), Reply::NilArray);
+        c.ok(&["WATCH", "w"]);
+        other.ok(&["SET", "w", "9"]);
+        c.ok(&["UNWATCH"]);
+        c.ok(&["MULTI"]);
+        c.cmd(&["PING"]);
+        assert_eq!(c.cmd(&["EXEC"]), Reply::Array(vec![Reply::status("PONG")]));
+    });
+}
+
+#[test]
+fn watch_based_increments_are_exact() {
+    let s = Server::start(4);
+    let port = s.port;
+    const CLIENTS: usize = 4;
+    const EACH: usize = 50;
+    let workers: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            thread::spawn(move || {
+                let mut c = common::Client::connect(port);
+                let mut done = 0;
+                while done < EACH {
+                    // Two counters on different shards, moved together.
+                    c.ok(&["WATCH", "ctr-a", "ctr-b"]);
+                    let a: i64 = match c.cmd(&["GET", "ctr-a"]) {
+                        Reply::Bulk(b) => String::from_utf8(b).unwrap().parse().unwrap(),
+                        _ => 0,
+                    };
+                    c.ok(&["MULTI"]);
+                    c.cmd(&["SET", "ctr-a", &(a + 1).to_string()]);
+                    c.cmd(&["DECR", "ctr-b"]);
+                    if c.cmd(&["EXEC"]) != Reply::NilArray {
+                        done += 1;
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut c = s.client();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let total = (CLIENTS * EACH) as i64;
+    assert_eq!(c.cmd(&["GET", "ctr-a"]), Reply::bulk(total.to_string()));
+    assert_eq!(c.cmd(&["GET", "ctr-b"]), Reply::bulk((-total).to_string()));
+}
+
+#[test]
+fn exec_across_shards_is_atomic() {
+    let s = Server::start(4);
+    let port = s.port;
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = Arc::clone(&stop);
+        thread::spawn(move || {
+            let mut c = common::Client::connect(port);
+            while !stop.load(Ordering::Relaxed) {
+                c.ok(&["MULTI"]);
+                for k in KEYS {
+                    c.cmd(&["INCR", k]);
+                }
+                assert_eq!(c.cmd(&["EXEC"]).as_array().len(), KEYS.len());
+            }
+        })
+    };
+    let mut c = s.client();
+    let end = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < end {
+        c.ok(&["MULTI"]);
+        for k in KEYS {
+            c.cmd(&["GET", k]);
+        }
+        let r = c.cmd(&["EXEC"]);
+        let vals = r.as_array();
+        assert!(
+            vals.iter().all(|v| *v == vals[0]),
+            "EXEC seen half-done: {vals:?}"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+}

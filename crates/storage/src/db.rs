@@ -115,6 +115,10 @@ pub struct Db {
     expired: u64,
     /// For RANDOMKEY; per database so tests can seed it.
     rng: fastrand::Rng,
+    /// WATCHed keys: how many watches each has and a version that every
+    /// change to the key bumps (writes, deletes, expiry, FLUSH). None while
+    /// nobody watches a key here, so unwatched databases pay one branch.
+    watched: Option<Box<HashMap<Vec<u8>, (u32, u64)>>>,
 }
 
 impl Db {
@@ -125,6 +129,7 @@ impl Db {
             index: DeadlineIndex::default(),
             expired: 0,
             rng: fastrand::Rng::new(),
+            watched: None,
         }
     }
 
@@ -163,13 +168,91 @@ impl Db {
     /// The live value; an expired key is removed here (lazy expiry) and
     /// reads as absent.
     pub fn get(&mut self, key: &[u8], now: Millis) -> Option<&Value> {
-        self.get_mut(key, now).map(|v| &*v)
+        self.expire_if_due(key, now);
+        let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
+        e.map(|e| &*e.value_mut())
     }
 
-    /// The live value, to change in place (its TTL is kept).
+    /// The live value, to change in place (its TTL is kept). Counts as a
+    /// change of the key for WATCH: only writers call it.
     pub fn get_mut(&mut self, key: &[u8], now: Millis) -> Option<&mut Value> {
+        self.expire_if_due(key, now);
+        self.touch(key);
         let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
         e.map(Entry::value_mut)
+    }
+
+    /// With watchers, an expired key is removed through [`Db::take`] so its
+    /// watchers see the change; without, `live` removes it on the way.
+    #[inline]
+    fn expire_if_due(&mut self, key: &[u8], now: Millis) {
+        if self.watched.is_some() {
+            let h = self.dict.hash(key);
+            if self.dict.find(h, key).is_some_and(|e| e.is_expired(now)) {
+                self.take(key, now);
+            }
+        }
+    }
+
+    /// Removes `key` if it is present but expired, without counting it as
+    /// a change for WATCH.
+    fn drop_stale_quietly(&mut self, key: &[u8], now: Millis) {
+        let h = self.dict.hash(key);
+        if self.dict.find(h, key).is_some_and(|e| e.is_expired(now)) {
+            if let Some(e) = self.dict.remove(h, key) {
+                self.index.remove(e.expire_at, h);
+                self.expired += 1;
+            }
+        }
+    }
+
+    /// Whether `key` is present and not expired, without removing anything.
+    fn is_live(&self, key: &[u8], now: Millis) -> bool {
+        let h = self.dict.hash(key);
+        self.dict.find(h, key).is_some_and(|e| !e.is_expired(now))
+    }
+
+    /// Bumps the WATCH version of `key`, if anyone watches it.
+    #[inline]
+    fn touch(&mut self, key: &[u8]) {
+        if let Some(w) = &mut self.watched {
+            if let Some(e) = w.get_mut(key) {
+                e.1 += 1;
+            }
+        }
+    }
+
+    /// WATCH: registers one more watcher of `key` and returns its version
+    /// (an expired key is removed first, so it does not count as changed
+    /// later).
+    pub fn watch(&mut self, key: &[u8], now: Millis) -> u64 {
+        self.contains(key, now);
+        let w = self.watched.get_or_insert_with(Default::default);
+        let e = w.entry(key.to_vec()).or_insert((0, 0));
+        e.0 += 1;
+        e.1
+    }
+
+    /// Drops one watcher of `key`.
+    pub fn unwatch(&mut self, key: &[u8]) {
+        if let Some(w) = &mut self.watched {
+            if let Some(e) = w.get_mut(key) {
+                e.0 = e.0.saturating_sub(1);
+                if e.0 == 0 {
+                    w.remove(key);
+                }
+            }
+            if w.is_empty() {
+                self.watched = None;
+            }
+        }
+    }
+
+    /// The WATCH version of `key` now (an expired key is removed first,
+    /// which counts as a change, as in Redis 7.0); None if nobody watches it.
+    pub fn watch_version(&mut self, key: &[u8], now: Millis) -> Option<u64> {
+        self.contains(key, now);
+        self.watched.as_ref()?.get(key).map(|e| e.1)
     }
 
     /// Live value and its expiry.
@@ -178,6 +261,7 @@ impl Db {
         key: &[u8],
         now: Millis,
     ) -> Option<(&mut Value, Option<Millis>)> {
+        self.expire_if_due(key, now);
         let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
         e.map(|e| {
             let at = e.expire_at();
@@ -187,12 +271,14 @@ impl Db {
 
     /// True when `key` exists and has not expired.
     pub fn contains(&mut self, key: &[u8], now: Millis) -> bool {
+        self.expire_if_due(key, now);
         let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
         e.is_some()
     }
 
     /// Inserts or replaces; the key's TTL becomes `expire` (None: no TTL).
     pub fn insert(&mut self, key: &[u8], value: Value, expire: Option<Millis>) {
+        self.touch(key);
         let at = encode_expiry(expire);
         let h = self.dict.hash(key);
         match self.dict.insert_with(h, key, value, |_| at) {
@@ -207,6 +293,7 @@ impl Db {
     /// Inserts or replaces, keeping an existing live key's TTL (SET
     /// KEEPTTL); an expired or missing key gets no TTL.
     pub fn insert_keep_ttl(&mut self, key: &[u8], value: Value, now: Millis) {
+        self.touch(key);
         let h = self.dict.hash(key);
         let mut at = NO_EXPIRY;
         let old = self.dict.insert_with(h, key, value, |old| {
@@ -233,6 +320,7 @@ impl Db {
     pub fn take(&mut self, key: &[u8], now: Millis) -> Option<(Value, Option<Millis>)> {
         let h = self.dict.hash(key);
         let e = self.dict.remove(h, key)?;
+        self.touch(key);
         self.index.remove(e.expire_at, h);
         if e.is_expired(now) {
             self.expired += 1;
@@ -244,6 +332,7 @@ impl Db {
 
     /// `None`: no such live key; `Some(None)`: no TTL; `Some(Some(at))`.
     pub fn expiry(&mut self, key: &[u8], now: Millis) -> Option<Option<Millis>> {
+        self.expire_if_due(key, now);
         let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
         e.map(|e| e.expire_at())
     }
@@ -253,16 +342,16 @@ impl Db {
     /// commands that must delete at once (EXPIRE with a past time) remove it
     /// themselves, as Redis does.
     pub fn set_expiry(&mut self, key: &[u8], at: Option<Millis>, now: Millis) -> bool {
+        self.expire_if_due(key, now);
         let (h, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
-        match e {
-            None => false,
-            Some(e) => {
-                let new = encode_expiry(at);
-                let old = mem::replace(&mut e.expire_at, new);
-                self.index.change(old, new, h);
-                true
-            }
-        }
+        let Some(e) = e else {
+            return false;
+        };
+        let new = encode_expiry(at);
+        let old = mem::replace(&mut e.expire_at, new);
+        self.index.change(old, new, h);
+        self.touch(key);
+        true
     }
 
     /// A random live key (expired ones met on the way are removed, so the
@@ -332,7 +421,18 @@ impl Db {
     }
 
     /// Removes every key.
-    pub fn clear(&mut self) {
+    /// Watched keys alive at `now` count as changed; missing or already
+    /// expired ones do not (nothing a client could see changed), as in
+    /// Redis 7.0.
+    pub fn clear(&mut self, now: Millis) {
+        if let Some(w) = &mut self.watched {
+            for (k, e) in w.iter_mut() {
+                let h = self.dict.hash(k);
+                if self.dict.find(h, k).is_some_and(|x| !x.is_expired(now)) {
+                    e.1 += 1;
+                }
+            }
+        }
         self.dict.clear();
         self.index = DeadlineIndex::default();
     }
@@ -349,6 +449,12 @@ impl Db {
             };
             let e = self.dict.remove_by_deadline(h, at);
             debug_assert!(e.is_some(), "indexed deadline without its key");
+            if let Some(e) = &e {
+                if self.watched.is_some() {
+                    let k = e.key().to_vec();
+                    self.touch(&k);
+                }
+            }
             self.index.remove(at, h);
             removed += 1;
         }
@@ -428,8 +534,45 @@ impl Keyspace {
     }
 
     /// FLUSHALL: empties every database.
-    pub fn flush_all(&mut self) {
-        self.dbs.iter_mut().for_each(Db::clear);
+    /// SWAPDB a b: the two databases' contents trade places; WATCHes stay
+    /// with their database number, and a watched key counts as changed when
+    /// it is alive on either side (its value, or its existence, changes).
+    pub fn swap_dbs(&mut self, a: usize, b: usize, now: Millis) {
+        if a == b || a >= self.dbs.len() || b >= self.dbs.len() {
+            return;
+        }
+        for (x, y) in [(a, b), (b, a)] {
+            let keys: Vec<Vec<u8>> = match &self.dbs[x].watched {
+                Some(w) => w.keys().cloned().collect(),
+                None => continue,
+            };
+            for k in keys {
+                let live = self.dbs[x].is_live(&k, now) || self.dbs[y].is_live(&k, now);
+                if live {
+                    self.dbs[x].touch(&k);
+                }
+            }
+        }
+        let (lo, hi) = (a.min(b), a.max(b));
+        let (left, right) = self.dbs.split_at_mut(hi);
+        let (x, y) = (&mut left[lo], &mut right[0]);
+        mem::swap(&mut x.dict, &mut y.dict);
+        mem::swap(&mut x.index, &mut y.index);
+        // A stale key swapped in under a watch is no logical change, and
+        // neither is its removal: drop it now, without touching the watch.
+        for d in [a, b] {
+            let keys: Vec<Vec<u8>> = match &self.dbs[d].watched {
+                Some(w) => w.keys().cloned().collect(),
+                None => continue,
+            };
+            for k in keys {
+                self.dbs[d].drop_stale_quietly(&k, now);
+            }
+        }
+    }
+
+    pub fn flush_all(&mut self, now: Millis) {
+        self.dbs.iter_mut().for_each(|d| d.clear(now));
     }
 }
 
@@ -712,12 +855,12 @@ mod tests {
         assert_eq!(ks.len(), 1);
         ks.dbs.swap(2, 1);
         assert!(ks.dbs[1].contains(b"d", 0));
-        ks.flush_all();
+        ks.flush_all(0);
         assert!(ks.is_empty());
         assert_eq!(ks.dbs[0].expires_len(), 0);
         let mut db = Db::default();
         db.insert(b"x", v("1"), Some(1));
-        db.clear();
+        db.clear(0);
         assert_eq!(db.expires_len(), 0);
         db.check();
     }

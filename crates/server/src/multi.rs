@@ -1,0 +1,335 @@
+//! MULTI / EXEC / DISCARD / WATCH / UNWATCH.
+//!
+//! # Queueing
+//!
+//! After MULTI, `conn.rs` checks each command as it arrives (unknown name,
+//! arity, authentication: an error then flags the transaction, and EXEC
+//! answers EXECABORT) and queues it here with `+QUEUED`; only EXEC,
+//! DISCARD, MULTI, WATCH, QUIT and RESET run at once.
+//!
+//! # EXEC
+//!
+//! When every queued command and every watched key lives on one shard,
+//! EXEC is one job on that shard: it checks the watched keys' versions and
+//! runs the commands back to back, which no other client can interleave
+//! with — the common case costs what a pipeline costs. Otherwise EXEC is a
+//! transaction (see `tx.rs`) holding every shard involved (all of them
+//! when a queued command is a keyless server command like FLUSHALL or
+//! DBSIZE): the watches are checked, then each command runs in order as a
+//! hop of the transaction.
+//!
+//! # WATCH
+//!
+//! Each shard's database keeps a version per watched key that every change
+//! bumps (see `storage::Db::watch`); WATCH records the version, EXEC
+//! compares it under the transaction, so a change by anyone between WATCH
+//! and EXEC — a write, a delete, an expiry, a FLUSH — fails the EXEC with a
+//! null reply.
+
+use std::collections::BTreeSet;
+
+use commands::{Error, Handler};
+use resp::encode;
+
+use crate::conn::{exec as run_shard_fn, Client};
+use crate::tx::{Route, Tx};
+use crate::worker::{now_ms, Worker};
+
+type Argv<'a> = &'a [&'a [u8]];
+
+/// A transaction being queued.
+#[derive(Default)]
+pub struct Queue {
+    /// The queued commands, each as its owned arguments.
+    pub cmds: Vec<Vec<Vec<u8>>>,
+    /// A command was refused while queueing: EXEC must abort.
+    pub aborted: bool,
+}
+
+/// One WATCHed key: where it lives and the version it had.
+pub struct Watched {
+    shard: usize,
+    db: usize,
+    key: Vec<u8>,
+    version: u64,
+}
+
+/// Commands that never touch a shard's data: inside EXEC they need no hold.
+const CONNECTION_ONLY: &[&str] = &[
+    "ping",
+    "echo",
+    "select",
+    "time",
+    "lastsave",
+    "command",
+    "client",
+    "hello",
+    "auth",
+    "config",
+    "readonly",
+    "readwrite",
+    "unwatch",
+];
+
+/// Runs immediately even inside MULTI.
+pub fn runs_inside_multi(name: &str) -> bool {
+    matches!(
+        name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
+}
+
+/// MULTI
+pub fn multi(client: &mut Client, out: &mut Vec<u8>) -> Result<(), Error> {
+    if client.multi.is_some() {
+        return Err(Error::Static("ERR MULTI calls can not be nested"));
+    }
+    client.multi = Some(Queue::default());
+    encode::ok(out);
+    Ok(())
+}
+
+/// Queues a command inside MULTI, replying `+QUEUED`.
+pub fn queue(client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) {
+    if let Some(q) = &mut client.multi {
+        q.cmds.push(argv.iter().map(|a| a.to_vec()).collect());
+        encode::simple(out, b"QUEUED");
+    }
+}
+
+/// Marks the transaction being queued as failed (a refused command).
+pub fn flag_error(client: &mut Client) {
+    if let Some(q) = &mut client.multi {
+        q.aborted = true;
+    }
+}
+
+/// DISCARD
+pub async fn discard(w: &Worker, client: &mut Client, out: &mut Vec<u8>) -> Result<(), Error> {
+    if client.multi.take().is_none() {
+        return Err(Error::Static("ERR DISCARD without MULTI"));
+    }
+    unwatch_all(w, client).await;
+    encode::ok(out);
+    Ok(())
+}
+
+/// WATCH key [key ...]
+pub async fn watch(
+    w: &Route<'_>,
+    client: &mut Client,
+    argv: Argv<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    if client.multi.is_some() {
+        return Err(Error::Static("ERR WATCH inside MULTI is not allowed"));
+    }
+    let db = client.db;
+    for key in &argv[1..] {
+        if client
+            .watches
+            .iter()
+            .any(|k| k.db == db && k.key.as_slice() == *key)
+        {
+            continue;
+        }
+        let shard = w.shard_of(key);
+        let k = key.to_vec();
+        let version = w
+            .call(shard, move |w| {
+                w.shard.borrow_mut().ks.dbs[db].watch(&k, now_ms())
+            })
+            .await
+            .unwrap_or(0);
+        client.watches.push(Watched {
+            shard,
+            db,
+            key: key.to_vec(),
+            version,
+        });
+    }
+    encode::ok(out);
+    Ok(())
+}
+
+/// UNWATCH (and what EXEC, DISCARD, RESET and a disconnect do): forgets
+/// every watched key.
+pub async fn unwatch_all(w: &Worker, client: &mut Client) {
+    for wk in std::mem::take(&mut client.watches) {
+        let Watched { shard, db, key, .. } = wk;
+        w.call(shard, move |w| {
+            w.shard.borrow_mut().ks.dbs[db].unwatch(&key)
+        })
+        .await;
+    }
+}
+
+/// The shards a queued command touches; None when it may touch all.
+fn shards_of(w: &Worker, argv: Argv<'_>) -> Option<Vec<usize>> {
+    let spec = w.shared.table.lookup(argv[0])?;
+    match spec.handler {
+        Handler::Shard(_) => {
+            let keys = spec.keys_of(argv);
+            if keys.is_empty() {
+                return Some(vec![0]);
+            }
+            Some(keys.iter().map(|&i| w.shard_of(argv[i])).collect())
+        }
+        Handler::Server if CONNECTION_ONLY.contains(&spec.name) => Some(Vec::new()),
+        Handler::Server => None,
+    }
+}
+
+/// EXEC
+pub async fn exec(w: &Route<'_>, client: &mut Client, out: &mut Vec<u8>) -> Result<(), Error> {
+    let Some(q) = client.multi.take() else {
+        return Err(Error::Static("ERR EXEC without MULTI"));
+    };
+    if q.aborted {
+        unwatch_all(w, client).await;
+        return Err(Error::Static(
+            "EXECABORT Transaction discarded because of previous errors.",
+        ));
+    }
+    let mut shards = BTreeSet::new();
+    let mut all = false;
+    for cmd in &q.cmds {
+        let argv: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
+        match shards_of(w, &argv) {
+            Some(s) => shards.extend(s),
+            None => all = true,
+        }
+    }
+    shards.extend(client.watches.iter().map(|k| k.shard));
+    if all {
+        shards.extend(0..w.nshards());
+    }
+    let only_shard_cmds = q.cmds.iter().all(|c| {
+        w.shared
+            .table
+            .lookup(&c[0])
+            .is_some_and(|s| matches!(s.handler, Handler::Shard(_)))
+    });
+    if shards.len() <= 1 && only_shard_cmds {
+        let shard = shards.first().copied().unwrap_or(w.id);
+        exec_on_one_shard(w, client, q, shard, out).await;
+    } else {
+        let tx = Tx::begin(w, shards).await;
+        let route = tx.route();
+        if watches_intact(&route, client).await {
+            encode::array_len(out, q.cmds.len());
+            for cmd in &q.cmds {
+                let argv: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
+                run_queued(&route, client, &argv, out).await;
+            }
+        } else {
+            encode::null_aggregate(out, client.resp3);
+        }
+        tx.end().await;
+    }
+    unwatch_all(w, client).await;
+    Ok(())
+}
+
+/// Whether no watched key changed since WATCH (checked inside the holds).
+async fn watches_intact(route: &Route<'_>, client: &Client) -> bool {
+    for wk in &client.watches {
+        let (db, key, version) = (wk.db, wk.key.clone(), wk.version);
+        let now = now_ms();
+        let same = route
+            .call(wk.shard, move |w| {
+                w.shard.borrow_mut().ks.dbs[db].watch_version(&key, now) == Some(version)
+            })
+            .await
+            .unwrap_or(false);
+        if !same {
+            return false;
+        }
+    }
+    true
+}
+
+/// The common case: every command and watch on one shard, run as one job.
+async fn exec_on_one_shard(
+    w: &Route<'_>,
+    client: &mut Client,
+    q: Queue,
+    shard: usize,
+    out: &mut Vec<u8>,
+) {
+    let watches: Vec<(usize, Vec<u8>, u64)> = client
+        .watches
+        .iter()
+        .map(|k| (k.db, k.key.clone(), k.version))
+        .collect();
+    let (db, resp3) = (client.db, client.resp3);
+    let table = w.shared.table;
+    let reply = w
+        .call(shard, move |w| {
+            let mut sh = w.shard.borrow_mut();
+            let now = now_ms();
+            let mut out = Vec::new();
+            for (wdb, key, version) in &watches {
+                if sh.ks.dbs[*wdb].watch_version(key, now) != Some(*version) {
+                    encode::null_aggregate(&mut out, resp3);
+                    return out;
+                }
+            }
+            encode::array_len(&mut out, q.cmds.len());
+            for cmd in &q.cmds {
+                let argv: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
+                if let Some(Handler::Shard(f)) = table.lookup(argv[0]).map(|s| s.handler) {
+                    run_shard_fn(&mut sh, f, db, resp3, now, &argv, &mut out);
+                }
+            }
+            out
+        })
+        .await
+        .unwrap_or_default();
+    out.extend_from_slice(&reply);
+}
+
+/// One queued command inside a held transaction.
+async fn run_queued(route: &Route<'_>, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) {
+    let Some(spec) = route.shared.table.lookup(argv[0]) else {
+        return;
+    };
+    match spec.handler {
+        Handler::Shard(f) => {
+            let keys = spec.keys_of(argv);
+            let first = keys.first().map_or(0, |&i| route.shard_of(argv[i]));
+            if keys.iter().any(|&i| route.shard_of(argv[i]) != first) {
+                crate::fanout::multi_shard(route, client, spec.name, argv, out).await;
+                return;
+            }
+            let owned: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
+            let (db, resp3) = (client.db, client.resp3);
+            let reply = route
+                .call(first, move |w| {
+                    let argv: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+                    let mut out = Vec::new();
+                    run_shard_fn(
+                        &mut w.shard.borrow_mut(),
+                        f,
+                        db,
+                        resp3,
+                        now_ms(),
+                        &argv,
+                        &mut out,
+                    );
+                    out
+                })
+                .await
+                .unwrap_or_default();
+            out.extend_from_slice(&reply);
+        }
+        Handler::Server => {
+            // Boxed: EXEC is itself a server command, so the future would
+            // otherwise contain itself.
+            Box::pin(crate::cmds::server_command(
+                route, client, spec.name, argv, out,
+            ))
+            .await;
+        }
+    }
+}
