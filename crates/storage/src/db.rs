@@ -106,6 +106,9 @@ fn live<'a>(
     }
 }
 
+/// Watched keys of one database: (watchers, version) per key.
+type WatchTable = HashMap<Vec<u8>, (u32, u64)>;
+
 /// One database (SELECT n) of one shard.
 pub struct Db {
     dict: Dict,
@@ -118,7 +121,7 @@ pub struct Db {
     /// WATCHed keys: how many watches each has and a version that every
     /// change to the key bumps (writes, deletes, expiry, FLUSH). None while
     /// nobody watches a key here, so unwatched databases pay one branch.
-    watched: Option<Box<HashMap<Vec<u8>, (u32, u64)>>>,
+    watched: Option<Box<WatchTable>>,
 }
 
 impl Db {
