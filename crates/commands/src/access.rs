@@ -15,7 +15,7 @@ pub trait Typed: Default {
 }
 
 macro_rules! typed {
-    ($t:ty, $variant:ident) => {
+    ($t:ty, $variant:ident, $wrap:expr) => {
         impl Typed for $t {
             #[inline]
             fn peek(v: &Value) -> Option<&Self> {
@@ -32,7 +32,7 @@ macro_rules! typed {
                 }
             }
             fn wrap(self) -> Value {
-                Value::$variant(Box::new(self))
+                Value::$variant($wrap(self))
             }
             fn is_empty_value(&self) -> bool {
                 self.is_empty()
@@ -41,10 +41,10 @@ macro_rules! typed {
     };
 }
 
-typed!(Hash, Hash);
-typed!(List, List);
-typed!(Set, Set);
-typed!(ZSet, ZSet);
+typed!(Hash, Hash, std::convert::identity);
+typed!(List, List, Box::new);
+typed!(Set, Set, std::convert::identity);
+typed!(ZSet, ZSet, std::convert::identity);
 
 /// The live value of `key` as a `T`: `Ok(None)` when there is no such key,
 /// WRONGTYPE when it holds another type.

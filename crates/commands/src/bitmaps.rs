@@ -995,7 +995,7 @@ mod tests {
     fn run(f: crate::table::ShardFn, argv: &[&[u8]]) -> (CmdResult, Vec<u8>) {
         let mut shard = Shard::new(1);
         let db = &mut shard.ks.dbs[0];
-        db.insert(b"h", Value::Hash(Box::default()), None);
+        db.insert(b"h", Value::Hash(Default::default()), None);
         db.insert(b"s", Value::from_bytes(b"foobar"), None);
         let mut out = Vec::new();
         let mut ctx = Ctx {

@@ -116,14 +116,14 @@ pub fn reencoded(v: &Value) -> Option<Value> {
             for (f, x) in h.iter() {
                 n.insert(&bytes(f), &bytes(x));
             }
-            Value::Hash(Box::new(n))
+            Value::Hash(n)
         }
         Value::Set(s) => {
             let mut n = Set::default();
             for m in s.iter() {
                 n.insert(&bytes(m));
             }
-            Value::Set(Box::new(n))
+            Value::Set(n)
         }
         Value::List(l) => {
             let mut n = List::default();
@@ -137,7 +137,7 @@ pub fn reencoded(v: &Value) -> Option<Value> {
             for (m, score) in z.iter() {
                 n.insert(&bytes(m), score);
             }
-            Value::ZSet(Box::new(n))
+            Value::ZSet(n)
         }
         _ => return None,
     })

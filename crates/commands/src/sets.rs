@@ -341,7 +341,7 @@ fn load<'d>(db: &'d mut Db, keys: &[&[u8]], now: Millis) -> Result<Vec<Option<&'
         .iter()
         .map(|k| match d.find(d.hash(k), k) {
             Some(e) if !e.is_expired(now) => match e.value() {
-                Value::Set(s) => Some(&**s),
+                Value::Set(s) => Some(s),
                 _ => None,
             },
             _ => None,
@@ -475,7 +475,7 @@ pub fn store_result(db: &mut Db, dst: &[u8], result: Set, now: Millis) -> usize 
             storage::lazyfree::release(v);
         }
     } else {
-        db.insert(dst, Value::Set(Box::new(result)), None);
+        db.insert(dst, Value::Set(result), None);
     }
     n
 }

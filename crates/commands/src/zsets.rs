@@ -901,7 +901,7 @@ pub fn store_result(db: &mut Db, key: &[u8], z: ZSet, now: Millis) -> usize {
             storage::lazyfree::release(old);
         }
     } else {
-        db.insert(key, Value::ZSet(Box::new(z)), None);
+        db.insert(key, Value::ZSet(z), None);
     }
     n
 }

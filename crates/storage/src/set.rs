@@ -2,12 +2,11 @@
 //!
 //! # Layout
 //!
-//! A [`Set`] is 24 bytes (boxed inside [`Value`](crate::Value)) and holds
+//! A [`Set`] is 16 bytes (held in place in [`Value`](crate::Value)) and holds
 //! one of two forms:
 //!
-//! - **small**: one byte string, in place when it fits in 22 bytes, else a
-//!   single exact heap allocation ([`SmallBytes`]). Its first byte says how
-//!   the rest reads:
+//! - **small**: one byte string in a single exact heap allocation (none
+//!   while empty). Its first byte says how the rest reads:
 //!   - `2`, `4` or `8`: an **intset**, as Redis keeps one: the members are
 //!     canonical integers, sorted ascending, each stored little-endian in
 //!     the narrowest of 16/32/64 bits that holds them all (the width only
@@ -39,9 +38,8 @@
 //! a packed set becomes a table past its entry or length limit.
 //!
 //! With 1M keys of 10 small integers, a key costs its 64-byte dict node,
-//! its bucket and this 24-byte `Set` with the intset inline: below Redis's
-//! ~104 bytes (dictEntry, key sds, robj, intset). Measured: RSS grew by
-//! 109 MB against Redis's 111 MB.
+//! its bucket and the intset's one allocation (the `Set` itself lives in
+//! the node).
 
 use std::collections::HashSet;
 use std::mem;
@@ -49,7 +47,7 @@ use std::ops::Range;
 
 use crate::dict::{self, Dict, NO_EXPIRY};
 use crate::limits::SET_MAX_INTSET_ENTRIES;
-use crate::small::{SmallBytes, INLINE_CAP};
+use crate::small::INLINE_CAP;
 use crate::value::{parse_canonical_i64, StrRef, Value};
 
 /// Most members a packed string set holds.
@@ -69,8 +67,22 @@ pub struct Set {
 }
 
 enum Repr {
-    Small(SmallBytes),
+    Small(Bytes),
     Table(Box<Dict>),
+}
+
+/// The small form's bytes: one exact allocation, none when empty.
+#[derive(Clone, Default)]
+struct Bytes(Box<[u8]>);
+
+impl Bytes {
+    fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    fn heap_size(&self) -> usize {
+        self.0.len()
+    }
 }
 
 impl Clone for Repr {
@@ -91,7 +103,7 @@ impl Clone for Repr {
     }
 }
 
-const _: () = assert!(mem::size_of::<Set>() == 24);
+const _: () = assert!(mem::size_of::<Set>() == 16);
 
 /// Which small form a byte string holds.
 enum Small<'a> {
@@ -205,7 +217,7 @@ impl Set {
     /// An empty set.
     pub fn new() -> Set {
         Set {
-            repr: Repr::Small(SmallBytes::new(&[])),
+            repr: Repr::Small(Bytes::default()),
         }
     }
 
@@ -518,36 +530,13 @@ impl Set {
     }
 
     /// Replaces `range` of the small form's bytes with the concatenation of
-    /// `with`, then lets `fix` adjust the header. In place (no allocation)
-    /// while the result fits inline; otherwise reuses the heap buffer.
+    /// `with`, then lets `fix` adjust the header, in a buffer of the exact
+    /// new size.
     fn edit(&mut self, range: Range<usize>, with: &[&[u8]], fix: impl FnOnce(&mut [u8])) {
         let Repr::Small(s) = &mut self.repr else {
             return;
         };
-        let old = s.as_bytes();
-        let add: usize = with.iter().map(|w| w.len()).sum();
-        let new_len = old.len() - range.len() + add;
-        if new_len <= INLINE_CAP {
-            let mut buf = [0u8; INLINE_CAP];
-            let mut at = range.start;
-            buf[..at].copy_from_slice(&old[..range.start]);
-            for w in with {
-                buf[at..at + w.len()].copy_from_slice(w);
-                at += w.len();
-            }
-            buf[at..new_len].copy_from_slice(&old[range.end..]);
-            fix(&mut buf[..new_len]);
-            *s = SmallBytes::new(&buf[..new_len]);
-            return;
-        }
-        let mut v = match mem::replace(s, SmallBytes::new(&[])) {
-            SmallBytes::Heap(b) => Vec::from(b),
-            SmallBytes::Inline(i) => {
-                let mut v = Vec::with_capacity(new_len);
-                v.extend_from_slice(i.as_bytes());
-                v
-            }
-        };
+        let mut v = Vec::from(mem::take(&mut s.0));
         v.splice(range, with.iter().flat_map(|w| w.iter().copied()));
         fix(&mut v);
         *s = store(v);
@@ -609,13 +598,9 @@ impl Set {
     }
 }
 
-/// A small form's bytes, in place when short.
-fn store(v: Vec<u8>) -> SmallBytes {
-    if v.len() <= INLINE_CAP {
-        SmallBytes::new(&v)
-    } else {
-        SmallBytes::Heap(v.into_boxed_slice())
-    }
+/// A small form's bytes, in one exact allocation.
+fn store(v: Vec<u8>) -> Bytes {
+    Bytes(v.into_boxed_slice())
 }
 
 /// Heap bytes of a member stored as a dict key.
@@ -699,7 +684,7 @@ mod tests {
 
     #[test]
     fn sizes() {
-        assert_eq!(mem::size_of::<Set>(), 24);
+        assert_eq!(mem::size_of::<Set>(), 16);
         let s = Set::new();
         assert_eq!(s.heap_size(), 0);
         assert!(s.is_empty());
@@ -724,12 +709,13 @@ mod tests {
         assert!(!s.remove(b"7"));
         assert!(!s.remove(b"x"));
         assert_eq!(s.len(), 4);
-        // Ten 16-bit integers stay inline: no heap at all.
+        // Ten 16-bit integers: one exact allocation, header included.
         let mut s = Set::new();
+        assert_eq!(s.heap_size(), 0);
         for v in 0..10 {
             s.insert(v.to_string().as_bytes());
         }
-        assert_eq!(s.heap_size(), 0);
+        assert_eq!(s.heap_size(), 1 + 10 * 2);
         for v in 0..10 {
             assert!(s.remove(v.to_string().as_bytes()));
         }

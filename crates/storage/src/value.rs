@@ -26,9 +26,9 @@ const GROW_DOUBLING_LIMIT: usize = 1 << 20;
 /// "12" but not "012", "+1", " 1") is kept as `i64`; up to 22 bytes inline;
 /// longer ones on the heap, with room to grow once modified (APPEND).
 ///
-/// Hashes, lists, sets and sorted sets are boxed so `Value` stays 24 bytes
-/// and a dict node stays 64; each type hides its own encodings the same way
-/// (see their modules).
+/// Hashes, sets and sorted sets (16 bytes each) are held in place; lists,
+/// which are bigger, are boxed, so `Value` stays 24 bytes and a dict node
+/// 64. Each type hides its own encodings (see their modules).
 ///
 /// The variants are public because Rust enums cannot hide them; build values
 /// with the constructors and read them with [`Value::as_str`], which keep the
@@ -46,10 +46,14 @@ pub enum Value {
     /// appending in a loop is amortised O(1) per byte. Boxed so the variant
     /// is 8 bytes rather than a 24-byte `Vec`.
     Raw(Box<Vec<u8>>),
-    Hash(Box<Hash>),
+    /// 16 bytes, in place: a small hash is one allocation (its packed
+    /// buffer), not two.
+    Hash(Hash),
     List(Box<List>),
-    Set(Box<Set>),
-    ZSet(Box<ZSet>),
+    /// 16 bytes, in place, like `Hash`.
+    Set(Set),
+    /// 16 bytes, in place, like `Hash`.
+    ZSet(ZSet),
 }
 
 const _: () = assert!(std::mem::size_of::<Value>() <= 24);
@@ -154,10 +158,10 @@ impl Value {
             Value::Int(_) | Value::Inline(_) => 0,
             Value::Boxed(b) => b.len(),
             Value::Raw(v) => std::mem::size_of::<Vec<u8>>() + v.capacity(),
-            Value::Hash(h) => std::mem::size_of::<Hash>() + h.heap_size(),
+            Value::Hash(h) => h.heap_size(),
             Value::List(l) => std::mem::size_of::<List>() + l.heap_size(),
-            Value::Set(s) => std::mem::size_of::<Set>() + s.heap_size(),
-            Value::ZSet(z) => std::mem::size_of::<ZSet>() + z.heap_size(),
+            Value::Set(s) => s.heap_size(),
+            Value::ZSet(z) => z.heap_size(),
         }
     }
 
