@@ -14,6 +14,7 @@
 //! - [`table`]: the command table: name, arity, flags, key positions, handler.
 //! - [`access`]: typed access to aggregates (WRONGTYPE, create, delete when empty).
 //! - [`args`]: the argument cursor and Redis's number parsers.
+//! - [`blocking`]: parsing and one serve attempt of the blocking pops.
 //! - [`debug`]: value digests and RELOAD's re-encoding for DEBUG.
 //! - [`error`]: every error string, turned into a wire reply in one place.
 //! - [`scan`]: the SCAN family's `cursor [MATCH] [COUNT]` arguments and reply.
@@ -24,6 +25,7 @@
 pub mod access;
 pub mod args;
 pub mod bitmaps;
+pub mod blocking;
 pub mod debug;
 pub mod error;
 pub mod hashes;
@@ -124,6 +126,7 @@ pub fn table() -> CommandTable {
     zsets::register(&mut t);
     bitmaps::register(&mut t);
     sort::register(&mut t);
+    blocking::register(&mut t);
     table::register_server(&mut t);
     t
 }

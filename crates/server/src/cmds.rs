@@ -115,6 +115,10 @@ async fn run(
             .await;
             encode::ok(out);
         }
+        // Inside EXEC (the only way a blocking command gets here) and
+        // ZMPOP: no blocking.
+        "blpop" | "brpop" | "brpoplpush" | "blmove" | "blmpop" | "bzpopmin" | "bzpopmax"
+        | "bzmpop" | "zmpop" => crate::blocking::run_nonblocking(w, client, argv, out).await?,
         "multi" => crate::multi::multi(client, out)?,
         "exec" => crate::multi::exec(w, client, out).await?,
         "discard" => crate::multi::discard(w, client, out).await?,

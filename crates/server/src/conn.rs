@@ -558,8 +558,27 @@ async fn run(
                             argv,
                             &mut out,
                         );
+                        crate::blocking::serve_ready(w);
                     } else {
                         window.push(target, client, f, argv, readonly);
+                    }
+                }
+                Handler::Server if commands::blocking::is_blocking(spec.name) => {
+                    flush_window(w, &mut window, &mut out).await;
+                    client.info.borrow_mut().last_cmd = spec.name;
+                    let mut stash = Vec::new();
+                    flow =
+                        crate::blocking::run(w, client, stream, argv, &mut out, &mut stash).await?;
+                    if !stash.is_empty() {
+                        // What the client sent while blocked is parsed next.
+                        if rbuf.len() < end + stash.len() {
+                            rbuf.resize(end + stash.len(), 0);
+                        }
+                        rbuf[end..end + stash.len()].copy_from_slice(&stash);
+                        end += stash.len();
+                    }
+                    if flow == Flow::Close {
+                        return Ok(None);
                     }
                 }
                 Handler::Server => {

@@ -84,9 +84,11 @@ pub async fn render(w: &Worker, argv: &[&[u8]]) -> String {
     if want("clients") {
         let _ = write!(
             s,
-            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n\r\n",
+            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:{}\r\n\r\n",
             parts.iter().map(|p| p.clients).sum::<usize>(),
             shared.config.maxclients.load(Ordering::Relaxed),
+            shared.blocked_clients.load(Ordering::Relaxed),
+            shared.blocked_with_timeout.load(Ordering::Relaxed),
         );
     }
     if want("memory") {

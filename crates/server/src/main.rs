@@ -19,6 +19,7 @@
 //! - [`info`]: INFO and COMMAND.
 //! - [`sys`]: CPUs, rlimits, signals, memory figures, the allocator.
 
+mod blocking;
 mod cmds;
 mod config;
 mod conn;
@@ -118,6 +119,8 @@ fn main() {
         total_connections: AtomicU64::new(0),
         rejected_connections: AtomicU64::new(0),
         active_expire: AtomicBool::new(true),
+        blocked_clients: AtomicUsize::new(0),
+        blocked_with_timeout: AtomicUsize::new(0),
         started: Instant::now(),
         started_unix: worker::now_ms() / 1000,
         run_id: (0..40)
@@ -171,6 +174,8 @@ fn main() {
                     clients: RefCell::new(BTreeMap::new()),
                     held_by: std::cell::Cell::new(0),
                     deferred: RefCell::new(std::collections::VecDeque::new()),
+                    waiters: RefCell::new(Default::default()),
+                    waiting: std::cell::Cell::new(0),
                 });
                 worker::set_current(&w);
                 let pw = Rc::clone(&w);

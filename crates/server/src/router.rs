@@ -136,6 +136,7 @@ impl Router {
     fn run(&self, worker: &Worker, req: Request) {
         let Request { from, id, job, .. } = req;
         let result = job(worker);
+        crate::blocking::serve_ready(worker);
         if self.mesh.resp_tx[from]
             .send(Response { id, result })
             .is_ok()
@@ -160,7 +161,26 @@ impl Router {
         }
     }
 
-    fn alloc_slot(&self) -> u32 {
+    /// Sends `result` as the answer to call `id` of thread `to` (a
+    /// blocked client's coordinator, whose slot came from
+    /// [`Router::alloc_slot`]).
+    pub fn respond(&self, to: usize, id: u32, result: Box<dyn Any + Send>) {
+        if self.mesh.resp_tx[to].send(Response { id, result }).is_ok() {
+            self.mesh.doorbells[to].ring();
+        }
+    }
+
+    /// Gives back a slot that will never be answered.
+    pub fn free_slot(&self, id: u32) {
+        let mut s = self.slots.borrow_mut();
+        if let Some(slot) = s.0.get_mut(id as usize) {
+            *slot = Slot::Free;
+            s.1.push(id);
+        }
+    }
+
+    /// A slot for an answer that will come through [`Router::respond`].
+    pub fn alloc_slot(&self) -> u32 {
         let mut s = self.slots.borrow_mut();
         let (slots, free) = &mut *s;
         if let Some(id) = free.pop() {

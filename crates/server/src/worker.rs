@@ -28,6 +28,10 @@ pub struct Shared {
     pub total_connections: AtomicU64,
     pub rejected_connections: AtomicU64,
     pub active_expire: AtomicBool,
+    /// Clients in a blocking pop now (INFO blocked_clients), and those of
+    /// them with a timeout (clients_in_timeout_table).
+    pub blocked_clients: AtomicUsize,
+    pub blocked_with_timeout: AtomicUsize,
     pub started: Instant,
     pub started_unix: u64,
     pub run_id: String,
@@ -70,6 +74,11 @@ pub struct Worker {
     /// Requests that arrived while another transaction held the shard, in
     /// arrival order.
     pub deferred: RefCell<VecDeque<Request>>,
+    /// Clients blocked on keys of this shard (see `blocking.rs`).
+    pub waiters: RefCell<crate::blocking::Waiters>,
+    /// How many (client, key) waits are registered here: 0 keeps the
+    /// check after each command to one comparison.
+    pub waiting: Cell<usize>,
 }
 
 thread_local! {
@@ -148,7 +157,9 @@ impl Worker {
         f: impl FnOnce(&Worker) -> R + Send + 'static,
     ) -> Pending<R> {
         if target == self.id && !self.must_defer(tx) {
-            return Pending::Ready(Some(f(self)));
+            let r = f(self);
+            crate::blocking::serve_ready(self);
+            return Pending::Ready(Some(r));
         }
         let job: Job = Box::new(move |w| Box::new(f(w)) as Box<dyn Any + Send>);
         match self.router.send(target, tx, job) {

@@ -122,6 +122,17 @@ pub struct Db {
     /// change to the key bumps (writes, deletes, expiry, FLUSH). None while
     /// nobody watches a key here, so unwatched databases pay one branch.
     watched: Option<Box<WatchTable>>,
+    /// Keys blocked clients wait on (with how many waits each) and the
+    /// ones that have been created since the server last looked: a key
+    /// someone waits on is always missing, so creation is the only event
+    /// that can serve a waiter (see the server's `blocking.rs`).
+    blocked: Option<Box<Blocked>>,
+}
+
+#[derive(Default)]
+struct Blocked {
+    keys: HashMap<Vec<u8>, u32>,
+    ready: Vec<Vec<u8>>,
 }
 
 impl Db {
@@ -133,6 +144,7 @@ impl Db {
             expired: 0,
             rng: fastrand::Rng::new(),
             watched: None,
+            blocked: None,
         }
     }
 
@@ -215,6 +227,45 @@ impl Db {
         self.dict.find(h, key).is_some_and(|e| !e.is_expired(now))
     }
 
+    /// Notes that a blocked client waits on `key`.
+    pub fn block(&mut self, key: &[u8]) {
+        let b = self.blocked.get_or_insert_with(Default::default);
+        *b.keys.entry(key.to_vec()).or_insert(0) += 1;
+    }
+
+    /// Drops one wait on `key`.
+    pub fn unblock(&mut self, key: &[u8]) {
+        if let Some(b) = &mut self.blocked {
+            if let Some(n) = b.keys.get_mut(key) {
+                *n -= 1;
+                if *n == 0 {
+                    b.keys.remove(key);
+                }
+            }
+            if b.keys.is_empty() && b.ready.is_empty() {
+                self.blocked = None;
+            }
+        }
+    }
+
+    /// The waited-on keys created since the last call.
+    pub fn take_ready(&mut self) -> Vec<Vec<u8>> {
+        match &mut self.blocked {
+            Some(b) => mem::take(&mut b.ready),
+            None => Vec::new(),
+        }
+    }
+
+    /// A key was created: if someone waits on it, it is ready.
+    #[inline]
+    fn created(&mut self, key: &[u8]) {
+        if let Some(b) = &mut self.blocked {
+            if b.keys.contains_key(key) && !b.ready.iter().any(|k| k == key) {
+                b.ready.push(key.to_vec());
+            }
+        }
+    }
+
     /// Bumps the WATCH version of `key`, if anyone watches it.
     #[inline]
     fn touch(&mut self, key: &[u8]) {
@@ -282,6 +333,7 @@ impl Db {
     /// Inserts or replaces; the key's TTL becomes `expire` (None: no TTL).
     pub fn insert(&mut self, key: &[u8], value: Value, expire: Option<Millis>) {
         self.touch(key);
+        self.created(key);
         let at = encode_expiry(expire);
         let h = self.dict.hash(key);
         match self.dict.insert_with(h, key, value, |_| at) {
@@ -297,6 +349,7 @@ impl Db {
     /// KEEPTTL); an expired or missing key gets no TTL.
     pub fn insert_keep_ttl(&mut self, key: &[u8], value: Value, now: Millis) {
         self.touch(key);
+        self.created(key);
         let h = self.dict.hash(key);
         let mut at = NO_EXPIRY;
         let old = self.dict.insert_with(h, key, value, |old| {
@@ -561,6 +614,18 @@ impl Keyspace {
         let (x, y) = (&mut left[lo], &mut right[0]);
         mem::swap(&mut x.dict, &mut y.dict);
         mem::swap(&mut x.index, &mut y.index);
+        // A key a blocked client waits on may have arrived with the swap.
+        for d in [a, b] {
+            let keys: Vec<Vec<u8>> = match &self.dbs[d].blocked {
+                Some(bl) => bl.keys.keys().cloned().collect(),
+                None => continue,
+            };
+            for k in keys {
+                if self.dbs[d].is_live(&k, now) {
+                    self.dbs[d].created(&k);
+                }
+            }
+        }
         // A stale key swapped in under a watch is no logical change, and
         // neither is its removal: drop it now, without touching the watch.
         for d in [a, b] {

@@ -1,0 +1,509 @@
+//! Blocking pops: BLPOP, BRPOP, BLMPOP, BRPOPLPUSH, BLMOVE, BZPOPMIN,
+//! BZPOPMAX, BZMPOP (and ZMPOP, their never-blocking cousin).
+//!
+//! # Arriving
+//!
+//! The command first tries its keys in order, as one transaction over
+//! their shards (see `tx.rs`); if none can serve it, it registers a
+//! *waiter* on every key's shard inside the same holds, so no push can
+//! slip between "nothing there" and "waiting" — no lost wake-up.
+//!
+//! # Being served
+//!
+//! A waited-on key is always missing, so the only event that can serve a
+//! waiter is the key's creation, which the shard's database notes
+//! (`storage::Db::block`). After each command or job, a shard with waiters
+//! serves its newly created keys: the longest-waiting client first, the
+//! pop done right there, atomically with nothing else, and the reply sent
+//! to the waiter's connection. A waiter registered on several shards can
+//! be served by only one: each serve first claims the waiter (an atomic
+//! flag), and a claimed waiter is skipped everywhere else. While a
+//! transaction holds the shard, serving waits for its end, so a waiter
+//! sees a MULTI/EXEC whole (`LPUSH` then `DEL` inside EXEC serves nobody).
+//!
+//! BRPOPLPUSH/BLMOVE push onto the destination at once when it lives on
+//! the same shard; otherwise the waiter's connection pushes it right after
+//! (the element is in flight for that moment, never lost).
+//!
+//! # Leaving
+//!
+//! On timeout, or when the client disconnects, the connection claims its
+//! own waiter and removes it everywhere. If a shard claimed it first, the
+//! served reply is on its way: a timed-out client takes it; a client that
+//! has gone puts the popped elements back where they came from.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use commands::blocking::{self, Op, Served};
+use commands::Error;
+
+use crate::conn::{Client, Flow};
+use crate::rt::net::TcpStream;
+use crate::tx::Route;
+use crate::worker::{now_ms, Worker};
+
+type Argv<'a> = &'a [&'a [u8]];
+
+/// One blocked client, as every shard it waits on sees it.
+pub struct Waiter {
+    /// Set by whoever serves or cancels it first.
+    claimed: AtomicBool,
+    /// The connection's thread, and the slot its answer goes to.
+    from: usize,
+    slot: u32,
+    db: usize,
+    op: Op,
+    resp3: bool,
+}
+
+/// A shard's waiters: per (database, key), in arrival order.
+pub type Waiters = HashMap<(usize, Vec<u8>), VecDeque<Arc<Waiter>>>;
+
+/// Registers `waiter` on this shard for `keys`.
+fn register(w: &Worker, waiter: &Arc<Waiter>, keys: &[Vec<u8>]) {
+    let mut map = w.waiters.borrow_mut();
+    let mut shard = w.shard.borrow_mut();
+    for k in keys {
+        map.entry((waiter.db, k.clone()))
+            .or_default()
+            .push_back(Arc::clone(waiter));
+        shard.ks.dbs[waiter.db].block(k);
+        w.waiting.set(w.waiting.get() + 1);
+    }
+}
+
+/// Removes `waiter` from this shard's queues for `keys`.
+fn unregister(w: &Worker, waiter: &Arc<Waiter>, keys: &[Vec<u8>]) {
+    let mut map = w.waiters.borrow_mut();
+    let mut shard = w.shard.borrow_mut();
+    for k in keys {
+        let id = (waiter.db, k.clone());
+        let Some(q) = map.get_mut(&id) else { continue };
+        let before = q.len();
+        q.retain(|x| !Arc::ptr_eq(x, waiter));
+        for _ in q.len()..before {
+            shard.ks.dbs[waiter.db].unblock(k);
+            w.waiting.set(w.waiting.get().saturating_sub(1));
+        }
+        if q.is_empty() {
+            map.remove(&id);
+        }
+    }
+}
+
+/// Serves waiters whose keys were created since the last look. Called
+/// after every command and job; costs one comparison on a shard nobody
+/// waits on.
+pub fn serve_ready(w: &Worker) {
+    if w.waiting.get() == 0 || w.held_by.get() != 0 {
+        return;
+    }
+    loop {
+        let ready: Vec<(usize, Vec<u8>)> = {
+            let mut shard = w.shard.borrow_mut();
+            shard
+                .ks
+                .dbs
+                .iter_mut()
+                .enumerate()
+                .flat_map(|(i, db)| db.take_ready().into_iter().map(move |k| (i, k)))
+                .collect()
+        };
+        if ready.is_empty() {
+            return;
+        }
+        for (db, key) in ready {
+            serve_key(w, db, &key);
+        }
+    }
+}
+
+/// Serves the waiters of one key, oldest first, while it has something.
+fn serve_key(w: &Worker, db: usize, key: &[u8]) {
+    let id = (db, key.to_vec());
+    loop {
+        let Some(waiter) = w.waiters.borrow().get(&id).and_then(|q| q.front().cloned()) else {
+            return;
+        };
+        if !waiter.claimed.load(Ordering::Acquire) {
+            let now = now_ms();
+            let can = {
+                let mut shard = w.shard.borrow_mut();
+                blocking::ready(&mut shard.ks.dbs[db], key, &waiter.op, now)
+            };
+            // A key of the wrong type, or gone again, keeps its waiters.
+            if !matches!(can, Ok(true)) {
+                return;
+            }
+            if waiter
+                .claimed
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                let dst_here = match &waiter.op {
+                    Op::Move { dst, .. } => w.shard_of(dst) == w.id,
+                    _ => true,
+                };
+                let served = {
+                    let mut shard = w.shard.borrow_mut();
+                    blocking::serve(
+                        &mut shard.ks.dbs[db],
+                        key,
+                        &waiter.op,
+                        dst_here,
+                        waiter.resp3,
+                        now,
+                    )
+                };
+                let answer: Result<Served, Error> = match served {
+                    Ok(Some(s)) => Ok(s),
+                    Ok(None) => Ok(Served::default()),
+                    Err(e) => Err(e),
+                };
+                w.router.respond(waiter.from, waiter.slot, Box::new(answer));
+            }
+        }
+        // Served here, or claimed elsewhere: either way it leaves this queue.
+        unregister(w, &waiter, std::slice::from_ref(&id.1));
+    }
+}
+
+/// What trying a blocking command at once came to.
+enum Attempt {
+    Served(Served),
+    Failed(Error),
+    Nothing,
+    Waiting(Arc<Waiter>, Vec<(usize, Vec<Vec<u8>>)>),
+}
+
+/// Keys grouped by shard, in first-seen order.
+fn by_shard(w: &Worker, keys: &[Vec<u8>]) -> Vec<(usize, Vec<Vec<u8>>)> {
+    let mut groups: Vec<(usize, Vec<Vec<u8>>)> = Vec::new();
+    for k in keys {
+        let s = w.shard_of(k);
+        match groups.iter_mut().find(|g| g.0 == s) {
+            Some(g) => {
+                if !g.1.contains(k) {
+                    g.1.push(k.clone());
+                }
+            }
+            None => groups.push((s, vec![k.clone()])),
+        }
+    }
+    groups
+}
+
+/// Tries every key in order on `r` (a transaction holding their shards);
+/// with `wait`, registers a waiter when none can serve.
+async fn attempt(r: &Route<'_>, client: &Client, b: &blocking::Blocking, wait: bool) -> Attempt {
+    let (db, resp3) = (client.db, client.resp3);
+    let dst = match &b.op {
+        Op::Move { dst, .. } => Some(dst.clone()),
+        _ => None,
+    };
+    if let Some(dst) = &dst {
+        let op = b.op.clone();
+        let checked = r
+            .call(r.shard_of(dst), move |w| {
+                blocking::check_dst(&mut w.shard.borrow_mut().ks.dbs[db], &op, now_ms())
+            })
+            .await;
+        if let Some(Err(e)) = checked {
+            return Attempt::Failed(e);
+        }
+    }
+    for key in &b.keys {
+        let shard = r.shard_of(key);
+        let dst_here = dst.as_ref().is_none_or(|d| r.shard_of(d) == shard);
+        let (k, op) = (key.clone(), b.op.clone());
+        let got = r
+            .call(shard, move |w| {
+                blocking::serve(
+                    &mut w.shard.borrow_mut().ks.dbs[db],
+                    &k,
+                    &op,
+                    dst_here,
+                    resp3,
+                    now_ms(),
+                )
+            })
+            .await;
+        match got {
+            Some(Ok(Some(s))) => {
+                if s.push_pending {
+                    if let (Some(d), Op::Move { to_left, .. }) = (&dst, &b.op) {
+                        push_remote(r, db, d, &s, *to_left).await;
+                    }
+                }
+                return Attempt::Served(s);
+            }
+            Some(Err(e)) => return Attempt::Failed(e),
+            _ => {}
+        }
+    }
+    if !wait {
+        return Attempt::Nothing;
+    }
+    let waiter = Arc::new(Waiter {
+        claimed: AtomicBool::new(false),
+        from: r.id,
+        slot: r.router.alloc_slot(),
+        db,
+        op: b.op.clone(),
+        resp3,
+    });
+    let groups = by_shard(r, &b.keys);
+    for (s, keys) in &groups {
+        let (wt, keys) = (Arc::clone(&waiter), keys.clone());
+        r.call(*s, move |w| register(w, &wt, &keys)).await;
+    }
+    Attempt::Waiting(waiter, groups)
+}
+
+/// A Move's push onto a destination on another shard.
+async fn push_remote(r: &Route<'_>, db: usize, dst: &[u8], s: &Served, to_left: bool) {
+    let (d, e) = (dst.to_vec(), s.elems.first().cloned().unwrap_or_default());
+    r.call(r.shard_of(dst), move |w| {
+        let _ = blocking::push(
+            &mut w.shard.borrow_mut().ks.dbs[db],
+            &d,
+            &e,
+            to_left,
+            now_ms(),
+        );
+    })
+    .await;
+}
+
+/// A blocking command (or ZMPOP) that must not block: inside EXEC, or
+/// ZMPOP itself. Replies with what it could pop, or the empty reply.
+pub async fn run_nonblocking(
+    r: &Route<'_>,
+    client: &Client,
+    argv: Argv<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let b = blocking::parse(argv)?;
+    let shards: Vec<usize> = b.keys.iter().map(|k| r.shard_of(k)).collect();
+    let got = r
+        .atomically(shards, async |r: Route<'_>| {
+            attempt(&r, client, &b, false).await
+        })
+        .await;
+    match got {
+        Attempt::Served(s) => out.extend_from_slice(&s.reply),
+        Attempt::Failed(e) => return Err(e),
+        _ => blocking::empty_reply(&b.op, client.resp3, out),
+    }
+    Ok(())
+}
+
+/// A blocking command from a connection: serve at once, or wait until
+/// served, timed out, or the client goes away. Bytes the client sends
+/// meanwhile are kept in `stash` for after.
+pub async fn run(
+    w: &Worker,
+    client: &mut Client,
+    stream: &mut TcpStream,
+    argv: Argv<'_>,
+    out: &mut Vec<u8>,
+    stash: &mut Vec<u8>,
+) -> std::io::Result<Flow> {
+    let b = match blocking::parse(argv) {
+        Ok(b) => b,
+        Err(e) => {
+            e.write(out);
+            return Ok(Flow::Continue);
+        }
+    };
+    let mut shards: Vec<usize> = b.keys.iter().map(|k| w.shard_of(k)).collect();
+    if let Op::Move { dst, .. } = &b.op {
+        shards.push(w.shard_of(dst));
+    }
+    let route = Route::plain(w);
+    let cl: &Client = client;
+    let got = route
+        .atomically(shards, async |r: Route<'_>| attempt(&r, cl, &b, true).await)
+        .await;
+    let (waiter, groups) = match got {
+        Attempt::Served(s) => {
+            out.extend_from_slice(&s.reply);
+            return Ok(Flow::Continue);
+        }
+        Attempt::Failed(e) => {
+            e.write(out);
+            return Ok(Flow::Continue);
+        }
+        Attempt::Nothing => {
+            blocking::empty_reply(&b.op, client.resp3, out);
+            return Ok(Flow::Continue);
+        }
+        Attempt::Waiting(waiter, groups) => (waiter, groups),
+    };
+    // Replies to earlier commands go out before the client blocks.
+    if !out.is_empty() {
+        stream.write_all(out).await?;
+        out.clear();
+    }
+    let deadline = b
+        .timeout_ms
+        .map(|ms| Instant::now() + Duration::from_millis(ms));
+    let _counted = BlockedCount::new(&w.shared, deadline.is_some());
+    let mut buf = vec![0u8; 4096];
+    let outcome = loop {
+        match wait_one(w, waiter.slot, deadline, stream, &mut buf).await {
+            Event::Answer(a) => break Leave::Served(a),
+            Event::Timeout => {
+                if claim(&waiter) {
+                    break Leave::TimedOut;
+                }
+            }
+            Event::Input(n) => {
+                stash.extend_from_slice(&buf[..n]);
+                continue;
+            }
+            Event::Gone => {
+                if claim(&waiter) {
+                    break Leave::Gone;
+                }
+                // Already being served: take the answer and put it back.
+                let a = answer_of(w.router.wait(waiter.slot).await);
+                if let Ok(s) = &a {
+                    undo(w, client.db, &b.op, s).await;
+                }
+                break Leave::Gone;
+            }
+        }
+        // Timed out or gone but a shard claimed the waiter first: its
+        // answer is on the way.
+        break Leave::Served(answer_of(w.router.wait(waiter.slot).await));
+    };
+    for (s, keys) in groups {
+        let wt = Arc::clone(&waiter);
+        w.call(s, move |w| unregister(w, &wt, &keys)).await;
+    }
+    match outcome {
+        Leave::Served(Ok(s)) => {
+            if s.push_pending {
+                if let Op::Move { dst, to_left, .. } = &b.op {
+                    push_remote(&route, client.db, dst, &s, *to_left).await;
+                }
+            }
+            if s.reply.is_empty() {
+                blocking::empty_reply(&b.op, client.resp3, out);
+            } else {
+                out.extend_from_slice(&s.reply);
+            }
+            Ok(Flow::Continue)
+        }
+        Leave::Served(Err(e)) => {
+            e.write(out);
+            Ok(Flow::Continue)
+        }
+        Leave::TimedOut => {
+            w.router.free_slot(waiter.slot);
+            blocking::empty_reply(&b.op, client.resp3, out);
+            Ok(Flow::Continue)
+        }
+        Leave::Gone => {
+            w.router.free_slot(waiter.slot);
+            Ok(Flow::Close)
+        }
+    }
+}
+
+/// Puts a served pop back, for a client that left before its reply.
+async fn undo(w: &Worker, db: usize, op: &Op, s: &Served) {
+    let (op, s2) = (op.clone(), s.clone());
+    w.call(w.shard_of(&s.key), move |w| {
+        blocking::undo(&mut w.shard.borrow_mut().ks.dbs[db], &s2, &op, now_ms())
+    })
+    .await;
+}
+
+/// Counts a client as blocked (INFO) for as long as it lives.
+struct BlockedCount<'a> {
+    shared: &'a crate::worker::Shared,
+    timed: bool,
+}
+
+impl<'a> BlockedCount<'a> {
+    fn new(shared: &'a crate::worker::Shared, timed: bool) -> BlockedCount<'a> {
+        shared.blocked_clients.fetch_add(1, Ordering::Relaxed);
+        if timed {
+            shared.blocked_with_timeout.fetch_add(1, Ordering::Relaxed);
+        }
+        BlockedCount { shared, timed }
+    }
+}
+
+impl Drop for BlockedCount<'_> {
+    fn drop(&mut self) {
+        self.shared.blocked_clients.fetch_sub(1, Ordering::Relaxed);
+        if self.timed {
+            self.shared
+                .blocked_with_timeout
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn claim(waiter: &Waiter) -> bool {
+    waiter
+        .claimed
+        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+}
+
+fn answer_of(b: Box<dyn std::any::Any + Send>) -> Result<Served, Error> {
+    b.downcast::<Result<Served, Error>>()
+        .map(|b| *b)
+        .unwrap_or_else(|_| Ok(Served::default()))
+}
+
+enum Leave {
+    Served(Result<Served, Error>),
+    TimedOut,
+    Gone,
+}
+
+enum Event {
+    Answer(Result<Served, Error>),
+    Timeout,
+    Input(usize),
+    Gone,
+}
+
+/// Waits for whichever comes first: the answer, the deadline, input.
+async fn wait_one(
+    w: &Worker,
+    slot: u32,
+    deadline: Option<Instant>,
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+) -> Event {
+    let mut answer = std::pin::pin!(w.router.wait(slot));
+    let mut timer = std::pin::pin!(crate::rt::sleep_until(
+        deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(86400 * 365))
+    ));
+    let mut read = std::pin::pin!(stream.read(buf, None));
+    std::future::poll_fn(|cx| {
+        use std::task::Poll;
+        if let Poll::Ready(a) = answer.as_mut().poll(cx) {
+            return Poll::Ready(Event::Answer(answer_of(a)));
+        }
+        if deadline.is_some() && timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Event::Timeout);
+        }
+        match read.as_mut().poll(cx) {
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Poll::Ready(Event::Gone),
+            Poll::Ready(Ok(n)) => Poll::Ready(Event::Input(n)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
