@@ -426,11 +426,12 @@ pub fn undo(db: &mut Db, s: &Served, op: &Op, now: Millis) {
     }
 }
 
-/// The reply when nothing was served (timeout, or inside MULTI): a null
-/// bulk for the Move forms, a null array for the others.
-pub fn empty_reply(op: &Op, resp3: bool, out: &mut Vec<u8>) {
+/// The reply when nothing was served: after a timeout a null array for
+/// every form (as Redis 7.0 replies); when the command could not block
+/// (inside MULTI) a null bulk for the Move forms, a null array otherwise.
+pub fn empty_reply(op: &Op, timed_out: bool, resp3: bool, out: &mut Vec<u8>) {
     match op {
-        Op::Move { .. } => encode::null(out, resp3),
+        Op::Move { .. } if !timed_out => encode::null(out, resp3),
         _ => encode::null_aggregate(out, resp3),
     }
 }

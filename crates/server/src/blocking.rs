@@ -297,7 +297,7 @@ pub async fn run_nonblocking(
     match got {
         Attempt::Served(s) => out.extend_from_slice(&s.reply),
         Attempt::Failed(e) => return Err(e),
-        _ => blocking::empty_reply(&b.op, client.resp3, out),
+        _ => blocking::empty_reply(&b.op, false, client.resp3, out),
     }
     Ok(())
 }
@@ -339,7 +339,7 @@ pub async fn run(
             return Ok(Flow::Continue);
         }
         Attempt::Nothing => {
-            blocking::empty_reply(&b.op, client.resp3, out);
+            blocking::empty_reply(&b.op, false, client.resp3, out);
             return Ok(Flow::Continue);
         }
         Attempt::Waiting(waiter, groups) => (waiter, groups),
@@ -394,7 +394,7 @@ pub async fn run(
                 }
             }
             if s.reply.is_empty() {
-                blocking::empty_reply(&b.op, client.resp3, out);
+                blocking::empty_reply(&b.op, true, client.resp3, out);
             } else {
                 out.extend_from_slice(&s.reply);
             }
@@ -406,7 +406,7 @@ pub async fn run(
         }
         Leave::TimedOut => {
             w.router.free_slot(waiter.slot);
-            blocking::empty_reply(&b.op, client.resp3, out);
+            blocking::empty_reply(&b.op, true, client.resp3, out);
             Ok(Flow::Continue)
         }
         Leave::Gone => {
