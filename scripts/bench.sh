@@ -23,6 +23,11 @@
 # `value:J`; set: 10 members `member:J`; intset: 10 integers; zset: 10 members with
 # scores; list: 10 items), through `redis-cli --pipe`.
 #
+# Then transactions: TXNS transactions of `MULTI; SET k1..k4; EXEC` (keys spread over
+# shards, and all in one hash tag) sent through `redis-cli --pipe` on one connection, with
+# wall time and server CPU per server; and `MSET` of 10 keys spread over shards against the
+# same MSET in one hash tag (redis-benchmark, -P 1).
+#
 # A server that fails to start is skipped with a message. Needs redis-server,
 # redis-benchmark and redis-cli (apt-get install redis-server redis-tools).
 #
@@ -30,7 +35,7 @@
 #   N=500000  N16=3000000  CLIENTS=50  PIPELINES="1 16"
 #   TESTS=set,get,incr,mset,hset,lpush,lpop,sadd,zadd
 #   COMMANDS="hget=hget myhash element:__rand_int__;zrange=zrange myzset 0 9"
-#   SHAPES="hash set intset zset list"  MEM_KEYS=1000000
+#   SHAPES="hash set intset zset list"  MEM_KEYS=1000000  TXNS=200000
 #   TESSERA_THREADS="1 2"  IDLE_THREADS=4  IDLE_SECONDS=5  POPULATE=1000000
 #   BASE_PORT=7380 (each server started gets the next port)
 #   BENCH_ARGS=""  (extra redis-benchmark args, e.g. -r 100000 to spread keys over shards)
@@ -45,6 +50,7 @@ TESTS=${TESTS:-set,get,incr,mset,hset,lpush,lpop,sadd,zadd}
 COMMANDS=${COMMANDS:-"hget=hget myhash element:__rand_int__;zrange=zrange myzset 0 9"}
 SHAPES=${SHAPES:-"hash set intset zset list"}
 MEM_KEYS=${MEM_KEYS:-1000000}
+TXNS=${TXNS:-200000}
 PIPELINES=${PIPELINES:-"1 16"}
 TESSERA_THREADS=${TESSERA_THREADS:-"1 2"}
 IDLE_THREADS=${IDLE_THREADS:-4}
@@ -210,6 +216,48 @@ memory_shape() {
   stop_server
 }
 
+# gen_txns N TAG: N transactions of MULTI, SET of 4 keys, EXEC; TAG wraps the keys in
+# a hash tag (one shard) when non-empty.
+gen_txns() {
+  awk -v n="$1" -v tag="$2" '
+    function bulk(s) { printf "$%d\r\n%s\r\n", length(s), s }
+    BEGIN {
+      for (i = 0; i < n; i++) {
+        printf "*1\r\n"; bulk("MULTI")
+        for (j = 1; j <= 4; j++) {
+          k = (tag != "") ? "{" tag "}k" j : "k" j
+          printf "*3\r\n"; bulk("SET"); bulk(k); bulk(i)
+        }
+        printf "*1\r\n"; bulk("EXEC")
+      }
+    }'
+}
+
+# txn_server NAME THREADS: MULTI/EXEC throughput and MSET spread vs one hash tag.
+txn_server() {
+  local name=$1 threads=$2 port tag before after t0 t1 rps
+  start_server "$name" "$threads" || return 0
+  port=$server_port
+  for tag in "" t; do
+    gen_txns "$TXNS" "$tag" >"$work/txns"
+    before=$(cpu_ticks "$server_pid")
+    t0=$(date +%s.%N)
+    redis-cli -p "$port" --pipe <"$work/txns" >/dev/null 2>&1
+    t1=$(date +%s.%N)
+    after=$(cpu_ticks "$server_pid")
+    echo "txn $name $threads ${tag:-spread} $TXNS $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}') $(ticks_to_s $((after - before)))" >>"$work/txn"
+  done
+  for tag in "" "{t}"; do
+    local -a cmd=(mset)
+    for j in $(seq 10); do cmd+=("${tag}key$j" v); done
+    before=$(cpu_ticks "$server_pid")
+    rps=$(redis-benchmark -h 127.0.0.1 -p "$port" -q -c "$CLIENTS" -n "$N" --csv "${cmd[@]}" 2>/dev/null | awk -F'"' 'NR == 2 {print $4}')
+    after=$(cpu_ticks "$server_pid")
+    echo "mset10 $name $threads ${tag:-spread} $N ${rps:-0} $(ticks_to_s $((after - before)))" >>"$work/txn"
+  done
+  stop_server
+}
+
 # idle_cpu NAME THREADS: percent of one core used while nobody talks to it.
 idle_cpu() {
   local name=$1 threads=$2 before after
@@ -244,6 +292,11 @@ for shape in $SHAPES; do
   memory_shape redis 1 "$shape"
   for th in $TESSERA_THREADS; do memory_shape tessera "$th" "$shape"; done
 done
+
+echo "==> transactions: $TXNS x (MULTI, SET x4, EXEC) through redis-cli --pipe; MSET of 10 keys"
+: >"$work/txn"
+txn_server redis 1
+for th in $TESSERA_THREADS; do txn_server tessera "$th"; done
 
 echo
 echo "## Throughput and CPU (ops per server CPU-second; ratio = that figure / redis-server's)"
@@ -302,3 +355,11 @@ awk '
       printf "| %-6s | %-8s | %7s | %10s | %14.1f | %14s |\n", f[1], f[2], f[3], f[6], (f[5] - f[4]) / 1024, ratio
     }
   }' "$work/shapes"
+
+echo
+echo "## Transactions (MULTI, SET x4, EXEC through redis-cli --pipe; MSET of 10 keys at -P 1)"
+echo
+awk '
+  $1 == "txn" { printf "txn    %-8s --threads %-2s keys %-6s %d transactions in %5.2fs (%8.0f/s), server CPU %5.2fs (%8.0f per CPU-s)\n", $2, $3, $4, $5, $6, $5 / $6, $7, ($7 > 0) ? $5 / $7 : 0 }
+  $1 == "mset10" { printf "mset10 %-8s --threads %-2s keys %-6s %10.0f ops/s, server CPU %5.2fs (%8.0f per CPU-s)\n", $2, $3, $4, $6, $7, ($7 > 0) ? $5 / $7 : 0 }
+' "$work/txn"
