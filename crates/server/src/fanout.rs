@@ -11,7 +11,8 @@ use std::collections::HashMap;
 
 use commands::args::parse_i64;
 use commands::keys::{self, ScanFilter};
-use commands::{sort, strings, Error};
+use commands::table::flags;
+use commands::{sort, strings, Error, Handler, Shard};
 use resp::encode;
 
 use crate::conn::Client;
@@ -418,6 +419,102 @@ async fn parts(w: &Route<'_>, client: &mut Client, name: &str, argv: Argv<'_>, o
                 e.write(out);
             }
         }
-        _ => Error::Other(format!("ERR '{name}' cannot run across shards yet")).write(out),
+        _ => gathered(w, client, argv, out).await,
+    }
+}
+
+/// Any other multi-key command across shards, inside the transaction that
+/// holds its keys' shards: copies of the keys' values (with their TTLs) are
+/// gathered into a scratch shard here, the command runs there as it would
+/// on one shard, and every key whose value, TTL or existence it changed is
+/// written back to its own shard. Correct for every command the table
+/// describes, at the cost of copying the values involved; commands whose
+/// keys share a shard (or a hash tag) never come here.
+async fn gathered(w: &Route<'_>, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) {
+    let Some(spec) = w.shared.table.lookup(argv[0]) else {
+        return;
+    };
+    let Handler::Shard(f) = spec.handler else {
+        return;
+    };
+    let db = client.db;
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    for i in spec.keys_of(argv) {
+        if !keys.iter().any(|k| k.as_slice() == argv[i]) {
+            keys.push(argv[i].to_vec());
+        }
+    }
+    let mut groups: Vec<(usize, Vec<Vec<u8>>)> = Vec::new();
+    for k in &keys {
+        let s = w.shard_of(k);
+        match groups.iter_mut().find(|g| g.0 == s) {
+            Some(g) => g.1.push(k.clone()),
+            None => groups.push((s, vec![k.clone()])),
+        }
+    }
+    let mut before: Vec<(Vec<u8>, Option<Stored>)> = Vec::new();
+    for (s, ks) in groups {
+        let got = w
+            .call(s, move |w| {
+                let mut sh = w.shard.borrow_mut();
+                let now = now_ms();
+                ks.into_iter()
+                    .map(|k| {
+                        let v = sh.ks.dbs[db]
+                            .get_with_expiry(&k, now)
+                            .map(|(v, e)| (v.clone(), e));
+                        (k, v)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+        before.extend(got);
+    }
+    let mut scratch = Shard::new(db + 1);
+    scratch.config = w.shard.borrow().config;
+    let now = now_ms();
+    for (k, v) in &before {
+        if let Some((v, e)) = v {
+            scratch.ks.dbs[db].insert(k, v.clone(), *e);
+        }
+    }
+    crate::conn::exec(&mut scratch, f, db, client.resp3, now, argv, out);
+    if spec.has(flags::READONLY) {
+        return;
+    }
+    for (k, old) in before {
+        let new = scratch.ks.dbs[db]
+            .get_with_expiry(&k, now)
+            .map(|(v, e)| (v.clone(), e));
+        if same(&old, &new) {
+            continue;
+        }
+        w.call(w.shard_of(&k), move |w| {
+            let mut sh = w.shard.borrow_mut();
+            match new {
+                Some((v, e)) => sh.ks.dbs[db].insert(&k, v, e),
+                None => {
+                    if let Some(v) = sh.ks.dbs[db].remove(&k, now_ms()) {
+                        storage::lazyfree::release(v);
+                    }
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// A key's value and TTL as [`gathered`] copies them.
+type Stored = (storage::Value, Option<u64>);
+
+/// Whether a command left a key as it found it.
+fn same(a: &Option<Stored>, b: &Option<Stored>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some((va, ea)), Some((vb, eb))) => {
+            ea == eb && commands::debug::digest_value(va) == commands::debug::digest_value(vb)
+        }
+        _ => false,
     }
 }

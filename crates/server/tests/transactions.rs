@@ -266,3 +266,92 @@ fn exec_across_shards_is_atomic() {
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
 }
+
+#[test]
+fn smove_and_rpoplpush_across_shards_conserve_members() {
+    let s = Server::start(4);
+    let port = s.port;
+    let mut c = s.client();
+    let sets = ["set-a", "set-b", "set-c", "set-d"];
+    let lists = ["ring-a", "ring-b", "ring-c"];
+    for i in 0..40 {
+        c.int(&["SADD", sets[i % 4], &format!("m{i}")]);
+        c.int(&["RPUSH", lists[i % 3], &format!("e{i}")]);
+    }
+    let movers: Vec<_> = (0..3)
+        .map(|t| {
+            run_for(Duration::from_secs(2), move || {
+                let mut c = common::Client::connect(port);
+                for i in 0..20 {
+                    let m = format!("m{}", (i * 7 + t) % 40);
+                    let r = c.cmd(&["SMOVE", sets[(i + t) % 4], sets[(i + t + 1) % 4], &m]);
+                    assert!(matches!(r, Reply::Int(0 | 1)), "{r:?}");
+                    let r = c.cmd(&["RPOPLPUSH", lists[(i + t) % 3], lists[(i + t + 1) % 3]]);
+                    assert!(matches!(r, Reply::Bulk(_) | Reply::Nil), "{r:?}");
+                }
+            })
+        })
+        .collect();
+    let end = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < end {
+        c.ok(&["MULTI"]);
+        for k in sets {
+            c.cmd(&["SCARD", k]);
+        }
+        for k in lists {
+            c.cmd(&["LLEN", k]);
+        }
+        let r = c.cmd(&["EXEC"]);
+        let n: Vec<i64> = r.as_array().iter().map(Reply::as_int).collect();
+        assert_eq!(
+            n[..4].iter().sum::<i64>(),
+            40,
+            "set members not conserved: {n:?}"
+        );
+        assert_eq!(
+            n[4..].iter().sum::<i64>(),
+            40,
+            "list elements not conserved: {n:?}"
+        );
+    }
+    for m in movers {
+        m.join().unwrap();
+    }
+    let mut all = Vec::new();
+    for k in sets {
+        all.extend(c.cmd(&["SMEMBERS", k]).as_strings());
+    }
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 40);
+}
+
+#[test]
+fn set_and_sorted_set_algebra_across_shards() {
+    for_threads(|s| {
+        let mut c = s.client();
+        c.int(&["SADD", "sa", "1", "2", "3"]);
+        c.int(&["SADD", "sb", "2", "3", "4"]);
+        assert_eq!(c.int(&["SINTERSTORE", "sdst", "sa", "sb"]), 2);
+        let mut m = c.cmd(&["SMEMBERS", "sdst"]).as_strings();
+        m.sort();
+        assert_eq!(m, ["2", "3"]);
+        assert_eq!(c.int(&["SINTERCARD", "2", "sa", "sb"]), 2);
+        c.int(&["ZADD", "za", "1", "x", "2", "y"]);
+        assert_eq!(
+            c.int(&["ZUNIONSTORE", "zdst", "2", "za", "sa", "WEIGHTS", "2", "1"]),
+            5
+        );
+        assert_eq!(c.cmd(&["ZSCORE", "zdst", "y"]), Reply::bulk("4"));
+        c.ok(&["SET", "ba", "ab"]);
+        c.ok(&["SET", "bb", "  "]);
+        assert_eq!(c.int(&["BITOP", "OR", "bdst", "ba", "bb"]), 2);
+        assert_eq!(c.cmd(&["GET", "bdst"]), Reply::bulk("ab"));
+        c.int(&["RPUSH", "la", "1", "2"]);
+        assert_eq!(
+            c.cmd(&["LMOVE", "la", "lb", "LEFT", "RIGHT"]),
+            Reply::bulk("1")
+        );
+        assert_eq!(c.cmd(&["LRANGE", "lb", "0", "-1"]).as_strings(), ["1"]);
+    });
+}
