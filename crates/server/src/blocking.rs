@@ -264,6 +264,69 @@ async fn attempt(r: &Route<'_>, client: &Client, b: &blocking::Blocking, wait: b
     Attempt::Waiting(waiter, groups)
 }
 
+/// [`attempt`] when every key (and a Move's destination) lives on one
+/// shard: one job there tries the keys and registers the waiter, with
+/// nothing in between, so it needs no transaction — the common case of a
+/// job-queue worker costs one hop.
+async fn attempt_on_one_shard(
+    w: &Worker,
+    shard: usize,
+    client: &Client,
+    b: &blocking::Blocking,
+) -> Attempt {
+    let (db, resp3) = (client.db, client.resp3);
+    let waiter = Arc::new(Waiter {
+        claimed: AtomicBool::new(false),
+        from: w.id,
+        slot: w.router.alloc_slot(),
+        db,
+        op: b.op.clone(),
+        resp3,
+    });
+    let (keys, wt) = (b.keys.clone(), Arc::clone(&waiter));
+    let got = w
+        .call(shard, move |w| {
+            let now = now_ms();
+            {
+                let mut sh = w.shard.borrow_mut();
+                let dbm = &mut sh.ks.dbs[db];
+                if let Err(e) = blocking::check_dst(dbm, &wt.op, now) {
+                    return Err(e);
+                }
+                for k in &keys {
+                    match blocking::serve(dbm, k, &wt.op, true, resp3, now) {
+                        Ok(Some(s)) => return Ok(Some(s)),
+                        Ok(None) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            let mut uniq: Vec<Vec<u8>> = Vec::new();
+            for k in keys {
+                if !uniq.contains(&k) {
+                    uniq.push(k);
+                }
+            }
+            register(w, &wt, &uniq);
+            Ok(None)
+        })
+        .await;
+    match got {
+        Some(Ok(Some(s))) => {
+            w.router.free_slot(waiter.slot);
+            Attempt::Served(s)
+        }
+        Some(Err(e)) => {
+            w.router.free_slot(waiter.slot);
+            Attempt::Failed(e)
+        }
+        _ => {
+            let groups = by_shard(w, &b.keys);
+            Attempt::Waiting(waiter, groups)
+        }
+    }
+}
+
 /// A Move's push onto a destination on another shard.
 async fn push_remote(r: &Route<'_>, db: usize, dst: &[u8], s: &Served, to_left: bool) {
     let (d, e) = (dst.to_vec(), s.elems.first().cloned().unwrap_or_default());
@@ -325,10 +388,16 @@ pub async fn run(
         shards.push(w.shard_of(dst));
     }
     let route = Route::plain(w);
-    let cl: &Client = client;
-    let got = route
-        .atomically(shards, async |r: Route<'_>| attempt(&r, cl, &b, true).await)
-        .await;
+    shards.sort_unstable();
+    shards.dedup();
+    let got = if let [only] = shards[..] {
+        attempt_on_one_shard(w, only, client, &b).await
+    } else {
+        let cl: &Client = client;
+        route
+            .atomically(shards, async |r: Route<'_>| attempt(&r, cl, &b, true).await)
+            .await
+    };
     let (waiter, groups) = match got {
         Attempt::Served(s) => {
             out.extend_from_slice(&s.reply);
