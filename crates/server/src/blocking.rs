@@ -290,9 +290,7 @@ async fn attempt_on_one_shard(
             {
                 let mut sh = w.shard.borrow_mut();
                 let dbm = &mut sh.ks.dbs[db];
-                if let Err(e) = blocking::check_dst(dbm, &wt.op, now) {
-                    return Err(e);
-                }
+                blocking::check_dst(dbm, &wt.op, now)?;
                 for k in &keys {
                     match blocking::serve(dbm, k, &wt.op, true, resp3, now) {
                         Ok(Some(s)) => return Ok(Some(s)),
