@@ -316,6 +316,11 @@ pub fn serve(
             from_left,
             to_left,
         } => {
+            // The destination's type matters only once there is something
+            // to move (a client may block with a wrong-typed destination).
+            if access::read::<List>(db, key, now)?.is_none() {
+                return Ok(None);
+            }
             if dst_here {
                 access::read::<List>(db, dst, now)?;
             }
@@ -379,7 +384,8 @@ pub fn serve(
     Ok(Some(s))
 }
 
-/// Pushes one element onto the list at `key` (created if missing).
+/// Pushes one element onto the list at `key` (created if missing);
+/// WRONGTYPE when it holds something else.
 pub fn push(db: &mut Db, key: &[u8], e: &[u8], left: bool, now: Millis) -> Result<(), Error> {
     let l = access::write_or_create::<List>(db, key, now)?;
     if left {

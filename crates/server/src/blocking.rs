@@ -206,14 +206,24 @@ async fn attempt(r: &Route<'_>, client: &Client, b: &blocking::Blocking, wait: b
         _ => None,
     };
     if let Some(dst) = &dst {
-        let op = b.op.clone();
-        let checked = r
-            .call(r.shard_of(dst), move |w| {
-                blocking::check_dst(&mut w.shard.borrow_mut().ks.dbs[db], &op, now_ms())
+        // The destination's type is checked only when there is something
+        // to move, as Redis does.
+        let (op, src) = (b.op.clone(), b.keys[0].clone());
+        let src_ready = r
+            .call(r.shard_of(&src), move |w| {
+                blocking::ready(&mut w.shard.borrow_mut().ks.dbs[db], &src, &op, now_ms())
             })
             .await;
-        if let Some(Err(e)) = checked {
-            return Attempt::Failed(e);
+        if let Some(Ok(true)) = src_ready {
+            let op = b.op.clone();
+            let checked = r
+                .call(r.shard_of(dst), move |w| {
+                    blocking::check_dst(&mut w.shard.borrow_mut().ks.dbs[db], &op, now_ms())
+                })
+                .await;
+            if let Some(Err(e)) = checked {
+                return Attempt::Failed(e);
+            }
         }
     }
     for key in &b.keys {
@@ -236,7 +246,10 @@ async fn attempt(r: &Route<'_>, client: &Client, b: &blocking::Blocking, wait: b
             Some(Ok(Some(s))) => {
                 if s.push_pending {
                     if let (Some(d), Op::Move { to_left, .. }) = (&dst, &b.op) {
-                        push_remote(r, db, d, &s, *to_left).await;
+                        if let Err(e) = push_remote(r, db, d, &s, *to_left).await {
+                            undo(r, db, &b.op, &s).await;
+                            return Attempt::Failed(e);
+                        }
                     }
                 }
                 return Attempt::Served(s);
@@ -290,7 +303,6 @@ async fn attempt_on_one_shard(
             {
                 let mut sh = w.shard.borrow_mut();
                 let dbm = &mut sh.ks.dbs[db];
-                blocking::check_dst(dbm, &wt.op, now)?;
                 for k in &keys {
                     match blocking::serve(dbm, k, &wt.op, true, resp3, now) {
                         Ok(Some(s)) => return Ok(Some(s)),
@@ -326,18 +338,25 @@ async fn attempt_on_one_shard(
 }
 
 /// A Move's push onto a destination on another shard.
-async fn push_remote(r: &Route<'_>, db: usize, dst: &[u8], s: &Served, to_left: bool) {
+async fn push_remote(
+    r: &Route<'_>,
+    db: usize,
+    dst: &[u8],
+    s: &Served,
+    to_left: bool,
+) -> Result<(), Error> {
     let (d, e) = (dst.to_vec(), s.elems.first().cloned().unwrap_or_default());
     r.call(r.shard_of(dst), move |w| {
-        let _ = blocking::push(
+        blocking::push(
             &mut w.shard.borrow_mut().ks.dbs[db],
             &d,
             &e,
             to_left,
             now_ms(),
-        );
+        )
     })
-    .await;
+    .await
+    .unwrap_or(Ok(()))
 }
 
 /// A blocking command (or ZMPOP) that must not block: inside EXEC, or
@@ -457,7 +476,13 @@ pub async fn run(
         Leave::Served(Ok(s)) => {
             if s.push_pending {
                 if let Op::Move { dst, to_left, .. } = &b.op {
-                    push_remote(&route, client.db, dst, &s, *to_left).await;
+                    if let Err(e) = push_remote(&route, client.db, dst, &s, *to_left).await {
+                        // The destination changed type meanwhile: the
+                        // element goes back where it was.
+                        undo(w, client.db, &b.op, &s).await;
+                        e.write(out);
+                        return Ok(Flow::Continue);
+                    }
                 }
             }
             if s.reply.is_empty() {
