@@ -439,6 +439,9 @@ pub async fn run(
         .timeout_ms
         .map(|ms| Instant::now() + Duration::from_millis(ms));
     let _counted = BlockedCount::new(&w.shared, deadline.is_some());
+    w.blocked_here
+        .borrow_mut()
+        .insert(client.id, Arc::clone(&waiter));
     let mut buf = vec![0u8; 4096];
     let outcome = loop {
         match wait_one(w, waiter.slot, deadline, stream, &mut buf).await {
@@ -468,6 +471,7 @@ pub async fn run(
         // answer is on the way.
         break Leave::Served(answer_of(w.router.wait(waiter.slot).await));
     };
+    w.blocked_here.borrow_mut().remove(&client.id);
     for (s, keys) in groups {
         let wt = Arc::clone(&waiter);
         w.call(s, move |w| unregister(w, &wt, &keys)).await;
@@ -506,6 +510,27 @@ pub async fn run(
             Ok(Flow::Close)
         }
     }
+}
+
+/// CLIENT UNBLOCK on this thread: ends client `id`'s wait as a timeout,
+/// or with the UNBLOCKED error; false when it is not blocked here (or is
+/// being served right now).
+pub fn unblock(w: &Worker, id: u64, error: bool) -> bool {
+    let Some(waiter) = w.blocked_here.borrow().get(&id).cloned() else {
+        return false;
+    };
+    if !claim(&waiter) {
+        return false;
+    }
+    let answer: Result<Served, Error> = if error {
+        Err(Error::Static(
+            "UNBLOCKED client unblocked via CLIENT UNBLOCK",
+        ))
+    } else {
+        Ok(Served::default())
+    };
+    w.router.respond(waiter.from, waiter.slot, Box::new(answer));
+    true
 }
 
 /// Puts a served pop back, for a client that left before its reply.

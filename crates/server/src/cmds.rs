@@ -399,7 +399,8 @@ fn client_line(c: &crate::worker::ClientInfo, now_s: u64) -> String {
     )
 }
 
-/// CLIENT ID | GETNAME | SETNAME name | SETINFO attr value | LIST | INFO | HELP
+/// CLIENT ID | GETNAME | SETNAME name | SETINFO attr value | LIST | INFO |
+/// UNBLOCK id [TIMEOUT|ERROR] | HELP
 async fn client_cmd(
     w: &Route<'_>,
     client: &mut Client,
@@ -418,6 +419,24 @@ async fn client_cmd(
         b"id" => {
             arity(2)?;
             encode::integer(out, client.id as i64);
+        }
+        b"unblock" if argv.len() == 3 || argv.len() == 4 => {
+            let id = parse_i64(argv[2]).ok_or(Error::NotInteger)?;
+            let error = match argv.get(3) {
+                None => false,
+                Some(a) if a.eq_ignore_ascii_case(b"timeout") => false,
+                Some(a) if a.eq_ignore_ascii_case(b"error") => true,
+                Some(_) => {
+                    return Err(Error::Static(
+                        "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+                    ))
+                }
+            };
+            let id = id as u64;
+            let done = w
+                .call_all(move |w| crate::blocking::unblock(w, id, error))
+                .await;
+            encode::integer(out, i64::from(done.iter().any(|d| *d)));
         }
         b"getname" => {
             arity(2)?;

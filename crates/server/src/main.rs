@@ -176,6 +176,7 @@ fn main() {
                     deferred: RefCell::new(std::collections::VecDeque::new()),
                     waiters: RefCell::new(Default::default()),
                     waiting: std::cell::Cell::new(0),
+                    blocked_here: RefCell::new(Default::default()),
                 });
                 worker::set_current(&w);
                 let pw = Rc::clone(&w);

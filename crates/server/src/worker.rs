@@ -76,6 +76,9 @@ pub struct Worker {
     pub deferred: RefCell<VecDeque<Request>>,
     /// Clients blocked on keys of this shard (see `blocking.rs`).
     pub waiters: RefCell<crate::blocking::Waiters>,
+    /// This thread's clients blocked right now, by client id (for CLIENT
+    /// UNBLOCK).
+    pub blocked_here: RefCell<std::collections::HashMap<u64, Arc<crate::blocking::Waiter>>>,
     /// How many (client, key) waits are registered here: 0 keeps the
     /// check after each command to one comparison.
     pub waiting: Cell<usize>,

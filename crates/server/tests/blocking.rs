@@ -194,3 +194,25 @@ fn every_element_delivered_exactly_once() {
     assert_eq!(unique.len(), all.len(), "an element was delivered twice");
     assert_eq!(all.len(), PRODUCERS * EACH, "elements were lost");
 }
+
+#[test]
+fn client_unblock() {
+    for_threads(|s| {
+        let mut blocked_client = s.client();
+        let id = blocked_client.int(&["CLIENT", "ID"]);
+        blocked_client.send(&common::encode(&["BLPOP", "never", "0"]));
+        wait_blocked(s, 1);
+        let mut c = s.client();
+        assert_eq!(c.int(&["CLIENT", "UNBLOCK", &id.to_string(), "ERROR"]), 1);
+        assert_eq!(
+            blocked_client.read_reply(),
+            Reply::err("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+        );
+        blocked_client.send(&common::encode(&["BRPOP", "never", "0"]));
+        wait_blocked(s, 1);
+        assert_eq!(c.int(&["CLIENT", "UNBLOCK", &id.to_string()]), 1);
+        assert_eq!(blocked_client.read_reply(), Reply::NilArray);
+        assert_eq!(c.int(&["CLIENT", "UNBLOCK", &id.to_string()]), 0);
+        assert_eq!(c.int(&["CLIENT", "UNBLOCK", "424242"]), 0);
+    });
+}
