@@ -48,8 +48,9 @@ typed!(ZSet, ZSet, std::convert::identity);
 
 /// The live value of `key` as a `T`: `Ok(None)` when there is no such key,
 /// WRONGTYPE when it holds another type.
+/// Counts a keyspace hit or miss, as Redis's read lookups do.
 pub fn read<'a, T: Typed>(db: &'a mut Db, key: &[u8], now: Millis) -> Result<Option<&'a T>, Error> {
-    match db.get(key, now) {
+    match db.get_counted(key, now) {
         None => Ok(None),
         Some(v) => T::peek(v).map(Some).ok_or(Error::WrongType),
     }

@@ -44,8 +44,8 @@ pub async fn render(w: &Worker, argv: &[&[u8]]) -> String {
                 clients: w.clients.borrow().len(),
                 commands: w.stats.commands.get(),
                 ops: w.instantaneous_ops(),
-                hits: sh.stats.keyspace_hits,
-                misses: sh.stats.keyspace_misses,
+                hits: sh.stats.keyspace_hits + sh.ks.dbs.iter().map(|d| d.hits).sum::<u64>(),
+                misses: sh.stats.keyspace_misses + sh.ks.dbs.iter().map(|d| d.misses).sum::<u64>(),
                 expired: sh.ks.expired_keys(),
                 dbs: sh
                     .ks

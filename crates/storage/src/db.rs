@@ -118,6 +118,10 @@ pub struct Db {
     expired: u64,
     /// For RANDOMKEY; per database so tests can seed it.
     rng: fastrand::Rng,
+    /// Reads of aggregates that found / did not find their key (INFO
+    /// keyspace_hits / keyspace_misses, beside the string commands' own).
+    pub hits: u64,
+    pub misses: u64,
     /// WATCHed keys: how many watches each has and a version that every
     /// change to the key bumps (writes, deletes, expiry, FLUSH). None while
     /// nobody watches a key here, so unwatched databases pay one branch.
@@ -143,6 +147,8 @@ impl Db {
             index: DeadlineIndex::default(),
             expired: 0,
             rng: fastrand::Rng::new(),
+            hits: 0,
+            misses: 0,
             watched: None,
             blocked: None,
         }
@@ -186,6 +192,22 @@ impl Db {
         self.expire_if_due(key, now);
         let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
         e.map(|e| &*e.value_mut())
+    }
+
+    /// [`Db::get`] for a read command: counts a keyspace hit or miss.
+    pub fn get_counted(&mut self, key: &[u8], now: Millis) -> Option<&Value> {
+        self.expire_if_due(key, now);
+        let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
+        match e {
+            Some(e) => {
+                self.hits += 1;
+                Some(&*e.value_mut())
+            }
+            None => {
+                self.misses += 1;
+                None
+            }
+        }
     }
 
     /// The live value, to change in place (its TTL is kept). Counts as a
