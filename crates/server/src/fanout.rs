@@ -16,8 +16,8 @@ use commands::{sort, strings, Error, Handler, Shard};
 use resp::encode;
 
 use crate::conn::Client;
-use crate::tx::Route;
-use crate::worker::now_ms;
+use crate::tx::{self, Part, Route};
+use crate::worker::{now_ms, Worker};
 
 type Argv<'a> = &'a [&'a [u8]];
 
@@ -197,6 +197,9 @@ pub async fn multi_shard(
     argv: Argv<'_>,
     out: &mut Vec<u8>,
 ) {
+    if w.tx == 0 && one_step_command(w, client, name, argv, out).await {
+        return;
+    }
     let shards: Vec<usize> = match w.shared.table.lookup(argv[0]) {
         Some(spec) => spec
             .keys_of(argv)
@@ -209,6 +212,101 @@ pub async fn multi_shard(
         parts(&r, client, name, argv, out).await;
     })
     .await;
+}
+
+/// MGET, MSET, DEL/UNLINK and EXISTS/TOUCH across shards, outside any
+/// transaction: one job per shard as a one-step transaction
+/// (`tx::one_step`), the cheapest atomic form. False for other commands.
+async fn one_step_command(
+    w: &Route<'_>,
+    client: &mut Client,
+    name: &str,
+    argv: Argv<'_>,
+    out: &mut Vec<u8>,
+) -> bool {
+    let db = client.db;
+    match name {
+        "mget" => {
+            let groups = by_shard(w, 1..argv.len(), argv);
+            let parts: Vec<(usize, Part<Vec<Option<Vec<u8>>>>)> = groups
+                .iter()
+                .map(|(s, idx)| {
+                    let keys = owned(argv, idx);
+                    let f: Part<Vec<Option<Vec<u8>>>> = Box::new(move |w: &Worker| {
+                        let mut sh = w.shard.borrow_mut();
+                        let now = now_ms();
+                        keys.iter()
+                            .map(|k| strings::get_value(&mut sh, db, k, now))
+                            .collect()
+                    });
+                    (*s, f)
+                })
+                .collect();
+            let results = tx::one_step(w, parts).await;
+            let mut values: Vec<Option<Vec<u8>>> = vec![None; argv.len()];
+            for ((_, idx), vals) in groups.iter().zip(results) {
+                for (&i, v) in idx.iter().zip(vals.unwrap_or_default()) {
+                    values[i] = v;
+                }
+            }
+            encode::array_len(out, argv.len() - 1);
+            for v in &values[1..] {
+                match v {
+                    Some(v) => encode::bulk(out, v),
+                    None => encode::null(out, client.resp3),
+                }
+            }
+            true
+        }
+        "mset" => {
+            if let Err(e) = strings::check_pairs(argv) {
+                e.write(out);
+                return true;
+            }
+            let groups = by_shard(w, (1..argv.len()).step_by(2), argv);
+            let parts: Vec<(usize, Part<()>)> = groups
+                .iter()
+                .map(|(s, idx)| {
+                    let pairs: Vec<Vec<u8>> = idx
+                        .iter()
+                        .flat_map(|&i| [argv[i].to_vec(), argv[i + 1].to_vec()])
+                        .collect();
+                    let f: Part<()> = Box::new(move |w: &Worker| {
+                        let refs: Vec<&[u8]> = pairs.iter().map(Vec::as_slice).collect();
+                        strings::set_pairs(&mut w.shard.borrow_mut(), db, &refs);
+                    });
+                    (*s, f)
+                })
+                .collect();
+            tx::one_step(w, parts).await;
+            encode::ok(out);
+            true
+        }
+        "del" | "unlink" | "exists" | "touch" => {
+            let del = name == "del" || name == "unlink";
+            let groups = by_shard(w, 1..argv.len(), argv);
+            let parts: Vec<(usize, Part<i64>)> = groups
+                .iter()
+                .map(|(s, idx)| {
+                    let keys = owned(argv, idx);
+                    let f: Part<i64> = Box::new(move |w: &Worker| {
+                        let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+                        let mut sh = w.shard.borrow_mut();
+                        if del {
+                            keys::del_keys(&mut sh, db, &refs, now_ms())
+                        } else {
+                            keys::count_existing(&mut sh, db, &refs, now_ms())
+                        }
+                    });
+                    (*s, f)
+                })
+                .collect();
+            let n: i64 = tx::one_step(w, parts).await.into_iter().flatten().sum();
+            encode::integer(out, n);
+            true
+        }
+        _ => false,
+    }
 }
 
 /// The body of [`multi_shard`], inside its transaction.

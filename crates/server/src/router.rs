@@ -32,6 +32,9 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::rt::Doorbell;
 use crate::worker::Worker;
 
+/// The id of a request whose result nobody waits for ([`Router::post`]).
+const NO_ANSWER: u32 = u32::MAX;
+
 /// Work for another thread: runs there, on that thread's [`Worker`].
 pub type Job = Box<dyn FnOnce(&Worker) -> Box<dyn Any + Send> + Send>;
 
@@ -137,6 +140,9 @@ impl Router {
         let Request { from, id, job, .. } = req;
         let result = job(worker);
         crate::blocking::serve_ready(worker);
+        if id == NO_ANSWER {
+            return;
+        }
         if self.mesh.resp_tx[from]
             .send(Response { id, result })
             .is_ok()
@@ -167,6 +173,20 @@ impl Router {
     pub fn respond(&self, to: usize, id: u32, result: Box<dyn Any + Send>) {
         if self.mesh.resp_tx[to].send(Response { id, result }).is_ok() {
             self.mesh.doorbells[to].ring();
+        }
+    }
+
+    /// Sends `job` to thread `target` with no answer expected (its result
+    /// is dropped there).
+    pub fn post(&self, target: usize, tx: u64, job: Job) {
+        let req = Request {
+            from: self.me,
+            id: NO_ANSWER,
+            tx,
+            job,
+        };
+        if self.mesh.req_tx[target].send(req).is_ok() {
+            self.mesh.doorbells[target].ring();
         }
     }
 

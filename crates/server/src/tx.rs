@@ -110,6 +110,70 @@ impl<'a> Route<'a> {
     }
 }
 
+/// A fresh transaction id.
+fn next_id() -> u64 {
+    NEXT_TX.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A boxed part of a one-step transaction.
+pub type Part<R> = Box<dyn FnOnce(&Worker) -> R + Send>;
+
+/// A one-step transaction: one job per shard (MSET, MGET, DEL, EXISTS
+/// across shards), atomic together, in as few hops as ordered holds allow.
+/// The jobs run one after another in ascending shard order; each but the
+/// last also holds its shard (so nothing sees it again before the last
+/// part is done), the last needs no hold, and the holds are released
+/// without waiting: this connection's later requests queue behind the
+/// releases on each channel, everyone else's behind the holds. Results
+/// come back in the order of `parts`.
+pub async fn one_step<R: Send + 'static>(
+    w: &Worker,
+    parts: Vec<(usize, Part<R>)>,
+) -> Vec<Option<R>> {
+    let n = parts.len();
+    let id = next_id();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| parts[i].0);
+    let shards: Vec<usize> = parts.iter().map(|p| p.0).collect();
+    let mut slots: Vec<Option<Part<R>>> = parts.into_iter().map(|p| Some(p.1)).collect();
+    let mut results: Vec<Option<R>> = (0..n).map(|_| None).collect();
+    for (pos, &i) in order.iter().enumerate() {
+        let hold = pos + 1 < n;
+        let Some(f) = slots[i].take() else { continue };
+        results[i] = w
+            .start_tx(shards[i], id, move |w| {
+                if hold {
+                    w.held_by.set(id);
+                }
+                f(w)
+            })
+            .finish(w)
+            .await;
+    }
+    for &i in &order[..n.saturating_sub(1)] {
+        let release = move |w: &Worker| {
+            if w.held_by.get() == id {
+                w.held_by.set(0);
+            }
+            w.router.run_deferred(w);
+        };
+        if shards[i] == w.id && !w.must_defer(id) {
+            release(w);
+            crate::blocking::serve_ready(w);
+        } else {
+            w.router.post(
+                shards[i],
+                id,
+                Box::new(move |w| {
+                    release(w);
+                    Box::new(()) as Box<dyn std::any::Any + Send>
+                }),
+            );
+        }
+    }
+    results
+}
+
 /// A transaction in progress: the shards it holds.
 pub struct Tx<'a> {
     w: &'a Worker,
@@ -123,7 +187,7 @@ impl<'a> Tx<'a> {
         let mut shards: Vec<usize> = shards.into_iter().collect();
         shards.sort_unstable();
         shards.dedup();
-        let id = NEXT_TX.fetch_add(1, Ordering::Relaxed);
+        let id = next_id();
         for &s in &shards {
             w.start_tx(s, id, move |w| w.held_by.set(id))
                 .finish(w)
