@@ -214,6 +214,9 @@ pub async fn multi_shard(
     .await;
 }
 
+/// Values read from one shard, in key order (None: missing or not a string).
+type Values = Vec<Option<Vec<u8>>>;
+
 /// MGET, MSET, DEL/UNLINK and EXISTS/TOUCH across shards, outside any
 /// transaction: one job per shard as a one-step transaction
 /// (`tx::one_step`), the cheapest atomic form. False for other commands.
@@ -228,11 +231,11 @@ async fn one_step_command(
     match name {
         "mget" => {
             let groups = by_shard(w, 1..argv.len(), argv);
-            let parts: Vec<(usize, Part<Vec<Option<Vec<u8>>>>)> = groups
+            let parts: Vec<(usize, Part<Values>)> = groups
                 .iter()
                 .map(|(s, idx)| {
                     let keys = owned(argv, idx);
-                    let f: Part<Vec<Option<Vec<u8>>>> = Box::new(move |w: &Worker| {
+                    let f: Part<Values> = Box::new(move |w: &Worker| {
                         let mut sh = w.shard.borrow_mut();
                         let now = now_ms();
                         keys.iter()
