@@ -120,49 +120,105 @@ pub type Part<R> = Box<dyn FnOnce(&Worker) -> R + Send>;
 
 /// A one-step transaction: one job per shard (MSET, MGET, DEL, EXISTS
 /// across shards), atomic together, in as few hops as ordered holds allow.
-/// The jobs run one after another in ascending shard order; each but the
-/// last also holds its shard (so nothing sees it again before the last
-/// part is done), the last needs no hold, and the holds are released
-/// without waiting: this connection's later requests queue behind the
-/// releases on each channel, everyone else's behind the holds. Results
-/// come back in the order of `parts`.
+///
+/// The parts travel as a chain in ascending shard order: the coordinator
+/// sends the first to the lowest shard, which runs it, holds itself (all
+/// but the last shard hold) and forwards the rest to the next shard, and
+/// so on; the last shard answers the coordinator and posts the releases.
+/// A shard is held for one forward plus one release message — half of
+/// what a coordinator-driven round trip per shard would cost — and the
+/// ascending order keeps it deadlock-free like every other transaction.
+/// Results come back in the order of `parts`.
 pub async fn one_step<R: Send + 'static>(
     w: &Worker,
     parts: Vec<(usize, Part<R>)>,
 ) -> Vec<Option<R>> {
     let n = parts.len();
-    let id = next_id();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| parts[i].0);
-    let shards: Vec<usize> = parts.iter().map(|p| p.0).collect();
-    let mut slots: Vec<Option<Part<R>>> = parts.into_iter().map(|p| Some(p.1)).collect();
-    let mut results: Vec<Option<R>> = (0..n).map(|_| None).collect();
-    for (pos, &i) in order.iter().enumerate() {
-        let hold = pos + 1 < n;
-        let Some(f) = slots[i].take() else { continue };
-        results[i] = w
-            .start_tx(shards[i], id, move |w| {
-                if hold {
-                    w.held_by.set(id);
-                }
-                f(w)
-            })
-            .finish(w)
-            .await;
+    let mut rest: Vec<(usize, usize, Part<R>)> = parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, (s, f))| (s, i, f))
+        .collect();
+    rest.sort_by_key(|p| p.0);
+    let chain = Chain {
+        id: next_id(),
+        from: w.id,
+        slot: w.router.alloc_slot(),
+        held: Vec::new(),
+        rest: rest.into(),
+        results: (0..n).map(|_| None).collect(),
+    };
+    let slot = chain.slot;
+    forward(w, chain);
+    match w.router.wait(slot).await.downcast::<Vec<Option<R>>>() {
+        Ok(r) => *r,
+        Err(_) => (0..n).map(|_| None).collect(),
     }
-    for &i in &order[..n.saturating_sub(1)] {
+}
+
+/// A one-step transaction on its way along its shards.
+struct Chain<R> {
+    id: u64,
+    /// The coordinator's thread and the slot its answer goes to.
+    from: usize,
+    slot: u32,
+    /// Shards held so far, to release at the end.
+    held: Vec<usize>,
+    /// Parts still to run: (shard, index in the answer, job), ascending.
+    rest: std::collections::VecDeque<(usize, usize, Part<R>)>,
+    results: Vec<Option<R>>,
+}
+
+/// Runs the chain's next part where it belongs: inline when that is this
+/// shard and nothing holds it, else as a message (parked while another
+/// transaction holds the shard).
+fn forward<R: Send + 'static>(w: &Worker, c: Chain<R>) {
+    let Some(&(next, _, _)) = c.rest.front() else {
+        return;
+    };
+    if next == w.id && !w.must_defer(c.id) {
+        step(w, c);
+    } else {
+        let id = c.id;
+        w.router.post(
+            next,
+            id,
+            Box::new(move |w| {
+                step(w, c);
+                Box::new(()) as Box<dyn std::any::Any + Send>
+            }),
+        );
+    }
+}
+
+/// One link of the chain, on the part's own shard.
+fn step<R: Send + 'static>(w: &Worker, mut c: Chain<R>) {
+    let Some((shard, idx, f)) = c.rest.pop_front() else {
+        return;
+    };
+    let last = c.rest.is_empty();
+    if !last {
+        w.held_by.set(c.id);
+        c.held.push(shard);
+    }
+    c.results[idx] = Some(f(w));
+    if !last {
+        forward(w, c);
+        return;
+    }
+    let id = c.id;
+    for &s in &c.held {
         let release = move |w: &Worker| {
             if w.held_by.get() == id {
                 w.held_by.set(0);
             }
             w.router.run_deferred(w);
         };
-        if shards[i] == w.id && !w.must_defer(id) {
+        if s == w.id {
             release(w);
-            crate::blocking::serve_ready(w);
         } else {
             w.router.post(
-                shards[i],
+                s,
                 id,
                 Box::new(move |w| {
                     release(w);
@@ -171,7 +227,7 @@ pub async fn one_step<R: Send + 'static>(
             );
         }
     }
-    results
+    w.router.respond(c.from, c.slot, Box::new(c.results));
 }
 
 /// A transaction in progress: the shards it holds.
