@@ -47,8 +47,9 @@ N=${N:-500000}
 N16=${N16:-$((N * 6))}
 CLIENTS=${CLIENTS:-50}
 TESTS=${TESTS:-set,get,incr,mset,hset,lpush,lpop,sadd,zadd}
-COMMANDS=${COMMANDS:-"hget=hget myhash element:__rand_int__;zrange=zrange myzset 0 9"}
-SHAPES=${SHAPES:-"hash set intset zset list"}
+# `-` not `:-`: an empty COMMANDS or SHAPES means "none".
+COMMANDS=${COMMANDS-"hget=hget myhash element:__rand_int__;zrange=zrange myzset 0 9"}
+SHAPES=${SHAPES-"hash set intset zset list"}
 MEM_KEYS=${MEM_KEYS:-1000000}
 TXNS=${TXNS:-200000}
 PIPELINES=${PIPELINES:-"1 16"}
@@ -139,7 +140,7 @@ bench_server() {
     local -a runs=()
     for t in ${TESTS//,/ }; do runs+=("$t"); done
     IFS=';' read -r -a custom <<<"$COMMANDS"
-    for c in "${custom[@]}"; do [ -n "$c" ] && runs+=("$c"); done
+    for c in "${custom[@]}"; do [ -n "${c// /}" ] && runs+=("$c"); done
     for run in "${runs[@]}"; do
       t=${run%%=*}
       local -a what=(-t "$t")
