@@ -213,6 +213,8 @@ pub async fn exec(w: &Route<'_>, client: &mut Client, out: &mut Vec<u8>) -> Resu
     if shards.len() <= 1 && only_shard_cmds {
         let shard = shards.first().copied().unwrap_or(w.id);
         exec_on_one_shard(w, client, q, shard, out).await;
+    } else if client.watches.is_empty() && only_shard_cmds && per_shard(w, &q).is_some() {
+        exec_one_step(w, client, q, out).await;
     } else {
         let tx = Tx::begin(w, shards).await;
         let route = tx.route();
@@ -229,6 +231,76 @@ pub async fn exec(w: &Route<'_>, client: &mut Client, out: &mut Vec<u8>) -> Resu
     }
     unwatch_all(w, client).await;
     Ok(())
+}
+
+/// For each queued command, the one shard all its keys live on; None when
+/// some command spreads over several shards.
+fn per_shard(w: &Worker, q: &Queue) -> Option<Vec<usize>> {
+    q.cmds
+        .iter()
+        .map(|c| {
+            let argv: Vec<&[u8]> = c.iter().map(Vec::as_slice).collect();
+            let s = shards_of(w, &argv)?;
+            let first = *s.first()?;
+            s.iter().all(|&x| x == first).then_some(first)
+        })
+        .collect()
+}
+
+/// A queued command with its position in the transaction.
+type Numbered = (usize, Vec<Vec<u8>>);
+/// Replies of one shard's commands, with their positions.
+type Replies = Vec<(usize, Vec<u8>)>;
+
+/// EXEC of single-shard commands on several shards, with no WATCH: each
+/// shard runs its commands in their order as one part of a one-step
+/// transaction (`tx::one_step`), which is atomic across the shards;
+/// commands on different shards touch different keys, so running the
+/// shards' parts one after another changes nothing a client could see.
+async fn exec_one_step(w: &Route<'_>, client: &mut Client, q: Queue, out: &mut Vec<u8>) {
+    let Some(homes) = per_shard(w, &q) else {
+        return;
+    };
+    let (db, resp3) = (client.db, client.resp3);
+    let table = w.shared.table;
+    let mut groups: Vec<(usize, Vec<Numbered>)> = Vec::new();
+    for (i, (cmd, &s)) in q.cmds.into_iter().zip(&homes).enumerate() {
+        match groups.iter_mut().find(|g| g.0 == s) {
+            Some(g) => g.1.push((i, cmd)),
+            None => groups.push((s, vec![(i, cmd)])),
+        }
+    }
+    let n = homes.len();
+    let parts: Vec<(usize, crate::tx::Part<Replies>)> = groups
+        .into_iter()
+        .map(|(s, cmds)| {
+            let f: crate::tx::Part<Replies> = Box::new(move |w: &Worker| {
+                let mut sh = w.shard.borrow_mut();
+                let now = now_ms();
+                cmds.iter()
+                    .map(|(i, cmd)| {
+                        let argv: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
+                        let mut reply = Vec::new();
+                        if let Some(Handler::Shard(f)) = table.lookup(argv[0]).map(|s| s.handler) {
+                            run_shard_fn(&mut sh, f, db, resp3, now, &argv, &mut reply);
+                        }
+                        (*i, reply)
+                    })
+                    .collect()
+            });
+            (s, f)
+        })
+        .collect();
+    let mut replies: Vec<Vec<u8>> = vec![Vec::new(); n];
+    for part in crate::tx::one_step(w, parts).await.into_iter().flatten() {
+        for (i, r) in part {
+            replies[i] = r;
+        }
+    }
+    encode::array_len(out, n);
+    for r in replies {
+        out.extend_from_slice(&r);
+    }
 }
 
 /// Whether no watched key changed since WATCH (checked inside the holds).
