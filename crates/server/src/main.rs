@@ -1,6 +1,6 @@
 //! `tessera-server`: a Redis-compatible, thread-per-core in-memory server.
 //!
-//! One reactor per thread, pinned to a CPU, each owning one shard of the
+//! One reactor per thread (pinned to a CPU with --pin-threads), each owning one shard of the
 //! keyspace and accepting on the shared port (`SO_REUSEPORT`). Threads share
 //! nothing but the channel mesh in [`router`] and a few process-wide
 //! settings and counters in [`worker::Shared`]. The reactor is our own
@@ -15,9 +15,14 @@
 //! - [`conn`]: a connection's read → parse → route → write loop.
 //! - [`cmds`]: commands the server runs itself (connection, admin, INFO's
 //!   and KEYS' fan-out).
-//! - [`fanout`]: multi-key commands whose keys live on several shards; SCAN.
+//! - [`fanout`]: multi-key commands whose keys live on several shards
+//!   (each inside a transaction), SCAN, SORT.
+//! - [`tx`]: transactions: ordered shard holds, one-step chains.
+//! - [`multi`]: MULTI / EXEC / DISCARD / WATCH.
+//! - [`blocking`]: blocking pops: waiters, wake-ups, timeouts.
 //! - [`info`]: INFO and COMMAND.
-//! - [`sys`]: CPUs, rlimits, signals, memory figures, the allocator.
+//! - [`sys`]: CPUs, rlimits, signals, memory figures, the allocator, the
+//!   lazy-free thread.
 
 mod blocking;
 mod cmds;
