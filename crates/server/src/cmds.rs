@@ -231,7 +231,7 @@ async fn run(
     Ok(Flow::Continue)
 }
 
-/// AUTH [username] password
+/// `AUTH [username] password`
 fn auth(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
     if argv.len() > 3 {
         return Err(Error::Syntax);
@@ -517,7 +517,7 @@ async fn client_cmd(
     Ok(())
 }
 
-/// DEBUG SLEEP seconds | POPULATE count [prefix] [size] | SET-ACTIVE-EXPIRE 0|1 | OBJECT key | HELP
+/// `DEBUG SLEEP seconds | POPULATE count [prefix] [size] | SET-ACTIVE-EXPIRE 0|1 | OBJECT key | RELOAD | DIGEST | DIGEST-VALUE key... | QUICKLIST-PACKED-THRESHOLD size | HELP`
 async fn debug(
     w: &Route<'_>,
     client: &mut Client,

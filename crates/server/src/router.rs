@@ -5,7 +5,7 @@
 //! a boxed job (`FnOnce(&Worker) -> Box<dyn Any + Send>`) that the owner
 //! thread runs to completion without yielding, so each job is atomic on its
 //! shard; the result travels back on the caller's response channel and wakes
-//! the task waiting in [`Router::remote`]. Jobs from one thread to another
+//! the task waiting in [`Router::wait`]. Jobs from one thread to another
 //! run in the order they were sent, which is what keeps a connection's
 //! commands in order: the coordinator sends a connection's next batch only
 //! after the previous reply arrived.
