@@ -446,6 +446,7 @@ pub async fn run(
     w.blocked_here
         .borrow_mut()
         .insert(client.id, Arc::clone(&waiter));
+    client.info.borrow_mut().blocked = true;
     let mut buf = vec![0u8; 4096];
     let outcome = loop {
         match wait_one(w, waiter.slot, deadline, stream, &mut buf).await {
@@ -476,6 +477,7 @@ pub async fn run(
         break Leave::Served(answer_of(w.router.wait(waiter.slot).await));
     };
     w.blocked_here.borrow_mut().remove(&client.id);
+    client.info.borrow_mut().blocked = false;
     for (s, keys) in groups {
         let wt = Arc::clone(&waiter);
         w.call(s, move |w| unregister(w, &wt, &keys)).await;

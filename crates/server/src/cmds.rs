@@ -384,15 +384,22 @@ async fn config(w: &Worker, resp3: bool, argv: Argv<'_>, out: &mut Vec<u8>) -> R
 }
 
 fn client_line(c: &crate::worker::ClientInfo, now_s: u64) -> String {
+    let flags = match (c.blocked, c.multi >= 0) {
+        (true, _) => "b",
+        (false, true) => "x",
+        (false, false) => "N",
+    };
     format!(
-        "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp=2 lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp=2 lib-name={} lib-ver={}\n",
         c.id,
         c.addr,
         c.laddr,
         lossy(&c.name),
         now_s.saturating_sub(c.created),
         now_s.saturating_sub(c.last_active),
+        flags,
         c.db,
+        c.multi,
         c.last_cmd.to_ascii_lowercase(),
         lossy(&c.lib_name),
         lossy(&c.lib_ver),

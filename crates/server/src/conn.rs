@@ -262,6 +262,7 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream) {
         created: now_s,
         last_active: now_s,
         last_cmd: "NULL",
+        multi: -1,
         ..Default::default()
     };
     let authed = shared.config.requirepass().is_none();

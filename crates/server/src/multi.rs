@@ -85,6 +85,7 @@ pub fn multi(client: &mut Client, out: &mut Vec<u8>) -> Result<(), Error> {
         return Err(Error::Static("ERR MULTI calls can not be nested"));
     }
     client.multi = Some(Queue::default());
+    client.info.borrow_mut().multi = 0;
     encode::ok(out);
     Ok(())
 }
@@ -93,6 +94,7 @@ pub fn multi(client: &mut Client, out: &mut Vec<u8>) -> Result<(), Error> {
 pub fn queue(client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) {
     if let Some(q) = &mut client.multi {
         q.cmds.push(argv.iter().map(|a| a.to_vec()).collect());
+        client.info.borrow_mut().multi = q.cmds.len() as i64;
         encode::simple(out, b"QUEUED");
     }
 }
@@ -155,6 +157,9 @@ pub async fn watch(
 /// UNWATCH (and what EXEC, DISCARD, RESET and a disconnect do): forgets
 /// every watched key.
 pub async fn unwatch_all(w: &Worker, client: &mut Client) {
+    if client.multi.is_none() {
+        client.info.borrow_mut().multi = -1;
+    }
     for wk in std::mem::take(&mut client.watches) {
         let Watched { shard, db, key, .. } = wk;
         w.call(shard, move |w| {

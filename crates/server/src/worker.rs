@@ -50,6 +50,10 @@ pub struct ClientInfo {
     pub last_active: u64,
     pub lib_name: Vec<u8>,
     pub lib_ver: Vec<u8>,
+    /// In a blocking pop now (CLIENT LIST flags=b).
+    pub blocked: bool,
+    /// Commands queued since MULTI, -1 outside MULTI (flags=x, multi=N).
+    pub multi: i64,
 }
 
 /// Counters of one thread, summed by INFO.
