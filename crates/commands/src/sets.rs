@@ -107,7 +107,7 @@ fn reply_members(out: &mut Vec<u8>, s: &Set, resp3: bool) {
 fn sadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out, now) = parts(ctx);
     let set = access::write_or_create::<Set>(db, argv[1], now)?;
-    let added = argv[2..].iter().filter(|m| set.insert(m)).count();
+    let added = set.insert_many(&argv[2..]);
     encode::integer(out, added as i64);
     Ok(())
 }
