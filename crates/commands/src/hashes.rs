@@ -68,11 +68,7 @@ fn set_pairs(ctx: &mut Ctx<'_>, argv: &[&[u8]], cmd: &str) -> Result<i64, Error>
     }
     let now = ctx.now;
     let h = access::write_or_create::<Hash>(ctx.db(), argv[1], now)?;
-    let mut added = 0;
-    for pair in argv[2..].chunks_exact(2) {
-        added += i64::from(h.insert(pair[0], pair[1]));
-    }
-    Ok(added)
+    Ok(h.insert_many(&argv[2..]) as i64)
 }
 
 /// HSET key field value [field value ...]

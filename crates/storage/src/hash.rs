@@ -201,6 +201,28 @@ impl Hash {
         new
     }
 
+    /// HSET's many pairs (`fv` alternates field, value); returns how many
+    /// fields were new. When the result stays packed the buffer grows
+    /// once, not once per pair (a new 10-field hash is one allocation, so
+    /// the allocator is not left fragmented by nine outgrown buffers).
+    pub fn insert_many(&mut self, fv: &[&[u8]]) -> usize {
+        let max_len = HASH_MAX_LISTPACK_VALUE.get_usize();
+        let stays_packed = match &self.repr {
+            Repr::Packed(p) => {
+                p.len() + fv.len() / 2 <= HASH_MAX_LISTPACK_ENTRIES.get_usize()
+                    && fv.iter().all(|b| b.len() <= max_len)
+            }
+            Repr::Table(_) => false,
+        };
+        match &mut self.repr {
+            Repr::Packed(p) if stays_packed => p.set_many(fv),
+            _ => fv
+                .chunks_exact(2)
+                .filter(|pair| self.insert(pair[0], pair[1]))
+                .count(),
+        }
+    }
+
     /// Removes `field`; true when it existed.
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match &mut self.repr {
@@ -602,25 +624,64 @@ impl Packed {
     }
 
     fn find(&self, field: &[u8]) -> Option<Found<'_>> {
-        let needle = Needle::new(field);
-        let buf = &self.0;
-        let (count, mut pos) = read_varint(buf, 0);
-        for _ in 0..count {
-            let (f, value_at) = decode(buf, pos);
-            let (value, end) = decode(buf, value_at);
-            if needle.matches(f) {
-                return Some(Found {
-                    field_at: pos,
-                    value_at,
-                    end,
-                    value,
-                });
-            }
-            pos = end;
-        }
-        None
+        find_in(&self.0, field)
     }
 
+    /// Sets several fields, growing the buffer once: returns how many
+    /// were new. Pairs are applied in order (a repeated field keeps its
+    /// last value), as one `set` each would.
+    fn set_many(&mut self, pairs: &[&[u8]]) -> usize {
+        let mut buf = std::mem::take(&mut self.0).into_vec();
+        let mut count = read_varint(&buf, 0).0;
+        let start = count;
+        let extra: usize = pairs
+            .iter()
+            .map(|b| Encoded::new(StrRef::Bytes(b)).len())
+            .sum();
+        if buf.is_empty() {
+            buf.push(0);
+        }
+        buf.reserve_exact(extra + 10);
+        for pair in pairs.chunks_exact(2) {
+            let enc = Encoded::new(StrRef::Bytes(pair[1]));
+            match find_in(&buf, pair[0]).map(|f| (f.value_at, f.end)) {
+                Some((at, end)) => splice(&mut buf, at, end, &enc.parts()),
+                None => {
+                    let fenc = Encoded::new(StrRef::Bytes(pair[0]));
+                    for p in fenc.parts().into_iter().chain(enc.parts()) {
+                        buf.extend_from_slice(p);
+                    }
+                    count += 1;
+                    set_count(&mut buf, count);
+                }
+            }
+        }
+        self.0 = buf.into_boxed_slice();
+        count - start
+    }
+}
+
+/// Finds a field's pair in a packed buffer (see [`Packed`]).
+fn find_in<'a>(buf: &'a [u8], field: &[u8]) -> Option<Found<'a>> {
+    let needle = Needle::new(field);
+    let (count, mut pos) = read_varint(buf, 0);
+    for _ in 0..count {
+        let (f, value_at) = decode(buf, pos);
+        let (value, end) = decode(buf, value_at);
+        if needle.matches(f) {
+            return Some(Found {
+                field_at: pos,
+                value_at,
+                end,
+                value,
+            });
+        }
+        pos = end;
+    }
+    None
+}
+
+impl Packed {
     /// Sets a field; true when it is new (appended at the end).
     fn set(&mut self, field: &[u8], value: StrRef<'_>) -> bool {
         let enc = Encoded::new(value);
@@ -725,6 +786,33 @@ impl<'a> Iterator for PackedIter<'a> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+
+    #[test]
+    fn insert_many_matches_one_by_one() {
+        let fv: Vec<&[u8]> = vec![b"a", b"1", b"b", b"x", b"a", b"2", b"c", b"12345678901234"];
+        let mut many = Hash::new();
+        assert_eq!(many.insert_many(&fv), 3);
+        let mut one = Hash::new();
+        for p in fv.chunks_exact(2) {
+            one.insert(p[0], p[1]);
+        }
+        let a: Vec<(Vec<u8>, Vec<u8>)> =
+            many.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+        let b: Vec<(Vec<u8>, Vec<u8>)> =
+            one.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+        assert_eq!(a, b);
+        assert_eq!(many.get(b"a"), Some(StrRef::Int(2)));
+        // Overwrites only: nothing new.
+        assert_eq!(many.insert_many(&[b"b", b"y"]), 0);
+        assert_eq!(many.get(b"b"), Some(StrRef::Bytes(b"y")));
+        // Past the entry limit it converts, like single inserts.
+        let names: Vec<Vec<u8>> = (0..300).map(|i| format!("f{i}").into_bytes()).collect();
+        let fv: Vec<&[u8]> = names.iter().flat_map(|n| [n.as_slice(), b"v"]).collect();
+        assert_eq!(many.insert_many(&fv), 300);
+        assert_eq!(many.encoding_name(), "hashtable");
+        assert_eq!(many.len(), 303);
+    }
+
     use std::collections::HashMap;
 
     use super::*;
