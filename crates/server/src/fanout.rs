@@ -197,7 +197,7 @@ pub async fn multi_shard(
     argv: Argv<'_>,
     out: &mut Vec<u8>,
 ) {
-    if w.tx == 0 && one_step_command(w, client, name, argv, out).await {
+    if one_step_command(w, client, name, argv, out).await {
         return;
     }
     let shards: Vec<usize> = match w.shared.table.lookup(argv[0]) {
@@ -214,12 +214,29 @@ pub async fn multi_shard(
     .await;
 }
 
+/// Runs one job per shard atomically: as a one-step transaction
+/// (`tx::one_step`), or, inside a transaction that already holds the
+/// shards (EXEC), all at once as its hops. Results in the order given.
+async fn run_parts<R: Send + 'static>(
+    w: &Route<'_>,
+    parts: Vec<(usize, Part<R>)>,
+) -> Vec<Option<R>> {
+    if w.tx == 0 {
+        return tx::one_step(w, parts).await;
+    }
+    let pending: Vec<_> = parts.into_iter().map(|(s, f)| w.start(s, f)).collect();
+    let mut out = Vec::with_capacity(pending.len());
+    for p in pending {
+        out.push(p.finish(w).await);
+    }
+    out
+}
+
 /// Values read from one shard, in key order (None: missing or not a string).
 type Values = Vec<Option<Vec<u8>>>;
 
-/// MGET, MSET, DEL/UNLINK and EXISTS/TOUCH across shards, outside any
-/// transaction: one job per shard as a one-step transaction
-/// (`tx::one_step`), the cheapest atomic form. False for other commands.
+/// MGET, MSET, DEL/UNLINK and EXISTS/TOUCH across shards: one job per
+/// shard (see [`run_parts`]). False for other commands.
 async fn one_step_command(
     w: &Route<'_>,
     client: &mut Client,
@@ -245,7 +262,7 @@ async fn one_step_command(
                     (*s, f)
                 })
                 .collect();
-            let results = tx::one_step(w, parts).await;
+            let results = run_parts(w, parts).await;
             let mut values: Vec<Option<Vec<u8>>> = vec![None; argv.len()];
             for ((_, idx), vals) in groups.iter().zip(results) {
                 for (&i, v) in idx.iter().zip(vals.unwrap_or_default()) {
@@ -281,7 +298,7 @@ async fn one_step_command(
                     (*s, f)
                 })
                 .collect();
-            tx::one_step(w, parts).await;
+            run_parts(w, parts).await;
             encode::ok(out);
             true
         }
@@ -304,7 +321,7 @@ async fn one_step_command(
                     (*s, f)
                 })
                 .collect();
-            let n: i64 = tx::one_step(w, parts).await.into_iter().flatten().sum();
+            let n: i64 = run_parts(w, parts).await.into_iter().flatten().sum();
             encode::integer(out, n);
             true
         }
@@ -316,59 +333,26 @@ async fn one_step_command(
 async fn parts(w: &Route<'_>, client: &mut Client, name: &str, argv: Argv<'_>, out: &mut Vec<u8>) {
     let db = client.db;
     match name {
-        "mget" => {
-            let groups = by_shard(w, 1..argv.len(), argv);
-            let mut values: Vec<Option<Vec<u8>>> = vec![None; argv.len()];
-            let futs: Vec<_> = groups
-                .iter()
-                .map(|(s, idx)| {
-                    let keys = owned(argv, idx);
-                    w.start(*s, move |w| {
-                        let mut sh = w.shard.borrow_mut();
-                        let now = now_ms();
-                        keys.iter()
-                            .map(|k| strings::get_value(&mut sh, db, k, now))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            for ((_, idx), fut) in groups.iter().zip(futs) {
-                if let Some(vals) = fut.finish(w).await {
-                    for (&i, v) in idx.iter().zip(vals) {
-                        values[i] = v;
-                    }
-                }
-            }
-            encode::array_len(out, argv.len() - 1);
-            for v in &values[1..] {
-                match v {
-                    Some(v) => encode::bulk(out, v),
-                    None => encode::null(out, client.resp3),
-                }
-            }
-        }
-        "mset" | "msetnx" => {
+        "msetnx" => {
             if let Err(e) = strings::check_pairs(argv) {
                 e.write(out);
                 return;
             }
             let groups = by_shard(w, (1..argv.len()).step_by(2), argv);
-            if name == "msetnx" {
-                let mut exists = false;
-                for (s, idx) in &groups {
-                    let keys = owned(argv, idx);
-                    let any = w
-                        .call(*s, move |w| {
-                            let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-                            strings::any_exists(&mut w.shard.borrow_mut(), db, &refs, now_ms())
-                        })
-                        .await;
-                    exists |= any.unwrap_or(false);
-                }
-                if exists {
-                    encode::integer(out, 0);
-                    return;
-                }
+            let mut exists = false;
+            for (s, idx) in &groups {
+                let keys = owned(argv, idx);
+                let any = w
+                    .call(*s, move |w| {
+                        let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+                        strings::any_exists(&mut w.shard.borrow_mut(), db, &refs, now_ms())
+                    })
+                    .await;
+                exists |= any.unwrap_or(false);
+            }
+            if exists {
+                encode::integer(out, 0);
+                return;
             }
             for (s, idx) in &groups {
                 let pairs: Vec<Vec<u8>> = idx
@@ -381,35 +365,7 @@ async fn parts(w: &Route<'_>, client: &mut Client, name: &str, argv: Argv<'_>, o
                 })
                 .await;
             }
-            if name == "msetnx" {
-                encode::integer(out, 1);
-            } else {
-                encode::ok(out);
-            }
-        }
-        "del" | "unlink" | "exists" | "touch" => {
-            let del = name == "del" || name == "unlink";
-            let groups = by_shard(w, 1..argv.len(), argv);
-            let futs: Vec<_> = groups
-                .iter()
-                .map(|(s, idx)| {
-                    let keys = owned(argv, idx);
-                    w.start(*s, move |w| {
-                        let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-                        let mut sh = w.shard.borrow_mut();
-                        if del {
-                            keys::del_keys(&mut sh, db, &refs, now_ms())
-                        } else {
-                            keys::count_existing(&mut sh, db, &refs, now_ms())
-                        }
-                    })
-                })
-                .collect();
-            let mut n = 0;
-            for f in futs {
-                n += f.finish(w).await.unwrap_or(0);
-            }
-            encode::integer(out, n);
+            encode::integer(out, 1);
         }
         "rename" | "renamenx" => {
             let nx = name == "renamenx";
