@@ -92,19 +92,7 @@ fn read<'s>(
     key: &[u8],
     now: Millis,
 ) -> Result<Option<StrBytes<'s>>, Error> {
-    let Shard { ks, stats, .. } = shard;
-    match ks.dbs[db].get(key, now) {
-        None => {
-            stats.keyspace_misses += 1;
-            Ok(None)
-        }
-        Some(v) => {
-            stats.keyspace_hits += 1;
-            v.as_str()
-                .map(|s| Some(str_bytes(s)))
-                .ok_or(Error::WrongType)
-        }
-    }
+    Ok(crate::strings::read_str(shard, db, key, now)?.map(str_bytes))
 }
 
 /// Runs `f` on the string at `key` for writing: created empty when missing

@@ -54,7 +54,7 @@ pub fn write_bulk_str(out: &mut Vec<u8>, s: StrRef<'_>) {
 
 /// Looks a key up for reading, counting a hit or a miss. A value of another
 /// type is a WRONGTYPE error.
-fn read_str<'s>(
+pub fn read_str<'s>(
     shard: &'s mut Shard,
     db: usize,
     key: &[u8],
