@@ -44,7 +44,7 @@ use commands::Error;
 use crate::conn::{Client, Flow};
 use crate::rt::net::TcpStream;
 use crate::tx::Route;
-use crate::worker::{now_ms, Worker};
+use crate::worker::{group_by_shard, now_ms, Worker};
 
 type Argv<'a> = &'a [&'a [u8]];
 
@@ -184,21 +184,15 @@ enum Attempt {
     Waiting(Arc<Waiter>, Vec<(usize, Vec<Vec<u8>>)>),
 }
 
-/// Keys grouped by shard, in first-seen order.
+/// Keys grouped by shard, each key once, in first-seen order.
 fn by_shard(w: &Worker, keys: &[Vec<u8>]) -> Vec<(usize, Vec<Vec<u8>>)> {
-    let mut groups: Vec<(usize, Vec<Vec<u8>>)> = Vec::new();
+    let mut uniq: Vec<Vec<u8>> = Vec::new();
     for k in keys {
-        let s = w.shard_of(k);
-        match groups.iter_mut().find(|g| g.0 == s) {
-            Some(g) => {
-                if !g.1.contains(k) {
-                    g.1.push(k.clone());
-                }
-            }
-            None => groups.push((s, vec![k.clone()])),
+        if !uniq.contains(k) {
+            uniq.push(k.clone());
         }
     }
-    groups
+    group_by_shard(uniq, |k| w.shard_of(k))
 }
 
 /// Tries every key in order on `r` (a transaction holding their shards);

@@ -17,7 +17,7 @@ use resp::encode;
 
 use crate::conn::Client;
 use crate::tx::{self, Part, Route};
-use crate::worker::{now_ms, Worker};
+use crate::worker::{group_by_shard, now_ms, Worker};
 
 type Argv<'a> = &'a [&'a [u8]];
 
@@ -116,14 +116,7 @@ pub async fn sort(
         .ok_or(Error::Static("ERR shard unavailable"))??;
 
     // Every pattern key, fetched from its shard in one batch per shard.
-    let mut groups: Vec<(usize, Vec<PatternKey>)> = Vec::new();
-    for k in plan.pattern_keys(&loaded.elems) {
-        let s = w.shard_of(&k.0);
-        match groups.iter_mut().find(|g| g.0 == s) {
-            Some(g) => g.1.push(k),
-            None => groups.push((s, vec![k])),
-        }
-    }
+    let groups = group_by_shard(plan.pattern_keys(&loaded.elems), |k| w.shard_of(&k.0));
     let pending: Vec<_> = groups
         .into_iter()
         .map(|(s, keys)| {
@@ -172,15 +165,7 @@ fn by_shard(
     keys: impl Iterator<Item = usize>,
     argv: Argv<'_>,
 ) -> Vec<(usize, Vec<usize>)> {
-    let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
-    for i in keys {
-        let s = w.shard_of(argv[i]);
-        match groups.iter_mut().find(|g| g.0 == s) {
-            Some(g) => g.1.push(i),
-            None => groups.push((s, vec![i])),
-        }
-    }
-    groups
+    group_by_shard(keys, |&i| w.shard_of(argv[i]))
 }
 
 fn owned(argv: Argv<'_>, idx: &[usize]) -> Vec<Vec<u8>> {
@@ -501,14 +486,7 @@ async fn gathered(w: &Route<'_>, client: &mut Client, argv: Argv<'_>, out: &mut 
             keys.push(argv[i].to_vec());
         }
     }
-    let mut groups: Vec<(usize, Vec<Vec<u8>>)> = Vec::new();
-    for k in &keys {
-        let s = w.shard_of(k);
-        match groups.iter_mut().find(|g| g.0 == s) {
-            Some(g) => g.1.push(k.clone()),
-            None => groups.push((s, vec![k.clone()])),
-        }
-    }
+    let groups = group_by_shard(keys, |k| w.shard_of(k));
     let mut before: Vec<(Vec<u8>, Option<Stored>)> = Vec::new();
     for (s, ks) in groups {
         let got = w

@@ -33,7 +33,7 @@ use resp::encode;
 
 use crate::conn::{exec as run_shard_fn, Client};
 use crate::tx::{Route, Tx};
-use crate::worker::{now_ms, Worker};
+use crate::worker::{group_by_shard, now_ms, Worker};
 
 type Argv<'a> = &'a [&'a [u8]];
 
@@ -252,8 +252,6 @@ fn per_shard(w: &Worker, q: &Queue) -> Option<Vec<usize>> {
         .collect()
 }
 
-/// A queued command with its position in the transaction.
-type Numbered = (usize, Vec<Vec<u8>>);
 /// Replies of one shard's commands, with their positions.
 type Replies = Vec<(usize, Vec<u8>)>;
 
@@ -268,13 +266,7 @@ async fn exec_one_step(w: &Route<'_>, client: &mut Client, q: Queue, out: &mut V
     };
     let (db, resp3) = (client.db, client.resp3);
     let table = w.shared.table;
-    let mut groups: Vec<(usize, Vec<Numbered>)> = Vec::new();
-    for (i, (cmd, &s)) in q.cmds.into_iter().zip(&homes).enumerate() {
-        match groups.iter_mut().find(|g| g.0 == s) {
-            Some(g) => g.1.push((i, cmd)),
-            None => groups.push((s, vec![(i, cmd)])),
-        }
-    }
+    let groups = group_by_shard(q.cmds.into_iter().enumerate(), |(i, _)| homes[*i]);
     let n = homes.len();
     let parts: Vec<(usize, crate::tx::Part<Replies>)> = groups
         .into_iter()

@@ -118,6 +118,23 @@ impl<R: 'static> Pending<R> {
     }
 }
 
+/// Groups `items` by shard (`shard_of` gives each one's), keeping the
+/// order of first appearance of the shards and of the items within each.
+pub fn group_by_shard<T>(
+    items: impl IntoIterator<Item = T>,
+    mut shard_of: impl FnMut(&T) -> usize,
+) -> Vec<(usize, Vec<T>)> {
+    let mut groups: Vec<(usize, Vec<T>)> = Vec::new();
+    for it in items {
+        let s = shard_of(&it);
+        match groups.iter_mut().find(|g| g.0 == s) {
+            Some(g) => g.1.push(it),
+            None => groups.push((s, vec![it])),
+        }
+    }
+    groups
+}
+
 /// Unix time in milliseconds.
 pub fn now_ms() -> u64 {
     SystemTime::now()
