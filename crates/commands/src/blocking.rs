@@ -10,7 +10,7 @@ use storage::{Db, List, Millis, ZSet};
 
 use crate::access;
 use crate::args::{parse_f64, parse_i64};
-use crate::table::{flags::*, CommandTable};
+use crate::table::{flags::*, numkeys_keys, CommandTable};
 use crate::Error;
 
 pub fn register(t: &mut CommandTable) {
@@ -42,21 +42,12 @@ fn first_two(_argv: &[&[u8]]) -> Vec<usize> {
     vec![1, 2]
 }
 
-fn numkeys_at(argv: &[&[u8]], at: usize) -> Vec<usize> {
-    match argv.get(at).and_then(|b| parse_i64(b)) {
-        Some(n) if n > 0 && (n as u64) < argv.len().saturating_sub(at + 1) as u64 => {
-            (at + 1..at + 1 + n as usize).collect()
-        }
-        _ => Vec::new(),
-    }
+fn numkeys_at_1(argv: &[&[u8]]) -> Vec<usize> {
+    numkeys_keys(argv, 1)
 }
 
 fn numkeys_at_2(argv: &[&[u8]]) -> Vec<usize> {
-    numkeys_at(argv, 2)
-}
-
-fn numkeys_at_1(argv: &[&[u8]]) -> Vec<usize> {
-    numkeys_at(argv, 1)
+    numkeys_keys(argv, 2)
 }
 
 /// What one serve does to the key it finds non-empty.

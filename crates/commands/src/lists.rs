@@ -450,12 +450,7 @@ fn lmove(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 /// LMPOP's key positions: `numkeys` keys after argument 1 (none when
 /// `numkeys` is malformed; the handler then reports it).
 pub fn lmpop_keys(argv: &[&[u8]]) -> Vec<usize> {
-    match argv.get(1).and_then(|b| parse_i64(b)) {
-        Some(n) if n > 0 && (n as u64) <= argv.len().saturating_sub(3) as u64 => {
-            (2..2 + n as usize).collect()
-        }
-        _ => Vec::new(),
-    }
+    crate::table::numkeys_keys(argv, 1)
 }
 
 /// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]

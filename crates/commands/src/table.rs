@@ -15,6 +15,19 @@ pub type ShardFn = fn(&mut Ctx<'_>, &[&[u8]]) -> CmdResult;
 /// call it (the cross-shard check, COMMAND GETKEYS), never a plain GET.
 pub type KeysFn = fn(&[&[u8]]) -> Vec<usize>;
 
+/// The key positions of a command whose `argv[at]` is `numkeys`: the
+/// `numkeys` arguments after it; none when `numkeys` is not a positive
+/// integer or leaves no argument after the keys (the handler then reports
+/// the error itself). LMPOP, ZMPOP, BLMPOP, BZMPOP.
+pub fn numkeys_keys(argv: &[&[u8]], at: usize) -> Vec<usize> {
+    match argv.get(at).and_then(|b| crate::args::parse_i64(b)) {
+        Some(n) if n > 0 && (n as u64) < argv.len().saturating_sub(at + 1) as u64 => {
+            (at + 1..at + 1 + n as usize).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// Who executes a command.
 #[derive(Clone, Copy)]
 pub enum Handler {
@@ -176,9 +189,7 @@ impl CommandTable {
         f: ShardFn,
     ) {
         self.row(name, arity, flags, keys, Handler::Shard(f));
-        if let Some(s) = self.specs.last_mut() {
-            s.keys_fn = Some(keys_fn);
-        }
+        self.set_keys_fn(keys_fn);
     }
 
     /// A server command whose key positions `keys_fn` computes.
@@ -191,6 +202,11 @@ impl CommandTable {
         keys_fn: KeysFn,
     ) {
         self.row(name, arity, flags, keys, Handler::Server);
+        self.set_keys_fn(keys_fn);
+    }
+
+    /// Gives the row just added its key-position function.
+    fn set_keys_fn(&mut self, keys_fn: KeysFn) {
         if let Some(s) = self.specs.last_mut() {
             s.keys_fn = Some(keys_fn);
         }
