@@ -38,6 +38,7 @@ pub mod hash;
 pub mod lazyfree;
 pub mod limits;
 pub mod list;
+pub mod rdb;
 pub mod set;
 pub mod small;
 pub mod value;

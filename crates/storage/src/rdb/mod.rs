@@ -1,0 +1,141 @@
+//! Redis's serialisation of one value, as DUMP and RESTORE carry it.
+//!
+//! A payload is: the RDB type byte, the value in RDB encoding, the RDB
+//! version as two little-endian bytes, and a CRC-64 (Jones polynomial,
+//! reflected, as Redis computes it) of everything before it, little-endian.
+//!
+//! - [`encode`]: Tessera's values to payloads a real Redis restores.
+//! - [`decode`]: payloads from Redis 2.8 through 7.0 (every encoding those
+//!   versions write) back to Tessera's values. Input is untrusted: every
+//!   length is checked against the bytes that remain before anything is
+//!   allocated for it, so a payload that lies costs at most its own size.
+//!
+//! This module frames and checks payloads; the two halves know the types.
+
+pub mod decode;
+pub mod encode;
+
+use crate::Value;
+
+/// The RDB version Tessera writes in its payloads (Redis 6.0 to 7.0 write
+/// 9 and 10; every Redis since 5.0 restores 9).
+pub const WRITE_VERSION: u16 = 9;
+
+/// The newest RDB version RESTORE accepts: Redis 7.0's.
+pub const MAX_READ_VERSION: u16 = 10;
+
+/// RDB value type bytes.
+pub mod types {
+    pub const STRING: u8 = 0;
+    pub const LIST: u8 = 1;
+    pub const SET: u8 = 2;
+    pub const ZSET: u8 = 3;
+    pub const HASH: u8 = 4;
+    pub const ZSET_2: u8 = 5;
+    pub const MODULE: u8 = 6;
+    pub const MODULE_2: u8 = 7;
+    pub const HASH_ZIPMAP: u8 = 9;
+    pub const LIST_ZIPLIST: u8 = 10;
+    pub const SET_INTSET: u8 = 11;
+    pub const ZSET_ZIPLIST: u8 = 12;
+    pub const HASH_ZIPLIST: u8 = 13;
+    pub const LIST_QUICKLIST: u8 = 14;
+    pub const STREAM_LISTPACKS: u8 = 15;
+    pub const HASH_LISTPACK: u8 = 16;
+    pub const ZSET_LISTPACK: u8 = 17;
+    pub const LIST_QUICKLIST_2: u8 = 18;
+    pub const STREAM_LISTPACKS_2: u8 = 19;
+}
+
+/// Why a payload was refused; the messages are Redis's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreError {
+    /// Too short, a version newer than we read, or a checksum mismatch.
+    VersionOrChecksum,
+    /// The checksum matched but the value inside does not parse.
+    BadFormat,
+}
+
+impl RestoreError {
+    pub fn message(self) -> &'static str {
+        match self {
+            RestoreError::VersionOrChecksum => "ERR DUMP payload version or checksum are wrong",
+            RestoreError::BadFormat => "ERR Bad data format",
+        }
+    }
+}
+
+const CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
+
+/// CRC-64 as Redis computes it (Jones polynomial, reflected, init 0).
+pub fn crc64(bytes: &[u8]) -> u64 {
+    CRC64.checksum(bytes)
+}
+
+/// Appends the footer (version and checksum) to a type byte and value.
+pub fn seal(mut body: Vec<u8>) -> Vec<u8> {
+    body.extend_from_slice(&WRITE_VERSION.to_le_bytes());
+    let crc = crc64(&body);
+    body.extend_from_slice(&crc.to_le_bytes());
+    body
+}
+
+/// Checks a payload's footer and returns the type byte and value bytes.
+/// A checksum of zero is accepted unchecked, as Redis does (its
+/// `rdbchecksum no` writes zero).
+pub fn unseal(payload: &[u8]) -> Result<&[u8], RestoreError> {
+    if payload.len() < 10 {
+        return Err(RestoreError::VersionOrChecksum);
+    }
+    let (rest, crc) = payload.split_at(payload.len() - 8);
+    let (body, ver) = rest.split_at(rest.len() - 2);
+    let ver = u16::from_le_bytes([ver[0], ver[1]]);
+    if ver > MAX_READ_VERSION {
+        return Err(RestoreError::VersionOrChecksum);
+    }
+    let crc = u64::from_le_bytes(
+        crc.try_into()
+            .map_err(|_| RestoreError::VersionOrChecksum)?,
+    );
+    if crc != 0 && crc != crc64(rest) {
+        return Err(RestoreError::VersionOrChecksum);
+    }
+    Ok(body)
+}
+
+/// DUMP: the payload of one value.
+pub fn dump(v: &Value) -> Vec<u8> {
+    let mut body = Vec::new();
+    encode::value(v, &mut body);
+    seal(body)
+}
+
+/// RESTORE: the value inside a payload.
+pub fn restore(payload: &[u8]) -> Result<Value, RestoreError> {
+    let body = unseal(payload)?;
+    decode::value(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc_matches_redis_check_value() {
+        // Redis's crc64.c self-test: "123456789" -> 0xe9c6d914c4b8d9ca.
+        assert_eq!(crc64(b"123456789"), 0xe9c6_d914_c4b8_d9ca);
+    }
+
+    #[test]
+    fn footer_is_checked() {
+        let p = seal(vec![types::STRING, 3, b'a', b'b', b'c']);
+        assert_eq!(
+            unseal(&p).map(<[u8]>::to_vec),
+            Ok(vec![0, 3, b'a', b'b', b'c'])
+        );
+        let mut bad = p.clone();
+        bad[2] ^= 1;
+        assert_eq!(unseal(&bad), Err(RestoreError::VersionOrChecksum));
+        assert_eq!(unseal(&p[..9]), Err(RestoreError::VersionOrChecksum));
+    }
+}
