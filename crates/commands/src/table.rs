@@ -318,6 +318,33 @@ pub fn register_server(t: &mut CommandTable) {
     t.server("watch", -2, NOSCRIPT | LOADING | STALE | FAST, (1, -1, 1));
     t.server("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST, NONE);
     t.server("shutdown", -1, ADMIN | LOADING | STALE | NOSCRIPT, NONE);
+    t.server_keys_fn("migrate", -6, WRITE, (3, 3, 1), migrate_keys);
+}
+
+/// MIGRATE's keys: argument 3, or every argument after `KEYS` when
+/// argument 3 is empty (AUTH and AUTH2 take their passwords with them).
+pub fn migrate_keys(argv: &[&[u8]]) -> Vec<usize> {
+    let mut j = 6;
+    while j < argv.len() {
+        let a = argv[j];
+        if a.eq_ignore_ascii_case(b"auth") {
+            j += 2;
+        } else if a.eq_ignore_ascii_case(b"auth2") {
+            j += 3;
+        } else if a.eq_ignore_ascii_case(b"keys") {
+            if argv.get(3).is_some_and(|k| k.is_empty()) {
+                return (j + 1..argv.len()).collect();
+            }
+            break;
+        } else {
+            j += 1;
+        }
+    }
+    if argv.len() > 3 {
+        vec![3]
+    } else {
+        Vec::new()
+    }
 }
 
 #[cfg(test)]

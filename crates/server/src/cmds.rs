@@ -163,6 +163,7 @@ async fn run(
             }
         }
         "scan" => crate::fanout::scan(w, client, argv, out).await?,
+        "migrate" => crate::migrate::migrate(w, client, argv, out).await?,
         "sort" | "sort_ro" => crate::fanout::sort(w, client, argv, out).await?,
         "dbsize" => {
             let db = client.db;

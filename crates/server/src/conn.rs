@@ -15,11 +15,14 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::rt::net::TcpStream;
-use commands::table::{flags, ShardFn};
+use std::any::Any;
+
+use commands::table::{flags, CommandSpec, ShardFn};
 use commands::{Ctx, Error, Handler, Shard};
 use resp::{Limits, Status};
 
 use crate::cmds;
+use crate::router::Job;
 use crate::tx::Route;
 use crate::worker::{now_ms, ClientInfo, Worker};
 
@@ -52,7 +55,22 @@ struct Group {
     resp3: bool,
     data: Vec<u8>,
     ranges: Vec<(u32, u32)>,
-    cmds: Vec<(ShardFn, u32)>,
+    cmds: Vec<(&'static CommandSpec, u32)>,
+    /// Progress, for a group that stopped at a locked key and resumes.
+    next: usize,
+    next_arg: usize,
+    out: Vec<u8>,
+    ends: Vec<u32>,
+}
+
+/// A group's replies and where each one ends.
+type GroupReply = (Vec<u8>, Vec<u32>);
+
+/// How far a group got.
+enum Ran {
+    Done(GroupReply),
+    /// Stopped at a command whose key (db, key) is locked by a migration.
+    Blocked(Group, Vec<u8>),
 }
 
 impl Group {
@@ -64,36 +82,99 @@ impl Group {
             data: Vec::new(),
             ranges: Vec::new(),
             cmds: Vec::new(),
+            next: 0,
+            next_arg: 0,
+            out: Vec::new(),
+            ends: Vec::new(),
         }
     }
 
-    fn push(&mut self, f: ShardFn, argv: &[&[u8]]) {
+    fn push(&mut self, spec: &'static CommandSpec, argv: &[&[u8]]) {
         for a in argv {
             let s = self.data.len() as u32;
             self.data.extend_from_slice(a);
             self.ranges.push((s, self.data.len() as u32));
         }
-        self.cmds.push((f, argv.len() as u32));
+        self.cmds.push((spec, argv.len() as u32));
     }
 
-    /// Runs every command of the group on `shard`; returns their replies
-    /// and where each one ends.
-    fn run(self, shard: &mut Shard) -> (Vec<u8>, Vec<u32>) {
+    /// Runs the group's commands on `w`'s shard, in order, until done or
+    /// until one touches a key a migration has locked.
+    fn run(mut self, w: &Worker) -> Ran {
         let now = now_ms();
-        let mut out = Vec::with_capacity(64 * self.cmds.len());
-        let mut ends = Vec::with_capacity(self.cmds.len());
-        let mut pos = 0usize;
+        if self.out.capacity() == 0 {
+            self.out.reserve(64 * self.cmds.len());
+            self.ends.reserve(self.cmds.len());
+        }
         let mut argv: Vec<&[u8]> = Vec::with_capacity(8);
-        for (f, argc) in &self.cmds {
+        let mut shard = w.shard.borrow_mut();
+        while let Some(&(spec, argc)) = self.cmds.get(self.next) {
             argv.clear();
-            for &(s, e) in &self.ranges[pos..pos + *argc as usize] {
+            let pos = self.next_arg;
+            for &(s, e) in &self.ranges[pos..pos + argc as usize] {
                 argv.push(&self.data[s as usize..e as usize]);
             }
-            pos += *argc as usize;
-            exec(shard, *f, self.db, self.resp3, now, &argv, &mut out);
-            ends.push(out.len() as u32);
+            if w.any_locked() {
+                if let Some(k) = spec
+                    .keys_of(&argv)
+                    .into_iter()
+                    .map(|i| argv[i])
+                    .find(|k| w.is_locked(self.db, k))
+                {
+                    let k = k.to_vec();
+                    drop(shard);
+                    return Ran::Blocked(self, k);
+                }
+            }
+            if let Handler::Shard(f) = spec.handler {
+                exec(
+                    &mut shard,
+                    f,
+                    self.db,
+                    self.resp3,
+                    now,
+                    &argv,
+                    &mut self.out,
+                );
+            }
+            self.ends.push(self.out.len() as u32);
+            self.next += 1;
+            self.next_arg = pos + argc as usize;
         }
-        (out, ends)
+        Ran::Done((self.out, self.ends))
+    }
+
+    /// Runs the group where it stands; parked on a locked key, it answers
+    /// `to` (coordinator thread, call id) when it finishes.
+    fn run_or_park(self, w: &Worker, to: Option<(usize, u32)>) -> Option<GroupReply> {
+        match self.run(w) {
+            Ran::Done(r) => Some(r),
+            Ran::Blocked(g, key) => {
+                let db = g.db;
+                if let Some(to) = to {
+                    w.park_on(
+                        db,
+                        &key,
+                        Box::new(move |w: &Worker| {
+                            if let Some(r) = g.run_or_park(w, Some(to)) {
+                                w.router.respond(to.0, to.1, Box::new(r));
+                            }
+                        }),
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// The job that runs this group on its shard.
+    fn job(self) -> Job {
+        Box::new(
+            move |w: &Worker| match self.run_or_park(w, w.current_request()) {
+                Some(r) => Box::new(r) as Box<dyn Any + Send>,
+                None => Box::new(crate::keylock::Parked),
+            },
+        )
     }
 }
 
@@ -128,7 +209,14 @@ impl Window {
         }
     }
 
-    fn push(&mut self, target: usize, client: &Client, f: ShardFn, argv: &[&[u8]], readonly: bool) {
+    fn push(
+        &mut self,
+        target: usize,
+        client: &Client,
+        spec: &'static CommandSpec,
+        argv: &[&[u8]],
+        readonly: bool,
+    ) {
         let gi = match self.groups.iter().position(|g| g.target == target) {
             Some(i) => i,
             None => {
@@ -137,7 +225,7 @@ impl Window {
                 self.groups.len() - 1
             }
         };
-        self.groups[gi].push(f, argv);
+        self.groups[gi].push(spec, argv);
         self.order.push(gi as u16);
         self.writes |= !readonly;
     }
@@ -175,33 +263,25 @@ async fn flush_window(w: &Worker, win: &mut Window, out: &mut Vec<u8>) {
     let groups = std::mem::take(&mut win.groups);
     let order = std::mem::take(&mut win.order);
     win.writes = false;
-    if groups.len() == 1 {
-        for g in groups {
-            let target = g.target;
-            if let Some((bytes, _)) = w
-                .call(target, move |w| g.run(&mut w.shard.borrow_mut()))
-                .await
-            {
-                out.extend_from_slice(&bytes);
-            }
-        }
-        return;
-    }
+    // This thread's group runs inline, unless a transaction holds the
+    // shard or a migration has locked keys here (then it may have to park,
+    // which only a queued job can).
+    let inline_ok = !w.must_defer(0) && !w.any_locked();
     let mut local = None;
     let mut pending = Vec::with_capacity(groups.len());
     for (i, g) in groups.into_iter().enumerate() {
-        if g.target == w.id && !w.must_defer(0) {
+        if g.target == w.id && inline_ok {
             local = Some((i, g));
             pending.push(None);
         } else {
-            let target = g.target;
-            pending.push(Some(
-                w.start(target, move |w| g.run(&mut w.shard.borrow_mut())),
-            ));
+            pending.push(Some(w.send_job::<GroupReply>(g.target, g.job())));
         }
     }
-    let mut replies: Vec<(Vec<u8>, Vec<u32>)> = Vec::with_capacity(pending.len());
-    let mut local_reply = local.map(|(i, g)| (i, g.run(&mut w.shard.borrow_mut())));
+    let mut replies: Vec<GroupReply> = Vec::with_capacity(pending.len());
+    let mut local_reply = local.and_then(|(i, g)| match g.run(w) {
+        Ran::Done(r) => Some((i, r)),
+        Ran::Blocked(..) => None,
+    });
     for (i, p) in pending.into_iter().enumerate() {
         let r = match p {
             Some(p) => p.finish(w).await,
@@ -548,7 +628,7 @@ async fn run(
                     if !window.admits(target, readonly) {
                         flush_window(w, &mut window, &mut out).await;
                     }
-                    if target == w.id && window.is_empty() && !w.must_defer(0) {
+                    if target == w.id && window.is_empty() && !w.must_defer(0) && !w.any_locked() {
                         // The fast path: a local command runs at once.
                         exec(
                             &mut w.shard.borrow_mut(),
@@ -561,7 +641,7 @@ async fn run(
                         );
                         crate::blocking::serve_ready(w);
                     } else {
-                        window.push(target, client, f, argv, readonly);
+                        window.push(target, client, spec, argv, readonly);
                     }
                 }
                 Handler::Server if commands::blocking::is_blocking(spec.name) => {

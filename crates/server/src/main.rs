@@ -30,6 +30,8 @@ mod config;
 mod conn;
 mod fanout;
 mod info;
+mod keylock;
+mod migrate;
 mod multi;
 mod router;
 mod rt;
@@ -182,6 +184,9 @@ fn main() {
                     waiters: RefCell::new(Default::default()),
                     waiting: std::cell::Cell::new(0),
                     blocked_here: RefCell::new(Default::default()),
+                    locks: RefCell::new(Default::default()),
+                    locked: std::cell::Cell::new(0),
+                    current_req: std::cell::Cell::new(None),
                 });
                 worker::set_current(&w);
                 let pw = Rc::clone(&w);

@@ -138,9 +138,12 @@ impl Router {
     /// Runs one request and sends its result back.
     fn run(&self, worker: &Worker, req: Request) {
         let Request { from, id, job, .. } = req;
+        worker.current_req.set(Some((from, id)));
         let result = job(worker);
+        worker.current_req.set(None);
         crate::blocking::serve_ready(worker);
-        if id == NO_ANSWER {
+        // A parked job answers when it resumes (see `keylock.rs`).
+        if id == NO_ANSWER || result.is::<crate::keylock::Parked>() {
             return;
         }
         if self.mesh.resp_tx[from]

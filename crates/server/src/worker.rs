@@ -86,6 +86,12 @@ pub struct Worker {
     /// How many (client, key) waits are registered here: 0 keeps the
     /// check after each command to one comparison.
     pub waiting: Cell<usize>,
+    /// Keys locked by MIGRATE and the work waiting for them (`keylock.rs`).
+    pub locks: RefCell<crate::keylock::KeyLocks>,
+    /// How many keys are locked: 0 keeps the check to one comparison.
+    pub locked: Cell<usize>,
+    /// The request the router is running: (from thread, call id).
+    pub current_req: Cell<Option<(usize, u32)>>,
 }
 
 thread_local! {
@@ -192,6 +198,15 @@ impl Worker {
         }
     }
 
+    /// Sends a raw job (one that may park, see `keylock.rs`) to thread
+    /// `target`, through its queue even when that is this thread.
+    pub fn send_job<R: Send + 'static>(&self, target: usize, job: Job) -> Pending<R> {
+        match self.router.send(target, 0, job) {
+            Some(id) => Pending::Sent(id, std::marker::PhantomData),
+            None => Pending::Ready(None),
+        }
+    }
+
     /// Whether work of transaction `tx` (0: none) must wait: another
     /// transaction holds this shard, or earlier work is already waiting.
     #[inline]
@@ -260,6 +275,7 @@ impl Worker {
             self.stats.ops_sample_idx.set(i + 1);
         }
         self.stats.last_sample.set((now, cmds));
+        crate::migrate::close_idle();
         if !self.shared.active_expire.load(Ordering::Relaxed) {
             return;
         }

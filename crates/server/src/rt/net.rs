@@ -89,6 +89,40 @@ impl TcpStream {
         })
     }
 
+    /// Connects to `addr` without blocking the thread; fails with
+    /// `TimedOut` if the connection is not up by `deadline`.
+    pub async fn connect(addr: SocketAddr, deadline: Instant) -> io::Result<TcpStream> {
+        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        sock.set_nonblocking(true)?;
+        sock.set_cloexec(true)?;
+        match sock.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(e),
+        }
+        let s: std::net::TcpStream = sock.into();
+        let stream = TcpStream::new(s)?;
+        // Edge-triggered: the connection is up when it first turns writable.
+        stream.state.writable.set(false);
+        let mut timer = super::sleep_until(deadline);
+        poll_fn(|cx| {
+            if stream.state.writable.get() {
+                return Poll::Ready(Ok(()));
+            }
+            if std::pin::Pin::new(&mut timer).poll(cx).is_ready() {
+                return Poll::Ready(Err(io::Error::from(io::ErrorKind::TimedOut)));
+            }
+            stream.state.write_waker.set(Some(cx.waker().clone()));
+            Poll::Pending
+        })
+        .await?;
+        if let Some(e) = socket2::SockRef::from(&stream.inner).take_error()? {
+            return Err(e);
+        }
+        stream.inner.peer_addr()?;
+        Ok(stream)
+    }
+
     /// Leaves this thread's reactor, returning the open socket (to hand the
     /// connection to another thread).
     pub fn into_std(self) -> std::net::TcpStream {
@@ -144,8 +178,20 @@ impl TcpStream {
     }
 
     /// Writes all of `buf`.
-    pub async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
+    pub async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.write_all_within(buf, None).await
+    }
+
+    /// Writes all of `buf`; with a gap limit, fails with `TimedOut` when
+    /// the socket accepts nothing for that long (the limit restarts after
+    /// every write that makes progress).
+    pub async fn write_all_within(
+        &mut self,
+        mut buf: &[u8],
+        gap: Option<std::time::Duration>,
+    ) -> io::Result<()> {
         while !buf.is_empty() {
+            let mut timer: Option<Sleep> = gap.map(|g| super::sleep_until(Instant::now() + g));
             let n = poll_fn(|cx| loop {
                 if self.state.writable.get() {
                     match send(self.inner.as_raw_fd(), buf) {
@@ -155,6 +201,11 @@ impl TcpStream {
                         }
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(e) => return Poll::Ready(Err(e)),
+                    }
+                }
+                if let Some(t) = timer.as_mut() {
+                    if std::pin::Pin::new(t).poll(cx).is_ready() {
+                        return Poll::Ready(Err(io::ErrorKind::TimedOut.into()));
                     }
                 }
                 self.state.write_waker.set(Some(cx.waker().clone()));

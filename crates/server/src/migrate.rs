@@ -1,0 +1,581 @@
+//! MIGRATE: moving keys to another Redis-compatible server without ever
+//! losing one.
+//!
+//! `MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH pw]
+//! [AUTH2 user pw] [KEYS key ...]`, in three steps:
+//!
+//! 1. **Lock and serialise**, on each owner shard in ascending shard order
+//!    (one job per shard): every live key is locked (`keylock.rs`),
+//!    watched (its version catches any write that bypasses the lock) and
+//!    DUMPed with its remaining TTL. A key another MIGRATE holds makes the
+//!    job park until that one finishes; ascending order keeps two
+//!    migrations from waiting on each other.
+//! 2. **Transfer**, on the coordinator thread, with no shard held: AUTH
+//!    (if asked), SELECT (only when the db differs from the last one sent
+//!    on this connection) and one `RESTORE key ttl payload [REPLACE]` per
+//!    key, written as one pipeline, then one reply read per command.
+//!    `timeout` bounds each I/O step (connect, each write that makes
+//!    progress, each reply), not the whole transfer. Connections are
+//!    cached per target on the coordinator thread, reused, and closed
+//!    after 10 s idle. A cached connection that fails before any reply
+//!    (the target may have closed it) is replaced once, unless it timed
+//!    out.
+//! 3. **Settle**, on each owner shard: keys the target acknowledged are
+//!    deleted unless COPY (and only if no write reached them meanwhile);
+//!    every key is unlocked and the commands parked on it run.
+//!
+//! Outcomes, as Redis: `+OK`; `+NOKEY` when none of the keys exists;
+//! `-IOERR ...` on a connect, write or read error or timeout (each key is
+//! on the source, and perhaps on the target too); `-ERR Target instance
+//! replied with error: ...` (the refused keys stay only on the source).
+//! Never on neither side.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use commands::args::parse_i64;
+use commands::Error;
+use resp::encode;
+
+use crate::conn::Client;
+use crate::keylock::Parked;
+use crate::router::Job;
+use crate::rt::net::TcpStream;
+use crate::tx::Route;
+use crate::worker::{group_by_shard, now_ms, Pending, Worker};
+
+/// Cached connections idle this long are closed (Redis's figure).
+const IDLE_CLOSE: Duration = Duration::from_secs(10);
+/// At most this many cached connections per thread (as Redis).
+const MAX_CACHED: usize = 64;
+/// A reply line longer than this is not a RESTORE/SELECT/AUTH answer.
+const MAX_LINE: usize = 64 * 1024;
+
+/// MIGRATE's arguments.
+struct Args {
+    host: String,
+    port: Option<u16>,
+    db: i64,
+    timeout: Duration,
+    copy: bool,
+    replace: bool,
+    auth: Option<(Option<Vec<u8>>, Vec<u8>)>,
+    keys: Vec<Vec<u8>>,
+}
+
+fn parse(argv: &[&[u8]]) -> Result<Args, Error> {
+    let (mut copy, mut replace, mut auth) = (false, false, None);
+    let mut keys = vec![argv[3].to_vec()];
+    let mut j = 6;
+    while j < argv.len() {
+        let a = argv[j];
+        let more = argv.len() - 1 - j;
+        if a.eq_ignore_ascii_case(b"copy") {
+            copy = true;
+        } else if a.eq_ignore_ascii_case(b"replace") {
+            replace = true;
+        } else if a.eq_ignore_ascii_case(b"auth") {
+            if more < 1 {
+                return Err(Error::Syntax);
+            }
+            auth = Some((None, argv[j + 1].to_vec()));
+            j += 1;
+        } else if a.eq_ignore_ascii_case(b"auth2") {
+            if more < 2 {
+                return Err(Error::Syntax);
+            }
+            auth = Some((Some(argv[j + 1].to_vec()), argv[j + 2].to_vec()));
+            j += 2;
+        } else if a.eq_ignore_ascii_case(b"keys") {
+            if !argv[3].is_empty() {
+                return Err(Error::Static(
+                    "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string",
+                ));
+            }
+            keys = argv[j + 1..].iter().map(|k| k.to_vec()).collect();
+            break;
+        } else {
+            return Err(Error::Syntax);
+        }
+        j += 1;
+    }
+    let timeout = parse_i64(argv[5]).ok_or(Error::NotInteger)?;
+    let db = parse_i64(argv[4]).ok_or(Error::NotInteger)?;
+    let timeout = if timeout <= 0 { 1000 } else { timeout as u64 };
+    // One key named twice moves once.
+    let mut seen = std::collections::HashSet::new();
+    keys.retain(|k| seen.insert(k.clone()));
+    Ok(Args {
+        host: String::from_utf8_lossy(argv[1]).into_owned(),
+        port: std::str::from_utf8(argv[2])
+            .ok()
+            .and_then(|p| p.parse().ok()),
+        db,
+        timeout: Duration::from_millis(timeout),
+        copy,
+        replace,
+        auth,
+        keys,
+    })
+}
+
+/// A key serialised on its shard, locked until settled.
+struct Moving {
+    key: Vec<u8>,
+    /// Milliseconds left to live; 0: no expiry.
+    ttl: u64,
+    payload: Vec<u8>,
+    /// Its WATCH version when serialised.
+    version: u64,
+}
+
+/// Locks and serialises the live ones of `keys` on this shard; if one is
+/// locked by another migration, locks nothing and names it.
+fn lock_and_dump(w: &Worker, db: usize, keys: &[Vec<u8>]) -> Result<Vec<Moving>, Vec<u8>> {
+    if let Some(k) = keys.iter().find(|k| w.is_locked(db, k)) {
+        return Err(k.clone());
+    }
+    let now = now_ms();
+    let mut shard = w.shard.borrow_mut();
+    let d = &mut shard.ks.dbs[db];
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        let Some((v, at)) = d.get_with_expiry(key, now) else {
+            continue;
+        };
+        let payload = storage::rdb::dump(v);
+        let ttl = at.map_or(0, |at| at.saturating_sub(now).max(1));
+        let version = d.watch(key, now);
+        w.lock_key(db, key);
+        out.push(Moving {
+            key: key.clone(),
+            ttl,
+            payload,
+            version,
+        });
+    }
+    Ok(out)
+}
+
+/// The job of step 1 on one shard: parks behind another migration's lock
+/// and answers when it gets through.
+fn dump_job(db: usize, keys: Vec<Vec<u8>>) -> Job {
+    Box::new(move |w: &Worker| match lock_and_dump(w, db, &keys) {
+        Ok(m) => Box::new(m),
+        Err(busy) => {
+            if let Some(to) = w.current_request() {
+                park_dump(w, db, keys, busy, to);
+            }
+            Box::new(Parked)
+        }
+    })
+}
+
+fn park_dump(w: &Worker, db: usize, keys: Vec<Vec<u8>>, busy: Vec<u8>, to: (usize, u32)) {
+    w.park_on(
+        db,
+        &busy,
+        Box::new(move |w: &Worker| match lock_and_dump(w, db, &keys) {
+            Ok(m) => w.router.respond(to.0, to.1, Box::new(m)),
+            Err(busy) => park_dump(w, db, keys, busy, to),
+        }),
+    );
+}
+
+/// Step 3 on one shard: deletes the acknowledged keys (unless a write
+/// reached them since), unwatches and unlocks them all.
+fn settle(w: &Worker, db: usize, keys: Vec<(Vec<u8>, u64, bool)>) {
+    let now = now_ms();
+    {
+        let mut shard = w.shard.borrow_mut();
+        let d = &mut shard.ks.dbs[db];
+        for (key, version, delete) in &keys {
+            if *delete && d.watch_version(key, now) == Some(*version) {
+                if let Some(v) = d.remove(key, now) {
+                    storage::lazyfree::release(v);
+                }
+            }
+            d.unwatch(key);
+        }
+    }
+    for (key, _, _) in &keys {
+        w.unlock_key(db, key);
+    }
+}
+
+/// Sends `job` to `target` as part of the route's transaction, if any.
+fn send<R: Send + 'static>(r: &Route<'_>, target: usize, job: Job) -> Pending<R> {
+    match r.router.send(target, r.tx, job) {
+        Some(id) => Pending::Sent(id, std::marker::PhantomData),
+        None => Pending::Ready(None),
+    }
+}
+
+/// MIGRATE, run by the connection's coordinator thread.
+pub async fn migrate(
+    r: &Route<'_>,
+    client: &Client,
+    argv: &[&[u8]],
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let a = parse(argv)?;
+    let db = client.db;
+    let mut groups = group_by_shard(a.keys.iter().cloned(), |k| r.shard_of(k));
+    groups.sort_by_key(|g| g.0);
+
+    // 1. Lock and serialise, shard by shard in ascending order.
+    let mut moving: Vec<(usize, Vec<Moving>)> = Vec::with_capacity(groups.len());
+    for (shard, keys) in groups {
+        let m = send::<Vec<Moving>>(r, shard, dump_job(db, keys))
+            .finish(r)
+            .await
+            .unwrap_or_default();
+        if !m.is_empty() {
+            moving.push((shard, m));
+        }
+    }
+    if moving.is_empty() {
+        encode::simple(out, b"NOKEY");
+        return Ok(());
+    }
+
+    // 2. Transfer.
+    let items: Vec<&Moving> = moving.iter().flat_map(|(_, m)| m.iter()).collect();
+    let outcome = transfer(&a, &items).await;
+    match &outcome.reply {
+        Ok(()) => encode::ok(out),
+        Err(e) => Error::Other(e.clone()).write(out),
+    }
+
+    // 3. Settle on every shard at once.
+    let mut acked = outcome.acked.into_iter();
+    let mut pending = Vec::with_capacity(moving.len());
+    for (shard, m) in moving {
+        let keys: Vec<(Vec<u8>, u64, bool)> = m
+            .into_iter()
+            .map(|m| {
+                let ok = acked.next().unwrap_or(false);
+                (m.key, m.version, ok && !a.copy)
+            })
+            .collect();
+        let job: Job = Box::new(move |w: &Worker| {
+            settle(w, db, keys);
+            Box::new(()) as Box<dyn std::any::Any + Send>
+        });
+        pending.push(send::<()>(r, shard, job));
+    }
+    for p in pending {
+        p.finish(r).await;
+    }
+    Ok(())
+}
+
+/// What the target made of a transfer.
+struct Outcome {
+    /// Per key, in order: whether the target acknowledged it.
+    acked: Vec<bool>,
+    /// The reply for the client: OK, or the error line (without `-`).
+    reply: Result<(), String>,
+}
+
+/// A cached connection to one target.
+struct Cached {
+    stream: TcpStream,
+    /// The db last SELECTed on it (-1: unknown).
+    last_db: i64,
+    last_use: Instant,
+}
+
+thread_local! {
+    /// This thread's connections to migration targets, by "host:port". A
+    /// connection in use is taken out, so two migrations never share one.
+    static CACHE: RefCell<HashMap<String, Cached>> = RefCell::new(HashMap::new());
+}
+
+/// Closes cached connections idle for 10 s; called by the worker's cron.
+pub fn close_idle() {
+    CACHE.with(|c| {
+        let Ok(mut c) = c.try_borrow_mut() else {
+            return;
+        };
+        if !c.is_empty() {
+            c.retain(|_, conn| conn.last_use.elapsed() < IDLE_CLOSE);
+        }
+    });
+}
+
+fn cache_take(name: &str) -> Option<Cached> {
+    CACHE.with(|c| c.borrow_mut().remove(name))
+}
+
+fn cache_put(name: String, conn: Cached) {
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= MAX_CACHED && !c.contains_key(&name) {
+            if let Some(victim) = c.keys().next().cloned() {
+                c.remove(&victim);
+            }
+        }
+        c.insert(name, conn);
+    });
+}
+
+/// Why an I/O step failed.
+enum IoStep {
+    Write(io::ErrorKind),
+    Read(io::ErrorKind),
+}
+
+const IOERR_CONNECT: &str = "IOERR error or timeout connecting to the client";
+const IOERR_WRITE: &str = "IOERR error or timeout writing to target instance";
+const IOERR_READ: &str = "IOERR error or timeout reading to target instance";
+
+async fn connect(a: &Args) -> io::Result<TcpStream> {
+    let port = a
+        .port
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let addrs: Vec<SocketAddr> = (a.host.as_str(), port).to_socket_addrs()?.collect();
+    let deadline = Instant::now() + a.timeout;
+    let mut last = io::Error::from(io::ErrorKind::NotFound);
+    for addr in addrs {
+        match TcpStream::connect(addr, deadline).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Step 2: sends the keys and reads the target's answers.
+async fn transfer(a: &Args, items: &[&Moving]) -> Outcome {
+    let name = format!("{}:{}", a.host, a.port.unwrap_or(0));
+    let mut may_retry = true;
+    loop {
+        let (mut conn, cached) = match cache_take(&name) {
+            Some(c) => (c, true),
+            None => match connect(a).await {
+                Ok(stream) => (
+                    Cached {
+                        stream,
+                        last_db: -1,
+                        last_use: Instant::now(),
+                    },
+                    false,
+                ),
+                Err(_) => {
+                    return Outcome {
+                        acked: vec![false; items.len()],
+                        reply: Err(IOERR_CONNECT.into()),
+                    }
+                }
+            },
+        };
+        let select = conn.last_db != a.db;
+        let mut acked = Vec::with_capacity(items.len());
+        let r = exchange(a, items, &mut conn, select, &mut acked).await;
+        conn.last_use = Instant::now();
+        match r {
+            Ok(None) => {
+                conn.last_db = a.db;
+                cache_put(name, conn);
+                return Outcome {
+                    acked,
+                    reply: Ok(()),
+                };
+            }
+            Ok(Some(target_err)) => {
+                // After an error the target's db is no longer known.
+                conn.last_db = -1;
+                cache_put(name, conn);
+                return Outcome {
+                    acked,
+                    reply: Err(format!(
+                        "ERR Target instance replied with error: {target_err}"
+                    )),
+                };
+            }
+            Err(step) => {
+                drop(conn);
+                let (IoStep::Write(kind) | IoStep::Read(kind)) = step;
+                // A cached connection the target closed fails at once:
+                // try a fresh one, if no key was answered yet.
+                if cached && may_retry && acked.is_empty() && kind != io::ErrorKind::TimedOut {
+                    may_retry = false;
+                    continue;
+                }
+                acked.resize(items.len(), false);
+                let msg = match step {
+                    IoStep::Write(_) => IOERR_WRITE,
+                    IoStep::Read(_) => IOERR_READ,
+                };
+                return Outcome {
+                    acked,
+                    reply: Err(msg.into()),
+                };
+            }
+        }
+    }
+}
+
+/// One exchange on `conn`: fills `acked` with the keys answered so far.
+/// Ok(None): all acknowledged; Ok(Some(line)): the target refused
+/// something (the first error line, without `-`).
+async fn exchange(
+    a: &Args,
+    items: &[&Moving],
+    conn: &mut Cached,
+    select: bool,
+    acked: &mut Vec<bool>,
+) -> Result<Option<String>, IoStep> {
+    let payload: usize = items
+        .iter()
+        .map(|m| m.payload.len() + m.key.len() + 64)
+        .sum();
+    let mut buf = Vec::with_capacity(payload + 64);
+    if let Some((user, pw)) = &a.auth {
+        match user {
+            Some(u) => command(&mut buf, &[b"AUTH", u, pw]),
+            None => command(&mut buf, &[b"AUTH", pw]),
+        }
+    }
+    if select {
+        command(&mut buf, &[b"SELECT", a.db.to_string().as_bytes()]);
+    }
+    for m in items {
+        let ttl = m.ttl.to_string();
+        if a.replace {
+            command(
+                &mut buf,
+                &[b"RESTORE", &m.key, ttl.as_bytes(), &m.payload, b"REPLACE"],
+            );
+        } else {
+            command(&mut buf, &[b"RESTORE", &m.key, ttl.as_bytes(), &m.payload]);
+        }
+    }
+    conn.stream
+        .write_all_within(&buf, Some(a.timeout))
+        .await
+        .map_err(|e| IoStep::Write(e.kind()))?;
+    drop(buf);
+
+    let mut reader = Lines::default();
+    let mut first_err: Option<String> = None;
+    let mut prefix_err = false;
+    for _ in 0..a.auth.is_some() as usize + select as usize {
+        let line = reader
+            .next(&mut conn.stream, a.timeout)
+            .await
+            .map_err(|e| IoStep::Read(e.kind()))?;
+        if let Some(e) = line.strip_prefix(b"-") {
+            prefix_err = true;
+            first_err.get_or_insert_with(|| String::from_utf8_lossy(e).into_owned());
+        }
+    }
+    for _ in items {
+        let line = reader
+            .next(&mut conn.stream, a.timeout)
+            .await
+            .map_err(|e| IoStep::Read(e.kind()))?;
+        match line.strip_prefix(b"-") {
+            Some(e) => {
+                first_err.get_or_insert_with(|| String::from_utf8_lossy(e).into_owned());
+                acked.push(false);
+            }
+            None => acked.push(!prefix_err),
+        }
+    }
+    Ok(first_err)
+}
+
+/// Appends one command as a RESP multibulk.
+fn command(out: &mut Vec<u8>, args: &[&[u8]]) {
+    encode::array_len(out, args.len());
+    for a in args {
+        encode::bulk(out, a);
+    }
+}
+
+/// Reads reply lines (`+OK`, `-ERR ...`) from the target.
+#[derive(Default)]
+struct Lines {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl Lines {
+    /// The next line, without its CRLF; each read waits at most `gap`.
+    async fn next(&mut self, s: &mut TcpStream, gap: Duration) -> io::Result<Vec<u8>> {
+        loop {
+            if let Some(i) = self.buf[self.start..].windows(2).position(|w| w == b"\r\n") {
+                let line = self.buf[self.start..self.start + i].to_vec();
+                self.start += i + 2;
+                return Ok(line);
+            }
+            if self.buf.len() - self.start > MAX_LINE {
+                return Err(io::ErrorKind::InvalidData.into());
+            }
+            if self.start > 0 {
+                self.buf.drain(..self.start);
+                self.start = 0;
+            }
+            let have = self.buf.len();
+            self.buf.resize(have + 4096, 0);
+            let n = s
+                .read(&mut self.buf[have..], Some(Instant::now() + gap))
+                .await;
+            match n {
+                Ok(0) => {
+                    self.buf.truncate(have);
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                Ok(n) => self.buf.truncate(have + n),
+                Err(e) => {
+                    self.buf.truncate(have);
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Result<Args, Error> {
+        let v: Vec<&[u8]> = v.iter().map(|s| s.as_bytes()).collect();
+        parse(&v)
+    }
+
+    #[test]
+    fn parses_options() {
+        let a = args(&[
+            "migrate", "h", "1", "", "3", "0", "copy", "auth2", "u", "p", "keys", "a", "b", "a",
+        ])
+        .expect("parses");
+        assert!(a.copy && !a.replace);
+        assert_eq!(a.timeout, Duration::from_millis(1000));
+        assert_eq!(a.db, 3);
+        assert_eq!(a.keys, vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(a.auth, Some((Some(b"u".to_vec()), b"p".to_vec())));
+        assert!(matches!(
+            args(&["migrate", "h", "1", "k", "0", "5", "keys", "a"]),
+            Err(Error::Static(_))
+        ));
+        assert!(matches!(
+            args(&["migrate", "h", "1", "k", "0", "5", "auth"]),
+            Err(Error::Syntax)
+        ));
+        assert!(matches!(
+            args(&["migrate", "h", "1", "k", "0", "5", "bogus"]),
+            Err(Error::Syntax)
+        ));
+        assert!(matches!(
+            args(&["migrate", "h", "1", "k", "x", "5"]),
+            Err(Error::NotInteger)
+        ));
+    }
+}
