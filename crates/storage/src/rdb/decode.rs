@@ -477,4 +477,6 @@ fn zset_pairs<'a>(it: &mut impl Entries<'a>) -> Result<Value> {
 }
 
 #[cfg(test)]
+mod test_enc;
+#[cfg(test)]
 mod tests;

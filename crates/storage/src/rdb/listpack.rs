@@ -137,7 +137,10 @@ impl<'a> EntriesTrait<'a> for Entries<'a> {
                         0xF3 => 4,
                         _ => 8,
                     };
-                    (1 + width, StrRef::Int(signed_le(self.slice(start + 1, width)?)))
+                    (
+                        1 + width,
+                        StrRef::Int(signed_le(self.slice(start + 1, width)?)),
+                    )
                 }
                 _ => return Err(BAD),
             }
