@@ -777,3 +777,32 @@ fn sealed_payloads_round_trip_the_footer() {
     let v = restore(&seal(body)).expect("restore");
     assert_eq!(render(&v), "[x y]");
 }
+
+#[test]
+fn legacy_bodies_decode() {
+    let want = [
+        ("list_plain", "[a 12  hello]"),
+        ("list_ziplist", "[a 7 -300 100000 5000000000 L*300]"),
+        ("list_ziplist_bigprev", "[a 7 b]"),
+        (
+            "list_quicklist_v1",
+            "[a 7 -300 100000 5000000000 L*300 a 7 b]",
+        ),
+        ("set_plain", "{ 12 a hello}"),
+        ("zset_ascii", "<c:-inf d:-3 a:1.5 b:inf>"),
+        ("hash_zipmap", "{f1=v1 f2=12 long=z*260}"),
+        ("hash_ziplist", "{f1=v1 n=-70000}"),
+        ("zset_ziplist", "<b:-2 a:1.5 9:inf>"),
+        ("str_lzf_long", ""),
+    ];
+    assert_eq!(LEGACY.len(), want.len());
+    for ((name, hex), (wname, w)) in LEGACY.iter().zip(want) {
+        assert_eq!(*name, wname);
+        let v = ok(&unhex(hex));
+        if *name == "str_lzf_long" {
+            assert_eq!(v, Value::from_bytes("hello ".repeat(100).as_bytes()));
+        } else {
+            assert_eq!(render(&v), w, "{name}");
+        }
+    }
+}
