@@ -323,7 +323,8 @@ fn list_plain(r: &mut Reader<'_>) -> Result<Value> {
 /// QUICKLIST (14): a count of nodes, each a ziplist. QUICKLIST_2 (18):
 /// each node is a container kind (1 plain: the node is one element as a
 /// string; 2 packed: a listpack) and a string. Empty packed nodes are
-/// skipped, as Redis does; an empty list is refused.
+/// skipped, as Redis does; an empty plain node or an empty list is
+/// refused.
 fn quicklist(r: &mut Reader<'_>, v2: bool) -> Result<Value> {
     const PLAIN: usize = 1;
     const PACKED: usize = 2;
@@ -332,7 +333,15 @@ fn quicklist(r: &mut Reader<'_>, v2: bool) -> Result<Value> {
     for _ in 0..nodes {
         let container = if v2 { r.len()? } else { PACKED };
         match container {
-            PLAIN => push(&mut list, r.string()?.as_ref()),
+            PLAIN => {
+                // Redis makes plain nodes only for big elements and
+                // refuses an empty one.
+                let e = r.string()?;
+                if e.as_ref().is_empty() {
+                    return Err(BAD);
+                }
+                push(&mut list, e.as_ref());
+            }
             PACKED => {
                 let blob = r.blob()?;
                 if v2 {

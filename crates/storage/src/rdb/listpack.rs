@@ -60,11 +60,9 @@ impl<'a> Entries<'a> {
     }
 
     fn finish(&mut self) -> Result<()> {
-        let count_ok = if self.declared == UNKNOWN_COUNT {
-            self.seen >= UNKNOWN_COUNT
-        } else {
-            self.seen == self.declared
-        };
+        // 65535 is "unknown": Redis stops counting there and, after
+        // deletions, may keep it with fewer entries, so it is not checked.
+        let count_ok = self.declared == UNKNOWN_COUNT || self.seen == self.declared;
         if self.pos != self.buf.len() - 1 || !count_ok {
             return Err(BAD);
         }

@@ -79,11 +79,9 @@ impl<'a> Entries<'a> {
             return Err(BAD);
         }
         let last = self.prev.map_or(HEADER, |(start, _)| start);
-        let count_ok = if self.declared == UNKNOWN_COUNT {
-            self.seen >= UNKNOWN_COUNT
-        } else {
-            self.seen == self.declared
-        };
+        // 65535 is "unknown": Redis stops counting there and, after
+        // deletions, may keep it with fewer entries, so it is not checked.
+        let count_ok = self.declared == UNKNOWN_COUNT || self.seen == self.declared;
         if self.tail != last || !count_ok {
             return Err(BAD);
         }

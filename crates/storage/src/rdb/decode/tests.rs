@@ -244,12 +244,17 @@ fn quicklists_skip_empty_nodes_but_not_empty_lists() {
         types::LIST_QUICKLIST_2,
         &[&[1, 2], &enc::string(&empty_lp)],
     ));
-    // A plain node holding the empty string is one element.
+    // Plain nodes: one element each; Redis 7.0 refuses an empty one.
+    let lp_one = enc::listpack(&[E::S(b"a")]);
     let v = ok(&enc::body(
+        types::LIST_QUICKLIST_2,
+        &[&[2, 1], &enc::string(b"p"), &[2], &enc::string(&lp_one)],
+    ));
+    assert_eq!(render(&v), "[p a]");
+    bad(&enc::body(
         types::LIST_QUICKLIST_2,
         &[&[1, 1], &enc::string(b"")],
     ));
-    assert_eq!(v.element_count(), 1);
     // Container kinds other than 1 (plain) and 2 (packed).
     bad(&enc::body(
         types::LIST_QUICKLIST_2,
@@ -648,11 +653,15 @@ fn lying_listpacks_are_refused() {
     for l in cases {
         bad(&wrap(&l));
     }
-    // A count of 65535 means "walk to count": fine with that many, not
-    // with fewer.
+    // A count of 65535 means "not counted" (Redis may leave it after
+    // deletions): the entries are walked and accepted.
     let mut l = good.clone();
     l[4..6].copy_from_slice(&[0xFF, 0xFF]);
-    bad(&wrap(&l));
+    assert_eq!(render(&ok(&wrap(&l))), "{f=-2000 g=100}");
+    let mut z = enc::ziplist(&[E::S(b"a")]);
+    z[8..10].copy_from_slice(&[0xFF, 0xFF]);
+    let v = ok(&enc::body(types::LIST_ZIPLIST, &[&enc::string(&z)]));
+    assert_eq!(render(&v), "[a]");
 }
 
 #[test]
