@@ -14,6 +14,9 @@
 
 pub mod decode;
 pub mod encode;
+mod listpack;
+mod ziplist;
+mod zipmap;
 
 use crate::Value;
 
