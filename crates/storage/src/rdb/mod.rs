@@ -65,7 +65,10 @@ impl RestoreError {
     }
 }
 
-const CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
+/// Sixteen tables, 32 KB built at compile time: several times faster than
+/// one table on the multi-megabyte payloads MIGRATE seals.
+const CRC64: crc::Crc<u64, crc::Table<16>> =
+    crc::Crc::<u64, crc::Table<16>>::new(&crc::CRC_64_REDIS);
 
 /// CRC-64 as Redis computes it (Jones polynomial, reflected, init 0).
 pub fn crc64(bytes: &[u8]) -> u64 {
@@ -105,9 +108,19 @@ pub fn unseal(payload: &[u8]) -> Result<&[u8], RestoreError> {
 
 /// DUMP: the payload of one value.
 pub fn dump(v: &Value) -> Vec<u8> {
-    let mut body = Vec::new();
-    encode::value(v, &mut body);
-    seal(body)
+    let mut out = Vec::new();
+    dump_into(v, &mut out);
+    out
+}
+
+/// Appends the payload of `v` to `out` (what [`dump`] returns), sealed in
+/// place: MIGRATE writes payloads straight into its command buffer.
+pub fn dump_into(v: &Value, out: &mut Vec<u8>) {
+    let start = out.len();
+    encode::value(v, out);
+    out.extend_from_slice(&WRITE_VERSION.to_le_bytes());
+    let crc = crc64(&out[start..]);
+    out.extend_from_slice(&crc.to_le_bytes());
 }
 
 /// RESTORE: the value inside a payload.
