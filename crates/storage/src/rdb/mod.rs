@@ -84,8 +84,8 @@ pub fn seal(mut body: Vec<u8>) -> Vec<u8> {
 }
 
 /// Checks a payload's footer and returns the type byte and value bytes.
-/// A checksum of zero is accepted unchecked, as Redis does (its
-/// `rdbchecksum no` writes zero).
+/// A checksum of zero is checked like any other: Redis 7.0's RESTORE
+/// refuses it (only its RDB file loader skips a zero checksum).
 pub fn unseal(payload: &[u8]) -> Result<&[u8], RestoreError> {
     if payload.len() < 10 {
         return Err(RestoreError::VersionOrChecksum);
@@ -100,7 +100,7 @@ pub fn unseal(payload: &[u8]) -> Result<&[u8], RestoreError> {
         crc.try_into()
             .map_err(|_| RestoreError::VersionOrChecksum)?,
     );
-    if crc != 0 && crc != crc64(rest) {
+    if crc != crc64(rest) {
         return Err(RestoreError::VersionOrChecksum);
     }
     Ok(body)
@@ -150,5 +150,9 @@ mod tests {
         bad[2] ^= 1;
         assert_eq!(unseal(&bad), Err(RestoreError::VersionOrChecksum));
         assert_eq!(unseal(&p[..9]), Err(RestoreError::VersionOrChecksum));
+        let mut zero = p.clone();
+        let n = zero.len();
+        zero[n - 8..].fill(0);
+        assert_eq!(unseal(&zero), Err(RestoreError::VersionOrChecksum));
     }
 }
