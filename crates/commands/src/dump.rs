@@ -15,7 +15,7 @@ use crate::table::{flags::*, CommandTable};
 use crate::{CmdResult, Ctx, Error};
 
 pub fn register(t: &mut CommandTable) {
-    t.shard("dump", 2, READONLY | RANDOM, (1, 1, 1), dump);
+    t.shard("dump", 2, READONLY, (1, 1, 1), dump);
     t.shard("restore", -4, WRITE | DENYOOM, (1, 1, 1), restore);
     t.shard("restore-asking", -4, WRITE | DENYOOM, (1, 1, 1), restore);
 }
