@@ -48,7 +48,7 @@ use crate::{StrRef, Value};
 
 /// Appends the type byte and the RDB encoding of `v` to `out`.
 pub fn value(v: &Value, out: &mut Vec<u8>) {
-    out.reserve(16 + v.heap_size());
+    out.reserve(size_hint(v));
     match v {
         Value::Hash(h) => {
             out.push(types::HASH);
@@ -91,6 +91,20 @@ pub fn value(v: &Value, out: &mut Vec<u8>) {
                 put_str(out, s);
             }
         }
+    }
+}
+
+/// About the bytes `v` encodes to, so the buffer grows once. A list's
+/// packed nodes are about its encoded size; a hash table's memory is
+/// several times its encoding, so tables are capped at a short element's
+/// encoded size (longer elements grow the buffer by doubling, amortised).
+fn size_hint(v: &Value) -> usize {
+    16 + match v {
+        Value::List(l) => l.heap_size(),
+        Value::Set(s) => s.heap_size().min(s.len() * 24),
+        Value::Hash(h) => h.heap_size().min(h.len() * 48),
+        Value::ZSet(z) => z.heap_size().min(z.len() * 32),
+        other => other.as_str().map_or(0, |s| s.len() + 8),
     }
 }
 
