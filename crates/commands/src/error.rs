@@ -20,10 +20,19 @@ pub enum Error {
     WrongArity(String),
     UnknownCommand(String),
     NoAuth,
+    /// RESTORE (or COPY-like writes) onto a key that exists, without REPLACE.
+    BusyKey,
+    /// A RESTORE payload that fails its checks.
+    Restore(storage::rdb::RestoreError),
     /// Any other error, the whole line after `-` (e.g. `ERR ...`).
     Other(String),
     Static(&'static str),
 }
+
+/// RESTORE's argument errors, in Redis 7.0's words.
+pub const INVALID_TTL: &str = "ERR Invalid TTL value, must be >= 0";
+pub const INVALID_IDLETIME: &str = "ERR Invalid IDLETIME value, must be >= 0";
+pub const INVALID_FREQ: &str = "ERR Invalid FREQ value, must be >= 0 and <= 255";
 
 /// Result of a command handler; the reply itself is already in the output buffer.
 pub type CmdResult = Result<(), Error>;
@@ -50,6 +59,8 @@ impl fmt::Display for Error {
             }
             Error::UnknownCommand(msg) => f.write_str(msg),
             Error::NoAuth => f.write_str("NOAUTH Authentication required."),
+            Error::BusyKey => f.write_str("BUSYKEY Target key name already exists."),
+            Error::Restore(e) => f.write_str(e.message()),
             Error::Other(s) => f.write_str(s),
             Error::Static(s) => f.write_str(s),
         }

@@ -16,6 +16,7 @@
 //! - [`args`]: the argument cursor and Redis's number parsers.
 //! - [`blocking`]: parsing and one serve attempt of the blocking pops.
 //! - [`debug`]: value digests and RELOAD's re-encoding for DEBUG.
+//! - [`dump`]: DUMP and RESTORE (payloads in Redis's RDB format).
 //! - [`error`]: every error string, turned into a wire reply in one place.
 //! - [`scan`]: the SCAN family's `cursor [MATCH] [COUNT]` arguments and reply.
 //! - [`slot`]: key → cluster slot (CRC16 with hash tags).
@@ -27,6 +28,7 @@ pub mod args;
 pub mod bitmaps;
 pub mod blocking;
 pub mod debug;
+pub mod dump;
 pub mod error;
 pub mod hashes;
 pub mod keys;
@@ -126,6 +128,7 @@ pub fn table() -> CommandTable {
     zsets::register(&mut t);
     bitmaps::register(&mut t);
     sort::register(&mut t);
+    dump::register(&mut t);
     blocking::register(&mut t);
     table::register_server(&mut t);
     t
