@@ -113,7 +113,7 @@ pub async fn render(w: &Worker, argv: &[&[u8]]) -> String {
     if want("stats") {
         let _ = write!(
             s,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\ntotal_error_replies:0\r\n\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\nmigrate_cached_sockets:{}\r\ntotal_error_replies:0\r\n\r\n",
             shared.total_connections.load(Ordering::Relaxed),
             sum(|p| p.commands),
             sum(|p| p.ops),
@@ -121,6 +121,7 @@ pub async fn render(w: &Worker, argv: &[&[u8]]) -> String {
             sum(|p| p.expired),
             sum(|p| p.hits),
             sum(|p| p.misses),
+            crate::migrate::CACHED_SOCKETS.load(Ordering::Relaxed),
         );
     }
     if want("replication") {

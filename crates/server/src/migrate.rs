@@ -34,6 +34,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use commands::args::parse_i64;
@@ -289,6 +290,9 @@ struct Cached {
     last_use: Instant,
 }
 
+/// Cached connections on all threads (INFO's `migrate_cached_sockets`).
+pub static CACHED_SOCKETS: AtomicUsize = AtomicUsize::new(0);
+
 thread_local! {
     /// This thread's connections to migration targets, by "host:port". A
     /// connection in use is taken out, so two migrations never share one.
@@ -302,13 +306,19 @@ pub fn close_idle() {
             return;
         };
         if !c.is_empty() {
+            let before = c.len();
             c.retain(|_, conn| conn.last_use.elapsed() < IDLE_CLOSE);
+            CACHED_SOCKETS.fetch_sub(before - c.len(), Ordering::Relaxed);
         }
     });
 }
 
 fn cache_take(name: &str) -> Option<Cached> {
-    CACHE.with(|c| c.borrow_mut().remove(name))
+    let conn = CACHE.with(|c| c.borrow_mut().remove(name));
+    if conn.is_some() {
+        CACHED_SOCKETS.fetch_sub(1, Ordering::Relaxed);
+    }
+    conn
 }
 
 fn cache_put(name: String, conn: Cached) {
@@ -317,9 +327,12 @@ fn cache_put(name: String, conn: Cached) {
         if c.len() >= MAX_CACHED && !c.contains_key(&name) {
             if let Some(victim) = c.keys().next().cloned() {
                 c.remove(&victim);
+                CACHED_SOCKETS.fetch_sub(1, Ordering::Relaxed);
             }
         }
-        c.insert(name, conn);
+        if c.insert(name, conn).is_none() {
+            CACHED_SOCKETS.fetch_add(1, Ordering::Relaxed);
+        }
     });
 }
 

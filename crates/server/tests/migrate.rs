@@ -133,7 +133,10 @@ fn fill_every_type(c: &mut Client) -> Vec<String> {
 
 /// A comparable rendering of a key's contents (order-free for sets/hashes).
 fn contents(c: &mut Client, key: &str) -> (String, Vec<String>) {
-    let t = c.cmd(&["TYPE", key]).as_string();
+    let t = match c.cmd(&["TYPE", key]) {
+        Reply::Status(t) => t,
+        other => panic!("TYPE answered {other:?}"),
+    };
     let mut v = match t.as_str() {
         "string" => vec![c.cmd(&["GET", key]).as_string()],
         "list" => c.cmd(&["LRANGE", key, "0", "-1"]).as_strings(),
