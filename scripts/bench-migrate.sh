@@ -9,11 +9,12 @@
 #    sent one after another by one redis-cli; wall time and keys/s per source.
 # 2. Latency: a LIST_LEN-element list is migrated to a slow target (a small
 #    Python server that reads RATE bytes/s and then answers +OK); meanwhile
-#    `redis-benchmark -t get -c 1` measures GET latency on other keys of the
-#    same source. Compared with the same GETs without a migration.
+#    `redis-benchmark -t get -c 1 -n GETS`, started just before, measures GET
+#    latency on another key of the same shard. Compared with the same GETs
+#    without a migration.
 #
 # Environment (defaults): KEYS=100000 BATCH=100 LIST_LEN=1000000
-#   RATE=4000000 TESSERA_THREADS="1 2" BASE_PORT=7480
+#   RATE=2000000 GETS=100000 TESSERA_THREADS="1 2" BASE_PORT=7480
 #   SKIP_BUILD=1 to use an existing binary; TESSERA_BIN to point at one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,8 @@ cd "$(dirname "$0")/.."
 KEYS=${KEYS:-100000}
 BATCH=${BATCH:-100}
 LIST_LEN=${LIST_LEN:-1000000}
-RATE=${RATE:-4000000}
+RATE=${RATE:-2000000}
+GETS=${GETS:-100000}
 TESSERA_THREADS=${TESSERA_THREADS:-"1 2"}
 BASE_PORT=${BASE_PORT:-7480}
 TESSERA_BIN=${TESSERA_BIN:-target/release/tessera-server}
@@ -128,13 +130,18 @@ for name in redis $(for t in $TESSERA_THREADS; do echo "tessera-t$t"; done); do
     BIG='{key:__rand_int__}biglist'
     awk -v n="$LIST_LEN" -v big="$BIG" 'BEGIN {for (i = 0; i < n; i += 1000) { l = "RPUSH " big; for (j = i; j < i + 1000 && j < n; j++) l = l " item:" j; print l }}' | redis-cli -p "$port" >/dev/null
     lat() { redis-benchmark -p "$port" -c 1 -n "$1" -t get --csv 2>/dev/null | awk -F'"' '/GET/ {print $10 "/" $14 "/" $16}'; }
-    idle=$(lat 20000)
-    redis-cli -p "$port" migrate 127.0.0.1 "$SLOW" "$BIG" 0 60000 >"$WORK/mig.txt" &
-    mig=$!
-    sleep 0.2
-    during=$(lat 20000)
-    wait "$mig" || true
-    printf '%-12s %10s %12s   %s | %s (migrate: %s)\n' "$name" "$wall" "$rate" "$idle" "$during" "$(cat "$WORK/mig.txt")"
+    idle=$(lat "$GETS")
+    # The GETs start first (redis-benchmark's own setup commands would
+    # otherwise wait out a blocking MIGRATE unmeasured), the MIGRATE joins.
+    lat "$GETS" >"$WORK/during.txt" &
+    bench=$!
+    sleep 0.5
+    m0=$(date +%s.%N)
+    redis-cli -p "$port" migrate 127.0.0.1 "$SLOW" "$BIG" 0 60000 >"$WORK/mig.txt"
+    m1=$(date +%s.%N)
+    wait "$bench" || true
+    during="$(cat "$WORK/during.txt") (migrate: $(cat "$WORK/mig.txt") in $(awk -v a="$m0" -v b="$m1" 'BEGIN {printf "%.2f", b - a}') s)"
+    printf '%-12s %10s %12s   %s | %s\n' "$name" "$wall" "$rate" "$idle" "$during"
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     port=$((port + 1))
