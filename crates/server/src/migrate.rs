@@ -482,9 +482,13 @@ async fn exchange(
             .next(&mut conn.stream, a.timeout)
             .await
             .map_err(|e| IoStep::Read(e.kind()))?;
-        if let Some(e) = line.strip_prefix(b"-") {
-            prefix_err = true;
-            first_err.get_or_insert_with(|| String::from_utf8_lossy(e).into_owned());
+        match line.first() {
+            Some(b'+') => {}
+            Some(b'-') => {
+                prefix_err = true;
+                first_err.get_or_insert_with(|| String::from_utf8_lossy(&line[1..]).into_owned());
+            }
+            _ => return Err(IoStep::Read(io::ErrorKind::InvalidData)),
         }
     }
     for _ in items {
@@ -492,12 +496,16 @@ async fn exchange(
             .next(&mut conn.stream, a.timeout)
             .await
             .map_err(|e| IoStep::Read(e.kind()))?;
-        match line.strip_prefix(b"-") {
-            Some(e) => {
-                first_err.get_or_insert_with(|| String::from_utf8_lossy(e).into_owned());
+        // Only `+...` acknowledges a key. Anything but a status or an
+        // error line is not a Redis speaking: whatever it did with the
+        // key, the key stays here.
+        match line.first() {
+            Some(b'+') => acked.push(!prefix_err),
+            Some(b'-') => {
+                first_err.get_or_insert_with(|| String::from_utf8_lossy(&line[1..]).into_owned());
                 acked.push(false);
             }
-            None => acked.push(!prefix_err),
+            _ => return Err(IoStep::Read(io::ErrorKind::InvalidData)),
         }
     }
     Ok(first_err)

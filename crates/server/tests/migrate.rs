@@ -468,6 +468,19 @@ fn faults_never_lose_the_key() {
         );
         assert_eq!(c.cmd(&["GET", "k"]), Reply::bulk("precious"));
 
+        // Not a Redis at all (an HTTP proxy, say): answers a line that is
+        // neither `+` nor `-`. Nothing was acknowledged, the key stays.
+        let http = Fake::start(|mut s, r| {
+            read_for(&mut s, Duration::from_millis(100), r);
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
+        });
+        let r = migrate(&mut c, http.port, "k", 0, 1000, &[]);
+        assert_eq!(
+            r.as_err(),
+            "IOERR error or timeout reading to target instance"
+        );
+        assert_eq!(c.cmd(&["GET", "k"]), Reply::bulk("precious"));
+
         // The server and its other clients are fine throughout.
         let mut other = t.client();
         assert_eq!(other.cmd(&["PING"]), Reply::status("PONG"));
