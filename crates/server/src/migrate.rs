@@ -105,7 +105,13 @@ fn parse(argv: &[&[u8]]) -> Result<Args, Error> {
     }
     let timeout = parse_i64(argv[5]).ok_or(Error::NotInteger)?;
     let db = parse_i64(argv[4]).ok_or(Error::NotInteger)?;
-    let timeout = if timeout <= 0 { 1000 } else { timeout as u64 };
+    // Redis's default for a non-positive timeout; huge ones are capped at
+    // ~24 days, which no transfer step will notice.
+    let timeout = if timeout <= 0 {
+        1000
+    } else {
+        (timeout as u64).min(i32::MAX as u64)
+    };
     // One key named twice moves once.
     let mut seen = std::collections::HashSet::new();
     keys.retain(|k| seen.insert(k.clone()));

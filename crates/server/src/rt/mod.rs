@@ -199,7 +199,7 @@ impl Reactor {
                 match self.timers.borrow().peek() {
                     Some(Reverse((at, _))) => {
                         let d = at.saturating_duration_since(Instant::now());
-                        (d.as_millis() as i32)
+                        (d.as_millis().min(i32::MAX as u128 - 1) as i32)
                             .saturating_add(i32::from(d.subsec_nanos() % 1_000_000 != 0))
                     }
                     None => -1,
