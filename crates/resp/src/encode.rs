@@ -51,6 +51,15 @@ pub fn bulk(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// `$len\r\n`: the header of a bulk string whose bytes (and closing
+/// `\r\n`) the caller sends itself.
+pub fn bulk_len(out: &mut Vec<u8>, len: usize) {
+    let mut buf = itoa::Buffer::new();
+    out.push(b'$');
+    out.extend_from_slice(buf.format(len).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
 /// A bulk string holding the decimal form of `n` (GET of an integer value).
 pub fn bulk_int(out: &mut Vec<u8>, n: i64) {
     let mut buf = itoa::Buffer::new();

@@ -52,6 +52,8 @@ use crate::worker::{group_by_shard, now_ms, Pending, Worker};
 const IDLE_CLOSE: Duration = Duration::from_secs(10);
 /// At most this many cached connections per thread (as Redis).
 const MAX_CACHED: usize = 64;
+/// Payloads at least this big are written from their own buffer.
+const BIG_PAYLOAD: usize = 64 * 1024;
 /// A reply line longer than this is not a RESTORE/SELECT/AUTH answer.
 const MAX_LINE: usize = 64 * 1024;
 
@@ -449,11 +451,22 @@ async fn exchange(
     select: bool,
     acked: &mut Vec<bool>,
 ) -> Result<Option<String>, IoStep> {
-    let payload: usize = items
+    // Small payloads are copied into one pipeline buffer; a big one is
+    // written from its own buffer, never copied (a 1M-element list is
+    // megabytes).
+    let small: usize = items
         .iter()
-        .map(|m| m.payload.len() + m.key.len() + 64)
+        .map(|m| {
+            m.key.len()
+                + 64
+                + if m.payload.len() < BIG_PAYLOAD {
+                    m.payload.len()
+                } else {
+                    0
+                }
+        })
         .sum();
-    let mut buf = Vec::with_capacity(payload + 64);
+    let mut buf = Vec::with_capacity(small + 64);
     if let Some((user, pw)) = &a.auth {
         match user {
             Some(u) => command(&mut buf, &[b"AUTH", u, pw]),
@@ -465,19 +478,24 @@ async fn exchange(
     }
     for m in items {
         let ttl = m.ttl.to_string();
-        if a.replace {
-            command(
-                &mut buf,
-                &[b"RESTORE", &m.key, ttl.as_bytes(), &m.payload, b"REPLACE"],
-            );
+        encode::array_len(&mut buf, 4 + usize::from(a.replace));
+        for arg in [&b"RESTORE"[..], &m.key, ttl.as_bytes()] {
+            encode::bulk(&mut buf, arg);
+        }
+        if m.payload.len() < BIG_PAYLOAD {
+            encode::bulk(&mut buf, &m.payload);
         } else {
-            command(&mut buf, &[b"RESTORE", &m.key, ttl.as_bytes(), &m.payload]);
+            encode::bulk_len(&mut buf, m.payload.len());
+            write(&mut conn.stream, &buf, a.timeout).await?;
+            buf.clear();
+            write(&mut conn.stream, &m.payload, a.timeout).await?;
+            buf.extend_from_slice(b"\r\n");
+        }
+        if a.replace {
+            encode::bulk(&mut buf, b"REPLACE");
         }
     }
-    conn.stream
-        .write_all_within(&buf, Some(a.timeout))
-        .await
-        .map_err(|e| IoStep::Write(e.kind()))?;
+    write(&mut conn.stream, &buf, a.timeout).await?;
     drop(buf);
 
     let mut reader = Lines::default();
@@ -515,6 +533,14 @@ async fn exchange(
         }
     }
     Ok(first_err)
+}
+
+/// One write step: all of `bytes`, no gap longer than `gap`.
+async fn write(stream: &mut TcpStream, bytes: &[u8], gap: Duration) -> Result<(), IoStep> {
+    stream
+        .write_all_within(bytes, Some(gap))
+        .await
+        .map_err(|e| IoStep::Write(e.kind()))
 }
 
 /// Appends one command as a RESP multibulk.
