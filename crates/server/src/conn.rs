@@ -38,6 +38,8 @@ pub struct Client {
     pub multi: Option<crate::multi::Queue>,
     /// Keys WATCHed, until EXEC, DISCARD, UNWATCH or RESET.
     pub watches: Vec<crate::multi::Watched>,
+    /// EXECs waiting to run together (see `multi.rs`, Squashing).
+    pub squashed: crate::multi::Squashed,
 }
 
 /// What the connection does after a command.
@@ -309,6 +311,8 @@ async fn flush_window(w: &Worker, win: &mut Window, out: &mut Vec<u8>) {
 /// A connection's first read buffer. Small, so 10,000 idle clients cost
 /// 40 MB, not 300; it doubles while a client sends more.
 const READ_CHUNK: usize = 4 * 1024;
+/// The read buffer grows to this while reads keep filling it.
+const READ_MAX: usize = 64 * 1024;
 /// Replies are written early once this much is buffered.
 const OUT_HIGH_WATER: usize = 1 << 20;
 
@@ -382,6 +386,7 @@ async fn serve_client(
         info,
         multi: None,
         watches: Vec::new(),
+        squashed: Vec::new(),
     };
     let outcome = run(&w, &mut stream, &mut client, pending).await;
     crate::multi::unwatch_all(&w, &mut client).await;
@@ -441,6 +446,8 @@ async fn run(
     let mut args = resp::Args::new();
     // The command at `start` was left incomplete: the parser can resume it.
     let mut resume = false;
+    // Bytes the last read brought (sizes the read buffer).
+    let mut last_read = 0usize;
     loop {
         // Idle timeout, re-read each round so CONFIG SET applies to live clients.
         let t = shared.config.timeout.load(Ordering::Relaxed);
@@ -449,7 +456,11 @@ async fn run(
         if start == end {
             start = 0;
             end = 0;
-            if rbuf.len() > 4 * 1024 * 1024 {
+            // Back to the small buffer once the client stops sending
+            // big batches (an idle client should cost 4 KB).
+            if rbuf.len() > 4 * 1024 * 1024
+                || (rbuf.len() > READ_CHUNK && last_read < rbuf.len() / 16)
+            {
                 rbuf = vec![0u8; READ_CHUNK];
             }
         }
@@ -471,12 +482,20 @@ async fn run(
             }
         }
         if !have_input {
+            let room = rbuf.len() - end;
             let n = match stream.read(&mut rbuf[end..], deadline).await {
                 Ok(0) => return Ok(None),
                 Ok(n) => n,
                 Err(e) => return Err(e),
             };
             end += n;
+            last_read = n;
+            // A read that filled the buffer means a deep pipeline: read
+            // more at a time (fewer system calls, and bigger batches of
+            // commands per shard hop), up to READ_MAX.
+            if n == room && rbuf.len() < READ_MAX {
+                rbuf.resize((rbuf.len() * 2).min(READ_MAX), 0);
+            }
         }
         have_input = false;
         if end - start
@@ -574,6 +593,9 @@ async fn run(
                 crate::multi::flag_error(client);
                 continue;
             }
+            if !client.squashed.is_empty() && !crate::multi::keeps_squash(w, client, spec.name) {
+                crate::multi::run_squashed(w, client, &mut out).await;
+            }
             if client.multi.is_some() && !crate::multi::runs_inside_multi(spec.name) {
                 flush_window(w, &mut window, &mut out).await;
                 crate::multi::queue(client, argv, &mut out);
@@ -662,6 +684,10 @@ async fn run(
                         return Ok(None);
                     }
                 }
+                Handler::Server if spec.name == "exec" && crate::multi::squashable(w, client) => {
+                    flush_window(w, &mut window, &mut out).await;
+                    crate::multi::defer_exec(client, &out);
+                }
                 Handler::Server => {
                     flush_window(w, &mut window, &mut out).await;
                     {
@@ -678,11 +704,13 @@ async fn run(
             }
             if out.len() > OUT_HIGH_WATER {
                 flush_window(w, &mut window, &mut out).await;
+                crate::multi::run_squashed(w, client, &mut out).await;
                 stream.write_all(&out).await?;
                 out.clear();
             }
         }
         flush_window(w, &mut window, &mut out).await;
+        crate::multi::run_squashed(w, client, &mut out).await;
         if !out.is_empty() {
             stream.write_all(&out).await?;
             out.clear();

@@ -18,6 +18,20 @@
 //! DBSIZE): the watches are checked, then each command runs in order as a
 //! hop of the transaction.
 //!
+//! # Squashing
+//!
+//! A pipeline of transactions (`MULTI ... EXEC MULTI ... EXEC ...` in one
+//! read, as `redis-cli --pipe` or a batching client sends them) would pay
+//! a transaction's hops once per EXEC. When an EXEC has no WATCH and only
+//! single-shard commands, it is not run at once: it waits (its reply's
+//! place in the output noted) while the following MULTIs and queued
+//! commands are read, and the run of such EXECs is executed together, as
+//! one job per shard of one one-step transaction, when anything else
+//! arrives or the batch ends. Each EXEC stays atomic (the whole run is),
+//! each shard runs its commands in the connection's order, and nothing
+//! the connection sent later runs before them. Dragonfly calls this
+//! squashing.
+//!
 //! # WATCH
 //!
 //! Each shard's database keeps a version per watched key that every change
@@ -45,6 +59,16 @@ pub struct Queue {
     /// A command was refused while queueing: EXEC must abort.
     pub aborted: bool,
 }
+
+/// EXECs waiting to run together (see Squashing), each with the place of
+/// its reply in the output buffer.
+pub type Squashed = Vec<(Queue, usize)>;
+
+/// One shard's replies to squashed commands: (transaction, position, reply).
+type TxReplies = Vec<(usize, usize, Vec<u8>)>;
+
+/// At most this many EXECs run together.
+const SQUASH_MAX: usize = 1024;
 
 /// One WATCHed key: where it lives and the version it had.
 pub struct Watched {
@@ -236,6 +260,118 @@ pub async fn exec(w: &Route<'_>, client: &mut Client, out: &mut Vec<u8>) -> Resu
     }
     unwatch_all(w, client).await;
     Ok(())
+}
+
+/// Whether EXEC may wait to run with the ones after it: no WATCH, nothing
+/// refused while queueing, only commands whose keys live on one shard.
+pub fn squashable(w: &Worker, client: &Client) -> bool {
+    let Some(q) = &client.multi else {
+        return false;
+    };
+    !q.aborted
+        && client.watches.is_empty()
+        && client.squashed.len() < SQUASH_MAX
+        && q.cmds.iter().all(|c| {
+            w.shared
+                .table
+                .lookup(&c[0])
+                .is_some_and(|s| matches!(s.handler, Handler::Shard(_)))
+        })
+        && per_shard(w, q).is_some()
+}
+
+/// Whether command `name` may be read while squashed EXECs wait: it is
+/// queued, or opens the next transaction, or is such an EXEC itself.
+pub fn keeps_squash(w: &Worker, client: &Client, name: &str) -> bool {
+    match &client.multi {
+        Some(_) => {
+            !matches!(name, "discard" | "quit" | "reset")
+                && (name != "exec" || squashable(w, client))
+        }
+        None => name == "multi",
+    }
+}
+
+/// EXEC, squashed: the transaction waits for the ones after it.
+pub fn defer_exec(client: &mut Client, out: &[u8]) {
+    if let Some(q) = client.multi.take() {
+        client.squashed.push((q, out.len()));
+        client.info.borrow_mut().multi = -1;
+    }
+}
+
+/// Runs the squashed EXECs as one one-step transaction and puts each reply
+/// in its place in `out`.
+pub async fn run_squashed(w: &Worker, client: &mut Client, out: &mut Vec<u8>) {
+    let txs = std::mem::take(&mut client.squashed);
+    if txs.is_empty() {
+        return;
+    }
+    let (db, resp3) = (client.db, client.resp3);
+    let table = w.shared.table;
+    // Every command with its (transaction, position), grouped by shard.
+    let mut cmds = Vec::new();
+    let mut at = Vec::with_capacity(txs.len());
+    let mut sizes = Vec::with_capacity(txs.len());
+    for (t, (q, pos)) in txs.into_iter().enumerate() {
+        let homes = per_shard(w, &q).unwrap_or_default();
+        at.push(pos);
+        sizes.push(q.cmds.len());
+        for (i, cmd) in q.cmds.into_iter().enumerate() {
+            cmds.push((homes.get(i).copied().unwrap_or(0), t, i, cmd));
+        }
+    }
+    let groups = group_by_shard(cmds, |c| c.0);
+    let parts: Vec<(usize, crate::tx::Part<TxReplies>)> = groups
+        .into_iter()
+        .map(|(s, cmds)| {
+            let f: crate::tx::Part<TxReplies> = Box::new(move |w: &Worker| {
+                let mut sh = w.shard.borrow_mut();
+                let now = now_ms();
+                cmds.iter()
+                    .map(|(_, t, i, cmd)| {
+                        let argv: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
+                        let mut reply = Vec::new();
+                        if let Some(Handler::Shard(f)) = table.lookup(argv[0]).map(|s| s.handler) {
+                            run_shard_fn(&mut sh, f, db, resp3, now, &argv, &mut reply);
+                        }
+                        (*t, *i, reply)
+                    })
+                    .collect()
+            });
+            (s, f)
+        })
+        .collect();
+    let mut replies: Vec<Vec<Vec<u8>>> = sizes.iter().map(|&n| vec![Vec::new(); n]).collect();
+    let results = if parts.len() <= 1 {
+        // One shard (or none: empty transactions): one plain job.
+        let mut parts = parts;
+        match parts.pop() {
+            Some((s, f)) => vec![w.call(s, f).await],
+            None => Vec::new(),
+        }
+    } else {
+        crate::tx::one_step(w, parts).await
+    };
+    for (t, i, r) in results.into_iter().flatten().flatten() {
+        if let Some(slot) = replies.get_mut(t).and_then(|v| v.get_mut(i)) {
+            *slot = r;
+        }
+    }
+    // Splice: each EXEC's reply goes where the EXEC was read.
+    let tail = out.split_off(at.first().copied().unwrap_or(out.len()).min(out.len()));
+    let mut prev = at.first().copied().unwrap_or(0);
+    let base = prev;
+    for (t, r) in replies.into_iter().enumerate() {
+        let pos = at[t];
+        out.extend_from_slice(&tail[prev - base..pos - base]);
+        encode::array_len(out, r.len());
+        for reply in r {
+            out.extend_from_slice(&reply);
+        }
+        prev = pos;
+    }
+    out.extend_from_slice(&tail[prev - base..]);
 }
 
 /// For each queued command, the one shard all its keys live on; None when

@@ -1,18 +1,26 @@
 //! Transactions: atomic work over several shards.
 //!
-//! # The choice: ordered shard holds
+//! # The choice: ordered shard holds, acquired along a chain
 //!
-//! A transaction knows its shards up front. It *holds* them one at a time
-//! in ascending shard order; a held shard runs only the holder's jobs and
-//! parks everyone else's (other transactions' holds included) in arrival
-//! order until the holder releases it (see `router.rs`). Then it runs its
-//! hops — any number of jobs on its shards, each tagged with its id — and
-//! releases every shard.
+//! A transaction knows its shards up front. It *holds* them, acquired in
+//! ascending shard order by one message that travels from shard to shard
+//! through every shard between its lowest and its highest (holding those
+//! in its set, passing the others); a held shard runs only the holder's
+//! jobs and parks everyone else's (other transactions' holds included) in
+//! arrival order until the holder releases it (see `router.rs`). Then it
+//! runs its hops — any number of jobs on its shards, each tagged with its
+//! id — and releases every shard.
 //!
 //! Deadlock-free by construction: a transaction waits only for a shard
 //! above every shard it holds, so the waits-for graph always points up the
 //! shard order and cannot close a cycle. Starvation-free: parked requests
 //! run in arrival order.
+//!
+//! One-step transactions (MSET, MGET, DEL, EXISTS across shards, squashed
+//! EXECs) hold nothing at all: their parts travel the same kind of chain
+//! and run as they pass ([`one_step`] proves why that is atomic). The
+//! chains are also why holds are acquired along one: the proof needs every
+//! transaction to reach its shards in that order.
 //!
 //! The hold is per shard, not per key (Dragonfly's VLL locks keys; we
 //! chose the simpler shard hold and measured it, see the README). What it
@@ -119,33 +127,56 @@ fn next_id() -> u64 {
 pub type Part<R> = Box<dyn FnOnce(&Worker) -> R + Send>;
 
 /// A one-step transaction: one job per shard (MSET, MGET, DEL, EXISTS
-/// across shards), atomic together, in as few hops as ordered holds allow.
+/// across shards, squashed EXECs), atomic together, holding nothing.
 ///
-/// The parts travel as a chain in ascending shard order: the coordinator
-/// sends the first to the lowest shard, which runs it, holds itself (all
-/// but the last shard hold) and forwards the rest to the next shard, and
-/// so on; the last shard answers the coordinator and posts the releases.
-/// A shard is held for one forward plus one release message — half of
-/// what a coordinator-driven round trip per shard would cost — and the
-/// ascending order keeps it deadlock-free like every other transaction.
-/// Results come back in the order of `parts`.
+/// The parts travel as a chain through every shard from the lowest to the
+/// highest involved, in ascending order (a shard with no part just passes
+/// the chain on): the coordinator sends it to the lowest shard, each shard
+/// runs its part and forwards the rest to the next one, the last answers
+/// the coordinator. Results come back in the order of `parts`.
+///
+/// Why that is atomic without holds (see also [`Tx::begin`], which
+/// acquires its holds along the same kind of chain): a shard runs the
+/// chains that reach it one at a time, in the order they arrive, and
+/// forwards each the moment it ran; channels between two threads keep
+/// their order. So two chains that both pass shards s and s+1 arrive at
+/// s+1 from s, in the order they ran at s — by induction, in the same
+/// order on every shard they share. And no cycle of such orders can form:
+/// in a cycle, take the chain whose highest shard h is lowest; both of its
+/// neighbours in the cycle reach h too (they meet it below h and go at
+/// least to h), so at h they are ordered through it, and it can be taken
+/// out of the cycle; repeat until two chains are ordered both ways on a
+/// shard they share, which cannot be. Hence every execution is equivalent
+/// to running the chains one after another: nobody sees half of one.
+///
+/// A chain that reaches a shard held by a transaction waits its turn with
+/// everyone else's work there, in arrival order, which keeps the argument
+/// whole. Costs: one message per shard passed, no release messages, and
+/// no shard ever waits for another — which is what lets MSET across
+/// shards run at the rate of MSET on one.
 pub async fn one_step<R: Send + 'static>(
     w: &Worker,
     parts: Vec<(usize, Part<R>)>,
 ) -> Vec<Option<R>> {
     let n = parts.len();
-    let mut rest: Vec<(usize, usize, Part<R>)> = parts
+    let mut sorted: Vec<(usize, usize, Part<R>)> = parts
         .into_iter()
         .enumerate()
         .map(|(i, (s, f))| (s, i, f))
         .collect();
-    rest.sort_by_key(|p| p.0);
+    sorted.sort_by_key(|p| p.0);
+    let (Some(lo), Some(hi)) = (sorted.first().map(|p| p.0), sorted.last().map(|p| p.0)) else {
+        return Vec::new();
+    };
+    let mut stops: std::collections::VecDeque<Stop<R>> =
+        (lo..=hi).map(|s| (s, Vec::new())).collect();
+    for (s, i, f) in sorted {
+        stops[s - lo].1.push((i, f));
+    }
     let chain = Chain {
-        id: next_id(),
         from: w.id,
         slot: w.router.alloc_slot(),
-        held: Vec::new(),
-        rest: rest.into(),
+        stops,
         results: (0..n).map(|_| None).collect(),
     };
     let slot = chain.slot;
@@ -156,33 +187,33 @@ pub async fn one_step<R: Send + 'static>(
     }
 }
 
+/// One shard on a chain's way, with the parts to run there (none: the
+/// chain only passes).
+type Stop<R> = (usize, Vec<(usize, Part<R>)>);
+
 /// A one-step transaction on its way along its shards.
 struct Chain<R> {
-    id: u64,
     /// The coordinator's thread and the slot its answer goes to.
     from: usize,
     slot: u32,
-    /// Shards held so far, to release at the end.
-    held: Vec<usize>,
-    /// Parts still to run: (shard, index in the answer, job), ascending.
-    rest: std::collections::VecDeque<(usize, usize, Part<R>)>,
+    /// Shards still to visit, ascending.
+    stops: std::collections::VecDeque<Stop<R>>,
     results: Vec<Option<R>>,
 }
 
-/// Runs the chain's next part where it belongs: inline when that is this
-/// shard and nothing holds it, else as a message (parked while another
-/// transaction holds the shard).
+/// Takes the chain to its next shard: runs it inline when that is this
+/// shard and no transaction holds it, else sends it there (where it waits
+/// behind a hold like any other work).
 fn forward<R: Send + 'static>(w: &Worker, c: Chain<R>) {
-    let Some(&(next, _, _)) = c.rest.front() else {
+    let Some(&(next, _)) = c.stops.front() else {
         return;
     };
-    if next == w.id && !w.must_defer(c.id) {
+    if next == w.id && !w.must_defer(0) {
         step(w, c);
     } else {
-        let id = c.id;
         w.router.post(
             next,
-            id,
+            0,
             Box::new(move |w| {
                 step(w, c);
                 Box::new(()) as Box<dyn std::any::Any + Send>
@@ -191,43 +222,62 @@ fn forward<R: Send + 'static>(w: &Worker, c: Chain<R>) {
     }
 }
 
-/// One link of the chain, on the part's own shard.
+/// One stop of the chain, on its shard.
 fn step<R: Send + 'static>(w: &Worker, mut c: Chain<R>) {
-    let Some((shard, idx, f)) = c.rest.pop_front() else {
+    let Some((_, parts)) = c.stops.pop_front() else {
         return;
     };
-    let last = c.rest.is_empty();
-    if !last {
-        w.held_by.set(c.id);
-        c.held.push(shard);
+    for (idx, f) in parts {
+        c.results[idx] = Some(f(w));
     }
-    c.results[idx] = Some(f(w));
-    if !last {
+    if c.stops.is_empty() {
+        w.router.respond(c.from, c.slot, Box::new(c.results));
+    } else {
         forward(w, c);
-        return;
     }
-    let id = c.id;
-    for &s in &c.held {
-        let release = move |w: &Worker| {
-            if w.held_by.get() == id {
-                w.held_by.set(0);
-            }
-            w.router.run_deferred(w);
-        };
-        if s == w.id {
-            release(w);
+}
+
+/// A transaction's holds on their way along the shards.
+struct Acquire {
+    id: u64,
+    from: usize,
+    slot: u32,
+    /// The shard to visit next.
+    next: usize,
+    /// The shards to hold, ascending.
+    hold: Vec<usize>,
+    hi: usize,
+}
+
+impl Acquire {
+    /// Visits the next shard: inline when it is this one and free.
+    fn go(self, w: &Worker) {
+        if self.next == w.id && !w.must_defer(self.id) {
+            self.visit(w);
         } else {
+            let (next, id) = (self.next, self.id);
             w.router.post(
-                s,
+                next,
                 id,
                 Box::new(move |w| {
-                    release(w);
+                    self.visit(w);
                     Box::new(()) as Box<dyn std::any::Any + Send>
                 }),
             );
         }
     }
-    w.router.respond(c.from, c.slot, Box::new(c.results));
+
+    fn visit(mut self, w: &Worker) {
+        if self.hold.binary_search(&self.next).is_ok() {
+            w.held_by.set(self.id);
+        }
+        if self.next >= self.hi {
+            w.router.respond(self.from, self.slot, Box::new(()));
+        } else {
+            self.next += 1;
+            self.go(w);
+        }
+    }
 }
 
 /// A transaction in progress: the shards it holds.
@@ -238,16 +288,28 @@ pub struct Tx<'a> {
 }
 
 impl<'a> Tx<'a> {
-    /// Holds `shards` in ascending order, waiting for each in turn.
+    /// Holds `shards`, acquired along a chain through every shard from the
+    /// lowest to the highest in ascending order (see [`one_step`] for why
+    /// the chain keeps transactions ordered; a shard not in `shards` is
+    /// passed, not held). Each hold waits for any other transaction
+    /// holding that shard.
     pub async fn begin(w: &'a Worker, shards: impl IntoIterator<Item = usize>) -> Tx<'a> {
         let mut shards: Vec<usize> = shards.into_iter().collect();
         shards.sort_unstable();
         shards.dedup();
         let id = next_id();
-        for &s in &shards {
-            w.start_tx(s, id, move |w| w.held_by.set(id))
-                .finish(w)
-                .await;
+        if let (Some(&lo), Some(&hi)) = (shards.first(), shards.last()) {
+            let acquire = Acquire {
+                id,
+                from: w.id,
+                slot: w.router.alloc_slot(),
+                next: lo,
+                hold: shards.clone(),
+                hi,
+            };
+            let slot = acquire.slot;
+            acquire.go(w);
+            w.router.wait(slot).await;
         }
         Tx { w, id, shards }
     }

@@ -355,3 +355,199 @@ fn set_and_sorted_set_algebra_across_shards() {
         assert_eq!(c.cmd(&["LRANGE", "lb", "0", "-1"]).as_strings(), ["1"]);
     });
 }
+
+/// A pipeline of transactions in one write (what `redis-cli --pipe` and
+/// batching clients send): every reply in its place, runtime errors per
+/// command, queue-time errors abort only their own EXEC, and commands
+/// between the transactions see their effects.
+#[test]
+fn pipelined_transactions_answer_in_order() {
+    for_threads(|s| {
+        let mut c = s.client();
+        let mut p = Vec::new();
+        let cmds: &[&[&str]] = &[
+            &["MULTI"],
+            &["SET", "a", "1"],
+            &["INCR", "a"],
+            &["SET", "b", "x"],
+            &["EXEC"],
+            &["MULTI"],
+            &["GET", "a"],
+            &["INCR", "b"],
+            &["RPUSH", "c", "1", "2"],
+            &["EXEC"],
+            &["GET", "a"],
+            &["MULTI"],
+            &["NOSUCHCOMMAND"],
+            &["SET", "a", "lost"],
+            &["EXEC"],
+            &["MULTI"],
+            &["LLEN", "c"],
+            &["SET", "d", "4"],
+            &["EXEC"],
+            &["MULTI"],
+            &["DEL", "a"],
+            &["EXEC"],
+            &["MGET", "a", "b", "d"],
+        ];
+        for cmd in cmds {
+            p.extend(common::encode(cmd));
+        }
+        c.send(&p);
+        let want = vec![
+            Reply::ok(),
+            Reply::status("QUEUED"),
+            Reply::status("QUEUED"),
+            Reply::status("QUEUED"),
+            Reply::Array(vec![Reply::ok(), Reply::Int(2), Reply::ok()]),
+            Reply::ok(),
+            Reply::status("QUEUED"),
+            Reply::status("QUEUED"),
+            Reply::status("QUEUED"),
+            Reply::Array(vec![
+                Reply::bulk("2"),
+                Reply::err("ERR value is not an integer or out of range"),
+                Reply::Int(2),
+            ]),
+            Reply::bulk("2"),
+            Reply::ok(),
+            Reply::err("ERR unknown command 'NOSUCHCOMMAND', with args beginning with: "),
+            Reply::status("QUEUED"),
+            Reply::err("EXECABORT Transaction discarded because of previous errors."),
+            Reply::ok(),
+            Reply::status("QUEUED"),
+            Reply::status("QUEUED"),
+            Reply::Array(vec![Reply::Int(2), Reply::ok()]),
+            Reply::ok(),
+            Reply::status("QUEUED"),
+            Reply::Array(vec![Reply::Int(1)]),
+            Reply::Array(vec![Reply::Nil, Reply::bulk("x"), Reply::bulk("4")]),
+        ];
+        for (i, w) in want.iter().enumerate() {
+            assert_eq!(&c.read_reply(), w, "reply {i} to {:?}", cmds[i]);
+        }
+    });
+}
+
+/// Pipelined transactions (run together) stay atomic to other clients.
+#[test]
+fn pipelined_exec_across_shards_is_atomic() {
+    let s = Server::start(4);
+    let port = s.port;
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = Arc::clone(&stop);
+        thread::spawn(move || {
+            let mut c = common::Client::connect(port);
+            let mut p = Vec::new();
+            for _ in 0..50 {
+                p.extend(common::encode(&["MULTI"]));
+                for k in KEYS {
+                    p.extend(common::encode(&["INCR", k]));
+                }
+                p.extend(common::encode(&["EXEC"]));
+            }
+            while !stop.load(Ordering::Relaxed) {
+                c.send(&p);
+                for _ in 0..50 {
+                    assert_eq!(c.read_reply(), Reply::ok());
+                    for _ in KEYS {
+                        assert_eq!(c.read_reply(), Reply::status("QUEUED"));
+                    }
+                    assert_eq!(c.read_reply().as_array().len(), KEYS.len());
+                }
+            }
+        })
+    };
+    let mut c = s.client();
+    let end = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < end {
+        let r = c.cmd(&["MGET", "a", "b", "c", "d", "e", "f"]);
+        let vals = r.as_array();
+        assert!(vals.iter().all(|v| *v == vals[0]), "torn: {vals:?}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let total = c.cmd(&["GET", "a"]).as_string().parse::<u64>().unwrap();
+    assert_eq!(total % 50, 0, "whole pipelines of 50 transactions: {total}");
+}
+
+/// Redis Cluster's key slot (CRC16/XMODEM of the key), as the server
+/// computes it; keys here have no hash tags.
+fn slot(key: &str) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in key.as_bytes() {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16384
+}
+
+/// A key named `prefix<n>` that lives on `shard` of `threads`.
+fn key_on(prefix: &str, shard: usize, threads: usize) -> String {
+    (0..)
+        .map(|n| format!("{prefix}{n}"))
+        .find(|k| usize::from(slot(k)) % threads == shard)
+        .unwrap()
+}
+
+/// MSETs whose keys span shards 0, 1 and 3, read by MGETs that skip
+/// shard 1 (0 and 3), start on it (1 and 3) or end on it (0 and 1): no
+/// read ever sees part of a write, however the transactions' paths differ.
+#[test]
+fn reads_never_see_part_of_a_write_whatever_shards_they_skip() {
+    let s = Server::start(4);
+    let (k0, k1, k3) = (key_on("x", 0, 4), key_on("x", 1, 4), key_on("x", 3, 4));
+    let port = s.port;
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let stop = Arc::clone(&stop);
+            let (k0, k1, k3) = (k0.clone(), k1.clone(), k3.clone());
+            thread::spawn(move || {
+                let mut c = common::Client::connect(port);
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let v = format!("{w}-{n}");
+                    c.ok(&["MSET", &k0, &v, &k1, &v, &k3, &v]);
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = [
+        (k0.clone(), k3.clone()),
+        (k1.clone(), k3.clone()),
+        (k0.clone(), k1.clone()),
+    ]
+    .into_iter()
+    .map(|(a, b)| {
+        let stop = Arc::clone(&stop);
+        thread::spawn(move || {
+            let mut c = common::Client::connect(port);
+            let mut reads = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let r = c.cmd(&["MGET", &a, &b]);
+                let v = r.as_array();
+                assert_eq!(v[0], v[1], "MGET {a} {b} saw part of an MSET");
+                reads += 1;
+            }
+            reads
+        })
+    })
+    .collect();
+    thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    for r in readers {
+        assert!(r.join().unwrap() > 100);
+    }
+}
