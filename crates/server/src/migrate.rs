@@ -5,10 +5,11 @@
 //! [AUTH2 user pw] [KEYS key ...]`, in three steps:
 //!
 //! 1. **Lock and serialise**, on each owner shard in ascending shard order
-//!    (one job per shard): every live key is locked (`keylock.rs`),
+//!    (one message that travels from shard to shard): every live key is
+//!    locked (`keylock.rs`),
 //!    watched (its version catches any write that bypasses the lock) and
 //!    DUMPed with its remaining TTL. A key another MIGRATE holds makes the
-//!    job park until that one finishes; ascending order keeps two
+//!    chain park until that one finishes; ascending order keeps two
 //!    migrations from waiting on each other.
 //! 2. **Transfer**, on the coordinator thread, with no shard held: AUTH
 //!    (if asked), SELECT (only when the db differs from the last one sent
@@ -42,7 +43,6 @@ use commands::Error;
 use resp::encode;
 
 use crate::conn::Client;
-use crate::keylock::Parked;
 use crate::router::Job;
 use crate::rt::net::TcpStream;
 use crate::tx::Route;
@@ -169,29 +169,63 @@ fn lock_and_dump(w: &Worker, db: usize, keys: &[Vec<u8>]) -> Result<Vec<Moving>,
     Ok(out)
 }
 
-/// The job of step 1 on one shard: parks behind another migration's lock
-/// and answers when it gets through.
-fn dump_job(db: usize, keys: Vec<Vec<u8>>) -> Job {
-    Box::new(move |w: &Worker| match lock_and_dump(w, db, &keys) {
-        Ok(m) => Box::new(m),
-        Err(busy) => {
-            if let Some(to) = w.current_request() {
-                park_dump(w, db, keys, busy, to);
-            }
-            Box::new(Parked)
-        }
-    })
+/// Step 1 on its way along the shards, ascending: each shard locks and
+/// serialises its keys and passes the chain on; the last answers the
+/// coordinator. One message per shard instead of a round trip per shard.
+struct DumpChain {
+    db: usize,
+    /// The transaction this MIGRATE runs in (inside EXEC), or 0.
+    tx: u64,
+    /// The coordinator's thread and the slot the answer goes to.
+    from: usize,
+    slot: u32,
+    todo: std::collections::VecDeque<(usize, Vec<Vec<u8>>)>,
+    done: Vec<(usize, Vec<Moving>)>,
 }
 
-fn park_dump(w: &Worker, db: usize, keys: Vec<Vec<u8>>, busy: Vec<u8>, to: (usize, u32)) {
-    w.park_on(
-        db,
-        &busy,
-        Box::new(move |w: &Worker| match lock_and_dump(w, db, &keys) {
-            Ok(m) => w.router.respond(to.0, to.1, Box::new(m)),
-            Err(busy) => park_dump(w, db, keys, busy, to),
-        }),
-    );
+impl DumpChain {
+    /// Takes the chain to its next shard (inline when that is this one).
+    fn go(self, w: &Worker) {
+        let Some(&(next, _)) = self.todo.front() else {
+            w.router.respond(self.from, self.slot, Box::new(self.done));
+            return;
+        };
+        if next == w.id && !w.must_defer(self.tx) {
+            self.visit(w);
+        } else {
+            let tx = self.tx;
+            w.router.post(
+                next,
+                tx,
+                Box::new(move |w| {
+                    self.visit(w);
+                    Box::new(()) as Box<dyn std::any::Any + Send>
+                }),
+            );
+        }
+    }
+
+    /// Locks and serialises this shard's keys, or waits (parked on the
+    /// key, keeping the locks taken on lower shards: every migration locks
+    /// in ascending order, so none waits for one that waits for it).
+    fn visit(mut self, w: &Worker) {
+        let Some((shard, keys)) = self.todo.pop_front() else {
+            return self.go(w);
+        };
+        match lock_and_dump(w, self.db, &keys) {
+            Ok(m) => {
+                if !m.is_empty() {
+                    self.done.push((shard, m));
+                }
+                self.go(w);
+            }
+            Err(busy) => {
+                let db = self.db;
+                self.todo.push_front((shard, keys));
+                w.park_on(db, &busy, Box::new(move |w: &Worker| self.visit(w)));
+            }
+        }
+    }
 }
 
 /// Step 3 on one shard: deletes the acknowledged keys (unless a write
@@ -236,16 +270,23 @@ pub async fn migrate(
     groups.sort_by_key(|g| g.0);
 
     // 1. Lock and serialise, shard by shard in ascending order.
-    let mut moving: Vec<(usize, Vec<Moving>)> = Vec::with_capacity(groups.len());
-    for (shard, keys) in groups {
-        let m = send::<Vec<Moving>>(r, shard, dump_job(db, keys))
-            .finish(r)
-            .await
-            .unwrap_or_default();
-        if !m.is_empty() {
-            moving.push((shard, m));
-        }
-    }
+    let chain = DumpChain {
+        db,
+        tx: r.tx,
+        from: r.id,
+        slot: r.router.alloc_slot(),
+        todo: groups.into(),
+        done: Vec::new(),
+    };
+    let slot = chain.slot;
+    chain.go(r);
+    let moving: Vec<(usize, Vec<Moving>)> = r
+        .router
+        .wait(slot)
+        .await
+        .downcast::<Vec<(usize, Vec<Moving>)>>()
+        .map(|b| *b)
+        .unwrap_or_default();
     if moving.is_empty() {
         encode::simple(out, b"NOKEY");
         return Ok(());

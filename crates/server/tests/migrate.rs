@@ -590,6 +590,12 @@ fn only_the_migrating_key_waits() {
             "other keys stalled: {:?}",
             start.elapsed()
         );
+        // A second MIGRATE of the same key waits for the first, then
+        // finds nothing to move.
+        let second = thread::spawn(move || {
+            let mut c = Client::connect(port);
+            migrate(&mut c, target, "moving", 0, 5000, &[])
+        });
         // The moving key: waits for the outcome, then it is gone.
         let start = Instant::now();
         assert_eq!(c.cmd(&["GET", "moving"]), Reply::Nil);
@@ -599,6 +605,7 @@ fn only_the_migrating_key_waits() {
             start.elapsed()
         );
         assert_eq!(mover.join().unwrap(), Reply::ok());
+        assert_eq!(second.join().unwrap(), Reply::status("NOKEY"));
         // A write queued behind the lock lands after the move.
         c.ok(&["SET", "moving", "new"]);
         assert_eq!(c.cmd(&["GET", "moving"]), Reply::bulk("new"));
