@@ -243,7 +243,10 @@ pub async fn exec(w: &Route<'_>, client: &mut Client, out: &mut Vec<u8>) -> Resu
         let shard = shards.first().copied().unwrap_or(w.id);
         exec_on_one_shard(w, client, q, shard, out).await;
     } else if client.watches.is_empty() && only_shard_cmds && per_shard(w, &q).is_some() {
-        exec_one_step(w, client, q, out).await;
+        // The squashing path with one transaction: a one-step
+        // transaction over its shards.
+        client.squashed.push((q, out.len()));
+        run_squashed(w, client, out).await;
     } else {
         let tx = Tx::begin(w, shards).await;
         let route = tx.route();
@@ -386,54 +389,6 @@ fn per_shard(w: &Worker, q: &Queue) -> Option<Vec<usize>> {
             s.iter().all(|&x| x == first).then_some(first)
         })
         .collect()
-}
-
-/// Replies of one shard's commands, with their positions.
-type Replies = Vec<(usize, Vec<u8>)>;
-
-/// EXEC of single-shard commands on several shards, with no WATCH: each
-/// shard runs its commands in their order as one part of a one-step
-/// transaction (`tx::one_step`), which is atomic across the shards;
-/// commands on different shards touch different keys, so running the
-/// shards' parts one after another changes nothing a client could see.
-async fn exec_one_step(w: &Route<'_>, client: &mut Client, q: Queue, out: &mut Vec<u8>) {
-    let Some(homes) = per_shard(w, &q) else {
-        return;
-    };
-    let (db, resp3) = (client.db, client.resp3);
-    let table = w.shared.table;
-    let groups = group_by_shard(q.cmds.into_iter().enumerate(), |(i, _)| homes[*i]);
-    let n = homes.len();
-    let parts: Vec<(usize, crate::tx::Part<Replies>)> = groups
-        .into_iter()
-        .map(|(s, cmds)| {
-            let f: crate::tx::Part<Replies> = Box::new(move |w: &Worker| {
-                let mut sh = w.shard.borrow_mut();
-                let now = now_ms();
-                cmds.iter()
-                    .map(|(i, cmd)| {
-                        let argv: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
-                        let mut reply = Vec::new();
-                        if let Some(Handler::Shard(f)) = table.lookup(argv[0]).map(|s| s.handler) {
-                            run_shard_fn(&mut sh, f, db, resp3, now, &argv, &mut reply);
-                        }
-                        (*i, reply)
-                    })
-                    .collect()
-            });
-            (s, f)
-        })
-        .collect();
-    let mut replies: Vec<Vec<u8>> = vec![Vec::new(); n];
-    for part in crate::tx::one_step(w, parts).await.into_iter().flatten() {
-        for (i, r) in part {
-            replies[i] = r;
-        }
-    }
-    encode::array_len(out, n);
-    for r in replies {
-        out.extend_from_slice(&r);
-    }
 }
 
 /// Whether no watched key changed since WATCH (checked inside the holds).

@@ -8,10 +8,9 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{for_threads, free_port, scratch_dir, Client, Reply, Server};
+use common::{for_threads, Client, RealRedis, Reply, Server};
 
 const BUSYKEY: &str = "BUSYKEY Target key name already exists.";
 const BAD_PAYLOAD: &str = "ERR DUMP payload version or checksum are wrong";
@@ -519,63 +518,6 @@ fn restore_invalidates_watch_and_wakes_blocked_clients() {
     });
 }
 
-/// A real `redis-server` beside the server under test, killed on drop.
-struct RealRedis {
-    port: u16,
-    child: Child,
-    dir: std::path::PathBuf,
-}
-
-impl RealRedis {
-    fn start() -> RealRedis {
-        let dir = scratch_dir("real-redis");
-        for _ in 0..3 {
-            let port = free_port();
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .arg("--dir")
-                .arg(&dir)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server on PATH (apt-get install redis-server)");
-            let mut r = RealRedis {
-                port,
-                child,
-                dir: dir.clone(),
-            };
-            let deadline = Instant::now() + common::START_TIMEOUT;
-            while Instant::now() < deadline {
-                if let Ok(mut c) = Client::try_connect(port) {
-                    if c.cmd(&["PING"]) == Reply::status("PONG") {
-                        return r;
-                    }
-                }
-                if r.child.try_wait().ok().flatten().is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = r.child.kill();
-        }
-        panic!("redis-server did not start");
-    }
-
-    fn client(&self) -> Client {
-        Client::connect(self.port)
-    }
-}
-
-impl Drop for RealRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// Builds every fixture on `from`, DUMPs it, RESTOREs it on `to` and compares.
 fn transfer(from: &mut Client, to: &mut Client, label: &str) {
     for (name, build) in fixtures() {
@@ -591,7 +533,7 @@ fn transfer(from: &mut Client, to: &mut Client, label: &str) {
 
 #[test]
 fn redis_dumps_restore_here() {
-    let redis = RealRedis::start();
+    let redis = RealRedis::start(&[]);
     for_threads(|s| {
         let mut r = redis.client();
         let mut c = s.client();
@@ -616,7 +558,7 @@ fn redis_dumps_restore_here() {
 
 #[test]
 fn dumps_from_here_restore_in_redis() {
-    let redis = RealRedis::start();
+    let redis = RealRedis::start(&[]);
     for_threads(|s| {
         let mut r = redis.client();
         let mut c = s.client();
@@ -648,7 +590,7 @@ fn dumps_from_here_restore_in_redis() {
 fn redis_and_tessera_dump_the_same_string_bodies() {
     // Byte-for-byte the same RDB body as Redis writes, for strings of every encoding
     // (the 2-byte version in the footer may differ: Redis 7.0 writes 10, Tessera 9).
-    let redis = RealRedis::start();
+    let redis = RealRedis::start(&[]);
     let mut r = redis.client();
     let s = Server::start(1);
     let mut c = s.client();

@@ -7,65 +7,12 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{free_port, scratch_dir, skip_against_redis, Client, Reply, Server};
-
-/// A real redis-server on a free port, killed on drop.
-struct RealRedis {
-    port: u16,
-    child: Child,
-}
-
-impl RealRedis {
-    fn start(extra: &[&str]) -> RealRedis {
-        let port = free_port();
-        let dir = scratch_dir("migrate-redis");
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH (apt-get install redis-server)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Client::try_connect(port).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            thread::sleep(Duration::from_millis(20));
-        }
-        // Wait until it answers (it may still be loading).
-        let mut c = Client::connect(port);
-        loop {
-            let r = c.cmd(&["PING"]);
-            if r == Reply::status("PONG")
-                || matches!(&r, Reply::Error(e) if e.starts_with("NOAUTH"))
-            {
-                break;
-            }
-            assert!(Instant::now() < deadline, "redis-server did not answer");
-            thread::sleep(Duration::from_millis(20));
-        }
-        RealRedis { port, child }
-    }
-
-    fn client(&self) -> Client {
-        Client::connect(self.port)
-    }
-}
-
-impl Drop for RealRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{free_port, skip_against_redis, Client, RealRedis, Reply, Server};
 
 fn migrate(c: &mut Client, port: u16, key: &str, db: u32, timeout_ms: u32, opts: &[&str]) -> Reply {
     let mut args: Vec<String> = vec![

@@ -822,3 +822,65 @@ pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// A real `redis-server` beside the server under test (interop tests), on a
+/// free port with `extra` flags, killed on drop.
+pub struct RealRedis {
+    pub port: u16,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl RealRedis {
+    pub fn start(extra: &[&str]) -> RealRedis {
+        let dir = scratch_dir("real-redis");
+        for _ in 0..3 {
+            let port = free_port();
+            let child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(&dir)
+                .args(extra)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server on PATH (apt-get install redis-server)");
+            let mut r = RealRedis {
+                port,
+                child,
+                dir: dir.clone(),
+            };
+            let deadline = Instant::now() + START_TIMEOUT;
+            while Instant::now() < deadline {
+                if let Ok(mut c) = Client::try_connect(port) {
+                    let pong = c.cmd(&["PING"]);
+                    if pong == Reply::status("PONG")
+                        || matches!(&pong, Reply::Error(e) if e.starts_with("NOAUTH"))
+                    {
+                        return r;
+                    }
+                }
+                if r.child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = r.child.kill();
+        }
+        panic!("redis-server did not start");
+    }
+
+    pub fn client(&self) -> Client {
+        Client::connect(self.port)
+    }
+}
+
+impl Drop for RealRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
