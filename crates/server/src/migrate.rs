@@ -52,6 +52,10 @@ use crate::worker::{group_by_shard, now_ms, Pending, Worker};
 const IDLE_CLOSE: Duration = Duration::from_secs(10);
 /// At most this many cached connections per thread (as Redis).
 const MAX_CACHED: usize = 64;
+/// Lists longer than this, and strings bigger than OFFLOAD_BYTES, are
+/// serialised off the shard's thread.
+const OFFLOAD_ELEMENTS: usize = 64 * 1024;
+const OFFLOAD_BYTES: usize = 4 << 20;
 /// Payloads at least this big are written from their own buffer.
 const BIG_PAYLOAD: usize = 64 * 1024;
 /// A reply line longer than this is not a RESTORE/SELECT/AUTH answer.
@@ -137,6 +141,9 @@ struct Moving {
     /// Milliseconds left to live; 0: no expiry.
     ttl: u64,
     payload: Vec<u8>,
+    /// A copy of a big value, serialised off the shard's thread (the
+    /// payload is empty until then).
+    copy: Option<storage::Value>,
     /// Its WATCH version when serialised.
     version: u64,
 }
@@ -155,7 +162,19 @@ fn lock_and_dump(w: &Worker, db: usize, keys: &[Vec<u8>]) -> Result<Vec<Moving>,
         let Some((v, at)) = d.get_with_expiry(key, now) else {
             continue;
         };
-        let payload = storage::rdb::dump(v);
+        // A big list or string is copied (memcpy of its packed nodes, a
+        // few ms for a million elements) and serialised on another thread
+        // (tens of ms), so the shard stalls for the copy only. Hashes,
+        // sets and sorted sets would cost as much to copy as to serialise.
+        let big = match &*v {
+            storage::Value::List(l) => l.len() > OFFLOAD_ELEMENTS,
+            other => other.as_str().is_some_and(|s| s.len() > OFFLOAD_BYTES),
+        };
+        let (payload, copy) = if big {
+            (Vec::new(), Some(v.clone()))
+        } else {
+            (storage::rdb::dump(v), None)
+        };
         let ttl = at.map_or(0, |at| at.saturating_sub(now).max(1));
         let version = d.watch(key, now);
         w.lock_key(db, key);
@@ -163,6 +182,7 @@ fn lock_and_dump(w: &Worker, db: usize, keys: &[Vec<u8>]) -> Result<Vec<Moving>,
             key: key.clone(),
             ttl,
             payload,
+            copy,
             version,
         });
     }
@@ -280,7 +300,7 @@ pub async fn migrate(
     };
     let slot = chain.slot;
     chain.go(r);
-    let moving: Vec<(usize, Vec<Moving>)> = r
+    let mut moving: Vec<(usize, Vec<Moving>)> = r
         .router
         .wait(slot)
         .await
@@ -290,6 +310,13 @@ pub async fn migrate(
     if moving.is_empty() {
         encode::simple(out, b"NOKEY");
         return Ok(());
+    }
+
+    // Big values copied in step 1 are serialised now, off this thread.
+    for m in moving.iter_mut().flat_map(|(_, m)| m.iter_mut()) {
+        if let Some(v) = m.copy.take() {
+            m.payload = crate::rt::off_thread(move || storage::rdb::dump(&v)).await;
+        }
     }
 
     // 2. Transfer.

@@ -58,8 +58,10 @@ fn fill_every_type(c: &mut Client) -> Vec<String> {
     }
     c.int(&hset);
     c.int(&["EXPIRE", "hash:big", "100000"]);
-    // A payload over 64 KB, written from its own buffer.
-    let huge: Vec<String> = (0..20_000).map(|i| format!("huge-{i}")).collect();
+    // Payloads over 64 KB, written from their own buffer; a list over 64K
+    // elements and a string over 4 MB are serialised off the shard's thread.
+    c.ok(&["SET", "str:huge", &"0123456789abcdef".repeat(300_000)]);
+    let huge: Vec<String> = (0..70_000).map(|i| format!("huge-{i}")).collect();
     let mut rpush = vec!["RPUSH".to_string(), "list:huge".into()];
     rpush.extend(huge);
     c.int(&rpush);
@@ -78,6 +80,7 @@ fn fill_every_type(c: &mut Client) -> Vec<String> {
         "hash:small",
         "hash:big",
         "list:huge",
+        "str:huge",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -271,6 +271,52 @@ impl Reactor {
     }
 }
 
+/// Runs `f` on a thread of its own and waits for its result without
+/// blocking the reactor (for rare, long, CPU-bound work: serialising a
+/// huge value for MIGRATE). The result comes back through a mutex-guarded
+/// slot and a cross-thread wake; nothing on the hot path uses either.
+pub async fn off_thread<T: Send + 'static, F: FnOnce() -> T + Send + 'static>(f: F) -> T {
+    type Slot<T> = Arc<std::sync::Mutex<(Option<T>, Option<Waker>)>>;
+    let slot: Slot<T> = Arc::new(std::sync::Mutex::new((None, None)));
+    // The work travels in a shared cell so that it can be run here after
+    // all if no thread can be started.
+    let work = Arc::new(std::sync::Mutex::new(Some(f)));
+    let (theirs, their_work) = (Arc::clone(&slot), Arc::clone(&work));
+    let spawned = std::thread::Builder::new()
+        .name("tessera-offload".into())
+        .spawn(move || {
+            let Some(f) = their_work.lock().ok().and_then(|mut w| w.take()) else {
+                return;
+            };
+            let r = f();
+            let waker = theirs.lock().ok().and_then(|mut s| {
+                s.0 = Some(r);
+                s.1.take()
+            });
+            if let Some(w) = waker {
+                w.wake();
+            }
+        });
+    if spawned.is_err() {
+        if let Some(f) = work.lock().ok().and_then(|mut w| w.take()) {
+            return f();
+        }
+    }
+    std::future::poll_fn(|cx| {
+        let Ok(mut s) = slot.lock() else {
+            return Poll::Pending;
+        };
+        match s.0.take() {
+            Some(r) => Poll::Ready(r),
+            None => {
+                s.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
+
 /// Spawns a task on the calling thread's reactor. Its waker may be used from
 /// any thread: a wake from elsewhere goes through the owner's doorbell.
 pub fn spawn_local<F>(fut: F)
