@@ -207,7 +207,8 @@ impl DumpChain {
     /// Takes the chain to its next shard (inline when that is this one).
     fn go(self, w: &Worker) {
         let Some(&(next, _)) = self.todo.front() else {
-            w.router.respond(self.from, self.slot, Box::new(self.done));
+            w.router
+                .respond(self.from, self.slot, Box::new((self.done, false)));
             return;
         };
         if next == w.id && !w.must_defer(self.tx) {
@@ -238,6 +239,14 @@ impl DumpChain {
                     self.done.push((shard, m));
                 }
                 self.go(w);
+            }
+            Err(busy) if self.tx != 0 => {
+                // Inside EXEC the transaction holds the shards the other
+                // migration needs to finish: waiting would never end.
+                // Answer what was locked so far, marked busy.
+                let _ = (shard, keys, busy);
+                w.router
+                    .respond(self.from, self.slot, Box::new((self.done, true)));
             }
             Err(busy) => {
                 let db = self.db;
@@ -300,13 +309,19 @@ pub async fn migrate(
     };
     let slot = chain.slot;
     chain.go(r);
-    let mut moving: Vec<(usize, Vec<Moving>)> = r
+    let (mut moving, busy): (Vec<(usize, Vec<Moving>)>, bool) = r
         .router
         .wait(slot)
         .await
-        .downcast::<Vec<(usize, Vec<Moving>)>>()
+        .downcast::<(Vec<(usize, Vec<Moving>)>, bool)>()
         .map(|b| *b)
         .unwrap_or_default();
+    if busy {
+        settle_all(r, db, moving, &[], false).await;
+        return Err(Error::Static(
+            "ERR a key is being moved by another MIGRATE; try again",
+        ));
+    }
     if moving.is_empty() {
         encode::simple(out, b"NOKEY");
         return Ok(());
@@ -328,14 +343,27 @@ pub async fn migrate(
     }
 
     // 3. Settle on every shard at once.
-    let mut acked = outcome.acked.into_iter();
+    settle_all(r, db, moving, &outcome.acked, !a.copy).await;
+    Ok(())
+}
+
+/// Step 3 on every shard at once: deletes the keys acknowledged in
+/// `acked` (in the order of `moving`) when `delete`, unlocks them all.
+async fn settle_all(
+    r: &Route<'_>,
+    db: usize,
+    moving: Vec<(usize, Vec<Moving>)>,
+    acked: &[bool],
+    delete: bool,
+) {
+    let mut acked = acked.iter();
     let mut pending = Vec::with_capacity(moving.len());
     for (shard, m) in moving {
         let keys: Vec<(Vec<u8>, u64, bool)> = m
             .into_iter()
             .map(|m| {
-                let ok = acked.next().unwrap_or(false);
-                (m.key, m.version, ok && !a.copy)
+                let ok = acked.next().copied().unwrap_or(false);
+                (m.key, m.version, ok && delete)
             })
             .collect();
         let job: Job = Box::new(move |w: &Worker| {
@@ -347,7 +375,6 @@ pub async fn migrate(
     for p in pending {
         p.finish(r).await;
     }
-    Ok(())
 }
 
 /// What the target made of a transfer.

@@ -233,6 +233,16 @@ fn options_copy_replace_nokey_busykey_db_auth() {
     assert_eq!(tc.int(&["EXISTS", "k"]), 0);
     assert_eq!(rc.cmd(&["GET", "k"]), Reply::bulk("v2"));
 
+    // Inside MULTI/EXEC.
+    tc.ok(&["SET", "m", "in-exec"]);
+    tc.ok(&["MULTI"]);
+    assert_eq!(
+        migrate(&mut tc, p, "m", 5, 2000, &["AUTH", "sekret"]),
+        Reply::status("QUEUED")
+    );
+    assert_eq!(tc.cmd(&["EXEC"]), Reply::Array(vec![Reply::ok()]));
+    assert_eq!(rc.cmd(&["GET", "m"]), Reply::bulk("in-exec"));
+
     // Nothing to move.
     assert_eq!(
         migrate(&mut tc, p, "nope", 5, 2000, &["AUTH", "sekret"]),
@@ -546,6 +556,20 @@ fn only_the_migrating_key_waits() {
             let mut c = Client::connect(port);
             migrate(&mut c, target, "moving", 0, 5000, &[])
         });
+        // Inside EXEC the transaction cannot wait for the other migration
+        // (it holds the shards that one needs to finish): an error, at once.
+        let mut tx = t.client();
+        tx.ok(&["MULTI"]);
+        assert_eq!(
+            migrate(&mut tx, target, "moving", 0, 5000, &[]),
+            Reply::status("QUEUED")
+        );
+        assert_eq!(
+            tx.cmd(&["EXEC"]),
+            Reply::Array(vec![Reply::err(
+                "ERR a key is being moved by another MIGRATE; try again"
+            )])
+        );
         // The moving key: waits for the outcome, then it is gone.
         let start = Instant::now();
         assert_eq!(c.cmd(&["GET", "moving"]), Reply::Nil);
