@@ -251,7 +251,9 @@ pub fn finish(
         o.alpha = true;
         o.by = None;
     }
-    if o.dont_sort && kind == Kind::ZSet && o.desc {
+    // Unsorted, a list or sorted set is read in its own order, from the
+    // tail with DESC (as Redis does); a set has no order to reverse.
+    if o.dont_sort && matches!(kind, Kind::ZSet | Kind::List) && o.desc {
         elems.reverse();
     }
     let (start, end) = limit_range(o.limit, elems.len());

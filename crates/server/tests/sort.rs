@@ -119,10 +119,19 @@ fn by_and_get_patterns() {
         assert_eq!(r.as_array().len(), 8);
         assert_eq!(r.as_array()[6], Reply::Nil);
         assert_eq!(r.as_array()[7], Reply::Nil);
-        // BY without '*': no sorting, the list's own order.
+        // BY without '*': no sorting, the list's own order (from the
+        // tail with DESC, LIMIT counted from there).
         assert_eq!(
             strings(&c.cmd(&["SORT", "{u}ids", "BY", "nosort", "DESC"])),
-            ["1", "2", "3", "4"]
+            ["4", "3", "2", "1"]
+        );
+        assert_eq!(
+            strings(&c.cmd(&["SORT", "{u}ids", "BY", "nosort", "DESC", "LIMIT", "1", "2"])),
+            ["3", "2"]
+        );
+        assert_eq!(
+            strings(&c.cmd(&["SORT", "{u}ids", "BY", "nosort", "LIMIT", "1", "2"])),
+            ["2", "3"]
         );
     });
 }
