@@ -240,11 +240,10 @@ impl DumpChain {
                 }
                 self.go(w);
             }
-            Err(busy) if self.tx != 0 => {
+            Err(_) if self.tx != 0 => {
                 // Inside EXEC the transaction holds the shards the other
                 // migration needs to finish: waiting would never end.
                 // Answer what was locked so far, marked busy.
-                let _ = (shard, keys, busy);
                 w.router
                     .respond(self.from, self.slot, Box::new((self.done, true)));
             }
