@@ -296,7 +296,7 @@ async fn attempt_on_one_shard(
     });
     let (keys, wt) = (b.keys.clone(), Arc::clone(&waiter));
     let got = w
-        .call(shard, move |w| {
+        .call_queued(shard, move |w| {
             let now = now_ms();
             {
                 let mut sh = w.shard.borrow_mut();

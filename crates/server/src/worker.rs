@@ -198,6 +198,20 @@ impl Worker {
         }
     }
 
+    /// Runs `f` on thread `target` through that thread's queue, even when
+    /// it is this one: it then runs after the requests other threads sent
+    /// here before it, in arrival order. Blocking pops use it, so that the
+    /// client whose command was read first is the first to wait, whichever
+    /// thread read it.
+    pub async fn call_queued<R: Send + 'static>(
+        &self,
+        target: usize,
+        f: impl FnOnce(&Worker) -> R + Send + 'static,
+    ) -> Option<R> {
+        let job: Job = Box::new(move |w| Box::new(f(w)) as Box<dyn Any + Send>);
+        self.send_job::<R>(target, job).finish(self).await
+    }
+
     /// Sends a raw job (one that may park, see `keylock.rs`) to thread
     /// `target`, through its queue even when that is this thread.
     pub fn send_job<R: Send + 'static>(&self, target: usize, job: Job) -> Pending<R> {
