@@ -593,7 +593,7 @@ async fn run(
                 crate::multi::flag_error(client);
                 continue;
             }
-            if !client.squashed.is_empty() && !crate::multi::keeps_squash(w, client, spec.name) {
+            if !client.squashed.is_empty() && !crate::multi::keeps_squash(client, spec.name) {
                 crate::multi::run_squashed(w, client, &mut out).await;
             }
             if client.multi.is_some() && !crate::multi::runs_inside_multi(spec.name) {
@@ -684,10 +684,8 @@ async fn run(
                         return Ok(None);
                     }
                 }
-                Handler::Server if spec.name == "exec" && crate::multi::squashable(w, client) => {
-                    flush_window(w, &mut window, &mut out).await;
-                    crate::multi::defer_exec(client, &out);
-                }
+                Handler::Server
+                    if spec.name == "exec" && crate::multi::defer_exec(w, client, &out) => {}
                 Handler::Server => {
                     flush_window(w, &mut window, &mut out).await;
                     {

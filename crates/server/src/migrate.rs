@@ -43,10 +43,9 @@ use commands::Error;
 use resp::encode;
 
 use crate::conn::Client;
-use crate::router::Job;
 use crate::rt::net::TcpStream;
 use crate::tx::Route;
-use crate::worker::{group_by_shard, now_ms, Pending, Worker};
+use crate::worker::{group_by_shard, now_ms, Worker};
 
 /// Cached connections idle this long are closed (Redis's figure).
 const IDLE_CLOSE: Duration = Duration::from_secs(10);
@@ -211,19 +210,7 @@ impl DumpChain {
                 .respond(self.from, self.slot, Box::new((self.done, false)));
             return;
         };
-        if next == w.id && !w.must_defer(self.tx) {
-            self.visit(w);
-        } else {
-            let tx = self.tx;
-            w.router.post(
-                next,
-                tx,
-                Box::new(move |w| {
-                    self.visit(w);
-                    Box::new(()) as Box<dyn std::any::Any + Send>
-                }),
-            );
-        }
+        w.pass_to(next, self.tx, move |w| self.visit(w));
     }
 
     /// Locks and serialises this shard's keys, or waits (parked on the
@@ -274,14 +261,6 @@ fn settle(w: &Worker, db: usize, keys: Vec<(Vec<u8>, u64, bool)>) {
     }
     for (key, _, _) in &keys {
         w.unlock_key(db, key);
-    }
-}
-
-/// Sends `job` to `target` as part of the route's transaction, if any.
-fn send<R: Send + 'static>(r: &Route<'_>, target: usize, job: Job) -> Pending<R> {
-    match r.router.send(target, r.tx, job) {
-        Some(id) => Pending::Sent(id, std::marker::PhantomData),
-        None => Pending::Ready(None),
     }
 }
 
@@ -365,11 +344,7 @@ async fn settle_all(
                 (m.key, m.version, ok && delete)
             })
             .collect();
-        let job: Job = Box::new(move |w: &Worker| {
-            settle(w, db, keys);
-            Box::new(()) as Box<dyn std::any::Any + Send>
-        });
-        pending.push(send::<()>(r, shard, job));
+        pending.push(r.start(shard, move |w| settle(w, db, keys)));
     }
     for p in pending {
         p.finish(r).await;

@@ -60,9 +60,17 @@ pub struct Queue {
     pub aborted: bool,
 }
 
-/// EXECs waiting to run together (see Squashing), each with the place of
-/// its reply in the output buffer.
-pub type Squashed = Vec<(Queue, usize)>;
+/// An EXEC waiting to run with others (see Squashing).
+pub struct Squash {
+    q: Queue,
+    /// Where its reply goes in the output buffer.
+    at: usize,
+    /// The shard of each of its commands.
+    homes: Vec<usize>,
+}
+
+/// The EXECs waiting to run together.
+pub type Squashed = Vec<Squash>;
 
 /// One shard's replies to squashed commands: (transaction, position, reply).
 type TxReplies = Vec<(usize, usize, Vec<u8>)>;
@@ -211,6 +219,8 @@ fn shards_of(w: &Worker, argv: Argv<'_>) -> Option<Vec<usize>> {
 
 /// EXEC
 pub async fn exec(w: &Route<'_>, client: &mut Client, out: &mut Vec<u8>) -> Result<(), Error> {
+    // EXECs read before this one and squashed run first.
+    run_squashed(w, client, out).await;
     let Some(q) = client.multi.take() else {
         return Err(Error::Static("ERR EXEC without MULTI"));
     };
@@ -242,10 +252,14 @@ pub async fn exec(w: &Route<'_>, client: &mut Client, out: &mut Vec<u8>) -> Resu
     if shards.len() <= 1 && only_shard_cmds {
         let shard = shards.first().copied().unwrap_or(w.id);
         exec_on_one_shard(w, client, q, shard, out).await;
-    } else if client.watches.is_empty() && only_shard_cmds && per_shard(w, &q).is_some() {
+    } else if let Some(homes) = per_shard(w, &q).filter(|_| client.watches.is_empty()) {
         // The squashing path with one transaction: a one-step
         // transaction over its shards.
-        client.squashed.push((q, out.len()));
+        client.squashed.push(Squash {
+            q,
+            at: out.len(),
+            homes,
+        });
         run_squashed(w, client, out).await;
     } else {
         let tx = Tx::begin(w, shards).await;
@@ -265,41 +279,41 @@ pub async fn exec(w: &Route<'_>, client: &mut Client, out: &mut Vec<u8>) -> Resu
     Ok(())
 }
 
-/// Whether EXEC may wait to run with the ones after it: no WATCH, nothing
-/// refused while queueing, only commands whose keys live on one shard.
-pub fn squashable(w: &Worker, client: &Client) -> bool {
-    let Some(q) = &client.multi else {
+/// EXEC, squashed, when it may be: no WATCH, nothing refused while
+/// queueing, every command's keys on one shard (`per_shard`, which also
+/// rules out server commands). The transaction then waits for the ones
+/// after it and this answers true.
+pub fn defer_exec(w: &Worker, client: &mut Client, out: &[u8]) -> bool {
+    let homes = match &client.multi {
+        Some(q)
+            if !q.aborted && client.watches.is_empty() && client.squashed.len() < SQUASH_MAX =>
+        {
+            per_shard(w, q)
+        }
+        _ => None,
+    };
+    let Some(homes) = homes else {
         return false;
     };
-    !q.aborted
-        && client.watches.is_empty()
-        && client.squashed.len() < SQUASH_MAX
-        && q.cmds.iter().all(|c| {
-            w.shared
-                .table
-                .lookup(&c[0])
-                .is_some_and(|s| matches!(s.handler, Handler::Shard(_)))
-        })
-        && per_shard(w, q).is_some()
+    let Some(q) = client.multi.take() else {
+        return false;
+    };
+    client.squashed.push(Squash {
+        q,
+        at: out.len(),
+        homes,
+    });
+    client.info.borrow_mut().multi = -1;
+    true
 }
 
 /// Whether command `name` may be read while squashed EXECs wait: it is
-/// queued, or opens the next transaction, or is such an EXEC itself.
-pub fn keeps_squash(w: &Worker, client: &Client, name: &str) -> bool {
+/// queued, opens the next transaction, or is an EXEC (which runs the
+/// waiting ones first when it cannot wait itself, see [`exec`]).
+pub fn keeps_squash(client: &Client, name: &str) -> bool {
     match &client.multi {
-        Some(_) => {
-            !matches!(name, "discard" | "quit" | "reset")
-                && (name != "exec" || squashable(w, client))
-        }
+        Some(_) => !matches!(name, "discard" | "quit" | "reset"),
         None => name == "multi",
-    }
-}
-
-/// EXEC, squashed: the transaction waits for the ones after it.
-pub fn defer_exec(client: &mut Client, out: &[u8]) {
-    if let Some(q) = client.multi.take() {
-        client.squashed.push((q, out.len()));
-        client.info.borrow_mut().multi = -1;
     }
 }
 
@@ -316,8 +330,7 @@ pub async fn run_squashed(w: &Worker, client: &mut Client, out: &mut Vec<u8>) {
     let mut cmds = Vec::new();
     let mut at = Vec::with_capacity(txs.len());
     let mut sizes = Vec::with_capacity(txs.len());
-    for (t, (q, pos)) in txs.into_iter().enumerate() {
-        let homes = per_shard(w, &q).unwrap_or_default();
+    for (t, Squash { q, at: pos, homes }) in txs.into_iter().enumerate() {
         at.push(pos);
         sizes.push(q.cmds.len());
         for (i, cmd) in q.cmds.into_iter().enumerate() {

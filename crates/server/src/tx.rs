@@ -208,18 +208,7 @@ fn forward<R: Send + 'static>(w: &Worker, c: Chain<R>) {
     let Some(&(next, _)) = c.stops.front() else {
         return;
     };
-    if next == w.id && !w.must_defer(0) {
-        step(w, c);
-    } else {
-        w.router.post(
-            next,
-            0,
-            Box::new(move |w| {
-                step(w, c);
-                Box::new(()) as Box<dyn std::any::Any + Send>
-            }),
-        );
-    }
+    w.pass_to(next, 0, move |w| step(w, c));
 }
 
 /// One stop of the chain, on its shard.
@@ -252,19 +241,7 @@ struct Acquire {
 impl Acquire {
     /// Visits the next shard: inline when it is this one and free.
     fn go(self, w: &Worker) {
-        if self.next == w.id && !w.must_defer(self.id) {
-            self.visit(w);
-        } else {
-            let (next, id) = (self.next, self.id);
-            w.router.post(
-                next,
-                id,
-                Box::new(move |w| {
-                    self.visit(w);
-                    Box::new(()) as Box<dyn std::any::Any + Send>
-                }),
-            );
-        }
+        w.pass_to(self.next, self.id, move |w| self.visit(w));
     }
 
     fn visit(mut self, w: &Worker) {

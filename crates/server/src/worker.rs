@@ -198,6 +198,26 @@ impl Worker {
         }
     }
 
+    /// Runs `f` on shard `target` as part of transaction `tx` (0: none),
+    /// answering nobody: at once when that is this shard and nothing else
+    /// holds it, else as a message that waits its turn there. The step of
+    /// every chain (one-step transactions, hold acquisition, MIGRATE's
+    /// locking) that travels from shard to shard.
+    pub fn pass_to(&self, target: usize, tx: u64, f: impl FnOnce(&Worker) + Send + 'static) {
+        if target == self.id && !self.must_defer(tx) {
+            f(self);
+        } else {
+            self.router.post(
+                target,
+                tx,
+                Box::new(move |w| {
+                    f(w);
+                    Box::new(()) as Box<dyn Any + Send>
+                }),
+            );
+        }
+    }
+
     /// Runs `f` on thread `target` through that thread's queue, even when
     /// it is this one: it then runs after the requests other threads sent
     /// here before it, in arrival order. Blocking pops use it, so that the
