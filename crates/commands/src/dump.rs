@@ -2,12 +2,12 @@
 //! `storage::rdb` for the format). RESTORE-ASKING, which Redis Cluster's
 //! MIGRATE sends, is RESTORE under another name.
 //!
-//! Tessera keeps no per-key access clock or LFU counter (OBJECT IDLETIME
-//! answers 0), so RESTORE checks IDLETIME and FREQ as Redis does and then
-//! has nothing to set them on.
+//! RESTORE's IDLETIME sets the key's LRU stamp and FREQ its LFU counter,
+//! each only under a policy that keeps that kind of stamp (as in Redis:
+//! the other one is accepted and ignored).
 
 use resp::encode;
-use storage::rdb;
+use storage::{evict, rdb};
 
 use crate::args::{parse_i64, Args};
 use crate::error::{INVALID_FREQ, INVALID_IDLETIME, INVALID_TTL};
@@ -39,9 +39,9 @@ pub struct RestoreOpts {
     pub replace: bool,
     /// The TTL is a unix time in milliseconds, not a duration.
     pub absttl: bool,
-    /// IDLETIME seconds (validated, then unused: see the module doc).
+    /// IDLETIME seconds.
     pub idle: Option<i64>,
-    /// FREQ 0..=255 (likewise).
+    /// FREQ 0..=255.
     pub freq: Option<i64>,
 }
 
@@ -106,6 +106,14 @@ fn restore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
     } else {
         ctx.db().insert(key, value, expire);
+        let stamp = if evict::policy().is_lfu() {
+            opts.freq.map(|f| evict::stamp_freq(f as u8))
+        } else {
+            opts.idle.map(|i| evict::stamp_idle(i as u64))
+        };
+        if let Some(stamp) = stamp {
+            ctx.db().set_stamp(key, stamp, now);
+        }
     }
     encode::ok(ctx.out);
     Ok(())

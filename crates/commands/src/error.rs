@@ -33,6 +33,11 @@ pub enum Error {
 pub const INVALID_TTL: &str = "ERR Invalid TTL value, must be >= 0";
 pub const INVALID_IDLETIME: &str = "ERR Invalid IDLETIME value, must be >= 0";
 pub const INVALID_FREQ: &str = "ERR Invalid FREQ value, must be >= 0 and <= 255";
+pub const IDLETIME_UNDER_LFU: &str = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+pub const FREQ_WITHOUT_LFU: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+/// A command that may add data, refused while memory is over `maxmemory`
+/// and nothing can be evicted.
+pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
 /// Result of a command handler; the reply itself is already in the output buffer.
 pub type CmdResult = Result<(), Error>;

@@ -3,9 +3,11 @@
 //! FLUSHDB that the server fans out to every shard.
 
 use resp::encode;
+use storage::evict::{self, Policy};
 use storage::{glob_match, Millis, Value};
 
 use crate::args::{parse_i64, Args};
+use crate::error::{FREQ_WITHOUT_LFU, IDLETIME_UNDER_LFU};
 use crate::table::{flags::*, CommandTable};
 use crate::{CmdResult, Ctx, Error, Shard};
 
@@ -19,7 +21,7 @@ pub fn register(t: &mut CommandTable) {
         (1, -1, 1),
         exists,
     );
-    t.shard("touch", -2, READONLY | FAST | MULTI_KEY, (1, -1, 1), exists);
+    t.shard("touch", -2, READONLY | FAST | MULTI_KEY, (1, -1, 1), touch);
     t.shard("type", 2, READONLY | FAST, (1, 1, 1), type_cmd);
     t.shard("expire", -3, WRITE | FAST, (1, 1, 1), expire);
     t.shard("pexpire", -3, WRITE | FAST, (1, 1, 1), pexpire);
@@ -111,23 +113,45 @@ fn object(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         return Err(Error::unknown_subcommand(argv[1], "OBJECT"));
     }
     let now = ctx.now;
-    let Some(v) = ctx.shard.ks.dbs[ctx.db].get(argv[2], now) else {
+    let db = &mut ctx.shard.ks.dbs[ctx.db];
+    let Some(stamp) = db.stamp(argv[2], now) else {
         encode::null(ctx.out, ctx.resp3);
         return Ok(());
     };
+    let Some(v) = db.peek(argv[2], now) else {
+        encode::null(ctx.out, ctx.resp3);
+        return Ok(());
+    };
+    let policy = evict::policy();
     match sub.as_slice() {
         b"encoding" => encode::bulk(ctx.out, v.encoding_name().as_bytes()),
         // Redis shares the integers 0..10000 between keys and reports them
-        // with the largest refcount; Tessera stores every value inline.
+        // with the largest refcount, except under an LRU or LFU limit,
+        // where each key needs its own access stamp. Tessera stores every
+        // value inline and answers as Redis would.
         b"refcount" => {
-            let shared = matches!(v.as_str(), Some(storage::StrRef::Int(n)) if (0..10000).contains(&n));
+            let shared = matches!(v.as_str(), Some(storage::StrRef::Int(n)) if (0..10000).contains(&n))
+                && (evict::maxmemory() == 0
+                    || !matches!(
+                        policy,
+                        Policy::AllKeysLru
+                            | Policy::VolatileLru
+                            | Policy::AllKeysLfu
+                            | Policy::VolatileLfu
+                    ));
             encode::integer(ctx.out, if shared { i64::from(i32::MAX) } else { 1 });
         }
-        b"idletime" => encode::integer(ctx.out, 0),
+        b"idletime" => {
+            if policy.is_lfu() {
+                return Err(Error::Static(IDLETIME_UNDER_LFU));
+            }
+            encode::integer(ctx.out, (evict::idle_ms(stamp) / 1000) as i64);
+        }
         b"freq" => {
-            return Err(Error::Static(
-                "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
-            ))
+            if !policy.is_lfu() {
+                return Err(Error::Static(FREQ_WITHOUT_LFU));
+            }
+            encode::integer(ctx.out, i64::from(evict::freq(stamp)));
         }
         _ => return Err(Error::unknown_subcommand(argv[1], "OBJECT")),
     }
@@ -203,9 +227,24 @@ pub fn del_keys(shard: &mut Shard, db: usize, keys: &[&[u8]], now: Millis) -> i6
 }
 
 /// Counts the live keys among `keys` (a key named twice counts twice).
-pub fn count_existing(shard: &mut Shard, db: usize, keys: &[&[u8]], now: Millis) -> i64 {
+/// How many of `keys` exist; with `touch`, each one found counts as an
+/// access (TOUCH), else none does (EXISTS).
+pub fn count_existing(
+    shard: &mut Shard,
+    db: usize,
+    keys: &[&[u8]],
+    now: Millis,
+    touch: bool,
+) -> i64 {
+    let db = &mut shard.ks.dbs[db];
     keys.iter()
-        .filter(|k| shard.ks.dbs[db].contains(k, now))
+        .filter(|k| {
+            if touch {
+                db.access(k, now)
+            } else {
+                db.contains(k, now)
+            }
+        })
         .count() as i64
 }
 
@@ -218,7 +257,14 @@ fn del(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 
 /// EXISTS key [key ...]
 fn exists(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    let n = count_existing(ctx.shard, ctx.db, &argv[1..], ctx.now);
+    let n = count_existing(ctx.shard, ctx.db, &argv[1..], ctx.now, false);
+    encode::integer(ctx.out, n);
+    Ok(())
+}
+
+/// TOUCH key [key ...]
+fn touch(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    let n = count_existing(ctx.shard, ctx.db, &argv[1..], ctx.now, true);
     encode::integer(ctx.out, n);
     Ok(())
 }
@@ -226,7 +272,7 @@ fn exists(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 /// TYPE key
 fn type_cmd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let now = ctx.now;
-    let name = ctx.db().get(argv[1], now).map_or("none", Value::type_name);
+    let name = ctx.db().peek(argv[1], now).map_or("none", Value::type_name);
     encode::simple(ctx.out, name.as_bytes());
     Ok(())
 }

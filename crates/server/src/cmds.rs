@@ -642,9 +642,12 @@ async fn debug(
             let target = w.shard_of(&key);
             let r = w
                 .call(target, move |w| {
-                    w.shard.borrow_mut().ks.dbs[db].get(&key, now_ms()).map(|v| {
+                    let d = &mut w.shard.borrow_mut().ks.dbs[db];
+                    let stamp = d.stamp(&key, now_ms())?;
+                    let idle = storage::evict::idle_ms(stamp) / 1000;
+                    d.peek(&key, now_ms()).map(|v| {
                         let len = v.as_str().map_or(0, |s| s.len());
-                        format!("Value at:0x0 refcount:1 encoding:{} serializedlength:{} lru:0 lru_seconds_idle:0", v.encoding_name(), len)
+                        format!("Value at:0x0 refcount:1 encoding:{} serializedlength:{len} lru:{stamp} lru_seconds_idle:{idle}", v.encoding_name())
                     })
                 })
                 .await

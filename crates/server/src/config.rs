@@ -150,9 +150,6 @@ const INERT: &[(&str, &str)] = &[
     ("stop-writes-on-bgsave-error", "yes"),
     ("rdbcompression", "yes"),
     ("rdbchecksum", "yes"),
-    ("maxmemory", "0"),
-    ("maxmemory-policy", "noeviction"),
-    ("maxmemory-samples", "5"),
     ("lazyfree-lazy-eviction", "no"),
     ("lazyfree-lazy-expire", "no"),
     ("lazyfree-lazy-server-del", "no"),
@@ -177,6 +174,62 @@ const INERT: &[(&str, &str)] = &[
     ("repl-diskless-sync", "yes"),
     ("latency-tracking", "yes"),
 ];
+
+/// The eviction settings, which live in `storage::evict` because every
+/// shard reads them on every access.
+const EVICTION: [&str; 5] = [
+    "maxmemory",
+    "maxmemory-policy",
+    "maxmemory-samples",
+    "lfu-log-factor",
+    "lfu-decay-time",
+];
+
+/// Sets one of [`EVICTION`]; the error is Redis's reason.
+fn set_eviction(name: &str, value: &str) -> Result<(), String> {
+    use storage::evict;
+    let int = |lo: u32, hi: u32| -> Result<u32, String> {
+        let n: i64 = value
+            .parse()
+            .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+        u32::try_from(n)
+            .ok()
+            .filter(|n| (lo..=hi).contains(n))
+            .ok_or_else(|| format!("argument must be between {lo} and {hi} inclusive"))
+    };
+    match name {
+        "maxmemory" => evict::set_maxmemory(
+            parse_memory(value).ok_or("argument must be a memory value")? as u64,
+        ),
+        "maxmemory-policy" => {
+            let p = evict::Policy::from_name(value).ok_or_else(|| {
+                let names: Vec<&str> = evict::Policy::ALL.iter().map(|&(_, n)| n).collect();
+                format!(
+                    "argument(s) must be one of the following: {}",
+                    names.join(", ")
+                )
+            })?;
+            evict::set_policy(p);
+        }
+        "maxmemory-samples" => evict::set_samples(int(1, i32::MAX as u32)?),
+        "lfu-log-factor" => evict::set_lfu_log_factor(int(0, i32::MAX as u32)?),
+        "lfu-decay-time" => evict::set_lfu_decay_time(int(0, i32::MAX as u32)?),
+        _ => return Err("unknown eviction setting".into()),
+    }
+    Ok(())
+}
+
+/// The eviction settings' current values, for CONFIG GET.
+fn eviction_settings() -> Vec<(String, String)> {
+    use storage::evict;
+    vec![
+        ("maxmemory".into(), evict::maxmemory().to_string()),
+        ("maxmemory-policy".into(), evict::policy().name().into()),
+        ("maxmemory-samples".into(), evict::samples().to_string()),
+        ("lfu-log-factor".into(), evict::lfu_log_factor().to_string()),
+        ("lfu-decay-time".into(), evict::lfu_decay_time().to_string()),
+    ]
+}
 
 fn is_inert(name: &str) -> bool {
     INERT.iter().any(|(n, _)| *n == name)
@@ -240,6 +293,7 @@ impl Config {
                     r?;
                 }
             }
+            n if EVICTION.contains(&n) => set_eviction(n, one()?)?,
             n if is_inert(n) => {
                 let v = args.join(" ");
                 match self.inert.iter_mut().find(|(k, _)| k == n) {
@@ -416,6 +470,7 @@ impl Runtime {
                 if c.pin_threads { "yes" } else { "no" }.into(),
             ),
         ];
+        v.extend(eviction_settings());
         for l in storage::limits::ALL {
             v.push((l.name.into(), l.get().to_string()));
             if let Some(alias) = l.alias {
@@ -469,6 +524,7 @@ impl Runtime {
                     r.map_err(bad)?;
                 }
             }
+            n if EVICTION.contains(&n) => set_eviction(n, value).map_err(|e| bad(&e))?,
             n if is_inert(n) => {
                 if let Ok(mut o) = self.other.write() {
                     match o.iter_mut().find(|(k, _)| *k == n) {

@@ -593,12 +593,39 @@ async fn run(
                 crate::multi::flag_error(client);
                 continue;
             }
+            // Subject to maxmemory: commands that may add data, an EXEC
+            // holding one, and anything else being queued (a queue, too,
+            // grows without bound), as in Redis.
+            let denyoom = spec.has(flags::DENYOOM);
+            let oom_check = denyoom
+                || client.multi.as_ref().is_some_and(|q| match spec.name {
+                    "exec" => q.denyoom,
+                    "discard" | "quit" | "reset" => false,
+                    _ => true,
+                });
+            if oom_check && !crate::evict::admit(w).await {
+                flush_window(w, &mut window, &mut out).await;
+                if spec.name == "exec" {
+                    // EXEC refused discards the transaction, as in Redis.
+                    Error::Other(format!(
+                        "EXECABORT Transaction discarded because of: {}",
+                        commands::error::OOM
+                    ))
+                    .write(&mut out);
+                    client.multi = None;
+                    crate::multi::unwatch_all(w, client).await;
+                } else {
+                    Error::Static(commands::error::OOM).write(&mut out);
+                    crate::multi::flag_error(client);
+                }
+                continue;
+            }
             if !client.squashed.is_empty() && !crate::multi::keeps_squash(client, spec.name) {
                 crate::multi::run_squashed(w, client, &mut out).await;
             }
             if client.multi.is_some() && !crate::multi::runs_inside_multi(spec.name) {
                 flush_window(w, &mut window, &mut out).await;
-                crate::multi::queue(client, argv, &mut out);
+                crate::multi::queue(client, argv, denyoom, &mut out);
                 continue;
             }
             w.stats.commands.set(w.stats.commands.get() + 1);

@@ -289,6 +289,7 @@ async fn one_step_command(
         }
         "del" | "unlink" | "exists" | "touch" => {
             let del = name == "del" || name == "unlink";
+            let touch = name == "touch";
             let groups = by_shard(w, 1..argv.len(), argv);
             let parts: Vec<(usize, Part<i64>)> = groups
                 .iter()
@@ -300,7 +301,7 @@ async fn one_step_command(
                         if del {
                             keys::del_keys(&mut sh, db, &refs, now_ms())
                         } else {
-                            keys::count_existing(&mut sh, db, &refs, now_ms())
+                            keys::count_existing(&mut sh, db, &refs, now_ms(), touch)
                         }
                     });
                     (*s, f)

@@ -22,6 +22,7 @@ struct Part {
     hits: u64,
     misses: u64,
     expired: u64,
+    evicted: u64,
     dbs: Vec<(usize, usize, u64)>,
 }
 
@@ -47,6 +48,7 @@ pub async fn render(w: &Worker, argv: &[&[u8]]) -> String {
                 hits: sh.stats.keyspace_hits + sh.ks.dbs.iter().map(|d| d.hits).sum::<u64>(),
                 misses: sh.stats.keyspace_misses + sh.ks.dbs.iter().map(|d| d.misses).sum::<u64>(),
                 expired: sh.ks.expired_keys(),
+                evicted: w.stats.evicted.get(),
                 dbs: sh
                     .ks
                     .dbs
@@ -94,12 +96,15 @@ pub async fn render(w: &Worker, argv: &[&[u8]]) -> String {
     if want("memory") {
         let used = sys::used_memory();
         let rss = sys::rss_bytes();
+        let max = storage::evict::maxmemory();
         let _ = write!(
             s,
-            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nused_memory_peak_human:{}\r\nused_memory_lua:0\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:mimalloc\r\nlazyfree_pending_objects:0\r\n\r\n",
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nused_memory_peak_human:{}\r\nused_memory_lua:0\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:mimalloc\r\nlazyfree_pending_objects:0\r\n\r\n",
             human(used),
             human(rss),
             human(used),
+            human(max as usize),
+            storage::evict::policy().name(),
             if used > 0 { rss as f64 / used as f64 } else { 0.0 },
         );
     }
@@ -113,12 +118,13 @@ pub async fn render(w: &Worker, argv: &[&[u8]]) -> String {
     if want("stats") {
         let _ = write!(
             s,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\nmigrate_cached_sockets:{}\r\ntotal_error_replies:0\r\n\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\nmigrate_cached_sockets:{}\r\ntotal_error_replies:0\r\n\r\n",
             shared.total_connections.load(Ordering::Relaxed),
             sum(|p| p.commands),
             sum(|p| p.ops),
             shared.rejected_connections.load(Ordering::Relaxed),
             sum(|p| p.expired),
+            sum(|p| p.evicted),
             sum(|p| p.hits),
             sum(|p| p.misses),
             crate::migrate::CACHED_SOCKETS.load(Ordering::Relaxed),

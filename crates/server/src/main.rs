@@ -28,6 +28,7 @@ mod blocking;
 mod cmds;
 mod config;
 mod conn;
+mod evict;
 mod fanout;
 mod info;
 mod keylock;
@@ -187,6 +188,7 @@ fn main() {
                     locks: RefCell::new(Default::default()),
                     locked: std::cell::Cell::new(0),
                     current_req: std::cell::Cell::new(None),
+                    evict_turn: std::cell::Cell::new(i),
                 });
                 worker::set_current(&w);
                 let pw = Rc::clone(&w);

@@ -58,6 +58,8 @@ pub struct Queue {
     pub cmds: Vec<Vec<Vec<u8>>>,
     /// A command was refused while queueing: EXEC must abort.
     pub aborted: bool,
+    /// A queued command may add data, so EXEC is subject to `maxmemory`.
+    pub denyoom: bool,
 }
 
 /// An EXEC waiting to run with others (see Squashing).
@@ -123,8 +125,9 @@ pub fn multi(client: &mut Client, out: &mut Vec<u8>) -> Result<(), Error> {
 }
 
 /// Queues a command inside MULTI, replying `+QUEUED`.
-pub fn queue(client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) {
+pub fn queue(client: &mut Client, argv: Argv<'_>, denyoom: bool, out: &mut Vec<u8>) {
     if let Some(q) = &mut client.multi {
+        q.denyoom |= denyoom;
         q.cmds.push(argv.iter().map(|a| a.to_vec()).collect());
         client.info.borrow_mut().multi = q.cmds.len() as i64;
         encode::simple(out, b"QUEUED");

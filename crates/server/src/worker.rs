@@ -64,6 +64,8 @@ pub struct WorkerStats {
     pub ops_samples: RefCell<[u64; 16]>,
     pub ops_sample_idx: Cell<usize>,
     pub last_sample: Cell<(u64, u64)>,
+    /// Keys evicted for `maxmemory` (INFO evicted_keys).
+    pub evicted: Cell<u64>,
 }
 
 pub struct Worker {
@@ -92,6 +94,8 @@ pub struct Worker {
     pub locked: Cell<usize>,
     /// The request the router is running: (from thread, call id).
     pub current_req: Cell<Option<(usize, u32)>>,
+    /// The shard this thread asks next to make room (see `evict.rs`).
+    pub evict_turn: Cell<usize>,
 }
 
 thread_local! {
@@ -141,11 +145,15 @@ pub fn group_by_shard<T>(
     groups
 }
 
-/// Unix time in milliseconds.
+/// Unix time in milliseconds. Each reading also advances this thread's
+/// clock for access stamps (`storage::evict`), so a batch stamps the keys
+/// it touches with the time it read.
 pub fn now_ms() -> u64 {
-    SystemTime::now()
+    let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+        .map_or(0, |d| d.as_millis() as u64);
+    storage::evict::set_clock(now);
+    now
 }
 
 impl Worker {
@@ -310,6 +318,7 @@ impl Worker {
         }
         self.stats.last_sample.set((now, cmds));
         crate::migrate::close_idle();
+        crate::evict::on_tick(self);
         if !self.shared.active_expire.load(Ordering::Relaxed) {
             return;
         }

@@ -11,6 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::mem;
 
 use crate::dict::{Dict, Entry, Lookup, NO_EXPIRY};
+use crate::evict::{self, Policy};
 use crate::glob::glob_match;
 use crate::{Millis, Value};
 
@@ -69,6 +70,16 @@ impl DeadlineIndex {
             self.remove(old, h);
             self.add(new, h);
         }
+    }
+
+    /// A pair chosen at random-ish: the first at or after a random point
+    /// between the soonest and the latest deadline. Keys after a long gap
+    /// are likelier, which eviction sampling can live with.
+    fn sample(&self, rng: &mut fastrand::Rng) -> Option<(u64, u64)> {
+        let lo = self.set.first()?.0;
+        let hi = self.set.last()?.0;
+        let at = rng.u64(lo..=hi);
+        self.set.range((at, 0)..).next().copied()
     }
 
     /// The soonest deadline if it has passed.
@@ -187,11 +198,44 @@ impl Db {
     }
 
     /// The live value; an expired key is removed here (lazy expiry) and
-    /// reads as absent.
+    /// reads as absent. Counts as an access to the key (its LRU/LFU stamp).
     pub fn get(&mut self, key: &[u8], now: Millis) -> Option<&Value> {
         self.expire_if_due(key, now);
         let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
+        e.map(|e| {
+            e.accessed();
+            &*e.value_mut()
+        })
+    }
+
+    /// [`Db::get`] without recording an access (TYPE, OBJECT, DEBUG
+    /// OBJECT: Redis's LOOKUP_NOTOUCH).
+    pub fn peek(&mut self, key: &[u8], now: Millis) -> Option<&Value> {
+        self.expire_if_due(key, now);
+        let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
         e.map(|e| &*e.value_mut())
+    }
+
+    /// A live key's access stamp (see [`crate::evict`]), not changing it.
+    pub fn stamp(&mut self, key: &[u8], now: Millis) -> Option<u32> {
+        self.expire_if_due(key, now);
+        let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
+        e.map(|e| e.stamp())
+    }
+
+    /// Sets a live key's access stamp (RESTORE IDLETIME / FREQ).
+    pub fn set_stamp(&mut self, key: &[u8], stamp: u32, now: Millis) {
+        let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
+        if let Some(e) = e {
+            e.set_stamp(stamp);
+        }
+    }
+
+    /// Records an access to `key` if it is live (TOUCH); true if it is.
+    pub fn access(&mut self, key: &[u8], now: Millis) -> bool {
+        self.expire_if_due(key, now);
+        let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
+        e.map(Entry::accessed).is_some()
     }
 
     /// [`Db::get`] for a read command: counts a keyspace hit or miss.
@@ -201,6 +245,7 @@ impl Db {
         match e {
             Some(e) => {
                 self.hits += 1;
+                e.accessed();
                 Some(&*e.value_mut())
             }
             None => {
@@ -216,7 +261,10 @@ impl Db {
         self.expire_if_due(key, now);
         self.touch(key);
         let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
-        e.map(Entry::value_mut)
+        e.map(|e| {
+            e.accessed();
+            e.value_mut()
+        })
     }
 
     /// With watchers, an expired key is removed through [`Db::take`] so its
@@ -340,6 +388,7 @@ impl Db {
         self.expire_if_due(key, now);
         let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
         e.map(|e| {
+            e.accessed();
             let at = e.expire_at();
             (e.value_mut(), at)
         })
@@ -429,6 +478,63 @@ impl Db {
         let old = mem::replace(&mut e.expire_at, new);
         self.index.change(old, new, h);
         self.touch(key);
+        true
+    }
+
+    /// Samples up to `n` keys that `policy` may evict and hands each to
+    /// `f` with its score ([`evict::score`]: higher goes first). Volatile
+    /// policies sample the deadline index, so they find keys with a TTL
+    /// however few there are; volatile-ttl offers the soonest deadline.
+    pub fn sample_for_eviction(&mut self, policy: Policy, n: usize, mut f: impl FnMut(u64, &[u8])) {
+        let mut offer = |e: &Entry| f(evict::score(policy, e.stamp(), e.expire_at), e.key());
+        match policy {
+            Policy::NoEviction => {}
+            Policy::VolatileTtl => {
+                if let Some(&(at, h)) = self.index.set.first() {
+                    if let Some(e) = self.dict.find_by_deadline(h, at) {
+                        offer(e);
+                    }
+                }
+            }
+            _ if policy.volatile_only() => {
+                for _ in 0..n.max(1) {
+                    if let Some((at, h)) = self.index.sample(&mut self.rng) {
+                        if let Some(e) = self.dict.find_by_deadline(h, at) {
+                            offer(e);
+                        }
+                    }
+                }
+            }
+            _ => {
+                for _ in 0..n.max(1) {
+                    if let Some(e) = self.dict.random(&mut self.rng) {
+                        offer(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `key`'s eviction score under `policy` now, if it is still here and
+    /// the policy may still evict it (a volatile policy, only with a TTL).
+    pub fn eviction_score(&self, policy: Policy, key: &[u8]) -> Option<u64> {
+        let e = self.dict.find(self.dict.hash(key), key)?;
+        if policy.volatile_only() && e.expire_at == NO_EXPIRY {
+            return None;
+        }
+        Some(evict::score(policy, e.stamp(), e.expire_at))
+    }
+
+    /// Removes `key` to free memory (its value may go to the background
+    /// releaser); true if it was there. WATCH sees it as a change.
+    pub fn evict(&mut self, key: &[u8]) -> bool {
+        let h = self.dict.hash(key);
+        let Some(e) = self.dict.remove(h, key) else {
+            return false;
+        };
+        self.touch(key);
+        self.index.remove(e.expire_at, h);
+        crate::lazyfree::release(e.into_value());
         true
     }
 
@@ -566,6 +672,8 @@ pub struct Keyspace {
     /// Where the next active-expiry pass starts, so one busy database does
     /// not starve the others of the budget.
     next_expire_db: usize,
+    /// The best eviction candidates seen so far (see [`evict::Pool`]).
+    pub pool: evict::Pool,
 }
 
 impl Keyspace {
@@ -574,6 +682,7 @@ impl Keyspace {
         Keyspace {
             dbs: (0..databases).map(|_| Db::new()).collect(),
             next_expire_db: 0,
+            pool: evict::Pool::default(),
         }
     }
 

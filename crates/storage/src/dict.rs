@@ -4,9 +4,9 @@
 //!
 //! Separate chaining over power-of-two bucket arrays. A bucket is an
 //! `Option<Box<Entry>>` (8 bytes, null when empty) and an [`Entry`] is one
-//! 64-byte allocation holding the chain link, the key (inline up to 22
-//! bytes), the value (inline up to 22 bytes or an integer) and the absolute
-//! expiry: one allocation per key, nothing else. At load factor 1 that is
+//! 64-byte allocation holding the chain link, the key (inline up to 19
+//! bytes) with its access stamp, the value (inline up to 22 bytes or an
+//! integer) and the absolute expiry: one allocation per key, nothing else. At load factor 1 that is
 //! about 72 bytes per key.
 //!
 //! # Incremental rehash
@@ -30,7 +30,7 @@ use std::mem;
 
 use ahash::RandomState;
 
-use crate::small::SmallBytes;
+use crate::small::Key;
 use crate::{Millis, Value};
 
 /// `expire_at` of a key without a TTL. `u64::MAX` rather than 0 so that
@@ -58,7 +58,7 @@ type Link = Option<Box<Entry>>;
 #[derive(Clone)]
 pub struct Entry {
     next: Link,
-    key: SmallBytes,
+    key: Key,
     value: Value,
     /// Absolute expiry in ms, [`NO_EXPIRY`] when none. Kept in sync with
     /// the database's deadline index by `Db`, hence crate-visible only.
@@ -74,6 +74,24 @@ impl Entry {
     #[inline]
     pub fn key(&self) -> &[u8] {
         self.key.as_bytes()
+    }
+
+    /// The access stamp (see [`crate::evict`]).
+    #[inline]
+    pub fn stamp(&self) -> u32 {
+        self.key.stamp()
+    }
+
+    /// Records an access under the current policy.
+    #[inline]
+    pub fn accessed(&mut self) {
+        let s = crate::evict::accessed(self.key.stamp());
+        self.key.set_stamp(s);
+    }
+
+    /// Replaces the access stamp (RESTORE IDLETIME / FREQ).
+    pub fn set_stamp(&mut self, stamp: u32) {
+        self.key.set_stamp(stamp);
     }
 
     /// The value.
@@ -295,12 +313,17 @@ impl Dict {
             Some(e) => {
                 let old_at = e.expire_at;
                 e.expire_at = expire_at(old_at);
+                // A new value is a new access; an LFU counter is the key's
+                // history and survives it (Redis keeps it too).
+                if !crate::evict::policy().is_lfu() {
+                    e.key.set_stamp(crate::evict::new_stamp());
+                }
                 Some((mem::replace(&mut e.value, value), old_at))
             }
             None => {
                 *link = Some(Box::new(Entry {
                     next: None,
-                    key: SmallBytes::new(key),
+                    key: Key::new(key, crate::evict::new_stamp()),
                     value,
                     expire_at: expire_at(NO_EXPIRY),
                 }));
@@ -323,6 +346,23 @@ impl Dict {
         }))?;
         table.used -= 1;
         Some(e)
+    }
+
+    /// The entry whose key hashes to `h` and whose expiry is `at` (see
+    /// [`Dict::remove_by_deadline`]), changing nothing.
+    pub fn find_by_deadline(&self, h: u64, at: u64) -> Option<&Entry> {
+        if self.is_empty() {
+            return None;
+        }
+        let (t, i) = self.locate(h);
+        let mut cur = self.tables[t].buckets[i].as_deref();
+        while let Some(e) = cur {
+            if e.expire_at == at && self.hasher.hash_one(e.key.as_bytes()) == h {
+                return Some(e);
+            }
+            cur = e.next.as_deref();
+        }
+        None
     }
 
     /// Removes the entry whose key hashes to `h` and whose expiry is `at`:
@@ -933,7 +973,7 @@ mod tests {
             let next = t.buckets[0].take();
             t.buckets[0] = Some(Box::new(Entry {
                 next,
-                key: SmallBytes::new(&key(i)),
+                key: Key::new(&key(i), 0),
                 value: Value::from_int(0),
                 expire_at: NO_EXPIRY,
             }));

@@ -15,16 +15,19 @@
 //!   key holds key, value and expiry.
 //! - [`value`]: [`Value`], 24 bytes, with compact string encodings
 //!   (integer, inline up to 22 bytes, heap) hidden behind [`StrRef`].
-//! - [`small`]: 24-byte byte strings stored in place when short (keys).
+//! - [`small`]: 24-byte byte strings stored in place when short (keys,
+//!   with their access stamp; sorted set members).
 //! - [`hash`], [`list`], [`set`], [`zset`]: the aggregate types, each with
 //!   its compact and large encodings behind one API.
+//! - [`evict`]: access stamps (LRU clock, LFU counter) and the
+//!   `maxmemory` settings; choosing what to evict.
 //! - [`lazyfree`]: big values freed off the shard's thread.
 //! - [`limits`]: the encoding thresholds (`hash-max-listpack-entries`, ...).
 //! - [`glob`]: Redis's glob matcher for KEYS, SCAN MATCH and friends.
 //!
 //! # Memory per key
 //!
-//! A key of up to 22 bytes with a value of up to 22 bytes (or an integer)
+//! A key of up to 19 bytes with a value of up to 22 bytes (or an integer)
 //! costs one 64-byte allocation plus its 8-byte bucket, about 72 bytes at
 //! load factor 1 with an allocator that has a 64-byte size class (mimalloc,
 //! which the server uses; glibc malloc adds a 16-byte header, so ~88 there).
@@ -33,6 +36,7 @@
 
 pub mod db;
 pub mod dict;
+pub mod evict;
 pub mod glob;
 pub mod hash;
 pub mod lazyfree;

@@ -2,8 +2,9 @@
 //!
 //! Most keys and many values are short ("user:1000", "42", a session id), so
 //! paying a heap allocation (and the allocator's per-block overhead) for each
-//! one would dominate memory per key. Both types here are 24 bytes: the size
-//! of a `Vec`, but holding up to 22 bytes in place.
+//! one would dominate memory per key. Every type here is 24 bytes: the size
+//! of a `Vec`, but holding up to 22 bytes in place (19 for a table's
+//! [`Key`], which also carries the key's access stamp).
 
 use std::fmt;
 
@@ -97,6 +98,98 @@ impl SmallBytes {
     }
 }
 
+/// Longest key kept in place by [`Key`]: 24 bytes minus the enum tag, a
+/// length byte and the 3-byte access stamp.
+pub const KEY_INLINE_CAP: usize = 19;
+
+/// A table entry's key and its 24-bit access stamp, in 24 bytes: the key in
+/// place up to [`KEY_INLINE_CAP`] bytes, else one exact heap allocation.
+///
+/// The stamp is Redis's `lru` field (see [`crate::evict`]): the entry has
+/// no other room for it, since the table node is exactly one 64-byte size
+/// class. Keeping it here costs three bytes of inline key (22 to 19), which
+/// still holds the keys benchmarks and most applications use
+/// (`key:000000000042`, `memtier-1234567`, `user:1000:cart`).
+#[repr(u8)]
+#[derive(Clone)]
+pub enum Key {
+    /// Short: no allocation.
+    Inline {
+        len: u8,
+        stamp: [u8; 3],
+        data: [u8; KEY_INLINE_CAP],
+    },
+    /// Long: exactly the key's bytes on the heap.
+    Heap { stamp: [u8; 3], bytes: Box<[u8]> },
+}
+
+const _: () = assert!(std::mem::size_of::<Key>() == 24);
+
+impl Key {
+    /// Copies `b` (in place when short enough) with access stamp `stamp`.
+    #[inline]
+    pub fn new(b: &[u8], stamp: u32) -> Key {
+        let stamp = stamp_bytes(stamp);
+        if b.len() <= KEY_INLINE_CAP {
+            let mut data = [0; KEY_INLINE_CAP];
+            data[..b.len()].copy_from_slice(b);
+            Key::Inline {
+                len: b.len() as u8,
+                stamp,
+                data,
+            }
+        } else {
+            Key::Heap {
+                stamp,
+                bytes: b.into(),
+            }
+        }
+    }
+
+    /// The key's bytes.
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline { len, data, .. } => &data[..usize::from(*len)],
+            Key::Heap { bytes, .. } => bytes,
+        }
+    }
+
+    /// The 24-bit access stamp.
+    #[inline]
+    pub fn stamp(&self) -> u32 {
+        let (Key::Inline { stamp, .. } | Key::Heap { stamp, .. }) = self;
+        u32::from_le_bytes([stamp[0], stamp[1], stamp[2], 0])
+    }
+
+    /// Replaces the access stamp (only its low 24 bits are kept).
+    #[inline]
+    pub fn set_stamp(&mut self, v: u32) {
+        let (Key::Inline { stamp, .. } | Key::Heap { stamp, .. }) = self;
+        *stamp = stamp_bytes(v);
+    }
+
+    /// Heap bytes owned besides the 24 bytes of `self`.
+    pub fn heap_size(&self) -> usize {
+        match self {
+            Key::Inline { .. } => 0,
+            Key::Heap { bytes, .. } => bytes.len(),
+        }
+    }
+}
+
+#[inline]
+fn stamp_bytes(v: u32) -> [u8; 3] {
+    let [a, b, c, _] = v.to_le_bytes();
+    [a, b, c]
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
 impl fmt::Debug for SmallBytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
@@ -118,6 +211,21 @@ mod tests {
         }
         assert!(InlineBytes::new(&[0; INLINE_CAP + 1]).is_none());
         assert_eq!(std::mem::size_of::<InlineBytes>(), 23);
+    }
+
+    #[test]
+    fn keys_inline_up_to_cap_and_keep_their_stamp() {
+        for n in 0..=40 {
+            let b: Vec<u8> = (0..n as u8).collect();
+            let mut k = Key::new(&b, 0x00ab_cdef);
+            assert_eq!(k.as_bytes(), &b[..]);
+            assert_eq!(matches!(k, Key::Inline { .. }), n <= KEY_INLINE_CAP);
+            assert_eq!(k.heap_size(), if n <= KEY_INLINE_CAP { 0 } else { n });
+            assert_eq!(k.stamp(), 0x00ab_cdef);
+            k.set_stamp(0xff12_3456);
+            assert_eq!(k.stamp(), 0x0012_3456);
+            assert_eq!(k.as_bytes(), &b[..]);
+        }
     }
 
     #[test]
