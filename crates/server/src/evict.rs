@@ -25,6 +25,7 @@
 //! Keys locked by a MIGRATE in flight are never evicted: the migration
 //! owns them until it settles.
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use storage::evict::{self, Policy};
@@ -39,11 +40,32 @@ const BUDGET: Duration = Duration::from_micros(500);
 const SLACK: u64 = 128;
 const MAX_SLACK: u64 = 4 << 20;
 
-/// Whether memory use is over `maxmemory` (never, with no limit).
+/// Within this many bytes of the limit, every check reads the counters.
+const NEAR: u64 = 4 << 20;
+
+thread_local! {
+    /// This thread's last reading of memory use: (its clock in ms, bytes).
+    static LAST: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// Whether memory use is over `maxmemory` (never, with no limit). Reading
+/// the allocator's counters touches every thread's counter line, so while
+/// use is far below the limit a thread reads them at most once per
+/// millisecond of its clock; near the limit, on every check.
 #[inline]
 fn over() -> bool {
     let max = evict::maxmemory();
-    max != 0 && crate::sys::used_memory() as u64 > max
+    if max == 0 {
+        return false;
+    }
+    let now = evict::clock();
+    let (at, used) = LAST.get();
+    if at == now && used.saturating_add(NEAR) < max {
+        return false;
+    }
+    let used = crate::sys::used_memory() as u64;
+    LAST.set((now, used));
+    used > max
 }
 
 /// Whether memory use is still above the level eviction stops at.

@@ -134,7 +134,9 @@ fn account(delta: isize) {
 
 /// Bytes currently allocated by the process.
 pub fn used_memory() -> usize {
-    ALLOCATED
+    // Only the slots handed out so far can be non-zero.
+    let used = NEXT_SLOT.load(Ordering::Relaxed).min(SLOTS);
+    ALLOCATED[..used]
         .iter()
         .map(|s| s.0.load(Ordering::Relaxed))
         .sum::<isize>()
