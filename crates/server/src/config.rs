@@ -150,6 +150,8 @@ const INERT: &[(&str, &str)] = &[
     ("stop-writes-on-bgsave-error", "yes"),
     ("rdbcompression", "yes"),
     ("rdbchecksum", "yes"),
+    ("maxmemory-eviction-tenacity", "10"),
+    ("maxmemory-clients", "0"),
     ("lazyfree-lazy-eviction", "no"),
     ("lazyfree-lazy-expire", "no"),
     ("lazyfree-lazy-server-del", "no"),

@@ -329,14 +329,18 @@ impl Pool {
     }
 }
 
+/// Sampling rounds [`evict_one`] tries before it concludes that every
+/// candidate it can find is locked.
+const ROUNDS: usize = 8;
+
 /// Evicts one key of `ks` that `policy` allows, skipping those `locked`
-/// says are in use elsewhere; returns false when there is none.
+/// says are in use elsewhere; returns false when there is none (none at
+/// all, or none unlocked in [`ROUNDS`] rounds of sampling).
 pub fn evict_one(
     ks: &mut Keyspace,
     policy: Policy,
     mut locked: impl FnMut(usize, &[u8]) -> bool,
 ) -> bool {
-    let samples = samples();
     let candidates = |db: &crate::Db| {
         if policy.volatile_only() {
             db.expires_len()
@@ -344,16 +348,40 @@ pub fn evict_one(
             db.len()
         }
     };
+    for _ in 0..ROUNDS {
+        if policy == Policy::NoEviction || ks.dbs.iter().all(|db| candidates(db) == 0) {
+            return false;
+        }
+        if evict_round(ks, policy, &candidates, &mut locked) {
+            return true;
+        }
+    }
+    false
+}
+
+/// One round of [`evict_one`]: sample, then evict the best unlocked
+/// candidate if any.
+fn evict_round(
+    ks: &mut Keyspace,
+    policy: Policy,
+    candidates: &impl Fn(&crate::Db) -> usize,
+    locked: &mut impl FnMut(usize, &[u8]) -> bool,
+) -> bool {
+    let samples = samples();
     if matches!(policy, Policy::AllKeysRandom | Policy::VolatileRandom) {
-        // No order to keep: the first key sampled goes.
+        // No order to keep: the first unlocked key sampled goes.
         for i in 0..ks.dbs.len() {
             if candidates(&ks.dbs[i]) == 0 {
                 continue;
             }
             let mut victim = None;
-            ks.dbs[i].sample_for_eviction(policy, 1, |_, k| victim = Some(k.to_vec()));
+            ks.dbs[i].sample_for_eviction(policy, samples, |_, k| {
+                if victim.is_none() && !locked(i, k) {
+                    victim = Some(k.to_vec());
+                }
+            });
             if let Some(k) = victim {
-                if !locked(i, &k) && ks.dbs[i].evict(&k) {
+                if ks.dbs[i].evict(&k) {
                     return true;
                 }
             }
@@ -366,8 +394,8 @@ pub fn evict_one(
             db.sample_for_eviction(policy, samples, |score, k| pool.offer(score, i, k));
         }
     }
-    // Each round either evicts, drops an entry, or moves one down the
-    // pool because it was used since: bounded by twice the pool.
+    // Each step either evicts, drops an entry, or moves one down the pool
+    // because it was used since: bounded by twice the pool.
     for _ in 0..2 * POOL_SIZE {
         let Some((score, db, key)) = pool.entries.pop() else {
             break;
@@ -393,6 +421,105 @@ pub fn evict_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A keyspace (one database used) with `n` keys `k0..`, key i idle
+    /// `idle(i)` seconds and expiring at `expire(i)`.
+    fn keyspace(
+        n: usize,
+        idle: impl Fn(usize) -> u64,
+        expire: impl Fn(usize) -> Option<Millis>,
+    ) -> Keyspace {
+        set_clock(1_000_000_000);
+        let mut ks = Keyspace::new(2);
+        for i in 0..n {
+            let k = format!("k{i}");
+            ks.dbs[0].insert(k.as_bytes(), crate::Value::from_int(i as i64), expire(i));
+            ks.dbs[0].set_stamp(k.as_bytes(), stamp_idle(idle(i)), 0);
+        }
+        ks
+    }
+
+    fn evicted(ks: &mut Keyspace, p: Policy, n: usize) -> Vec<usize> {
+        let before: Vec<usize> = (0..1000)
+            .filter(|i| ks.dbs[0].contains(format!("k{i}").as_bytes(), 0))
+            .collect();
+        for _ in 0..n {
+            assert!(evict_one(ks, p, |_, _| false));
+        }
+        before
+            .into_iter()
+            .filter(|i| !ks.dbs[0].contains(format!("k{i}").as_bytes(), 0))
+            .collect()
+    }
+
+    #[test]
+    fn lru_gives_up_idle_keys_first() {
+        let mut ks = keyspace(200, |i| i as u64 * 10, |_| None);
+        let gone = evicted(&mut ks, Policy::AllKeysLru, 100);
+        assert_eq!(gone.len(), 100);
+        // Key i is idle 10*i s: the evicted half should be the older one,
+        // give or take what sampling misses.
+        let avg = gone.iter().sum::<usize>() / gone.len();
+        assert!(avg > 125, "average index of evicted keys {avg}");
+        assert_eq!(ks.dbs[0].len(), 100);
+    }
+
+    #[test]
+    fn lfu_gives_up_rarely_used_keys_first() {
+        let mut ks = keyspace(200, |_| 0, |_| None);
+        for i in 0..200 {
+            ks.dbs[0].set_stamp(format!("k{i}").as_bytes(), stamp_freq(i as u8), 0);
+        }
+        let gone = evicted(&mut ks, Policy::AllKeysLfu, 100);
+        let avg = gone.iter().sum::<usize>() / gone.len();
+        assert!(avg < 75, "average counter of evicted keys {avg}");
+    }
+
+    #[test]
+    fn volatile_ttl_takes_the_soonest_deadline_exactly() {
+        let mut ks = keyspace(
+            100,
+            |_| 0,
+            |i| (i % 2 == 0).then_some(2_000_000_000 + i as u64),
+        );
+        for want in [0, 2, 4, 6] {
+            assert_eq!(evicted(&mut ks, Policy::VolatileTtl, 1), vec![want]);
+        }
+    }
+
+    #[test]
+    fn volatile_policies_keep_persistent_keys() {
+        for p in [
+            Policy::VolatileLru,
+            Policy::VolatileLfu,
+            Policy::VolatileRandom,
+            Policy::VolatileTtl,
+        ] {
+            let mut ks = keyspace(100, |i| i as u64, |i| (i < 10).then_some(2_000_000_000));
+            let gone = evicted(&mut ks, p, 10);
+            assert_eq!(gone, (0..10).collect::<Vec<_>>(), "{p:?}");
+            assert!(!evict_one(&mut ks, p, |_, _| false), "{p:?}");
+            assert_eq!(ks.dbs[0].len(), 90);
+        }
+    }
+
+    #[test]
+    fn random_policies_and_locked_keys() {
+        let mut ks = keyspace(20, |_| 0, |_| None);
+        let locked = |_: usize, k: &[u8]| k == b"k7";
+        for _ in 0..19 {
+            assert!(evict_one(&mut ks, Policy::AllKeysRandom, locked));
+        }
+        assert!(!evict_one(&mut ks, Policy::AllKeysRandom, locked));
+        assert!(ks.dbs[0].contains(b"k7", 0));
+        // The LRU path skips it too (it is the idlest of all here).
+        let mut ks = keyspace(20, |i| if i == 7 { 99_999 } else { 1 }, |_| None);
+        for _ in 0..19 {
+            assert!(evict_one(&mut ks, Policy::AllKeysLru, locked));
+        }
+        assert!(!evict_one(&mut ks, Policy::AllKeysLru, locked));
+        assert!(ks.dbs[0].contains(b"k7", 0));
+    }
 
     #[test]
     fn policy_names_round_trip() {
