@@ -125,13 +125,17 @@ enum Room {
 fn make_room(w: &Worker, policy: Policy) -> Room {
     let start = Instant::now();
     let mut evicted = 0u64;
+    let pending = crate::sys::lazyfree_pending();
     let room = {
         let mut shard = w.shard.borrow_mut();
         loop {
             if !above_target() {
                 break Room::Enough;
             }
-            if start.elapsed() > BUDGET {
+            // A big value just evicted is being freed on the lazy-free
+            // thread: wait for that memory to come back rather than
+            // evicting more keys meanwhile.
+            if start.elapsed() > BUDGET || crate::sys::lazyfree_pending() > pending {
                 break Room::OutOfTime;
             }
             if !evict::evict_one(&mut shard.ks, policy, |db, key| w.is_locked(db, key)) {

@@ -167,6 +167,14 @@ unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
     }
 }
 
+/// Values handed to the lazy-free thread and not freed yet (INFO
+/// lazyfree_pending_objects; eviction waits for them, see `evict.rs`).
+static LAZYFREE_PENDING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+pub fn lazyfree_pending() -> usize {
+    LAZYFREE_PENDING.load(Ordering::Relaxed)
+}
+
 /// Where big values go to be freed (see `storage::lazyfree`).
 static LAZYFREE: std::sync::OnceLock<crossbeam_channel::Sender<storage::Value>> =
     std::sync::OnceLock::new();
@@ -181,14 +189,18 @@ pub fn start_lazyfree() -> std::io::Result<()> {
         .spawn(move || {
             for v in rx {
                 drop(v);
+                LAZYFREE_PENDING.fetch_sub(1, Ordering::Relaxed);
             }
         })?;
     if LAZYFREE.set(tx).is_ok() {
         storage::lazyfree::set_releaser(|v| {
             if let Some(tx) = LAZYFREE.get() {
+                LAZYFREE_PENDING.fetch_add(1, Ordering::Relaxed);
                 // The receiver lives as long as the process; if it is gone
                 // the value comes back and is dropped here.
-                let _ = tx.send(v);
+                if tx.send(v).is_err() {
+                    LAZYFREE_PENDING.fetch_sub(1, Ordering::Relaxed);
+                }
             }
         });
     }

@@ -349,3 +349,41 @@ fn lru_eviction_prefers_idle_keys() {
         );
     });
 }
+
+#[test]
+fn evicting_big_values_frees_what_is_needed_not_everything() {
+    for_threads(|s| {
+        let mut c = s.client();
+        // 20 lists of 20,000 elements: the big ones are freed on the lazy-free
+        // thread, so eviction must wait for that memory rather than go on.
+        for l in 0..20 {
+            let replies = pipeline(&mut c, 200, |i| {
+                let mut cmd = vec!["RPUSH".to_string(), format!("list:{l}")];
+                cmd.extend((0..100).map(|j| format!("element-{i}-{j}")));
+                cmd
+            });
+            assert!(replies.iter().all(|r| matches!(r, Reply::Int(_))));
+        }
+        let per_list = used_memory(&mut c) / 20;
+        // Room for all but about two of them.
+        let limit = used_memory(&mut c) - 2 * per_list;
+        c.ok(&["CONFIG", "SET", "maxmemory", &limit.to_string()]);
+        policy(&mut c, "allkeys-lru");
+        for i in 0..20 {
+            c.ok(&["SET", &format!("small:{i}"), "v"]);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let ok = common::eventually(std::time::Duration::from_secs(5), || {
+            c.ok(&["SET", "tick", "v"]);
+            used_memory(&mut c) < limit
+        });
+        assert!(ok, "memory never came back under the limit");
+        let lists = (0..20)
+            .filter(|l| c.int(&["EXISTS", &format!("list:{l}")]) == 1)
+            .count();
+        eprintln!("lists left {lists}");
+        assert!(lists >= 14, "only {lists} of 20 lists left");
+        c.ok(&["CONFIG", "SET", "maxmemory", "0"]);
+        policy(&mut c, "noeviction");
+    });
+}
