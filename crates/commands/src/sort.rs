@@ -40,7 +40,7 @@ use crate::Error;
 
 pub fn register(t: &mut CommandTable) {
     t.server_keys_fn("sort", -2, WRITE | DENYOOM, (1, 1, 1), sort_keys);
-    t.server("sort_ro", -2, READONLY, (1, 1, 1));
+    t.server_keys_fn("sort_ro", -2, READONLY, (1, 1, 1), sort_keys);
 }
 
 /// SORT's keys: the sorted key and, with STORE, the destination (the last

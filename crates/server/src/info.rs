@@ -189,11 +189,15 @@ fn write_command_info(out: &mut Vec<u8>, spec: &commands::CommandSpec) {
     encode::array_len(out, 10);
     encode::bulk(out, spec.name.as_bytes());
     encode::integer(out, i64::from(spec.arity));
-    let names: Vec<&str> = flags::NAMES
+    let mut names: Vec<&str> = flags::NAMES
         .iter()
         .filter(|(f, _)| spec.flags & f != 0)
         .map(|(_, n)| *n)
         .collect();
+    // Keys found by parsing the arguments, not by (first, last, step).
+    if spec.keys_fn.is_some() {
+        names.push("movablekeys");
+    }
     encode::array_len(out, names.len());
     for n in names {
         encode::simple(out, n.as_bytes());
