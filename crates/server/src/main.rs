@@ -20,6 +20,8 @@
 //! - [`tx`]: transactions: ordered shard holds, one-step chains.
 //! - [`multi`]: MULTI / EXEC / DISCARD / WATCH.
 //! - [`blocking`]: blocking pops: waiters, wake-ups, timeouts.
+//! - [`evict`]: `maxmemory`: admitting commands that add data, and the
+//!   shards' turns at eviction.
 //! - [`info`]: INFO and COMMAND.
 //! - [`sys`]: CPUs, rlimits, signals, memory figures, the allocator, the
 //!   lazy-free thread.
