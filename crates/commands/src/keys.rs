@@ -181,9 +181,9 @@ fn memory(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             }
             let now = ctx.now;
             let key = argv[2];
-            match ctx.db().get(key, now) {
+            match ctx.db().peek(key, now) {
                 Some(v) => {
-                    let key_heap = if key.len() > storage::small::INLINE_CAP {
+                    let key_heap = if key.len() > storage::small::KEY_INLINE_CAP {
                         key.len()
                     } else {
                         0

@@ -97,12 +97,13 @@ pub async fn render(w: &Worker, argv: &[&[u8]]) -> String {
         let used = sys::used_memory();
         let rss = sys::rss_bytes();
         let max = storage::evict::maxmemory();
+        let peak = sys::peak_memory().max(used);
         let _ = write!(
             s,
-            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nused_memory_peak_human:{}\r\nused_memory_lua:0\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:mimalloc\r\nlazyfree_pending_objects:{}\r\n\r\n",
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_lua:0\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:mimalloc\r\nlazyfree_pending_objects:{}\r\n\r\n",
             human(used),
             human(rss),
-            human(used),
+            human(peak),
             human(max as usize),
             storage::evict::policy().name(),
             if used > 0 { rss as f64 / used as f64 } else { 0.0 },

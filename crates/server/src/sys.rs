@@ -136,11 +136,27 @@ fn account(delta: isize) {
 pub fn used_memory() -> usize {
     // Only the slots handed out so far can be non-zero.
     let used = NEXT_SLOT.load(Ordering::Relaxed).min(SLOTS);
-    ALLOCATED[..used]
+    let bytes = ALLOCATED[..used]
         .iter()
         .map(|s| s.0.load(Ordering::Relaxed))
         .sum::<isize>()
-        .max(0) as usize
+        .max(0) as usize;
+    PEAK.fetch_max(bytes, Ordering::Relaxed);
+    bytes
+}
+
+/// The most [`used_memory`] has read (INFO used_memory_peak): sampled
+/// whenever it is read (each cron tick of every thread, maxmemory checks,
+/// INFO), so a spike between readings can be missed.
+static PEAK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+pub fn peak_memory() -> usize {
+    PEAK.load(Ordering::Relaxed)
+}
+
+/// Reads memory use so that the peak sees it (the cron's sample).
+pub fn sample_peak() {
+    used_memory();
 }
 
 // SAFETY: forwards to mimalloc, only adding bookkeeping.

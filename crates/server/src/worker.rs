@@ -318,6 +318,7 @@ impl Worker {
         }
         self.stats.last_sample.set((now, cmds));
         crate::migrate::close_idle();
+        crate::sys::sample_peak();
         crate::evict::on_tick(self);
         if !self.shared.active_expire.load(Ordering::Relaxed) {
             return;
