@@ -76,6 +76,11 @@ fn object_idletime_follows_accesses_and_not_inspection() {
         assert_eq!(c.int(&["TOUCH", "c", "nosuchkey", "c"]), 2);
         assert!(c.int(&["OBJECT", "IDLETIME", "c"]) < 2);
 
+        // RENAME reads its source, so the key arrives just used (in Redis too).
+        restore(&mut c, "e");
+        c.ok(&["RENAME", "e", "{other}e2"]);
+        assert!(c.int(&["OBJECT", "IDLETIME", "{other}e2"]) < 2);
+
         // A new value is a new access.
         restore(&mut c, "d");
         c.ok(&["SET", "d", "new"]);
