@@ -357,7 +357,13 @@ async fn config(w: &Worker, resp3: bool, argv: Argv<'_>, out: &mut Vec<u8>) -> R
             }
             encode::ok(out);
         }
-        b"resetstat" if argv.len() == 2 => encode::ok(out),
+        b"resetstat" if argv.len() == 2 => {
+            let shared = &w.shared;
+            shared.total_connections.store(0, Ordering::Relaxed);
+            shared.rejected_connections.store(0, Ordering::Relaxed);
+            w.call_all(|w| w.reset_stats()).await;
+            encode::ok(out);
+        }
         b"rewrite" if argv.len() == 2 => {
             return Err(Error::Static(
                 "ERR The server is running without a config file",

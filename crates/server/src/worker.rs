@@ -336,6 +336,17 @@ impl Worker {
         }
     }
 
+    /// Zeroes this thread's INFO counters and its shard's (CONFIG
+    /// RESETSTAT). The ops/s sampler starts over, as its baseline is gone.
+    pub fn reset_stats(&self) {
+        self.stats.commands.set(0);
+        self.stats.evicted.set(0);
+        self.stats.last_sample.set((0, 0));
+        let mut shard = self.shard.borrow_mut();
+        shard.stats = Default::default();
+        shard.ks.reset_stats();
+    }
+
     pub fn instantaneous_ops(&self) -> u64 {
         let s = self.stats.ops_samples.borrow();
         s.iter().sum::<u64>() / 16

@@ -424,3 +424,38 @@ fn time() {
         );
     });
 }
+
+#[test]
+fn config_resetstat_zeroes_the_counters() {
+    for_threads(|s| {
+        let mut c = s.client();
+        c.ok(&["SET", "k", "v"]);
+        c.cmd(&["GET", "k"]);
+        c.cmd(&["GET", "missing"]);
+        c.ok(&["SET", "gone", "v", "PX", "1"]);
+        std::thread::sleep(Duration::from_millis(5));
+        c.cmd(&["GET", "gone"]);
+        let stats = info(&mut c, "stats");
+        assert!(num(&stats, "total_commands_processed") >= 5);
+        assert!(num(&stats, "keyspace_hits") >= 1);
+        assert!(num(&stats, "keyspace_misses") >= 2);
+        assert!(num(&stats, "expired_keys") >= 1);
+
+        c.ok(&["CONFIG", "RESETSTAT"]);
+        let stats = info(&mut c, "stats");
+        // INFO itself may already count.
+        assert!(num(&stats, "total_commands_processed") <= 2, "{stats}");
+        for field in [
+            "keyspace_hits",
+            "keyspace_misses",
+            "expired_keys",
+            "evicted_keys",
+        ] {
+            assert_eq!(num(&stats, field), 0, "{field}");
+        }
+        // Counting goes on from zero; the keys are untouched.
+        assert_eq!(c.cmd(&["GET", "k"]), Reply::bulk("v"));
+        let stats = info(&mut c, "stats");
+        assert_eq!(num(&stats, "keyspace_hits"), 1);
+    });
+}

@@ -192,9 +192,17 @@ impl Db {
             .saturating_sub(now)
     }
 
-    /// Keys removed because they expired, since the database was created.
+    /// Keys removed because they expired, since the database was created
+    /// or its counters were last reset.
     pub fn expired_count(&self) -> u64 {
         self.expired
+    }
+
+    /// Zeroes the counters INFO reports (CONFIG RESETSTAT).
+    pub fn reset_stats(&mut self) {
+        self.expired = 0;
+        self.hits = 0;
+        self.misses = 0;
     }
 
     /// The live value; an expired key is removed here (lazy expiry) and
@@ -708,6 +716,11 @@ impl Keyspace {
     /// Keys removed by expiry in all databases (INFO expired_keys).
     pub fn expired_keys(&self) -> u64 {
         self.dbs.iter().map(Db::expired_count).sum()
+    }
+
+    /// Zeroes every database's INFO counters (CONFIG RESETSTAT).
+    pub fn reset_stats(&mut self) {
+        self.dbs.iter_mut().for_each(Db::reset_stats);
     }
 
     /// Keys in all databases, expired-but-not-yet-removed ones included.
