@@ -513,13 +513,7 @@ impl Db {
                     }
                 }
             }
-            _ => {
-                for _ in 0..n.max(1) {
-                    if let Some(e) = self.dict.random(&mut self.rng) {
-                        offer(e);
-                    }
-                }
-            }
+            _ => self.dict.sample(&mut self.rng, n.max(1), offer),
         }
     }
 
