@@ -87,6 +87,8 @@ pub struct CommandSpec {
     /// arguments.
     pub keys_fn: Option<KeysFn>,
     pub handler: Handler,
+    /// Its index in the table, for per-command counters.
+    pub id: usize,
 }
 
 impl CommandSpec {
@@ -151,9 +153,10 @@ fn bucket(len: usize, first: u8) -> usize {
 }
 
 impl CommandTable {
-    pub fn add(&mut self, spec: CommandSpec) {
+    pub fn add(&mut self, mut spec: CommandSpec) {
         debug_assert!(spec.name.bytes().all(|c| !c.is_ascii_uppercase()));
         let i = self.specs.len();
+        spec.id = i;
         self.by_name.insert(spec.name.as_bytes(), i);
         let n = spec.name.as_bytes();
         if n.len() < FAST_LEN {
@@ -235,6 +238,7 @@ impl CommandTable {
             step,
             keys_fn: None,
             handler,
+            id: 0,
         });
     }
 

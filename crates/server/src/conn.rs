@@ -129,6 +129,7 @@ impl Group {
                 }
             }
             if let Handler::Shard(f) = spec.handler {
+                let at = self.out.len();
                 exec(
                     &mut shard,
                     f,
@@ -138,6 +139,7 @@ impl Group {
                     &argv,
                     &mut self.out,
                 );
+                w.stats.failed_if_error(spec.id, &self.out, at);
             }
             self.ends.push(self.out.len() as u32);
             self.next += 1;
@@ -583,12 +585,14 @@ async fn run(
             };
             if !spec.arity_ok(argc) {
                 flush_window(w, &mut window, &mut out).await;
+                w.stats.rejected(spec.id);
                 Error::WrongArity(spec.name.to_string()).write(&mut out);
                 crate::multi::flag_error(client);
                 continue;
             }
             if !client.authed && !spec.has(flags::NO_AUTH) {
                 flush_window(w, &mut window, &mut out).await;
+                w.stats.rejected(spec.id);
                 Error::NoAuth.write(&mut out);
                 crate::multi::flag_error(client);
                 continue;
@@ -605,6 +609,7 @@ async fn run(
                 });
             if oom_check && !crate::evict::admit(w).await {
                 flush_window(w, &mut window, &mut out).await;
+                w.stats.rejected(spec.id);
                 if spec.name == "exec" {
                     // EXEC refused discards the transaction, as in Redis.
                     Error::Other(format!(
@@ -629,6 +634,7 @@ async fn run(
                 continue;
             }
             w.stats.commands.set(w.stats.commands.get() + 1);
+            w.stats.called(spec.id);
             match spec.handler {
                 Handler::Shard(f) => {
                     let target = if nshards == 1 {
@@ -679,6 +685,7 @@ async fn run(
                     }
                     if target == w.id && window.is_empty() && !w.must_defer(0) && !w.any_locked() {
                         // The fast path: a local command runs at once.
+                        let at = out.len();
                         exec(
                             &mut w.shard.borrow_mut(),
                             f,
@@ -688,6 +695,7 @@ async fn run(
                             argv,
                             &mut out,
                         );
+                        w.stats.failed_if_error(spec.id, &out, at);
                         crate::blocking::serve_ready(w);
                     } else {
                         window.push(target, client, spec, argv, readonly);
@@ -719,9 +727,11 @@ async fn run(
                         let mut info = client.info.borrow_mut();
                         info.last_cmd = spec.name;
                     }
+                    let at = out.len();
                     flow =
                         cmds::server_command(&Route::plain(w), client, spec.name, argv, &mut out)
                             .await;
+                    w.stats.failed_if_error(spec.id, &out, at);
                     if flow == Flow::Close {
                         break;
                     }

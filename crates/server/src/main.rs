@@ -180,7 +180,7 @@ fn main() {
                     shard: RefCell::new(shard),
                     router: router::Router::new(i, mesh, inbox),
                     shared: Arc::clone(&shared),
-                    stats: WorkerStats::default(),
+                    stats: WorkerStats::new(table.len()),
                     clients: RefCell::new(BTreeMap::new()),
                     held_by: std::cell::Cell::new(0),
                     deferred: RefCell::new(std::collections::VecDeque::new()),

@@ -233,6 +233,7 @@ pub async fn exec(w: &Route<'_>, client: &mut Client, out: &mut Vec<u8>) -> Resu
             "EXECABORT Transaction discarded because of previous errors.",
         ));
     }
+    count_calls(w, &q);
     let mut shards = BTreeSet::new();
     let mut all = false;
     for cmd in &q.cmds {
@@ -301,6 +302,7 @@ pub fn defer_exec(w: &Worker, client: &mut Client, out: &[u8]) -> bool {
     let Some(q) = client.multi.take() else {
         return false;
     };
+    count_calls(w, &q);
     client.squashed.push(Squash {
         q,
         at: out.len(),
@@ -308,6 +310,16 @@ pub fn defer_exec(w: &Worker, client: &mut Client, out: &[u8]) -> bool {
     });
     client.info.borrow_mut().multi = -1;
     true
+}
+
+/// Counts a transaction's commands as called (INFO commandstats), as
+/// EXEC runs them; queueing one is not a call, as in Redis.
+fn count_calls(w: &Worker, q: &Queue) {
+    for c in &q.cmds {
+        if let Some(spec) = c.first().and_then(|name| w.shared.table.lookup(name)) {
+            w.stats.called(spec.id);
+        }
+    }
 }
 
 /// Whether command `name` may be read while squashed EXECs wait: it is

@@ -66,6 +66,52 @@ pub struct WorkerStats {
     pub last_sample: Cell<(u64, u64)>,
     /// Keys evicted for `maxmemory` (INFO evicted_keys).
     pub evicted: Cell<u64>,
+    /// Per command, by `CommandSpec::id` (INFO commandstats).
+    pub cmds: Box<[CmdStat]>,
+}
+
+/// One command's counters on one thread. A call is counted where the
+/// connection reads it (or where EXEC runs it); a failure where it runs.
+#[derive(Default)]
+pub struct CmdStat {
+    pub calls: Cell<u64>,
+    /// Refused before running (arity, NOAUTH, OOM).
+    pub rejected: Cell<u64>,
+    /// Ran and answered an error.
+    pub failed: Cell<u64>,
+}
+
+impl WorkerStats {
+    /// Counters for a table of `commands` commands.
+    pub fn new(commands: usize) -> WorkerStats {
+        WorkerStats {
+            cmds: (0..commands).map(|_| CmdStat::default()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[inline]
+    pub fn called(&self, id: usize) {
+        if let Some(c) = self.cmds.get(id) {
+            c.calls.set(c.calls.get() + 1);
+        }
+    }
+
+    pub fn rejected(&self, id: usize) {
+        if let Some(c) = self.cmds.get(id) {
+            c.rejected.set(c.rejected.get() + 1);
+        }
+    }
+
+    /// Counts a failure if the reply written from `at` on is an error.
+    #[inline]
+    pub fn failed_if_error(&self, id: usize, out: &[u8], at: usize) {
+        if out.get(at) == Some(&b'-') {
+            if let Some(c) = self.cmds.get(id) {
+                c.failed.set(c.failed.get() + 1);
+            }
+        }
+    }
 }
 
 pub struct Worker {
@@ -341,6 +387,11 @@ impl Worker {
     pub fn reset_stats(&self) {
         self.stats.commands.set(0);
         self.stats.evicted.set(0);
+        for c in self.stats.cmds.iter() {
+            c.calls.set(0);
+            c.rejected.set(0);
+            c.failed.set(0);
+        }
         self.stats.last_sample.set((0, 0));
         let mut shard = self.shard.borrow_mut();
         shard.stats = Default::default();

@@ -459,3 +459,50 @@ fn config_resetstat_zeroes_the_counters() {
         assert_eq!(num(&stats, "keyspace_hits"), 1);
     });
 }
+
+/// (calls, rejected_calls, failed_calls) of `cmd` in INFO commandstats.
+fn cmdstat(c: &mut Client, cmd: &str) -> Option<(i64, i64, i64)> {
+    let info = info(c, "commandstats");
+    let line = info_field(&info, &format!("cmdstat_{cmd}"))?;
+    let field = |name: &str| -> i64 {
+        line.split(',')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {line}"))
+    };
+    Some((
+        field("calls"),
+        field("rejected_calls"),
+        field("failed_calls"),
+    ))
+}
+
+#[test]
+fn info_commandstats_counts_calls_rejections_and_failures() {
+    for_threads(|s| {
+        let mut c = s.client();
+        c.ok(&["CONFIG", "RESETSTAT"]);
+        c.ok(&["SET", "k", "1"]);
+        c.ok(&["SET", "{x}k", "1"]);
+        c.cmd(&["GET", "k"]);
+        c.cmd(&["GET"]);
+        assert!(c.err(&["LPUSH", "k", "v"]).starts_with("WRONGTYPE"));
+        c.ok(&["MULTI"]);
+        c.cmd(&["INCR", "k"]);
+        c.cmd(&["EXPIRE", "k", "100"]);
+        c.cmd(&["EXEC"]);
+        assert_eq!(cmdstat(&mut c, "set"), Some((2, 0, 0)));
+        assert_eq!(cmdstat(&mut c, "get"), Some((1, 1, 0)));
+        assert_eq!(cmdstat(&mut c, "lpush"), Some((1, 0, 1)));
+        // Commands inside MULTI count when EXEC runs them.
+        assert_eq!(cmdstat(&mut c, "incr"), Some((1, 0, 0)));
+        assert_eq!(cmdstat(&mut c, "expire"), Some((1, 0, 0)));
+        assert_eq!(cmdstat(&mut c, "exec"), Some((1, 0, 0)));
+        assert_eq!(cmdstat(&mut c, "hset"), None);
+        // Not part of the default INFO.
+        let all = c.cmd(&["INFO"]).as_string();
+        assert!(!all.contains("cmdstat_"), "{all}");
+        c.ok(&["CONFIG", "RESETSTAT"]);
+        assert_eq!(cmdstat(&mut c, "set"), None);
+    });
+}
