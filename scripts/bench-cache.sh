@@ -16,6 +16,7 @@
 #   BASE_PORT=7930 SKIP_BUILD=1 to use an existing binary; TESSERA_BIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 MAXMEMORY=${MAXMEMORY:-32mb}
 POLICY=${POLICY:-allkeys-lru}
@@ -39,17 +40,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 field() { redis-cli -p "$1" info "$2" | tr -d '\r' | awk -F: -v f="$3" '$1 == f {print $2}'; }
-
-wait_port() {
-    for _ in $(seq 100); do
-        redis-cli -p "$1" ping >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    echo "bench-cache: nothing answers on port $1" >&2
-    exit 1
-}
 
 run() { # name port pid
     local name=$1 port=$2 pid=$3

@@ -18,6 +18,7 @@
 #   SKIP_BUILD=1 to use an existing binary; TESSERA_BIN to point at one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 KEYS=${KEYS:-100000}
 BATCH=${BATCH:-100}
@@ -38,15 +39,6 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-wait_port() {
-    for _ in $(seq 200); do
-        redis-cli -p "$1" ping >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    echo "server on port $1 did not start" >&2
-    return 1
-}
 
 start() { # name port -> pid in LAST_PID
     local name=$1 port=$2

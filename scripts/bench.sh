@@ -42,6 +42,7 @@
 #   SKIP_BUILD=1 to use an existing binary; TESSERA_BIN to point at one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 N=${N:-500000}
 N16=${N16:-$((N * 6))}
@@ -87,7 +88,6 @@ trap cleanup EXIT
 
 # CPU ticks (utime + stime) of a process. The command name in field 2 may contain spaces,
 # so count fields after its closing parenthesis: utime and stime are then the 12th and 13th.
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 ticks_to_s() { awk -v t="$1" -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", t / hz}'; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
