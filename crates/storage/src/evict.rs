@@ -322,11 +322,6 @@ impl Pool {
             self.entries.remove(0);
         }
     }
-
-    /// Forgets everything (the policy changed, or the data went).
-    pub fn clear(&mut self) {
-        self.entries.clear();
-    }
 }
 
 /// Sampling rounds [`evict_one`] tries before it concludes that every
