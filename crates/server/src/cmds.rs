@@ -141,7 +141,7 @@ async fn run(
         }
         "config" => config(w, client.resp3, argv, out).await?,
         "command" => info::command(w, client.resp3, argv, out)?,
-        "client" => client_cmd(w, client, argv, out).await?,
+        "client" => return client_cmd(w, client, argv, out).await,
         "debug" => debug(w, client, argv, out).await?,
         "shutdown" => {
             log::warn!("User requested shutdown...");
@@ -397,10 +397,11 @@ fn client_line(c: &crate::worker::ClientInfo, now_s: u64) -> String {
         (false, false) => "N",
     };
     format!(
-        "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp=2 lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp=2 lib-name={} lib-ver={}\n",
         c.id,
         c.addr,
         c.laddr,
+        c.fd,
         lossy(&c.name),
         now_s.saturating_sub(c.created),
         now_s.saturating_sub(c.last_active),
@@ -413,14 +414,132 @@ fn client_line(c: &crate::worker::ClientInfo, now_s: u64) -> String {
     )
 }
 
+/// Which connections CLIENT KILL closes.
+#[derive(Clone, Default)]
+struct KillFilter {
+    id: Option<u64>,
+    addr: Option<String>,
+    laddr: Option<String>,
+    /// TYPE other than normal: every connection here is a normal one.
+    none: bool,
+    skipme: bool,
+}
+
+impl KillFilter {
+    /// `CLIENT KILL ip:port` or `CLIENT KILL [ID id] [ADDR ip:port]
+    /// [LADDR ip:port] [TYPE type] [USER name] [SKIPME yes|no]`.
+    fn parse(argv: Argv<'_>) -> Result<KillFilter, Error> {
+        if argv.len() == 3 {
+            // The old form: one address, and the caller may be it.
+            return Ok(KillFilter {
+                addr: Some(lossy(argv[2])),
+                ..Default::default()
+            });
+        }
+        let mut f = KillFilter {
+            skipme: true,
+            ..Default::default()
+        };
+        for pair in argv[2..].chunks(2) {
+            let [opt, val] = pair else {
+                return Err(Error::Syntax);
+            };
+            match opt.to_ascii_lowercase().as_slice() {
+                b"id" => {
+                    let id = parse_i64(val)
+                        .filter(|&n| n > 0)
+                        .ok_or(Error::Static("ERR client-id should be greater than 0"))?;
+                    f.id = Some(id as u64);
+                }
+                b"addr" => f.addr = Some(lossy(val)),
+                b"laddr" => f.laddr = Some(lossy(val)),
+                b"type" => match val.to_ascii_lowercase().as_slice() {
+                    b"normal" => {}
+                    b"master" | b"slave" | b"replica" | b"pubsub" => f.none = true,
+                    _ => {
+                        return Err(Error::Other(format!(
+                            "ERR Unknown client type '{}'",
+                            lossy(val)
+                        )))
+                    }
+                },
+                b"user" if *val == b"default" => {}
+                b"user" => return Err(Error::Other(format!("ERR No such user '{}'", lossy(val)))),
+                b"skipme" => match val.to_ascii_lowercase().as_slice() {
+                    b"yes" => f.skipme = true,
+                    b"no" => f.skipme = false,
+                    _ => return Err(Error::Syntax),
+                },
+                _ => return Err(Error::Syntax),
+            }
+        }
+        Ok(f)
+    }
+
+    fn matches(&self, c: &crate::worker::ClientInfo) -> bool {
+        !self.none
+            && self.id.is_none_or(|id| id == c.id)
+            && self.addr.as_ref().is_none_or(|a| *a == c.addr)
+            && self.laddr.as_ref().is_none_or(|a| *a == c.laddr)
+    }
+}
+
+/// CLIENT KILL: closes the matching connections of every thread. Each is
+/// shut down on the thread that serves it (its reads end, and it closes as
+/// a disconnected client would); the caller, if it matches, closes after
+/// this reply. Replies with the count, or for the old one-address form OK
+/// or "No such client".
+async fn client_kill(
+    w: &Route<'_>,
+    client: &mut Client,
+    argv: Argv<'_>,
+    out: &mut Vec<u8>,
+) -> Result<Flow, Error> {
+    let filter = KillFilter::parse(argv)?;
+    let me = client.id;
+    let old_form = argv.len() == 3;
+    let f = filter.clone();
+    let killed: usize = w
+        .call_all(move |w| {
+            let mut n = 0;
+            for c in w.clients.borrow().values() {
+                let c = c.borrow();
+                if c.id == me || !f.matches(&c) {
+                    continue;
+                }
+                // SAFETY: shutdown(2) on a descriptor this thread's live
+                // connection owns (it leaves the map before it closes).
+                unsafe {
+                    libc::shutdown(c.fd, libc::SHUT_RDWR);
+                }
+                n += 1;
+            }
+            n
+        })
+        .await
+        .into_iter()
+        .sum();
+    let kill_me = !filter.skipme && filter.matches(&client.info.borrow());
+    let killed = killed + usize::from(kill_me);
+    if old_form {
+        if killed == 0 {
+            return Err(Error::Static("ERR No such client"));
+        }
+        encode::ok(out);
+    } else {
+        encode::integer(out, killed as i64);
+    }
+    Ok(if kill_me { Flow::Close } else { Flow::Continue })
+}
+
 /// CLIENT ID | GETNAME | SETNAME name | SETINFO attr value | LIST | INFO |
-/// UNBLOCK id [TIMEOUT|ERROR] | HELP
+/// KILL filter... | UNBLOCK id [TIMEOUT|ERROR] | HELP
 async fn client_cmd(
     w: &Route<'_>,
     client: &mut Client,
     argv: Argv<'_>,
     out: &mut Vec<u8>,
-) -> Result<(), Error> {
+) -> Result<Flow, Error> {
     let sub = argv[1].to_ascii_lowercase();
     let arity = |n: usize| -> Result<(), Error> {
         if argv.len() == n {
@@ -434,6 +553,8 @@ async fn client_cmd(
             arity(2)?;
             encode::integer(out, client.id as i64);
         }
+        b"kill" if argv.len() >= 3 => return client_kill(w, client, argv, out).await,
+        b"kill" => return Err(Error::WrongArity("client|kill".into())),
         b"unblock" if argv.len() == 3 || argv.len() == 4 => {
             let id = parse_i64(argv[2]).ok_or(Error::NotInteger)?;
             let error = match argv.get(3) {
@@ -522,13 +643,15 @@ async fn client_cmd(
                     "SETINFO <option> <value>",
                     "INFO",
                     "LIST",
+                    "KILL <ip:port> | KILL <option> <value> [<option> <value> ...]",
+                    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
                     "HELP",
                 ],
             );
         }
         _ => return Err(Error::unknown_subcommand(argv[1], "CLIENT")),
     }
-    Ok(())
+    Ok(Flow::Continue)
 }
 
 /// `DEBUG SLEEP seconds | POPULATE count [prefix] [size] | SET-ACTIVE-EXPIRE 0|1 | OBJECT key | RELOAD | DIGEST | DIGEST-VALUE key... | QUICKLIST-PACKED-THRESHOLD size | HELP`

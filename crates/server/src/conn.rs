@@ -378,7 +378,10 @@ async fn serve_client(
     pending: Vec<u8>,
 ) {
     let id = info.id;
-    let info = Rc::new(RefCell::new(info));
+    let info = Rc::new(RefCell::new(ClientInfo {
+        fd: stream.raw_fd(),
+        ..info
+    }));
     w.clients.borrow_mut().insert(id, Rc::clone(&info));
     let mut client = Client {
         id,

@@ -41,6 +41,8 @@ pub struct Shared {
 #[derive(Clone, Debug, Default)]
 pub struct ClientInfo {
     pub id: u64,
+    /// The connection's socket, on the thread that serves it.
+    pub fd: i32,
     pub addr: String,
     pub laddr: String,
     pub name: Vec<u8>,

@@ -506,3 +506,76 @@ fn info_commandstats_counts_calls_rejections_and_failures() {
         assert_eq!(cmdstat(&mut c, "set"), None);
     });
 }
+
+#[test]
+fn client_kill_closes_the_matching_connections_on_any_thread() {
+    for_threads(|s| {
+        let mut me = s.client();
+        let mut idle = s.client();
+        let mut blocked = s.client();
+        let idle_id = idle.int(&["CLIENT", "ID"]);
+        blocked.send(&common::encode(&["BLPOP", "nothing", "0"]));
+        // Let the pop register before counting connections.
+        assert!(eventually(Duration::from_secs(5), || {
+            info_field(&info(&mut me, "clients"), "blocked_clients").as_deref() == Some("1")
+        }));
+
+        assert_eq!(me.int(&["CLIENT", "KILL", "ID", &idle_id.to_string()]), 1);
+        idle.set_timeout(Duration::from_secs(5));
+        assert!(
+            idle.try_read_reply().unwrap_or(None).is_none(),
+            "killed client still open"
+        );
+        assert_eq!(me.int(&["CLIENT", "KILL", "ID", &idle_id.to_string()]), 0);
+
+        // SKIPME yes (the default) spares the caller; the blocked pop goes.
+        assert_eq!(me.int(&["CLIENT", "KILL", "SKIPME", "yes"]), 1);
+        blocked.set_timeout(Duration::from_secs(5));
+        assert!(blocked.try_read_reply().unwrap_or(None).is_none());
+        assert!(eventually(Duration::from_secs(5), || {
+            info_field(&info(&mut me, "clients"), "blocked_clients").as_deref() == Some("0")
+        }));
+        assert_eq!(me.cmd(&["PING"]), Reply::status("PONG"));
+
+        // Filters and their errors.
+        assert_eq!(me.int(&["CLIENT", "KILL", "TYPE", "pubsub"]), 0);
+        assert_eq!(me.int(&["CLIENT", "KILL", "ADDR", "1.2.3.4:5"]), 0);
+        assert_eq!(
+            me.err(&["CLIENT", "KILL", "1.2.3.4:5"]),
+            "ERR No such client"
+        );
+        assert_eq!(
+            me.err(&["CLIENT", "KILL"]),
+            "ERR wrong number of arguments for 'client|kill' command"
+        );
+        assert_eq!(
+            me.err(&["CLIENT", "KILL", "ID", "0"]),
+            "ERR client-id should be greater than 0"
+        );
+        assert_eq!(
+            me.err(&["CLIENT", "KILL", "TYPE", "bogus"]),
+            "ERR Unknown client type 'bogus'"
+        );
+        assert_eq!(
+            me.err(&["CLIENT", "KILL", "USER", "bob"]),
+            "ERR No such user 'bob'"
+        );
+        assert_eq!(
+            me.err(&["CLIENT", "KILL", "ID", "1", "SKIPME"]),
+            "ERR syntax error"
+        );
+
+        // The caller, by its own address: the reply, then the close.
+        let list = me.cmd(&["CLIENT", "INFO"]).as_string();
+        let addr = list
+            .split(' ')
+            .find_map(|f| f.strip_prefix("addr="))
+            .unwrap()
+            .to_string();
+        assert_eq!(me.cmd(&["CLIENT", "KILL", &addr]), Reply::ok());
+        me.set_timeout(Duration::from_secs(5));
+        assert!(me.try_read_reply().unwrap_or(None).is_none());
+        let mut again = s.client();
+        assert_eq!(again.cmd(&["PING"]), Reply::status("PONG"));
+    });
+}

@@ -139,6 +139,11 @@ impl TcpStream {
         self.inner.peer_addr()
     }
 
+    /// The socket's descriptor (CLIENT LIST's fd, CLIENT KILL's target).
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.inner.as_raw_fd()
+    }
+
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
