@@ -992,15 +992,16 @@ mod tests {
             put(&mut d, &key(i), 0);
         }
         let mut seen: HashSet<Vec<u8>> = HashSet::new();
-        for _ in 0..2000 {
+        for _ in 0..20_000 {
             let mut got = Vec::new();
             d.sample(&mut rng, 5, |e| got.push(e.key().to_vec()));
             assert!(!got.is_empty() && got.len() <= 5);
             assert_eq!(got.iter().collect::<HashSet<_>>().len(), got.len());
             seen.extend(got);
         }
-        // Mid-rehash and after most keys are gone, every key can be found.
-        assert!(seen.len() > 990, "{}", seen.len());
+        // Every key can be found (but the sixth of a chain, which at load
+        // 1 is about one key in two thousand; Redis's sampling shares that).
+        assert!(seen.len() >= 995, "{}", seen.len());
         for i in 0..995 {
             del(&mut d, &key(i));
         }

@@ -561,11 +561,12 @@ mod tests {
     #[test]
     fn lfu_counter_grows_logarithmically() {
         let mut c = LFU_INIT_VAL;
-        for _ in 0..100 {
+        for _ in 0..1000 {
             c = lfu_log_incr(c);
         }
-        // Redis's table: 100 hits with factor 10 take the counter to ~10.
-        assert!((8..=25).contains(&c), "{c}");
+        // Redis's table for factor 10: 1,000 hits take a counter to about
+        // 18 (it is random, hence the wide bounds).
+        assert!((11..=28).contains(&c), "{c}");
         assert_eq!(lfu_log_incr(255), 255);
     }
 }
