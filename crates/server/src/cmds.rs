@@ -533,7 +533,7 @@ async fn client_kill(
 }
 
 /// CLIENT ID | GETNAME | SETNAME name | SETINFO attr value | LIST | INFO |
-/// KILL filter... | UNBLOCK id [TIMEOUT|ERROR] | HELP
+/// KILL filter... | REPLY ON|OFF|SKIP | UNBLOCK id [TIMEOUT|ERROR] | HELP
 async fn client_cmd(
     w: &Route<'_>,
     client: &mut Client,
@@ -554,6 +554,24 @@ async fn client_cmd(
             encode::integer(out, client.id as i64);
         }
         b"kill" if argv.len() >= 3 => return client_kill(w, client, argv, out).await,
+        b"reply" => {
+            arity(3)?;
+            use crate::conn::ReplyMode;
+            // OFF and SKIP answer nothing, not even to themselves.
+            match argv[2].to_ascii_lowercase().as_slice() {
+                b"on" => {
+                    client.reply = ReplyMode::On;
+                    encode::ok(out);
+                }
+                b"off" => client.reply = ReplyMode::Off,
+                b"skip" => {
+                    if client.reply != ReplyMode::Off {
+                        client.reply = ReplyMode::SkipNext;
+                    }
+                }
+                _ => return Err(Error::Syntax),
+            }
+        }
         b"kill" => return Err(Error::WrongArity("client|kill".into())),
         b"unblock" if argv.len() == 3 || argv.len() == 4 => {
             let id = parse_i64(argv[2]).ok_or(Error::NotInteger)?;
@@ -644,6 +662,7 @@ async fn client_cmd(
                     "INFO",
                     "LIST",
                     "KILL <ip:port> | KILL <option> <value> [<option> <value> ...]",
+                    "REPLY (ON|OFF|SKIP)",
                     "UNBLOCK <clientid> [TIMEOUT|ERROR]",
                     "HELP",
                 ],

@@ -40,6 +40,18 @@ pub struct Client {
     pub watches: Vec<crate::multi::Watched>,
     /// EXECs waiting to run together (see `multi.rs`, Squashing).
     pub squashed: crate::multi::Squashed,
+    /// CLIENT REPLY's setting.
+    pub reply: ReplyMode,
+}
+
+/// Whether a connection's replies are sent (CLIENT REPLY ON | OFF | SKIP).
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplyMode {
+    #[default]
+    On,
+    Off,
+    /// The next command's reply is dropped, then back to On.
+    SkipNext,
 }
 
 /// What the connection does after a command.
@@ -310,6 +322,28 @@ async fn flush_window(w: &Worker, win: &mut Window, out: &mut Vec<u8>) {
     }
 }
 
+/// Drops what was written to `out` from `mark` on: the reply of a command
+/// run under CLIENT REPLY OFF or SKIP, once everything it sent ahead has
+/// answered.
+async fn silence(
+    w: &Worker,
+    client: &mut Client,
+    window: &mut Window,
+    out: &mut Vec<u8>,
+    mark: usize,
+) {
+    flush_window(w, window, out).await;
+    crate::multi::run_squashed(w, client, out).await;
+    out.truncate(mark);
+}
+
+/// `CLIENT REPLY ON`, which answers even while replies are off.
+fn is_reply_on(argv: &[&[u8]]) -> bool {
+    matches!(argv, [c, r, on] if c.eq_ignore_ascii_case(b"client")
+        && r.eq_ignore_ascii_case(b"reply")
+        && on.eq_ignore_ascii_case(b"on"))
+}
+
 /// A connection's first read buffer. Small, so 10,000 idle clients cost
 /// 40 MB, not 300; it doubles while a client sends more.
 const READ_CHUNK: usize = 4 * 1024;
@@ -392,6 +426,7 @@ async fn serve_client(
         multi: None,
         watches: Vec::new(),
         squashed: Vec::new(),
+        reply: ReplyMode::On,
     };
     let outcome = run(&w, &mut stream, &mut client, pending).await;
     crate::multi::unwatch_all(&w, &mut client).await;
@@ -529,6 +564,8 @@ async fn run(
         let now = now_ms();
         let mut window = Window::default();
         let mut flow = Flow::Continue;
+        // Where the reply of a command whose reply is dropped begins.
+        let mut silenced: Option<usize> = None;
         while start < end {
             let input = &rbuf[start..end];
             let parsed = if resume {
@@ -568,6 +605,21 @@ async fn run(
                 &big
             };
             start += used;
+
+            // CLIENT REPLY OFF / SKIP: this command's reply, once complete,
+            // is cut out of `out` (everything before it is settled first,
+            // so nothing else is cut).
+            if let Some(mark) = silenced.take() {
+                silence(w, client, &mut window, &mut out, mark).await;
+            }
+            if client.reply != ReplyMode::On && !is_reply_on(argv) {
+                if client.reply == ReplyMode::SkipNext {
+                    client.reply = ReplyMode::On;
+                }
+                flush_window(w, &mut window, &mut out).await;
+                crate::multi::run_squashed(w, client, &mut out).await;
+                silenced = Some(out.len());
+            }
 
             // Pipelines repeat one command: check the last name first.
             let spec = match last_cmd {
@@ -740,12 +792,18 @@ async fn run(
                     }
                 }
             }
+            if let Some(mark) = silenced.take() {
+                silence(w, client, &mut window, &mut out, mark).await;
+            }
             if out.len() > OUT_HIGH_WATER {
                 flush_window(w, &mut window, &mut out).await;
                 crate::multi::run_squashed(w, client, &mut out).await;
                 stream.write_all(&out).await?;
                 out.clear();
             }
+        }
+        if let Some(mark) = silenced.take() {
+            silence(w, client, &mut window, &mut out, mark).await;
         }
         flush_window(w, &mut window, &mut out).await;
         crate::multi::run_squashed(w, client, &mut out).await;

@@ -63,7 +63,7 @@ fn over() -> bool {
     if at == now && used.saturating_add(NEAR) < max {
         return false;
     }
-    let used = crate::sys::used_memory() as u64;
+    let used = counted_memory();
     LAST.set((now, used));
     used > max
 }
@@ -71,7 +71,14 @@ fn over() -> bool {
 /// Whether memory use is still above the level eviction stops at.
 fn above_target() -> bool {
     let max = evict::maxmemory();
-    max != 0 && crate::sys::used_memory() as u64 > max - (max / SLACK).min(MAX_SLACK)
+    max != 0 && counted_memory() > max - (max / SLACK).min(MAX_SLACK)
+}
+
+/// Memory in use less what the lazy-free thread is about to free: a big
+/// value just evicted counts as gone at once, so no shard evicts more keys
+/// while its memory is on the way back.
+fn counted_memory() -> u64 {
+    crate::sys::used_memory().saturating_sub(crate::sys::lazyfree_pending_bytes()) as u64
 }
 
 /// Whether a command that may add data can run now; evicts to make room.
@@ -125,17 +132,13 @@ enum Room {
 fn make_room(w: &Worker, policy: Policy) -> Room {
     let start = Instant::now();
     let mut evicted = 0u64;
-    let pending = crate::sys::lazyfree_pending();
     let room = {
         let mut shard = w.shard.borrow_mut();
         loop {
             if !above_target() {
                 break Room::Enough;
             }
-            // A big value just evicted is being freed on the lazy-free
-            // thread: wait for that memory to come back rather than
-            // evicting more keys meanwhile.
-            if start.elapsed() > BUDGET || crate::sys::lazyfree_pending() > pending {
+            if start.elapsed() > BUDGET {
                 break Room::OutOfTime;
             }
             if !evict::evict_one(&mut shard.ks, policy, |db, key| w.is_locked(db, key)) {

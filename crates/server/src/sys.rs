@@ -184,37 +184,49 @@ unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
 }
 
 /// Values handed to the lazy-free thread and not freed yet (INFO
-/// lazyfree_pending_objects; eviction waits for them, see `evict.rs`).
+/// lazyfree_pending_objects), and an estimate of the bytes they hold, which
+/// eviction counts as free already (see `evict.rs`).
 static LAZYFREE_PENDING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static LAZYFREE_PENDING_BYTES: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
 
 pub fn lazyfree_pending() -> usize {
     LAZYFREE_PENDING.load(Ordering::Relaxed)
 }
 
-/// Where big values go to be freed (see `storage::lazyfree`).
-static LAZYFREE: std::sync::OnceLock<crossbeam_channel::Sender<storage::Value>> =
+pub fn lazyfree_pending_bytes() -> usize {
+    LAZYFREE_PENDING_BYTES.load(Ordering::Relaxed)
+}
+
+/// Where big values go to be freed (see `storage::lazyfree`), with their
+/// estimated size.
+static LAZYFREE: std::sync::OnceLock<crossbeam_channel::Sender<(storage::Value, usize)>> =
     std::sync::OnceLock::new();
 
 /// Starts the background thread that frees big values, and installs it as
 /// storage's releaser. A send never blocks (unbounded), so a shard hands a
 /// ten-million-member set over in O(1) and goes on serving.
 pub fn start_lazyfree() -> std::io::Result<()> {
-    let (tx, rx) = crossbeam_channel::unbounded::<storage::Value>();
+    let (tx, rx) = crossbeam_channel::unbounded::<(storage::Value, usize)>();
     std::thread::Builder::new()
         .name("tessera-lazyfree".into())
         .spawn(move || {
-            for v in rx {
+            for (v, bytes) in rx {
                 drop(v);
+                LAZYFREE_PENDING_BYTES.fetch_sub(bytes, Ordering::Relaxed);
                 LAZYFREE_PENDING.fetch_sub(1, Ordering::Relaxed);
             }
         })?;
     if LAZYFREE.set(tx).is_ok() {
         storage::lazyfree::set_releaser(|v| {
             if let Some(tx) = LAZYFREE.get() {
+                let bytes = v.heap_size();
                 LAZYFREE_PENDING.fetch_add(1, Ordering::Relaxed);
+                LAZYFREE_PENDING_BYTES.fetch_add(bytes, Ordering::Relaxed);
                 // The receiver lives as long as the process; if it is gone
                 // the value comes back and is dropped here.
-                if tx.send(v).is_err() {
+                if tx.send((v, bytes)).is_err() {
+                    LAZYFREE_PENDING_BYTES.fetch_sub(bytes, Ordering::Relaxed);
                     LAZYFREE_PENDING.fetch_sub(1, Ordering::Relaxed);
                 }
             }

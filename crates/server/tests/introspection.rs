@@ -579,3 +579,50 @@ fn client_kill_closes_the_matching_connections_on_any_thread() {
         assert_eq!(again.cmd(&["PING"]), Reply::status("PONG"));
     });
 }
+
+#[test]
+fn client_reply_off_on_skip_drop_exactly_the_replies_they_should() {
+    for_threads(|s| {
+        let mut c = s.client();
+        let mut pipe = Vec::new();
+        for cmd in [
+            &["CLIENT", "REPLY", "OFF"][..],
+            &["SET", "a", "1"],
+            &["GET", "a"],
+            &["SET", "{x}b", "2"],
+            &["GET", "{x}b"],
+            &["CLIENT", "REPLY", "ON"],
+            &["GET", "a"],
+            &["CLIENT", "REPLY", "SKIP"],
+            &["GET", "{x}b"],
+            &["GET", "{x}b"],
+            &["MULTI"],
+            &["SET", "c", "3"],
+            &["EXEC"],
+            &["CLIENT", "REPLY", "SKIP"],
+            &["MULTI"],
+            &["INCR", "c"],
+            &["EXEC"],
+            &["CLIENT", "REPLY", "BOGUS"],
+            &["PING"],
+        ] {
+            pipe.extend(common::encode(cmd));
+        }
+        c.send(&pipe);
+        let expected = [
+            Reply::ok(),
+            Reply::bulk("1"),
+            Reply::bulk("2"),
+            Reply::ok(),
+            Reply::status("QUEUED"),
+            Reply::Array(vec![Reply::ok()]),
+            Reply::status("QUEUED"),
+            Reply::Array(vec![Reply::int(4)]),
+            Reply::err("ERR syntax error"),
+            Reply::status("PONG"),
+        ];
+        for want in expected {
+            assert_eq!(c.read_reply(), want);
+        }
+    });
+}
