@@ -24,6 +24,10 @@
 //!
 //! Keys locked by a MIGRATE in flight are never evicted: the migration
 //! owns them until it settles.
+//!
+//! Memory here means the allocator's figure less what the lazy-free thread
+//! has been handed and not freed yet: a big evicted value counts as gone at
+//! once, so no shard evicts more while its memory is on the way back.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
