@@ -28,8 +28,10 @@
 //!
 //! # Choosing a victim
 //!
-//! [`evict_one`] samples `maxmemory-samples` keys of each database and
-//! keeps the best-scored ones it has seen in a small [`Pool`] that lives
+//! [`evict_one`] samples `maxmemory-samples` keys of each database (from
+//! neighbouring buckets of a random start, which costs one cache miss per
+//! sample rather than several; volatile policies from the deadline index)
+//! and keeps the best-scored ones it has seen in a small [`Pool`] that lives
 //! from one eviction to the next, as Redis does: the pool remembers a very
 //! idle key found three samples ago, so the result is much closer to true
 //! LRU than the best of each sample alone. A key taken from the pool is
