@@ -566,6 +566,9 @@ async fn run(
         let mut flow = Flow::Continue;
         // Where the reply of a command whose reply is dropped begins.
         let mut silenced: Option<usize> = None;
+        // The batch's last command, for CLIENT LIST's cmd= (stored once
+        // per batch, not once per command).
+        let mut batch_last: Option<&'static str> = None;
         while start < end {
             let input = &rbuf[start..end];
             let parsed = if resume {
@@ -690,6 +693,7 @@ async fn run(
             }
             w.stats.commands.set(w.stats.commands.get() + 1);
             w.stats.called(spec.id);
+            batch_last = Some(spec.name);
             match spec.handler {
                 Handler::Shard(f) => {
                     let target = if nshards == 1 {
@@ -814,7 +818,13 @@ async fn run(
                 out = Vec::new();
             }
         }
-        client.info.borrow_mut().last_active = now / 1000;
+        {
+            let mut info = client.info.borrow_mut();
+            info.last_active = now / 1000;
+            if let Some(name) = batch_last {
+                info.last_cmd = name;
+            }
+        }
         if flow == Flow::Close {
             return Ok(None);
         }

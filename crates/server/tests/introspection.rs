@@ -626,3 +626,20 @@ fn client_reply_off_on_skip_drop_exactly_the_replies_they_should() {
         }
     });
 }
+
+#[test]
+fn client_list_shows_each_connections_last_command() {
+    for_threads(|s| {
+        let mut c = s.client();
+        let id = c.int(&["CLIENT", "ID"]);
+        c.ok(&["SET", "{k}a", "v"]);
+        c.cmd(&["GET", "{k}a"]);
+        let mut other = s.client();
+        let list = other.cmd(&["CLIENT", "LIST"]).as_string();
+        let line = list
+            .lines()
+            .find(|l| l.starts_with(&format!("id={id} ")))
+            .unwrap_or_else(|| panic!("no client {id} in {list}"));
+        assert!(line.contains(" cmd=get "), "{line}");
+    });
+}
