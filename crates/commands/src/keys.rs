@@ -113,12 +113,7 @@ fn object(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         return Err(Error::unknown_subcommand(argv[1], "OBJECT"));
     }
     let now = ctx.now;
-    let db = &mut ctx.shard.ks.dbs[ctx.db];
-    let Some(stamp) = db.stamp(argv[2], now) else {
-        encode::null(ctx.out, ctx.resp3);
-        return Ok(());
-    };
-    let Some(v) = db.peek(argv[2], now) else {
+    let Some((v, stamp)) = ctx.shard.ks.dbs[ctx.db].peek_stamped(argv[2], now) else {
         encode::null(ctx.out, ctx.resp3);
         return Ok(());
     };

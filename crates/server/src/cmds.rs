@@ -791,10 +791,9 @@ async fn debug(
             let r = w
                 .call(target, move |w| {
                     let d = &mut w.shard.borrow_mut().ks.dbs[db];
-                    let stamp = d.stamp(&key, now_ms())?;
-                    let idle = storage::evict::idle_ms(stamp) / 1000;
-                    d.peek(&key, now_ms()).map(|v| {
+                    d.peek_stamped(&key, now_ms()).map(|(v, stamp)| {
                         let len = v.as_str().map_or(0, |s| s.len());
+                        let idle = storage::evict::idle_ms(stamp) / 1000;
                         format!("Value at:0x0 refcount:1 encoding:{} serializedlength:{len} lru:{stamp} lru_seconds_idle:{idle}", v.encoding_name())
                     })
                 })

@@ -177,15 +177,30 @@ const INERT: &[(&str, &str)] = &[
     ("latency-tracking", "yes"),
 ];
 
+/// A setting's name and how to read its current value.
+type Setting = (&'static str, fn() -> String);
+
 /// The eviction settings, which live in `storage::evict` because every
 /// shard reads them on every access.
-const EVICTION: [&str; 5] = [
-    "maxmemory",
-    "maxmemory-policy",
-    "maxmemory-samples",
-    "lfu-log-factor",
-    "lfu-decay-time",
+const EVICTION: [Setting; 5] = [
+    ("maxmemory", || storage::evict::maxmemory().to_string()),
+    ("maxmemory-policy", || {
+        storage::evict::policy().name().into()
+    }),
+    ("maxmemory-samples", || {
+        storage::evict::samples().to_string()
+    }),
+    ("lfu-log-factor", || {
+        storage::evict::lfu_log_factor().to_string()
+    }),
+    ("lfu-decay-time", || {
+        storage::evict::lfu_decay_time().to_string()
+    }),
 ];
+
+fn is_eviction(name: &str) -> bool {
+    EVICTION.iter().any(|(n, _)| *n == name)
+}
 
 /// Sets one of [`EVICTION`]; the error is Redis's reason.
 fn set_eviction(name: &str, value: &str) -> Result<(), String> {
@@ -222,15 +237,8 @@ fn set_eviction(name: &str, value: &str) -> Result<(), String> {
 }
 
 /// The eviction settings' current values, for CONFIG GET.
-fn eviction_settings() -> Vec<(String, String)> {
-    use storage::evict;
-    vec![
-        ("maxmemory".into(), evict::maxmemory().to_string()),
-        ("maxmemory-policy".into(), evict::policy().name().into()),
-        ("maxmemory-samples".into(), evict::samples().to_string()),
-        ("lfu-log-factor".into(), evict::lfu_log_factor().to_string()),
-        ("lfu-decay-time".into(), evict::lfu_decay_time().to_string()),
-    ]
+fn eviction_settings() -> impl Iterator<Item = (String, String)> {
+    EVICTION.iter().map(|(n, get)| (n.to_string(), get()))
 }
 
 fn is_inert(name: &str) -> bool {
@@ -295,7 +303,7 @@ impl Config {
                     r?;
                 }
             }
-            n if EVICTION.contains(&n) => set_eviction(n, one()?)?,
+            n if is_eviction(n) => set_eviction(n, one()?)?,
             n if is_inert(n) => {
                 let v = args.join(" ");
                 match self.inert.iter_mut().find(|(k, _)| k == n) {
@@ -526,7 +534,7 @@ impl Runtime {
                     r.map_err(bad)?;
                 }
             }
-            n if EVICTION.contains(&n) => set_eviction(n, value).map_err(|e| bad(&e))?,
+            n if is_eviction(n) => set_eviction(n, value).map_err(|e| bad(&e))?,
             n if is_inert(n) => {
                 if let Ok(mut o) = self.other.write() {
                     match o.iter_mut().find(|(k, _)| *k == n) {

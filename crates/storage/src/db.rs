@@ -224,11 +224,15 @@ impl Db {
         e.map(|e| &*e.value_mut())
     }
 
-    /// A live key's access stamp (see [`crate::evict`]), not changing it.
-    pub fn stamp(&mut self, key: &[u8], now: Millis) -> Option<u32> {
+    /// [`Db::peek`] with the key's access stamp (see [`crate::evict`]),
+    /// changing neither (OBJECT, DEBUG OBJECT).
+    pub fn peek_stamped(&mut self, key: &[u8], now: Millis) -> Option<(&Value, u32)> {
         self.expire_if_due(key, now);
         let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
-        e.map(|e| e.stamp())
+        e.map(|e| {
+            let stamp = e.stamp();
+            (&*e.value_mut(), stamp)
+        })
     }
 
     /// Sets a live key's access stamp (RESTORE IDLETIME / FREQ).
