@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::RwLock;
 
 use clap::Parser;
+use storage::evict;
 
 /// Command-line flags.
 #[derive(Parser, Debug, Default)]
@@ -183,19 +184,11 @@ type Setting = (&'static str, fn() -> String);
 /// The eviction settings, which live in `storage::evict` because every
 /// shard reads them on every access.
 const EVICTION: [Setting; 5] = [
-    ("maxmemory", || storage::evict::maxmemory().to_string()),
-    ("maxmemory-policy", || {
-        storage::evict::policy().name().into()
-    }),
-    ("maxmemory-samples", || {
-        storage::evict::samples().to_string()
-    }),
-    ("lfu-log-factor", || {
-        storage::evict::lfu_log_factor().to_string()
-    }),
-    ("lfu-decay-time", || {
-        storage::evict::lfu_decay_time().to_string()
-    }),
+    ("maxmemory", || evict::maxmemory().to_string()),
+    ("maxmemory-policy", || evict::policy().name().into()),
+    ("maxmemory-samples", || evict::samples_setting().to_string()),
+    ("lfu-log-factor", || evict::lfu_log_factor().to_string()),
+    ("lfu-decay-time", || evict::lfu_decay_time().to_string()),
 ];
 
 fn is_eviction(name: &str) -> bool {
@@ -204,7 +197,6 @@ fn is_eviction(name: &str) -> bool {
 
 /// Sets one of [`EVICTION`]; the error is Redis's reason.
 fn set_eviction(name: &str, value: &str) -> Result<(), String> {
-    use storage::evict;
     let int = |lo: u32, hi: u32| -> Result<u32, String> {
         let n: i64 = value
             .parse()

@@ -154,6 +154,11 @@ fn eviction_settings_are_checked_and_reported() {
             e.contains("argument must be between 1 and 2147483647 inclusive"),
             "{e}"
         );
+        c.ok(&["CONFIG", "SET", "maxmemory-samples", "100"]);
+        assert_eq!(
+            c.cmd(&["CONFIG", "GET", "maxmemory-samples"]),
+            Reply::bulks(&["maxmemory-samples", "100"])
+        );
         c.ok(&["CONFIG", "SET", "maxmemory-samples", "10"]);
         c.ok(&["CONFIG", "SET", "lfu-log-factor", "20"]);
         c.ok(&["CONFIG", "SET", "lfu-decay-time", "2"]);

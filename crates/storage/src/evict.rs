@@ -141,7 +141,12 @@ pub fn set_maxmemory(v: u64) {
 /// accepts up to 2^31 - 1; more than [`MAX_SAMPLES`] are taken as that
 /// many, so that one eviction stays a bounded amount of work.
 pub fn samples() -> usize {
-    (SAMPLES.load(Ordering::Relaxed) as usize).min(MAX_SAMPLES)
+    (samples_setting() as usize).min(MAX_SAMPLES)
+}
+
+/// `maxmemory-samples` as set (CONFIG GET shows it unclamped).
+pub fn samples_setting() -> u32 {
+    SAMPLES.load(Ordering::Relaxed)
 }
 
 /// The most keys one eviction samples per database.
