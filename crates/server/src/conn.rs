@@ -332,9 +332,15 @@ async fn silence(
     out: &mut Vec<u8>,
     mark: usize,
 ) {
+    settle(w, client, window, out).await;
+    out.truncate(mark);
+}
+
+/// Puts every reply still owed (commands sent ahead to shards, squashed
+/// EXECs) in its place in `out`.
+async fn settle(w: &Worker, client: &mut Client, window: &mut Window, out: &mut Vec<u8>) {
     flush_window(w, window, out).await;
     crate::multi::run_squashed(w, client, out).await;
-    out.truncate(mark);
 }
 
 /// `CLIENT REPLY ON`, which answers even while replies are off.
@@ -619,8 +625,7 @@ async fn run(
                 if client.reply == ReplyMode::SkipNext {
                     client.reply = ReplyMode::On;
                 }
-                flush_window(w, &mut window, &mut out).await;
-                crate::multi::run_squashed(w, client, &mut out).await;
+                settle(w, client, &mut window, &mut out).await;
                 silenced = Some(out.len());
             }
 
@@ -800,8 +805,7 @@ async fn run(
                 silence(w, client, &mut window, &mut out, mark).await;
             }
             if out.len() > OUT_HIGH_WATER {
-                flush_window(w, &mut window, &mut out).await;
-                crate::multi::run_squashed(w, client, &mut out).await;
+                settle(w, client, &mut window, &mut out).await;
                 stream.write_all(&out).await?;
                 out.clear();
             }
@@ -809,8 +813,7 @@ async fn run(
         if let Some(mark) = silenced.take() {
             silence(w, client, &mut window, &mut out, mark).await;
         }
-        flush_window(w, &mut window, &mut out).await;
-        crate::multi::run_squashed(w, client, &mut out).await;
+        settle(w, client, &mut window, &mut out).await;
         if !out.is_empty() {
             stream.write_all(&out).await?;
             out.clear();
