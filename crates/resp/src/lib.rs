@@ -56,4 +56,4 @@ pub mod frame;
 pub mod parse;
 
 pub use frame::Frame;
-pub use parse::{parse_command, resume_command, Args, Limits, ProtocolError, Status};
+pub use parse::{parse_command, peek_keys, resume_command, Args, Limits, ProtocolError, Status};

@@ -253,6 +253,63 @@ pub fn resume_command(
     }
 }
 
+/// The second argument of each whole multibulk command at the front of
+/// `input`, stored into `keys` until it is full; returns how many were
+/// stored. A hint for prefetching the keys of a pipelined batch before its
+/// commands run, not a parse: it stops quietly at the first thing that is not
+/// a complete, plainly formed `*N` command (an inline command, a partial one,
+/// a command of one argument), and [`parse_command`] still judges every byte.
+pub fn peek_keys<'a>(input: &'a [u8], keys: &mut [&'a [u8]]) -> usize {
+    /// A decimal header `<tag><digits>\r\n` at `at`: its value and the
+    /// offset past it.
+    fn header(input: &[u8], at: usize, tag: u8) -> Option<(usize, usize)> {
+        if input.get(at) != Some(&tag) {
+            return None;
+        }
+        let mut n: usize = 0;
+        let mut i = at + 1;
+        // At most 10 digits: anything longer is no key we would prefetch.
+        while i < input.len() && i - at <= 10 {
+            match input[i] {
+                d @ b'0'..=b'9' => n = n * 10 + usize::from(d - b'0'),
+                b'\r' if i > at + 1 => {
+                    return (input.get(i + 1) == Some(&b'\n')).then_some((n, i + 2));
+                }
+                _ => return None,
+            }
+            i += 1;
+        }
+        None
+    }
+    let mut found = 0;
+    let mut at = 0;
+    while found < keys.len() {
+        let Some((argc, mut i)) = header(input, at, b'*') else {
+            break;
+        };
+        let mut key: Option<&[u8]> = None;
+        for arg in 0..argc {
+            let Some((len, body)) = header(input, i, b'$') else {
+                return found;
+            };
+            let end = match body.checked_add(len) {
+                Some(end) if end.saturating_add(2) <= input.len() => end,
+                _ => return found,
+            };
+            if arg == 1 {
+                key = Some(&input[body..end]);
+            }
+            i = end + 2;
+        }
+        if let Some(k) = key {
+            keys[found] = k;
+            found += 1;
+        }
+        at = i;
+    }
+    found
+}
+
 /// One `*N` or `$N` header line, as far as it could be read.
 enum Header {
     /// The line is whole: its number (`None` if not a valid integer) and the
@@ -537,6 +594,60 @@ mod tests {
 
     fn parse(input: &[u8]) -> Result<Status, ProtocolError> {
         parse_with(input, &Limits::default())
+    }
+
+    #[test]
+    fn peek_keys_finds_each_commands_second_argument() {
+        let input = b"*2\r\n$3\r\nGET\r\n$2\r\nk1\r\n*1\r\n$4\r\nPING\r\n\
+                      *3\r\n$3\r\nSET\r\n$0\r\n\r\n$1\r\nv\r\n*2\r\n$3\r\nGET\r\n$2\r\nk";
+        let mut keys: [&[u8]; 8] = [&[]; 8];
+        // PING has no key, the empty key counts, the last GET is partial.
+        assert_eq!(peek_keys(input, &mut keys), 2);
+        assert_eq!(keys[..2], [&b"k1"[..], &b""[..]]);
+        let mut two: [&[u8]; 1] = [&[]; 1];
+        assert_eq!(peek_keys(input, &mut two), 1);
+        assert_eq!(peek_keys(b"GET k1\r\n", &mut keys), 0);
+        assert_eq!(
+            peek_keys(b"*2\r\n$3\r\nGET\r\n$99999999999\r\nk", &mut keys),
+            0
+        );
+        assert_eq!(peek_keys(b"*2\r\n$-1\r\n", &mut keys), 0);
+    }
+
+    #[test]
+    fn peek_keys_agrees_with_the_parser_and_survives_garbage() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..2000 {
+            let mut input = Vec::new();
+            let mut expect: Vec<Vec<u8>> = Vec::new();
+            for _ in 0..rng.usize(0..6) {
+                let argc = rng.usize(1..4);
+                input.extend_from_slice(format!("*{argc}\r\n").as_bytes());
+                for a in 0..argc {
+                    let arg: Vec<u8> = (0..rng.usize(0..12)).map(|_| rng.u8(..)).collect();
+                    input.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+                    input.extend_from_slice(&arg);
+                    input.extend_from_slice(b"\r\n");
+                    if a == 1 {
+                        expect.push(arg);
+                    }
+                }
+            }
+            let mut keys: [&[u8]; 8] = [&[]; 8];
+            let n = peek_keys(&input, &mut keys);
+            assert_eq!(n, expect.len());
+            for (k, e) in keys[..n].iter().zip(&expect) {
+                assert_eq!(k, &e.as_slice());
+            }
+            // Any cut or corruption: no panic, and never more keys.
+            let cut = rng.usize(0..=input.len());
+            let mut broken = input[..cut].to_vec();
+            if !broken.is_empty() {
+                let at = rng.usize(0..broken.len());
+                broken[at] = rng.u8(..);
+            }
+            assert!(peek_keys(&broken, &mut keys) <= 8);
+        }
     }
 
     fn parse_with(input: &[u8], limits: &Limits) -> Result<Status, ProtocolError> {
