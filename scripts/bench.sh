@@ -16,6 +16,10 @@
 # the same way as `redis-benchmark ... -P p command words` (HGET and ZRANGE, which -t
 # lacks, read the `myhash` and `myzset` keys the hset and zadd tests filled).
 #
+# Then the floor (FLOOR=1, at -P 1 only): `crates/server/examples/floor.rs`, a server that
+# only answers +OK, through the get and set tests: the most ops per server CPU-second
+# any server making one recv and one send per request reaches on this machine.
+#
 # Then: idle CPU of tessera-server --threads IDLE_THREADS over IDLE_SECONDS (and of
 # redis-server, for reference), and RSS after `DEBUG POPULATE POPULATE key 16` on fresh
 # servers, with the ratio to redis-server's; then RSS after loading MEM_KEYS keys of each
@@ -39,6 +43,7 @@
 #   TESSERA_THREADS="1 2"  IDLE_THREADS=4  IDLE_SECONDS=5  POPULATE=1000000
 #   BASE_PORT=7380 (each server started gets the next port)
 #   BENCH_ARGS=""  (extra redis-benchmark args, e.g. -r 100000 to spread keys over shards)
+#   FLOOR=1 (0 to skip the floor; FLOOR_BIN to point at its binary)
 #   SKIP_BUILD=1 to use an existing binary; TESSERA_BIN to point at one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,6 +66,8 @@ POPULATE=${POPULATE:-1000000}
 BASE_PORT=${BASE_PORT:-7380}
 BENCH_ARGS=${BENCH_ARGS:-}
 TESSERA_BIN=${TESSERA_BIN:-${CARGO_TARGET_DIR:-target}/release/tessera-server}
+FLOOR=${FLOOR:-1}
+FLOOR_BIN=${FLOOR_BIN:-${CARGO_TARGET_DIR:-target}/release/examples/floor}
 CLK_TCK=$(getconf CLK_TCK)
 
 for tool in redis-server redis-cli redis-benchmark; do
@@ -69,7 +76,7 @@ done
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   echo "==> cargo build --release -p server"
-  cargo build --release -p server
+  cargo build --release -p server --bin tessera-server --example floor
 fi
 
 work=$(mktemp -d)
@@ -101,6 +108,12 @@ start_server() {
   if [ "$name" = redis ]; then
     redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
       --enable-debug-command yes --dir "$work" >"$log" 2>&1 &
+  elif [ "$name" = floor ]; then
+    if [ ! -x "$FLOOR_BIN" ]; then
+      echo "!! skipping the floor: $FLOOR_BIN not found"
+      return 1
+    fi
+    "$FLOOR_BIN" "$port" >"$log" 2>&1 &
   else
     if [ ! -x "$TESSERA_BIN" ]; then
       echo "!! skipping tessera --threads $threads: $TESSERA_BIN not found"
@@ -111,7 +124,7 @@ start_server() {
   server_pid=$!
   for _ in $(seq 100); do
     if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
-    if [ "$(redis-cli -p "$port" PING 2>/dev/null)" = PONG ]; then return 0; fi
+    case "$(redis-cli -p "$port" PING 2>/dev/null)" in PONG | OK) return 0 ;; esac
     sleep 0.1
   done
   echo "!! skipping $name --threads $threads: it did not start; its output:"
@@ -277,6 +290,9 @@ echo "==> benchmark: redis-benchmark -q -c $CLIENTS -n $N (-P 1) / $N16 (-P >1) 
 echo "    $(nproc) CPUs, $(redis-server --version | awk '{print $1, $2, $3}'), CLK_TCK $CLK_TCK"
 bench_server redis 1
 for th in $TESSERA_THREADS; do bench_server tessera "$th"; done
+if [ "$FLOOR" = 1 ] && [[ " $PIPELINES " == *" 1 "* ]]; then
+  PIPELINES=1 TESTS=get,set COMMANDS="" bench_server floor 1
+fi
 
 echo "==> idle CPU over ${IDLE_SECONDS}s"
 : >"$work/idle"
