@@ -322,6 +322,49 @@ fn hello(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) -> 
     Ok(())
 }
 
+/// The subcommands of the container commands run here, named as Redis 7
+/// names them in CLIENT LIST's `cmd=`.
+const SUBCOMMANDS: &[&str] = &[
+    "client|getname",
+    "client|help",
+    "client|id",
+    "client|info",
+    "client|kill",
+    "client|list",
+    "client|no-evict",
+    "client|reply",
+    "client|setinfo",
+    "client|setname",
+    "command|count",
+    "command|docs",
+    "command|getkeys",
+    "command|help",
+    "command|info",
+    "command|list",
+    "config|get",
+    "config|help",
+    "config|resetstat",
+    "config|rewrite",
+    "config|set",
+];
+
+/// `name`, or `name|sub` when `argv[1]` is one of its subcommands
+/// (`client|list`), for CLIENT LIST's `cmd=`.
+pub fn full_name(name: &'static str, argv: &[&[u8]]) -> &'static str {
+    let Some(sub) = argv.get(1) else {
+        return name;
+    };
+    SUBCOMMANDS
+        .iter()
+        .copied()
+        .find(|s| {
+            s.strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('|'))
+                .is_some_and(|rest| rest.as_bytes().eq_ignore_ascii_case(sub))
+        })
+        .unwrap_or(name)
+}
+
 /// CONFIG GET pattern [pattern ...] | SET name value [name value ...] | RESETSTAT | REWRITE | HELP
 async fn config(w: &Worker, resp3: bool, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
     let sub = argv[1].to_ascii_lowercase();
@@ -346,14 +389,44 @@ async fn config(w: &Worker, resp3: bool, argv: Argv<'_>, out: &mut Vec<u8>) -> R
             }
         }
         b"set" if argv.len() >= 4 && argv.len() % 2 == 0 => {
-            for kv in argv[2..].chunks_exact(2) {
-                rt.set(&lossy(kv[0]), &lossy(kv[1]))
-                    .map_err(|e| Error::Other(format!("ERR {e}")))?;
-                if kv[0].eq_ignore_ascii_case(b"proto-max-bulk-len") {
-                    let v = rt.proto_max_bulk_len.load(Ordering::Relaxed);
-                    w.call_all(move |w| w.shard.borrow_mut().config.proto_max_bulk_len = v)
-                        .await;
+            // As Redis 7: every name is checked (unknown, immutable,
+            // given twice) before anything changes; then the values are
+            // set in order, and if one is refused those set before it get
+            // their old values back.
+            let err = |e: String| Error::Other(format!("ERR {e}"));
+            let mut pairs: Vec<(&'static str, String)> = Vec::new();
+            for (i, kv) in argv[2..].chunks_exact(2).enumerate() {
+                let value = lossy(kv[1]);
+                let name = rt.settable(&lossy(kv[0]), &value).map_err(err)?;
+                // The same name twice (a name and its alias are two
+                // names, as in Redis 7.0).
+                if argv[2..]
+                    .chunks_exact(2)
+                    .take(i)
+                    .any(|p| p[0].eq_ignore_ascii_case(kv[0]))
+                {
+                    return Err(err(format!(
+                        "CONFIG SET failed (possibly related to argument '{}') - duplicate parameter",
+                        lossy(kv[0]).to_ascii_lowercase()
+                    )));
                 }
+                pairs.push((name, value));
+            }
+            let before = rt.all();
+            for (i, (name, value)) in pairs.iter().enumerate() {
+                if let Err(e) = rt.set(name, value) {
+                    for (done, _) in &pairs[..i] {
+                        if let Some((_, old)) = before.iter().find(|(k, _)| k == done) {
+                            let _ = rt.set(done, old);
+                        }
+                    }
+                    return Err(err(e));
+                }
+            }
+            if pairs.iter().any(|(n, _)| *n == "proto-max-bulk-len") {
+                let v = rt.proto_max_bulk_len.load(Ordering::Relaxed);
+                w.call_all(move |w| w.shard.borrow_mut().config.proto_max_bulk_len = v)
+                    .await;
             }
             encode::ok(out);
         }
@@ -397,7 +470,7 @@ fn client_line(c: &crate::worker::ClientInfo, now_s: u64) -> String {
         (false, false) => "N",
     };
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp=2 lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp=2 lib-name={} lib-ver={}\n",
         c.id,
         c.addr,
         c.laddr,
@@ -408,6 +481,7 @@ fn client_line(c: &crate::worker::ClientInfo, now_s: u64) -> String {
         flags,
         c.db,
         c.multi,
+        c.qbuf,
         c.last_cmd.to_ascii_lowercase(),
         lossy(&c.lib_name),
         lossy(&c.lib_ver),

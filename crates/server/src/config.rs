@@ -237,6 +237,27 @@ fn is_inert(name: &str) -> bool {
     INERT.iter().any(|(n, _)| *n == name)
 }
 
+/// Settings of [`INERT`] that Redis refuses to change at run time
+/// (IMMUTABLE_CONFIG there): a config file may set them, CONFIG SET may not.
+const IMMUTABLE_INERT: &[&str] = &[
+    "daemonize",
+    "supervised",
+    "pidfile",
+    "logfile",
+    "io-threads",
+    "always-show-logo",
+    "appendfilename",
+    "enable-debug-command",
+    "tcp-backlog",
+];
+
+/// Settings fixed for the life of the process here. Redis can rebind `port`
+/// and `bind` at run time; Tessera's listeners are per thread and are not
+/// rebuilt, so CONFIG SET accepts only the value they already have (which
+/// lets a client write back what CONFIG GET showed). `threads` and
+/// `pin-threads` are Tessera's own.
+const FIXED: &[&str] = &["port", "bind", "threads", "pin-threads"];
+
 impl Config {
     /// Applies one `name value...` directive. Errors are Redis's wording.
     pub fn apply(&mut self, name: &str, args: &[String]) -> Result<(), String> {
@@ -431,6 +452,15 @@ impl Runtime {
         }
     }
 
+    fn set_inert(&self, name: &str, value: &str) {
+        if let Ok(mut o) = self.other.write() {
+            match o.iter_mut().find(|(k, _)| *k == name) {
+                Some(e) => e.1 = value.to_string(),
+                None => o.push((name.to_string(), value.to_string())),
+            }
+        }
+    }
+
     pub fn requirepass(&self) -> Option<String> {
         self.requirepass.read().ok().and_then(|g| g.clone())
     }
@@ -471,6 +501,10 @@ impl Runtime {
                 "pin-threads".into(),
                 if c.pin_threads { "yes" } else { "no" }.into(),
             ),
+            // Not a replica (replication is not built yet): empty, as in
+            // Redis, and set only by REPLICAOF there.
+            ("replicaof".into(), String::new()),
+            ("slaveof".into(), String::new()),
         ];
         v.extend(eviction_settings());
         for l in storage::limits::ALL {
@@ -483,6 +517,56 @@ impl Runtime {
             v.extend(o.iter().cloned());
         }
         v
+    }
+
+    /// The name CONFIG SET knows `name` by (for an alias, its setting's
+    /// own name, under which CONFIG GET shows the value to restore), or
+    /// Redis's error for a name it may not set at all: unknown, or
+    /// immutable. Errors are the text after `ERR `.
+    pub fn settable(&self, name: &str, value: &str) -> Result<&'static str, String> {
+        let lower = name.to_ascii_lowercase();
+        let bad = |why: &str| {
+            format!("CONFIG SET failed (possibly related to argument '{lower}') - {why}")
+        };
+        if let Some(&n) = FIXED.iter().find(|n| **n == lower) {
+            let same = self.all().iter().any(|(k, v)| k == n && v == value);
+            return if same {
+                Ok(n)
+            } else {
+                Err(bad("can't set immutable config"))
+            };
+        }
+        if ["databases", "replicaof", "slaveof"]
+            .iter()
+            .chain(IMMUTABLE_INERT)
+            .any(|n| *n == lower)
+        {
+            return Err(bad("can't set immutable config"));
+        }
+        let known = [
+            "requirepass",
+            "maxclients",
+            "timeout",
+            "proto-max-bulk-len",
+            "client-query-buffer-limit",
+            "hz",
+            "loglevel",
+        ];
+        if let Some(&n) = known.iter().find(|n| **n == lower) {
+            return Ok(n);
+        }
+        if let Some(l) = storage::limits::find(&lower) {
+            return Ok(l.name);
+        }
+        if let Some((n, _)) = EVICTION.iter().find(|(n, _)| *n == lower) {
+            return Ok(n);
+        }
+        if let Some((n, _)) = INERT.iter().find(|(n, _)| *n == lower) {
+            return Ok(n);
+        }
+        Err(format!(
+            "Unknown option or number of arguments for CONFIG SET - '{lower}'"
+        ))
     }
 
     /// CONFIG SET name value; errors are the text after `ERR `.
@@ -518,8 +602,26 @@ impl Runtime {
                     *g = l;
                 }
             }
-            "port" | "bind" | "databases" | "threads" | "pin-threads" => {
-                return Err(bad("can't set immutable config"))
+            n if FIXED.contains(&n) => {
+                self.settable(n, value)?;
+            }
+            "databases" | "replicaof" | "slaveof" => return Err(bad("can't set immutable config")),
+            n if IMMUTABLE_INERT.contains(&n) => return Err(bad("can't set immutable config")),
+            "maxmemory-clients" => {
+                let ok = match value.strip_suffix('%') {
+                    Some(p) => match p.parse::<u64>() {
+                        Ok(p) if p <= 100 => true,
+                        Ok(_) => {
+                            return Err(bad("percentage argument must be less or equal to 100"))
+                        }
+                        Err(_) => false,
+                    },
+                    None => parse_memory(value).is_some(),
+                };
+                if !ok {
+                    return Err(bad("argument must be a memory or percent value"));
+                }
+                self.set_inert(&name, value);
             }
             n if storage::limits::find(n).is_some() => {
                 if let Some(r) = storage::limits::set_by_name(n, value) {
@@ -527,14 +629,7 @@ impl Runtime {
                 }
             }
             n if is_eviction(n) => set_eviction(n, value).map_err(|e| bad(&e))?,
-            n if is_inert(n) => {
-                if let Ok(mut o) = self.other.write() {
-                    match o.iter_mut().find(|(k, _)| *k == n) {
-                        Some(e) => e.1 = value.to_string(),
-                        None => o.push((n.to_string(), value.to_string())),
-                    }
-                }
-            }
+            n if is_inert(n) => self.set_inert(n, value),
             _ => {
                 return Err(format!(
                     "Unknown option or number of arguments for CONFIG SET - '{name}'"

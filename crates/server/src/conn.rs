@@ -843,9 +843,12 @@ async fn run(
                     if spec.name == "exec" && crate::multi::defer_exec(w, client, &out) => {}
                 Handler::Server => {
                     flush_window(w, &mut window, &mut out).await;
+                    let name = cmds::full_name(spec.name, argv);
+                    batch_last = Some(name);
                     {
                         let mut info = client.info.borrow_mut();
-                        info.last_cmd = spec.name;
+                        info.last_cmd = name;
+                        info.qbuf = used + (end - start);
                     }
                     let at = out.len();
                     flow =
@@ -880,6 +883,7 @@ async fn run(
         {
             let mut info = client.info.borrow_mut();
             info.last_active = now / 1000;
+            info.qbuf = 0;
             if let Some(name) = batch_last {
                 info.last_cmd = name;
             }

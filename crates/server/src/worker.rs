@@ -49,6 +49,9 @@ pub struct ClientInfo {
     pub db: usize,
     pub created: u64,
     pub last_cmd: &'static str,
+    /// Query bytes not yet run, the running command's own included, while
+    /// a server command runs (CLIENT LIST's qbuf=; 0 between batches).
+    pub qbuf: usize,
     pub last_active: u64,
     pub lib_name: Vec<u8>,
     pub lib_ver: Vec<u8>,

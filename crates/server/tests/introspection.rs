@@ -643,3 +643,85 @@ fn client_list_shows_each_connections_last_command() {
         assert!(line.contains(" cmd=get "), "{line}");
     });
 }
+
+#[test]
+fn client_list_names_subcommands_and_the_callers_query_buffer() {
+    for_threads(|s| {
+        let mut c = s.client();
+        // "*2\r\n$6\r\nCLIENT\r\n$4\r\nLIST\r\n" is 26 bytes, still unrun
+        // while the command runs.
+        let list = c.cmd(&["CLIENT", "LIST"]).as_string();
+        assert!(list.contains(" qbuf=26 "), "{list}");
+        assert!(list.contains(" cmd=client|list "), "{list}");
+        let me = c.cmd(&["client", "info"]).as_string();
+        assert!(me.contains(" cmd=client|info "), "{me}");
+        // Between commands the buffer is empty and the name stays.
+        let mut other = s.client();
+        let id = c.int(&["CLIENT", "ID"]);
+        let list = other
+            .cmd(&["CLIENT", "LIST", "ID", &id.to_string()])
+            .as_string();
+        assert!(
+            list.contains(" qbuf=0 ") && list.contains(" cmd=client|id "),
+            "{list}"
+        );
+    });
+}
+
+#[test]
+fn config_set_checks_every_name_first_and_rolls_back_on_a_bad_value() {
+    for_threads(|s| {
+        let mut c = s.client();
+        let get =
+            |c: &mut Client, name: &str| config_map(&c.cmd(&["CONFIG", "GET", name]))[name].clone();
+        let (mm, qbl) = (
+            get(&mut c, "maxmemory"),
+            get(&mut c, "client-query-buffer-limit"),
+        );
+        c.ok(&["CONFIG", "SET", "maxmemory", "10000002"]);
+        // A refused value undoes the ones set before it.
+        let e = c.err(&[
+            "CONFIG",
+            "SET",
+            "maxmemory",
+            "10000001",
+            "maxmemory-clients",
+            "200%",
+            "client-query-buffer-limit",
+            "invalid",
+        ]);
+        assert_eq!(e, "ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - percentage argument must be less or equal to 100");
+        assert_eq!(get(&mut c, "maxmemory"), "10000002");
+        assert_eq!(get(&mut c, "client-query-buffer-limit"), qbl);
+        let e = c.err(&["CONFIG", "SET", "maxmemory", "1", "maxmemory", "2"]);
+        assert!(e.contains("'maxmemory') - duplicate parameter"), "{e}");
+        // Unknown and immutable names are refused before anything is set.
+        let e = c.err(&["CONFIG", "SET", "maxmemory", "5", "no-such-option", "1"]);
+        assert_eq!(
+            e,
+            "ERR Unknown option or number of arguments for CONFIG SET - 'no-such-option'"
+        );
+        let e = c.err(&["CONFIG", "SET", "maxmemory", "5", "daemonize", "yes"]);
+        assert!(
+            e.ends_with("'daemonize') - can't set immutable config"),
+            "{e}"
+        );
+        let e = c.err(&["CONFIG", "SET", "databases", "16"]);
+        assert!(
+            e.ends_with("'databases') - can't set immutable config"),
+            "{e}"
+        );
+        assert_eq!(get(&mut c, "maxmemory"), "10000002");
+        // Not a replica: both names are there, empty, and not settable.
+        let of = config_map(&c.cmd(&["CONFIG", "GET", "*of"]));
+        assert_eq!((of["replicaof"].as_str(), of["slaveof"].as_str()), ("", ""));
+        let e = c.err(&["CONFIG", "SET", "replicaof", "127.0.0.1 1"]);
+        assert!(e.ends_with("can't set immutable config"), "{e}");
+        c.ok(&["CONFIG", "SET", "maxmemory-clients", "50%"]);
+        assert_eq!(get(&mut c, "maxmemory-clients"), "50%");
+        c.ok(&["CONFIG", "SET", "maxmemory-clients", "0", "maxmemory", &mm]);
+        // Whatever CONFIG GET shows can be written back, port included.
+        let port = get(&mut c, "port");
+        c.ok(&["CONFIG", "SET", "port", &port]);
+    });
+}
