@@ -322,6 +322,7 @@ pub fn register_server(t: &mut CommandTable) {
     t.server("watch", -2, NOSCRIPT | LOADING | STALE | FAST, (1, -1, 1));
     t.server("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST, NONE);
     t.server("shutdown", -1, ADMIN | LOADING | STALE | NOSCRIPT, NONE);
+    t.server("monitor", 1, ADMIN | LOADING | STALE | NOSCRIPT, NONE);
     t.server_keys_fn("migrate", -6, WRITE, (3, 3, 1), migrate_keys);
 }
 

@@ -120,7 +120,7 @@ async fn run(
         "blpop" | "brpop" | "brpoplpush" | "blmove" | "blmpop" | "bzpopmin" | "bzpopmax"
         | "bzmpop" | "zmpop" => crate::blocking::run_nonblocking(w, client, argv, out).await?,
         "multi" => crate::multi::multi(client, out)?,
-        "exec" => crate::multi::exec(w, client, out).await?,
+        "exec" => crate::multi::exec(w, client, argv[0], out).await?,
         "discard" => crate::multi::discard(w, client, out).await?,
         "watch" => crate::multi::watch(w, client, argv, out).await?,
         "unwatch" => {
@@ -128,12 +128,21 @@ async fn run(
             encode::ok(out);
         }
         "reset" => {
+            if let Some(sink) = client.monitor.take() {
+                crate::monitor::stop(w, &sink);
+            }
             client.multi = None;
             crate::multi::unwatch_all(w, client).await;
             client.db = 0;
             client.resp3 = false;
             client.authed = w.shared.config.requirepass().is_none();
             encode::simple(out, b"RESET");
+        }
+        "monitor" => {
+            if client.monitor.is_none() {
+                client.monitor = Some(crate::monitor::start(w));
+            }
+            encode::ok(out);
         }
         "info" => {
             let text = info::render(w, argv).await;

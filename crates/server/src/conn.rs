@@ -43,6 +43,8 @@ pub struct Client {
     pub squashed: crate::multi::Squashed,
     /// CLIENT REPLY's setting.
     pub reply: ReplyMode,
+    /// Set by MONITOR: the lines to send (see `monitor.rs`).
+    pub monitor: Option<Rc<crate::monitor::Sink>>,
 }
 
 /// Whether a connection's replies are sent (CLIENT REPLY ON | OFF | SKIP).
@@ -293,6 +295,32 @@ pub fn exec(
     }
 }
 
+/// A MONITOR connection's read: the lines other clients' commands produce
+/// are written as they come while it waits for input (a monitor has no
+/// idle timeout, as in Redis).
+async fn read_or_monitor(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    sink: &crate::monitor::Sink,
+) -> std::io::Result<usize> {
+    loop {
+        let got = {
+            let mut read = std::pin::pin!(stream.read(buf, None));
+            std::future::poll_fn(|cx| {
+                if let std::task::Poll::Ready(r) = std::future::Future::poll(read.as_mut(), cx) {
+                    return std::task::Poll::Ready(Some(r));
+                }
+                sink.poll_ready(cx).map(|()| None)
+            })
+            .await
+        };
+        match got {
+            Some(r) => return r,
+            None => stream.write_all(&sink.take()).await?,
+        }
+    }
+}
+
 /// Input shorter than this holds at most one command of the kind worth
 /// prefetching for (a GET of a 16-byte key is 39 bytes).
 const PREFETCH_MIN_BYTES: usize = 64;
@@ -486,8 +514,12 @@ async fn serve_client(
         watches: Vec::new(),
         squashed: Vec::new(),
         reply: ReplyMode::On,
+        monitor: None,
     };
     let outcome = run(&w, &mut stream, &mut client, pending).await;
+    if let Some(sink) = client.monitor.take() {
+        crate::monitor::stop(&w, &sink);
+    }
     crate::multi::unwatch_all(&w, &mut client).await;
     w.clients.borrow_mut().remove(&id);
     if let Ok(Some((target, pending))) = outcome {
@@ -582,7 +614,11 @@ async fn run(
         }
         if !have_input {
             let room = rbuf.len() - end;
-            let n = match stream.read(&mut rbuf[end..], deadline).await {
+            let read = match client.monitor.clone() {
+                None => stream.read(&mut rbuf[end..], deadline).await,
+                Some(sink) => read_or_monitor(stream, &mut rbuf[end..], &sink).await,
+            };
+            let n = match read {
                 Ok(0) => return Ok(None),
                 Ok(n) => n,
                 Err(e) => return Err(e),
@@ -754,6 +790,14 @@ async fn run(
             }
             w.stats.commands.set(w.stats.commands.get() + 1);
             w.stats.called(spec.id);
+            // MONITOR sees a command as it is called; a server command
+            // once it has run (SELECT shows its new database), as in Redis,
+            // and EXEC after the commands it runs (`multi.rs`).
+            if matches!(spec.handler, Handler::Shard(_))
+                || commands::blocking::is_blocking(spec.name)
+            {
+                crate::monitor::feed(w, spec, client, argv);
+            }
             batch_last = Some(spec.name);
             match spec.handler {
                 Handler::Shard(f) => {
@@ -840,7 +884,8 @@ async fn run(
                     }
                 }
                 Handler::Server
-                    if spec.name == "exec" && crate::multi::defer_exec(w, client, &out) => {}
+                    if spec.name == "exec"
+                        && crate::multi::defer_exec(w, client, argv[0], &out) => {}
                 Handler::Server => {
                     flush_window(w, &mut window, &mut out).await;
                     let name = cmds::full_name(spec.name, argv);
@@ -855,6 +900,9 @@ async fn run(
                         cmds::server_command(&Route::plain(w), client, spec.name, argv, &mut out)
                             .await;
                     w.stats.failed_if_error(spec.id, &out, at);
+                    if spec.name != "exec" {
+                        crate::monitor::feed(w, spec, client, argv);
+                    }
                     if flow == Flow::Close {
                         break;
                     }
@@ -891,7 +939,11 @@ async fn run(
         if flow == Flow::Close {
             return Ok(None);
         }
-        if streak.1 >= MIGRATE_AFTER && client.multi.is_none() && client.watches.is_empty() {
+        if streak.1 >= MIGRATE_AFTER
+            && client.multi.is_none()
+            && client.watches.is_empty()
+            && client.monitor.is_none()
+        {
             log::debug!("client {} moves to thread {}", client.id, streak.0);
             return Ok(Some((streak.0, rbuf[start..end].to_vec())));
         }

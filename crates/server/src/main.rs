@@ -35,6 +35,7 @@ mod fanout;
 mod info;
 mod keylock;
 mod migrate;
+mod monitor;
 mod multi;
 mod router;
 mod rt;
@@ -133,6 +134,7 @@ fn main() {
         blocked_with_timeout: AtomicUsize::new(0),
         started: Instant::now(),
         started_unix: worker::now_ms() / 1000,
+        monitors: monitor::Registry::new(threads),
         run_id: (0..40)
             .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0'))
             .collect(),
@@ -191,6 +193,7 @@ fn main() {
                     locked: std::cell::Cell::new(0),
                     current_req: std::cell::Cell::new(None),
                     evict_turn: std::cell::Cell::new(i),
+                    monitors: RefCell::new(Vec::new()),
                 });
                 worker::set_current(&w);
                 let pw = Rc::clone(&w);

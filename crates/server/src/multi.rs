@@ -221,19 +221,27 @@ fn shards_of(w: &Worker, argv: Argv<'_>) -> Option<Vec<usize>> {
 }
 
 /// EXEC
-pub async fn exec(w: &Route<'_>, client: &mut Client, out: &mut Vec<u8>) -> Result<(), Error> {
+pub async fn exec(
+    w: &Route<'_>,
+    client: &mut Client,
+    name: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
     // EXECs read before this one and squashed run first.
     run_squashed(w, client, out).await;
     let Some(q) = client.multi.take() else {
+        crate::monitor::feed_exec(w, client, name, &[]);
         return Err(Error::Static("ERR EXEC without MULTI"));
     };
     if q.aborted {
+        crate::monitor::feed_exec(w, client, name, &[]);
         unwatch_all(w, client).await;
         return Err(Error::Static(
             "EXECABORT Transaction discarded because of previous errors.",
         ));
     }
     count_calls(w, &q);
+    crate::monitor::feed_exec(w, client, name, &q.cmds);
     let mut shards = BTreeSet::new();
     let mut all = false;
     for cmd in &q.cmds {
@@ -287,7 +295,7 @@ pub async fn exec(w: &Route<'_>, client: &mut Client, out: &mut Vec<u8>) -> Resu
 /// queueing, every command's keys on one shard (`per_shard`, which also
 /// rules out server commands). The transaction then waits for the ones
 /// after it and this answers true.
-pub fn defer_exec(w: &Worker, client: &mut Client, out: &[u8]) -> bool {
+pub fn defer_exec(w: &Worker, client: &mut Client, name: &[u8], out: &[u8]) -> bool {
     let homes = match &client.multi {
         Some(q)
             if !q.aborted && client.watches.is_empty() && client.squashed.len() < SQUASH_MAX =>
@@ -303,6 +311,7 @@ pub fn defer_exec(w: &Worker, client: &mut Client, out: &[u8]) -> bool {
         return false;
     };
     count_calls(w, &q);
+    crate::monitor::feed_exec(w, client, name, &q.cmds);
     client.squashed.push(Squash {
         q,
         at: out.len(),

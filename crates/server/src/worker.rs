@@ -35,6 +35,8 @@ pub struct Shared {
     pub started: Instant,
     pub started_unix: u64,
     pub run_id: String,
+    /// Which threads serve MONITOR connections (see `monitor.rs`).
+    pub monitors: crate::monitor::Registry,
 }
 
 /// What CLIENT LIST shows of a connection.
@@ -147,6 +149,8 @@ pub struct Worker {
     pub current_req: Cell<Option<(usize, u32)>>,
     /// The shard this thread asks next to make room (see `evict.rs`).
     pub evict_turn: Cell<usize>,
+    /// This thread's MONITOR connections.
+    pub monitors: RefCell<Vec<Rc<crate::monitor::Sink>>>,
 }
 
 thread_local! {

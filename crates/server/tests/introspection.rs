@@ -725,3 +725,56 @@ fn config_set_checks_every_name_first_and_rolls_back_on_a_bad_value() {
         c.ok(&["CONFIG", "SET", "port", &port]);
     });
 }
+
+#[test]
+fn monitor_shows_every_clients_commands_as_redis_does() {
+    for_threads(|s| {
+        let mut m = s.client();
+        m.ok(&["MONITOR"]);
+        let mut line = || match m.read_reply() {
+            Reply::Status(l) => l,
+            other => panic!("not a monitor line: {other:?}"),
+        };
+        let mut c = s.client();
+        // Keys on every shard, from a client that may live on any thread.
+        for k in ["a", "b", "c", "d"] {
+            c.ok(&["SET", k, "x y\"\n"]);
+        }
+        for k in ["a", "b", "c", "d"] {
+            let l = line();
+            let (stamp, rest) = l.split_once(' ').expect("a stamp");
+            assert!(stamp.parse::<f64>().is_ok(), "{l}");
+            assert!(rest.starts_with("[0 127.0.0.1:"), "{l}");
+            assert!(
+                rest.ends_with(&format!("] \"SET\" \"{k}\" \"x y\\\"\\n\"")),
+                "{l}"
+            );
+        }
+        // SELECT shows the database it chose; queued commands appear when
+        // EXEC runs them, before the EXEC; refused ones never.
+        c.ok(&["SELECT", "2"]);
+        assert!(line().contains("[2 127.0.0.1:"));
+        c.ok(&["MULTI"]);
+        assert_eq!(c.cmd(&["INCR", "n"]), Reply::Status("QUEUED".into()));
+        c.cmd(&["EXEC"]);
+        assert!(line().ends_with("\"MULTI\""));
+        assert!(line().ends_with("\"INCR\" \"n\""));
+        assert!(line().ends_with("\"EXEC\""));
+        c.ok(&["MULTI"]);
+        c.err(&["NOSUCHCMD"]);
+        c.err(&["EXEC"]);
+        assert!(line().ends_with("\"MULTI\""));
+        assert!(line().ends_with("\"EXEC\""));
+        // Secrets are hidden; administrative commands are not shown.
+        c.cmd(&["CONFIG", "GET", "port"]);
+        c.err(&["AUTH", "user", "secret"]);
+        assert!(line().ends_with("\"AUTH\" \"(redacted)\" \"(redacted)\""));
+        // A monitor's commands run and show like anyone's; RESET ends it.
+        assert_eq!(m.cmd(&["PING"]), Reply::Status("PONG".into()));
+        assert!(matches!(m.read_reply(), Reply::Status(l) if l.ends_with("\"PING\"")));
+        assert_eq!(m.cmd(&["RESET"]), Reply::Status("RESET".into()));
+        c.ok(&["SET", "after", "1"]);
+        m.set_timeout(Duration::from_millis(300));
+        assert_eq!(m.cmd(&["PING"]), Reply::Status("PONG".into()));
+    });
+}
