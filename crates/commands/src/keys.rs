@@ -428,8 +428,10 @@ fn move_cmd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         encode::integer(ctx.out, 0);
         return Ok(());
     }
-    if let Some((v, exp)) = ctx.db().take(key, now) {
-        ctx.shard.ks.dbs[target].insert(key, v, exp);
+    if let Some((v, exp, stamp)) = ctx.db().take_for_move(key, now) {
+        let to = &mut ctx.shard.ks.dbs[target];
+        to.insert(key, v, exp);
+        to.set_stamp(key, stamp, now);
     }
     encode::integer(ctx.out, 1);
     Ok(())
@@ -455,8 +457,9 @@ fn rename_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], nx: bool) -> CmdResult {
         encode::integer(ctx.out, 0);
         return Ok(());
     }
-    if let Some((v, exp)) = db.take(src, now) {
+    if let Some((v, exp, stamp)) = db.take_for_move(src, now) {
         db.insert(dst, v, exp);
+        db.set_stamp(dst, stamp, now);
     }
     if nx {
         encode::integer(ctx.out, 1);

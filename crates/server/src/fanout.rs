@@ -382,16 +382,18 @@ async fn parts(w: &Route<'_>, client: &mut Client, name: &str, argv: Argv<'_>, o
             }
             let taken = w
                 .call(ss, move |w| {
-                    w.shard.borrow_mut().ks.dbs[db].take(&src, now_ms())
+                    w.shard.borrow_mut().ks.dbs[db].take_for_move(&src, now_ms())
                 })
                 .await
                 .flatten();
-            let Some((value, exp)) = taken else {
+            let Some((value, exp, stamp)) = taken else {
                 Error::NoSuchKey.write(out);
                 return;
             };
             w.call(ds, move |w| {
-                w.shard.borrow_mut().ks.dbs[db].insert(&dst, value, exp)
+                let to = &mut w.shard.borrow_mut().ks.dbs[db];
+                to.insert(&dst, value, exp);
+                to.set_stamp(&dst, stamp, now_ms());
             })
             .await;
             if nx {

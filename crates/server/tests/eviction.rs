@@ -117,6 +117,17 @@ fn lfu_policy_counts_accesses_and_restore_sets_the_counter() {
         // An overwrite keeps the counter under LFU.
         c.ok(&["SET", "r", "other"]);
         assert!(c.int(&["OBJECT", "FREQ", "r"]) >= 100);
+        // So do RENAME (to this shard or another) and MOVE: the key moves
+        // with its history.
+        c.ok(&["RENAME", "r", "r2"]);
+        assert!(c.int(&["OBJECT", "FREQ", "r2"]) >= 100);
+        c.ok(&["RENAME", "r2", "{elsewhere}r3"]);
+        assert!(c.int(&["OBJECT", "FREQ", "{elsewhere}r3"]) >= 100);
+        assert_eq!(c.int(&["MOVE", "{elsewhere}r3", "5"]), 1);
+        c.ok(&["SELECT", "5"]);
+        assert!(c.int(&["OBJECT", "FREQ", "{elsewhere}r3"]) >= 100);
+        c.int(&["DEL", "{elsewhere}r3"]);
+        c.ok(&["SELECT", "0"]);
         policy(&mut c, "noeviction");
     });
 }

@@ -479,8 +479,31 @@ impl Db {
         self.take(key, now).map(|(v, _)| v)
     }
 
-    /// Removes a live key and returns its value and expiry (MOVE, RENAME).
+    /// Removes a live key and returns its value and expiry.
     pub fn take(&mut self, key: &[u8], now: Millis) -> Option<(Value, Option<Millis>)> {
+        self.take_entry(key, now).map(|e| {
+            let at = e.expire_at();
+            (e.into_value(), at)
+        })
+    }
+
+    /// [`Db::take`] for a key that lives on under another name or in
+    /// another database (RENAME, MOVE): the move counts as an access, and
+    /// the key's access stamp comes along for [`Db::set_stamp`], as Redis
+    /// moves the object with its LRU/LFU field.
+    pub fn take_for_move(
+        &mut self,
+        key: &[u8],
+        now: Millis,
+    ) -> Option<(Value, Option<Millis>, u32)> {
+        self.take_entry(key, now).map(|mut e| {
+            e.accessed();
+            let (at, stamp) = (e.expire_at(), e.stamp());
+            (e.into_value(), at, stamp)
+        })
+    }
+
+    fn take_entry(&mut self, key: &[u8], now: Millis) -> Option<Box<Entry>> {
         let h = self.dict.hash(key);
         let e = self.dict.remove(h, key)?;
         self.touch(key);
@@ -489,8 +512,7 @@ impl Db {
             self.expired += 1;
             return None;
         }
-        let at = e.expire_at();
-        Some((e.into_value(), at))
+        Some(e)
     }
 
     /// `None`: no such live key; `Some(None)`: no TTL; `Some(Some(at))`.
