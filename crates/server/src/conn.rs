@@ -316,7 +316,13 @@ async fn read_or_monitor(
         };
         match got {
             Some(r) => return r,
-            None => stream.write_all(&sink.take()).await?,
+            None => match sink.take() {
+                Ok(lines) => stream.write_all(&lines).await?,
+                Err(e) => {
+                    log::warn!("closing a MONITOR client: {e}");
+                    return Err(e);
+                }
+            },
         }
     }
 }

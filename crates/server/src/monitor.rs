@@ -43,17 +43,24 @@ impl Registry {
     }
 }
 
+/// The most bytes a monitor may leave unread: past this its connection is
+/// closed, as Redis closes a client over its output buffer limit, so a
+/// monitor that stops reading cannot use up the server's memory.
+pub const PENDING_MAX: usize = 64 << 20;
+
 /// One monitor connection's lines not yet written.
 #[derive(Default)]
 pub struct Sink {
     pending: RefCell<Vec<u8>>,
     waker: Cell<Option<Waker>>,
+    /// More than [`PENDING_MAX`] piled up: the connection is to be closed.
+    overflowed: Cell<bool>,
 }
 
 impl Sink {
-    /// Ready when there are lines to write.
+    /// Ready when there are lines to write (or the limit was passed).
     pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.pending.borrow().is_empty() {
+        if self.pending.borrow().is_empty() && !self.overflowed.get() {
             self.waker.set(Some(cx.waker().clone()));
             Poll::Pending
         } else {
@@ -61,13 +68,30 @@ impl Sink {
         }
     }
 
-    /// The lines waiting, leaving none.
-    pub fn take(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.pending.borrow_mut())
+    /// The lines waiting, leaving none; an error once more than
+    /// [`PENDING_MAX`] bytes waited.
+    pub fn take(&self) -> std::io::Result<Vec<u8>> {
+        if self.overflowed.get() {
+            return Err(std::io::Error::other(
+                "MONITOR client over its output buffer limit",
+            ));
+        }
+        Ok(std::mem::take(&mut *self.pending.borrow_mut()))
     }
 
     fn push(&self, line: &[u8]) {
-        self.pending.borrow_mut().extend_from_slice(line);
+        if self.overflowed.get() {
+            return;
+        }
+        let mut pending = self.pending.borrow_mut();
+        if pending.len() + line.len() > PENDING_MAX {
+            pending.clear();
+            pending.shrink_to_fit();
+            self.overflowed.set(true);
+        } else {
+            pending.extend_from_slice(line);
+        }
+        drop(pending);
         if let Some(w) = self.waker.take() {
             w.wake();
         }
@@ -235,6 +259,19 @@ mod tests {
         let mut out = Vec::new();
         repr(&mut out, b"a\"b\\c\n\r\t\x07\x08\x00\xff ~");
         assert_eq!(out, b"\"a\\\"b\\\\c\\n\\r\\t\\a\\b\\x00\\xff ~\"");
+    }
+
+    #[test]
+    fn a_monitor_that_stops_reading_is_cut_off() {
+        let sink = Sink::default();
+        let line = vec![b'x'; 1 << 20];
+        sink.push(&line);
+        assert_eq!(sink.take().map(|v| v.len()).ok(), Some(1 << 20));
+        for _ in 0..=PENDING_MAX >> 20 {
+            sink.push(&line);
+        }
+        assert!(sink.take().is_err());
+        assert!(sink.pending.borrow().capacity() < 1 << 20);
     }
 
     #[test]
