@@ -297,33 +297,40 @@ pub fn exec(
 
 /// A MONITOR connection's read: the lines other clients' commands produce
 /// are written as they come while it waits for input (a monitor has no
-/// idle timeout, as in Redis).
+/// idle timeout, as in Redis). A monitor that lets more than
+/// `monitor::PENDING_MAX` bytes pile up, even while a write to it is
+/// stuck, is closed.
 async fn read_or_monitor(
     stream: &mut TcpStream,
     buf: &mut [u8],
     sink: &crate::monitor::Sink,
 ) -> std::io::Result<usize> {
+    use std::future::{poll_fn, Future};
+    use std::task::Poll;
+    let over = |e: std::io::Error| {
+        log::warn!("closing a MONITOR client: {e}");
+        e
+    };
     loop {
         let got = {
             let mut read = std::pin::pin!(stream.read(buf, None));
-            std::future::poll_fn(|cx| {
-                if let std::task::Poll::Ready(r) = std::future::Future::poll(read.as_mut(), cx) {
-                    return std::task::Poll::Ready(Some(r));
-                }
-                sink.poll_ready(cx).map(|()| None)
+            poll_fn(|cx| match read.as_mut().poll(cx) {
+                Poll::Ready(r) => Poll::Ready(Some(r)),
+                Poll::Pending => sink.poll_ready(cx).map(|()| None),
             })
             .await
         };
-        match got {
-            Some(r) => return r,
-            None => match sink.take() {
-                Ok(lines) => stream.write_all(&lines).await?,
-                Err(e) => {
-                    log::warn!("closing a MONITOR client: {e}");
-                    return Err(e);
-                }
-            },
+        if let Some(r) = got {
+            return r;
         }
+        let lines = sink.take().map_err(over)?;
+        let mut write = std::pin::pin!(stream.write_all(&lines));
+        poll_fn(|cx| match write.as_mut().poll(cx) {
+            Poll::Ready(r) => Poll::Ready(r),
+            Poll::Pending => sink.poll_overflow(cx).map(|()| sink.take().map(|_| ())),
+        })
+        .await
+        .map_err(over)?;
     }
 }
 

@@ -68,6 +68,17 @@ impl Sink {
         }
     }
 
+    /// Ready once more than [`PENDING_MAX`] bytes piled up (watched while
+    /// a write to the monitor is stuck).
+    pub fn poll_overflow(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.overflowed.get() {
+            Poll::Ready(())
+        } else {
+            self.waker.set(Some(cx.waker().clone()));
+            Poll::Pending
+        }
+    }
+
     /// The lines waiting, leaving none; an error once more than
     /// [`PENDING_MAX`] bytes waited.
     pub fn take(&self) -> std::io::Result<Vec<u8>> {
