@@ -1,5 +1,6 @@
 //! Keyspace throughput: building a million-key database, point reads that
-//! hit and miss, and a full SCAN.
+//! hit and miss, batches of reads with and without prefetching, and a full
+//! SCAN.
 
 #![allow(clippy::unwrap_used)]
 
@@ -67,6 +68,33 @@ fn get(c: &mut Criterion) {
             black_box(db.get(&misses[i], 0).is_some())
         })
     });
+    g.finish();
+
+    // A pipelined batch: 16 lookups, each a cache miss, one after another or
+    // with their entries prefetched first (what a connection does with a
+    // batch, see `Db::prefetch`).
+    let mut g = c.benchmark_group("get a batch of 16 (1M keys)");
+    g.throughput(Throughput::Elements(16));
+    for prefetch in [false, true] {
+        let name = if prefetch { "prefetched" } else { "one by one" };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut batch: [&[u8]; 16] = [&[]; 16];
+                for k in batch.iter_mut() {
+                    i = (i + 7919) % N;
+                    *k = &hits[i];
+                }
+                if prefetch {
+                    db.prefetch(&batch);
+                }
+                let found: usize = batch
+                    .iter()
+                    .map(|k| usize::from(db.get(k, 0).is_some()))
+                    .sum();
+                black_box(found)
+            })
+        });
+    }
     g.finish();
 }
 
