@@ -15,13 +15,15 @@ use crate::Error;
 
 pub fn register(t: &mut CommandTable) {
     let b = WRITE | NOSCRIPT;
-    t.server_keys_fn("blpop", -3, b, (1, -2, 1), keys_but_last);
-    t.server_keys_fn("brpop", -3, b, (1, -2, 1), keys_but_last);
-    t.server_keys_fn("brpoplpush", 4, b | DENYOOM, (1, 2, 1), first_two);
-    t.server_keys_fn("blmove", 6, b | DENYOOM, (1, 2, 1), first_two);
+    // Keys at fixed places (first, last, step) need no key function, so
+    // COMMAND INFO does not call them movablekeys, as in Redis.
+    t.server("blpop", -3, b, (1, -2, 1));
+    t.server("brpop", -3, b, (1, -2, 1));
+    t.server("brpoplpush", 4, b | DENYOOM, (1, 2, 1));
+    t.server("blmove", 6, b | DENYOOM, (1, 2, 1));
     t.server_keys_fn("blmpop", -5, b, (0, 0, 0), numkeys_at_2);
-    t.server_keys_fn("bzpopmin", -3, b | FAST, (1, -2, 1), keys_but_last);
-    t.server_keys_fn("bzpopmax", -3, b | FAST, (1, -2, 1), keys_but_last);
+    t.server("bzpopmin", -3, b | FAST, (1, -2, 1));
+    t.server("bzpopmax", -3, b | FAST, (1, -2, 1));
     t.server_keys_fn("bzmpop", -5, b, (0, 0, 0), numkeys_at_2);
     t.server_keys_fn("zmpop", -4, WRITE, (0, 0, 0), numkeys_at_1);
 }
@@ -32,14 +34,6 @@ pub fn is_blocking(name: &str) -> bool {
         name,
         "blpop" | "brpop" | "brpoplpush" | "blmove" | "blmpop" | "bzpopmin" | "bzpopmax" | "bzmpop"
     )
-}
-
-fn keys_but_last(argv: &[&[u8]]) -> Vec<usize> {
-    (1..argv.len().saturating_sub(1)).collect()
-}
-
-fn first_two(_argv: &[&[u8]]) -> Vec<usize> {
-    vec![1, 2]
 }
 
 fn numkeys_at_1(argv: &[&[u8]]) -> Vec<usize> {

@@ -333,7 +333,7 @@ fn hello(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) -> 
 
 /// The subcommands of the container commands run here, named as Redis 7
 /// names them in CLIENT LIST's `cmd=`.
-const SUBCOMMANDS: &[&str] = &[
+pub const SUBCOMMANDS: &[&str] = &[
     "client|getname",
     "client|help",
     "client|id",

@@ -778,3 +778,51 @@ fn monitor_shows_every_clients_commands_as_redis_does() {
         assert_eq!(m.cmd(&["PING"]), Reply::Status("PONG".into()));
     });
 }
+
+#[test]
+fn command_list_filters_and_movablekeys_as_redis() {
+    for_threads(|s| {
+        let mut c = s.client();
+        let list = |c: &mut Client, args: &[&str]| -> Vec<String> {
+            let mut cmd = vec!["COMMAND", "LIST"];
+            cmd.extend_from_slice(args);
+            c.cmd(&cmd)
+                .as_array()
+                .iter()
+                .map(Reply::as_string)
+                .collect()
+        };
+        let all = list(&mut c, &[]);
+        assert!(all.iter().any(|n| n == "set") && all.iter().any(|n| n == "client|list"));
+        assert_eq!(list(&mut c, &["FILTERBY", "PATTERN", "get"]), ["get"]);
+        let mut re = list(&mut c, &["FILTERBY", "PATTERN", "config|*re*"]);
+        re.sort();
+        assert_eq!(re, ["config|resetstat", "config|rewrite"]);
+        let config = list(&mut c, &["filterby", "pattern", "config*"]);
+        assert!(config.iter().any(|n| n == "config") && config.iter().any(|n| n == "config|get"));
+        assert!(list(&mut c, &["FILTERBY", "PATTERN", "nonexist*"]).is_empty());
+        assert!(list(&mut c, &["FILTERBY", "MODULE", "nomodule"]).is_empty());
+        assert!(list(&mut c, &["FILTERBY", "ACLCAT", "nocategory"]).is_empty());
+        for bad in [
+            &["bad_arg"][..],
+            &["FILTERBY", "bad_arg"],
+            &["FILTERBY", "bad_arg", "x"],
+        ] {
+            let mut cmd = vec!["COMMAND", "LIST"];
+            cmd.extend_from_slice(bad);
+            assert!(c.err(&cmd).starts_with("ERR syntax error"), "{bad:?}");
+        }
+        // Keys at fixed places are not "movable"; keys found by parsing are.
+        let movable = |c: &mut Client, name: &str| {
+            let info = c.cmd(&["COMMAND", "INFO", name]);
+            let flags = info.as_array()[0].as_array()[2].as_array().to_vec();
+            flags.contains(&Reply::Status("movablekeys".into()))
+        };
+        for name in ["set", "mset", "blpop", "brpoplpush", "bzpopmin", "rename"] {
+            assert!(!movable(&mut c, name), "{name}");
+        }
+        for name in ["zunionstore", "sort", "migrate", "blmpop"] {
+            assert!(movable(&mut c, name), "{name}");
+        }
+    });
+}
