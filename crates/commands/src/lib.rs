@@ -30,6 +30,7 @@ pub mod blocking;
 pub mod debug;
 pub mod dump;
 pub mod error;
+pub mod geo;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
@@ -126,6 +127,7 @@ pub fn table() -> CommandTable {
     lists::register(&mut t);
     sets::register(&mut t);
     zsets::register(&mut t);
+    geo::register(&mut t);
     bitmaps::register(&mut t);
     sort::register(&mut t);
     dump::register(&mut t);

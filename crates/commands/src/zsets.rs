@@ -293,7 +293,7 @@ fn add_one(z: &mut ZSet, m: &[u8], score: f64, f: &AddFlags) -> Result<(Added, f
 }
 
 /// ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]
-fn zadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+pub(crate) fn zadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let mut f = AddFlags::default();
     let mut i = 2;
     while let Some(a) = argv.get(i) {
