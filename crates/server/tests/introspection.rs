@@ -529,6 +529,11 @@ fn client_kill_closes_the_matching_connections_on_any_thread() {
         assert_eq!(me.int(&["CLIENT", "KILL", "ID", &idle_id.to_string()]), 0);
 
         // SKIPME yes (the default) spares the caller; the blocked pop goes.
+        // First wait for every other connection to be gone (the harness's
+        // readiness probe may still be closing on a loaded machine).
+        assert!(eventually(Duration::from_secs(5), || {
+            me.cmd(&["CLIENT", "LIST"]).as_string().lines().count() == 2
+        }));
         assert_eq!(me.int(&["CLIENT", "KILL", "SKIPME", "yes"]), 1);
         blocked.set_timeout(Duration::from_secs(5));
         assert!(blocked.try_read_reply().unwrap_or(None).is_none());
