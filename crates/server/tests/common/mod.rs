@@ -181,6 +181,11 @@ impl Server {
                 ));
             }
             if server.answers_ping() {
+                // The port was free when picked; another test's server may
+                // have taken it since, and then it is that one answering.
+                if !server.is_ours() {
+                    return Err(format!("port {port} answered by another server"));
+                }
                 return Ok(server);
             }
             if Instant::now() > deadline {
@@ -190,6 +195,39 @@ impl Server {
                 ));
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the server answering on the port is this one's child: INFO's
+    /// `process_id` is its pid (true as well when AUTH is needed to ask).
+    fn is_ours(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+        if stream
+            .write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+            .is_err()
+        {
+            return false;
+        }
+        let mut buf = [0u8; 4096];
+        let mut got = Vec::new();
+        loop {
+            let text = String::from_utf8_lossy(&got);
+            if text.starts_with("-NOAUTH") {
+                return true;
+            }
+            if let Some(at) = text.find("process_id:") {
+                let rest = &text[at + "process_id:".len()..];
+                if let Some(end) = rest.find("\r\n") {
+                    return rest[..end] == self.pid().to_string();
+                }
+            }
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
         }
     }
 
