@@ -156,22 +156,35 @@ fn positions(
         .collect())
 }
 
-/// GEOPOS key [member ...]
-fn geopos(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+/// One reply per member of `argv[2..]`: `write` gives a present member's,
+/// a missing one gets Redis's null (a null array when `null_array`, as
+/// GEOPOS answers, else a null bulk, as GEOHASH does).
+fn each_member(
+    ctx: &mut Ctx<'_>,
+    argv: &[&[u8]],
+    null_array: bool,
+    write: impl Fn(&mut Vec<u8>, (f64, f64)),
+) -> CmdResult {
     let found = positions(ctx, argv[1], &argv[2..])?;
     let resp3 = ctx.resp3;
     encode::array_len(ctx.out, found.len());
     for p in found {
         match p {
-            Some((lon, lat)) => {
-                encode::array_len(ctx.out, 2);
-                encode::bulk(ctx.out, human(lon).as_bytes());
-                encode::bulk(ctx.out, human(lat).as_bytes());
-            }
-            None => encode::null_aggregate(ctx.out, resp3),
+            Some(at) => write(ctx.out, at),
+            None if null_array => encode::null_aggregate(ctx.out, resp3),
+            None => encode::null(ctx.out, resp3),
         }
     }
     Ok(())
+}
+
+/// GEOPOS key [member ...]
+fn geopos(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
+    each_member(ctx, argv, true, |out, (lon, lat)| {
+        encode::array_len(out, 2);
+        encode::bulk(out, human(lon).as_bytes());
+        encode::bulk(out, human(lat).as_bytes());
+    })
 }
 
 /// GEODIST key member1 member2 [M|KM|FT|MI]
@@ -207,29 +220,20 @@ fn geodist(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 /// 11th character stands for bits a 52-bit score does not have, so it is
 /// always `0`, as in Redis).
 fn geohash(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    let found = positions(ctx, argv[1], &argv[2..])?;
-    let resp3 = ctx.resp3;
-    encode::array_len(ctx.out, found.len());
-    for p in found {
-        match p {
-            Some((lon, lat)) => {
-                let bits = encode_in(lon, lat, -90.0, 90.0);
-                let hash: Vec<u8> = (0..11)
-                    .map(|i| {
-                        let idx = if i == 10 {
-                            0
-                        } else {
-                            (bits >> (52 - (i + 1) * 5)) & 0x1f
-                        };
-                        BASE32[idx as usize]
-                    })
-                    .collect();
-                encode::bulk(ctx.out, &hash);
-            }
-            None => encode::null(ctx.out, resp3),
-        }
-    }
-    Ok(())
+    each_member(ctx, argv, false, |out, (lon, lat)| {
+        let bits = encode_in(lon, lat, -90.0, 90.0);
+        let hash: Vec<u8> = (0..11)
+            .map(|i| {
+                let idx = if i == 10 {
+                    0
+                } else {
+                    (bits >> (52 - (i + 1) * 5)) & 0x1f
+                };
+                BASE32[idx as usize]
+            })
+            .collect();
+        encode::bulk(out, &hash);
+    })
 }
 
 #[cfg(test)]
