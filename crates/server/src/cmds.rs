@@ -403,7 +403,7 @@ async fn config(w: &Worker, resp3: bool, argv: Argv<'_>, out: &mut Vec<u8>) -> R
             // set in order, and if one is refused those set before it get
             // their old values back.
             let err = |e: String| Error::Other(format!("ERR {e}"));
-            let mut pairs: Vec<(&'static str, String)> = Vec::new();
+            let mut pairs: Vec<(String, String)> = Vec::new();
             for (i, kv) in argv[2..].chunks_exact(2).enumerate() {
                 let value = lossy(kv[1]);
                 let name = rt.settable(&lossy(kv[0]), &value).map_err(err)?;
@@ -432,7 +432,7 @@ async fn config(w: &Worker, resp3: bool, argv: Argv<'_>, out: &mut Vec<u8>) -> R
                     return Err(err(e));
                 }
             }
-            if pairs.iter().any(|(n, _)| *n == "proto-max-bulk-len") {
+            if pairs.iter().any(|(n, _)| n == "proto-max-bulk-len") {
                 let v = rt.proto_max_bulk_len.load(Ordering::Relaxed);
                 w.call_all(move |w| w.shard.borrow_mut().config.proto_max_bulk_len = v)
                     .await;

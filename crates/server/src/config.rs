@@ -523,15 +523,17 @@ impl Runtime {
     /// own name, under which CONFIG GET shows the value to restore), or
     /// Redis's error for a name it may not set at all: unknown, or
     /// immutable. Errors are the text after `ERR `.
-    pub fn settable(&self, name: &str, value: &str) -> Result<&'static str, String> {
+    pub fn settable(&self, name: &str, value: &str) -> Result<String, String> {
         let lower = name.to_ascii_lowercase();
         let bad = |why: &str| {
             format!("CONFIG SET failed (possibly related to argument '{lower}') - {why}")
         };
-        if let Some(&n) = FIXED.iter().find(|n| **n == lower) {
-            let same = self.all().iter().any(|(k, v)| k == n && v == value);
-            return if same {
-                Ok(n)
+        // What CONFIG GET shows is what exists; all of it may be set but
+        // the immutable settings below.
+        let all = self.all();
+        if FIXED.contains(&lower.as_str()) {
+            return if all.iter().any(|(k, v)| *k == lower && v == value) {
+                Ok(lower)
             } else {
                 Err(bad("can't set immutable config"))
             };
@@ -543,26 +545,11 @@ impl Runtime {
         {
             return Err(bad("can't set immutable config"));
         }
-        let known = [
-            "requirepass",
-            "maxclients",
-            "timeout",
-            "proto-max-bulk-len",
-            "client-query-buffer-limit",
-            "hz",
-            "loglevel",
-        ];
-        if let Some(&n) = known.iter().find(|n| **n == lower) {
-            return Ok(n);
-        }
         if let Some(l) = storage::limits::find(&lower) {
-            return Ok(l.name);
+            return Ok(l.name.to_string());
         }
-        if let Some((n, _)) = EVICTION.iter().find(|(n, _)| *n == lower) {
-            return Ok(n);
-        }
-        if let Some((n, _)) = INERT.iter().find(|(n, _)| *n == lower) {
-            return Ok(n);
+        if all.iter().any(|(k, _)| *k == lower) {
+            return Ok(lower);
         }
         Err(format!(
             "Unknown option or number of arguments for CONFIG SET - '{lower}'"

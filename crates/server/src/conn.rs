@@ -125,9 +125,6 @@ impl Group {
         }
         let mut argv: Vec<&[u8]> = Vec::with_capacity(8);
         let mut shard = w.shard.borrow_mut();
-        if self.next == 0 && self.cmds.len() > 1 {
-            self.prefetch(&shard);
-        }
         while let Some(&(spec, argc)) = self.cmds.get(self.next) {
             argv.clear();
             let pos = self.next_arg;
@@ -167,8 +164,14 @@ impl Group {
     }
 
     /// Starts loading the entries of the group's keys (each command's
-    /// second argument) before its commands run; see `Db::prefetch`.
+    /// second argument) before its commands run; see `Db::prefetch`. Done
+    /// where a group runs as a job: a group run inline by its own
+    /// connection's thread had its keys prefetched with the whole batch
+    /// (`prefetch_batch`).
     fn prefetch(&self, shard: &Shard) {
+        if self.cmds.len() < 2 {
+            return;
+        }
         let Some(db) = shard.ks.dbs.get(self.db) else {
             return;
         };
@@ -210,12 +213,13 @@ impl Group {
 
     /// The job that runs this group on its shard.
     fn job(self) -> Job {
-        Box::new(
-            move |w: &Worker| match self.run_or_park(w, w.current_request()) {
+        Box::new(move |w: &Worker| {
+            self.prefetch(&w.shard.borrow());
+            match self.run_or_park(w, w.current_request()) {
                 Some(r) => Box::new(r) as Box<dyn Any + Send>,
                 None => Box::new(crate::keylock::Parked),
-            },
-        )
+            }
+        })
     }
 }
 
