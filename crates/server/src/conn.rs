@@ -65,11 +65,15 @@ pub enum Flow {
     Close,
 }
 
-/// Commands bound for one remote shard, packed to travel as one job.
+/// Commands bound for one remote shard, packed to travel as one job; the
+/// same value comes back with their replies (see [`Group::take`]).
 struct Group {
     target: usize,
     db: usize,
     resp3: bool,
+    /// Run already, on this thread, as its commands joined the window
+    /// (read-only commands for this shard: see [`Window::run_local`]).
+    ran: bool,
     data: Vec<u8>,
     ranges: Vec<(u32, u32)>,
     cmds: Vec<(&'static CommandSpec, u32)>,
@@ -80,30 +84,81 @@ struct Group {
     ends: Vec<u32>,
 }
 
-/// A group's replies and where each one ends.
-type GroupReply = (Vec<u8>, Vec<u32>);
-
 /// How far a group got.
 enum Ran {
-    Done(GroupReply),
+    /// Every command ran; the replies are in `out`, each ending at its `ends`.
+    Done(Group),
     /// Stopped at a command whose key (db, key) is locked by a migration.
     Blocked(Group, Vec<u8>),
 }
 
+/// Groups kept for reuse on this thread, at most this many, each holding
+/// at most `SPARE_BYTES` of buffers.
+const SPARE_MAX: usize = 64;
+const SPARE_BYTES: usize = 64 * 1024;
+
+thread_local! {
+    /// Groups this thread made and got back, cleared, for its next
+    /// windows: a group's buffers are allocated and freed on the thread
+    /// whose connection made it, wherever its commands ran, and a steady
+    /// pipeline allocates none.
+    static SPARE: RefCell<Vec<Group>> = const { RefCell::new(Vec::new()) };
+}
+
 impl Group {
     fn new(target: usize, db: usize, resp3: bool) -> Group {
-        Group {
-            target,
-            db,
-            resp3,
-            data: Vec::new(),
-            ranges: Vec::new(),
-            cmds: Vec::new(),
-            next: 0,
-            next_arg: 0,
-            out: Vec::new(),
-            ends: Vec::new(),
+        let spare = SPARE.with(|s| s.borrow_mut().pop());
+        match spare {
+            Some(mut g) => {
+                g.target = target;
+                g.db = db;
+                g.resp3 = resp3;
+                g
+            }
+            None => Group {
+                target,
+                db,
+                resp3,
+                ran: false,
+                data: Vec::new(),
+                ranges: Vec::new(),
+                cmds: Vec::new(),
+                next: 0,
+                next_arg: 0,
+                out: Vec::new(),
+                ends: Vec::new(),
+            },
         }
+    }
+
+    /// The reply of the group's `k`th command.
+    fn reply(&self, k: usize) -> &[u8] {
+        let start = if k == 0 { 0 } else { self.ends[k - 1] as usize };
+        self.ends
+            .get(k)
+            .map_or(&[][..], |&end| &self.out[start..end as usize])
+    }
+
+    /// Empties the group and keeps it for this thread's next window.
+    fn recycle(mut self) {
+        let bytes = self.data.capacity() + self.out.capacity();
+        if bytes > SPARE_BYTES || self.ranges.capacity() + self.ends.capacity() > SPARE_BYTES / 4 {
+            return;
+        }
+        self.ran = false;
+        self.data.clear();
+        self.ranges.clear();
+        self.cmds.clear();
+        self.next = 0;
+        self.next_arg = 0;
+        self.out.clear();
+        self.ends.clear();
+        SPARE.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < SPARE_MAX {
+                s.push(self);
+            }
+        });
     }
 
     fn push(&mut self, spec: &'static CommandSpec, argv: &[&[u8]]) {
@@ -160,7 +215,7 @@ impl Group {
             self.next += 1;
             self.next_arg = pos + argc as usize;
         }
-        Ran::Done((self.out, self.ends))
+        Ran::Done(self)
     }
 
     /// Starts loading the entries of the group's keys (each command's
@@ -190,7 +245,7 @@ impl Group {
 
     /// Runs the group where it stands; parked on a locked key, it answers
     /// `to` (coordinator thread, call id) when it finishes.
-    fn run_or_park(self, w: &Worker, to: Option<(usize, u32)>) -> Option<GroupReply> {
+    fn run_or_park(self, w: &Worker, to: Option<(usize, u32)>) -> Option<Group> {
         match self.run(w) {
             Ran::Done(r) => Some(r),
             Ran::Blocked(g, key) => {
@@ -262,17 +317,64 @@ impl Window {
         argv: &[&[u8]],
         readonly: bool,
     ) {
-        let gi = match self.groups.iter().position(|g| g.target == target) {
+        let gi = self.group_for(target, client);
+        self.groups[gi].push(spec, argv);
+        self.order.push(gi as u16);
+        self.writes |= !readonly;
+    }
+
+    fn group_for(&mut self, target: usize, client: &Client) -> usize {
+        match self.groups.iter().position(|g| g.target == target) {
             Some(i) => i,
             None => {
                 self.groups
                     .push(Group::new(target, client.db, client.resp3));
                 self.groups.len() - 1
             }
-        };
-        self.groups[gi].push(spec, argv);
+        }
+    }
+
+    /// Whether a read-only command for this thread's shard may run at once,
+    /// ahead of the window's reads for other shards: the window holds no
+    /// write and no command for this shard still to run, and nothing stops
+    /// this thread from running its shard's commands inline.
+    fn may_run_local(&self, w: &Worker) -> bool {
+        !self.writes
+            && !self.groups.iter().any(|g| g.target == w.id && !g.ran)
+            && !w.must_defer(0)
+            && !w.any_locked()
+    }
+
+    /// Runs a read-only command for this thread's shard now (see
+    /// [`Window::may_run_local`]); its reply waits in the window for the
+    /// replies before it. Reads have no effects, so running it before the
+    /// window's reads on other shards cannot be observed, as with the
+    /// window's reads among themselves; it saves copying its arguments.
+    fn run_local(
+        &mut self,
+        w: &Worker,
+        client: &Client,
+        spec: &'static CommandSpec,
+        f: ShardFn,
+        argv: &[&[u8]],
+        now: u64,
+    ) {
+        let gi = self.group_for(w.id, client);
+        let g = &mut self.groups[gi];
+        g.ran = true;
+        let at = g.out.len();
+        exec(
+            &mut w.shard.borrow_mut(),
+            f,
+            client.db,
+            client.resp3,
+            now,
+            argv,
+            &mut g.out,
+        );
+        w.stats.failed_if_error(spec.id, &g.out, at);
+        g.ends.push(g.out.len() as u32);
         self.order.push(gi as u16);
-        self.writes |= !readonly;
     }
 }
 
@@ -381,42 +483,50 @@ async fn flush_window(w: &Worker, win: &mut Window, out: &mut Vec<u8>) {
     // shard or a migration has locked keys here (then it may have to park,
     // which only a queued job can).
     let inline_ok = !w.must_defer(0) && !w.any_locked();
+    enum Part {
+        Done(Group),
+        Local,
+        Sent(crate::worker::Pending<Group>),
+    }
     let mut local = None;
-    let mut pending = Vec::with_capacity(groups.len());
+    let mut parts = Vec::with_capacity(groups.len());
     for (i, g) in groups.into_iter().enumerate() {
-        if g.target == w.id && inline_ok {
+        if g.ran {
+            parts.push(Part::Done(g));
+        } else if g.target == w.id && inline_ok {
             local = Some((i, g));
-            pending.push(None);
+            parts.push(Part::Local);
         } else {
-            pending.push(Some(w.send_job::<GroupReply>(g.target, g.job())));
+            let target = g.target;
+            parts.push(Part::Sent(w.send_job::<Group>(target, g.job())));
         }
     }
-    let mut replies: Vec<GroupReply> = Vec::with_capacity(pending.len());
     let mut local_reply = local.and_then(|(i, g)| match g.run(w) {
-        Ran::Done(r) => Some((i, r)),
+        Ran::Done(g) => Some((i, g)),
         Ran::Blocked(..) => None,
     });
-    for (i, p) in pending.into_iter().enumerate() {
-        let r = match p {
-            Some(p) => p.finish(w).await,
-            None => local_reply
+    let mut replies: Vec<Option<Group>> = Vec::with_capacity(parts.len());
+    for (i, p) in parts.into_iter().enumerate() {
+        replies.push(match p {
+            Part::Done(g) => Some(g),
+            Part::Sent(p) => p.finish(w).await,
+            Part::Local => local_reply
                 .take()
                 .filter(|(li, _)| *li == i)
-                .map(|(_, r)| r),
-        };
-        replies.push(r.unwrap_or_default());
+                .map(|(_, g)| g),
+        });
     }
     let mut next = vec![0usize; replies.len()];
     for gi in order {
         let gi = usize::from(gi);
-        let (bytes, ends) = &replies[gi];
         let k = next[gi];
         next[gi] += 1;
-        let (Some(&end), start) = (ends.get(k), if k == 0 { 0 } else { ends[k - 1] as usize })
-        else {
-            continue;
-        };
-        out.extend_from_slice(&bytes[start..end as usize]);
+        if let Some(g) = &replies[gi] {
+            out.extend_from_slice(g.reply(k));
+        }
+    }
+    for g in replies.into_iter().flatten() {
+        g.recycle();
     }
 }
 
@@ -864,7 +974,13 @@ async fn run(
                     if !window.admits(target, readonly) {
                         flush_window(w, &mut window, &mut out).await;
                     }
-                    if target == w.id && window.is_empty() && !w.must_defer(0) && !w.any_locked() {
+                    if target == w.id && readonly && !window.is_empty() && window.may_run_local(w) {
+                        window.run_local(w, client, spec, f, argv, now);
+                    } else if target == w.id
+                        && window.is_empty()
+                        && !w.must_defer(0)
+                        && !w.any_locked()
+                    {
                         // The fast path: a local command runs at once.
                         let at = out.len();
                         exec(

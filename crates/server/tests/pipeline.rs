@@ -142,6 +142,39 @@ fn pipeline_split_across_random_tcp_writes() {
     });
 }
 
+/// Runs of reads over keys on every shard, broken now and then by a write, pipelined in
+/// one write per 500 commands: the reads of a run go to their shards together (those for
+/// the connection's own shard run as they are read), and every reply must still come
+/// back in request order, each read seeing every earlier write.
+#[test]
+fn pipelined_reads_across_shards_keep_request_order() {
+    for_threads(|s| {
+        let mut rng = fastrand::Rng::with_seed(0x5eed + s.threads as u64);
+        let mut model = Model::default();
+        let mut c = s.client();
+        for round in 0..20 {
+            let mut bytes = Vec::new();
+            let mut expected = Vec::new();
+            for _ in 0..500 {
+                let (cmd, want) = if rng.u8(0..10) == 0 {
+                    model.random_command(&mut rng)
+                } else {
+                    let key = format!("key:{}", rng.usize(0..64));
+                    let want = model.data.get(&key).map_or(Reply::Nil, Reply::bulk);
+                    (vec!["GET".into(), key], want)
+                };
+                bytes.extend_from_slice(&encode(&cmd));
+                expected.push((cmd, want));
+            }
+            c.stream().write_all(&bytes).unwrap();
+            for (i, (cmd, want)) in expected.iter().enumerate() {
+                let got = c.read_reply();
+                assert_eq!(&got, want, "round {round}, reply #{i} to {cmd:?}");
+            }
+        }
+    });
+}
+
 /// Inline commands pipelined in one write, mixed with multibulk ones.
 #[test]
 fn inline_pipeline() {
