@@ -323,6 +323,17 @@ pub fn register_server(t: &mut CommandTable) {
     t.server("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST, NONE);
     t.server("shutdown", -1, ADMIN | LOADING | STALE | NOSCRIPT, NONE);
     t.server("monitor", 1, ADMIN | LOADING | STALE | NOSCRIPT, NONE);
+    t.server("subscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, NONE);
+    t.server("psubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, NONE);
+    t.server("unsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, NONE);
+    t.server(
+        "punsubscribe",
+        -1,
+        PUBSUB | NOSCRIPT | LOADING | STALE,
+        NONE,
+    );
+    t.server("publish", 3, PUBSUB | LOADING | STALE | FAST, NONE);
+    t.server("pubsub", -2, PUBSUB | LOADING | STALE, NONE);
     t.server_keys_fn("migrate", -6, WRITE, (3, 3, 1), migrate_keys);
 }
 

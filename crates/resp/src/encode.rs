@@ -81,6 +81,11 @@ pub fn array_len(out: &mut Vec<u8>, n: usize) {
     line_int(out, b'*', n);
 }
 
+/// A push of n values (`>n\r\n`) in RESP3; an array (`*n\r\n`) in RESP2.
+pub fn push_len(out: &mut Vec<u8>, n: usize, resp3: bool) {
+    line_int(out, if resp3 { b'>' } else { b'*' }, n);
+}
+
 /// `+OK\r\n`
 pub fn ok(out: &mut Vec<u8>) {
     out.extend_from_slice(b"+OK\r\n")

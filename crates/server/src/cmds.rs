@@ -47,6 +47,9 @@ async fn run(
     out: &mut Vec<u8>,
 ) -> Result<Flow, Error> {
     match name {
+        "ping" if argv.len() <= 2 && !client.resp3 && crate::pubsub::subscribed(client) => {
+            crate::pubsub::ping(argv, out)
+        }
         "ping" => match argv.len() {
             1 => encode::simple(out, b"PONG"),
             2 => encode::bulk(out, argv[1]),
@@ -131,6 +134,7 @@ async fn run(
             if let Some(sink) = client.monitor.take() {
                 crate::monitor::stop(w, &sink);
             }
+            crate::pubsub::drop_all(w, client);
             client.multi = None;
             crate::multi::unwatch_all(w, client).await;
             client.db = 0;
@@ -140,10 +144,15 @@ async fn run(
         }
         "monitor" => {
             if client.monitor.is_none() {
-                client.monitor = Some(crate::monitor::start(w));
+                let sink = client.pubsub.as_ref().map(|s| std::rc::Rc::clone(s.sink()));
+                client.monitor = Some(crate::monitor::start(w, sink));
             }
             encode::ok(out);
         }
+        "subscribe" | "psubscribe" => crate::pubsub::subscribe(w, client, argv, out),
+        "unsubscribe" | "punsubscribe" => crate::pubsub::unsubscribe(w, client, argv, out),
+        "publish" => crate::pubsub::publish(w, client, argv, out).await,
+        "pubsub" => crate::pubsub::pubsub(w, client, argv, out).await?,
         "info" => {
             let text = info::render(w, argv).await;
             encode::bulk(out, text.as_bytes());
@@ -355,6 +364,12 @@ pub const SUBCOMMANDS: &[&str] = &[
     "config|resetstat",
     "config|rewrite",
     "config|set",
+    "pubsub|channels",
+    "pubsub|help",
+    "pubsub|numpat",
+    "pubsub|numsub",
+    "pubsub|shardchannels",
+    "pubsub|shardnumsub",
 ];
 
 /// `name`, or `name|sub` when `argv[1]` is one of its subcommands
@@ -375,7 +390,12 @@ pub fn full_name(name: &'static str, argv: &[&[u8]]) -> &'static str {
 }
 
 /// CONFIG GET pattern [pattern ...] | SET name value [name value ...] | RESETSTAT | REWRITE | HELP
-async fn config(w: &Worker, resp3: bool, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+async fn config(
+    w: &Route<'_>,
+    resp3: bool,
+    argv: Argv<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
     let sub = argv[1].to_ascii_lowercase();
     let rt = &w.shared.config;
     match sub.as_slice() {
@@ -473,13 +493,21 @@ async fn config(w: &Worker, resp3: bool, argv: Argv<'_>, out: &mut Vec<u8>) -> R
 }
 
 fn client_line(c: &crate::worker::ClientInfo, now_s: u64) -> String {
-    let flags = match (c.blocked, c.multi >= 0) {
-        (true, _) => "b",
-        (false, true) => "x",
-        (false, false) => "N",
-    };
+    let mut flags = String::new();
+    if c.sub + c.psub > 0 {
+        flags.push('P');
+    }
+    if c.multi >= 0 {
+        flags.push('x');
+    }
+    if c.blocked {
+        flags.push('b');
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp=2 lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp=2 lib-name={} lib-ver={}\n",
         c.id,
         c.addr,
         c.laddr,
@@ -489,6 +517,8 @@ fn client_line(c: &crate::worker::ClientInfo, now_s: u64) -> String {
         now_s.saturating_sub(c.last_active),
         flags,
         c.db,
+        c.sub,
+        c.psub,
         c.multi,
         c.qbuf,
         c.last_cmd.to_ascii_lowercase(),
@@ -497,14 +527,32 @@ fn client_line(c: &crate::worker::ClientInfo, now_s: u64) -> String {
     )
 }
 
+/// CLIENT KILL TYPE's kinds of client (no replicas or masters here yet).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClientKind {
+    Normal,
+    PubSub,
+    Replica,
+}
+
+impl ClientKind {
+    fn of(c: &crate::worker::ClientInfo) -> ClientKind {
+        if c.sub + c.psub > 0 {
+            ClientKind::PubSub
+        } else {
+            ClientKind::Normal
+        }
+    }
+}
+
 /// Which connections CLIENT KILL closes.
 #[derive(Clone, Default)]
 struct KillFilter {
     id: Option<u64>,
     addr: Option<String>,
     laddr: Option<String>,
-    /// TYPE other than normal: every connection here is a normal one.
-    none: bool,
+    /// TYPE: the kind of client (None: any).
+    kind: Option<ClientKind>,
     skipme: bool,
 }
 
@@ -537,8 +585,9 @@ impl KillFilter {
                 b"addr" => f.addr = Some(lossy(val)),
                 b"laddr" => f.laddr = Some(lossy(val)),
                 b"type" => match val.to_ascii_lowercase().as_slice() {
-                    b"normal" => {}
-                    b"master" | b"slave" | b"replica" | b"pubsub" => f.none = true,
+                    b"normal" => f.kind = Some(ClientKind::Normal),
+                    b"pubsub" => f.kind = Some(ClientKind::PubSub),
+                    b"master" | b"slave" | b"replica" => f.kind = Some(ClientKind::Replica),
                     _ => {
                         return Err(Error::Other(format!(
                             "ERR Unknown client type '{}'",
@@ -560,7 +609,7 @@ impl KillFilter {
     }
 
     fn matches(&self, c: &crate::worker::ClientInfo) -> bool {
-        !self.none
+        self.kind.is_none_or(|k| k == ClientKind::of(c))
             && self.id.is_none_or(|id| id == c.id)
             && self.addr.as_ref().is_none_or(|a| *a == c.addr)
             && self.laddr.as_ref().is_none_or(|a| *a == c.laddr)

@@ -45,6 +45,8 @@ pub struct Client {
     pub reply: ReplyMode,
     /// Set by MONITOR: the lines to send (see `monitor.rs`).
     pub monitor: Option<Rc<crate::monitor::Sink>>,
+    /// Channels and patterns subscribed to (see `pubsub.rs`).
+    pub pubsub: Option<Box<crate::pubsub::Subscriptions>>,
 }
 
 /// Whether a connection's replies are sent (CLIENT REPLY ON | OFF | SKIP).
@@ -401,11 +403,12 @@ pub fn exec(
     }
 }
 
-/// A MONITOR connection's read: the lines other clients' commands produce
-/// are written as they come while it waits for input (a monitor has no
-/// idle timeout, as in Redis). A monitor that lets more than
-/// `monitor::PENDING_MAX` bytes pile up, even while a write to it is
-/// stuck, is closed.
+/// The read of a MONITOR or subscribed connection: the lines other
+/// clients' commands produce, or the messages published to it, are
+/// written as they come while it waits for input (such a connection has no
+/// idle timeout, as in Redis). One that lets more than its sink's limit
+/// pile up (`monitor::PENDING_MAX`, `pubsub::PENDING_MAX`), even while a
+/// write to it is stuck, is closed.
 async fn read_or_monitor(
     stream: &mut TcpStream,
     buf: &mut [u8],
@@ -414,7 +417,7 @@ async fn read_or_monitor(
     use std::future::{poll_fn, Future};
     use std::task::Poll;
     let over = |e: std::io::Error| {
-        log::warn!("closing a MONITOR client: {e}");
+        log::warn!("closing a client: {e}");
         e
     };
     loop {
@@ -558,6 +561,20 @@ fn is_reply_on(argv: &[&[u8]]) -> bool {
         && on.eq_ignore_ascii_case(b"on"))
 }
 
+/// Whether a command's reply is a RESP3 push, which CLIENT REPLY OFF
+/// does not silence: (un)subscribe confirmations.
+fn is_push(client: &Client, argv: &[&[u8]]) -> bool {
+    client.resp3
+        && [
+            &b"subscribe"[..],
+            b"psubscribe",
+            b"unsubscribe",
+            b"punsubscribe",
+        ]
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(argv[0]))
+}
+
 /// A connection's first read buffer. Small, so 10,000 idle clients cost
 /// 40 MB, not 300; it doubles while a client sends more.
 const READ_CHUNK: usize = 4 * 1024;
@@ -642,11 +659,13 @@ async fn serve_client(
         squashed: Vec::new(),
         reply: ReplyMode::On,
         monitor: None,
+        pubsub: None,
     };
     let outcome = run(&w, &mut stream, &mut client, pending).await;
     if let Some(sink) = client.monitor.take() {
         crate::monitor::stop(&w, &sink);
     }
+    crate::pubsub::drop_all(&w, &mut client);
     crate::multi::unwatch_all(&w, &mut client).await;
     w.clients.borrow_mut().remove(&id);
     if let Ok(Some((target, pending))) = outcome {
@@ -741,7 +760,11 @@ async fn run(
         }
         if !have_input {
             let room = rbuf.len() - end;
-            let read = match client.monitor.clone() {
+            let sink = client
+                .monitor
+                .clone()
+                .or_else(|| client.pubsub.as_ref().map(|s| Rc::clone(s.sink())));
+            let read = match sink {
                 None => stream.read(&mut rbuf[end..], deadline).await,
                 Some(sink) => read_or_monitor(stream, &mut rbuf[end..], &sink).await,
             };
@@ -840,7 +863,7 @@ async fn run(
             if let Some(mark) = silenced.take() {
                 silence(w, client, &mut window, &mut out, mark).await;
             }
-            if client.reply != ReplyMode::On && !is_reply_on(argv) {
+            if client.reply != ReplyMode::On && !is_reply_on(argv) && !is_push(client, argv) {
                 if client.reply == ReplyMode::SkipNext {
                     client.reply = ReplyMode::On;
                 }
@@ -905,6 +928,24 @@ async fn run(
                     Error::Static(commands::error::OOM).write(&mut out);
                     crate::multi::flag_error(client);
                 }
+                continue;
+            }
+            // A subscribed RESP2 connection reads only messages and
+            // (un)subscribe confirmations: other replies could not be
+            // told apart from them.
+            if client.pubsub.is_some()
+                && !client.resp3
+                && crate::pubsub::subscribed(client)
+                && !crate::pubsub::allowed_while_subscribed(spec.name)
+            {
+                flush_window(w, &mut window, &mut out).await;
+                w.stats.rejected(spec.id);
+                Error::Other(format!(
+                    "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                    cmds::full_name(spec.name, argv)
+                ))
+                .write(&mut out);
+                crate::multi::flag_error(client);
                 continue;
             }
             if !client.squashed.is_empty() && !crate::multi::keeps_squash(client, spec.name) {
@@ -1076,6 +1117,7 @@ async fn run(
             && client.multi.is_none()
             && client.watches.is_empty()
             && client.monitor.is_none()
+            && client.pubsub.is_none()
         {
             log::debug!("client {} moves to thread {}", client.id, streak.0);
             return Ok(Some((streak.0, rbuf[start..end].to_vec())));

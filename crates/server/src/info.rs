@@ -26,10 +26,19 @@ struct Part {
     dbs: Vec<(usize, usize, u64)>,
     /// (calls, rejected, failed) by command id.
     cmds: Vec<(u64, u64, u64)>,
+    /// This thread's pub/sub channels and patterns (for Stats).
+    pubsub: (Vec<Vec<u8>>, Vec<Vec<u8>>),
+}
+
+/// How many different names `names` holds.
+fn distinct<'a>(names: impl Iterator<Item = &'a Vec<u8>>) -> usize {
+    names.collect::<std::collections::HashSet<_>>().len()
 }
 
 /// INFO [section ...]
-pub async fn render(w: &Worker, argv: &[&[u8]]) -> String {
+/// Takes the route it runs under: inside EXEC every shard is held by the
+/// transaction, and only its own requests get through.
+pub async fn render(w: &crate::tx::Route<'_>, argv: &[&[u8]]) -> String {
     let wanted: Vec<String> = argv[1..]
         .iter()
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
@@ -46,6 +55,7 @@ pub async fn render(w: &Worker, argv: &[&[u8]]) -> String {
     let want_cmdstats = wanted
         .iter()
         .any(|x| x == "commandstats" || x == "all" || x == "everything");
+    let want_stats = want("stats");
     let parts = w
         .call_all(move |w| {
             let now = now_ms();
@@ -68,6 +78,11 @@ pub async fn render(w: &Worker, argv: &[&[u8]]) -> String {
                         .collect()
                 } else {
                     Vec::new()
+                },
+                pubsub: if want_stats {
+                    crate::pubsub::names(w)
+                } else {
+                    (Vec::new(), Vec::new())
                 },
                 dbs: sh
                     .ks
@@ -139,7 +154,7 @@ pub async fn render(w: &Worker, argv: &[&[u8]]) -> String {
     if want("stats") {
         let _ = write!(
             s,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\nmigrate_cached_sockets:{}\r\ntotal_error_replies:{}\r\n\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\nmigrate_cached_sockets:{}\r\ntotal_error_replies:{}\r\n\r\n",
             shared.total_connections.load(Ordering::Relaxed),
             sum(|p| p.commands),
             sum(|p| p.ops),
@@ -148,6 +163,8 @@ pub async fn render(w: &Worker, argv: &[&[u8]]) -> String {
             sum(|p| p.evicted),
             sum(|p| p.hits),
             sum(|p| p.misses),
+            distinct(parts.iter().flat_map(|p| &p.pubsub.0)),
+            distinct(parts.iter().flat_map(|p| &p.pubsub.1)),
             crate::migrate::CACHED_SOCKETS.load(Ordering::Relaxed),
             parts
                 .iter()

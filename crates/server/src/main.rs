@@ -37,6 +37,7 @@ mod keylock;
 mod migrate;
 mod monitor;
 mod multi;
+mod pubsub;
 mod router;
 mod rt;
 mod sys;
@@ -135,6 +136,7 @@ fn main() {
         started: Instant::now(),
         started_unix: worker::now_ms() / 1000,
         monitors: monitor::Registry::new(threads),
+        pubsub: pubsub::Registry::new(threads),
         run_id: (0..40)
             .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0'))
             .collect(),
@@ -194,6 +196,7 @@ fn main() {
                     current_req: std::cell::Cell::new(None),
                     evict_turn: std::cell::Cell::new(i),
                     monitors: RefCell::new(Vec::new()),
+                    pubsub: RefCell::new(pubsub::Local::default()),
                 });
                 worker::set_current(&w);
                 let pw = Rc::clone(&w);

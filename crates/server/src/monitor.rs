@@ -48,16 +48,30 @@ impl Registry {
 /// monitor that stops reading cannot use up the server's memory.
 pub const PENDING_MAX: usize = 64 << 20;
 
-/// One monitor connection's lines not yet written.
-#[derive(Default)]
+/// What waits to be written to a connection besides its replies: a
+/// monitor's lines, a subscriber's messages (see `pubsub.rs`).
 pub struct Sink {
     pending: RefCell<Vec<u8>>,
     waker: Cell<Option<Waker>>,
-    /// More than [`PENDING_MAX`] piled up: the connection is to be closed.
+    /// The most bytes that may wait.
+    limit: usize,
+    /// The kind of client, for the message that closes it.
+    what: &'static str,
+    /// More than `limit` piled up: the connection is to be closed.
     overflowed: Cell<bool>,
 }
 
 impl Sink {
+    pub fn new(limit: usize, what: &'static str) -> Sink {
+        Sink {
+            pending: RefCell::new(Vec::new()),
+            waker: Cell::new(None),
+            limit,
+            what,
+            overflowed: Cell::new(false),
+        }
+    }
+
     /// Ready when there are lines to write (or the limit was passed).
     pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self.pending.borrow().is_empty() && !self.overflowed.get() {
@@ -68,7 +82,7 @@ impl Sink {
         }
     }
 
-    /// Ready once more than [`PENDING_MAX`] bytes piled up (watched while
+    /// Ready once more than its limit piled up (watched while
     /// a write to the monitor is stuck).
     pub fn poll_overflow(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self.overflowed.get() {
@@ -79,23 +93,24 @@ impl Sink {
         }
     }
 
-    /// The lines waiting, leaving none; an error once more than
-    /// [`PENDING_MAX`] bytes waited.
+    /// The bytes waiting, leaving none; an error once more than the
+    /// limit waited.
     pub fn take(&self) -> std::io::Result<Vec<u8>> {
         if self.overflowed.get() {
-            return Err(std::io::Error::other(
-                "MONITOR client over its output buffer limit",
-            ));
+            return Err(std::io::Error::other(format!(
+                "{} client over its output buffer limit",
+                self.what
+            )));
         }
         Ok(std::mem::take(&mut *self.pending.borrow_mut()))
     }
 
-    fn push(&self, line: &[u8]) {
+    pub fn push(&self, line: &[u8]) {
         if self.overflowed.get() {
             return;
         }
         let mut pending = self.pending.borrow_mut();
-        if pending.len() + line.len() > PENDING_MAX {
+        if pending.len() + line.len() > self.limit {
             pending.clear();
             pending.shrink_to_fit();
             self.overflowed.set(true);
@@ -109,9 +124,10 @@ impl Sink {
     }
 }
 
-/// Makes a connection of this thread a monitor.
-pub fn start(w: &Worker) -> Rc<Sink> {
-    let sink = Rc::new(Sink::default());
+/// Makes a connection of this thread a monitor; a subscriber's lines go
+/// to the sink its messages use (`sink`), so that they keep their order.
+pub fn start(w: &Worker, sink: Option<Rc<Sink>>) -> Rc<Sink> {
+    let sink = sink.unwrap_or_else(|| Rc::new(Sink::new(PENDING_MAX, "MONITOR")));
     w.monitors.borrow_mut().push(Rc::clone(&sink));
     let reg = &w.shared.monitors;
     reg.per_thread[w.id].fetch_add(1, Ordering::Relaxed);
@@ -274,7 +290,7 @@ mod tests {
 
     #[test]
     fn a_monitor_that_stops_reading_is_cut_off() {
-        let sink = Sink::default();
+        let sink = Sink::new(PENDING_MAX, "MONITOR");
         let line = vec![b'x'; 1 << 20];
         sink.push(&line);
         assert_eq!(sink.take().map(|v| v.len()).ok(), Some(1 << 20));

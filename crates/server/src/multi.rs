@@ -103,6 +103,12 @@ const CONNECTION_ONLY: &[&str] = &[
     "readonly",
     "readwrite",
     "unwatch",
+    "subscribe",
+    "psubscribe",
+    "unsubscribe",
+    "punsubscribe",
+    "publish",
+    "pubsub",
 ];
 
 /// Runs immediately even inside MULTI.

@@ -37,6 +37,8 @@ pub struct Shared {
     pub run_id: String,
     /// Which threads serve MONITOR connections (see `monitor.rs`).
     pub monitors: crate::monitor::Registry,
+    /// Which threads hold pub/sub subscriptions (see `pubsub.rs`).
+    pub pubsub: crate::pubsub::Registry,
 }
 
 /// What CLIENT LIST shows of a connection.
@@ -61,6 +63,9 @@ pub struct ClientInfo {
     pub blocked: bool,
     /// Commands queued since MULTI, -1 outside MULTI (flags=x, multi=N).
     pub multi: i64,
+    /// Channels and patterns subscribed to (sub=, psub=, flags=P).
+    pub sub: usize,
+    pub psub: usize,
 }
 
 /// Counters of one thread, summed by INFO.
@@ -151,6 +156,8 @@ pub struct Worker {
     pub evict_turn: Cell<usize>,
     /// This thread's MONITOR connections.
     pub monitors: RefCell<Vec<Rc<crate::monitor::Sink>>>,
+    /// This thread's pub/sub subscribers.
+    pub pubsub: RefCell<crate::pubsub::Local>,
 }
 
 thread_local! {
@@ -325,27 +332,6 @@ impl Worker {
             return None;
         }
         d.pop_front()
-    }
-
-    /// Runs `f` on every thread in parallel and collects the results in
-    /// thread order.
-    pub async fn call_all<R: Send + 'static>(
-        &self,
-        f: impl Fn(&Worker) -> R + Send + Sync + Clone + 'static,
-    ) -> Vec<R> {
-        let pending: Vec<Pending<R>> = (0..self.nshards())
-            .map(|t| {
-                let f = f.clone();
-                self.start(t, move |w| f(w))
-            })
-            .collect();
-        let mut out = Vec::with_capacity(pending.len());
-        for p in pending {
-            if let Some(r) = p.finish(self).await {
-                out.push(r);
-            }
-        }
-        out
     }
 
     /// The per-thread timer: active expiry and the ops/s sample, `hz` times a second.

@@ -551,3 +551,33 @@ fn reads_never_see_part_of_a_write_whatever_shards_they_skip() {
         assert!(r.join().unwrap() > 100);
     }
 }
+
+/// Server commands that ask every shard (INFO, CONFIG RESETSTAT, CONFIG SET of a shard
+/// setting, PUBLISH, PUBSUB) run inside EXEC, whose transaction holds the shards: they
+/// must go through it, not wait behind it (INFO and CONFIG once waited forever, and the
+/// held shards stalled every later transaction).
+#[test]
+fn server_commands_inside_exec_answer() {
+    for_threads(|s| {
+        let mut c = s.client();
+        c.set_timeout(Duration::from_secs(10));
+        for cmd in [
+            &["INFO", "stats"][..],
+            &["CONFIG", "RESETSTAT"],
+            &["CONFIG", "SET", "proto-max-bulk-len", "536870912"],
+            &["PUBLISH", "ch", "x"],
+            &["PUBSUB", "NUMPAT"],
+            &["DBSIZE"],
+        ] {
+            c.ok(&["MULTI"]);
+            assert_eq!(c.cmd(&["RPUSH", "l", "a"]), Reply::status("QUEUED"));
+            assert_eq!(c.cmd(cmd), Reply::status("QUEUED"));
+            let r = c.cmd(&["EXEC"]);
+            assert_eq!(r.as_array().len(), 2, "{cmd:?}: {r:?}");
+        }
+        // And the server goes on: a transaction over every shard still runs.
+        c.ok(&["MULTI"]);
+        c.cmd(&["FLUSHALL"]);
+        assert_eq!(c.cmd(&["EXEC"]), Reply::Array(vec![Reply::ok()]));
+    });
+}

@@ -1,0 +1,509 @@
+//! Pub/sub: SUBSCRIBE, PSUBSCRIBE, their UNSUBSCRIBEs, PUBLISH and PUBSUB.
+//!
+//! A subscription lives on the thread of the connection that made it: each
+//! thread keeps its own subscribers by channel and by pattern ([`Local`]),
+//! and nothing else. PUBLISH hands the message to every thread that has a
+//! subscriber at all (a per-thread count in [`Registry`] says which; with
+//! none anywhere, PUBLISH touches no other thread), each thread formats it
+//! once per protocol and appends it to its subscribers' [`Sink`]s, and the
+//! receivers are counted back to the publisher, which answers with the sum.
+//! A subscribed connection's task writes its sink out while it waits for
+//! input, as a MONITOR does (see `conn.rs`), and a subscribed connection
+//! stays on its thread (it does not follow its keys to another shard).
+//!
+//! Ordering: PUBLISH answers only after every thread has queued the
+//! message, so a publisher's messages reach each subscriber in the order
+//! published, and a client that writes a key and then publishes (`RPUSH
+//! job; PUBLISH ch`) has its write applied before any subscriber hears of
+//! it. A client that hears its own message (RESP3) gets it before PUBLISH's
+//! reply, as in Redis.
+//!
+//! A subscriber that leaves more than [`PENDING_MAX`] bytes unread is
+//! closed, as Redis closes one over its `client-output-buffer-limit pubsub`
+//! hard limit (32 MB by default).
+//!
+//! Replies follow Redis: `subscribe`/`unsubscribe`/`psubscribe`/
+//! `punsubscribe` confirmations with the connection's subscription count,
+//! `message` and `pmessage` frames, arrays in RESP2 and pushes in RESP3;
+//! in RESP2 a subscribed connection may only (un)subscribe, PING, QUIT and
+//! RESET. Sharded pub/sub (SSUBSCRIBE) and keyspace notifications are not
+//! implemented: PUBSUB SHARDCHANNELS and SHARDNUMSUB answer as a server
+//! without shard subscriptions does.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use commands::Error;
+use resp::encode;
+use storage::glob::glob_match;
+
+use crate::conn::Client;
+use crate::monitor::Sink;
+use crate::tx::Route;
+use crate::worker::Worker;
+
+type Argv<'a> = &'a [&'a [u8]];
+
+/// The most bytes a subscriber may leave unread (Redis's default hard
+/// limit for pub/sub clients).
+pub const PENDING_MAX: usize = 32 << 20;
+
+/// How many subscriptions (channels and patterns, over all its
+/// connections) each thread holds.
+pub struct Registry {
+    per_thread: Box<[AtomicUsize]>,
+}
+
+impl Registry {
+    pub fn new(threads: usize) -> Registry {
+        Registry {
+            per_thread: (0..threads).map(|_| AtomicUsize::new(0)).collect(),
+        }
+    }
+}
+
+/// One subscribed connection, as the thread's lists know it.
+struct Subscriber {
+    id: u64,
+    resp3: bool,
+    sink: Rc<Sink>,
+}
+
+/// This thread's subscribers, by channel and by pattern.
+#[derive(Default)]
+pub struct Local {
+    channels: HashMap<Vec<u8>, Vec<Rc<Subscriber>>>,
+    patterns: HashMap<Vec<u8>, Vec<Rc<Subscriber>>>,
+}
+
+/// A connection's subscriptions.
+pub struct Subscriptions {
+    me: Rc<Subscriber>,
+    channels: HashSet<Vec<u8>>,
+    patterns: HashSet<Vec<u8>>,
+}
+
+impl Subscriptions {
+    pub fn sink(&self) -> &Rc<Sink> {
+        &self.me.sink
+    }
+
+    fn count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+}
+
+/// Whether `client` is in the subscribed state (at least one channel or
+/// pattern).
+pub fn subscribed(client: &Client) -> bool {
+    client.pubsub.as_ref().is_some_and(|s| s.count() > 0)
+}
+
+/// Commands a RESP2 connection may send while subscribed.
+pub fn allowed_while_subscribed(name: &str) -> bool {
+    matches!(
+        name,
+        "subscribe"
+            | "psubscribe"
+            | "unsubscribe"
+            | "punsubscribe"
+            | "ssubscribe"
+            | "sunsubscribe"
+            | "ping"
+            | "quit"
+            | "reset"
+    )
+}
+
+/// Which of a connection's two lists a command works on.
+#[derive(Clone, Copy)]
+enum Kind {
+    Channel,
+    Pattern,
+}
+
+impl Kind {
+    fn subscribe_word(self) -> &'static [u8] {
+        match self {
+            Kind::Channel => b"subscribe",
+            Kind::Pattern => b"psubscribe",
+        }
+    }
+
+    fn unsubscribe_word(self) -> &'static [u8] {
+        match self {
+            Kind::Channel => b"unsubscribe",
+            Kind::Pattern => b"punsubscribe",
+        }
+    }
+}
+
+fn confirmation(out: &mut Vec<u8>, resp3: bool, word: &[u8], name: Option<&[u8]>, count: usize) {
+    encode::push_len(out, 3, resp3);
+    encode::bulk(out, word);
+    match name {
+        Some(n) => encode::bulk(out, n),
+        None => encode::null(out, resp3),
+    }
+    encode::integer(out, count as i64);
+}
+
+/// SUBSCRIBE channel... / PSUBSCRIBE pattern...
+pub fn subscribe(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) {
+    let kind = if argv[0].eq_ignore_ascii_case(b"psubscribe") {
+        Kind::Pattern
+    } else {
+        Kind::Channel
+    };
+    let subs = client.pubsub.get_or_insert_with(|| {
+        // A MONITOR connection's lines and messages share one sink, so
+        // they reach it in the order they came.
+        let sink = client
+            .monitor
+            .clone()
+            .unwrap_or_else(|| Rc::new(Sink::new(PENDING_MAX, "pub/sub")));
+        Box::new(Subscriptions {
+            me: Rc::new(Subscriber {
+                id: client.id,
+                resp3: client.resp3,
+                sink,
+            }),
+            channels: HashSet::new(),
+            patterns: HashSet::new(),
+        })
+    });
+    if subs.me.resp3 != client.resp3 {
+        // HELLO changed the protocol: the thread's lists get the new one.
+        let me = Rc::new(Subscriber {
+            id: subs.me.id,
+            resp3: client.resp3,
+            sink: Rc::clone(&subs.me.sink),
+        });
+        let mut guard = w.pubsub.borrow_mut();
+        let local = &mut *guard;
+        for (names, map) in [
+            (&subs.channels, &mut local.channels),
+            (&subs.patterns, &mut local.patterns),
+        ] {
+            for n in names {
+                if let Some(list) = map.get_mut(n) {
+                    for s in list.iter_mut().filter(|s| s.id == me.id) {
+                        *s = Rc::clone(&me);
+                    }
+                }
+            }
+        }
+        subs.me = me;
+    }
+    let mut local = w.pubsub.borrow_mut();
+    let added = &w.shared.pubsub.per_thread[w.id];
+    for &name in &argv[1..] {
+        let (mine, map) = match kind {
+            Kind::Channel => (&mut subs.channels, &mut local.channels),
+            Kind::Pattern => (&mut subs.patterns, &mut local.patterns),
+        };
+        if mine.insert(name.to_vec()) {
+            map.entry(name.to_vec())
+                .or_default()
+                .push(Rc::clone(&subs.me));
+            added.fetch_add(1, Ordering::Release);
+        }
+        confirmation(
+            out,
+            client.resp3,
+            kind.subscribe_word(),
+            Some(name),
+            subs.count(),
+        );
+    }
+    drop(local);
+    update_info(client);
+}
+
+/// UNSUBSCRIBE [channel...] / PUNSUBSCRIBE [pattern...]: the given ones,
+/// or all of them.
+pub fn unsubscribe(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) {
+    let kind = if argv[0].eq_ignore_ascii_case(b"punsubscribe") {
+        Kind::Pattern
+    } else {
+        Kind::Channel
+    };
+    let resp3 = client.resp3;
+    take_pending(client, out);
+    let names: Vec<Vec<u8>> = if argv.len() > 1 {
+        argv[1..].iter().map(|a| a.to_vec()).collect()
+    } else {
+        match (&client.pubsub, kind) {
+            (Some(s), Kind::Channel) => s.channels.iter().cloned().collect(),
+            (Some(s), Kind::Pattern) => s.patterns.iter().cloned().collect(),
+            (None, _) => Vec::new(),
+        }
+    };
+    if names.is_empty() {
+        let count = client.pubsub.as_ref().map_or(0, |s| s.count());
+        confirmation(out, resp3, kind.unsubscribe_word(), None, count);
+        return;
+    }
+    for name in &names {
+        let count = match client.pubsub.as_mut() {
+            Some(subs) => {
+                remove(w, subs, kind, name);
+                subs.count()
+            }
+            None => 0,
+        };
+        confirmation(out, resp3, kind.unsubscribe_word(), Some(name), count);
+    }
+    if client.pubsub.as_ref().is_some_and(|s| s.count() == 0) {
+        client.pubsub = None;
+    }
+    update_info(client);
+}
+
+/// Moves the messages waiting for `client` into `out`, ahead of the reply
+/// of the command it is running: they came before it. (A MONITOR
+/// connection's lines stay where they are: they are written between reads.)
+fn take_pending(client: &Client, out: &mut Vec<u8>) {
+    if client.monitor.is_some() {
+        return;
+    }
+    if let Some(Ok(pending)) = client.pubsub.as_ref().map(|s| s.me.sink.take()) {
+        out.extend_from_slice(&pending);
+    }
+}
+
+/// Drops one subscription of `subs` from its lists.
+fn remove(w: &Worker, subs: &mut Subscriptions, kind: Kind, name: &[u8]) {
+    let mine = match kind {
+        Kind::Channel => &mut subs.channels,
+        Kind::Pattern => &mut subs.patterns,
+    };
+    if !mine.remove(name) {
+        return;
+    }
+    let mut local = w.pubsub.borrow_mut();
+    let map = match kind {
+        Kind::Channel => &mut local.channels,
+        Kind::Pattern => &mut local.patterns,
+    };
+    if let Some(list) = map.get_mut(name) {
+        list.retain(|s| s.id != subs.me.id);
+        if list.is_empty() {
+            map.remove(name);
+        }
+    }
+    w.shared.pubsub.per_thread[w.id].fetch_sub(1, Ordering::Release);
+}
+
+/// Forgets every subscription of `client` (its connection closed, or it
+/// sent RESET).
+pub fn drop_all(w: &Worker, client: &mut Client) {
+    let Some(mut subs) = client.pubsub.take() else {
+        return;
+    };
+    let channels: Vec<Vec<u8>> = subs.channels.iter().cloned().collect();
+    for c in channels {
+        remove(w, &mut subs, Kind::Channel, &c);
+    }
+    let patterns: Vec<Vec<u8>> = subs.patterns.iter().cloned().collect();
+    for p in patterns {
+        remove(w, &mut subs, Kind::Pattern, &p);
+    }
+    client.pubsub = None;
+    update_info(client);
+}
+
+fn update_info(client: &Client) {
+    let mut info = client.info.borrow_mut();
+    let (sub, psub) = client
+        .pubsub
+        .as_ref()
+        .map_or((0, 0), |s| (s.channels.len(), s.patterns.len()));
+    info.sub = sub;
+    info.psub = psub;
+}
+
+/// PUBLISH channel message
+pub async fn publish(w: &Route<'_>, client: &Client, argv: Argv<'_>, out: &mut Vec<u8>) {
+    let (channel, message) = (argv[1], argv[2]);
+    let reg = &w.shared.pubsub;
+    let mut pending = Vec::new();
+    let mut receivers = 0;
+    for (t, n) in reg.per_thread.iter().enumerate() {
+        if n.load(Ordering::Acquire) == 0 {
+            continue;
+        }
+        if t == w.id {
+            receivers += deliver(w, channel, message);
+        } else {
+            let (c, m) = (channel.to_vec(), message.to_vec());
+            pending.push(w.start(t, move |w| deliver(w, &c, &m)));
+        }
+    }
+    for p in pending {
+        receivers += p.finish(w).await.unwrap_or(0);
+    }
+    // A client that hears its own message gets it before the reply.
+    take_pending(client, out);
+    encode::integer(out, receivers as i64);
+}
+
+/// Queues `message` for this thread's subscribers of `channel` and of the
+/// patterns it matches; returns how many there were.
+fn deliver(w: &Worker, channel: &[u8], message: &[u8]) -> usize {
+    let local = w.pubsub.borrow();
+    let mut n = 0;
+    if let Some(list) = local.channels.get(channel) {
+        let mut frames: [Option<Vec<u8>>; 2] = [None, None];
+        for s in list {
+            let f = frames[usize::from(s.resp3)].get_or_insert_with(|| {
+                let mut f = Vec::with_capacity(channel.len() + message.len() + 32);
+                encode::push_len(&mut f, 3, s.resp3);
+                encode::bulk(&mut f, b"message");
+                encode::bulk(&mut f, channel);
+                encode::bulk(&mut f, message);
+                f
+            });
+            s.sink.push(f);
+            n += 1;
+        }
+    }
+    for (pattern, list) in &local.patterns {
+        if !glob_match(pattern, channel, false) {
+            continue;
+        }
+        let mut frames: [Option<Vec<u8>>; 2] = [None, None];
+        for s in list {
+            let f = frames[usize::from(s.resp3)].get_or_insert_with(|| {
+                let mut f = Vec::with_capacity(pattern.len() + channel.len() + message.len() + 40);
+                encode::push_len(&mut f, 4, s.resp3);
+                encode::bulk(&mut f, b"pmessage");
+                encode::bulk(&mut f, pattern);
+                encode::bulk(&mut f, channel);
+                encode::bulk(&mut f, message);
+                f
+            });
+            s.sink.push(f);
+            n += 1;
+        }
+    }
+    n
+}
+
+/// This thread's channels (with at least one subscriber) and patterns.
+pub fn names(w: &Worker) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let local = w.pubsub.borrow();
+    (
+        local.channels.keys().cloned().collect(),
+        local.patterns.keys().cloned().collect(),
+    )
+}
+
+/// PUBSUB CHANNELS [pattern] | NUMSUB [channel...] | NUMPAT |
+/// SHARDCHANNELS [pattern] | SHARDNUMSUB [channel...] | HELP
+pub async fn pubsub(
+    w: &Route<'_>,
+    client: &Client,
+    argv: Argv<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let sub = argv[1].to_ascii_lowercase();
+    let resp3 = client.resp3;
+    match sub.as_slice() {
+        b"channels" | b"shardchannels" | b"numpat" | b"help"
+            if argv.len()
+                > if sub.starts_with(b"numpat") || sub == b"help" {
+                    2
+                } else {
+                    3
+                } =>
+        {
+            return Err(Error::WrongArity(format!("pubsub|{}", lossy(&sub))));
+        }
+        b"channels" | b"shardchannels" => {
+            let mut found = BTreeSet::new();
+            if sub == b"channels" {
+                for (c, _) in w.call_all(names).await {
+                    found.extend(c);
+                }
+            }
+            let matching: Vec<&Vec<u8>> = found
+                .iter()
+                .filter(|c| argv.get(2).is_none_or(|p| glob_match(p, c, false)))
+                .collect();
+            encode::array_len(out, matching.len());
+            for c in matching {
+                encode::bulk(out, c);
+            }
+        }
+        b"numsub" | b"shardnumsub" => {
+            let wanted: Vec<Vec<u8>> = argv[2..].iter().map(|a| a.to_vec()).collect();
+            let mut counts = vec![0usize; wanted.len()];
+            if sub == b"numsub" && !wanted.is_empty() {
+                let per_thread = w
+                    .call_all(move |w| {
+                        let local = w.pubsub.borrow();
+                        wanted
+                            .iter()
+                            .map(|c| local.channels.get(c).map_or(0, Vec::len))
+                            .collect::<Vec<usize>>()
+                    })
+                    .await;
+                for t in per_thread {
+                    for (sum, n) in counts.iter_mut().zip(t) {
+                        *sum += n;
+                    }
+                }
+            }
+            encode::map_len(out, argv.len() - 2, resp3);
+            for (c, n) in argv[2..].iter().zip(counts) {
+                encode::bulk(out, c);
+                encode::integer(out, n as i64);
+            }
+        }
+        b"numpat" => {
+            let mut patterns = HashSet::new();
+            for (_, p) in w.call_all(names).await {
+                patterns.extend(p);
+            }
+            encode::integer(out, patterns.len() as i64);
+        }
+        b"help" => {
+            let lines: &[&[u8]] = &[
+                b"PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                b"CHANNELS [<pattern>]",
+                b"    Return the currently active channels matching a <pattern> (default: '*').",
+                b"NUMPAT",
+                b"    Return number of subscriptions to patterns.",
+                b"NUMSUB [<channel> ...]",
+                b"    Return the number of subscribers for the specified channels, excluding",
+                b"    pattern subscriptions(default: no channels).",
+                b"SHARDCHANNELS [<pattern>]",
+                b"    Return the currently active shard level channels matching a <pattern> (default: '*').",
+                b"SHARDNUMSUB [<shardchannel> ...]",
+                b"    Return the number of subscribers for the specified shard level channel(s)",
+                b"HELP",
+                b"    Prints this help.",
+            ];
+            encode::array_len(out, lines.len());
+            for l in lines {
+                encode::simple(out, l);
+            }
+        }
+        _ => return Err(Error::unknown_subcommand(argv[1], "PUBSUB")),
+    }
+    Ok(())
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// PING while subscribed, in RESP2: `pong` and the argument (or an empty
+/// string) as an array.
+pub fn ping(argv: Argv<'_>, out: &mut Vec<u8>) {
+    encode::array_len(out, 2);
+    encode::bulk(out, b"pong");
+    encode::bulk(out, argv.get(1).copied().unwrap_or(b""));
+}

@@ -1,0 +1,355 @@
+//! SUBSCRIBE, PSUBSCRIBE, PUBLISH and PUBSUB against the real server, at one
+//! thread and at four (where subscribers and publishers land on different
+//! threads). These pass unchanged against redis-server with
+//! TESSERA_TEST_AGAINST_REDIS=1.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use common::{for_threads, Client, Reply};
+
+fn confirm(kind: &str, name: &str, count: i64) -> Reply {
+    Reply::Array(vec![
+        Reply::bulk(kind),
+        Reply::bulk(name),
+        Reply::int(count),
+    ])
+}
+
+fn message(channel: &str, payload: &str) -> Reply {
+    Reply::bulks(&["message", channel, payload])
+}
+
+/// Subscribes `c` and reads one confirmation per name.
+fn subscribe(c: &mut Client, cmd: &str, names: &[&str]) -> Vec<i64> {
+    let mut args = vec![cmd];
+    args.extend_from_slice(names);
+    c.send(&common::encode(&args));
+    names
+        .iter()
+        .map(|n| {
+            let r = c.read_reply();
+            let a = r.as_array();
+            assert_eq!(a[0], Reply::bulk(cmd.to_ascii_lowercase()), "{r:?}");
+            assert_eq!(a[1], Reply::bulk(n), "{r:?}");
+            a[2].as_int()
+        })
+        .collect()
+}
+
+#[test]
+fn messages_reach_every_subscriber_on_every_thread() {
+    for_threads(|s| {
+        // Eight subscribers: at four threads they are spread over all of them.
+        let mut subs: Vec<Client> = (0..8).map(|_| s.client()).collect();
+        for sub in &mut subs {
+            assert_eq!(subscribe(sub, "SUBSCRIBE", &["news", "sport"]), [1, 2]);
+        }
+        let mut p = s.client();
+        assert_eq!(p.int(&["PUBLISH", "news", "hello"]), 8);
+        assert_eq!(p.int(&["PUBLISH", "sport", "goal"]), 8);
+        assert_eq!(p.int(&["PUBLISH", "weather", "rain"]), 0);
+        for sub in &mut subs {
+            assert_eq!(sub.read_reply(), message("news", "hello"));
+            assert_eq!(sub.read_reply(), message("sport", "goal"));
+        }
+        // Binary-safe channel and payload.
+        let odd = "a\r\n\0b";
+        assert_eq!(subscribe(&mut subs[0], "SUBSCRIBE", &[odd]), [3]);
+        assert_eq!(p.int(&["PUBLISH", odd, odd]), 1);
+        assert_eq!(subs[0].read_reply(), message(odd, odd));
+
+        assert_eq!(
+            p.cmd(&["PUBSUB", "NUMSUB", "news", "sport", odd, "none"]),
+            Reply::Array(vec![
+                Reply::bulk("news"),
+                Reply::int(8),
+                Reply::bulk("sport"),
+                Reply::int(8),
+                Reply::bulk(odd),
+                Reply::int(1),
+                Reply::bulk("none"),
+                Reply::int(0),
+            ])
+        );
+        let mut chans = p.cmd(&["PUBSUB", "CHANNELS"]).as_strings();
+        chans.sort();
+        assert_eq!(chans, [odd, "news", "sport"]);
+        assert_eq!(p.cmd(&["PUBSUB", "CHANNELS", "n*"]).as_strings(), ["news"]);
+
+        // Unsubscribing from one, then from everything.
+        subs[1].send(&common::encode(&["UNSUBSCRIBE", "news"]));
+        assert_eq!(subs[1].read_reply(), confirm("unsubscribe", "news", 1));
+        assert_eq!(p.int(&["PUBLISH", "news", "x"]), 7);
+        subs[1].send(&common::encode(&["UNSUBSCRIBE"]));
+        assert_eq!(subs[1].read_reply(), confirm("unsubscribe", "sport", 0));
+        // Out of the subscribed state: an ordinary client again.
+        assert_eq!(subs[1].cmd(&["PING"]), Reply::status("PONG"));
+        assert_eq!(subs[1].cmd(&["SET", "k", "v"]), Reply::ok());
+        assert_eq!(p.int(&["PUBLISH", "sport", "x"]), 7);
+
+        // A closed subscriber is forgotten.
+        drop(subs.pop());
+        wait_for(|| p.cmd(&["PUBSUB", "NUMSUB", "sport"]).as_array()[1].as_int() == 6);
+        drop(subs);
+        wait_for(|| p.cmd(&["PUBSUB", "CHANNELS"]).as_array().is_empty());
+        assert_eq!(p.int(&["PUBLISH", "news", "x"]), 0);
+    });
+}
+
+fn wait_for(mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "condition never held"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn patterns_match_as_globs() {
+    for_threads(|s| {
+        let mut a = s.client();
+        let mut b = s.client();
+        assert_eq!(
+            subscribe(&mut a, "PSUBSCRIBE", &["foo.*", "bar.[0-9]"]),
+            [1, 2]
+        );
+        assert_eq!(subscribe(&mut b, "PSUBSCRIBE", &["foo.*"]), [1]);
+        assert_eq!(subscribe(&mut b, "SUBSCRIBE", &["foo.1"]), [2]);
+        let mut p = s.client();
+        // b hears foo.1 twice: once by channel, once by pattern.
+        assert_eq!(p.int(&["PUBLISH", "foo.1", "m"]), 3);
+        assert_eq!(p.int(&["PUBLISH", "bar.7", "n"]), 1);
+        assert_eq!(p.int(&["PUBLISH", "bar.x", "n"]), 0);
+        assert_eq!(p.int(&["PUBLISH", "foo", "n"]), 0);
+        assert_eq!(
+            a.read_reply(),
+            Reply::bulks(&["pmessage", "foo.*", "foo.1", "m"])
+        );
+        assert_eq!(
+            a.read_reply(),
+            Reply::bulks(&["pmessage", "bar.[0-9]", "bar.7", "n"])
+        );
+        let mut got = [b.read_reply(), b.read_reply()];
+        got.sort_by_key(|r| r.as_array().len());
+        assert_eq!(got[0], message("foo.1", "m"));
+        assert_eq!(got[1], Reply::bulks(&["pmessage", "foo.*", "foo.1", "m"]));
+        // NUMPAT counts distinct patterns across clients and threads.
+        assert_eq!(p.int(&["PUBSUB", "NUMPAT"]), 2);
+        a.send(&common::encode(&["PUNSUBSCRIBE", "foo.*", "nope"]));
+        assert_eq!(a.read_reply(), confirm("punsubscribe", "foo.*", 1));
+        assert_eq!(a.read_reply(), confirm("punsubscribe", "nope", 1));
+        assert_eq!(p.int(&["PUBSUB", "NUMPAT"]), 2);
+        b.send(&common::encode(&["PUNSUBSCRIBE"]));
+        assert_eq!(b.read_reply(), confirm("punsubscribe", "foo.*", 1));
+        assert_eq!(p.int(&["PUBSUB", "NUMPAT"]), 1);
+        // With nothing to leave, the reply still comes, with a null name.
+        let mut c = s.client();
+        assert_eq!(
+            c.cmd(&["PUNSUBSCRIBE"]),
+            Reply::Array(vec![Reply::bulk("punsubscribe"), Reply::Nil, Reply::int(0)])
+        );
+        assert_eq!(
+            c.cmd(&["UNSUBSCRIBE"]),
+            Reply::Array(vec![Reply::bulk("unsubscribe"), Reply::Nil, Reply::int(0)])
+        );
+    });
+}
+
+#[test]
+fn a_subscribed_connection_takes_only_pubsub_commands() {
+    for_threads(|s| {
+        let mut c = s.client();
+        subscribe(&mut c, "SUBSCRIBE", &["ch"]);
+        assert_eq!(
+            c.err(&["GET", "k"]),
+            "ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+        );
+        assert_eq!(
+            c.err(&["CLIENT", "LIST"]),
+            "ERR Can't execute 'client|list': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+        );
+        assert_eq!(c.cmd(&["PING"]), Reply::bulks(&["pong", ""]));
+        assert_eq!(c.cmd(&["PING", "hi"]), Reply::bulks(&["pong", "hi"]));
+        // Arity is checked first, as in Redis.
+        assert!(c.err(&["GET"]).starts_with("ERR wrong number of arguments"));
+        let mut other = s.client();
+        let list = other.cmd(&["CLIENT", "LIST"]).as_string();
+        let line = list
+            .lines()
+            .find(|l| l.contains(" sub=1 "))
+            .unwrap_or_else(|| panic!("no subscriber in {list}"));
+        assert!(
+            line.contains(" flags=P ") && line.contains(" psub=0 "),
+            "{line}"
+        );
+        let info = other.cmd(&["INFO", "stats"]).as_string();
+        assert!(info.contains("pubsub_channels:1\r\n"), "{info}");
+        assert!(info.contains("pubsub_patterns:0\r\n"), "{info}");
+        // RESET leaves the subscribed state and every channel.
+        assert_eq!(c.cmd(&["RESET"]), Reply::status("RESET"));
+        assert_eq!(c.cmd(&["GET", "k"]), Reply::Nil);
+        assert_eq!(other.int(&["PUBLISH", "ch", "x"]), 0);
+        // CLIENT KILL TYPE pubsub closes subscribers only.
+        subscribe(&mut c, "PSUBSCRIBE", &["*"]);
+        assert_eq!(other.int(&["CLIENT", "KILL", "TYPE", "pubsub"]), 1);
+        c.set_timeout(Duration::from_secs(5));
+        assert!(c.try_read_reply().unwrap().is_none());
+        assert_eq!(other.cmd(&["PING"]), Reply::status("PONG"));
+    });
+}
+
+/// A write and then a PUBLISH from one connection: a subscriber that hears
+/// the message finds the write done, whichever threads the key, the
+/// publisher and the subscriber are on.
+#[test]
+fn a_message_never_overtakes_the_publishers_earlier_writes() {
+    for_threads(|s| {
+        let mut sub = s.client();
+        subscribe(&mut sub, "SUBSCRIBE", &["jobs"]);
+        let mut reader = s.client();
+        let mut p = s.client();
+        for i in 0..200 {
+            let key = format!("job:{i}");
+            let batch = [
+                common::encode(&["RPUSH", &key, "payload"]),
+                common::encode(&["PUBLISH", "jobs", &key]),
+            ]
+            .concat();
+            p.send(&batch);
+            let got = sub.read_reply();
+            assert_eq!(got, message("jobs", &key));
+            assert_eq!(reader.int(&["LLEN", &key]), 1, "{key}");
+            assert_eq!(p.read_reply(), Reply::int(1));
+            assert_eq!(p.read_reply(), Reply::int(1));
+        }
+        // A pipeline of messages arrives in the order published.
+        let mut batch = Vec::new();
+        for i in 0..2000 {
+            batch.extend(common::encode(&["PUBLISH", "jobs", &i.to_string()]));
+        }
+        p.send(&batch);
+        for i in 0..2000 {
+            assert_eq!(sub.read_reply(), message("jobs", &i.to_string()));
+        }
+        for _ in 0..2000 {
+            assert_eq!(p.read_reply(), Reply::int(1));
+        }
+    });
+}
+
+/// In RESP3 messages are pushes, any command may be sent while subscribed,
+/// and a client that publishes to itself gets the message first.
+#[test]
+fn resp3_subscribers_get_pushes() {
+    for_threads(|s| {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let expect = |c: &mut std::net::TcpStream, send: &[u8], want: &[u8]| {
+            c.write_all(send).unwrap();
+            let mut got = vec![0u8; want.len()];
+            c.read_exact(&mut got).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(want),
+                "after {}",
+                String::from_utf8_lossy(send)
+            );
+        };
+        c.write_all(b"HELLO 3\r\n").unwrap();
+        let mut hello = vec![0u8; 4096];
+        let n = c.read(&mut hello).unwrap();
+        assert!(hello[..n].starts_with(b"%"), "{:?}", &hello[..n]);
+        expect(
+            &mut c,
+            b"SUBSCRIBE ch\r\n",
+            b">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n",
+        );
+        expect(&mut c, b"SET k v\r\n", b"+OK\r\n");
+        expect(
+            &mut c,
+            b"PUBLISH ch hi\r\n",
+            b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n:1\r\n",
+        );
+        expect(&mut c, b"PING\r\n", b"+PONG\r\n");
+        expect(
+            &mut c,
+            b"UNSUBSCRIBE\r\n",
+            b">3\r\n$11\r\nunsubscribe\r\n$2\r\nch\r\n:0\r\n",
+        );
+        expect(
+            &mut c,
+            b"UNSUBSCRIBE\r\n",
+            b">3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n",
+        );
+    });
+}
+
+/// A subscriber that stops reading is closed once 32 MB wait for it (Redis's
+/// pub/sub output limit); the publisher and everyone else go on.
+#[test]
+fn a_subscriber_that_stops_reading_is_cut_off() {
+    if common::skip_against_redis("Redis also enforces a soft limit over time") {
+        return;
+    }
+    for_threads(|s| {
+        let mut sub = s.client();
+        subscribe(&mut sub, "SUBSCRIBE", &["flood"]);
+        let mut p = s.client();
+        let payload = "x".repeat(1 << 20);
+        let mut closed = false;
+        for _ in 0..200 {
+            if p.int(&["PUBLISH", "flood", &payload]) == 0 {
+                closed = true;
+                break;
+            }
+        }
+        assert!(closed, "the subscriber was never cut off");
+        assert_eq!(
+            p.cmd(&["PUBSUB", "NUMSUB", "flood"]).as_array()[1],
+            Reply::int(0)
+        );
+        assert_eq!(p.cmd(&["PING"]), Reply::status("PONG"));
+    });
+}
+
+/// The `redis` crate's pub/sub API, as an application uses it.
+#[test]
+fn redis_crate_pubsub() {
+    for_threads(|s| {
+        let mut conn = s.conn();
+        let mut ps = conn.as_pubsub();
+        ps.subscribe("orders").unwrap();
+        ps.psubscribe("audit.*").unwrap();
+        ps.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut publisher = s.conn();
+        let n: i64 = redis::cmd("PUBLISH")
+            .arg("orders")
+            .arg("42")
+            .query(&mut publisher)
+            .unwrap();
+        assert_eq!(n, 1);
+        let n: i64 = redis::cmd("PUBLISH")
+            .arg("audit.login")
+            .arg("alice")
+            .query(&mut publisher)
+            .unwrap();
+        assert_eq!(n, 1);
+        let m = ps.get_message().unwrap();
+        assert_eq!(m.get_channel_name(), "orders");
+        assert_eq!(m.get_payload::<String>().unwrap(), "42");
+        let m = ps.get_message().unwrap();
+        assert_eq!(m.get_channel_name(), "audit.login");
+        assert_eq!(m.get_pattern::<String>().unwrap(), "audit.*");
+        assert_eq!(m.get_payload::<String>().unwrap(), "alice");
+        ps.unsubscribe("orders").unwrap();
+        ps.punsubscribe("audit.*").unwrap();
+    });
+}
