@@ -95,6 +95,7 @@ pub fn remove_if_empty<T: Typed>(db: &mut Db, key: &[u8], now: Millis) -> bool {
         .is_some_and(T::is_empty_value);
     if empty {
         db.remove(key, now);
+        storage::notify::emit(storage::notify::class::GENERIC, "del", db.id, key);
     }
     empty
 }

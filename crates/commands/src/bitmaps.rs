@@ -509,6 +509,7 @@ fn setbit(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         v.set_range(byte, &[new]);
         cur & mask != 0
     })?;
+    ctx.notify(storage::notify::class::STRING, "setbit", argv[1]);
     encode::integer(ctx.out, i64::from(old));
     Ok(())
 }

@@ -106,6 +106,7 @@ fn restore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
     } else {
         ctx.db().insert(key, value, expire);
+        ctx.notify(storage::notify::class::GENERIC, "restore", key);
         let stamp = if evict::policy().is_lfu() {
             opts.freq.map(|f| evict::stamp_freq(f as u8))
         } else {

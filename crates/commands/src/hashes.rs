@@ -7,6 +7,7 @@
 //! map in RESP3, HRANDFIELD WITHVALUES an array of pairs there.
 
 use resp::encode;
+use storage::notify::class;
 use storage::{Hash, StrRef};
 
 use crate::access;
@@ -68,7 +69,9 @@ fn set_pairs(ctx: &mut Ctx<'_>, argv: &[&[u8]], cmd: &str) -> Result<i64, Error>
     }
     let now = ctx.now;
     let h = access::write_or_create::<Hash>(ctx.db(), argv[1], now)?;
-    Ok(h.insert_many(&argv[2..]) as i64)
+    let added = h.insert_many(&argv[2..]) as i64;
+    ctx.notify(class::HASH, "hset", argv[1]);
+    Ok(added)
 }
 
 /// HSET key field value [field value ...]
@@ -90,6 +93,9 @@ fn hsetnx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let now = ctx.now;
     let h = access::write_or_create::<Hash>(ctx.db(), argv[1], now)?;
     let added = !h.contains(argv[2]) && h.insert(argv[2], argv[3]);
+    if added {
+        ctx.notify(class::HASH, "hset", argv[1]);
+    }
     encode::integer(ctx.out, i64::from(added));
     Ok(())
 }
@@ -131,6 +137,9 @@ fn hdel(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             if h.is_empty() {
                 break;
             }
+        }
+        if removed > 0 {
+            storage::notify::emit(class::HASH, "hdel", db.id, argv[1]);
         }
         access::remove_if_empty::<Hash>(db, argv[1], now);
     }
@@ -219,6 +228,7 @@ fn hincrby(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     };
     let new = cur.checked_add(by).ok_or(Error::Overflow)?;
     h.insert_str(argv[2], StrRef::Int(new));
+    ctx.notify(class::HASH, "hincrby", argv[1]);
     encode::integer(ctx.out, new);
     Ok(())
 }
@@ -244,6 +254,7 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     }
     let s = format_f64(new);
     h.insert(argv[2], s.as_bytes());
+    ctx.notify(class::HASH, "hincrbyfloat", argv[1]);
     encode::bulk(ctx.out, s.as_bytes());
     Ok(())
 }

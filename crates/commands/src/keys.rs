@@ -4,6 +4,7 @@
 
 use resp::encode;
 use storage::evict::{self, Policy};
+use storage::notify::{self, class};
 use storage::{glob_match, Millis, Value};
 
 use crate::args::{parse_i64, Args};
@@ -88,6 +89,7 @@ fn copy(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         return Ok(());
     }
     dst.insert(argv[2], value, exp);
+    notify::emit(class::GENERIC, "copy_to", opts.db, argv[2]);
     encode::integer(ctx.out, 1);
     Ok(())
 }
@@ -216,7 +218,11 @@ fn memory(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 /// Deletes the live keys among `keys`; returns how many there were.
 pub fn del_keys(shard: &mut Shard, db: usize, keys: &[&[u8]], now: Millis) -> i64 {
     keys.iter()
-        .filter_map(|k| shard.ks.dbs[db].remove(k, now))
+        .filter_map(|k| {
+            let v = shard.ks.dbs[db].remove(k, now)?;
+            notify::emit(class::GENERIC, "del", db, k);
+            Some(v)
+        })
         .map(storage::lazyfree::release)
         .count() as i64
 }
@@ -339,8 +345,10 @@ fn expire_generic(
     }
     if at <= now as i64 {
         db.remove(key, now);
+        ctx.notify(class::GENERIC, "del", key);
     } else {
         db.set_expiry(key, Some(at as Millis), now);
+        ctx.notify(class::GENERIC, "expire", key);
     }
     encode::integer(ctx.out, 1);
     Ok(())
@@ -408,6 +416,9 @@ fn persist(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         Some(Some(_)) => i64::from(db.set_expiry(argv[1], None, now)),
         _ => 0,
     };
+    if n == 1 {
+        ctx.notify(class::GENERIC, "persist", argv[1]);
+    }
     encode::integer(ctx.out, n);
     Ok(())
 }
@@ -432,6 +443,8 @@ fn move_cmd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         let to = &mut ctx.shard.ks.dbs[target];
         to.insert(key, v, exp);
         to.set_stamp(key, stamp, now);
+        ctx.notify(class::GENERIC, "move_from", key);
+        notify::emit(class::GENERIC, "move_to", target, key);
     }
     encode::integer(ctx.out, 1);
     Ok(())
@@ -460,6 +473,8 @@ fn rename_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], nx: bool) -> CmdResult {
     if let Some((v, exp, stamp)) = db.take_for_move(src, now) {
         db.insert(dst, v, exp);
         db.set_stamp(dst, stamp, now);
+        ctx.notify(class::GENERIC, "rename_from", src);
+        ctx.notify(class::GENERIC, "rename_to", dst);
     }
     if nx {
         encode::integer(ctx.out, 1);

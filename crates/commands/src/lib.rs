@@ -104,6 +104,13 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Logs keyspace notification `name` of `class` for `key` in the
+    /// connection's database (see `storage::notify`).
+    #[inline]
+    pub fn notify(&self, class: u32, name: &'static str, key: &[u8]) {
+        storage::notify::emit(class, name, self.db, key);
+    }
+
     /// The connection's current database on this shard.
     pub fn db(&mut self) -> &mut storage::Db {
         &mut self.shard.ks.dbs[self.db]

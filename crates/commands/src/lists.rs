@@ -8,6 +8,7 @@
 //! deleting keys) and stream elements straight into the reply.
 
 use resp::encode;
+use storage::notify::class;
 use storage::{List, Millis, StrRef};
 
 use crate::access;
@@ -104,6 +105,11 @@ fn push(ctx: &mut Ctx<'_>, argv: &[&[u8]], end: End, only_existing: bool) -> Cmd
         }
     }
     integer_len(ctx.out, list.len());
+    let event = match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
+    };
+    ctx.notify(class::LIST, event, key);
     Ok(())
 }
 
@@ -159,10 +165,19 @@ fn pop(ctx: &mut Ctx<'_>, argv: &[&[u8]], end: End, name: &str) -> CmdResult {
         }
     };
     let emit = |s: StrRef<'_>| write_bulk_str(out, s);
-    match end {
-        End::Left => list.pop_front_n(n, emit),
-        End::Right => list.pop_back_n(n, emit),
+    let event = match end {
+        End::Left => {
+            list.pop_front_n(n, emit);
+            "lpop"
+        }
+        End::Right => {
+            list.pop_back_n(n, emit);
+            "rpop"
+        }
     };
+    if n > 0 {
+        storage::notify::emit(class::LIST, event, db.id, key);
+    }
     access::remove_if_empty::<List>(db, key, now);
     Ok(())
 }
@@ -218,6 +233,7 @@ fn linsert(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     };
     if list.insert(argv[3], argv[4], after) {
         integer_len(ctx.out, list.len());
+        ctx.notify(class::LIST, "linsert", argv[1]);
     } else {
         encode::integer(ctx.out, -1);
     }
@@ -267,6 +283,7 @@ fn lrem(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         None => 0,
     };
     if removed > 0 {
+        storage::notify::emit(class::LIST, "lrem", db.id, key);
         access::remove_if_empty::<List>(db, key, now);
     }
     integer_len(ctx.out, removed);
@@ -282,6 +299,7 @@ fn lset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     if !list.set(index, argv[3]) {
         return Err(Error::Static("ERR index out of range"));
     }
+    ctx.notify(class::LIST, "lset", argv[1]);
     encode::ok(ctx.out);
     Ok(())
 }
@@ -295,6 +313,7 @@ fn ltrim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     if let Some(list) = access::write::<List>(db, key, now)? {
         let (from, to) = clamp_range(start, stop, list.len()).unwrap_or((0, 0));
         list.retain_range(from, to);
+        storage::notify::emit(class::LIST, "ltrim", db.id, key);
         access::remove_if_empty::<List>(db, key, now);
     }
     encode::ok(ctx.out);
@@ -427,10 +446,18 @@ fn move_element(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -
         .map_or(0, |i| i + 1);
     let element = &ctx.out[start + header..ctx.out.len() - 2];
     let dl = access::write_or_create::<List>(db, dst, now)?;
+    let (popped, pushed) = match (from, to) {
+        (End::Left, End::Left) => ("lpop", "lpush"),
+        (End::Left, End::Right) => ("lpop", "rpush"),
+        (End::Right, End::Left) => ("rpop", "lpush"),
+        (End::Right, End::Right) => ("rpop", "rpush"),
+    };
     match to {
         End::Left => dl.push_front(element),
         End::Right => dl.push_back(element),
     }
+    storage::notify::emit(class::LIST, popped, db.id, src);
+    storage::notify::emit(class::LIST, pushed, db.id, dst);
     access::remove_if_empty::<List>(db, src, now);
     Ok(())
 }
@@ -489,10 +516,17 @@ fn lmpop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         encode::bulk(out, key);
         encode::array_len(out, count.min(list.len()));
         let emit = |s: StrRef<'_>| write_bulk_str(out, s);
-        match end {
-            End::Left => list.pop_front_n(count, emit),
-            End::Right => list.pop_back_n(count, emit),
+        let event = match end {
+            End::Left => {
+                list.pop_front_n(count, emit);
+                "lpop"
+            }
+            End::Right => {
+                list.pop_back_n(count, emit);
+                "rpop"
+            }
         };
+        storage::notify::emit(class::LIST, event, db.id, key);
         access::remove_if_empty::<List>(db, key, now);
         return Ok(());
     }

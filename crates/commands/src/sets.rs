@@ -10,6 +10,7 @@
 use std::ops::Range;
 
 use resp::encode;
+use storage::notify::class;
 use storage::{Db, Millis, Set, StrRef, Value};
 
 use crate::access;
@@ -108,6 +109,9 @@ fn sadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let (db, out, now) = parts(ctx);
     let set = access::write_or_create::<Set>(db, argv[1], now)?;
     let added = set.insert_many(&argv[2..]);
+    if added > 0 {
+        storage::notify::emit(class::SET, "sadd", db.id, argv[1]);
+    }
     encode::integer(out, added as i64);
     Ok(())
 }
@@ -120,6 +124,7 @@ fn srem(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         Some(set) => argv[2..].iter().filter(|m| set.remove(m)).count(),
     };
     if removed > 0 {
+        storage::notify::emit(class::SET, "srem", db.id, argv[1]);
         access::remove_if_empty::<Set>(db, argv[1], now);
     }
     encode::integer(out, removed as i64);
@@ -195,6 +200,7 @@ fn spop_one(ctx: &mut Ctx<'_>, key: &[u8]) -> CmdResult {
     // The reply holds the member's bytes: remove it by them, no copy.
     let r = write_member(out, m);
     set.remove(&out[r]);
+    storage::notify::emit(class::SET, "spop", db.id, key);
     access::remove_if_empty::<Set>(db, key, now);
     Ok(())
 }
@@ -217,6 +223,8 @@ fn spop_count(ctx: &mut Ctx<'_>, key: &[u8], count: usize) -> CmdResult {
         if let Some(v) = db.remove(key, now) {
             storage::lazyfree::release(v);
         }
+        storage::notify::emit(class::SET, "spop", db.id, key);
+        storage::notify::emit(class::GENERIC, "del", db.id, key);
         return Ok(());
     }
     let mut rng = fastrand::Rng::new();
@@ -226,6 +234,7 @@ fn spop_count(ctx: &mut Ctx<'_>, key: &[u8], count: usize) -> CmdResult {
     for r in picked {
         set.remove(&out[r]);
     }
+    storage::notify::emit(class::SET, "spop", db.id, key);
     Ok(())
 }
 
@@ -322,6 +331,8 @@ fn smove(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     }
     let removed = access::write::<Set>(db, src, now)?.is_some_and(|s| s.remove(m));
     if removed {
+        storage::notify::emit(class::SET, "srem", db.id, src);
+        storage::notify::emit(class::SET, "sadd", db.id, dst);
         access::remove_if_empty::<Set>(db, src, now);
         // A member the destination already has leaves it unchanged (and
         // its watchers undisturbed), as in Redis.
@@ -473,14 +484,22 @@ fn sdiff(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 /// Stores `result` at `dst` as the STORE commands do (replacing any value,
 /// TTL cleared; deleting `dst` when the result is empty) and returns its
 /// size: the shard-local write half of a cross-shard *STORE.
-pub fn store_result(db: &mut Db, dst: &[u8], result: Set, now: Millis) -> usize {
+pub fn store_result(
+    db: &mut Db,
+    dst: &[u8],
+    result: Set,
+    now: Millis,
+    event: &'static str,
+) -> usize {
     let n = result.len();
     if n == 0 {
         if let Some(v) = db.remove(dst, now) {
             storage::lazyfree::release(v);
+            storage::notify::emit(class::GENERIC, "del", db.id, dst);
         }
     } else {
         db.insert(dst, Value::Set(result), None);
+        storage::notify::emit(class::SET, event, db.id, dst);
     }
     n
 }
@@ -492,9 +511,9 @@ pub fn set_copy(db: &mut Db, key: &[u8], now: Millis) -> Result<Option<Set>, Err
 }
 
 /// Stores `result` at `dst` and replies with its size.
-fn store(ctx: &mut Ctx<'_>, dst: &[u8], result: Set) -> CmdResult {
+fn store(ctx: &mut Ctx<'_>, dst: &[u8], result: Set, event: &'static str) -> CmdResult {
     let (db, out, now) = parts(ctx);
-    let n = store_result(db, dst, result, now);
+    let n = store_result(db, dst, result, now, event);
     encode::integer(out, n as i64);
     Ok(())
 }
@@ -503,21 +522,21 @@ fn store(ctx: &mut Ctx<'_>, dst: &[u8], result: Set) -> CmdResult {
 fn sinterstore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let (db, _, now) = parts(ctx);
     let result = intersection(&load(db, &argv[2..], now)?);
-    store(ctx, argv[1], result)
+    store(ctx, argv[1], result, "sinterstore")
 }
 
 /// SUNIONSTORE destination key [key ...]
 fn sunionstore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let (db, _, now) = parts(ctx);
     let result = union(&load(db, &argv[2..], now)?);
-    store(ctx, argv[1], result)
+    store(ctx, argv[1], result, "sunionstore")
 }
 
 /// SDIFFSTORE destination key [key ...]
 fn sdiffstore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let (db, _, now) = parts(ctx);
     let result = difference(&load(db, &argv[2..], now)?);
-    store(ctx, argv[1], result)
+    store(ctx, argv[1], result, "sdiffstore")
 }
 
 /// SINTERCARD's `numkeys`, checked against the argument count.

@@ -333,6 +333,7 @@ pub fn store(db: &mut Db, dst: &[u8], cells: &[Option<Vec<u8>>], now: Millis) ->
     if cells.is_empty() {
         if let Some(old) = db.remove(dst, now) {
             storage::lazyfree::release(old);
+            storage::notify::emit(storage::notify::class::GENERIC, "del", db.id, dst);
         }
         return 0;
     }
@@ -342,6 +343,7 @@ pub fn store(db: &mut Db, dst: &[u8], cells: &[Option<Vec<u8>>], now: Millis) ->
     }
     let n = list.len();
     db.insert(dst, Value::List(Box::new(list)), None);
+    storage::notify::emit(storage::notify::class::LIST, "sortstore", db.id, dst);
     n
 }
 

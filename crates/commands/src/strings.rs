@@ -1,6 +1,7 @@
 //! String commands: GET, SET and its variants, counters, ranges.
 
 use resp::encode;
+use storage::notify::{self, class};
 use storage::{Millis, StrRef, Value};
 
 use crate::args::{format_f64, parse_f64, parse_i64, Args};
@@ -184,6 +185,10 @@ fn set(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         }
         Ttl::At(at) => dbm.insert(key, v, Some(at)),
     }
+    ctx.notify(class::STRING, "set", key);
+    if matches!(ttl, Ttl::At(_)) {
+        ctx.notify(class::GENERIC, "expire", key);
+    }
     if get {
         reply_old(ctx.out, old);
     } else {
@@ -200,6 +205,7 @@ fn setnx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         encode::integer(ctx.out, 0);
     } else {
         db.insert(argv[1], Value::from_bytes(argv[2]), None);
+        ctx.notify(class::STRING, "set", argv[1]);
         encode::integer(ctx.out, 1);
     }
     Ok(())
@@ -210,6 +216,8 @@ fn setex_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], unit: i64, cmd: &'static str
     let at = expire_time(n, unit, false, ctx.now, cmd)?;
     let (key, value) = (argv[1], argv[3]);
     ctx.db().insert(key, Value::from_bytes(value), Some(at));
+    ctx.notify(class::STRING, "set", key);
+    ctx.notify(class::GENERIC, "expire", key);
     encode::ok(ctx.out);
     Ok(())
 }
@@ -228,6 +236,7 @@ fn psetex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 fn getset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let old = read_str(ctx.shard, ctx.db, argv[1], ctx.now)?.map(|s| s.to_vec());
     ctx.db().insert(argv[1], Value::from_bytes(argv[2]), None);
+    ctx.notify(class::STRING, "set", argv[1]);
     match old {
         Some(v) => encode::bulk(ctx.out, &v),
         None => encode::null(ctx.out, ctx.resp3),
@@ -242,6 +251,7 @@ fn getdel(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         Some(v) => {
             let now = ctx.now;
             ctx.db().remove(argv[1], now);
+            ctx.notify(class::GENERIC, "del", argv[1]);
             encode::bulk(ctx.out, &v);
         }
         None => encode::null(ctx.out, ctx.resp3),
@@ -279,17 +289,20 @@ fn getex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     };
     let now = ctx.now;
     let db = ctx.db();
-    match ttl {
-        Some(Ttl::None) => {
-            db.set_expiry(argv[1], None, now);
-        }
+    let event = match ttl {
+        Some(Ttl::None) => db.set_expiry(argv[1], None, now).then_some("persist"),
         Some(Ttl::At(at)) if at <= now => {
             db.remove(argv[1], now);
+            Some("del")
         }
         Some(Ttl::At(at)) => {
             db.set_expiry(argv[1], Some(at), now);
+            Some("expire")
         }
-        _ => {}
+        _ => None,
+    };
+    if let Some(e) = event {
+        ctx.notify(class::GENERIC, e, argv[1]);
     }
     encode::bulk(ctx.out, &value);
     Ok(())
@@ -322,6 +335,7 @@ pub fn check_pairs(argv: &[&[u8]]) -> CmdResult {
 pub fn set_pairs(shard: &mut Shard, db: usize, pairs: &[&[u8]]) {
     for kv in pairs.chunks_exact(2) {
         shard.ks.dbs[db].insert(kv[0], Value::from_bytes(kv[1]), None);
+        notify::emit(class::STRING, "set", db, kv[0]);
     }
 }
 
@@ -369,6 +383,7 @@ fn append(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             extra.len()
         }
     };
+    ctx.notify(class::STRING, "append", key);
     encode::integer(ctx.out, len as i64);
     Ok(())
 }
@@ -400,6 +415,7 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
             by
         }
     };
+    ctx.notify(class::STRING, "incrby", key);
     encode::integer(ctx.out, n);
     Ok(())
 }
@@ -450,6 +466,7 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     }
     let s = format_f64(n);
     db.insert_keep_ttl(key, Value::from_bytes(s.as_bytes()), now);
+    ctx.notify(class::STRING, "incrbyfloat", key);
     encode::bulk(ctx.out, s.as_bytes());
     Ok(())
 }
@@ -536,6 +553,9 @@ fn setrange(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             n
         }
     };
+    if !value.is_empty() {
+        ctx.notify(class::STRING, "setrange", key);
+    }
     encode::integer(ctx.out, len as i64);
     Ok(())
 }

@@ -25,6 +25,7 @@
 use std::collections::HashMap;
 
 use resp::encode;
+use storage::notify::class;
 use storage::zset::{LexBound, ScoreRange};
 use storage::{Db, Millis, Value, ZSet};
 
@@ -349,6 +350,10 @@ pub(crate) fn zadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             t
         }
     };
+    if t.added + t.changed > 0 {
+        let event = if f.incr { "zincr" } else { "zadd" };
+        storage::notify::emit(class::ZSET, event, db.id, key);
+    }
     if f.incr {
         match t.last {
             Some(s) => write_score(out, s, resp3),
@@ -392,6 +397,9 @@ fn zincrby(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         ..AddFlags::default()
     };
     let r = add_one(z, argv[3], inc, &f);
+    if r.is_ok() {
+        storage::notify::emit(class::ZSET, "zincr", db.id, key);
+    }
     access::remove_if_empty::<ZSet>(db, key, now);
     write_score(ctx.out, r?.1, resp3);
     Ok(())
@@ -408,6 +416,9 @@ fn zrem(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             if z.is_empty() {
                 break;
             }
+        }
+        if n > 0 {
+            storage::notify::emit(class::ZSET, "zrem", db.id, key);
         }
         access::remove_if_empty::<ZSet>(db, key, now);
     }
@@ -500,19 +511,24 @@ fn zlexcount(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 fn zremrangebyrank(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let start = parse_i64(argv[2]).ok_or(Error::NotInteger)?;
     let end = parse_i64(argv[3]).ok_or(Error::NotInteger)?;
-    remove_range(ctx, argv[1], |z| rank_interval(start, end, z.len()))
+    remove_range(
+        ctx,
+        argv[1],
+        |z| rank_interval(start, end, z.len()),
+        "zremrangebyrank",
+    )
 }
 
 /// ZREMRANGEBYSCORE key min max
 fn zremrangebyscore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let r = parse_score_range(argv[2], argv[3])?;
-    remove_range(ctx, argv[1], |z| z.score_range(&r))
+    remove_range(ctx, argv[1], |z| z.score_range(&r), "zremrangebyscore")
 }
 
 /// ZREMRANGEBYLEX key min max
 fn zremrangebylex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let (min, max) = parse_lex_range(argv[2], argv[3])?;
-    remove_range(ctx, argv[1], |z| z.lex_range(min, max))
+    remove_range(ctx, argv[1], |z| z.lex_range(min, max), "zremrangebylex")
 }
 
 /// Removes the rank interval `ranks` picks; replies with the count.
@@ -520,6 +536,7 @@ fn remove_range(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     ranks: impl Fn(&ZSet) -> (usize, usize),
+    event: &'static str,
 ) -> CmdResult {
     let now = ctx.now;
     let db = ctx.db();
@@ -527,6 +544,9 @@ fn remove_range(
     if let Some(z) = access::write::<ZSet>(db, key, now)? {
         let (lo, hi) = ranks(z);
         n = z.remove_range(lo, hi);
+        if n > 0 {
+            storage::notify::emit(class::ZSET, event, db.id, key);
+        }
         access::remove_if_empty::<ZSet>(db, key, now);
     }
     encode::integer(ctx.out, n as i64);
@@ -571,6 +591,10 @@ fn pop_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], max: bool) -> CmdResult {
     };
     write_ranks(out, z, (lo, hi), max, shape, resp3);
     z.remove_range(lo, hi);
+    if hi > lo {
+        let event = if max { "zpopmax" } else { "zpopmin" };
+        storage::notify::emit(class::ZSET, event, db.id, key);
+    }
     access::remove_if_empty::<ZSet>(db, key, now);
     Ok(())
 }
@@ -877,7 +901,7 @@ fn zrangestore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             out
         }
     };
-    let n = store_result(db, argv[1], result, now);
+    let n = store_result(db, argv[1], result, now, "zrangestore");
     encode::integer(ctx.out, n as i64);
     Ok(())
 }
@@ -894,14 +918,16 @@ fn build<'a>(it: impl Iterator<Item = (&'a [u8], f64)> + Clone, n: usize) -> ZSe
 
 /// Stores a *STORE result at `key` (replacing any value and TTL), or
 /// deletes `key` when the result is empty; returns its size.
-pub fn store_result(db: &mut Db, key: &[u8], z: ZSet, now: Millis) -> usize {
+pub fn store_result(db: &mut Db, key: &[u8], z: ZSet, now: Millis, event: &'static str) -> usize {
     let n = z.len();
     if n == 0 {
         if let Some(old) = db.remove(key, now) {
             storage::lazyfree::release(old);
+            storage::notify::emit(class::GENERIC, "del", db.id, key);
         }
     } else {
         db.insert(key, Value::ZSet(z), None);
+        storage::notify::emit(class::ZSET, event, db.id, key);
     }
     n
 }
@@ -1247,7 +1273,8 @@ fn setop_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         setop_finish(argv, &zs, out, resp3)?
     };
     if let Some(z) = result {
-        let n = store_result(db, argv[1], z, now);
+        let event = setop_of(argv[0]).map_or("zunionstore", |(_, name, _)| name);
+        let n = store_result(db, argv[1], z, now, event);
         encode::integer(out, n as i64);
     }
     Ok(())

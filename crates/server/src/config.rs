@@ -5,7 +5,7 @@
 //! AUTH and accept), so reading them never costs a command a lock.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::RwLock;
 
 use clap::Parser;
@@ -69,6 +69,8 @@ pub struct Config {
     pub proto_max_bulk_len: usize,
     pub client_query_buffer_limit: usize,
     pub hz: usize,
+    /// `notify-keyspace-events`, as `storage::notify` bits.
+    pub notify_keyspace_events: u32,
     pub config_file: Option<String>,
     /// Inert options the file set (see `INERT`), echoed by CONFIG GET.
     pub inert: Vec<(String, String)>,
@@ -89,6 +91,7 @@ impl Default for Config {
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,
             hz: 10,
+            notify_keyspace_events: 0,
             config_file: None,
             inert: Vec::new(),
         }
@@ -162,7 +165,6 @@ const INERT: &[(&str, &str)] = &[
     ("slowlog-log-slower-than", "10000"),
     ("slowlog-max-len", "128"),
     ("latency-monitor-threshold", "0"),
-    ("notify-keyspace-events", ""),
     ("list-compress-depth", "0"),
     ("activerehashing", "yes"),
     ("dynamic-hz", "yes"),
@@ -177,6 +179,9 @@ const INERT: &[(&str, &str)] = &[
     ("repl-diskless-sync", "yes"),
     ("latency-tracking", "yes"),
 ];
+
+/// Why a `notify-keyspace-events` value was refused.
+const NOTIFY_CLASSES: &str = "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.";
 
 /// A setting's name and how to read its current value.
 type Setting = (&'static str, fn() -> String);
@@ -310,6 +315,10 @@ impl Config {
                 self.client_query_buffer_limit = mem(one()?)?.max(1024 * 1024)
             }
             "hz" => self.hz = num(one()?)?.clamp(1, 500),
+            "notify-keyspace-events" => {
+                self.notify_keyspace_events =
+                    storage::notify::parse(one()?).ok_or(NOTIFY_CLASSES)?
+            }
             n if storage::limits::find(n).is_some() => {
                 let v = one()?;
                 if let Some(r) = storage::limits::set_by_name(n, v) {
@@ -423,6 +432,9 @@ pub struct Runtime {
     pub proto_max_bulk_len: AtomicUsize,
     pub client_query_buffer_limit: AtomicUsize,
     pub hz: AtomicUsize,
+    /// `notify-keyspace-events` bits; each thread keeps a copy
+    /// (`storage::notify::set_flags`), updated by CONFIG SET.
+    pub notify_keyspace_events: AtomicU32,
     pub loglevel: RwLock<String>,
     /// Accepted-but-inert options keep what was set, so CONFIG GET echoes it.
     pub other: RwLock<Vec<(String, String)>>,
@@ -438,6 +450,7 @@ impl Runtime {
             proto_max_bulk_len: AtomicUsize::new(c.proto_max_bulk_len),
             client_query_buffer_limit: AtomicUsize::new(c.client_query_buffer_limit),
             hz: AtomicUsize::new(c.hz),
+            notify_keyspace_events: AtomicU32::new(c.notify_keyspace_events),
             loglevel: RwLock::new(c.loglevel.clone()),
             other: RwLock::new(
                 INERT
@@ -492,6 +505,10 @@ impl Runtime {
                     .to_string(),
             ),
             ("hz".into(), self.hz.load(Ordering::Relaxed).to_string()),
+            (
+                "notify-keyspace-events".into(),
+                storage::notify::format(self.notify_keyspace_events.load(Ordering::Relaxed)),
+            ),
             (
                 "loglevel".into(),
                 self.loglevel.read().map(|g| g.clone()).unwrap_or_default(),
@@ -582,6 +599,10 @@ impl Runtime {
                 .client_query_buffer_limit
                 .store(mem(value)?.max(1024 * 1024), Ordering::Relaxed),
             "hz" => self.hz.store(num(value)?.clamp(1, 500), Ordering::Relaxed),
+            "notify-keyspace-events" => {
+                let flags = storage::notify::parse(value).ok_or_else(|| bad(NOTIFY_CLASSES))?;
+                self.notify_keyspace_events.store(flags, Ordering::Relaxed);
+            }
             "loglevel" => {
                 let l = parse_loglevel(value).ok_or_else(|| bad("argument(s) must be one of the following: debug, verbose, notice, warning, nothing"))?;
                 log::set_max_level(crate::sys::level_filter(&l));

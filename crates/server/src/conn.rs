@@ -561,18 +561,18 @@ fn is_reply_on(argv: &[&[u8]]) -> bool {
         && on.eq_ignore_ascii_case(b"on"))
 }
 
-/// Whether a command's reply is a RESP3 push, which CLIENT REPLY OFF
-/// does not silence: (un)subscribe confirmations.
-fn is_push(client: &Client, argv: &[&[u8]]) -> bool {
-    client.resp3
-        && [
-            &b"subscribe"[..],
-            b"psubscribe",
-            b"unsubscribe",
-            b"punsubscribe",
-        ]
-        .iter()
-        .any(|c| c.eq_ignore_ascii_case(argv[0]))
+/// Whether a command's reply is pub/sub traffic, which CLIENT REPLY OFF
+/// and SKIP do not silence (as in Redis, in RESP2 too): (un)subscribe
+/// confirmations.
+fn is_push(argv: &[&[u8]]) -> bool {
+    [
+        &b"subscribe"[..],
+        b"psubscribe",
+        b"unsubscribe",
+        b"punsubscribe",
+    ]
+    .iter()
+    .any(|c| c.eq_ignore_ascii_case(argv[0]))
 }
 
 /// A connection's first read buffer. Small, so 10,000 idle clients cost
@@ -863,7 +863,7 @@ async fn run(
             if let Some(mark) = silenced.take() {
                 silence(w, client, &mut window, &mut out, mark).await;
             }
-            if client.reply != ReplyMode::On && !is_reply_on(argv) && !is_push(client, argv) {
+            if client.reply != ReplyMode::On && !is_reply_on(argv) && !is_push(argv) {
                 if client.reply == ReplyMode::SkipNext {
                     client.reply = ReplyMode::On;
                 }
@@ -1087,6 +1087,7 @@ async fn run(
             }
             if out.len() > OUT_HIGH_WATER {
                 settle(w, client, &mut window, &mut out).await;
+                crate::pubsub::publish_events(w);
                 stream.write_all(&out).await?;
                 out.clear();
             }
@@ -1096,6 +1097,7 @@ async fn run(
         }
         settle(w, client, &mut window, &mut out).await;
         if !out.is_empty() {
+            crate::pubsub::publish_events(w);
             stream.write_all(&out).await?;
             out.clear();
             if out.capacity() > OUT_HIGH_WATER * 4 {

@@ -179,6 +179,9 @@ fn main() {
                 shard.shards = threads;
                 shard.config.proto_max_bulk_len =
                     shared.config.proto_max_bulk_len.load(Ordering::Relaxed);
+                storage::notify::set_flags(
+                    shared.config.notify_keyspace_events.load(Ordering::Relaxed),
+                );
                 let w = Rc::new(Worker {
                     id: i,
                     shard: RefCell::new(shard),
@@ -202,7 +205,9 @@ fn main() {
                 let pw = Rc::clone(&w);
                 let pr = Rc::clone(&reactor);
                 reactor.set_poller(Box::new(move || {
-                    rt::run_remote_wakes(&pr) | pw.router.poll(&pw)
+                    let busy = rt::run_remote_wakes(&pr) | pw.router.poll(&pw);
+                    pubsub::publish_events(&pw);
+                    busy
                 }));
                 w.spawn_cron();
                 let listener = match TcpListener::bind(addr) {

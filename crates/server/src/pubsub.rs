@@ -507,3 +507,59 @@ pub fn ping(argv: Argv<'_>, out: &mut Vec<u8>) {
     encode::bulk(out, b"pong");
     encode::bulk(out, argv.get(1).copied().unwrap_or(b""));
 }
+
+/// Publishes the keyspace notifications this thread's commands logged
+/// (see `storage::notify`), in order. Called before a reply leaves this
+/// thread (a connection's batch, a job's answer) and once per event-loop
+/// turn, so an event reaches subscribers no later than the reply of the
+/// command that caused it. Subscribers on other threads get them by a
+/// message without answer; nobody waits for the count.
+pub fn publish_events(w: &Worker) {
+    if !storage::notify::pending() {
+        return;
+    }
+    let events = storage::notify::take();
+    let (keyspace, keyevent) = storage::notify::channels();
+    let mut messages: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(events.len() * 2);
+    for e in events {
+        if keyspace {
+            let mut ch = format!("__keyspace@{}__:", e.db).into_bytes();
+            ch.extend_from_slice(&e.key);
+            messages.push((ch, e.name.as_bytes().to_vec()));
+        }
+        if keyevent {
+            let ch = format!("__keyevent@{}__:{}", e.db, e.name).into_bytes();
+            messages.push((ch, e.key));
+        }
+    }
+    let reg = &w.shared.pubsub;
+    let mut others = Vec::new();
+    for (t, n) in reg.per_thread.iter().enumerate() {
+        if n.load(Ordering::Acquire) == 0 {
+            continue;
+        }
+        if t == w.id {
+            for (ch, msg) in &messages {
+                deliver(w, ch, msg);
+            }
+        } else {
+            others.push(t);
+        }
+    }
+    if !others.is_empty() {
+        let messages = std::sync::Arc::new(messages);
+        for t in others {
+            let m = std::sync::Arc::clone(&messages);
+            w.router.post(
+                t,
+                0,
+                Box::new(move |w: &Worker| {
+                    for (ch, msg) in m.iter() {
+                        deliver(w, ch, msg);
+                    }
+                    Box::new(()) as Box<dyn std::any::Any + Send>
+                }),
+            );
+        }
+    }
+}

@@ -142,6 +142,7 @@ impl Router {
         let result = job(worker);
         worker.current_req.set(None);
         crate::blocking::serve_ready(worker);
+        crate::pubsub::publish_events(worker);
         // A parked job answers when it resumes (see `keylock.rs`).
         if id == NO_ANSWER || result.is::<crate::keylock::Parked>() {
             return;

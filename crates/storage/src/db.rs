@@ -13,6 +13,7 @@ use std::mem;
 use crate::dict::{Dict, Entry, Lookup, NO_EXPIRY};
 use crate::evict::{self, Policy};
 use crate::glob::glob_match;
+use crate::notify::{self, class};
 use crate::{Millis, Value};
 
 /// Volatile keys ordered by deadline, as `(expire_at, key hash)` pairs.
@@ -105,6 +106,7 @@ fn live<'a>(
     dict: &'a mut Dict,
     index: &mut DeadlineIndex,
     expired: &mut u64,
+    db: usize,
     key: &[u8],
     now: Millis,
 ) -> (u64, Option<&'a mut Entry>) {
@@ -114,6 +116,7 @@ fn live<'a>(
         Lookup::Expired(e) => {
             index.remove(e.expire_at, h);
             *expired += 1;
+            notify::emit(class::EXPIRED, "expired", db, key);
             (h, None)
         }
         Lookup::Live(e) => (h, Some(e)),
@@ -125,6 +128,8 @@ type WatchTable = HashMap<Vec<u8>, (u32, u64)>;
 
 /// One database (SELECT n) of one shard.
 pub struct Db {
+    /// Its number (SELECT n), for keyspace notifications.
+    pub id: usize,
     dict: Dict,
     index: DeadlineIndex,
     /// Keys removed because they expired, lazily or actively (INFO
@@ -157,6 +162,7 @@ impl Db {
     /// An empty database; allocates nothing until the first insert.
     pub fn new() -> Db {
         Db {
+            id: 0,
             dict: Dict::new(),
             index: DeadlineIndex::default(),
             expired: 0,
@@ -212,7 +218,14 @@ impl Db {
     /// reads as absent. Counts as an access to the key (its LRU/LFU stamp).
     pub fn get(&mut self, key: &[u8], now: Millis) -> Option<&Value> {
         self.expire_if_due(key, now);
-        let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
+        let (_, e) = live(
+            &mut self.dict,
+            &mut self.index,
+            &mut self.expired,
+            self.id,
+            key,
+            now,
+        );
         e.map(|e| {
             e.accessed();
             &*e.value_mut()
@@ -244,7 +257,14 @@ impl Db {
     /// OBJECT: Redis's LOOKUP_NOTOUCH).
     pub fn peek(&mut self, key: &[u8], now: Millis) -> Option<&Value> {
         self.expire_if_due(key, now);
-        let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
+        let (_, e) = live(
+            &mut self.dict,
+            &mut self.index,
+            &mut self.expired,
+            self.id,
+            key,
+            now,
+        );
         e.map(|e| &*e.value_mut())
     }
 
@@ -252,7 +272,14 @@ impl Db {
     /// changing neither (OBJECT, DEBUG OBJECT).
     pub fn peek_stamped(&mut self, key: &[u8], now: Millis) -> Option<(&Value, u32)> {
         self.expire_if_due(key, now);
-        let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
+        let (_, e) = live(
+            &mut self.dict,
+            &mut self.index,
+            &mut self.expired,
+            self.id,
+            key,
+            now,
+        );
         e.map(|e| {
             let stamp = e.stamp();
             (&*e.value_mut(), stamp)
@@ -261,7 +288,14 @@ impl Db {
 
     /// Sets a live key's access stamp (RESTORE IDLETIME / FREQ).
     pub fn set_stamp(&mut self, key: &[u8], stamp: u32, now: Millis) {
-        let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
+        let (_, e) = live(
+            &mut self.dict,
+            &mut self.index,
+            &mut self.expired,
+            self.id,
+            key,
+            now,
+        );
         if let Some(e) = e {
             e.set_stamp(stamp);
         }
@@ -270,14 +304,28 @@ impl Db {
     /// Records an access to `key` if it is live (TOUCH); true if it is.
     pub fn access(&mut self, key: &[u8], now: Millis) -> bool {
         self.expire_if_due(key, now);
-        let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
+        let (_, e) = live(
+            &mut self.dict,
+            &mut self.index,
+            &mut self.expired,
+            self.id,
+            key,
+            now,
+        );
         e.map(Entry::accessed).is_some()
     }
 
     /// [`Db::get`] for a read command: counts a keyspace hit or miss.
     pub fn get_counted(&mut self, key: &[u8], now: Millis) -> Option<&Value> {
         self.expire_if_due(key, now);
-        let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
+        let (_, e) = live(
+            &mut self.dict,
+            &mut self.index,
+            &mut self.expired,
+            self.id,
+            key,
+            now,
+        );
         match e {
             Some(e) => {
                 self.hits += 1;
@@ -296,7 +344,14 @@ impl Db {
     pub fn get_mut(&mut self, key: &[u8], now: Millis) -> Option<&mut Value> {
         self.expire_if_due(key, now);
         self.touch(key);
-        let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
+        let (_, e) = live(
+            &mut self.dict,
+            &mut self.index,
+            &mut self.expired,
+            self.id,
+            key,
+            now,
+        );
         e.map(|e| {
             e.accessed();
             e.value_mut()
@@ -323,6 +378,7 @@ impl Db {
             if let Some(e) = self.dict.remove(h, key) {
                 self.index.remove(e.expire_at, h);
                 self.expired += 1;
+                notify::emit(class::EXPIRED, "expired", self.id, key);
             }
         }
     }
@@ -422,7 +478,14 @@ impl Db {
         now: Millis,
     ) -> Option<(&mut Value, Option<Millis>)> {
         self.expire_if_due(key, now);
-        let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
+        let (_, e) = live(
+            &mut self.dict,
+            &mut self.index,
+            &mut self.expired,
+            self.id,
+            key,
+            now,
+        );
         e.map(|e| {
             e.accessed();
             let at = e.expire_at();
@@ -433,7 +496,14 @@ impl Db {
     /// True when `key` exists and has not expired.
     pub fn contains(&mut self, key: &[u8], now: Millis) -> bool {
         self.expire_if_due(key, now);
-        let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
+        let (_, e) = live(
+            &mut self.dict,
+            &mut self.index,
+            &mut self.expired,
+            self.id,
+            key,
+            now,
+        );
         e.is_some()
     }
 
@@ -448,7 +518,10 @@ impl Db {
                 self.index.change(old_at, at, h);
                 crate::lazyfree::release(old);
             }
-            None => self.index.add(at, h),
+            None => {
+                self.index.add(at, h);
+                notify::emit(class::NEW, "new", self.id, key);
+            }
         }
     }
 
@@ -468,9 +541,12 @@ impl Db {
         if let Some((old, old_at)) = old {
             if now > old_at {
                 self.expired += 1;
+                notify::emit(class::EXPIRED, "expired", self.id, key);
             }
             self.index.change(old_at, at, h);
             crate::lazyfree::release(old);
+        } else {
+            notify::emit(class::NEW, "new", self.id, key);
         }
     }
 
@@ -510,6 +586,7 @@ impl Db {
         self.index.remove(e.expire_at, h);
         if e.is_expired(now) {
             self.expired += 1;
+            notify::emit(class::EXPIRED, "expired", self.id, key);
             return None;
         }
         Some(e)
@@ -518,7 +595,14 @@ impl Db {
     /// `None`: no such live key; `Some(None)`: no TTL; `Some(Some(at))`.
     pub fn expiry(&mut self, key: &[u8], now: Millis) -> Option<Option<Millis>> {
         self.expire_if_due(key, now);
-        let (_, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
+        let (_, e) = live(
+            &mut self.dict,
+            &mut self.index,
+            &mut self.expired,
+            self.id,
+            key,
+            now,
+        );
         e.map(|e| e.expire_at())
     }
 
@@ -528,7 +612,14 @@ impl Db {
     /// themselves, as Redis does.
     pub fn set_expiry(&mut self, key: &[u8], at: Option<Millis>, now: Millis) -> bool {
         self.expire_if_due(key, now);
-        let (h, e) = live(&mut self.dict, &mut self.index, &mut self.expired, key, now);
+        let (h, e) = live(
+            &mut self.dict,
+            &mut self.index,
+            &mut self.expired,
+            self.id,
+            key,
+            now,
+        );
         let Some(e) = e else {
             return false;
         };
@@ -587,6 +678,7 @@ impl Db {
         self.touch(key);
         self.index.remove(e.expire_at, h);
         crate::lazyfree::release(e.into_value());
+        notify::emit(class::EVICTED, "evicted", self.id, key);
         true
     }
 
@@ -605,6 +697,7 @@ impl Db {
             if self.dict.remove(h, &key).is_some() {
                 self.index.remove(at, h);
                 self.expired += 1;
+                notify::emit(class::EXPIRED, "expired", self.id, &key);
             }
         }
     }
@@ -690,6 +783,7 @@ impl Db {
                     let k = e.key().to_vec();
                     self.touch(&k);
                 }
+                notify::emit(class::EXPIRED, "expired", self.id, e.key());
             }
             self.index.remove(at, h);
             removed += 1;
@@ -732,7 +826,7 @@ impl Keyspace {
     /// `databases` empty databases.
     pub fn new(databases: usize) -> Keyspace {
         Keyspace {
-            dbs: (0..databases).map(|_| Db::new()).collect(),
+            dbs: (0..databases).map(|id| Db { id, ..Db::new() }).collect(),
             next_expire_db: 0,
             pool: evict::Pool::default(),
         }

@@ -42,6 +42,7 @@ pub mod hash;
 pub mod lazyfree;
 pub mod limits;
 pub mod list;
+pub mod notify;
 pub mod rdb;
 pub mod set;
 pub mod small;
