@@ -332,13 +332,13 @@ fn smove(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let removed = access::write::<Set>(db, src, now)?.is_some_and(|s| s.remove(m));
     if removed {
         storage::notify::emit(class::SET, "srem", db.id, src);
-        storage::notify::emit(class::SET, "sadd", db.id, dst);
         access::remove_if_empty::<Set>(db, src, now);
         // A member the destination already has leaves it unchanged (and
         // its watchers undisturbed), as in Redis.
         let present = access::read::<Set>(db, dst, now)?.is_some_and(|s| s.contains(m));
         if !present {
             access::write_or_create::<Set>(db, dst, now)?.insert(m);
+            storage::notify::emit(class::SET, "sadd", db.id, dst);
         }
     }
     encode::integer(out, i64::from(removed));

@@ -14,6 +14,7 @@ use commands::keys::{self, ScanFilter};
 use commands::table::flags;
 use commands::{sort, strings, Error, Handler, Shard};
 use resp::encode;
+use storage::notify::class;
 
 use crate::conn::Client;
 use crate::tx::{self, Part, Route};
@@ -382,7 +383,11 @@ async fn parts(w: &Route<'_>, client: &mut Client, name: &str, argv: Argv<'_>, o
             }
             let taken = w
                 .call(ss, move |w| {
-                    w.shard.borrow_mut().ks.dbs[db].take_for_move(&src, now_ms())
+                    let t = w.shard.borrow_mut().ks.dbs[db].take_for_move(&src, now_ms());
+                    if t.is_some() {
+                        storage::notify::emit(class::GENERIC, "rename_from", db, &src);
+                    }
+                    t
                 })
                 .await
                 .flatten();
@@ -394,6 +399,7 @@ async fn parts(w: &Route<'_>, client: &mut Client, name: &str, argv: Argv<'_>, o
                 let to = &mut w.shard.borrow_mut().ks.dbs[db];
                 to.insert(&dst, value, exp);
                 to.set_stamp(&dst, stamp, now_ms());
+                storage::notify::emit(class::GENERIC, "rename_to", db, &dst);
             })
             .await;
             if nx {
@@ -432,6 +438,7 @@ async fn parts(w: &Route<'_>, client: &mut Client, name: &str, argv: Argv<'_>, o
                         return false;
                     }
                     d.insert(&dst, value, exp);
+                    storage::notify::emit(class::GENERIC, "copy_to", opts.db, &dst);
                     true
                 })
                 .await
@@ -512,12 +519,23 @@ async fn gathered(w: &Route<'_>, client: &mut Client, argv: Argv<'_>, out: &mut 
     let mut scratch = Shard::new(db + 1);
     scratch.config = w.shard.borrow().config;
     let now = now_ms();
+    // Keyspace notifications: the command's own events, as it logs them
+    // on the scratch shard, are this command's; loading the scratch shard
+    // is not an event, and keys it creates are logged as new where they
+    // are written back.
+    let earlier = storage::notify::take();
     for (k, v) in &before {
         if let Some((v, e)) = v {
             scratch.ks.dbs[db].insert(k, v.clone(), *e);
         }
     }
+    drop(storage::notify::take());
     crate::conn::exec(&mut scratch, f, db, client.resp3, now, argv, out);
+    let mut events = storage::notify::take();
+    events.retain(|e| e.name != "new");
+    let mut all = earlier;
+    all.append(&mut events);
+    storage::notify::put_back(all);
     if spec.has(flags::READONLY) {
         return;
     }

@@ -353,3 +353,115 @@ fn redis_crate_pubsub() {
         ps.punsubscribe("audit.*").unwrap();
     });
 }
+
+/// Reads `n` keyspace notifications as `(channel, message)` pairs.
+fn events(sub: &mut Client, n: usize) -> Vec<(String, String)> {
+    (0..n)
+        .map(|_| {
+            let m = sub.read_reply().as_strings();
+            assert_eq!(m[0], "pmessage", "{m:?}");
+            (m[2].clone(), m[3].clone())
+        })
+        .collect()
+}
+
+/// Keyspace notifications: each command's events, in the order the commands ran, on
+/// both channels, whichever shards the keys live on (at four threads `src` and `dst`
+/// are on different shards, so RENAME and SMOVE take the cross-shard paths).
+#[test]
+fn keyspace_notifications_follow_the_commands() {
+    for_threads(|s| {
+        let mut c = s.client();
+        c.ok(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+        let mut sub = s.client();
+        subscribe(&mut sub, "PSUBSCRIBE", &["__key*__:*"]);
+        let script: &[&[&str]] = &[
+            &["SET", "src", "1"],
+            &["EXPIRE", "src", "100"],
+            &["INCRBY", "src", "2"],
+            &["RENAME", "src", "dst"],
+            &["DEL", "dst", "nosuch"],
+            &["RPUSH", "l", "a"],
+            &["RPOP", "l"],
+            &["SADD", "src", "m"],
+            &["SMOVE", "src", "dst", "m"],
+            &["HSET", "h", "f", "v"],
+            &["HDEL", "h", "f"],
+            &["ZADD", "z", "1", "m"],
+            &["ZINCRBY", "z", "1", "m"],
+        ];
+        for cmd in script {
+            c.cmd(cmd);
+        }
+        let want: &[(&str, &str)] = &[
+            ("src", "set"),
+            ("src", "expire"),
+            ("src", "incrby"),
+            ("src", "rename_from"),
+            ("dst", "rename_to"),
+            ("dst", "del"),
+            ("l", "rpush"),
+            ("l", "rpop"),
+            ("l", "del"),
+            ("src", "sadd"),
+            ("src", "srem"),
+            ("src", "del"),
+            ("dst", "sadd"),
+            ("h", "hset"),
+            ("h", "hdel"),
+            ("h", "del"),
+            ("z", "zadd"),
+            ("z", "zincr"),
+        ];
+        let mut expected = Vec::new();
+        for (key, event) in want {
+            expected.push((format!("__keyspace@0__:{key}"), event.to_string()));
+            expected.push((format!("__keyevent@0__:{event}"), key.to_string()));
+        }
+        let got = events(&mut sub, expected.len());
+        assert_eq!(got, expected);
+        // Masked classes publish nothing; `n` (not in A) adds key creations.
+        c.ok(&["CONFIG", "SET", "notify-keyspace-events", "Eln"]);
+        assert_eq!(
+            c.cmd(&["CONFIG", "GET", "notify-keyspace-events"]),
+            Reply::bulks(&["notify-keyspace-events", "lnE"])
+        );
+        c.cmd(&["SET", "x", "1"]);
+        c.cmd(&["SELECT", "3"]);
+        c.cmd(&["LPUSH", "l3", "a"]);
+        assert_eq!(
+            events(&mut sub, 3),
+            [
+                ("__keyevent@0__:new".to_string(), "x".to_string()),
+                ("__keyevent@3__:new".to_string(), "l3".to_string()),
+                ("__keyevent@3__:lpush".to_string(), "l3".to_string()),
+            ]
+        );
+        assert!(c
+            .err(&["CONFIG", "SET", "notify-keyspace-events", "KQ"])
+            .contains("Invalid event class character"));
+        c.ok(&["CONFIG", "SET", "notify-keyspace-events", ""]);
+    });
+}
+
+/// A key that expires is announced once, whether a read finds it expired or the
+/// background sweep removes it.
+#[test]
+fn expired_keys_are_announced() {
+    for_threads(|s| {
+        let mut c = s.client();
+        c.ok(&["CONFIG", "SET", "notify-keyspace-events", "Ex"]);
+        let mut sub = s.client();
+        subscribe(&mut sub, "SUBSCRIBE", &["__keyevent@0__:expired"]);
+        c.ok(&["SET", "swept", "v", "PX", "30"]);
+        c.ok(&["SET", "read", "v", "PX", "30"]);
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(c.cmd(&["GET", "read"]), Reply::Nil);
+        let mut got: Vec<String> = (0..2)
+            .map(|_| sub.read_reply().as_strings()[2].clone())
+            .collect();
+        got.sort();
+        assert_eq!(got, ["read", "swept"]);
+        c.ok(&["CONFIG", "SET", "notify-keyspace-events", ""]);
+    });
+}

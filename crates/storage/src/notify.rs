@@ -101,6 +101,17 @@ pub fn take() -> Vec<Event> {
     LOG.with(|l| std::mem::take(&mut *l.borrow_mut()))
 }
 
+/// Logs `events` again, ahead of anything logged since they were taken
+/// (for a caller that set some aside while it ran work whose events it
+/// filters).
+pub fn put_back(mut events: Vec<Event>) {
+    LOG.with(|l| {
+        let mut l = l.borrow_mut();
+        events.append(&mut l);
+        *l = events;
+    });
+}
+
 /// The classes' letters, in the order Redis shows them.
 const LETTERS: [(char, u32); 14] = [
     ('g', class::GENERIC),
@@ -113,10 +124,10 @@ const LETTERS: [(char, u32); 14] = [
     ('e', class::EVICTED),
     ('t', class::STREAM),
     ('d', class::MODULE),
+    ('n', class::NEW),
     ('K', class::KEYSPACE),
     ('E', class::KEYEVENT),
     ('m', class::KEYMISS),
-    ('n', class::NEW),
 ];
 
 /// `notify-keyspace-events` as written (`KEA`, `Egx`, ...); None for a
@@ -132,17 +143,19 @@ pub fn parse(s: &str) -> Option<u32> {
     Some(flags)
 }
 
-/// `flags` as CONFIG GET shows them: `A` for all of its classes, else
-/// each class's letter, then `K`, `E`, `m`, `n`.
+/// `flags` as CONFIG GET shows them, as Redis 7.0 does: `A` when all of
+/// its classes are set, else each class's letter (`n` among them), then
+/// `K`, `E`, `m`. So `n` is not shown beside `A` (Redis's quirk, kept so
+/// that the replies match).
 pub fn format(flags: u32) -> String {
     let mut s = String::new();
-    let mut rest = flags;
-    if flags & class::ALL == class::ALL {
+    let all = flags & class::ALL == class::ALL;
+    if all {
         s.push('A');
-        rest &= !class::ALL;
     }
     for (c, bit) in LETTERS {
-        if rest & bit != 0 {
+        let in_a = class::ALL & bit != 0 || bit == class::NEW;
+        if flags & bit != 0 && !(all && in_a) {
             s.push(c);
         }
     }
@@ -160,7 +173,10 @@ mod tests {
             ("$lshzxeKE", "$lshzxeKE"),
             ("KA", "AK"),
             ("EA", "AE"),
-            ("AKEmn", "AKEmn"),
+            ("KEAmn", "AKEm"),
+            ("Kmn", "nKm"),
+            ("Kgmnd", "gdnKm"),
+            ("Eln", "lnE"),
             ("", ""),
         ] {
             assert_eq!(parse(set).map(format).as_deref(), Some(shown), "{set}");
