@@ -323,6 +323,31 @@ pub fn register_server(t: &mut CommandTable) {
     t.server("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST, NONE);
     t.server("shutdown", -1, ADMIN | LOADING | STALE | NOSCRIPT, NONE);
     t.server("monitor", 1, ADMIN | LOADING | STALE | NOSCRIPT, NONE);
+    // A script may write: subject to maxmemory as a whole, as Redis 7
+    // treats a script that does not declare `no-writes`.
+    t.server_keys_fn("eval", -3, NOSCRIPT | STALE | DENYOOM, (0, 0, 0), eval_keys);
+    t.server_keys_fn(
+        "evalsha",
+        -3,
+        NOSCRIPT | STALE | DENYOOM,
+        (0, 0, 0),
+        eval_keys,
+    );
+    t.server_keys_fn(
+        "eval_ro",
+        -3,
+        NOSCRIPT | STALE | READONLY,
+        (0, 0, 0),
+        eval_keys,
+    );
+    t.server_keys_fn(
+        "evalsha_ro",
+        -3,
+        NOSCRIPT | STALE | READONLY,
+        (0, 0, 0),
+        eval_keys,
+    );
+    t.server("script", -2, NOSCRIPT, NONE);
     t.server("subscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, NONE);
     t.server("psubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, NONE);
     t.server("unsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, NONE);
@@ -335,6 +360,16 @@ pub fn register_server(t: &mut CommandTable) {
     t.server("publish", 3, PUBSUB | LOADING | STALE | FAST, NONE);
     t.server("pubsub", -2, PUBSUB | LOADING | STALE, NONE);
     t.server_keys_fn("migrate", -6, WRITE, (3, 3, 1), migrate_keys);
+}
+
+/// EVAL's and EVALSHA's keys: `numkeys` (argument 2) keys after it.
+pub fn eval_keys(argv: &[&[u8]]) -> Vec<usize> {
+    match argv.get(2).and_then(|b| crate::args::parse_i64(b)) {
+        Some(n) if n > 0 && (n as u64) <= argv.len().saturating_sub(3) as u64 => {
+            (3..3 + n as usize).collect()
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// MIGRATE's keys: argument 3, or every argument after `KEYS` when

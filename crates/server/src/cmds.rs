@@ -149,6 +149,10 @@ async fn run(
             }
             encode::ok(out);
         }
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => {
+            crate::script::eval(w, client, name, argv, out).await?
+        }
+        "script" => crate::script::script(w, argv, out)?,
         "subscribe" | "psubscribe" => crate::pubsub::subscribe(w, client, argv, out),
         "unsubscribe" | "punsubscribe" => crate::pubsub::unsubscribe(w, client, argv, out),
         "publish" => crate::pubsub::publish(w, client, argv, out).await,
@@ -364,6 +368,11 @@ pub const SUBCOMMANDS: &[&str] = &[
     "config|resetstat",
     "config|rewrite",
     "config|set",
+    "script|exists",
+    "script|flush",
+    "script|help",
+    "script|kill",
+    "script|load",
     "pubsub|channels",
     "pubsub|help",
     "pubsub|numpat",

@@ -489,14 +489,40 @@ async fn gathered(w: &Route<'_>, client: &mut Client, argv: Argv<'_>, out: &mut 
     let Handler::Shard(f) = spec.handler else {
         return;
     };
-    let db = client.db;
-    let mut keys: Vec<Vec<u8>> = Vec::new();
-    for i in spec.keys_of(argv) {
-        if !keys.iter().any(|k| k.as_slice() == argv[i]) {
-            keys.push(argv[i].to_vec());
+    let keys: Vec<Vec<u8>> = spec
+        .keys_of(argv)
+        .into_iter()
+        .map(|i| argv[i].to_vec())
+        .collect();
+    let (db, resp3) = (client.db, client.resp3);
+    let readonly = spec.has(flags::READONLY);
+    over_copies(w, db, keys, readonly, out, |scratch, out| {
+        crate::conn::exec(scratch, f, db, resp3, now_ms(), argv, out)
+    })
+    .await;
+}
+
+/// Runs `run` over copies of `keys` (of database `db`, on any shards)
+/// gathered into a scratch shard here, then, unless `readonly`, writes back
+/// every key whose value, TTL or existence it changed. The caller holds
+/// the keys' shards (a transaction), so nobody sees the keys in between.
+/// Used for multi-key commands across shards ([`gathered`]) and for
+/// scripts whose keys span shards (`script.rs`).
+pub async fn over_copies(
+    w: &Route<'_>,
+    db: usize,
+    keys: Vec<Vec<u8>>,
+    readonly: bool,
+    out: &mut Vec<u8>,
+    run: impl FnOnce(&mut Shard, &mut Vec<u8>),
+) {
+    let mut unique: Vec<Vec<u8>> = Vec::new();
+    for k in keys {
+        if !unique.contains(&k) {
+            unique.push(k);
         }
     }
-    let groups = group_by_shard(keys, |k| w.shard_of(k));
+    let groups = group_by_shard(unique, |k| w.shard_of(k));
     let mut before: Vec<(Vec<u8>, Option<Stored>)> = Vec::new();
     for (s, ks) in groups {
         let got = w
@@ -530,13 +556,13 @@ async fn gathered(w: &Route<'_>, client: &mut Client, argv: Argv<'_>, out: &mut 
         }
     }
     drop(storage::notify::take());
-    crate::conn::exec(&mut scratch, f, db, client.resp3, now, argv, out);
+    run(&mut scratch, out);
     let mut events = storage::notify::take();
     events.retain(|e| e.name != "new");
     let mut all = earlier;
     all.append(&mut events);
     storage::notify::put_back(all);
-    if spec.has(flags::READONLY) {
+    if readonly {
         return;
     }
     for (k, old) in before {

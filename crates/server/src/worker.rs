@@ -39,6 +39,8 @@ pub struct Shared {
     pub monitors: crate::monitor::Registry,
     /// Which threads hold pub/sub subscriptions (see `pubsub.rs`).
     pub pubsub: crate::pubsub::Registry,
+    /// Scripts by SHA-1 (see `script.rs`).
+    pub scripts: crate::script::Cache,
 }
 
 /// What CLIENT LIST shows of a connection.

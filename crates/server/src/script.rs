@@ -1,0 +1,735 @@
+//! Lua scripting: EVAL, EVALSHA, their _RO forms, and SCRIPT LOAD | EXISTS |
+//! FLUSH | KILL.
+//!
+//! Every thread has its own Lua 5.1 interpreter (the language Redis embeds,
+//! built from source by `mlua`), with Redis's `redis` library: `call`,
+//! `pcall`, `error_reply`, `status_reply`, `sha1hex`, `log`. A script runs
+//! to completion, synchronously, where its keys live, which is what makes
+//! it atomic:
+//!
+//! - keys on one shard (or none): the script runs on that shard's thread
+//!   (none: this connection's), as one job, against the shard itself; its
+//!   `redis.call`s cost what the commands cost, no hop each;
+//! - keys on several shards: their shards are held (a transaction, see
+//!   `tx.rs`), copies of the keys are gathered into a scratch shard here,
+//!   the script runs against it, and the keys it changed are written back
+//!   (`fanout::over_copies`).
+//!
+//! A script may touch only the keys it declared, or, when it runs on a
+//! shard, any key of that shard; any other key is refused with the error
+//! Redis Cluster gives (`Script attempted to access a non local key in a
+//! cluster node`). With one thread every key is local, as in Redis.
+//! Commands that are not one shard's (KEYS, DBSIZE, FLUSHALL, CONFIG, ...)
+//! and those Redis forbids in scripts are refused. Not there yet: script
+//! timeouts and SCRIPT KILL of a running script (a script runs until it
+//! ends), FUNCTION, the cjson/cmsgpack/bit/struct libraries, and
+//! `redis.setresp(3)`.
+//!
+//! Replies and errors follow Redis 7.0: values convert both ways by its
+//! rules (integers truncate, `false` is nil, `{ok=...}` a status,
+//! `{err=...}` an error, arrays stop at the first nil), globals are
+//! read-only, and errors carry ` script: <sha>, on @user_script:<line>.`.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use commands::table::flags;
+use commands::{Error, Handler, Shard};
+use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
+use resp::encode;
+
+use crate::conn::Client;
+use crate::tx::Route;
+use crate::worker::{now_ms, Worker};
+
+type Argv<'a> = &'a [&'a [u8]];
+
+/// The scripts EVAL and SCRIPT LOAD were given, by SHA-1 (hex), shared by
+/// all threads; each thread compiles what it runs.
+#[derive(Default)]
+pub struct Cache {
+    bodies: std::sync::RwLock<HashMap<String, Arc<Vec<u8>>>>,
+}
+
+impl Cache {
+    fn get(&self, sha: &str) -> Option<Arc<Vec<u8>>> {
+        self.bodies.read().ok()?.get(sha).cloned()
+    }
+
+    fn insert(&self, sha: String, body: Arc<Vec<u8>>) {
+        if let Ok(mut b) = self.bodies.write() {
+            b.insert(sha, body);
+        }
+    }
+
+    fn contains(&self, sha: &str) -> bool {
+        self.bodies.read().is_ok_and(|b| b.contains_key(sha))
+    }
+
+    fn clear(&self) {
+        if let Ok(mut b) = self.bodies.write() {
+            b.clear();
+        }
+    }
+}
+
+/// SHA-1 of `body`, lowercase hex, as EVALSHA names scripts.
+pub fn sha1_hex(body: &[u8]) -> String {
+    sha1_smol::Sha1::from(body).digest().to_string()
+}
+
+/// Which keys a running script may touch.
+#[derive(Clone)]
+enum Allowed {
+    /// Any key of this shard (of `shards`).
+    Shard { id: usize, shards: usize },
+    /// Only these.
+    Keys(Vec<Vec<u8>>),
+}
+
+impl Allowed {
+    fn permits(&self, key: &[u8]) -> bool {
+        match self {
+            Allowed::Shard { id, shards } => {
+                *shards == 1 || usize::from(commands::slot::key_slot(key)) % shards == *id
+            }
+            Allowed::Keys(keys) => keys.iter().any(|k| k == key),
+        }
+    }
+}
+
+/// One thread's interpreter and what it compiled.
+struct Vm {
+    lua: Lua,
+    /// Compiled scripts by SHA-1.
+    funcs: HashMap<String, Function>,
+    /// Holds `raw`, the per-run command function the `redis.call` and
+    /// `redis.pcall` wrappers reach.
+    hooks: Table,
+    /// Runs a script function under `pcall`: (ok, value).
+    runner: Function,
+    /// The globals scripts read (KEYS and ARGV are set here per run).
+    globals: Table,
+    /// The read-only environment scripts run in.
+    env: Table,
+}
+
+thread_local! {
+    static VM: RefCell<Option<Vm>> = const { RefCell::new(None) };
+    /// The script line of the last `redis.call` that failed.
+    static LINE: Cell<i64> = const { Cell::new(0) };
+}
+
+/// Lua set up once per interpreter: the `redis` table (its `call` and
+/// `pcall` go through `hooks.raw`, which each run sets), the libraries
+/// Redis leaves out removed, and globals made read-only.
+const PRELUDE: &str = r#"
+local hooks = ...
+local raw_call = function(...)
+  local r, failed = hooks.raw(...)
+  if failed then error(r, 0) end
+  return r
+end
+local raw_pcall = function(...)
+  local r = hooks.raw(...)
+  return r
+end
+local redis = {
+  call = raw_call,
+  pcall = raw_pcall,
+  error_reply = function(e)
+    if type(e) ~= 'string' then error('wrong number or type of arguments', 2) end
+    if string.sub(e, 1, 1) == '-' then e = string.sub(e, 2)
+    elseif not string.find(e, ' ', 1, true) then e = 'ERR ' .. e end
+    return {err = e}
+  end,
+  status_reply = function(s)
+    if type(s) ~= 'string' then error('wrong number or type of arguments', 2) end
+    return {ok = s}
+  end,
+  sha1hex = function(s) return hooks.sha1hex(s) end,
+  log = function(level, ...) end,
+  setresp = function(v) if v ~= 2 then error('RESP3 replies in scripts are not supported', 2) end end,
+  set_repl = function() end,
+  replicate_commands = function() return true end,
+  breakpoint = function() return false end,
+  debug = function() end,
+  LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+  REPL_NONE = 0, REPL_AOF = 1, REPL_SLAVE = 2, REPL_REPLICA = 2, REPL_ALL = 3,
+}
+-- Scripts see globals through an empty table whose reads come from G
+-- and whose writes fail; the library tables are read-only the same way.
+local protected = setmetatable({}, { __mode = 'k' })
+local function refuse() error('Attempt to modify a readonly table', 2) end
+local function guard_of()
+  local g = setmetatable({}, { __newindex = refuse })
+  protected[g] = true
+  return g
+end
+local function readonly(t)
+  local proxy = setmetatable({}, { __index = t, __newindex = refuse, __metatable = guard_of() })
+  protected[proxy] = true
+  return proxy
+end
+local G = {}
+for k, v in pairs(_G) do G[k] = v end
+G.print, G.dofile, G.loadfile, G.module, G.require = nil, nil, nil, nil, nil
+G.os = readonly({ clock = os.clock })
+G.string = readonly(string)
+G.table = readonly(table)
+G.math = readonly(math)
+G.redis = readonly(redis)
+local real_setmetatable, real_rawset = setmetatable, rawset
+G.setmetatable = function(t, mt)
+  if protected[t] then error('Attempt to modify a readonly table', 2) end
+  return real_setmetatable(t, mt)
+end
+G.rawset = function(t, k, v)
+  if protected[t] then error('Attempt to modify a readonly table', 2) end
+  return real_rawset(t, k, v)
+end
+local env = setmetatable({}, {
+  __index = function(_, k)
+    local v = G[k]
+    if v == nil then
+      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+    end
+    return v
+  end,
+  __newindex = refuse,
+  __metatable = guard_of(),
+})
+protected[env] = true
+G._G = env
+local function runner(f)
+  return pcall(f)
+end
+return runner, G, env
+"#;
+
+fn new_vm() -> mlua::Result<Vm> {
+    let lua = Lua::new_with(
+        StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::OS,
+        LuaOptions::new(),
+    )?;
+    let hooks = lua.create_table()?;
+    hooks.raw_set(
+        "sha1hex",
+        lua.create_function(|lua, s: mlua::String| lua.create_string(sha1_hex(&s.as_bytes())))?,
+    )?;
+    let (runner, globals, env): (Function, Table, Table) =
+        lua.load(PRELUDE).set_name("=prelude").call(hooks.clone())?;
+    Ok(Vm {
+        lua,
+        funcs: HashMap::new(),
+        hooks,
+        runner,
+        globals,
+        env,
+    })
+}
+
+/// Runs `f` with this thread's interpreter (made on first use).
+fn with_vm<R>(f: impl FnOnce(&mut Vm) -> R) -> Result<R, Error> {
+    VM.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(new_vm().map_err(|e| Error::Other(format!("ERR cannot start Lua: {e}")))?);
+        }
+        match slot.as_mut() {
+            Some(vm) => Ok(f(vm)),
+            None => Err(Error::Static("ERR cannot start Lua")),
+        }
+    })
+}
+
+/// Compiles `body` (cached by `sha`); the error is Redis's reply text.
+fn compile(vm: &mut Vm, sha: &str, body: &[u8]) -> Result<Function, String> {
+    if let Some(f) = vm.funcs.get(sha) {
+        return Ok(f.clone());
+    }
+    let f = vm
+        .lua
+        .load(body)
+        .set_name("@user_script")
+        .set_environment(vm.env.clone())
+        .into_function()
+        .map_err(|e| {
+            let msg = match &e {
+                mlua::Error::SyntaxError { message, .. } => message.clone(),
+                other => other.to_string(),
+            };
+            format!("ERR Error compiling script (new function): {msg}")
+        })?;
+    vm.funcs.insert(sha.to_string(), f.clone());
+    Ok(f)
+}
+
+/// Checks that `body` compiles, on this thread (EVAL, SCRIPT LOAD).
+fn check_compiles(sha: &str, body: &[u8]) -> Result<(), Error> {
+    with_vm(|vm| compile(vm, sha, body).map(|_| ()))?.map_err(Error::Other)
+}
+
+/// What one script run needs.
+struct Run {
+    table: &'static commands::CommandTable,
+    sha: String,
+    body: Arc<Vec<u8>>,
+    keys: Vec<Vec<u8>>,
+    args: Vec<Vec<u8>>,
+    db: usize,
+    resp3: bool,
+    readonly: bool,
+}
+
+/// Runs a script against `shard`, writing its reply to `out`.
+fn run(shard: &mut Shard, allowed: &Allowed, r: &Run, out: &mut Vec<u8>) {
+    let res = with_vm(|vm| run_in(vm, shard, allowed, r, out));
+    match res {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => e.write(out),
+        Err(e) => e.write(out),
+    }
+}
+
+fn run_in(
+    vm: &mut Vm,
+    shard: &mut Shard,
+    allowed: &Allowed,
+    r: &Run,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let f = compile(vm, &r.sha, &r.body).map_err(Error::Other)?;
+    let lua = vm.lua.clone();
+    let lua_err = |e: mlua::Error| Error::Other(format!("ERR {e}"));
+    let g = vm.globals.clone();
+    let list = |items: &[Vec<u8>]| -> mlua::Result<Table> {
+        let t = lua.create_table_with_capacity(items.len(), 0)?;
+        for (i, it) in items.iter().enumerate() {
+            t.raw_set(i + 1, lua.create_string(it)?)?;
+        }
+        Ok(t)
+    };
+    g.raw_set("KEYS", list(&r.keys).map_err(lua_err)?)
+        .map_err(lua_err)?;
+    g.raw_set("ARGV", list(&r.args).map_err(lua_err)?)
+        .map_err(lua_err)?;
+    let db = Cell::new(r.db);
+    let now = now_ms();
+    let result = lua.scope(|scope| {
+        let raw = scope.create_function_mut(|lua, args: MultiValue| {
+            let (reply, failed) = call_command(lua, r, shard, allowed, &db, now, args)?;
+            if failed {
+                LINE.with(|l| l.set(script_line(lua)));
+            }
+            Ok((reply, failed))
+        })?;
+        vm.hooks.raw_set("raw", raw)?;
+        let (ok, value): (bool, Value) = vm.runner.call(f.clone())?;
+        vm.hooks.raw_set("raw", Value::Nil)?;
+        if ok {
+            to_reply(&value, out, r.resp3, 0);
+            return Ok(());
+        }
+        // The error: a table from redis.call (or error({err=...})), or a
+        // message with its position from Lua.
+        let (msg, line) = match &value {
+            Value::Table(t) => match t.raw_get::<Value>("err")? {
+                Value::String(s) => (s.to_string_lossy().to_string(), LINE.with(Cell::get)),
+                _ => ("ERR unknown error".to_string(), 0),
+            },
+            Value::String(s) => {
+                let m = s.to_string_lossy().to_string();
+                let line = m
+                    .strip_prefix("user_script:")
+                    .and_then(|rest| rest.split(':').next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                (format!("ERR {m}"), line)
+            }
+            other => (format!("ERR {}", other.type_name()), 0),
+        };
+        encode::error(
+            out,
+            format!("{msg} script: {}, on @user_script:{line}.", r.sha).as_bytes(),
+        );
+        Ok(())
+    });
+    let _ = g.raw_set("KEYS", Value::Nil);
+    let _ = g.raw_set("ARGV", Value::Nil);
+    result.map_err(lua_err)
+}
+
+/// The line of the user script that is running (the innermost frame from
+/// `@user_script`). A `return redis.call(...)` is a tail call, whose
+/// caller's frame is gone: then line 1, where such one-line scripts are.
+fn script_line(lua: &Lua) -> i64 {
+    for level in 0..8 {
+        let Some(line) = lua.inspect_stack(level).and_then(|d| {
+            let src = d.source();
+            (src.source.as_deref() == Some("@user_script")).then(|| d.curr_line())
+        }) else {
+            continue;
+        };
+        if line > 0 {
+            return i64::from(line);
+        }
+    }
+    1
+}
+
+/// `redis.call`/`redis.pcall`: runs one command, returning its reply as a
+/// Lua value and whether it is an error (then a `{err=...}` table).
+fn call_command(
+    lua: &Lua,
+    r: &Run,
+    shard: &mut Shard,
+    allowed: &Allowed,
+    db: &Cell<usize>,
+    now: u64,
+    args: MultiValue,
+) -> mlua::Result<(Value, bool)> {
+    let fail = |msg: &str| -> mlua::Result<(Value, bool)> {
+        let t = lua.create_table()?;
+        t.raw_set("err", msg)?;
+        Ok((Value::Table(t), true))
+    };
+    if args.is_empty() {
+        return fail("ERR Please specify at least one argument for this redis lib call");
+    }
+    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(args.len());
+    for a in args.iter() {
+        match a {
+            Value::String(s) => argv.push(s.as_bytes().to_vec()),
+            Value::Integer(n) => argv.push(n.to_string().into_bytes()),
+            Value::Number(n) => argv.push(number_arg(*n).into_bytes()),
+            _ => return fail("ERR Lua redis lib command arguments must be strings or integers"),
+        }
+    }
+    let Some(spec) = r.table.lookup(&argv[0]) else {
+        return fail("ERR Unknown Redis command called from script");
+    };
+    let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+    if !spec.arity_ok(refs.len()) {
+        return fail("ERR Wrong number of args calling Redis command from script");
+    }
+    if spec.has(flags::NOSCRIPT) || spec.has(flags::PUBSUB) && spec.name != "publish" {
+        return fail("ERR This Redis command is not allowed from script");
+    }
+    if r.readonly && spec.has(flags::WRITE) {
+        return fail("ERR Write commands are not allowed from read-only scripts.");
+    }
+    let mut out = Vec::new();
+    match spec.handler {
+        Handler::Shard(f) => {
+            if spec
+                .keys_of(&refs)
+                .into_iter()
+                .any(|i| !allowed.permits(refs[i]))
+            {
+                return fail("ERR Script attempted to access a non local key in a cluster node");
+            }
+            crate::conn::exec(shard, f, db.get(), false, now, &refs, &mut out);
+        }
+        Handler::Server => match spec.name {
+            "ping" => match refs.get(1) {
+                Some(m) => encode::bulk(&mut out, m),
+                None => encode::simple(&mut out, b"PONG"),
+            },
+            "echo" => encode::bulk(&mut out, refs[1]),
+            "time" => {
+                let us = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_micros());
+                encode::array_len(&mut out, 2);
+                encode::bulk(&mut out, (us / 1_000_000).to_string().as_bytes());
+                encode::bulk(&mut out, (us % 1_000_000).to_string().as_bytes());
+            }
+            "select" => match commands::args::parse_i64(refs[1]) {
+                Some(n) if n >= 0 && (n as usize) < shard.ks.dbs.len() => {
+                    db.set(n as usize);
+                    encode::ok(&mut out);
+                }
+                Some(_) => encode::error(&mut out, b"ERR DB index is out of range"),
+                None => encode::error(&mut out, b"ERR value is not an integer or out of range"),
+            },
+            _ => return fail("ERR This Redis command is not allowed from script"),
+        },
+    }
+    let mut pos = 0;
+    let (v, failed) = reply_to_lua(lua, &out, &mut pos)?;
+    Ok((v, failed))
+}
+
+/// A Lua number as a command argument: integers as integers, others as
+/// `%.17g` prints them.
+fn number_arg(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e17 {
+        return format!("{}", n as i64);
+    }
+    if !n.is_finite() {
+        return if n.is_nan() {
+            "nan".into()
+        } else if n > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
+    }
+    let exp = n.abs().log10().floor() as i32;
+    if !(-5..17).contains(&exp) {
+        let s = format!("{n:.16e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let m = m.trim_end_matches('0').trim_end_matches('.');
+        let e: i32 = e.parse().unwrap_or(0);
+        return format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
+    }
+    let decimals = (16 - exp).max(0) as usize;
+    let s = format!("{n:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// One RESP2 reply from `buf` at `pos` as Lua sees it: `{ok=}`, `{err=}`
+/// (and true), numbers, strings, false for nil, tables for arrays.
+fn reply_to_lua(lua: &Lua, buf: &[u8], pos: &mut usize) -> mlua::Result<(Value, bool)> {
+    let line = |pos: &mut usize| -> &[u8] {
+        let start = *pos;
+        let end = buf[start..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map_or(buf.len(), |i| start + i);
+        *pos = (end + 2).min(buf.len());
+        &buf[start..end]
+    };
+    let Some(&kind) = buf.get(*pos) else {
+        return Ok((Value::Boolean(false), false));
+    };
+    *pos += 1;
+    let head = line(pos);
+    let num = || {
+        std::str::from_utf8(head)
+            .ok()
+            .and_then(|s| s.parse::<i64>().ok())
+    };
+    Ok(match kind {
+        b'+' => {
+            let t = lua.create_table()?;
+            t.raw_set("ok", lua.create_string(head)?)?;
+            (Value::Table(t), false)
+        }
+        b'-' => {
+            let t = lua.create_table()?;
+            t.raw_set("err", lua.create_string(head)?)?;
+            (Value::Table(t), true)
+        }
+        b':' => (Value::Number(num().unwrap_or(0) as f64), false),
+        b'$' => match num() {
+            Some(n) if n >= 0 => {
+                let n = n as usize;
+                let end = (*pos + n).min(buf.len());
+                let s = lua.create_string(&buf[*pos..end])?;
+                *pos = (end + 2).min(buf.len());
+                (Value::String(s), false)
+            }
+            _ => (Value::Boolean(false), false),
+        },
+        b'*' => match num() {
+            Some(n) if n >= 0 => {
+                let t = lua.create_table_with_capacity(n as usize, 0)?;
+                for i in 0..n {
+                    let (v, _) = reply_to_lua(lua, buf, pos)?;
+                    t.raw_set(i + 1, v)?;
+                }
+                (Value::Table(t), false)
+            }
+            _ => (Value::Boolean(false), false),
+        },
+        _ => (Value::Boolean(false), false),
+    })
+}
+
+/// A script's return value as a reply, by Redis's rules.
+fn to_reply(v: &Value, out: &mut Vec<u8>, resp3: bool, depth: usize) {
+    match v {
+        Value::Nil => encode::null(out, resp3),
+        Value::Boolean(true) => encode::integer(out, 1),
+        Value::Boolean(false) => encode::null(out, resp3),
+        Value::Integer(n) => encode::integer(out, *n),
+        Value::Number(n) => encode::integer(out, *n as i64),
+        Value::String(s) => encode::bulk(out, &s.as_bytes()),
+        Value::Table(t) => {
+            if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
+                encode::error(out, &e.as_bytes());
+                return;
+            }
+            if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
+                encode::simple(out, &s.as_bytes());
+                return;
+            }
+            if depth > 100 {
+                encode::error(out, b"ERR reached lua stack limit");
+                return;
+            }
+            let mut items = Vec::new();
+            for i in 1.. {
+                match t.raw_get::<Value>(i) {
+                    Ok(Value::Nil) | Err(_) => break,
+                    Ok(v) => items.push(v),
+                }
+            }
+            encode::array_len(out, items.len());
+            for it in &items {
+                to_reply(it, out, resp3, depth + 1);
+            }
+        }
+        _ => encode::null(out, resp3),
+    }
+}
+
+/// EVAL script numkeys key... arg... (and EVALSHA, EVAL_RO, EVALSHA_RO).
+pub async fn eval(
+    w: &Route<'_>,
+    client: &Client,
+    name: &str,
+    argv: Argv<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let by_sha = name.starts_with("evalsha");
+    let readonly = name.ends_with("_ro");
+    let numkeys = commands::args::parse_i64(argv[2]).ok_or(Error::NotInteger)?;
+    if numkeys < 0 {
+        return Err(Error::Static("ERR Number of keys can't be negative"));
+    }
+    if numkeys as u64 > (argv.len() - 3) as u64 {
+        return Err(Error::Static(
+            "ERR Number of keys can't be greater than number of args",
+        ));
+    }
+    let cache = &w.shared.scripts;
+    let (sha, body) = if by_sha {
+        let sha = String::from_utf8_lossy(argv[1]).to_ascii_lowercase();
+        match cache.get(&sha) {
+            Some(b) => (sha, b),
+            None => {
+                return Err(Error::Static(
+                    "NOSCRIPT No matching script. Please use EVAL.",
+                ))
+            }
+        }
+    } else {
+        let body = Arc::new(argv[1].to_vec());
+        let sha = sha1_hex(&body);
+        if !cache.contains(&sha) {
+            check_compiles(&sha, &body)?;
+            cache.insert(sha.clone(), Arc::clone(&body));
+        }
+        (sha, body)
+    };
+    let nk = numkeys as usize;
+    let run_args = Run {
+        table: w.shared.table,
+        sha,
+        body,
+        keys: argv[3..3 + nk].iter().map(|k| k.to_vec()).collect(),
+        args: argv[3 + nk..].iter().map(|a| a.to_vec()).collect(),
+        db: client.db,
+        resp3: client.resp3,
+        readonly,
+    };
+    let mut shards: Vec<usize> = run_args.keys.iter().map(|k| w.shard_of(k)).collect();
+    shards.sort_unstable();
+    shards.dedup();
+    let nshards = w.nshards();
+    match shards.as_slice() {
+        [] | [_] => {
+            let target = shards.first().copied().unwrap_or(w.id);
+            let reply = w
+                .call(target, move |w: &Worker| {
+                    let mut reply = Vec::new();
+                    let allowed = Allowed::Shard {
+                        id: w.id,
+                        shards: nshards,
+                    };
+                    run(&mut w.shard.borrow_mut(), &allowed, &run_args, &mut reply);
+                    reply
+                })
+                .await
+                .unwrap_or_default();
+            out.extend_from_slice(&reply);
+        }
+        _ => {
+            let keys = run_args.keys.clone();
+            let db = client.db;
+            w.atomically(shards, async |r: Route<'_>| {
+                let allowed = Allowed::Keys(keys.clone());
+                crate::fanout::over_copies(&r, db, keys, false, out, |scratch, out| {
+                    run(scratch, &allowed, &run_args, out)
+                })
+                .await;
+            })
+            .await;
+        }
+    }
+    Ok(())
+}
+
+/// SCRIPT LOAD | EXISTS | FLUSH | KILL | HELP
+pub fn script(w: &Worker, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+    let sub = argv[1].to_ascii_lowercase();
+    let cache = &w.shared.scripts;
+    match sub.as_slice() {
+        b"load" if argv.len() == 3 => {
+            let body = Arc::new(argv[2].to_vec());
+            let sha = sha1_hex(&body);
+            check_compiles(&sha, &body)?;
+            cache.insert(sha.clone(), body);
+            encode::bulk(out, sha.as_bytes());
+        }
+        b"exists" if argv.len() >= 3 => {
+            encode::array_len(out, argv.len() - 2);
+            for s in &argv[2..] {
+                let sha = String::from_utf8_lossy(s).to_ascii_lowercase();
+                encode::integer(out, i64::from(cache.contains(&sha)));
+            }
+        }
+        b"flush" if argv.len() <= 3 => {
+            if let Some(mode) = argv.get(2) {
+                if !mode.eq_ignore_ascii_case(b"sync") && !mode.eq_ignore_ascii_case(b"async") {
+                    return Err(Error::Static(
+                        "ERR SCRIPT FLUSH only support SYNC|ASYNC option",
+                    ));
+                }
+            }
+            cache.clear();
+            encode::ok(out);
+        }
+        b"kill" if argv.len() == 2 => {
+            return Err(Error::Static("NOTBUSY No scripts in execution right now."))
+        }
+        b"help" if argv.len() == 2 => {
+            commands::reply_help(
+                out,
+                &[
+                    "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                    "EXISTS <sha1> [<sha1> ...]",
+                    "    Return information about the existence of the scripts in the script cache.",
+                    "FLUSH [ASYNC|SYNC]",
+                    "    Flush the Lua scripts cache. Very dangerous on replicas.",
+                    "KILL",
+                    "    Kill the currently executing Lua script.",
+                    "LOAD <script>",
+                    "    Load a script into the scripts cache without executing it.",
+                    "HELP",
+                    "    Prints this help.",
+                ],
+            );
+        }
+        _ => return Err(Error::unknown_subcommand(argv[1], "SCRIPT")),
+    }
+    Ok(())
+}
