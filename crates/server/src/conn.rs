@@ -960,9 +960,11 @@ async fn run(
             w.stats.called(spec.id);
             // MONITOR sees a command as it is called; a server command
             // once it has run (SELECT shows its new database), as in Redis,
-            // and EXEC after the commands it runs (`multi.rs`).
+            // EXEC after the commands it runs (`multi.rs`), and a script
+            // before the commands it runs (`script.rs`).
             if matches!(spec.handler, Handler::Shard(_))
                 || commands::blocking::is_blocking(spec.name)
+                || crate::script::is_eval(spec.name)
             {
                 crate::monitor::feed(w, spec, client, argv);
             }
@@ -1074,7 +1076,7 @@ async fn run(
                         cmds::server_command(&Route::plain(w), client, spec.name, argv, &mut out)
                             .await;
                     w.stats.failed_if_error(spec.id, &out, at);
-                    if spec.name != "exec" {
+                    if spec.name != "exec" && !crate::script::is_eval(spec.name) {
                         crate::monitor::feed(w, spec, client, argv);
                     }
                     if flow == Flow::Close {

@@ -398,7 +398,8 @@ pub fn command(w: &Worker, resp3: bool, argv: &[&[u8]], out: &mut Vec<u8>) -> Re
                 ));
             }
             let keys = spec.keys_of(cmd);
-            if keys.is_empty() {
+            // Scripts may declare no keys (Redis's no_mandatory_keys).
+            if keys.is_empty() && !crate::script::is_eval(spec.name) {
                 return Err(Error::Static("ERR The command has no key arguments"));
             }
             encode::array_len(out, keys.len());

@@ -35,6 +35,11 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// Whether any connection is a monitor now.
+    pub fn any(&self) -> bool {
+        self.total.load(Ordering::Relaxed) > 0
+    }
+
     pub fn new(threads: usize) -> Registry {
         Registry {
             total: AtomicUsize::new(0),
@@ -175,6 +180,20 @@ pub fn feed_exec(w: &Worker, client: &Client, name: &[u8], cmds: &[Vec<Vec<u8>>]
         }
     }
     lines.extend_from_slice(&line(db, addr, &[name]));
+    send(w, lines);
+}
+
+/// The commands a script ran (in database `db` when it started), as
+/// Redis shows them: `[<db> lua]` in place of the client's address.
+pub fn feed_script(w: &Worker, db: usize, cmds: &[Vec<Vec<u8>>]) {
+    if w.shared.monitors.total.load(Ordering::Relaxed) == 0 || cmds.is_empty() {
+        return;
+    }
+    let mut lines = Vec::new();
+    for c in cmds {
+        let argv: Vec<&[u8]> = c.iter().map(Vec::as_slice).collect();
+        lines.extend_from_slice(&line(db, "lua", &argv));
+    }
     send(w, lines);
 }
 

@@ -281,6 +281,29 @@ struct Run {
     db: usize,
     resp3: bool,
     readonly: bool,
+    /// Keep the commands run, for MONITOR.
+    monitored: bool,
+    ran: RefCell<Vec<Vec<Vec<u8>>>>,
+    /// The commands run (their table ids) and whether each failed, for
+    /// INFO commandstats on the thread that ran them.
+    calls: RefCell<Vec<(usize, bool)>>,
+}
+
+impl Run {
+    /// Counts the script's commands in `w`'s command statistics.
+    fn count_calls(&self, w: &Worker) {
+        for &(id, failed) in self.calls.borrow().iter() {
+            w.stats.called(id);
+            if failed {
+                w.stats.failed(id);
+            }
+        }
+    }
+}
+
+/// EVAL and its forms (MONITOR shows them before the commands they run).
+pub fn is_eval(name: &str) -> bool {
+    matches!(name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro")
 }
 
 /// Runs a script against `shard`, writing its reply to `out`.
@@ -411,6 +434,9 @@ fn call_command(
         return fail("ERR Unknown Redis command called from script");
     };
     let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+    if r.monitored && !spec.has(flags::ADMIN) {
+        r.ran.borrow_mut().push(argv.clone());
+    }
     if !spec.arity_ok(refs.len()) {
         return fail("ERR Wrong number of args calling Redis command from script");
     }
@@ -457,6 +483,9 @@ fn call_command(
             _ => return fail("ERR This Redis command is not allowed from script"),
         },
     }
+    r.calls
+        .borrow_mut()
+        .push((spec.id, out.first() == Some(&b'-')));
     let mut pos = 0;
     let (v, failed) = reply_to_lua(lua, &out, &mut pos)?;
     Ok((v, failed))
@@ -640,6 +669,9 @@ pub async fn eval(
         db: client.db,
         resp3: client.resp3,
         readonly,
+        monitored: w.shared.monitors.any(),
+        ran: RefCell::new(Vec::new()),
+        calls: RefCell::new(Vec::new()),
     };
     let mut shards: Vec<usize> = run_args.keys.iter().map(|k| w.shard_of(k)).collect();
     shards.sort_unstable();
@@ -648,7 +680,7 @@ pub async fn eval(
     match shards.as_slice() {
         [] | [_] => {
             let target = shards.first().copied().unwrap_or(w.id);
-            let reply = w
+            let (reply, ran) = w
                 .call(target, move |w: &Worker| {
                     let mut reply = Vec::new();
                     let allowed = Allowed::Shard {
@@ -656,11 +688,13 @@ pub async fn eval(
                         shards: nshards,
                     };
                     run(&mut w.shard.borrow_mut(), &allowed, &run_args, &mut reply);
-                    reply
+                    run_args.count_calls(w);
+                    (reply, run_args.ran.into_inner())
                 })
                 .await
                 .unwrap_or_default();
             out.extend_from_slice(&reply);
+            crate::monitor::feed_script(w, client.db, &ran);
         }
         _ => {
             let keys = run_args.keys.clone();
@@ -673,6 +707,8 @@ pub async fn eval(
                 .await;
             })
             .await;
+            run_args.count_calls(w);
+            crate::monitor::feed_script(w, client.db, &run_args.ran.borrow());
         }
     }
     Ok(())

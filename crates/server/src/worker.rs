@@ -121,9 +121,13 @@ impl WorkerStats {
     #[inline]
     pub fn failed_if_error(&self, id: usize, out: &[u8], at: usize) {
         if out.get(at) == Some(&b'-') {
-            if let Some(c) = self.cmds.get(id) {
-                c.failed.set(c.failed.get() + 1);
-            }
+            self.failed(id);
+        }
+    }
+
+    pub fn failed(&self, id: usize) {
+        if let Some(c) = self.cmds.get(id) {
+            c.failed.set(c.failed.get() + 1);
         }
     }
 }
