@@ -138,7 +138,7 @@ fn main() {
         started_unix: worker::now_ms() / 1000,
         monitors: monitor::Registry::new(threads),
         pubsub: pubsub::Registry::new(threads),
-        scripts: script::Cache::default(),
+        scripts: script::Cache::new(threads),
         run_id: (0..40)
             .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0'))
             .collect(),

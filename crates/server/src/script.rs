@@ -32,11 +32,12 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use commands::table::flags;
 use commands::{Error, Handler, Shard};
-use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
+use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 use resp::encode;
 
 use crate::conn::Client;
@@ -46,13 +47,35 @@ use crate::worker::{now_ms, Worker};
 type Argv<'a> = &'a [&'a [u8]];
 
 /// The scripts EVAL and SCRIPT LOAD were given, by SHA-1 (hex), shared by
-/// all threads; each thread compiles what it runs.
-#[derive(Default)]
+/// all threads; each thread compiles what it runs. And each thread's
+/// running script, for SCRIPT KILL.
 pub struct Cache {
     bodies: std::sync::RwLock<HashMap<String, Arc<Vec<u8>>>>,
+    running: Box<[Arc<Running>]>,
 }
 
+/// One thread's running script, as SCRIPT KILL sees it from any thread.
+#[derive(Default)]
+pub struct Running {
+    now: AtomicBool,
+    /// It ran a write command: killing it would leave half its effects.
+    wrote: AtomicBool,
+    /// SCRIPT KILL asked it to stop (checked every `KILL_CHECK_EVERY`
+    /// Lua instructions).
+    kill: AtomicBool,
+}
+
+/// How many Lua instructions run between two looks at the kill flag.
+const KILL_CHECK_EVERY: u32 = 100_000;
+
 impl Cache {
+    pub fn new(threads: usize) -> Cache {
+        Cache {
+            bodies: std::sync::RwLock::new(HashMap::new()),
+            running: (0..threads).map(|_| Arc::new(Running::default())).collect(),
+        }
+    }
+
     fn get(&self, sha: &str) -> Option<Arc<Vec<u8>>> {
         self.bodies.read().ok()?.get(sha).cloned()
     }
@@ -119,7 +142,14 @@ thread_local! {
     static VM: RefCell<Option<Vm>> = const { RefCell::new(None) };
     /// The script line of the last `redis.call` that failed.
     static LINE: Cell<i64> = const { Cell::new(0) };
+    /// The kill flag of the script running on this thread.
+    static KILL: RefCell<Option<Arc<Running>>> = const { RefCell::new(None) };
+    /// The running script was stopped by SCRIPT KILL.
+    static KILLED: Cell<bool> = const { Cell::new(false) };
 }
+
+/// Why a killed script ended.
+const KILLED_MSG: &str = "ERR Script killed by user with SCRIPT KILL...";
 
 /// Lua set up once per interpreter: the `redis` table (its `call` and
 /// `pcall` go through `hooks.raw`, which each run sets), the libraries
@@ -218,6 +248,21 @@ fn new_vm() -> mlua::Result<Vm> {
         "sha1hex",
         lua.create_function(|lua, s: mlua::String| lua.create_string(sha1_hex(&s.as_bytes())))?,
     )?;
+    lua.set_hook(
+        HookTriggers::new().every_nth_instruction(KILL_CHECK_EVERY),
+        |_, _| {
+            let kill = KILL.with(|k| {
+                k.borrow()
+                    .as_ref()
+                    .is_some_and(|r| r.kill.load(Ordering::Relaxed))
+            });
+            if kill {
+                KILLED.with(|k| k.set(true));
+                return Err(mlua::Error::RuntimeError(KILLED_MSG.into()));
+            }
+            Ok(VmState::Continue)
+        },
+    );
     let (runner, globals, env): (Function, Table, Table) =
         lua.load(PRELUDE).set_name("=prelude").call(hooks.clone())?;
     Ok(Vm {
@@ -307,8 +352,16 @@ pub fn is_eval(name: &str) -> bool {
 }
 
 /// Runs a script against `shard`, writing its reply to `out`.
-fn run(shard: &mut Shard, allowed: &Allowed, r: &Run, out: &mut Vec<u8>) {
+fn run(shard: &mut Shard, slot: &Arc<Running>, allowed: &Allowed, r: &Run, out: &mut Vec<u8>) {
+    slot.wrote.store(false, Ordering::Relaxed);
+    slot.kill.store(false, Ordering::Relaxed);
+    slot.now.store(true, Ordering::Release);
+    KILL.with(|k| *k.borrow_mut() = Some(Arc::clone(slot)));
+    KILLED.with(|k| k.set(false));
     let res = with_vm(|vm| run_in(vm, shard, allowed, r, out));
+    KILL.with(|k| *k.borrow_mut() = None);
+    slot.now.store(false, Ordering::Release);
+    slot.kill.store(false, Ordering::Relaxed);
     match res {
         Ok(Ok(())) => {}
         Ok(Err(e)) => e.write(out),
@@ -356,8 +409,9 @@ fn run_in(
             return Ok(());
         }
         // The error: a table from redis.call (or error({err=...})), or a
-        // message with its position from Lua.
+        // message with its position from Lua, or SCRIPT KILL.
         let (msg, line) = match &value {
+            _ if KILLED.with(Cell::get) => (KILLED_MSG.to_string(), script_line(&lua)),
             Value::Table(t) => match t.raw_get::<Value>("err")? {
                 Value::String(s) => (s.to_string_lossy().to_string(), LINE.with(Cell::get)),
                 _ => ("ERR unknown error".to_string(), 0),
@@ -445,6 +499,13 @@ fn call_command(
     }
     if r.readonly && spec.has(flags::WRITE) {
         return fail("ERR Write commands are not allowed from read-only scripts.");
+    }
+    if spec.has(flags::WRITE) {
+        KILL.with(|k| {
+            if let Some(run) = k.borrow().as_ref() {
+                run.wrote.store(true, Ordering::Relaxed);
+            }
+        });
     }
     let mut out = Vec::new();
     match spec.handler {
@@ -687,7 +748,14 @@ pub async fn eval(
                         id: w.id,
                         shards: nshards,
                     };
-                    run(&mut w.shard.borrow_mut(), &allowed, &run_args, &mut reply);
+                    let slot = Arc::clone(&w.shared.scripts.running[w.id]);
+                    run(
+                        &mut w.shard.borrow_mut(),
+                        &slot,
+                        &allowed,
+                        &run_args,
+                        &mut reply,
+                    );
                     run_args.count_calls(w);
                     (reply, run_args.ran.into_inner())
                 })
@@ -701,8 +769,9 @@ pub async fn eval(
             let db = client.db;
             w.atomically(shards, async |r: Route<'_>| {
                 let allowed = Allowed::Keys(keys.clone());
+                let slot = Arc::clone(&r.shared.scripts.running[r.id]);
                 crate::fanout::over_copies(&r, db, keys, false, out, |scratch, out| {
-                    run(scratch, &allowed, &run_args, out)
+                    run(scratch, &slot, &allowed, &run_args, out)
                 })
                 .await;
             })
@@ -745,7 +814,18 @@ pub fn script(w: &Worker, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error
             encode::ok(out);
         }
         b"kill" if argv.len() == 2 => {
-            return Err(Error::Static("NOTBUSY No scripts in execution right now."))
+            // A script runs on its shard's thread without yielding: only a
+            // connection served by another thread can reach this.
+            let Some(busy) = cache.running.iter().find(|r| r.now.load(Ordering::Acquire)) else {
+                return Err(Error::Static("NOTBUSY No scripts in execution right now."));
+            };
+            if busy.wrote.load(Ordering::Relaxed) {
+                return Err(Error::Static(
+                    "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
+                ));
+            }
+            busy.kill.store(true, Ordering::Relaxed);
+            encode::ok(out);
         }
         b"help" if argv.len() == 2 => {
             commands::reply_help(

@@ -279,3 +279,42 @@ fn redis_crate_scripts() {
             .unwrap();
     });
 }
+
+/// SCRIPT KILL stops a script that has not written (the script's caller gets an error,
+/// the server goes on) and refuses to stop one that has. A script runs on its shard's
+/// thread without yielding, so the killer must be served by another thread: with four
+/// threads, connections are opened until one answers.
+#[test]
+fn script_kill_stops_a_read_only_script() {
+    let s = if common::against_redis() {
+        common::Server::start(1)
+    } else {
+        common::Server::start(4)
+    };
+    let mut runner = s.client();
+    runner.set_timeout(Duration::from_secs(10));
+    runner.send(&common::encode(&["EVAL", "while true do end", "0"]));
+    std::thread::sleep(Duration::from_millis(200));
+    let mut killed = false;
+    for _ in 0..40 {
+        let mut k = s.client();
+        k.set_timeout(Duration::from_millis(300));
+        k.send(&common::encode(&["SCRIPT", "KILL"]));
+        if let Ok(Some(r)) = k.try_read_reply() {
+            assert_eq!(r, Reply::ok());
+            killed = true;
+            break;
+        }
+    }
+    assert!(killed, "no connection could send SCRIPT KILL");
+    let e = runner.read_reply().as_err().to_string();
+    assert!(
+        e.starts_with("ERR Script killed by user with SCRIPT KILL"),
+        "{e}"
+    );
+    assert_eq!(runner.cmd(&["PING"]), Reply::status("PONG"));
+    assert_eq!(
+        runner.err(&["SCRIPT", "KILL"]),
+        "NOTBUSY No scripts in execution right now."
+    );
+}
