@@ -164,8 +164,19 @@ fn pop(ctx: &mut Ctx<'_>, argv: &[&[u8]], end: End, name: &str) -> CmdResult {
             n
         }
     };
+    let event = pop_n(list, end, n, out);
+    if n > 0 {
+        storage::notify::emit(class::LIST, event, db.id, key);
+    }
+    access::remove_if_empty::<List>(db, key, now);
+    Ok(())
+}
+
+/// Pops up to `n` elements from `end` of `list` as bulk replies to `out`;
+/// returns the keyspace event that is (`lpop` or `rpop`).
+fn pop_n(list: &mut List, end: End, n: usize, out: &mut Vec<u8>) -> &'static str {
     let emit = |s: StrRef<'_>| write_bulk_str(out, s);
-    let event = match end {
+    match end {
         End::Left => {
             list.pop_front_n(n, emit);
             "lpop"
@@ -174,12 +185,7 @@ fn pop(ctx: &mut Ctx<'_>, argv: &[&[u8]], end: End, name: &str) -> CmdResult {
             list.pop_back_n(n, emit);
             "rpop"
         }
-    };
-    if n > 0 {
-        storage::notify::emit(class::LIST, event, db.id, key);
     }
-    access::remove_if_empty::<List>(db, key, now);
-    Ok(())
 }
 
 /// LPOP key [count]
@@ -515,17 +521,7 @@ fn lmpop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         encode::array_len(out, 2);
         encode::bulk(out, key);
         encode::array_len(out, count.min(list.len()));
-        let emit = |s: StrRef<'_>| write_bulk_str(out, s);
-        let event = match end {
-            End::Left => {
-                list.pop_front_n(count, emit);
-                "lpop"
-            }
-            End::Right => {
-                list.pop_back_n(count, emit);
-                "rpop"
-            }
-        };
+        let event = pop_n(list, end, count, out);
         storage::notify::emit(class::LIST, event, db.id, key);
         access::remove_if_empty::<List>(db, key, now);
         return Ok(());

@@ -364,20 +364,35 @@ impl Window {
         let gi = self.group_for(w.id, client);
         let g = &mut self.groups[gi];
         g.ran = true;
-        let at = g.out.len();
-        exec(
-            &mut w.shard.borrow_mut(),
-            f,
-            client.db,
-            client.resp3,
-            now,
-            argv,
-            &mut g.out,
-        );
-        w.stats.failed_if_error(spec.id, &g.out, at);
+        exec_here(w, client, spec, f, argv, now, &mut g.out);
         g.ends.push(g.out.len() as u32);
         self.order.push(gi as u16);
     }
+}
+
+/// Runs a command of `client` on this thread's shard, counting a failure
+/// in its statistics.
+#[inline]
+fn exec_here(
+    w: &Worker,
+    client: &Client,
+    spec: &'static CommandSpec,
+    f: ShardFn,
+    argv: &[&[u8]],
+    now: u64,
+    out: &mut Vec<u8>,
+) {
+    let at = out.len();
+    exec(
+        &mut w.shard.borrow_mut(),
+        f,
+        client.db,
+        client.resp3,
+        now,
+        argv,
+        out,
+    );
+    w.stats.failed_if_error(spec.id, out, at);
 }
 
 /// Runs one shard command, turning an error into its reply.
@@ -1025,17 +1040,7 @@ async fn run(
                         && !w.any_locked()
                     {
                         // The fast path: a local command runs at once.
-                        let at = out.len();
-                        exec(
-                            &mut w.shard.borrow_mut(),
-                            f,
-                            client.db,
-                            client.resp3,
-                            now,
-                            argv,
-                            &mut out,
-                        );
-                        w.stats.failed_if_error(spec.id, &out, at);
+                        exec_here(w, client, spec, f, argv, now, &mut out);
                         crate::blocking::serve_ready(w);
                     } else {
                         window.push(target, client, spec, argv, readonly);
