@@ -347,6 +347,20 @@ pub fn register_server(t: &mut CommandTable) {
         (0, 0, 0),
         eval_keys,
     );
+    t.server_keys_fn(
+        "fcall",
+        -3,
+        NOSCRIPT | STALE | DENYOOM,
+        (0, 0, 0),
+        eval_keys,
+    );
+    t.server_keys_fn(
+        "fcall_ro",
+        -3,
+        NOSCRIPT | STALE | READONLY,
+        (0, 0, 0),
+        eval_keys,
+    );
     t.server("script", -2, NOSCRIPT, NONE);
     t.server("subscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, NONE);
     t.server("psubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, NONE);

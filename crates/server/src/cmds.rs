@@ -79,21 +79,7 @@ async fn run(
             encode::bulk(out, (us / 1_000_000).to_string().as_bytes());
             encode::bulk(out, (us % 1_000_000).to_string().as_bytes());
         }
-        "function" => {
-            // Functions arrive with scripting; until then the library is always empty.
-            match argv[1].to_ascii_lowercase().as_slice() {
-                b"flush" if argv.len() <= 3 => encode::ok(out),
-                b"list" => encode::array_len(out, 0),
-                b"stats" => {
-                    encode::array_len(out, 4);
-                    encode::bulk(out, b"running_script");
-                    encode::null(out, client.resp3);
-                    encode::bulk(out, b"engines");
-                    encode::array_len(out, 0);
-                }
-                _ => return Err(Error::unknown_subcommand(argv[1], "FUNCTION")),
-            }
-        }
+        "function" => crate::script::function(w, client.resp3, argv, out)?,
         "lastsave" => encode::integer(out, w.shared.started_unix as i64),
         "readonly" | "readwrite" => encode::ok(out),
         "swapdb" => {
@@ -149,7 +135,7 @@ async fn run(
             }
             encode::ok(out);
         }
-        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => {
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => {
             crate::script::eval(w, client, name, argv, out).await?
         }
         "script" => crate::script::script(w, argv, out)?,
@@ -368,6 +354,13 @@ pub const SUBCOMMANDS: &[&str] = &[
     "config|resetstat",
     "config|rewrite",
     "config|set",
+    "function|delete",
+    "function|flush",
+    "function|help",
+    "function|kill",
+    "function|list",
+    "function|load",
+    "function|stats",
     "script|exists",
     "script|flush",
     "script|help",

@@ -474,6 +474,20 @@ impl Runtime {
         }
     }
 
+    /// How long a script runs before other clients get `-BUSY`
+    /// (`busy-reply-threshold`, alias `lua-time-limit`), in ms.
+    pub fn busy_reply_threshold(&self) -> u64 {
+        self.other
+            .read()
+            .ok()
+            .and_then(|o| {
+                o.iter()
+                    .find(|(k, _)| k == "busy-reply-threshold")
+                    .and_then(|(_, v)| v.parse().ok())
+            })
+            .unwrap_or(5000)
+    }
+
     pub fn requirepass(&self) -> Option<String> {
         self.requirepass.read().ok().and_then(|g| g.clone())
     }
@@ -637,6 +651,12 @@ impl Runtime {
                 }
             }
             n if is_eviction(n) => set_eviction(n, value).map_err(|e| bad(&e))?,
+            // Redis 7's alias pair: setting one sets both.
+            "lua-time-limit" | "busy-reply-threshold" => {
+                let ms = num(value)?;
+                self.set_inert("lua-time-limit", &ms.to_string());
+                self.set_inert("busy-reply-threshold", &ms.to_string());
+            }
             n if is_inert(n) => self.set_inert(n, value),
             _ => {
                 return Err(format!(

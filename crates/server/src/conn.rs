@@ -917,6 +917,19 @@ async fn run(
                 crate::multi::flag_error(client);
                 continue;
             }
+            // A script that runs past busy-reply-threshold holds its
+            // thread; other threads answer -BUSY meanwhile, as Redis does.
+            if let Some(busy) = shared
+                .scripts
+                .busy_error(|| shared.config.busy_reply_threshold())
+                .filter(|_| !crate::script::allowed_while_busy(spec.name, argv))
+            {
+                flush_window(w, &mut window, &mut out).await;
+                w.stats.rejected(spec.id);
+                Error::Static(busy).write(&mut out);
+                crate::multi::flag_error(client);
+                continue;
+            }
             // Subject to maxmemory: commands that may add data, an EXEC
             // holding one, and anything else being queued (a queue, too,
             // grows without bound), as in Redis.

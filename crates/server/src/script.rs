@@ -52,12 +52,44 @@ type Argv<'a> = &'a [&'a [u8]];
 pub struct Cache {
     bodies: std::sync::RwLock<HashMap<String, Arc<Vec<u8>>>>,
     running: Box<[Arc<Running>]>,
+    /// How many scripts run now, on all threads (0: no command pays more
+    /// than this one load to know nobody is busy).
+    busy: std::sync::atomic::AtomicUsize,
+    /// FUNCTION libraries, and a version every change bumps (each thread
+    /// reloads its copies when it sees a new one).
+    libs: std::sync::RwLock<Libs>,
+}
+
+#[derive(Default)]
+struct Libs {
+    version: u64,
+    by_name: std::collections::BTreeMap<String, Library>,
+}
+
+struct Library {
+    code: Arc<Vec<u8>>,
+    /// (name, whether it declared `no-writes`)
+    functions: Vec<(String, bool)>,
+}
+
+impl Libs {
+    fn function(&self, name: &str) -> Option<bool> {
+        self.by_name
+            .values()
+            .flat_map(|l| l.functions.iter())
+            .find(|(n, _)| n == name)
+            .map(|&(_, no_writes)| no_writes)
+    }
 }
 
 /// One thread's running script, as SCRIPT KILL sees it from any thread.
 #[derive(Default)]
 pub struct Running {
     now: AtomicBool,
+    /// When it started (ms), for `-BUSY` replies.
+    since: std::sync::atomic::AtomicU64,
+    /// It is a FUNCTION's function (FUNCTION KILL rather than SCRIPT KILL).
+    func: AtomicBool,
     /// It ran a write command: killing it would leave half its effects.
     wrote: AtomicBool,
     /// SCRIPT KILL asked it to stop (checked every `KILL_CHECK_EVERY`
@@ -69,10 +101,34 @@ pub struct Running {
 const KILL_CHECK_EVERY: u32 = 100_000;
 
 impl Cache {
+    /// The `-BUSY` error for a command that is not allowed while a script
+    /// has run longer than `threshold_ms`, if one has.
+    pub fn busy_error(&self, threshold_ms: impl FnOnce() -> u64) -> Option<&'static str> {
+        if self.busy.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let limit = threshold_ms();
+        let now = now_ms();
+        let r = self.running.iter().find(|r| {
+            r.now.load(Ordering::Acquire)
+                && now.saturating_sub(r.since.load(Ordering::Relaxed)) >= limit
+        })?;
+        Some(if r.func.load(Ordering::Relaxed) {
+            "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+        } else {
+            "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+        })
+    }
+
     pub fn new(threads: usize) -> Cache {
         Cache {
             bodies: std::sync::RwLock::new(HashMap::new()),
             running: (0..threads).map(|_| Arc::new(Running::default())).collect(),
+            busy: std::sync::atomic::AtomicUsize::new(0),
+            libs: std::sync::RwLock::new(Libs {
+                version: 1,
+                ..Libs::default()
+            }),
         }
     }
 
@@ -136,6 +192,12 @@ struct Vm {
     globals: Table,
     /// The read-only environment scripts run in.
     env: Table,
+    /// Makes the environment a FUNCTION library loads in.
+    make_loader: Function,
+    /// The library registry's version these functions were loaded at.
+    lib_version: u64,
+    /// FUNCTION libraries' functions, by name.
+    functions: HashMap<String, Function>,
 }
 
 thread_local! {
@@ -232,10 +294,28 @@ local env = setmetatable({}, {
 })
 protected[env] = true
 G._G = env
-local function runner(f)
-  return pcall(f)
+local function runner(f, ...)
+  return pcall(f, ...)
 end
-return runner, G, env
+-- FUNCTION LOAD runs a library's code here: `redis.register_function`
+-- collects (name, callback, flags) into `collected`.
+local function make_loader(collected)
+  local register = function(a, b)
+    local name, cb, flags
+    if type(a) == 'table' then
+      name, cb, flags = a.function_name, a.callback, a.flags
+    else
+      name, cb = a, b
+    end
+    if type(name) ~= 'string' or type(cb) ~= 'function' then
+      error('wrong arguments to redis.register_function', 2)
+    end
+    collected[#collected + 1] = { name, cb, flags or {} }
+  end
+  local r = setmetatable({ register_function = register }, { __index = redis })
+  return setmetatable({ redis = r }, { __index = env, __newindex = refuse })
+end
+return runner, G, env, make_loader
 "#;
 
 fn new_vm() -> mlua::Result<Vm> {
@@ -263,7 +343,7 @@ fn new_vm() -> mlua::Result<Vm> {
             Ok(VmState::Continue)
         },
     );
-    let (runner, globals, env): (Function, Table, Table) =
+    let (runner, globals, env, make_loader): (Function, Table, Table, Function) =
         lua.load(PRELUDE).set_name("=prelude").call(hooks.clone())?;
     Ok(Vm {
         lua,
@@ -272,6 +352,9 @@ fn new_vm() -> mlua::Result<Vm> {
         runner,
         globals,
         env,
+        make_loader,
+        lib_version: 0,
+        functions: HashMap::new(),
     })
 }
 
@@ -305,10 +388,115 @@ fn compile(vm: &mut Vm, sha: &str, body: &[u8]) -> Result<Function, String> {
                 mlua::Error::SyntaxError { message, .. } => message.clone(),
                 other => other.to_string(),
             };
-            format!("ERR Error compiling script (new function): {msg}")
+            format!(
+                "ERR Error compiling script (new function): {}",
+                one_line(&msg)
+            )
         })?;
     vm.funcs.insert(sha.to_string(), f.clone());
     Ok(f)
+}
+
+/// A library's functions: (name, callback, declared `no-writes`).
+type Loaded = Vec<(String, Function, bool)>;
+
+/// Runs a FUNCTION library's code (after its `#!lua name=<lib>` line) in
+/// this interpreter and returns its name and functions; the error is
+/// Redis's reply text.
+fn load_library(vm: &Vm, code: &[u8]) -> Result<(String, Loaded), String> {
+    let first_end = code.iter().position(|&c| c == b'\n').unwrap_or(code.len());
+    let first = String::from_utf8_lossy(&code[..first_end]).to_string();
+    let Some(meta) = first.strip_prefix("#!") else {
+        return Err("ERR Missing library metadata".into());
+    };
+    let mut parts = meta.split_whitespace();
+    let engine = parts.next().unwrap_or("");
+    if !engine.eq_ignore_ascii_case("lua") {
+        return Err(format!("ERR Engine '{engine}' not found"));
+    }
+    let mut name = None;
+    for p in parts {
+        match p.strip_prefix("name=") {
+            Some(n) => name = Some(n.to_string()),
+            None => return Err(format!("ERR Invalid metadata value given: {p}")),
+        }
+    }
+    let Some(name) = name.filter(|n| !n.is_empty()) else {
+        return Err("ERR Library name was not given".into());
+    };
+    if !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
+        return Err("ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
+    }
+    // The metadata line stays as an empty line, so line numbers hold.
+    let body = &code[first_end..];
+    let lua_err = |what: &str, e: mlua::Error| match e {
+        mlua::Error::SyntaxError { message, .. } => format!("ERR {what}: {}", one_line(&message)),
+        mlua::Error::RuntimeError(m) => format!("ERR {what}: ERR {}", one_line(&m)),
+        mlua::Error::CallbackError { cause, .. } => {
+            format!("ERR {what}: ERR {}", one_line(&cause.to_string()))
+        }
+        other => format!("ERR {what}: ERR {}", one_line(&other.to_string())),
+    };
+    let collected = vm
+        .lua
+        .create_table()
+        .map_err(|e| lua_err("Error registering functions", e))?;
+    let env: Table = vm
+        .make_loader
+        .call(collected.clone())
+        .map_err(|e| lua_err("Error registering functions", e))?;
+    let chunk = vm
+        .lua
+        .load(body)
+        .set_name("@user_function")
+        .set_environment(env)
+        .into_function()
+        .map_err(|e| lua_err("Error compiling function", e))?;
+    chunk
+        .call::<()>(())
+        .map_err(|e| lua_err("Error registering functions", e))?;
+    let mut out: Loaded = Vec::new();
+    for entry in collected.sequence_values::<Table>() {
+        let entry = entry.map_err(|e| lua_err("Error registering functions", e))?;
+        let fname: String = entry
+            .raw_get(1)
+            .map_err(|e| lua_err("Error registering functions", e))?;
+        let cb: Function = entry
+            .raw_get(2)
+            .map_err(|e| lua_err("Error registering functions", e))?;
+        let flags: Table = entry
+            .raw_get(3)
+            .map_err(|e| lua_err("Error registering functions", e))?;
+        let no_writes = flags
+            .sequence_values::<String>()
+            .any(|f| f.is_ok_and(|f| f == "no-writes"));
+        if out.iter().any(|(n, _, _)| *n == fname) {
+            return Err("ERR Function already exists in the library".into());
+        }
+        out.push((fname, cb, no_writes));
+    }
+    if out.is_empty() {
+        return Err("ERR No functions registered".into());
+    }
+    Ok((name, out))
+}
+
+/// Brings this interpreter's FUNCTION libraries up to `libs` (version,
+/// code of each library).
+fn load_functions(vm: &mut Vm, libs: &(u64, Vec<Arc<Vec<u8>>>)) -> Result<(), Error> {
+    if vm.lib_version == libs.0 {
+        return Ok(());
+    }
+    let mut functions = HashMap::new();
+    for code in &libs.1 {
+        let (_, loaded) = load_library(vm, code).map_err(Error::Other)?;
+        for (n, f, _) in loaded {
+            functions.insert(n, f);
+        }
+    }
+    vm.functions = functions;
+    vm.lib_version = libs.0;
+    Ok(())
 }
 
 /// Checks that `body` compiles, on this thread (EVAL, SCRIPT LOAD).
@@ -319,7 +507,12 @@ fn check_compiles(sha: &str, body: &[u8]) -> Result<(), Error> {
 /// What one script run needs.
 struct Run {
     table: &'static commands::CommandTable,
+    /// A FUNCTION's function (named by `sha`) rather than a script.
+    func: bool,
+    /// The script's SHA-1, or the function's name.
     sha: String,
+    /// For a function: the libraries' version and code, to load where it runs.
+    libs: (u64, Vec<Arc<Vec<u8>>>),
     body: Arc<Vec<u8>>,
     keys: Vec<Vec<u8>>,
     args: Vec<Vec<u8>>,
@@ -346,21 +539,46 @@ impl Run {
     }
 }
 
+/// Commands a client may send while a script is busy.
+pub fn allowed_while_busy(name: &str, argv: &[&[u8]]) -> bool {
+    let sub = |s: &[u8]| argv.get(1).is_some_and(|a| a.eq_ignore_ascii_case(s));
+    match name {
+        "auth" | "hello" | "quit" | "shutdown" => true,
+        "script" => sub(b"kill"),
+        "function" => sub(b"kill") || sub(b"stats"),
+        _ => false,
+    }
+}
+
 /// EVAL and its forms (MONITOR shows them before the commands they run).
 pub fn is_eval(name: &str) -> bool {
-    matches!(name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro")
+    matches!(
+        name,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+    )
 }
 
 /// Runs a script against `shard`, writing its reply to `out`.
-fn run(shard: &mut Shard, slot: &Arc<Running>, allowed: &Allowed, r: &Run, out: &mut Vec<u8>) {
+fn run(
+    shard: &mut Shard,
+    busy: &std::sync::atomic::AtomicUsize,
+    slot: &Arc<Running>,
+    allowed: &Allowed,
+    r: &Run,
+    out: &mut Vec<u8>,
+) {
     slot.wrote.store(false, Ordering::Relaxed);
     slot.kill.store(false, Ordering::Relaxed);
+    slot.func.store(r.func, Ordering::Relaxed);
+    slot.since.store(now_ms(), Ordering::Relaxed);
     slot.now.store(true, Ordering::Release);
+    busy.fetch_add(1, Ordering::Relaxed);
     KILL.with(|k| *k.borrow_mut() = Some(Arc::clone(slot)));
     KILLED.with(|k| k.set(false));
     let res = with_vm(|vm| run_in(vm, shard, allowed, r, out));
     KILL.with(|k| *k.borrow_mut() = None);
     slot.now.store(false, Ordering::Release);
+    busy.fetch_sub(1, Ordering::Relaxed);
     slot.kill.store(false, Ordering::Relaxed);
     match res {
         Ok(Ok(())) => {}
@@ -376,9 +594,17 @@ fn run_in(
     r: &Run,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
-    let f = compile(vm, &r.sha, &r.body).map_err(Error::Other)?;
+    let f = if r.func {
+        load_functions(vm, &r.libs)?;
+        vm.functions
+            .get(&r.sha)
+            .cloned()
+            .ok_or(Error::Static("ERR Function not found"))?
+    } else {
+        compile(vm, &r.sha, &r.body).map_err(Error::Other)?
+    };
     let lua = vm.lua.clone();
-    let lua_err = |e: mlua::Error| Error::Other(format!("ERR {e}"));
+    let lua_err = |e: mlua::Error| Error::Other(format!("ERR {}", one_line(&e.to_string())));
     let g = vm.globals.clone();
     let list = |items: &[Vec<u8>]| -> mlua::Result<Table> {
         let t = lua.create_table_with_capacity(items.len(), 0)?;
@@ -387,10 +613,12 @@ fn run_in(
         }
         Ok(t)
     };
-    g.raw_set("KEYS", list(&r.keys).map_err(lua_err)?)
-        .map_err(lua_err)?;
-    g.raw_set("ARGV", list(&r.args).map_err(lua_err)?)
-        .map_err(lua_err)?;
+    let keys = list(&r.keys).map_err(lua_err)?;
+    let args = list(&r.args).map_err(lua_err)?;
+    if !r.func {
+        g.raw_set("KEYS", keys.clone()).map_err(lua_err)?;
+        g.raw_set("ARGV", args.clone()).map_err(lua_err)?;
+    }
     let db = Cell::new(r.db);
     let now = now_ms();
     let result = lua.scope(|scope| {
@@ -402,7 +630,11 @@ fn run_in(
             Ok((reply, failed))
         })?;
         vm.hooks.raw_set("raw", raw)?;
-        let (ok, value): (bool, Value) = vm.runner.call(f.clone())?;
+        let (ok, value): (bool, Value) = if r.func {
+            vm.runner.call((f.clone(), keys, args))?
+        } else {
+            vm.runner.call(f.clone())?
+        };
         vm.hooks.raw_set("raw", Value::Nil)?;
         if ok {
             to_reply(&value, out, r.resp3, 0);
@@ -420,6 +652,7 @@ fn run_in(
                 let m = s.to_string_lossy().to_string();
                 let line = m
                     .strip_prefix("user_script:")
+                    .or_else(|| m.strip_prefix("user_function:"))
                     .and_then(|rest| rest.split(':').next())
                     .and_then(|n| n.parse().ok())
                     .unwrap_or(0);
@@ -427,15 +660,26 @@ fn run_in(
             }
             other => (format!("ERR {}", other.type_name()), 0),
         };
+        let source = if r.func {
+            "user_function"
+        } else {
+            "user_script"
+        };
         encode::error(
             out,
-            format!("{msg} script: {}, on @user_script:{line}.", r.sha).as_bytes(),
+            one_line(&format!("{msg} script: {}, on @{source}:{line}.", r.sha)).as_bytes(),
         );
         Ok(())
     });
     let _ = g.raw_set("KEYS", Value::Nil);
     let _ = g.raw_set("ARGV", Value::Nil);
     result.map_err(lua_err)
+}
+
+/// `s` fit for an error reply: its first line (a Lua error may carry a
+/// stack traceback), with no CR or LF left.
+fn one_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").replace('\r', " ")
 }
 
 /// The line of the user script that is running (the innermost frame from
@@ -445,7 +689,11 @@ fn script_line(lua: &Lua) -> i64 {
     for level in 0..8 {
         let Some(line) = lua.inspect_stack(level).and_then(|d| {
             let src = d.source();
-            (src.source.as_deref() == Some("@user_script")).then(|| d.curr_line())
+            let ours = src
+                .source
+                .as_deref()
+                .is_some_and(|s| s == "@user_script" || s == "@user_function");
+            ours.then(|| d.curr_line())
         }) else {
             continue;
         };
@@ -653,12 +901,19 @@ fn to_reply(v: &Value, out: &mut Vec<u8>, resp3: bool, depth: usize) {
         Value::Number(n) => encode::integer(out, *n as i64),
         Value::String(s) => encode::bulk(out, &s.as_bytes()),
         Value::Table(t) => {
+            // Status and error lines cannot hold CR or LF: they become
+            // spaces, as Redis does.
+            let line = |b: &[u8]| -> Vec<u8> {
+                b.iter()
+                    .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c })
+                    .collect()
+            };
             if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
-                encode::error(out, &e.as_bytes());
+                encode::error(out, &line(&e.as_bytes()));
                 return;
             }
             if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
-                encode::simple(out, &s.as_bytes());
+                encode::simple(out, &line(&s.as_bytes()));
                 return;
             }
             if depth > 100 {
@@ -690,6 +945,7 @@ pub async fn eval(
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
     let by_sha = name.starts_with("evalsha");
+    let func = name.starts_with("fcall");
     let readonly = name.ends_with("_ro");
     let numkeys = commands::args::parse_i64(argv[2]).ok_or(Error::NotInteger)?;
     if numkeys < 0 {
@@ -701,7 +957,30 @@ pub async fn eval(
         ));
     }
     let cache = &w.shared.scripts;
-    let (sha, body) = if by_sha {
+    let mut libs = (0, Vec::new());
+    let (sha, body) = if func {
+        let fname = String::from_utf8_lossy(argv[1]).to_string();
+        let l = cache
+            .libs
+            .read()
+            .map_err(|_| Error::Static("ERR library registry unavailable"))?;
+        let Some(no_writes) = l.function(&fname) else {
+            return Err(Error::Static("ERR Function not found"));
+        };
+        if readonly && !no_writes {
+            return Err(Error::Static(
+                "ERR Can not execute a script with write flag using *_ro command.",
+            ));
+        }
+        libs = (
+            l.version,
+            l.by_name
+                .values()
+                .map(|lib| Arc::clone(&lib.code))
+                .collect(),
+        );
+        (fname, Arc::new(Vec::new()))
+    } else if by_sha {
         let sha = String::from_utf8_lossy(argv[1]).to_ascii_lowercase();
         match cache.get(&sha) {
             Some(b) => (sha, b),
@@ -723,6 +1002,8 @@ pub async fn eval(
     let nk = numkeys as usize;
     let run_args = Run {
         table: w.shared.table,
+        func,
+        libs,
         sha,
         body,
         keys: argv[3..3 + nk].iter().map(|k| k.to_vec()).collect(),
@@ -751,6 +1032,7 @@ pub async fn eval(
                     let slot = Arc::clone(&w.shared.scripts.running[w.id]);
                     run(
                         &mut w.shard.borrow_mut(),
+                        &w.shared.scripts.busy,
                         &slot,
                         &allowed,
                         &run_args,
@@ -771,7 +1053,14 @@ pub async fn eval(
                 let allowed = Allowed::Keys(keys.clone());
                 let slot = Arc::clone(&r.shared.scripts.running[r.id]);
                 crate::fanout::over_copies(&r, db, keys, false, out, |scratch, out| {
-                    run(scratch, &slot, &allowed, &run_args, out)
+                    run(
+                        scratch,
+                        &r.shared.scripts.busy,
+                        &slot,
+                        &allowed,
+                        &run_args,
+                        out,
+                    )
                 })
                 .await;
             })
@@ -814,17 +1103,7 @@ pub fn script(w: &Worker, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error
             encode::ok(out);
         }
         b"kill" if argv.len() == 2 => {
-            // A script runs on its shard's thread without yielding: only a
-            // connection served by another thread can reach this.
-            let Some(busy) = cache.running.iter().find(|r| r.now.load(Ordering::Acquire)) else {
-                return Err(Error::Static("NOTBUSY No scripts in execution right now."));
-            };
-            if busy.wrote.load(Ordering::Relaxed) {
-                return Err(Error::Static(
-                    "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
-                ));
-            }
-            busy.kill.store(true, Ordering::Relaxed);
+            kill(cache)?;
             encode::ok(out);
         }
         b"help" if argv.len() == 2 => {
@@ -847,5 +1126,195 @@ pub fn script(w: &Worker, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error
         }
         _ => return Err(Error::unknown_subcommand(argv[1], "SCRIPT")),
     }
+    Ok(())
+}
+
+/// FUNCTION LOAD [REPLACE] code | DELETE lib | FLUSH [ASYNC|SYNC] |
+/// LIST [WITHCODE] [LIBRARYNAME pattern] | KILL | STATS | HELP
+pub fn function(w: &Worker, resp3: bool, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+    let sub = argv[1].to_ascii_lowercase();
+    let cache = &w.shared.scripts;
+    let registry = || {
+        cache
+            .libs
+            .write()
+            .map_err(|_| Error::Static("ERR library registry unavailable"))
+    };
+    match sub.as_slice() {
+        b"load" if argv.len() == 3 || argv.len() == 4 => {
+            let replace = argv.len() == 4;
+            if replace && !argv[2].eq_ignore_ascii_case(b"replace") {
+                return Err(Error::Other(format!(
+                    "ERR Unknown option given: {}",
+                    String::from_utf8_lossy(argv[2])
+                )));
+            }
+            let code = Arc::new(argv[argv.len() - 1].to_vec());
+            let (name, funcs) = with_vm(|vm| {
+                load_library(vm, &code).map(|(n, f)| {
+                    (
+                        n,
+                        f.into_iter().map(|(n, _, nw)| (n, nw)).collect::<Vec<_>>(),
+                    )
+                })
+            })?
+            .map_err(Error::Other)?;
+            let mut libs = registry()?;
+            if libs.by_name.contains_key(&name) && !replace {
+                return Err(Error::Other(format!("ERR Library '{name}' already exists")));
+            }
+            for (f, _) in &funcs {
+                let taken = libs
+                    .by_name
+                    .iter()
+                    .any(|(lib, l)| *lib != name && l.functions.iter().any(|(n, _)| n == f));
+                if taken {
+                    return Err(Error::Other(format!("ERR Function {f} already exists")));
+                }
+            }
+            let mut funcs = funcs;
+            funcs.sort();
+            libs.by_name.insert(
+                name.clone(),
+                Library {
+                    code,
+                    functions: funcs,
+                },
+            );
+            libs.version += 1;
+            encode::bulk(out, name.as_bytes());
+        }
+        b"delete" if argv.len() == 3 => {
+            let name = String::from_utf8_lossy(argv[2]).to_string();
+            let mut libs = registry()?;
+            if libs.by_name.remove(&name).is_none() {
+                return Err(Error::Static("ERR Library not found"));
+            }
+            libs.version += 1;
+            encode::ok(out);
+        }
+        b"flush" if argv.len() <= 3 => {
+            if let Some(mode) = argv.get(2) {
+                if !mode.eq_ignore_ascii_case(b"sync") && !mode.eq_ignore_ascii_case(b"async") {
+                    return Err(Error::Static(
+                        "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
+                    ));
+                }
+            }
+            let mut libs = registry()?;
+            libs.by_name.clear();
+            libs.version += 1;
+            encode::ok(out);
+        }
+        b"list" => {
+            let (mut withcode, mut pattern) = (false, None);
+            let mut i = 2;
+            while i < argv.len() {
+                if argv[i].eq_ignore_ascii_case(b"withcode") {
+                    withcode = true;
+                } else if argv[i].eq_ignore_ascii_case(b"libraryname") && i + 1 < argv.len() {
+                    pattern = Some(argv[i + 1]);
+                    i += 1;
+                } else {
+                    return Err(Error::Other(format!(
+                        "ERR Unknown argument {}",
+                        String::from_utf8_lossy(argv[i])
+                    )));
+                }
+                i += 1;
+            }
+            let libs = cache
+                .libs
+                .read()
+                .map_err(|_| Error::Static("ERR library registry unavailable"))?;
+            let shown: Vec<(&String, &Library)> = libs
+                .by_name
+                .iter()
+                .filter(|(n, _)| {
+                    pattern.is_none_or(|p| storage::glob::glob_match(p, n.as_bytes(), false))
+                })
+                .collect();
+            encode::array_len(out, shown.len());
+            for (name, lib) in shown {
+                encode::map_len(out, if withcode { 4 } else { 3 }, resp3);
+                encode::bulk(out, b"library_name");
+                encode::bulk(out, name.as_bytes());
+                encode::bulk(out, b"engine");
+                encode::bulk(out, b"LUA");
+                encode::bulk(out, b"functions");
+                encode::array_len(out, lib.functions.len());
+                for (f, no_writes) in &lib.functions {
+                    encode::map_len(out, 3, resp3);
+                    encode::bulk(out, b"name");
+                    encode::bulk(out, f.as_bytes());
+                    encode::bulk(out, b"description");
+                    encode::null(out, resp3);
+                    encode::bulk(out, b"flags");
+                    encode::set_len(out, usize::from(*no_writes), resp3);
+                    if *no_writes {
+                        encode::bulk(out, b"no-writes");
+                    }
+                }
+                if withcode {
+                    encode::bulk(out, b"library_code");
+                    encode::bulk(out, &lib.code);
+                }
+            }
+        }
+        b"kill" if argv.len() == 2 => {
+            kill(cache)?;
+            encode::ok(out);
+        }
+        b"stats" if argv.len() == 2 => {
+            let libs = cache
+                .libs
+                .read()
+                .map_err(|_| Error::Static("ERR library registry unavailable"))?;
+            let nfuncs: usize = libs.by_name.values().map(|l| l.functions.len()).sum();
+            encode::map_len(out, 2, resp3);
+            encode::bulk(out, b"running_script");
+            encode::null(out, resp3);
+            encode::bulk(out, b"engines");
+            encode::map_len(out, 1, resp3);
+            encode::bulk(out, b"LUA");
+            encode::map_len(out, 2, resp3);
+            encode::bulk(out, b"libraries_count");
+            encode::integer(out, libs.by_name.len() as i64);
+            encode::bulk(out, b"functions_count");
+            encode::integer(out, nfuncs as i64);
+        }
+        b"help" if argv.len() == 2 => {
+            commands::reply_help(
+                out,
+                &[
+                    "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                    "LOAD [REPLACE] <FUNCTION CODE>",
+                    "DELETE <LIBRARY NAME>",
+                    "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+                    "KILL",
+                    "FLUSH [<ASYNC | SYNC>]",
+                    "STATS",
+                    "HELP",
+                ],
+            );
+        }
+        _ => return Err(Error::unknown_subcommand(argv[1], "FUNCTION")),
+    }
+    Ok(())
+}
+
+/// SCRIPT KILL and FUNCTION KILL: stops the running script, if it has not
+/// written. A script runs on its shard's thread without yielding: only a
+/// connection served by another thread can reach this.
+fn kill(cache: &Cache) -> Result<(), Error> {
+    let Some(busy) = cache.running.iter().find(|r| r.now.load(Ordering::Acquire)) else {
+        return Err(Error::Static("NOTBUSY No scripts in execution right now."));
+    };
+    if busy.wrote.load(Ordering::Relaxed) {
+        return Err(Error::Static(
+            "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
+        ));
+    }
+    busy.kill.store(true, Ordering::Relaxed);
     Ok(())
 }

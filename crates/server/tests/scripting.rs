@@ -280,10 +280,11 @@ fn redis_crate_scripts() {
     });
 }
 
-/// SCRIPT KILL stops a script that has not written (the script's caller gets an error,
-/// the server goes on) and refuses to stop one that has. A script runs on its shard's
-/// thread without yielding, so the killer must be served by another thread: with four
-/// threads, connections are opened until one answers.
+/// A script that runs past lua-time-limit makes other clients' commands answer -BUSY,
+/// and SCRIPT KILL stops it when it has not written (the script's caller gets an error,
+/// the server goes on). A script runs on its shard's thread without yielding, so the
+/// killer must be served by another thread: with four threads, connections are opened
+/// until one answers.
 #[test]
 fn script_kill_stops_a_read_only_script() {
     let s = if common::against_redis() {
@@ -293,15 +294,23 @@ fn script_kill_stops_a_read_only_script() {
     };
     let mut runner = s.client();
     runner.set_timeout(Duration::from_secs(10));
+    runner.ok(&["CONFIG", "SET", "lua-time-limit", "10"]);
     runner.send(&common::encode(&["EVAL", "while true do end", "0"]));
     std::thread::sleep(Duration::from_millis(200));
     let mut killed = false;
     for _ in 0..40 {
         let mut k = s.client();
         k.set_timeout(Duration::from_millis(300));
-        k.send(&common::encode(&["SCRIPT", "KILL"]));
+        k.send(&common::encode(&["PING"]));
         if let Ok(Some(r)) = k.try_read_reply() {
-            assert_eq!(r, Reply::ok());
+            // Past lua-time-limit, other clients get -BUSY.
+            assert!(
+                r.as_err()
+                    .starts_with("BUSY Redis is busy running a script."),
+                "{r:?}"
+            );
+            k.set_timeout(Duration::from_secs(5));
+            assert_eq!(k.cmd(&["SCRIPT", "KILL"]), Reply::ok());
             killed = true;
             break;
         }
@@ -317,4 +326,65 @@ fn script_kill_stops_a_read_only_script() {
         runner.err(&["SCRIPT", "KILL"]),
         "NOTBUSY No scripts in execution right now."
     );
+    runner.ok(&["CONFIG", "SET", "lua-time-limit", "5000"]);
+}
+
+/// FUNCTION LOAD, FCALL and FCALL_RO, FUNCTION LIST, DELETE and FLUSH.
+#[test]
+fn functions_load_and_run() {
+    for_threads(|s| {
+        let mut c = s.client();
+        c.ok(&["FUNCTION", "FLUSH"]);
+        let lib = "#!lua name=mylib\n\
+                   redis.register_function('myset', function(keys, args) return redis.call('set', keys[1], args[1]) end)\n\
+                   redis.register_function{function_name='myget', callback=function(keys, args) return redis.call('get', keys[1]) end, flags={'no-writes'}}";
+        assert_eq!(c.cmd(&["FUNCTION", "LOAD", lib]), Reply::bulk("mylib"));
+        assert_eq!(
+            c.err(&["FUNCTION", "LOAD", lib]),
+            "ERR Library 'mylib' already exists"
+        );
+        assert_eq!(
+            c.cmd(&["FUNCTION", "LOAD", "REPLACE", lib]),
+            Reply::bulk("mylib")
+        );
+        assert_eq!(c.cmd(&["FCALL", "myset", "1", "{f}k", "v"]), Reply::ok());
+        assert_eq!(c.cmd(&["FCALL_RO", "myget", "1", "{f}k"]), Reply::bulk("v"));
+        // Every connection, on any thread, sees the library.
+        for _ in 0..4 {
+            assert_eq!(
+                s.client().cmd(&["FCALL", "myget", "1", "{f}k"]),
+                Reply::bulk("v")
+            );
+        }
+        assert_eq!(
+            c.err(&["FCALL_RO", "myset", "1", "{f}k", "v"]),
+            "ERR Can not execute a script with write flag using *_ro command."
+        );
+        assert_eq!(c.err(&["FCALL", "nosuch", "0"]), "ERR Function not found");
+        assert_eq!(
+            c.err(&[
+                "FUNCTION",
+                "LOAD",
+                "redis.register_function('x', function() end)"
+            ]),
+            "ERR Missing library metadata"
+        );
+        let other = "#!lua name=other\nredis.register_function('myget', function() return 1 end)";
+        assert_eq!(
+            c.err(&["FUNCTION", "LOAD", other]),
+            "ERR Function myget already exists"
+        );
+        let names = c.cmd(&["FUNCTION", "LIST"]);
+        let lib0 = names.as_array()[0].as_array();
+        assert_eq!(lib0[1], Reply::bulk("mylib"));
+        c.ok(&["FUNCTION", "DELETE", "mylib"]);
+        assert_eq!(
+            c.err(&["FCALL", "myget", "1", "{f}k"]),
+            "ERR Function not found"
+        );
+        assert_eq!(
+            c.err(&["FUNCTION", "DELETE", "mylib"]),
+            "ERR Library not found"
+        );
+    });
 }
