@@ -52,6 +52,8 @@ type Argv<'a> = &'a [&'a [u8]];
 pub struct Cache {
     bodies: std::sync::RwLock<HashMap<String, Arc<Vec<u8>>>>,
     running: Box<[Arc<Running>]>,
+    /// Bumped by SCRIPT FLUSH: each thread then drops what it compiled.
+    generation: std::sync::atomic::AtomicU64,
     /// How many scripts run now, on all threads (0: no command pays more
     /// than this one load to know nobody is busy).
     busy: std::sync::atomic::AtomicUsize,
@@ -125,6 +127,7 @@ impl Cache {
             bodies: std::sync::RwLock::new(HashMap::new()),
             running: (0..threads).map(|_| Arc::new(Running::default())).collect(),
             busy: std::sync::atomic::AtomicUsize::new(0),
+            generation: std::sync::atomic::AtomicU64::new(0),
             libs: std::sync::RwLock::new(Libs {
                 version: 1,
                 ..Libs::default()
@@ -150,6 +153,7 @@ impl Cache {
         if let Ok(mut b) = self.bodies.write() {
             b.clear();
         }
+        self.generation.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -181,8 +185,9 @@ impl Allowed {
 /// One thread's interpreter and what it compiled.
 struct Vm {
     lua: Lua,
-    /// Compiled scripts by SHA-1.
+    /// Compiled scripts by SHA-1, as of the cache's `generation`.
     funcs: HashMap<String, Function>,
+    generation: u64,
     /// Holds `raw`, the per-run command function the `redis.call` and
     /// `redis.pcall` wrappers reach.
     hooks: Table,
@@ -348,6 +353,7 @@ fn new_vm() -> mlua::Result<Vm> {
     Ok(Vm {
         lua,
         funcs: HashMap::new(),
+        generation: 0,
         hooks,
         runner,
         globals,
@@ -511,6 +517,8 @@ struct Run {
     func: bool,
     /// The script's SHA-1, or the function's name.
     sha: String,
+    /// The script cache's generation when it was called.
+    generation: u64,
     /// For a function: the libraries' version and code, to load where it runs.
     libs: (u64, Vec<Arc<Vec<u8>>>),
     body: Arc<Vec<u8>>,
@@ -594,6 +602,10 @@ fn run_in(
     r: &Run,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
+    if vm.generation != r.generation {
+        vm.funcs.clear();
+        vm.generation = r.generation;
+    }
     let f = if r.func {
         load_functions(vm, &r.libs)?;
         vm.functions
@@ -1004,6 +1016,7 @@ pub async fn eval(
         table: w.shared.table,
         func,
         libs,
+        generation: cache.generation.load(Ordering::Relaxed),
         sha,
         body,
         keys: argv[3..3 + nk].iter().map(|k| k.to_vec()).collect(),
