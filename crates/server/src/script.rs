@@ -269,6 +269,187 @@ local function readonly(t)
   protected[proxy] = true
   return proxy
 end
+-- cjson, as Redis ships it (the commonly used part), written in Lua.
+local cjson = {}
+do
+  local null = newproxy(false)
+  cjson.null = null
+  local max_enc, max_dec, invalid_ok = 1000, 1000, false
+  local function setting(cur, v) if v ~= nil then return v end return cur end
+  function cjson.encode_max_depth(d) max_enc = setting(max_enc, d) return max_enc end
+  function cjson.decode_max_depth(d) max_dec = setting(max_dec, d) return max_dec end
+  function cjson.encode_invalid_numbers(v) invalid_ok = setting(invalid_ok, v) return invalid_ok end
+  function cjson.decode_invalid_numbers(v) return true end
+  function cjson.encode_keep_buffer(v) return true end
+  function cjson.encode_number_precision(v) return 14 end
+  function cjson.encode_sparse_array() return false, 2, 10 end
+  local escapes = { ['"'] = '\\"', ['\\'] = '\\\\', ['/'] = '\\/', ['\b'] = '\\b',
+    ['\f'] = '\\f', ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t' }
+  local function quote(str)
+    return '"' .. string.gsub(str, '[%c"\\/]', function(c)
+      return escapes[c] or string.format('\\u%04x', string.byte(c))
+    end) .. '"'
+  end
+  local function number(n)
+    if n ~= n or n == math.huge or n == -math.huge then
+      if not invalid_ok then error('Cannot serialise number: must not be NaN or Inf', 0) end
+      if n ~= n then return 'nan' end
+      return n > 0 and 'inf' or '-inf'
+    end
+    return string.format('%.14g', n)
+  end
+  local encode
+  local function encode_table(t, depth)
+    if depth > max_enc then
+      error('Cannot serialise, excessive nesting (' .. depth .. ')', 0)
+    end
+    local max, count, array = 0, 0, true
+    for k in pairs(t) do
+      if type(k) == 'number' and k > 0 and math.floor(k) == k then
+        if k > max then max = k end
+        count = count + 1
+      else
+        array = false
+      end
+    end
+    if array and max > 0 then
+      if max > 10 and max > count * 2 then
+        error('Cannot serialise table: excessively sparse array', 0)
+      end
+      local parts = {}
+      for i = 1, max do parts[i] = encode(t[i], depth + 1) end
+      return '[' .. table.concat(parts, ',') .. ']'
+    end
+    local parts = {}
+    for k, v in pairs(t) do
+      local kt = type(k)
+      if kt == 'number' then k = number(k)
+      elseif kt ~= 'string' then
+        error('Cannot serialise table: table key must be a number or string', 0)
+      end
+      parts[#parts + 1] = quote(k) .. ':' .. encode(v, depth + 1)
+    end
+    return '{' .. table.concat(parts, ',') .. '}'
+  end
+  encode = function(v, depth)
+    local t = type(v)
+    if t == 'string' then return quote(v)
+    elseif t == 'number' then return number(v)
+    elseif t == 'boolean' then return tostring(v)
+    elseif t == 'nil' or v == null then return 'null'
+    elseif t == 'table' then return encode_table(v, depth)
+    end
+    error('Cannot serialise ' .. t .. ': type not supported', 0)
+  end
+  function cjson.encode(v)
+    local ok, r = pcall(encode, v, 1)
+    if not ok then error(r, 2) end
+    return r
+  end
+  local function fail(str, i, what)
+    error(string.format('Expected %s but found invalid token at character %d', what, i), 0)
+  end
+  local function skip(str, i)
+    return string.find(str, '[^ \t\r\n]', i) or #str + 1
+  end
+  local decode_value
+  local function utf8(cp)
+    if cp < 0x80 then return string.char(cp) end
+    if cp < 0x800 then
+      return string.char(0xC0 + math.floor(cp / 0x40), 0x80 + cp % 0x40)
+    end
+    if cp < 0x10000 then
+      return string.char(0xE0 + math.floor(cp / 0x1000), 0x80 + math.floor(cp / 0x40) % 0x40,
+        0x80 + cp % 0x40)
+    end
+    return string.char(0xF0 + math.floor(cp / 0x40000), 0x80 + math.floor(cp / 0x1000) % 0x40,
+      0x80 + math.floor(cp / 0x40) % 0x40, 0x80 + cp % 0x40)
+  end
+  local unescape = { b = '\b', f = '\f', n = '\n', r = '\r', t = '\t', ['"'] = '"',
+    ['\\'] = '\\', ['/'] = '/' }
+  local function decode_string(str, i)
+    local parts, j = {}, i + 1
+    while true do
+      local k = string.find(str, '["\\]', j)
+      if not k then fail(str, i, 'string end') end
+      parts[#parts + 1] = string.sub(str, j, k - 1)
+      if string.sub(str, k, k) == '"' then return table.concat(parts), k + 1 end
+      local e = string.sub(str, k + 1, k + 1)
+      if e == 'u' then
+        local hex = string.sub(str, k + 2, k + 5)
+        local cp = tonumber(hex, 16)
+        if not cp or #hex < 4 then fail(str, k, 'unicode escape') end
+        j = k + 6
+        if cp >= 0xD800 and cp <= 0xDBFF and string.sub(str, j, j + 1) == '\\u' then
+          local lo = tonumber(string.sub(str, j + 2, j + 5), 16)
+          if lo and lo >= 0xDC00 and lo <= 0xDFFF then
+            cp = 0x10000 + (cp - 0xD800) * 0x400 + (lo - 0xDC00)
+            j = j + 6
+          end
+        end
+        parts[#parts + 1] = utf8(cp)
+      elseif unescape[e] then
+        parts[#parts + 1] = unescape[e]
+        j = k + 2
+      else
+        fail(str, k, 'valid escape')
+      end
+    end
+  end
+  decode_value = function(str, i, depth)
+    i = skip(str, i)
+    local c = string.sub(str, i, i)
+    if c == '{' or c == '[' then
+      if depth > max_dec then
+        error('Found too many nested data structures (' .. depth .. ') at character ' .. i, 0)
+      end
+      local t, close = {}, (c == '{') and '}' or ']'
+      i = skip(str, i + 1)
+      if string.sub(str, i, i) == close then return t, i + 1 end
+      local n = 0
+      while true do
+        if c == '{' then
+          if string.sub(str, i, i) ~= '"' then fail(str, i, 'object key string') end
+          local k
+          k, i = decode_string(str, i)
+          i = skip(str, i)
+          if string.sub(str, i, i) ~= ':' then fail(str, i, 'colon') end
+          t[k], i = decode_value(str, i + 1, depth + 1)
+        else
+          n = n + 1
+          t[n], i = decode_value(str, i, depth + 1)
+        end
+        i = skip(str, i)
+        local d = string.sub(str, i, i)
+        if d == close then return t, i + 1 end
+        if d ~= ',' then fail(str, i, "comma or " .. close) end
+        i = skip(str, i + 1)
+      end
+    elseif c == '"' then
+      return decode_string(str, i)
+    end
+    local num = string.match(str, '^-?%d+%.?%d*[eE]?[-+]?%d*', i)
+    if num and #num > 0 then
+      local v = tonumber(num)
+      if v then return v, i + #num end
+    end
+    for word, v in pairs({ ['true'] = true, ['false'] = false, ['null'] = null }) do
+      if string.sub(str, i, i + #word - 1) == word then return v, i + #word end
+    end
+    fail(str, i, 'value')
+  end
+  function cjson.decode(str)
+    if type(str) ~= 'string' then error('bad argument #1 to \'decode\' (string expected)', 2) end
+    local ok, v = pcall(function()
+      local v, i = decode_value(str, 1, 1)
+      i = skip(str, i)
+      if i <= #str then fail(str, i, 'the end') end
+      return v
+    end)
+    if not ok then error(v, 2) end
+    return v
+  end
+end
 local G = {}
 for k, v in pairs(_G) do G[k] = v end
 G.print, G.dofile, G.loadfile, G.module, G.require = nil, nil, nil, nil, nil
@@ -277,6 +458,7 @@ G.string = readonly(string)
 G.table = readonly(table)
 G.math = readonly(math)
 G.redis = readonly(redis)
+G.cjson = readonly(cjson)
 local real_setmetatable, real_rawset = setmetatable, rawset
 G.setmetatable = function(t, mt)
   if protected[t] then error('Attempt to modify a readonly table', 2) end
@@ -667,7 +849,7 @@ fn run_in(
                     .or_else(|| m.strip_prefix("user_function:"))
                     .and_then(|rest| rest.split(':').next())
                     .and_then(|n| n.parse().ok())
-                    .unwrap_or(0);
+                    .unwrap_or(1);
                 (format!("ERR {m}"), line)
             }
             other => (format!("ERR {}", other.type_name()), 0),

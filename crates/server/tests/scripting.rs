@@ -79,6 +79,20 @@ fn values_convert_both_ways_as_in_redis() {
                 Reply::int(2),
             ])
         );
+        // cjson, both ways.
+        assert_eq!(
+            eval(
+                &mut c,
+                "local d = cjson.decode(ARGV[1]) return {d.a, tostring(d.n == cjson.null), #d.l, cjson.encode(d.l)}",
+                &["0", r#"{"a": "x\u00e9", "n": null, "l": [1, 2.5, [true, {}]]}"#],
+            ),
+            Reply::Array(vec![
+                Reply::bulk("xé"),
+                Reply::bulk("true"),
+                Reply::int(3),
+                Reply::bulk("[1,2.5,[true,{}]]"),
+            ])
+        );
         // Numbers as arguments: integers as integers, others as %.17g.
         assert_eq!(
             eval(
