@@ -18,6 +18,16 @@ use crate::worker::{now_ms, Worker};
 
 type Argv<'a> = &'a [&'a [u8]];
 
+/// TIME's reply: unix seconds and microseconds (also from scripts).
+pub fn time(out: &mut Vec<u8>) {
+    let us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    encode::array_len(out, 2);
+    encode::bulk(out, (us / 1_000_000).to_string().as_bytes());
+    encode::bulk(out, (us % 1_000_000).to_string().as_bytes());
+}
+
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -71,14 +81,7 @@ async fn run(
         }
         "auth" => auth(w, client, argv, out)?,
         "hello" => hello(w, client, argv, out)?,
-        "time" => {
-            let us = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_micros());
-            encode::array_len(out, 2);
-            encode::bulk(out, (us / 1_000_000).to_string().as_bytes());
-            encode::bulk(out, (us % 1_000_000).to_string().as_bytes());
-        }
+        "time" => time(out),
         "function" => crate::script::function(w, client.resp3, argv, out)?,
         "lastsave" => encode::integer(out, w.shared.started_unix as i64),
         "readonly" | "readwrite" => encode::ok(out),

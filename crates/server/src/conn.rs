@@ -576,20 +576,6 @@ fn is_reply_on(argv: &[&[u8]]) -> bool {
         && on.eq_ignore_ascii_case(b"on"))
 }
 
-/// Whether a command's reply is pub/sub traffic, which CLIENT REPLY OFF
-/// and SKIP do not silence (as in Redis, in RESP2 too): (un)subscribe
-/// confirmations.
-fn is_push(argv: &[&[u8]]) -> bool {
-    [
-        &b"subscribe"[..],
-        b"psubscribe",
-        b"unsubscribe",
-        b"punsubscribe",
-    ]
-    .iter()
-    .any(|c| c.eq_ignore_ascii_case(argv[0]))
-}
-
 /// A connection's first read buffer. Small, so 10,000 idle clients cost
 /// 40 MB, not 300; it doubles while a client sends more.
 const READ_CHUNK: usize = 4 * 1024;
@@ -878,7 +864,10 @@ async fn run(
             if let Some(mark) = silenced.take() {
                 silence(w, client, &mut window, &mut out, mark).await;
             }
-            if client.reply != ReplyMode::On && !is_reply_on(argv) && !is_push(argv) {
+            if client.reply != ReplyMode::On
+                && !is_reply_on(argv)
+                && !crate::pubsub::is_confirmation(argv[0])
+            {
                 if client.reply == ReplyMode::SkipNext {
                     client.reply = ReplyMode::On;
                 }

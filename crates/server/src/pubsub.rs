@@ -116,6 +116,20 @@ pub fn allowed_while_subscribed(name: &str) -> bool {
     )
 }
 
+/// Whether command `name` answers with (un)subscribe confirmations: pub/sub
+/// traffic, which CLIENT REPLY OFF and SKIP do not silence (as in Redis, in
+/// RESP2 too).
+pub fn is_confirmation(name: &[u8]) -> bool {
+    [
+        &b"subscribe"[..],
+        b"psubscribe",
+        b"unsubscribe",
+        b"punsubscribe",
+    ]
+    .iter()
+    .any(|c| c.eq_ignore_ascii_case(name))
+}
+
 /// Which of a connection's two lists a command works on.
 #[derive(Clone, Copy)]
 enum Kind {

@@ -967,21 +967,14 @@ fn call_command(
                 None => encode::simple(&mut out, b"PONG"),
             },
             "echo" => encode::bulk(&mut out, refs[1]),
-            "time" => {
-                let us = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_micros());
-                encode::array_len(&mut out, 2);
-                encode::bulk(&mut out, (us / 1_000_000).to_string().as_bytes());
-                encode::bulk(&mut out, (us % 1_000_000).to_string().as_bytes());
-            }
+            "time" => crate::cmds::time(&mut out),
             "select" => match commands::args::parse_i64(refs[1]) {
                 Some(n) if n >= 0 && (n as usize) < shard.ks.dbs.len() => {
                     db.set(n as usize);
                     encode::ok(&mut out);
                 }
-                Some(_) => encode::error(&mut out, b"ERR DB index is out of range"),
-                None => encode::error(&mut out, b"ERR value is not an integer or out of range"),
+                Some(_) => Error::DbIndexOutOfRange.write(&mut out),
+                None => Error::NotInteger.write(&mut out),
             },
             _ => return fail("ERR This Redis command is not allowed from script"),
         },
