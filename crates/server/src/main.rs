@@ -3,7 +3,7 @@
 //! One reactor per thread (pinned to a CPU with --pin-threads), each owning one shard of the
 //! keyspace and accepting on the shared port (`SO_REUSEPORT`). Threads share
 //! nothing but the channel mesh in [`router`] and a few process-wide
-//! settings and counters in [`worker::Shared`]. The reactor is our own
+//! settings and counters in [`engine::worker::Shared`]. The reactor is our own
 //! epoll loop ([`rt`]); its module doc says why it is not glommio.
 //!
 //! # Layout
@@ -26,24 +26,11 @@
 //! - [`sys`]: CPUs, rlimits, signals, memory figures, the allocator, the
 //!   lazy-free thread.
 
-mod blocking;
-mod cmds;
-mod config;
+mod client;
 mod conn;
-mod evict;
-mod fanout;
-mod info;
-mod keylock;
-mod migrate;
-mod monitor;
-mod multi;
-mod pubsub;
-mod router;
-mod rt;
-mod script;
-mod sys;
-mod tx;
-mod worker;
+mod engine;
+mod features;
+mod host;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -52,14 +39,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use crate::rt::net::TcpListener;
 use clap::Parser;
+use rt::net::TcpListener;
 
-use crate::config::{Config, Flags, Runtime};
-use crate::worker::{Shared, Worker, WorkerStats};
+use crate::engine::worker::{Shared, Worker, WorkerStats};
+use crate::host::config::{Config, Flags, Runtime};
 
 #[global_allocator]
-static GLOBAL: sys::CountingAlloc = sys::CountingAlloc;
+static GLOBAL: host::sys::CountingAlloc = host::sys::CountingAlloc;
 
 fn fail(msg: impl std::fmt::Display) -> ! {
     eprintln!("tessera-server: {msg}");
@@ -86,7 +73,7 @@ fn main() {
     };
     let cfg = Config::from_flags(&flags).unwrap_or_else(|e| fail(e));
     env_logger::Builder::new()
-        .filter_level(sys::level_filter(&cfg.loglevel))
+        .filter_level(host::sys::level_filter(&cfg.loglevel))
         .parse_env("RUST_LOG")
         .format_timestamp_millis()
         .init();
@@ -114,7 +101,7 @@ fn main() {
     let mut cfg = cfg;
     cfg.port = port;
 
-    if let Some(fit) = sys::raise_nofile(cfg.maxclients, cfg.threads) {
+    if let Some(fit) = host::sys::raise_nofile(cfg.maxclients, cfg.threads) {
         log::warn!(
             "The open-file limit allows about {fit} clients, less than maxclients {}: lowering maxclients. Raise it with ulimit -n.",
             cfg.maxclients
@@ -135,21 +122,21 @@ fn main() {
         blocked_clients: AtomicUsize::new(0),
         blocked_with_timeout: AtomicUsize::new(0),
         started: Instant::now(),
-        started_unix: worker::now_ms() / 1000,
-        monitors: monitor::Registry::new(threads),
-        pubsub: pubsub::Registry::new(threads),
-        scripts: script::Cache::new(threads),
+        started_unix: engine::worker::now_ms() / 1000,
+        monitors: features::monitor::Registry::new(threads),
+        pubsub: features::pubsub::Registry::new(threads),
+        scripts: features::script::Cache::new(threads),
         run_id: (0..40)
             .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0'))
             .collect(),
     });
 
-    let sigset = sys::block_signals();
-    sys::start_lazyfree()
+    let sigset = host::sys::block_signals();
+    host::sys::start_lazyfree()
         .unwrap_or_else(|e| fail(format!("cannot start the lazy-free thread: {e}")));
-    let cpus = sys::available_cpus();
-    let (mesh, inboxes) =
-        router::mesh(threads).unwrap_or_else(|e| fail(format!("cannot create eventfds: {e}")));
+    let cpus = host::sys::available_cpus();
+    let (mesh, inboxes) = engine::mesh::mesh(threads)
+        .unwrap_or_else(|e| fail(format!("cannot create eventfds: {e}")));
     let addr = std::net::ToSocketAddrs::to_socket_addrs(&(cfg.bind.as_str(), port))
         .ok()
         .and_then(|mut a| a.next())
@@ -187,7 +174,7 @@ fn main() {
                 let w = Rc::new(Worker {
                     id: i,
                     shard: RefCell::new(shard),
-                    router: router::Router::new(i, mesh, inbox),
+                    router: engine::mesh::Router::new(i, mesh, inbox),
                     shared: Arc::clone(&shared),
                     stats: WorkerStats::new(table.len()),
                     clients: RefCell::new(BTreeMap::new()),
@@ -201,14 +188,14 @@ fn main() {
                     current_req: std::cell::Cell::new(None),
                     evict_turn: std::cell::Cell::new(i),
                     monitors: RefCell::new(Vec::new()),
-                    pubsub: RefCell::new(pubsub::Local::default()),
+                    pubsub: RefCell::new(features::pubsub::Local::default()),
                 });
-                worker::set_current(&w);
+                engine::worker::set_current(&w);
                 let pw = Rc::clone(&w);
                 let pr = Rc::clone(&reactor);
                 reactor.set_poller(Box::new(move || {
                     let busy = rt::run_remote_wakes(&pr) | pw.router.poll(&pw);
-                    pubsub::publish_events(&pw);
+                    features::pubsub::publish_events(&pw);
                     busy
                 }));
                 w.spawn_cron();
@@ -244,7 +231,7 @@ fn main() {
         threads,
         std::process::id()
     );
-    let sig = sys::wait_for_signal(&sigset);
+    let sig = host::sys::wait_for_signal(&sigset);
     log::warn!("Received {sig} scheduling shutdown...");
     log::warn!("Tessera is now ready to exit, bye bye...");
     std::process::exit(0);
@@ -274,7 +261,7 @@ async fn accept_loop(w: &Rc<Worker>, listener: TcpListener) {
             Err(e) => {
                 // Out of file descriptors and the like: back off, keep
                 // serving, and say so at most once a second.
-                let now = worker::now_ms();
+                let now = engine::worker::now_ms();
                 if now.saturating_sub(last_warning) >= 1000 {
                     log::warn!("accept failed: {e}");
                     last_warning = now;

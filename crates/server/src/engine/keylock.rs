@@ -25,7 +25,7 @@
 
 use std::collections::HashMap;
 
-use crate::worker::Worker;
+use crate::engine::worker::Worker;
 
 /// Returned by a job that parked itself: the router sends no answer now;
 /// the parked work answers when it resumes.
@@ -88,7 +88,7 @@ impl Worker {
         for resume in waiters.into_iter().flatten() {
             resume(self);
         }
-        crate::blocking::serve_ready(self);
+        crate::features::blocking::serve_ready(self);
     }
 
     /// The request being run now: (coordinator thread, call id), for a job

@@ -17,8 +17,8 @@ use resp::encode;
 use storage::notify::class;
 
 use crate::conn::Client;
-use crate::tx::{self, Part, Route};
-use crate::worker::{group_by_shard, now_ms, Worker};
+use crate::engine::tx::{self, Part, Route};
+use crate::engine::worker::{group_by_shard, now_ms, Worker};
 
 type Argv<'a> = &'a [&'a [u8]];
 

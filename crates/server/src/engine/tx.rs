@@ -37,7 +37,7 @@
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::worker::{Pending, Worker};
+use crate::engine::worker::{Pending, Worker};
 
 /// Transaction ids, unique in the process; 0 means "no transaction".
 static NEXT_TX: AtomicU64 = AtomicU64::new(1);

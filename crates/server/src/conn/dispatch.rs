@@ -12,9 +12,9 @@ use commands::Error;
 use resp::encode;
 
 use crate::conn::{Client, Flow};
-use crate::info;
-use crate::tx::Route;
-use crate::worker::{now_ms, Worker};
+use crate::engine::tx::Route;
+use crate::engine::worker::{now_ms, Worker};
+use crate::features::info;
 
 type Argv<'a> = &'a [&'a [u8]];
 
@@ -57,8 +57,10 @@ async fn run(
     out: &mut Vec<u8>,
 ) -> Result<Flow, Error> {
     match name {
-        "ping" if argv.len() <= 2 && !client.resp3 && crate::pubsub::subscribed(client) => {
-            crate::pubsub::ping(argv, out)
+        "ping"
+            if argv.len() <= 2 && !client.resp3 && crate::features::pubsub::subscribed(client) =>
+        {
+            crate::features::pubsub::ping(argv, out)
         }
         "ping" => match argv.len() {
             1 => encode::simple(out, b"PONG"),
@@ -82,7 +84,7 @@ async fn run(
         "auth" => auth(w, client, argv, out)?,
         "hello" => hello(w, client, argv, out)?,
         "time" => time(out),
-        "function" => crate::script::function(w, client.resp3, argv, out)?,
+        "function" => crate::features::script::function(w, client.resp3, argv, out)?,
         "lastsave" => encode::integer(out, w.shared.started_unix as i64),
         "readonly" | "readwrite" => encode::ok(out),
         "swapdb" => {
@@ -110,22 +112,24 @@ async fn run(
         // Inside EXEC (the only way a blocking command gets here) and
         // ZMPOP: no blocking.
         "blpop" | "brpop" | "brpoplpush" | "blmove" | "blmpop" | "bzpopmin" | "bzpopmax"
-        | "bzmpop" | "zmpop" => crate::blocking::run_nonblocking(w, client, argv, out).await?,
-        "multi" => crate::multi::multi(client, out)?,
-        "exec" => crate::multi::exec(w, client, argv[0], out).await?,
-        "discard" => crate::multi::discard(w, client, out).await?,
-        "watch" => crate::multi::watch(w, client, argv, out).await?,
+        | "bzmpop" | "zmpop" => {
+            crate::features::blocking::run_nonblocking(w, client, argv, out).await?
+        }
+        "multi" => crate::features::multi::multi(client, out)?,
+        "exec" => crate::features::multi::exec(w, client, argv[0], out).await?,
+        "discard" => crate::features::multi::discard(w, client, out).await?,
+        "watch" => crate::features::multi::watch(w, client, argv, out).await?,
         "unwatch" => {
-            crate::multi::unwatch_all(w, client).await;
+            crate::features::multi::unwatch_all(w, client).await;
             encode::ok(out);
         }
         "reset" => {
             if let Some(sink) = client.monitor.take() {
-                crate::monitor::stop(w, &sink);
+                crate::features::monitor::stop(w, &sink);
             }
-            crate::pubsub::drop_all(w, client);
+            crate::features::pubsub::drop_all(w, client);
             client.multi = None;
-            crate::multi::unwatch_all(w, client).await;
+            crate::features::multi::unwatch_all(w, client).await;
             client.db = 0;
             client.resp3 = false;
             client.authed = w.shared.config.requirepass().is_none();
@@ -134,18 +138,20 @@ async fn run(
         "monitor" => {
             if client.monitor.is_none() {
                 let sink = client.pubsub.as_ref().map(|s| std::rc::Rc::clone(s.sink()));
-                client.monitor = Some(crate::monitor::start(w, sink));
+                client.monitor = Some(crate::features::monitor::start(w, sink));
             }
             encode::ok(out);
         }
         "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => {
-            crate::script::eval(w, client, name, argv, out).await?
+            crate::features::script::eval(w, client, name, argv, out).await?
         }
-        "script" => crate::script::script(w, argv, out)?,
-        "subscribe" | "psubscribe" => crate::pubsub::subscribe(w, client, argv, out),
-        "unsubscribe" | "punsubscribe" => crate::pubsub::unsubscribe(w, client, argv, out),
-        "publish" => crate::pubsub::publish(w, client, argv, out).await,
-        "pubsub" => crate::pubsub::pubsub(w, client, argv, out).await?,
+        "script" => crate::features::script::script(w, argv, out)?,
+        "subscribe" | "psubscribe" => crate::features::pubsub::subscribe(w, client, argv, out),
+        "unsubscribe" | "punsubscribe" => {
+            crate::features::pubsub::unsubscribe(w, client, argv, out)
+        }
+        "publish" => crate::features::pubsub::publish(w, client, argv, out).await,
+        "pubsub" => crate::features::pubsub::pubsub(w, client, argv, out).await?,
         "info" => {
             let text = info::render(w, argv).await;
             encode::bulk(out, text.as_bytes());
@@ -173,9 +179,9 @@ async fn run(
                 encode::bulk(out, k);
             }
         }
-        "scan" => crate::fanout::scan(w, client, argv, out).await?,
-        "migrate" => crate::migrate::migrate(w, client, argv, out).await?,
-        "sort" | "sort_ro" => crate::fanout::sort(w, client, argv, out).await?,
+        "scan" => crate::features::fanout::scan(w, client, argv, out).await?,
+        "migrate" => crate::features::migrate::migrate(w, client, argv, out).await?,
+        "sort" | "sort_ro" => crate::features::fanout::sort(w, client, argv, out).await?,
         "dbsize" => {
             let db = client.db;
             let n: usize = w
@@ -501,7 +507,7 @@ async fn config(
     Ok(())
 }
 
-fn client_line(c: &crate::worker::ClientInfo, now_s: u64) -> String {
+fn client_line(c: &crate::engine::worker::ClientInfo, now_s: u64) -> String {
     let mut flags = String::new();
     if c.sub + c.psub > 0 {
         flags.push('P');
@@ -545,7 +551,7 @@ enum ClientKind {
 }
 
 impl ClientKind {
-    fn of(c: &crate::worker::ClientInfo) -> ClientKind {
+    fn of(c: &crate::engine::worker::ClientInfo) -> ClientKind {
         if c.sub + c.psub > 0 {
             ClientKind::PubSub
         } else {
@@ -617,7 +623,7 @@ impl KillFilter {
         Ok(f)
     }
 
-    fn matches(&self, c: &crate::worker::ClientInfo) -> bool {
+    fn matches(&self, c: &crate::engine::worker::ClientInfo) -> bool {
         self.kind.is_none_or(|k| k == ClientKind::of(c))
             && self.id.is_none_or(|id| id == c.id)
             && self.addr.as_ref().is_none_or(|a| *a == c.addr)
@@ -728,7 +734,7 @@ async fn client_cmd(
             };
             let id = id as u64;
             let done = w
-                .call_all(move |w| crate::blocking::unblock(w, id, error))
+                .call_all(move |w| crate::features::blocking::unblock(w, id, error))
                 .await;
             encode::integer(out, i64::from(done.iter().any(|d| *d)));
         }
@@ -918,7 +924,7 @@ async fn debug(
         b"quicklist-packed-threshold" if argv.len() == 3 => {
             let ok = std::str::from_utf8(argv[2])
                 .ok()
-                .and_then(crate::config::parse_memory)
+                .and_then(crate::host::config::parse_memory)
                 .is_some();
             if !ok {
                 return Err(Error::Static("ERR argument must be a memory value"));

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::{current, IoState, Sleep};
+use crate::{current, IoState, Sleep};
 
 /// A listening socket with `SO_REUSEPORT`, so every thread can listen on
 /// the same port and the kernel spreads connections among them.
@@ -104,7 +104,7 @@ impl TcpStream {
         let stream = TcpStream::new(s)?;
         // Edge-triggered: the connection is up when it first turns writable.
         stream.state.writable.set(false);
-        let mut timer = super::sleep_until(deadline);
+        let mut timer = crate::sleep_until(deadline);
         poll_fn(|cx| {
             if stream.state.writable.get() {
                 return Poll::Ready(Ok(()));
@@ -151,7 +151,7 @@ impl TcpStream {
     /// Reads what is available (at least one byte, or 0 at end of stream).
     /// With a deadline, fails with `TimedOut` once it passes with no data.
     pub async fn read(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<usize> {
-        let mut timer: Option<Sleep> = deadline.map(super::sleep_until);
+        let mut timer: Option<Sleep> = deadline.map(crate::sleep_until);
         poll_fn(|cx| loop {
             if self.state.readable.get() {
                 match recv(self.inner.as_raw_fd(), buf) {
@@ -196,7 +196,7 @@ impl TcpStream {
         gap: Option<std::time::Duration>,
     ) -> io::Result<()> {
         while !buf.is_empty() {
-            let mut timer: Option<Sleep> = gap.map(|g| super::sleep_until(Instant::now() + g));
+            let mut timer: Option<Sleep> = gap.map(|g| crate::sleep_until(Instant::now() + g));
             let n = poll_fn(|cx| loop {
                 if self.state.writable.get() {
                     match send(self.inner.as_raw_fd(), buf) {

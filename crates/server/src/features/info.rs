@@ -7,8 +7,8 @@ use commands::table::flags;
 use commands::Error;
 use resp::encode;
 
-use crate::sys;
-use crate::worker::{now_ms, Worker};
+use crate::engine::worker::{now_ms, Worker};
+use crate::host::sys;
 
 /// The Redis version Tessera answers as: the command set and replies follow Redis 7.0.
 pub const REDIS_VERSION: &str = "7.0.15";
@@ -38,7 +38,7 @@ fn distinct<'a>(names: impl Iterator<Item = &'a Vec<u8>>) -> usize {
 /// INFO [section ...]
 /// Takes the route it runs under: inside EXEC every shard is held by the
 /// transaction, and only its own requests get through.
-pub async fn render(w: &crate::tx::Route<'_>, argv: &[&[u8]]) -> String {
+pub async fn render(w: &crate::engine::tx::Route<'_>, argv: &[&[u8]]) -> String {
     let wanted: Vec<String> = argv[1..]
         .iter()
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
@@ -80,7 +80,7 @@ pub async fn render(w: &crate::tx::Route<'_>, argv: &[&[u8]]) -> String {
                     Vec::new()
                 },
                 pubsub: if want_stats {
-                    crate::pubsub::names(w)
+                    crate::features::pubsub::names(w)
                 } else {
                     (Vec::new(), Vec::new())
                 },
@@ -165,7 +165,7 @@ pub async fn render(w: &crate::tx::Route<'_>, argv: &[&[u8]]) -> String {
             sum(|p| p.misses),
             distinct(parts.iter().flat_map(|p| &p.pubsub.0)),
             distinct(parts.iter().flat_map(|p| &p.pubsub.1)),
-            crate::migrate::CACHED_SOCKETS.load(Ordering::Relaxed),
+            crate::features::migrate::CACHED_SOCKETS.load(Ordering::Relaxed),
             parts
                 .iter()
                 .flat_map(|p| p.cmds.iter())
@@ -375,7 +375,7 @@ pub fn command(w: &Worker, resp3: bool, argv: &[&[u8]], out: &mut Vec<u8>) -> Re
             let names: Vec<&str> = table
                 .iter()
                 .map(|s| s.name)
-                .chain(crate::cmds::SUBCOMMANDS.iter().copied())
+                .chain(crate::conn::dispatch::SUBCOMMANDS.iter().copied())
                 .filter(|n| match pattern {
                     None => true,
                     Some(None) => false,
@@ -399,7 +399,7 @@ pub fn command(w: &Worker, resp3: bool, argv: &[&[u8]], out: &mut Vec<u8>) -> Re
             }
             let keys = spec.keys_of(cmd);
             // Scripts may declare no keys (Redis's no_mandatory_keys).
-            if keys.is_empty() && !crate::script::is_eval(spec.name) {
+            if keys.is_empty() && !crate::features::script::is_eval(spec.name) {
                 return Err(Error::Static("ERR The command has no key arguments"));
             }
             encode::array_len(out, keys.len());

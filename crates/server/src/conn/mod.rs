@@ -9,12 +9,14 @@
 //! before every earlier command of its connection has executed, and replies
 //! land in the output buffer in request order.
 
+pub mod dispatch;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::rt::net::TcpStream;
+use rt::net::TcpStream;
 use std::any::Any;
 
 use commands::table::{flags, CommandSpec, ShardFn};
@@ -22,10 +24,9 @@ use commands::{Ctx, Error, Handler, Shard};
 use resp::{Limits, Status};
 use storage::db::PREFETCH_MAX;
 
-use crate::cmds;
-use crate::router::Job;
-use crate::tx::Route;
-use crate::worker::{now_ms, ClientInfo, Worker};
+use crate::engine::mesh::Job;
+use crate::engine::tx::Route;
+use crate::engine::worker::{now_ms, ClientInfo, Worker};
 
 /// A connection's state that commands can change.
 pub struct Client {
@@ -36,17 +37,17 @@ pub struct Client {
     pub authed: bool,
     pub info: Rc<RefCell<ClientInfo>>,
     /// Commands queued since MULTI.
-    pub multi: Option<crate::multi::Queue>,
+    pub multi: Option<crate::features::multi::Queue>,
     /// Keys WATCHed, until EXEC, DISCARD, UNWATCH or RESET.
-    pub watches: Vec<crate::multi::Watched>,
+    pub watches: Vec<crate::features::multi::Watched>,
     /// EXECs waiting to run together (see `multi.rs`, Squashing).
-    pub squashed: crate::multi::Squashed,
+    pub squashed: crate::features::multi::Squashed,
     /// CLIENT REPLY's setting.
     pub reply: ReplyMode,
     /// Set by MONITOR: the lines to send (see `monitor.rs`).
-    pub monitor: Option<Rc<crate::monitor::Sink>>,
+    pub monitor: Option<Rc<crate::features::monitor::Sink>>,
     /// Channels and patterns subscribed to (see `pubsub.rs`).
-    pub pubsub: Option<Box<crate::pubsub::Subscriptions>>,
+    pub pubsub: Option<Box<crate::features::pubsub::Subscriptions>>,
 }
 
 /// Whether a connection's replies are sent (CLIENT REPLY ON | OFF | SKIP).
@@ -274,7 +275,7 @@ impl Group {
             self.prefetch(&w.shard.borrow());
             match self.run_or_park(w, w.current_request()) {
                 Some(r) => Box::new(r) as Box<dyn Any + Send>,
-                None => Box::new(crate::keylock::Parked),
+                None => Box::new(crate::engine::keylock::Parked),
             }
         })
     }
@@ -427,7 +428,7 @@ pub fn exec(
 async fn read_or_monitor(
     stream: &mut TcpStream,
     buf: &mut [u8],
-    sink: &crate::monitor::Sink,
+    sink: &crate::features::monitor::Sink,
 ) -> std::io::Result<usize> {
     use std::future::{poll_fn, Future};
     use std::task::Poll;
@@ -504,7 +505,7 @@ async fn flush_window(w: &Worker, win: &mut Window, out: &mut Vec<u8>) {
     enum Part {
         Done(Group),
         Local,
-        Sent(crate::worker::Pending<Group>),
+        Sent(crate::engine::worker::Pending<Group>),
     }
     let mut local = None;
     let mut parts = Vec::with_capacity(groups.len());
@@ -566,7 +567,7 @@ async fn silence(
 /// EXECs) in its place in `out`.
 async fn settle(w: &Worker, client: &mut Client, window: &mut Window, out: &mut Vec<u8>) {
     flush_window(w, window, out).await;
-    crate::multi::run_squashed(w, client, out).await;
+    crate::features::multi::run_squashed(w, client, out).await;
 }
 
 /// `CLIENT REPLY ON`, which answers even while replies are off.
@@ -664,10 +665,10 @@ async fn serve_client(
     };
     let outcome = run(&w, &mut stream, &mut client, pending).await;
     if let Some(sink) = client.monitor.take() {
-        crate::monitor::stop(&w, &sink);
+        crate::features::monitor::stop(&w, &sink);
     }
-    crate::pubsub::drop_all(&w, &mut client);
-    crate::multi::unwatch_all(&w, &mut client).await;
+    crate::features::pubsub::drop_all(&w, &mut client);
+    crate::features::multi::unwatch_all(&w, &mut client).await;
     w.clients.borrow_mut().remove(&id);
     if let Ok(Some((target, pending))) = outcome {
         let m = Moved {
@@ -680,8 +681,8 @@ async fn serve_client(
         };
         let sent = w
             .call(target, move |_| {
-                if let Some(tw) = crate::worker::current() {
-                    crate::rt::spawn_local(adopt(tw, m));
+                if let Some(tw) = crate::engine::worker::current() {
+                    rt::spawn_local(adopt(tw, m));
                 }
             })
             .await;
@@ -866,7 +867,7 @@ async fn run(
             }
             if client.reply != ReplyMode::On
                 && !is_reply_on(argv)
-                && !crate::pubsub::is_confirmation(argv[0])
+                && !crate::features::pubsub::is_confirmation(argv[0])
             {
                 if client.reply == ReplyMode::SkipNext {
                     client.reply = ReplyMode::On;
@@ -889,21 +890,21 @@ async fn run(
             let Some(spec) = spec else {
                 flush_window(w, &mut window, &mut out).await;
                 Error::unknown_command(argv[0], &argv[1..]).write(&mut out);
-                crate::multi::flag_error(client);
+                crate::features::multi::flag_error(client);
                 continue;
             };
             if !spec.arity_ok(argc) {
                 flush_window(w, &mut window, &mut out).await;
                 w.stats.rejected(spec.id);
                 Error::WrongArity(spec.name.to_string()).write(&mut out);
-                crate::multi::flag_error(client);
+                crate::features::multi::flag_error(client);
                 continue;
             }
             if !client.authed && !spec.has(flags::NO_AUTH) {
                 flush_window(w, &mut window, &mut out).await;
                 w.stats.rejected(spec.id);
                 Error::NoAuth.write(&mut out);
-                crate::multi::flag_error(client);
+                crate::features::multi::flag_error(client);
                 continue;
             }
             // A script that runs past busy-reply-threshold holds its
@@ -911,12 +912,12 @@ async fn run(
             if let Some(busy) = shared
                 .scripts
                 .busy_error(|| shared.config.busy_reply_threshold())
-                .filter(|_| !crate::script::allowed_while_busy(spec.name, argv))
+                .filter(|_| !crate::features::script::allowed_while_busy(spec.name, argv))
             {
                 flush_window(w, &mut window, &mut out).await;
                 w.stats.rejected(spec.id);
                 Error::Static(busy).write(&mut out);
-                crate::multi::flag_error(client);
+                crate::features::multi::flag_error(client);
                 continue;
             }
             // Subject to maxmemory: commands that may add data, an EXEC
@@ -929,7 +930,7 @@ async fn run(
                     "discard" | "quit" | "reset" => false,
                     _ => true,
                 });
-            if oom_check && !crate::evict::admit(w).await {
+            if oom_check && !crate::features::evict::admit(w).await {
                 flush_window(w, &mut window, &mut out).await;
                 w.stats.rejected(spec.id);
                 if spec.name == "exec" {
@@ -940,10 +941,10 @@ async fn run(
                     ))
                     .write(&mut out);
                     client.multi = None;
-                    crate::multi::unwatch_all(w, client).await;
+                    crate::features::multi::unwatch_all(w, client).await;
                 } else {
                     Error::Static(commands::error::OOM).write(&mut out);
-                    crate::multi::flag_error(client);
+                    crate::features::multi::flag_error(client);
                 }
                 continue;
             }
@@ -952,25 +953,27 @@ async fn run(
             // told apart from them.
             if client.pubsub.is_some()
                 && !client.resp3
-                && crate::pubsub::subscribed(client)
-                && !crate::pubsub::allowed_while_subscribed(spec.name)
+                && crate::features::pubsub::subscribed(client)
+                && !crate::features::pubsub::allowed_while_subscribed(spec.name)
             {
                 flush_window(w, &mut window, &mut out).await;
                 w.stats.rejected(spec.id);
                 Error::Other(format!(
                     "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-                    cmds::full_name(spec.name, argv)
+                    dispatch::full_name(spec.name, argv)
                 ))
                 .write(&mut out);
-                crate::multi::flag_error(client);
+                crate::features::multi::flag_error(client);
                 continue;
             }
-            if !client.squashed.is_empty() && !crate::multi::keeps_squash(client, spec.name) {
-                crate::multi::run_squashed(w, client, &mut out).await;
+            if !client.squashed.is_empty()
+                && !crate::features::multi::keeps_squash(client, spec.name)
+            {
+                crate::features::multi::run_squashed(w, client, &mut out).await;
             }
-            if client.multi.is_some() && !crate::multi::runs_inside_multi(spec.name) {
+            if client.multi.is_some() && !crate::features::multi::runs_inside_multi(spec.name) {
                 flush_window(w, &mut window, &mut out).await;
-                crate::multi::queue(client, argv, denyoom, &mut out);
+                crate::features::multi::queue(client, argv, denyoom, &mut out);
                 continue;
             }
             w.stats.commands.set(w.stats.commands.get() + 1);
@@ -981,9 +984,9 @@ async fn run(
             // before the commands it runs (`script.rs`).
             if matches!(spec.handler, Handler::Shard(_))
                 || commands::blocking::is_blocking(spec.name)
-                || crate::script::is_eval(spec.name)
+                || crate::features::script::is_eval(spec.name)
             {
-                crate::monitor::feed(w, spec, client, argv);
+                crate::features::monitor::feed(w, spec, client, argv);
             }
             batch_last = Some(spec.name);
             match spec.handler {
@@ -1008,7 +1011,7 @@ async fn run(
                         };
                         if spread {
                             flush_window(w, &mut window, &mut out).await;
-                            crate::fanout::multi_shard(
+                            crate::features::fanout::multi_shard(
                                 &Route::plain(w),
                                 client,
                                 spec.name,
@@ -1043,7 +1046,7 @@ async fn run(
                     {
                         // The fast path: a local command runs at once.
                         exec_here(w, client, spec, f, argv, now, &mut out);
-                        crate::blocking::serve_ready(w);
+                        crate::features::blocking::serve_ready(w);
                     } else {
                         window.push(target, client, spec, argv, readonly);
                     }
@@ -1052,8 +1055,10 @@ async fn run(
                     flush_window(w, &mut window, &mut out).await;
                     client.info.borrow_mut().last_cmd = spec.name;
                     let mut stash = Vec::new();
-                    flow =
-                        crate::blocking::run(w, client, stream, argv, &mut out, &mut stash).await?;
+                    flow = crate::features::blocking::run(
+                        w, client, stream, argv, &mut out, &mut stash,
+                    )
+                    .await?;
                     if !stash.is_empty() {
                         // What the client sent while blocked is parsed next.
                         if rbuf.len() < end + stash.len() {
@@ -1068,10 +1073,10 @@ async fn run(
                 }
                 Handler::Server
                     if spec.name == "exec"
-                        && crate::multi::defer_exec(w, client, argv[0], &out) => {}
+                        && crate::features::multi::defer_exec(w, client, argv[0], &out) => {}
                 Handler::Server => {
                     flush_window(w, &mut window, &mut out).await;
-                    let name = cmds::full_name(spec.name, argv);
+                    let name = dispatch::full_name(spec.name, argv);
                     batch_last = Some(name);
                     {
                         let mut info = client.info.borrow_mut();
@@ -1079,12 +1084,17 @@ async fn run(
                         info.qbuf = used + (end - start);
                     }
                     let at = out.len();
-                    flow =
-                        cmds::server_command(&Route::plain(w), client, spec.name, argv, &mut out)
-                            .await;
+                    flow = dispatch::server_command(
+                        &Route::plain(w),
+                        client,
+                        spec.name,
+                        argv,
+                        &mut out,
+                    )
+                    .await;
                     w.stats.failed_if_error(spec.id, &out, at);
-                    if spec.name != "exec" && !crate::script::is_eval(spec.name) {
-                        crate::monitor::feed(w, spec, client, argv);
+                    if spec.name != "exec" && !crate::features::script::is_eval(spec.name) {
+                        crate::features::monitor::feed(w, spec, client, argv);
                     }
                     if flow == Flow::Close {
                         break;
@@ -1096,7 +1106,7 @@ async fn run(
             }
             if out.len() > OUT_HIGH_WATER {
                 settle(w, client, &mut window, &mut out).await;
-                crate::pubsub::publish_events(w);
+                crate::features::pubsub::publish_events(w);
                 stream.write_all(&out).await?;
                 out.clear();
             }
@@ -1106,7 +1116,7 @@ async fn run(
         }
         settle(w, client, &mut window, &mut out).await;
         if !out.is_empty() {
-            crate::pubsub::publish_events(w);
+            crate::features::pubsub::publish_events(w);
             stream.write_all(&out).await?;
             out.clear();
             if out.capacity() > OUT_HIGH_WATER * 4 {

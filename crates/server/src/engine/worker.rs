@@ -14,8 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use commands::{CommandTable, Shard};
 
-use crate::config::Runtime;
-use crate::router::{Job, Request, Router};
+use crate::engine::mesh::{Job, Request, Router};
+use crate::host::config::Runtime;
 
 /// Process-wide state: settings and the few counters that must be global.
 /// Touched on connect/disconnect and by admin commands, never per command.
@@ -36,11 +36,11 @@ pub struct Shared {
     pub started_unix: u64,
     pub run_id: String,
     /// Which threads serve MONITOR connections (see `monitor.rs`).
-    pub monitors: crate::monitor::Registry,
+    pub monitors: crate::features::monitor::Registry,
     /// Which threads hold pub/sub subscriptions (see `pubsub.rs`).
-    pub pubsub: crate::pubsub::Registry,
+    pub pubsub: crate::features::pubsub::Registry,
     /// Scripts by SHA-1 (see `script.rs`).
-    pub scripts: crate::script::Cache,
+    pub scripts: crate::features::script::Cache,
 }
 
 /// What CLIENT LIST shows of a connection.
@@ -145,15 +145,16 @@ pub struct Worker {
     /// arrival order.
     pub deferred: RefCell<VecDeque<Request>>,
     /// Clients blocked on keys of this shard (see `blocking.rs`).
-    pub waiters: RefCell<crate::blocking::Waiters>,
+    pub waiters: RefCell<crate::features::blocking::Waiters>,
     /// This thread's clients blocked right now, by client id (for CLIENT
     /// UNBLOCK).
-    pub blocked_here: RefCell<std::collections::HashMap<u64, Arc<crate::blocking::Waiter>>>,
+    pub blocked_here:
+        RefCell<std::collections::HashMap<u64, Arc<crate::features::blocking::Waiter>>>,
     /// How many (client, key) waits are registered here: 0 keeps the
     /// check after each command to one comparison.
     pub waiting: Cell<usize>,
     /// Keys locked by MIGRATE and the work waiting for them (`keylock.rs`).
-    pub locks: RefCell<crate::keylock::KeyLocks>,
+    pub locks: RefCell<crate::engine::keylock::KeyLocks>,
     /// How many keys are locked: 0 keeps the check to one comparison.
     pub locked: Cell<usize>,
     /// The request the router is running: (from thread, call id).
@@ -161,9 +162,9 @@ pub struct Worker {
     /// The shard this thread asks next to make room (see `evict.rs`).
     pub evict_turn: Cell<usize>,
     /// This thread's MONITOR connections.
-    pub monitors: RefCell<Vec<Rc<crate::monitor::Sink>>>,
+    pub monitors: RefCell<Vec<Rc<crate::features::monitor::Sink>>>,
     /// This thread's pub/sub subscribers.
-    pub pubsub: RefCell<crate::pubsub::Local>,
+    pub pubsub: RefCell<crate::features::pubsub::Local>,
 }
 
 thread_local! {
@@ -264,7 +265,7 @@ impl Worker {
     ) -> Pending<R> {
         if target == self.id && !self.must_defer(tx) {
             let r = f(self);
-            crate::blocking::serve_ready(self);
+            crate::features::blocking::serve_ready(self);
             return Pending::Ready(Some(r));
         }
         let job: Job = Box::new(move |w| Box::new(f(w)) as Box<dyn Any + Send>);
@@ -343,10 +344,10 @@ impl Worker {
     /// The per-thread timer: active expiry and the ops/s sample, `hz` times a second.
     pub fn spawn_cron(self: &Rc<Self>) {
         let w = Rc::clone(self);
-        crate::rt::spawn_local(async move {
+        rt::spawn_local(async move {
             loop {
                 let hz = w.shared.config.hz.load(Ordering::Relaxed).clamp(1, 500);
-                crate::rt::sleep(Duration::from_millis(1000 / hz as u64)).await;
+                rt::sleep(Duration::from_millis(1000 / hz as u64)).await;
                 w.cron_tick();
             }
         });
@@ -364,9 +365,9 @@ impl Worker {
             self.stats.ops_sample_idx.set(i + 1);
         }
         self.stats.last_sample.set((now, cmds));
-        crate::migrate::close_idle();
-        crate::sys::sample_peak();
-        crate::evict::on_tick(self);
+        crate::features::migrate::close_idle();
+        crate::host::sys::sample_peak();
+        crate::features::evict::on_tick(self);
         if !self.shared.active_expire.load(Ordering::Relaxed) {
             return;
         }

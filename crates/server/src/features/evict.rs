@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use storage::evict::{self, Policy};
 
-use crate::worker::Worker;
+use crate::engine::worker::Worker;
 
 /// Longest one call evicts before letting the command through.
 const BUDGET: Duration = Duration::from_micros(500);
@@ -82,7 +82,8 @@ fn above_target() -> bool {
 /// value just evicted counts as gone at once, so no shard evicts more keys
 /// while its memory is on the way back.
 fn counted_memory() -> u64 {
-    crate::sys::used_memory().saturating_sub(crate::sys::lazyfree_pending_bytes()) as u64
+    crate::host::sys::used_memory().saturating_sub(crate::host::sys::lazyfree_pending_bytes())
+        as u64
 }
 
 /// Whether a command that may add data can run now; evicts to make room.

@@ -46,8 +46,8 @@ use commands::{Error, Handler};
 use resp::encode;
 
 use crate::conn::{exec as run_shard_fn, Client};
-use crate::tx::{Route, Tx};
-use crate::worker::{group_by_shard, now_ms, Worker};
+use crate::engine::tx::{Route, Tx};
+use crate::engine::worker::{group_by_shard, now_ms, Worker};
 
 type Argv<'a> = &'a [&'a [u8]];
 
@@ -236,18 +236,18 @@ pub async fn exec(
     // EXECs read before this one and squashed run first.
     run_squashed(w, client, out).await;
     let Some(q) = client.multi.take() else {
-        crate::monitor::feed_exec(w, client, name, &[]);
+        crate::features::monitor::feed_exec(w, client, name, &[]);
         return Err(Error::Static("ERR EXEC without MULTI"));
     };
     if q.aborted {
-        crate::monitor::feed_exec(w, client, name, &[]);
+        crate::features::monitor::feed_exec(w, client, name, &[]);
         unwatch_all(w, client).await;
         return Err(Error::Static(
             "EXECABORT Transaction discarded because of previous errors.",
         ));
     }
     count_calls(w, &q);
-    crate::monitor::feed_exec(w, client, name, &q.cmds);
+    crate::features::monitor::feed_exec(w, client, name, &q.cmds);
     let mut shards = BTreeSet::new();
     let mut all = false;
     for cmd in &q.cmds {
@@ -317,7 +317,7 @@ pub fn defer_exec(w: &Worker, client: &mut Client, name: &[u8], out: &[u8]) -> b
         return false;
     };
     count_calls(w, &q);
-    crate::monitor::feed_exec(w, client, name, &q.cmds);
+    crate::features::monitor::feed_exec(w, client, name, &q.cmds);
     client.squashed.push(Squash {
         q,
         at: out.len(),
@@ -368,10 +368,10 @@ pub async fn run_squashed(w: &Worker, client: &mut Client, out: &mut Vec<u8>) {
         }
     }
     let groups = group_by_shard(cmds, |c| c.0);
-    let parts: Vec<(usize, crate::tx::Part<TxReplies>)> = groups
+    let parts: Vec<(usize, crate::engine::tx::Part<TxReplies>)> = groups
         .into_iter()
         .map(|(s, cmds)| {
-            let f: crate::tx::Part<TxReplies> = Box::new(move |w: &Worker| {
+            let f: crate::engine::tx::Part<TxReplies> = Box::new(move |w: &Worker| {
                 let mut sh = w.shard.borrow_mut();
                 let now = now_ms();
                 cmds.iter()
@@ -397,7 +397,7 @@ pub async fn run_squashed(w: &Worker, client: &mut Client, out: &mut Vec<u8>) {
             None => Vec::new(),
         }
     } else {
-        crate::tx::one_step(w, parts).await
+        crate::engine::tx::one_step(w, parts).await
     };
     for (t, i, r) in results.into_iter().flatten().flatten() {
         if let Some(slot) = replies.get_mut(t).and_then(|v| v.get_mut(i)) {
@@ -502,7 +502,7 @@ async fn run_queued(route: &Route<'_>, client: &mut Client, argv: Argv<'_>, out:
             let keys = spec.keys_of(argv);
             let first = keys.first().map_or(0, |&i| route.shard_of(argv[i]));
             if keys.iter().any(|&i| route.shard_of(argv[i]) != first) {
-                crate::fanout::multi_shard(route, client, spec.name, argv, out).await;
+                crate::features::fanout::multi_shard(route, client, spec.name, argv, out).await;
                 return;
             }
             let owned: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
@@ -529,7 +529,7 @@ async fn run_queued(route: &Route<'_>, client: &mut Client, argv: Argv<'_>, out:
         Handler::Server => {
             // Boxed: EXEC is itself a server command, so the future would
             // otherwise contain itself.
-            Box::pin(crate::cmds::server_command(
+            Box::pin(crate::conn::dispatch::server_command(
                 route, client, spec.name, argv, out,
             ))
             .await;

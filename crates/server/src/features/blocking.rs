@@ -42,9 +42,9 @@ use commands::blocking::{self, Op, Served};
 use commands::Error;
 
 use crate::conn::{Client, Flow};
-use crate::rt::net::TcpStream;
-use crate::tx::Route;
-use crate::worker::{group_by_shard, now_ms, Worker};
+use crate::engine::tx::Route;
+use crate::engine::worker::{group_by_shard, now_ms, Worker};
+use rt::net::TcpStream;
 
 type Argv<'a> = &'a [&'a [u8]];
 
@@ -544,12 +544,12 @@ async fn undo(w: &Worker, db: usize, op: &Op, s: &Served) {
 
 /// Counts a client as blocked (INFO) for as long as it lives.
 struct BlockedCount<'a> {
-    shared: &'a crate::worker::Shared,
+    shared: &'a crate::engine::worker::Shared,
     timed: bool,
 }
 
 impl<'a> BlockedCount<'a> {
-    fn new(shared: &'a crate::worker::Shared, timed: bool) -> BlockedCount<'a> {
+    fn new(shared: &'a crate::engine::worker::Shared, timed: bool) -> BlockedCount<'a> {
         shared.blocked_clients.fetch_add(1, Ordering::Relaxed);
         if timed {
             shared.blocked_with_timeout.fetch_add(1, Ordering::Relaxed);
@@ -604,7 +604,7 @@ async fn wait_one(
     buf: &mut [u8],
 ) -> Event {
     let mut answer = std::pin::pin!(w.router.wait(slot));
-    let mut timer = std::pin::pin!(crate::rt::sleep_until(
+    let mut timer = std::pin::pin!(rt::sleep_until(
         deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(86400 * 365))
     ));
     let mut read = std::pin::pin!(stream.read(buf, None));

@@ -400,7 +400,7 @@ impl Config {
                 parse_yes_no(p).map_err(|e| format!("invalid --pin-threads '{p}': {e}"))?;
         }
         if c.threads == 0 {
-            c.threads = crate::sys::available_cpus().len().max(1);
+            c.threads = crate::host::sys::available_cpus().len().max(1);
         }
         if c.threads > 1024 {
             return Err("--threads must be at most 1024".into());
@@ -619,7 +619,7 @@ impl Runtime {
             }
             "loglevel" => {
                 let l = parse_loglevel(value).ok_or_else(|| bad("argument(s) must be one of the following: debug, verbose, notice, warning, nothing"))?;
-                log::set_max_level(crate::sys::level_filter(&l));
+                log::set_max_level(crate::host::sys::level_filter(&l));
                 if let Ok(mut g) = self.loglevel.write() {
                     *g = l;
                 }

@@ -29,8 +29,8 @@ use std::task::{Poll, Waker};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::rt::Doorbell;
-use crate::worker::Worker;
+use crate::engine::worker::Worker;
+use rt::Doorbell;
 
 /// The id of a request whose result nobody waits for ([`Router::post`]).
 const NO_ANSWER: u32 = u32::MAX;
@@ -141,10 +141,10 @@ impl Router {
         worker.current_req.set(Some((from, id)));
         let result = job(worker);
         worker.current_req.set(None);
-        crate::blocking::serve_ready(worker);
-        crate::pubsub::publish_events(worker);
+        crate::features::blocking::serve_ready(worker);
+        crate::features::pubsub::publish_events(worker);
         // A parked job answers when it resumes (see `keylock.rs`).
-        if id == NO_ANSWER || result.is::<crate::keylock::Parked>() {
+        if id == NO_ANSWER || result.is::<crate::engine::keylock::Parked>() {
             return;
         }
         if self.mesh.resp_tx[from]

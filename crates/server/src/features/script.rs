@@ -41,8 +41,8 @@ use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, V
 use resp::encode;
 
 use crate::conn::Client;
-use crate::tx::Route;
-use crate::worker::{now_ms, Worker};
+use crate::engine::tx::Route;
+use crate::engine::worker::{now_ms, Worker};
 
 type Argv<'a> = &'a [&'a [u8]];
 
@@ -967,7 +967,7 @@ fn call_command(
                 None => encode::simple(&mut out, b"PONG"),
             },
             "echo" => encode::bulk(&mut out, refs[1]),
-            "time" => crate::cmds::time(&mut out),
+            "time" => crate::conn::dispatch::time(&mut out),
             "select" => match commands::args::parse_i64(refs[1]) {
                 Some(n) if n >= 0 && (n as usize) < shard.ks.dbs.len() => {
                     db.set(n as usize);
@@ -1232,7 +1232,7 @@ pub async fn eval(
                 .await
                 .unwrap_or_default();
             out.extend_from_slice(&reply);
-            crate::monitor::feed_script(w, client.db, &ran);
+            crate::features::monitor::feed_script(w, client.db, &ran);
         }
         _ => {
             let keys = run_args.keys.clone();
@@ -1240,7 +1240,7 @@ pub async fn eval(
             w.atomically(shards, async |r: Route<'_>| {
                 let allowed = Allowed::Keys(keys.clone());
                 let slot = Arc::clone(&r.shared.scripts.running[r.id]);
-                crate::fanout::over_copies(&r, db, keys, false, out, |scratch, out| {
+                crate::features::fanout::over_copies(&r, db, keys, false, out, |scratch, out| {
                     run(
                         scratch,
                         &r.shared.scripts.busy,
@@ -1254,7 +1254,7 @@ pub async fn eval(
             })
             .await;
             run_args.count_calls(w);
-            crate::monitor::feed_script(w, client.db, &run_args.ran.borrow());
+            crate::features::monitor::feed_script(w, client.db, &run_args.ran.borrow());
         }
     }
     Ok(())

@@ -39,9 +39,9 @@ use resp::encode;
 use storage::glob::glob_match;
 
 use crate::conn::Client;
-use crate::monitor::Sink;
-use crate::tx::Route;
-use crate::worker::Worker;
+use crate::engine::tx::Route;
+use crate::engine::worker::Worker;
+use crate::features::monitor::Sink;
 
 type Argv<'a> = &'a [&'a [u8]];
 

@@ -26,7 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use commands::table::{flags, CommandSpec};
 
 use crate::conn::Client;
-use crate::worker::Worker;
+use crate::engine::worker::Worker;
 
 /// Where monitors live: how many on each thread, and in all.
 pub struct Registry {

@@ -43,9 +43,9 @@ use commands::Error;
 use resp::encode;
 
 use crate::conn::Client;
-use crate::rt::net::TcpStream;
-use crate::tx::Route;
-use crate::worker::{group_by_shard, now_ms, Worker};
+use crate::engine::tx::Route;
+use crate::engine::worker::{group_by_shard, now_ms, Worker};
+use rt::net::TcpStream;
 
 /// Cached connections idle this long are closed (Redis's figure).
 const IDLE_CLOSE: Duration = Duration::from_secs(10);
@@ -308,7 +308,7 @@ pub async fn migrate(
     // Big values copied in step 1 are serialised now, off this thread.
     for m in moving.iter_mut().flat_map(|(_, m)| m.iter_mut()) {
         if let Some(v) = m.copy.take() {
-            m.payload = crate::rt::off_thread(move || storage::rdb::dump(&v)).await;
+            m.payload = rt::off_thread(move || storage::rdb::dump(&v)).await;
         }
     }
 

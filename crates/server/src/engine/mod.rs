@@ -1,0 +1,5 @@
+//! The shard engine.
+pub mod keylock;
+pub mod mesh;
+pub mod tx;
+pub mod worker;

@@ -1,0 +1,3 @@
+//! What the process gets from outside: flags and the config file, OS facts.
+pub mod config;
+pub mod sys;
