@@ -123,9 +123,8 @@ fn main() {
         blocked_with_timeout: AtomicUsize::new(0),
         started: Instant::now(),
         started_unix: engine::worker::now_ms() / 1000,
-        monitors: features::monitor::Registry::new(threads),
-        pubsub: features::pubsub::Registry::new(threads),
-        scripts: features::script::Cache::new(threads),
+        globals: features::globals(threads),
+        hooks: features::hooks(),
         run_id: (0..40)
             .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0'))
             .collect(),
@@ -180,15 +179,9 @@ fn main() {
                     clients: RefCell::new(BTreeMap::new()),
                     held_by: std::cell::Cell::new(0),
                     deferred: RefCell::new(std::collections::VecDeque::new()),
-                    waiters: RefCell::new(Default::default()),
-                    waiting: std::cell::Cell::new(0),
-                    blocked_here: RefCell::new(Default::default()),
-                    locks: RefCell::new(Default::default()),
-                    locked: std::cell::Cell::new(0),
+                    locks: Default::default(),
                     current_req: std::cell::Cell::new(None),
-                    evict_turn: std::cell::Cell::new(i),
-                    monitors: RefCell::new(Vec::new()),
-                    pubsub: RefCell::new(features::pubsub::Local::default()),
+                    locals: features::locals(i),
                 });
                 engine::worker::set_current(&w);
                 let pw = Rc::clone(&w);

@@ -1,1 +1,62 @@
-//! Client state.
+//! Client state: what one connection carries from command to command, and
+//! the pieces of it that features read and change (its MULTI queue and
+//! WATCHes, its subscriptions, its second output for monitor lines and
+//! published messages). Below the features and the connection loop; above
+//! the engine, whose `ClientInfo` (what CLIENT LIST shows) it points to.
+//!
+//! - [`queued`]: MULTI's queue, WATCHed keys, EXECs waiting to run together.
+//! - [`sink`]: the connection's second output.
+//! - [`subscriptions`]: its channels and patterns.
+
+mod queued;
+mod sink;
+mod subscriptions;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::engine::worker::ClientInfo;
+
+pub use queued::{Queue, Squash, Squashed, Watched};
+pub use sink::Sink;
+pub use subscriptions::{Subscriber, Subscriptions};
+
+/// A connection's state that commands can change.
+pub struct Client {
+    pub id: u64,
+    pub db: usize,
+    /// Replies in RESP3 (after `HELLO 3`).
+    pub resp3: bool,
+    pub authed: bool,
+    pub info: Rc<RefCell<ClientInfo>>,
+    /// Commands queued since MULTI.
+    pub multi: Option<Queue>,
+    /// Keys WATCHed, until EXEC, DISCARD, UNWATCH or RESET.
+    pub watches: Vec<Watched>,
+    /// EXECs waiting to run together (see `features/multi.rs`, Squashing).
+    pub squashed: Squashed,
+    /// CLIENT REPLY's setting.
+    pub reply: ReplyMode,
+    /// Set by MONITOR: the lines to send (see `features/monitor.rs`).
+    pub monitor: Option<Rc<Sink>>,
+    /// Channels and patterns subscribed to (see `features/pubsub.rs`).
+    pub pubsub: Option<Box<Subscriptions>>,
+}
+
+/// Whether a connection's replies are sent (CLIENT REPLY ON | OFF | SKIP).
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplyMode {
+    #[default]
+    On,
+    Off,
+    /// The next command's reply is dropped, then back to On.
+    SkipNext,
+}
+
+/// What the connection does after a command.
+#[derive(PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Write what is buffered, then close (QUIT).
+    Close,
+}

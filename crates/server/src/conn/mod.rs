@@ -20,53 +20,14 @@ use rt::net::TcpStream;
 use std::any::Any;
 
 use commands::table::{flags, CommandSpec, ShardFn};
-use commands::{Ctx, Error, Handler, Shard};
+use commands::{Error, Handler, Shard};
 use resp::{Limits, Status};
 use storage::db::PREFETCH_MAX;
 
-use crate::engine::mesh::Job;
+use crate::client::{Client, Flow, ReplyMode};
 use crate::engine::tx::Route;
-use crate::engine::worker::{now_ms, ClientInfo, Worker};
-
-/// A connection's state that commands can change.
-pub struct Client {
-    pub id: u64,
-    pub db: usize,
-    /// Replies in RESP3 (after `HELLO 3`).
-    pub resp3: bool,
-    pub authed: bool,
-    pub info: Rc<RefCell<ClientInfo>>,
-    /// Commands queued since MULTI.
-    pub multi: Option<crate::features::multi::Queue>,
-    /// Keys WATCHed, until EXEC, DISCARD, UNWATCH or RESET.
-    pub watches: Vec<crate::features::multi::Watched>,
-    /// EXECs waiting to run together (see `multi.rs`, Squashing).
-    pub squashed: crate::features::multi::Squashed,
-    /// CLIENT REPLY's setting.
-    pub reply: ReplyMode,
-    /// Set by MONITOR: the lines to send (see `monitor.rs`).
-    pub monitor: Option<Rc<crate::features::monitor::Sink>>,
-    /// Channels and patterns subscribed to (see `pubsub.rs`).
-    pub pubsub: Option<Box<crate::features::pubsub::Subscriptions>>,
-}
-
-/// Whether a connection's replies are sent (CLIENT REPLY ON | OFF | SKIP).
-#[derive(Clone, Copy, PartialEq, Eq, Default)]
-pub enum ReplyMode {
-    #[default]
-    On,
-    Off,
-    /// The next command's reply is dropped, then back to On.
-    SkipNext,
-}
-
-/// What the connection does after a command.
-#[derive(PartialEq, Eq)]
-pub enum Flow {
-    Continue,
-    /// Write what is buffered, then close (QUIT).
-    Close,
-}
+use crate::engine::worker::{exec, now_ms, ClientInfo, Job, Worker};
+use crate::features::command::full_name;
 
 /// Commands bound for one remote shard, packed to travel as one job; the
 /// same value comes back with their replies (see [`Group::take`]).
@@ -275,7 +236,7 @@ impl Group {
             self.prefetch(&w.shard.borrow());
             match self.run_or_park(w, w.current_request()) {
                 Some(r) => Box::new(r) as Box<dyn Any + Send>,
-                None => Box::new(crate::engine::keylock::Parked),
+                None => Box::new(crate::engine::mesh::Parked),
             }
         })
     }
@@ -396,29 +357,6 @@ fn exec_here(
     w.stats.failed_if_error(spec.id, out, at);
 }
 
-/// Runs one shard command, turning an error into its reply.
-#[inline]
-pub fn exec(
-    shard: &mut Shard,
-    f: ShardFn,
-    db: usize,
-    resp3: bool,
-    now: u64,
-    argv: &[&[u8]],
-    out: &mut Vec<u8>,
-) {
-    let mut ctx = Ctx {
-        shard,
-        db,
-        now,
-        out,
-        resp3,
-    };
-    if let Err(e) = f(&mut ctx, argv) {
-        e.write(ctx.out);
-    }
-}
-
 /// The read of a MONITOR or subscribed connection: the lines other
 /// clients' commands produce, or the messages published to it, are
 /// written as they come while it waits for input (such a connection has no
@@ -428,7 +366,7 @@ pub fn exec(
 async fn read_or_monitor(
     stream: &mut TcpStream,
     buf: &mut [u8],
-    sink: &crate::features::monitor::Sink,
+    sink: &crate::client::Sink,
 ) -> std::io::Result<usize> {
     use std::future::{poll_fn, Future};
     use std::task::Poll;
@@ -710,6 +648,8 @@ async fn run(
     pending: Vec<u8>,
 ) -> std::io::Result<Option<(usize, Vec<u8>)>> {
     let shared = &w.shared;
+    // Looked up once: the per-command busy-script check reads it.
+    let scripts = shared.global::<crate::features::script::Cache>();
     let table = shared.table;
     let nshards = w.nshards();
     let mut rbuf = pending;
@@ -909,8 +849,7 @@ async fn run(
             }
             // A script that runs past busy-reply-threshold holds its
             // thread; other threads answer -BUSY meanwhile, as Redis does.
-            if let Some(busy) = shared
-                .scripts
+            if let Some(busy) = scripts
                 .busy_error(|| shared.config.busy_reply_threshold())
                 .filter(|_| !crate::features::script::allowed_while_busy(spec.name, argv))
             {
@@ -960,7 +899,7 @@ async fn run(
                 w.stats.rejected(spec.id);
                 Error::Other(format!(
                     "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-                    dispatch::full_name(spec.name, argv)
+                    full_name(spec.name, argv)
                 ))
                 .write(&mut out);
                 crate::features::multi::flag_error(client);
@@ -1076,7 +1015,7 @@ async fn run(
                         && crate::features::multi::defer_exec(w, client, argv[0], &out) => {}
                 Handler::Server => {
                     flush_window(w, &mut window, &mut out).await;
-                    let name = dispatch::full_name(spec.name, argv);
+                    let name = full_name(spec.name, argv);
                     batch_last = Some(name);
                     {
                         let mut info = client.info.borrow_mut();

@@ -8,7 +8,7 @@
 //! when the coordinator reports the target's answer (after deleting the
 //! moved ones). A group of pipelined commands (`conn.rs`) that reaches a
 //! locked key stops there: the rest of the group is parked on the key,
-//! its request goes unanswered (the job returns [`Parked`]), and it
+//! its request goes unanswered (the job returns `mesh::Parked`), and it
 //! resumes — and answers its coordinator — when the key is unlocked. A
 //! connection waits for its group's answer before sending more, so its
 //! commands stay in order; every other client and key goes on.
@@ -23,77 +23,72 @@
 //!
 //! Costs nothing when no key is locked: one `Cell` read per command.
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-use crate::engine::worker::Worker;
+/// Work parked on a locked key, run on the owner thread (`W`, its worker)
+/// at unlock.
+pub type Resume<W> = Box<dyn FnOnce(&W)>;
 
-/// Returned by a job that parked itself: the router sends no answer now;
-/// the parked work answers when it resumes.
-pub struct Parked;
+/// Locked keys by (db, key), each with its waiters in arrival order.
+type Locked<W> = HashMap<(usize, Vec<u8>), Vec<Resume<W>>>;
 
-/// Work parked on a locked key, run on the owner thread at unlock.
-pub type Resume = Box<dyn FnOnce(&Worker)>;
-
-/// The locked keys of one shard, by (db, key), each with its waiters in
-/// arrival order.
-#[derive(Default)]
-pub struct KeyLocks {
-    map: HashMap<(usize, Vec<u8>), Vec<Resume>>,
+/// The locked keys of one shard.
+pub struct KeyLocks<W> {
+    map: RefCell<Locked<W>>,
+    /// How many keys are locked: 0 keeps the check to one comparison.
+    count: Cell<usize>,
 }
 
-impl Worker {
+impl<W> Default for KeyLocks<W> {
+    fn default() -> Self {
+        KeyLocks {
+            map: RefCell::new(HashMap::new()),
+            count: Cell::new(0),
+        }
+    }
+}
+
+impl<W> KeyLocks<W> {
     /// Whether any key of this shard is locked (the cheap pre-check).
     #[inline]
-    pub fn any_locked(&self) -> bool {
-        self.locked.get() != 0
+    pub fn any(&self) -> bool {
+        self.count.get() != 0
     }
 
     pub fn is_locked(&self, db: usize, key: &[u8]) -> bool {
-        self.any_locked() && self.locks.borrow().map.contains_key(&(db, key.to_vec()))
+        self.any() && self.map.borrow().contains_key(&(db, key.to_vec()))
     }
 
     /// Locks `key`; false if it already is.
-    pub fn lock_key(&self, db: usize, key: &[u8]) -> bool {
-        let mut l = self.locks.borrow_mut();
+    pub fn lock(&self, db: usize, key: &[u8]) -> bool {
+        let mut m = self.map.borrow_mut();
         let k = (db, key.to_vec());
-        if l.map.contains_key(&k) {
+        if m.contains_key(&k) {
             return false;
         }
-        l.map.insert(k, Vec::new());
-        self.locked.set(l.map.len());
+        m.insert(k, Vec::new());
+        self.count.set(m.len());
         true
     }
 
-    /// Parks `resume` until `key` is unlocked (runs it now if it is not
-    /// locked any more).
-    pub fn park_on(&self, db: usize, key: &[u8], resume: Resume) {
-        let mut l = self.locks.borrow_mut();
-        match l.map.get_mut(&(db, key.to_vec())) {
-            Some(waiters) => waiters.push(resume),
-            None => {
-                drop(l);
-                resume(self);
+    /// Parks `resume` until `key` is unlocked; hands it back if the key is
+    /// not locked any more (the caller runs it now).
+    pub fn park(&self, db: usize, key: &[u8], resume: Resume<W>) -> Option<Resume<W>> {
+        match self.map.borrow_mut().get_mut(&(db, key.to_vec())) {
+            Some(waiters) => {
+                waiters.push(resume);
+                None
             }
+            None => Some(resume),
         }
     }
 
-    /// Unlocks `key` and runs what waited for it, in arrival order.
-    pub fn unlock_key(&self, db: usize, key: &[u8]) {
-        let waiters = {
-            let mut l = self.locks.borrow_mut();
-            let w = l.map.remove(&(db, key.to_vec()));
-            self.locked.set(l.map.len());
-            w
-        };
-        for resume in waiters.into_iter().flatten() {
-            resume(self);
-        }
-        crate::features::blocking::serve_ready(self);
-    }
-
-    /// The request being run now: (coordinator thread, call id), for a job
-    /// that parks and answers later.
-    pub fn current_request(&self) -> Option<(usize, u32)> {
-        self.current_req.get()
+    /// Unlocks `key`, handing back what waited for it, in arrival order.
+    pub fn unlock(&self, db: usize, key: &[u8]) -> Vec<Resume<W>> {
+        let mut m = self.map.borrow_mut();
+        let waiters = m.remove(&(db, key.to_vec()));
+        self.count.set(m.len());
+        waiters.unwrap_or_default()
     }
 }

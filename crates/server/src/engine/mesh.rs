@@ -2,7 +2,7 @@
 //!
 //! Every thread has one inbound request channel and one inbound response
 //! channel (lock-free crossbeam queues) and a [`Doorbell`]. A request carries
-//! a boxed job (`FnOnce(&Worker) -> Box<dyn Any + Send>`) that the owner
+//! a boxed job (`FnOnce(&W) -> Box<dyn Any + Send>`, `W` the thread's worker) that the owner
 //! thread runs to completion without yielding, so each job is atomic on its
 //! shard; the result travels back on the caller's response channel and wakes
 //! the task waiting in [`Router::wait`]. Jobs from one thread to another
@@ -29,21 +29,42 @@ use std::task::{Poll, Waker};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::engine::worker::Worker;
 use rt::Doorbell;
 
 /// The id of a request whose result nobody waits for ([`Router::post`]).
 const NO_ANSWER: u32 = u32::MAX;
 
-/// Work for another thread: runs there, on that thread's [`Worker`].
-pub type Job = Box<dyn FnOnce(&Worker) -> Box<dyn Any + Send> + Send>;
+/// Work for another thread: runs there, on that thread's worker `W`.
+pub type Job<W> = Box<dyn FnOnce(&W) -> Box<dyn Any + Send> + Send>;
 
-pub struct Request {
+/// Returned by a job that parked itself: the router sends no answer now;
+/// the parked work answers later ([`Router::respond`]).
+pub struct Parked;
+
+/// What the mesh needs of the thread it delivers jobs to (the engine's
+/// `Worker`): whether a transaction's hold makes a request wait, where
+/// waiting requests go, and what runs after each job. The mesh is generic
+/// over it so that it depends on nothing above it.
+pub trait Host: Sized {
+    /// Whether work of transaction `tx` (0: none) must wait now.
+    fn must_defer(&self, tx: u64) -> bool;
+    /// Parks a request until the hold ends.
+    fn defer(&self, req: Request<Self>);
+    /// The next parked request that may run now.
+    fn next_deferred(&self) -> Option<Request<Self>>;
+    /// Marks the request being run (its coordinator and call id), or none.
+    fn set_running(&self, req: Option<(usize, u32)>);
+    /// Runs after every job (the hooks features register: blocked clients
+    /// served, keyspace events published).
+    fn after_job(&self);
+}
+
+pub struct Request<W> {
     from: usize,
     id: u32,
     /// The transaction this job belongs to (0: none).
     pub tx: u64,
-    job: Job,
+    job: Job<W>,
 }
 
 pub struct Response {
@@ -52,20 +73,22 @@ pub struct Response {
 }
 
 /// What every thread may use to reach every other: their queues and doorbells.
-pub struct Mesh {
+pub struct Mesh<W> {
     pub doorbells: Vec<Arc<Doorbell>>,
-    req_tx: Vec<Sender<Request>>,
+    req_tx: Vec<Sender<Request<W>>>,
     resp_tx: Vec<Sender<Response>>,
 }
 
 /// The receiving ends one thread owns.
-pub struct Inbox {
-    req_rx: Receiver<Request>,
+pub struct Inbox<W> {
+    req_rx: Receiver<Request<W>>,
     resp_rx: Receiver<Response>,
 }
 
 /// Builds the mesh for `n` threads; inbox i belongs to thread i.
-pub fn mesh(n: usize) -> std::io::Result<(Arc<Mesh>, Vec<Inbox>)> {
+pub type Wiring<W> = (Arc<Mesh<W>>, Vec<Inbox<W>>);
+
+pub fn mesh<W>(n: usize) -> std::io::Result<Wiring<W>> {
     let mut doorbells = Vec::with_capacity(n);
     let (mut req_tx, mut resp_tx, mut inboxes) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..n {
@@ -98,15 +121,15 @@ enum Slot {
 /// This thread's view of the mesh, and the results of calls still in flight.
 /// A call's future must be awaited to completion (connection tasks are never
 /// cancelled), or its slot is not reused.
-pub struct Router {
+pub struct Router<W> {
     me: usize,
-    mesh: Arc<Mesh>,
-    inbox: Inbox,
+    mesh: Arc<Mesh<W>>,
+    inbox: Inbox<W>,
     slots: RefCell<(Vec<Slot>, Vec<u32>)>,
 }
 
-impl Router {
-    pub fn new(me: usize, mesh: Arc<Mesh>, inbox: Inbox) -> Router {
+impl<W: Host> Router<W> {
+    pub fn new(me: usize, mesh: Arc<Mesh<W>>, inbox: Inbox<W>) -> Router<W> {
         Router {
             me,
             mesh,
@@ -117,7 +140,7 @@ impl Router {
 
     /// Runs peers' jobs and delivers peers' responses; called by the event
     /// loop on every turn. Returns whether there was anything.
-    pub fn poll(&self, worker: &Worker) -> bool {
+    pub fn poll(&self, worker: &W) -> bool {
         let mut any = false;
         while let Ok(req) = self.inbox.req_rx.try_recv() {
             any = true;
@@ -136,15 +159,14 @@ impl Router {
     }
 
     /// Runs one request and sends its result back.
-    fn run(&self, worker: &Worker, req: Request) {
+    fn run(&self, worker: &W, req: Request<W>) {
         let Request { from, id, job, .. } = req;
-        worker.current_req.set(Some((from, id)));
+        worker.set_running(Some((from, id)));
         let result = job(worker);
-        worker.current_req.set(None);
-        crate::features::blocking::serve_ready(worker);
-        crate::features::pubsub::publish_events(worker);
+        worker.set_running(None);
+        worker.after_job();
         // A parked job answers when it resumes (see `keylock.rs`).
-        if id == NO_ANSWER || result.is::<crate::engine::keylock::Parked>() {
+        if id == NO_ANSWER || result.is::<Parked>() {
             return;
         }
         if self.mesh.resp_tx[from]
@@ -156,7 +178,7 @@ impl Router {
     }
 
     /// Runs the parked requests a released hold lets through, in order.
-    pub fn run_deferred(&self, worker: &Worker) {
+    pub fn run_deferred(&self, worker: &W) {
         while let Some(req) = worker.next_deferred() {
             self.run(worker, req);
         }
@@ -182,7 +204,7 @@ impl Router {
 
     /// Sends `job` to thread `target` with no answer expected (its result
     /// is dropped there).
-    pub fn post(&self, target: usize, tx: u64, job: Job) {
+    pub fn post(&self, target: usize, tx: u64, job: Job<W>) {
         let req = Request {
             from: self.me,
             id: NO_ANSWER,
@@ -221,7 +243,7 @@ impl Router {
     /// before waiting for any lets their shards work in parallel. A job for
     /// this thread goes through its own queue (used while its shard is held
     /// by a transaction, so the job waits its turn).
-    pub fn send(&self, target: usize, tx: u64, job: Job) -> Option<u32> {
+    pub fn send(&self, target: usize, tx: u64, job: Job<W>) -> Option<u32> {
         let id = self.alloc_slot();
         let req = Request {
             from: self.me,

@@ -3,8 +3,16 @@
 //! A [`Worker`] is owned by its reactor thread (`Rc`, never shared): the
 //! shard lives in a `RefCell` that is borrowed only for the synchronous run of
 //! one command or one job, never across an `.await`.
+//!
+//! The engine names no feature. What a feature keeps per thread (blocked
+//! clients, subscribers, monitors) or per process (script cache, pub/sub and
+//! monitor registries) is registered by type when the server starts
+//! ([`Locals`], [`Globals`]) and found by type ([`Worker::local`],
+//! [`Shared::global`]); what a feature must do after each job or each cron
+//! tick is a function it registers in [`Hooks`]. So a feature module sits
+//! above the engine and the engine compiles without it.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
@@ -12,10 +20,90 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use commands::{CommandTable, Shard};
+use commands::table::ShardFn;
+use commands::{CommandTable, Ctx, Shard};
 
-use crate::engine::mesh::{Job, Request, Router};
+use crate::engine::keylock::{KeyLocks, Resume};
+use crate::engine::mesh::{Host, Request, Router};
 use crate::host::config::Runtime;
+
+/// A job for a thread's worker (see `mesh.rs`).
+pub type Job = crate::engine::mesh::Job<Worker>;
+
+/// Process-wide feature state, one value per type, registered at start.
+/// A lookup compares type ids (no virtual call but the one that finds the
+/// value); the registry is a handful of entries.
+#[derive(Default)]
+pub struct Globals(Vec<(TypeId, Box<dyn Any + Send + Sync>)>);
+
+impl Globals {
+    /// Adds `v`; a second value of the same type is never found.
+    pub fn with<T: Any + Send + Sync>(mut self, v: T) -> Globals {
+        self.0.push((TypeId::of::<T>(), Box::new(v)));
+        self
+    }
+
+    /// The value of type `T`. Registering every feature's state is the
+    /// binary's job at start; a missing one is a bug, not an input.
+    #[inline]
+    pub fn get<T: Any>(&self) -> &T {
+        let id = TypeId::of::<T>();
+        match self
+            .0
+            .iter()
+            .find(|e| e.0 == id)
+            .and_then(|e| e.1.downcast_ref())
+        {
+            Some(v) => v,
+            None => unregistered::<T>(),
+        }
+    }
+}
+
+/// One thread's feature state, one value per type, registered at start.
+#[derive(Default)]
+pub struct Locals(Vec<(TypeId, Box<dyn Any>)>);
+
+impl Locals {
+    /// Adds `v`; a second value of the same type is never found.
+    pub fn with<T: Any>(mut self, v: T) -> Locals {
+        self.0.push((TypeId::of::<T>(), Box::new(v)));
+        self
+    }
+
+    /// The value of type `T` (see [`Globals::get`]).
+    #[inline]
+    pub fn get<T: Any>(&self) -> &T {
+        let id = TypeId::of::<T>();
+        match self
+            .0
+            .iter()
+            .find(|e| e.0 == id)
+            .and_then(|e| e.1.downcast_ref())
+        {
+            Some(v) => v,
+            None => unregistered::<T>(),
+        }
+    }
+}
+
+#[cold]
+fn unregistered<T>() -> ! {
+    panic!(
+        "feature state {} was not registered at start",
+        std::any::type_name::<T>()
+    )
+}
+
+/// What features run at the engine's fixed points, registered at start.
+#[derive(Default)]
+pub struct Hooks {
+    /// After every job a thread runs for another (and after a local step
+    /// of a transaction): serve clients a write unblocked, publish events.
+    pub after_job: Vec<fn(&Worker)>,
+    /// Every cron tick (`hz` times a second), before active expiry.
+    pub on_tick: Vec<fn(&Worker)>,
+}
 
 /// Process-wide state: settings and the few counters that must be global.
 /// Touched on connect/disconnect and by admin commands, never per command.
@@ -35,12 +123,18 @@ pub struct Shared {
     pub started: Instant,
     pub started_unix: u64,
     pub run_id: String,
-    /// Which threads serve MONITOR connections (see `monitor.rs`).
-    pub monitors: crate::features::monitor::Registry,
-    /// Which threads hold pub/sub subscriptions (see `pubsub.rs`).
-    pub pubsub: crate::features::pubsub::Registry,
-    /// Scripts by SHA-1 (see `script.rs`).
-    pub scripts: crate::features::script::Cache,
+    /// The features' process-wide state (monitor and pub/sub registries,
+    /// the script cache).
+    pub globals: Globals,
+    pub hooks: Hooks,
+}
+
+impl Shared {
+    /// The process-wide state of type `T` a feature registered.
+    #[inline]
+    pub fn global<T: Any>(&self) -> &T {
+        self.globals.get()
+    }
 }
 
 /// What CLIENT LIST shows of a connection.
@@ -135,7 +229,7 @@ impl WorkerStats {
 pub struct Worker {
     pub id: usize,
     pub shard: RefCell<Shard>,
-    pub router: Router,
+    pub router: Router<Worker>,
     pub shared: Arc<Shared>,
     pub stats: WorkerStats,
     pub clients: RefCell<BTreeMap<u64, Rc<RefCell<ClientInfo>>>>,
@@ -143,28 +237,40 @@ pub struct Worker {
     pub held_by: Cell<u64>,
     /// Requests that arrived while another transaction held the shard, in
     /// arrival order.
-    pub deferred: RefCell<VecDeque<Request>>,
-    /// Clients blocked on keys of this shard (see `blocking.rs`).
-    pub waiters: RefCell<crate::features::blocking::Waiters>,
-    /// This thread's clients blocked right now, by client id (for CLIENT
-    /// UNBLOCK).
-    pub blocked_here:
-        RefCell<std::collections::HashMap<u64, Arc<crate::features::blocking::Waiter>>>,
-    /// How many (client, key) waits are registered here: 0 keeps the
-    /// check after each command to one comparison.
-    pub waiting: Cell<usize>,
+    pub deferred: RefCell<VecDeque<Request<Worker>>>,
     /// Keys locked by MIGRATE and the work waiting for them (`keylock.rs`).
-    pub locks: RefCell<crate::engine::keylock::KeyLocks>,
-    /// How many keys are locked: 0 keeps the check to one comparison.
-    pub locked: Cell<usize>,
+    pub locks: KeyLocks<Worker>,
     /// The request the router is running: (from thread, call id).
     pub current_req: Cell<Option<(usize, u32)>>,
-    /// The shard this thread asks next to make room (see `evict.rs`).
-    pub evict_turn: Cell<usize>,
-    /// This thread's MONITOR connections.
-    pub monitors: RefCell<Vec<Rc<crate::features::monitor::Sink>>>,
-    /// This thread's pub/sub subscribers.
-    pub pubsub: RefCell<crate::features::pubsub::Local>,
+    /// The features' state on this thread (blocked clients, subscribers,
+    /// monitors, eviction's turn).
+    pub locals: Locals,
+}
+
+impl Host for Worker {
+    #[inline]
+    fn must_defer(&self, tx: u64) -> bool {
+        Worker::must_defer(self, tx)
+    }
+
+    fn defer(&self, req: Request<Worker>) {
+        Worker::defer(self, req)
+    }
+
+    fn next_deferred(&self) -> Option<Request<Worker>> {
+        Worker::next_deferred(self)
+    }
+
+    fn set_running(&self, req: Option<(usize, u32)>) {
+        self.current_req.set(req);
+    }
+
+    #[inline]
+    fn after_job(&self) {
+        for f in &self.shared.hooks.after_job {
+            f(self);
+        }
+    }
 }
 
 thread_local! {
@@ -225,7 +331,73 @@ pub fn now_ms() -> u64 {
     now
 }
 
+/// Runs one shard command, turning an error into its reply.
+#[inline]
+pub fn exec(
+    shard: &mut Shard,
+    f: ShardFn,
+    db: usize,
+    resp3: bool,
+    now: u64,
+    argv: &[&[u8]],
+    out: &mut Vec<u8>,
+) {
+    let mut ctx = Ctx {
+        shard,
+        db,
+        now,
+        out,
+        resp3,
+    };
+    if let Err(e) = f(&mut ctx, argv) {
+        e.write(ctx.out);
+    }
+}
+
 impl Worker {
+    /// The state of type `T` a feature registered for this thread.
+    #[inline]
+    pub fn local<T: Any>(&self) -> &T {
+        self.locals.get()
+    }
+
+    /// Whether any key of this shard is locked (the cheap pre-check).
+    #[inline]
+    pub fn any_locked(&self) -> bool {
+        self.locks.any()
+    }
+
+    pub fn is_locked(&self, db: usize, key: &[u8]) -> bool {
+        self.locks.is_locked(db, key)
+    }
+
+    /// Locks `key`; false if it already is.
+    pub fn lock_key(&self, db: usize, key: &[u8]) -> bool {
+        self.locks.lock(db, key)
+    }
+
+    /// Parks `resume` until `key` is unlocked (runs it now if it is not
+    /// locked any more).
+    pub fn park_on(&self, db: usize, key: &[u8], resume: Resume<Worker>) {
+        if let Some(now) = self.locks.park(db, key, resume) {
+            now(self);
+        }
+    }
+
+    /// Unlocks `key` and runs what waited for it, in arrival order.
+    pub fn unlock_key(&self, db: usize, key: &[u8]) {
+        for resume in self.locks.unlock(db, key) {
+            resume(self);
+        }
+        self.after_job();
+    }
+
+    /// The request being run now: (coordinator thread, call id), for a job
+    /// that parks and answers later.
+    pub fn current_request(&self) -> Option<(usize, u32)> {
+        self.current_req.get()
+    }
+
     pub fn nshards(&self) -> usize {
         self.shared.threads
     }
@@ -265,7 +437,7 @@ impl Worker {
     ) -> Pending<R> {
         if target == self.id && !self.must_defer(tx) {
             let r = f(self);
-            crate::features::blocking::serve_ready(self);
+            self.after_job();
             return Pending::Ready(Some(r));
         }
         let job: Job = Box::new(move |w| Box::new(f(w)) as Box<dyn Any + Send>);
@@ -327,12 +499,12 @@ impl Worker {
     }
 
     /// Parks a request until the hold ends.
-    pub fn defer(&self, req: Request) {
+    pub fn defer(&self, req: Request<Worker>) {
         self.deferred.borrow_mut().push_back(req);
     }
 
     /// The next parked request that may run now.
-    pub fn next_deferred(&self) -> Option<Request> {
+    pub fn next_deferred(&self) -> Option<Request<Worker>> {
         let mut d = self.deferred.borrow_mut();
         let front_tx = d.front()?.tx;
         if self.must_defer(front_tx) {
@@ -365,9 +537,10 @@ impl Worker {
             self.stats.ops_sample_idx.set(i + 1);
         }
         self.stats.last_sample.set((now, cmds));
-        crate::features::migrate::close_idle();
         crate::host::sys::sample_peak();
-        crate::features::evict::on_tick(self);
+        for f in &self.shared.hooks.on_tick {
+            f(self);
+        }
         if !self.shared.active_expire.load(Ordering::Relaxed) {
             return;
         }

@@ -32,6 +32,7 @@
 //! served reply is on its way: a timed-out client takes it; a client that
 //! has gone puts the popped elements back where they came from.
 
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,7 +42,7 @@ use std::time::{Duration, Instant};
 use commands::blocking::{self, Op, Served};
 use commands::Error;
 
-use crate::conn::{Client, Flow};
+use crate::client::{Client, Flow};
 use crate::engine::tx::Route;
 use crate::engine::worker::{group_by_shard, now_ms, Worker};
 use rt::net::TcpStream;
@@ -61,24 +62,45 @@ pub struct Waiter {
 }
 
 /// A shard's waiters: per (database, key), in arrival order.
-pub type Waiters = HashMap<(usize, Vec<u8>), VecDeque<Arc<Waiter>>>;
+type Waiters = HashMap<(usize, Vec<u8>), VecDeque<Arc<Waiter>>>;
+
+/// What blocking pops keep on each thread (registered in its worker's
+/// `Locals`).
+#[derive(Default)]
+pub struct Local {
+    /// Clients blocked on keys of this shard.
+    waiters: RefCell<Waiters>,
+    /// This thread's clients blocked right now, by client id (for CLIENT
+    /// UNBLOCK).
+    blocked_here: RefCell<HashMap<u64, Arc<Waiter>>>,
+    /// How many (client, key) waits are registered here: 0 keeps the
+    /// check after each command to one comparison.
+    waiting: Cell<usize>,
+}
+
+#[inline]
+fn local(w: &Worker) -> &Local {
+    w.local::<Local>()
+}
 
 /// Registers `waiter` on this shard for `keys`.
 fn register(w: &Worker, waiter: &Arc<Waiter>, keys: &[Vec<u8>]) {
-    let mut map = w.waiters.borrow_mut();
+    let l = local(w);
+    let mut map = l.waiters.borrow_mut();
     let mut shard = w.shard.borrow_mut();
     for k in keys {
         map.entry((waiter.db, k.clone()))
             .or_default()
             .push_back(Arc::clone(waiter));
         shard.ks.dbs[waiter.db].block(k);
-        w.waiting.set(w.waiting.get() + 1);
+        l.waiting.set(l.waiting.get() + 1);
     }
 }
 
 /// Removes `waiter` from this shard's queues for `keys`.
 fn unregister(w: &Worker, waiter: &Arc<Waiter>, keys: &[Vec<u8>]) {
-    let mut map = w.waiters.borrow_mut();
+    let l = local(w);
+    let mut map = l.waiters.borrow_mut();
     let mut shard = w.shard.borrow_mut();
     for k in keys {
         let id = (waiter.db, k.clone());
@@ -87,7 +109,7 @@ fn unregister(w: &Worker, waiter: &Arc<Waiter>, keys: &[Vec<u8>]) {
         q.retain(|x| !Arc::ptr_eq(x, waiter));
         for _ in q.len()..before {
             shard.ks.dbs[waiter.db].unblock(k);
-            w.waiting.set(w.waiting.get().saturating_sub(1));
+            l.waiting.set(l.waiting.get().saturating_sub(1));
         }
         if q.is_empty() {
             map.remove(&id);
@@ -100,7 +122,7 @@ fn unregister(w: &Worker, waiter: &Arc<Waiter>, keys: &[Vec<u8>]) {
 /// waits on.
 #[inline]
 pub fn serve_ready(w: &Worker) {
-    if w.waiting.get() != 0 && w.held_by.get() == 0 {
+    if local(w).waiting.get() != 0 && w.held_by.get() == 0 {
         serve_all_ready(w);
     }
 }
@@ -130,7 +152,12 @@ fn serve_all_ready(w: &Worker) {
 fn serve_key(w: &Worker, db: usize, key: &[u8]) {
     let id = (db, key.to_vec());
     loop {
-        let Some(waiter) = w.waiters.borrow().get(&id).and_then(|q| q.front().cloned()) else {
+        let Some(waiter) = local(w)
+            .waiters
+            .borrow()
+            .get(&id)
+            .and_then(|q| q.front().cloned())
+        else {
             return;
         };
         if !waiter.claimed.load(Ordering::Acquire) {
@@ -437,7 +464,8 @@ pub async fn run(
         .timeout_ms
         .map(|ms| Instant::now() + Duration::from_millis(ms));
     let _counted = BlockedCount::new(&w.shared, deadline.is_some());
-    w.blocked_here
+    local(w)
+        .blocked_here
         .borrow_mut()
         .insert(client.id, Arc::clone(&waiter));
     client.info.borrow_mut().blocked = true;
@@ -470,7 +498,7 @@ pub async fn run(
         // answer is on the way.
         break Leave::Served(answer_of(w.router.wait(waiter.slot).await));
     };
-    w.blocked_here.borrow_mut().remove(&client.id);
+    local(w).blocked_here.borrow_mut().remove(&client.id);
     client.info.borrow_mut().blocked = false;
     for (s, keys) in groups {
         let wt = Arc::clone(&waiter);
@@ -516,7 +544,7 @@ pub async fn run(
 /// or with the UNBLOCKED error; false when it is not blocked here (or is
 /// being served right now).
 pub fn unblock(w: &Worker, id: u64, error: bool) -> bool {
-    let Some(waiter) = w.blocked_here.borrow().get(&id).cloned() else {
+    let Some(waiter) = local(w).blocked_here.borrow().get(&id).cloned() else {
         return false;
     };
     if !claim(&waiter) {

@@ -47,6 +47,11 @@ const MAX_SLACK: u64 = 4 << 20;
 /// Within this many bytes of the limit, every check reads the counters.
 const NEAR: u64 = 4 << 20;
 
+/// The shard this thread asks next to make room (registered in its
+/// worker's `Locals`; starts at the thread's own, so threads spread their
+/// asks).
+pub struct Turn(pub Cell<usize>);
+
 thread_local! {
     /// This thread's last reading of memory use: (its clock in ms, bytes).
     static LAST: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
@@ -97,7 +102,7 @@ pub async fn admit(w: &Worker) -> bool {
     }
     let n = w.nshards();
     for _ in 0..n {
-        let target = w.evict_turn.get() % n;
+        let target = w.local::<Turn>().0.get() % n;
         let room = if target == w.id {
             make_room(w, policy)
         } else {
@@ -106,11 +111,11 @@ pub async fn admit(w: &Worker) -> bool {
         };
         if room != Room::NothingHere {
             if room == Room::Enough {
-                w.evict_turn.set(target + 1);
+                w.local::<Turn>().0.set(target + 1);
             }
             return true;
         }
-        w.evict_turn.set(target + 1);
+        w.local::<Turn>().0.set(target + 1);
     }
     false
 }

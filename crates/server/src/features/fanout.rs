@@ -16,7 +16,7 @@ use commands::{sort, strings, Error, Handler, Shard};
 use resp::encode;
 use storage::notify::class;
 
-use crate::conn::Client;
+use crate::client::Client;
 use crate::engine::tx::{self, Part, Route};
 use crate::engine::worker::{group_by_shard, now_ms, Worker};
 
@@ -497,7 +497,7 @@ async fn gathered(w: &Route<'_>, client: &mut Client, argv: Argv<'_>, out: &mut 
     let (db, resp3) = (client.db, client.resp3);
     let readonly = spec.has(flags::READONLY);
     over_copies(w, db, keys, readonly, out, |scratch, out| {
-        crate::conn::exec(scratch, f, db, resp3, now_ms(), argv, out)
+        crate::engine::worker::exec(scratch, f, db, resp3, now_ms(), argv, out)
     })
     .await;
 }

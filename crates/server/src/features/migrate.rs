@@ -42,7 +42,7 @@ use commands::args::parse_i64;
 use commands::Error;
 use resp::encode;
 
-use crate::conn::Client;
+use crate::client::Client;
 use crate::engine::tx::Route;
 use crate::engine::worker::{group_by_shard, now_ms, Worker};
 use rt::net::TcpStream;

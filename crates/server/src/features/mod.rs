@@ -1,10 +1,54 @@
-//! Features.
+//! Features: one module per command family the server runs itself (the
+//! `Server` kind of the command table) and per cross-cutting behaviour.
+//! Each sits on the engine (`crate::engine`) and on client state
+//! (`crate::client`); a feature that uses another says so in its doc.
+//! What a feature keeps per thread or per process is registered with the
+//! engine here ([`register`]), so the engine never names a feature.
+
 pub mod blocking;
+pub mod client;
+pub mod command;
+pub mod config;
+pub mod connection;
+pub mod debug;
 pub mod evict;
 pub mod fanout;
 pub mod info;
+pub mod keyspace;
 pub mod migrate;
 pub mod monitor;
 pub mod multi;
 pub mod pubsub;
 pub mod script;
+pub mod server;
+
+use std::cell::{Cell, RefCell};
+
+use crate::engine::worker::{Globals, Hooks, Locals};
+
+/// The features' process-wide state, for `threads` threads.
+pub fn globals(threads: usize) -> Globals {
+    Globals::default()
+        .with(monitor::Registry::new(threads))
+        .with(pubsub::Registry::new(threads))
+        .with(script::Cache::new(threads))
+}
+
+/// The features' state on thread `id`.
+pub fn locals(id: usize) -> Locals {
+    Locals::default()
+        .with(blocking::Local::default())
+        .with(RefCell::new(pubsub::Local::default()))
+        .with(monitor::Local::default())
+        .with(evict::Turn(Cell::new(id)))
+}
+
+/// What features run at the engine's fixed points.
+pub fn hooks() -> Hooks {
+    Hooks {
+        // Clients a job's writes unblocked are served before its answer
+        // leaves, and the keyspace events it logged are published.
+        after_job: vec![blocking::serve_ready, pubsub::publish_events],
+        on_tick: vec![|_| migrate::close_idle(), evict::on_tick],
+    }
+}

@@ -17,15 +17,14 @@
 //! `+<unix seconds>.<microseconds> [<db> <ip:port>] "arg" "arg"...`, each
 //! argument quoted and escaped as `sdscatrepr` does.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Waker};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use commands::table::{flags, CommandSpec};
 
-use crate::conn::Client;
+use crate::client::{Client, Sink};
 use crate::engine::worker::Worker;
 
 /// Where monitors live: how many on each thread, and in all.
@@ -48,93 +47,30 @@ impl Registry {
     }
 }
 
+/// This thread's MONITOR connections (registered in its worker's `Locals`).
+#[derive(Default)]
+pub struct Local(RefCell<Vec<Rc<Sink>>>);
+
 /// The most bytes a monitor may leave unread: past this its connection is
 /// closed, as Redis closes a client over its output buffer limit, so a
 /// monitor that stops reading cannot use up the server's memory.
 pub const PENDING_MAX: usize = 64 << 20;
 
-/// What waits to be written to a connection besides its replies: a
-/// monitor's lines, a subscriber's messages (see `pubsub.rs`).
-pub struct Sink {
-    pending: RefCell<Vec<u8>>,
-    waker: Cell<Option<Waker>>,
-    /// The most bytes that may wait.
-    limit: usize,
-    /// The kind of client, for the message that closes it.
-    what: &'static str,
-    /// More than `limit` piled up: the connection is to be closed.
-    overflowed: Cell<bool>,
-}
-
-impl Sink {
-    pub fn new(limit: usize, what: &'static str) -> Sink {
-        Sink {
-            pending: RefCell::new(Vec::new()),
-            waker: Cell::new(None),
-            limit,
-            what,
-            overflowed: Cell::new(false),
-        }
+/// `MONITOR`
+pub fn monitor(w: &Worker, client: &mut Client, out: &mut Vec<u8>) {
+    if client.monitor.is_none() {
+        let sink = client.pubsub.as_ref().map(|s| Rc::clone(s.sink()));
+        client.monitor = Some(start(w, sink));
     }
-
-    /// Ready when there are lines to write (or the limit was passed).
-    pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.pending.borrow().is_empty() && !self.overflowed.get() {
-            self.waker.set(Some(cx.waker().clone()));
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    }
-
-    /// Ready once more than its limit piled up (watched while
-    /// a write to the monitor is stuck).
-    pub fn poll_overflow(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.overflowed.get() {
-            Poll::Ready(())
-        } else {
-            self.waker.set(Some(cx.waker().clone()));
-            Poll::Pending
-        }
-    }
-
-    /// The bytes waiting, leaving none; an error once more than the
-    /// limit waited.
-    pub fn take(&self) -> std::io::Result<Vec<u8>> {
-        if self.overflowed.get() {
-            return Err(std::io::Error::other(format!(
-                "{} client over its output buffer limit",
-                self.what
-            )));
-        }
-        Ok(std::mem::take(&mut *self.pending.borrow_mut()))
-    }
-
-    pub fn push(&self, line: &[u8]) {
-        if self.overflowed.get() {
-            return;
-        }
-        let mut pending = self.pending.borrow_mut();
-        if pending.len() + line.len() > self.limit {
-            pending.clear();
-            pending.shrink_to_fit();
-            self.overflowed.set(true);
-        } else {
-            pending.extend_from_slice(line);
-        }
-        drop(pending);
-        if let Some(w) = self.waker.take() {
-            w.wake();
-        }
-    }
+    resp::encode::ok(out);
 }
 
 /// Makes a connection of this thread a monitor; a subscriber's lines go
 /// to the sink its messages use (`sink`), so that they keep their order.
 pub fn start(w: &Worker, sink: Option<Rc<Sink>>) -> Rc<Sink> {
     let sink = sink.unwrap_or_else(|| Rc::new(Sink::new(PENDING_MAX, "MONITOR")));
-    w.monitors.borrow_mut().push(Rc::clone(&sink));
-    let reg = &w.shared.monitors;
+    w.local::<Local>().0.borrow_mut().push(Rc::clone(&sink));
+    let reg = w.shared.global::<Registry>();
     reg.per_thread[w.id].fetch_add(1, Ordering::Relaxed);
     reg.total.fetch_add(1, Ordering::Relaxed);
     sink
@@ -142,10 +78,10 @@ pub fn start(w: &Worker, sink: Option<Rc<Sink>>) -> Rc<Sink> {
 
 /// Stops feeding `sink` (its connection closed or sent RESET).
 pub fn stop(w: &Worker, sink: &Rc<Sink>) {
-    let mut list = w.monitors.borrow_mut();
+    let mut list = w.local::<Local>().0.borrow_mut();
     if let Some(i) = list.iter().position(|s| Rc::ptr_eq(s, sink)) {
         list.swap_remove(i);
-        let reg = &w.shared.monitors;
+        let reg = w.shared.global::<Registry>();
         reg.per_thread[w.id].fetch_sub(1, Ordering::Relaxed);
         reg.total.fetch_sub(1, Ordering::Relaxed);
     }
@@ -154,7 +90,7 @@ pub fn stop(w: &Worker, sink: &Rc<Sink>) {
 /// Shows a command `client` runs to every monitor, if there is any.
 #[inline]
 pub fn feed(w: &Worker, spec: &CommandSpec, client: &Client, argv: &[&[u8]]) {
-    if w.shared.monitors.total.load(Ordering::Relaxed) == 0 || spec.has(flags::ADMIN) {
+    if w.shared.global::<Registry>().total.load(Ordering::Relaxed) == 0 || spec.has(flags::ADMIN) {
         return;
     }
     send(w, line(client.db, &client.info.borrow().addr, argv));
@@ -163,7 +99,7 @@ pub fn feed(w: &Worker, spec: &CommandSpec, client: &Client, argv: &[&[u8]]) {
 /// [`feed`] for the commands of a transaction EXEC runs (none when it
 /// runs none), then the EXEC itself (`name`, as sent).
 pub fn feed_exec(w: &Worker, client: &Client, name: &[u8], cmds: &[Vec<Vec<u8>>]) {
-    if w.shared.monitors.total.load(Ordering::Relaxed) == 0 {
+    if w.shared.global::<Registry>().total.load(Ordering::Relaxed) == 0 {
         return;
     }
     let (db, info) = (client.db, client.info.borrow());
@@ -186,7 +122,7 @@ pub fn feed_exec(w: &Worker, client: &Client, name: &[u8], cmds: &[Vec<Vec<u8>>]
 /// The commands a script ran (in database `db` when it started), as
 /// Redis shows them: `[<db> lua]` in place of the client's address.
 pub fn feed_script(w: &Worker, db: usize, cmds: &[Vec<Vec<u8>>]) {
-    if w.shared.monitors.total.load(Ordering::Relaxed) == 0 || cmds.is_empty() {
+    if w.shared.global::<Registry>().total.load(Ordering::Relaxed) == 0 || cmds.is_empty() {
         return;
     }
     let mut lines = Vec::new();
@@ -198,7 +134,7 @@ pub fn feed_script(w: &Worker, db: usize, cmds: &[Vec<Vec<u8>>]) {
 }
 
 fn send(w: &Worker, lines: Vec<u8>) {
-    let reg = &w.shared.monitors;
+    let reg = w.shared.global::<Registry>();
     for (t, n) in reg.per_thread.iter().enumerate() {
         if n.load(Ordering::Relaxed) == 0 {
             continue;
@@ -220,7 +156,7 @@ fn send(w: &Worker, lines: Vec<u8>) {
 }
 
 fn deliver(w: &Worker, lines: &[u8]) {
-    for s in w.monitors.borrow().iter() {
+    for s in w.local::<Local>().0.borrow().iter() {
         s.push(lines);
     }
 }
@@ -305,19 +241,6 @@ mod tests {
         let mut out = Vec::new();
         repr(&mut out, b"a\"b\\c\n\r\t\x07\x08\x00\xff ~");
         assert_eq!(out, b"\"a\\\"b\\\\c\\n\\r\\t\\a\\b\\x00\\xff ~\"");
-    }
-
-    #[test]
-    fn a_monitor_that_stops_reading_is_cut_off() {
-        let sink = Sink::new(PENDING_MAX, "MONITOR");
-        let line = vec![b'x'; 1 << 20];
-        sink.push(&line);
-        assert_eq!(sink.take().map(|v| v.len()).ok(), Some(1 << 20));
-        for _ in 0..=PENDING_MAX >> 20 {
-            sink.push(&line);
-        }
-        assert!(sink.take().is_err());
-        assert!(sink.pending.borrow().capacity() < 1 << 20);
     }
 
     #[test]

@@ -41,52 +41,24 @@
 //! null reply.
 
 use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
 
 use commands::{Error, Handler};
 use resp::encode;
 
-use crate::conn::{exec as run_shard_fn, Client};
+use crate::client::{Client, Flow, Queue, Squash, Watched};
 use crate::engine::tx::{Route, Tx};
+use crate::engine::worker::exec as run_shard_fn;
 use crate::engine::worker::{group_by_shard, now_ms, Worker};
 
 type Argv<'a> = &'a [&'a [u8]];
-
-/// A transaction being queued.
-#[derive(Default)]
-pub struct Queue {
-    /// The queued commands, each as its owned arguments.
-    pub cmds: Vec<Vec<Vec<u8>>>,
-    /// A command was refused while queueing: EXEC must abort.
-    pub aborted: bool,
-    /// A queued command may add data, so EXEC is subject to `maxmemory`.
-    pub denyoom: bool,
-}
-
-/// An EXEC waiting to run with others (see Squashing).
-pub struct Squash {
-    q: Queue,
-    /// Where its reply goes in the output buffer.
-    at: usize,
-    /// The shard of each of its commands.
-    homes: Vec<usize>,
-}
-
-/// The EXECs waiting to run together.
-pub type Squashed = Vec<Squash>;
 
 /// One shard's replies to squashed commands: (transaction, position, reply).
 type TxReplies = Vec<(usize, usize, Vec<u8>)>;
 
 /// At most this many EXECs run together.
 const SQUASH_MAX: usize = 1024;
-
-/// One WATCHed key: where it lives and the version it had.
-pub struct Watched {
-    shard: usize,
-    db: usize,
-    key: Vec<u8>,
-    version: u64,
-}
 
 /// Commands that never touch a shard's data: inside EXEC they need no hold.
 const CONNECTION_ONLY: &[&str] = &[
@@ -226,11 +198,21 @@ fn shards_of(w: &Worker, argv: Argv<'_>) -> Option<Vec<usize>> {
     }
 }
 
+/// A server command's run, boxed (see [`RunServer`]).
+pub type BoxedFlow<'a> = Pin<Box<dyn Future<Output = Flow> + 'a>>;
+
+/// How EXEC runs a queued server command: the connection layer's table of
+/// server commands, passed in by it (that table is above every feature,
+/// this one included, and EXEC may queue any of them).
+pub type RunServer =
+    for<'a> fn(&'a Route<'a>, &'a mut Client, &'a str, Argv<'a>, &'a mut Vec<u8>) -> BoxedFlow<'a>;
+
 /// EXEC
 pub async fn exec(
     w: &Route<'_>,
     client: &mut Client,
     name: &[u8],
+    run_server: RunServer,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
     // EXECs read before this one and squashed run first.
@@ -286,7 +268,7 @@ pub async fn exec(
             encode::array_len(out, q.cmds.len());
             for cmd in &q.cmds {
                 let argv: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
-                run_queued(&route, client, &argv, out).await;
+                run_queued(&route, client, &argv, run_server, out).await;
             }
         } else {
             encode::null_aggregate(out, client.resp3);
@@ -493,7 +475,13 @@ async fn exec_on_one_shard(
 }
 
 /// One queued command inside a held transaction.
-async fn run_queued(route: &Route<'_>, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) {
+async fn run_queued(
+    route: &Route<'_>,
+    client: &mut Client,
+    argv: Argv<'_>,
+    run_server: RunServer,
+    out: &mut Vec<u8>,
+) {
     let Some(spec) = route.shared.table.lookup(argv[0]) else {
         return;
     };
@@ -529,10 +517,7 @@ async fn run_queued(route: &Route<'_>, client: &mut Client, argv: Argv<'_>, out:
         Handler::Server => {
             // Boxed: EXEC is itself a server command, so the future would
             // otherwise contain itself.
-            Box::pin(crate::conn::dispatch::server_command(
-                route, client, spec.name, argv, out,
-            ))
-            .await;
+            run_server(route, client, spec.name, argv, out).await;
         }
     }
 }

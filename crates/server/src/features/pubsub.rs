@@ -30,6 +30,7 @@
 //! implemented: PUBSUB SHARDCHANNELS and SHARDNUMSUB answer as a server
 //! without shard subscriptions does.
 
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,10 +39,9 @@ use commands::Error;
 use resp::encode;
 use storage::glob::glob_match;
 
-use crate::conn::Client;
+use crate::client::{Client, Sink, Subscriber, Subscriptions};
 use crate::engine::tx::Route;
 use crate::engine::worker::Worker;
-use crate::features::monitor::Sink;
 
 type Argv<'a> = &'a [&'a [u8]];
 
@@ -63,13 +63,6 @@ impl Registry {
     }
 }
 
-/// One subscribed connection, as the thread's lists know it.
-struct Subscriber {
-    id: u64,
-    resp3: bool,
-    sink: Rc<Sink>,
-}
-
 /// This thread's subscribers, by channel and by pattern.
 #[derive(Default)]
 pub struct Local {
@@ -77,21 +70,9 @@ pub struct Local {
     patterns: HashMap<Vec<u8>, Vec<Rc<Subscriber>>>,
 }
 
-/// A connection's subscriptions.
-pub struct Subscriptions {
-    me: Rc<Subscriber>,
-    channels: HashSet<Vec<u8>>,
-    patterns: HashSet<Vec<u8>>,
-}
-
-impl Subscriptions {
-    pub fn sink(&self) -> &Rc<Sink> {
-        &self.me.sink
-    }
-
-    fn count(&self) -> usize {
-        self.channels.len() + self.patterns.len()
-    }
+/// This thread's subscribers (registered in its worker's `Locals`).
+fn local(w: &Worker) -> &RefCell<Local> {
+    w.local::<RefCell<Local>>()
 }
 
 /// Whether `client` is in the subscribed state (at least one channel or
@@ -194,7 +175,7 @@ pub fn subscribe(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<
             resp3: client.resp3,
             sink: Rc::clone(&subs.me.sink),
         });
-        let mut guard = w.pubsub.borrow_mut();
+        let mut guard = local(w).borrow_mut();
         let local = &mut *guard;
         for (names, map) in [
             (&subs.channels, &mut local.channels),
@@ -210,8 +191,8 @@ pub fn subscribe(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<
         }
         subs.me = me;
     }
-    let mut local = w.pubsub.borrow_mut();
-    let added = &w.shared.pubsub.per_thread[w.id];
+    let mut local = local(w).borrow_mut();
+    let added = &w.shared.global::<Registry>().per_thread[w.id];
     for &name in &argv[1..] {
         let (mine, map) = match kind {
             Kind::Channel => (&mut subs.channels, &mut local.channels),
@@ -296,7 +277,7 @@ fn remove(w: &Worker, subs: &mut Subscriptions, kind: Kind, name: &[u8]) {
     if !mine.remove(name) {
         return;
     }
-    let mut local = w.pubsub.borrow_mut();
+    let mut local = local(w).borrow_mut();
     let map = match kind {
         Kind::Channel => &mut local.channels,
         Kind::Pattern => &mut local.patterns,
@@ -307,7 +288,7 @@ fn remove(w: &Worker, subs: &mut Subscriptions, kind: Kind, name: &[u8]) {
             map.remove(name);
         }
     }
-    w.shared.pubsub.per_thread[w.id].fetch_sub(1, Ordering::Release);
+    w.shared.global::<Registry>().per_thread[w.id].fetch_sub(1, Ordering::Release);
 }
 
 /// Forgets every subscription of `client` (its connection closed, or it
@@ -341,7 +322,7 @@ fn update_info(client: &Client) {
 /// PUBLISH channel message
 pub async fn publish(w: &Route<'_>, client: &Client, argv: Argv<'_>, out: &mut Vec<u8>) {
     let (channel, message) = (argv[1], argv[2]);
-    let reg = &w.shared.pubsub;
+    let reg = w.shared.global::<Registry>();
     let mut pending = Vec::new();
     let mut receivers = 0;
     for (t, n) in reg.per_thread.iter().enumerate() {
@@ -366,7 +347,7 @@ pub async fn publish(w: &Route<'_>, client: &Client, argv: Argv<'_>, out: &mut V
 /// Queues `message` for this thread's subscribers of `channel` and of the
 /// patterns it matches; returns how many there were.
 fn deliver(w: &Worker, channel: &[u8], message: &[u8]) -> usize {
-    let local = w.pubsub.borrow();
+    let local = local(w).borrow();
     let mut n = 0;
     if let Some(list) = local.channels.get(channel) {
         let mut frames: [Option<Vec<u8>>; 2] = [None, None];
@@ -407,7 +388,7 @@ fn deliver(w: &Worker, channel: &[u8], message: &[u8]) -> usize {
 
 /// This thread's channels (with at least one subscriber) and patterns.
 pub fn names(w: &Worker) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
-    let local = w.pubsub.borrow();
+    let local = local(w).borrow();
     (
         local.channels.keys().cloned().collect(),
         local.patterns.keys().cloned().collect(),
@@ -457,7 +438,7 @@ pub async fn pubsub(
             if sub == b"numsub" && !wanted.is_empty() {
                 let per_thread = w
                     .call_all(move |w| {
-                        let local = w.pubsub.borrow();
+                        let local = local(w).borrow();
                         wanted
                             .iter()
                             .map(|c| local.channels.get(c).map_or(0, Vec::len))
@@ -546,7 +527,7 @@ pub fn publish_events(w: &Worker) {
             messages.push((ch, e.key));
         }
     }
-    let reg = &w.shared.pubsub;
+    let reg = w.shared.global::<Registry>();
     let mut others = Vec::new();
     for (t, n) in reg.per_thread.iter().enumerate() {
         if n.load(Ordering::Acquire) == 0 {

@@ -40,7 +40,7 @@ use commands::{Error, Handler, Shard};
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 use resp::encode;
 
-use crate::conn::Client;
+use crate::client::Client;
 use crate::engine::tx::Route;
 use crate::engine::worker::{now_ms, Worker};
 
@@ -959,7 +959,7 @@ fn call_command(
             {
                 return fail("ERR Script attempted to access a non local key in a cluster node");
             }
-            crate::conn::exec(shard, f, db.get(), false, now, &refs, &mut out);
+            crate::engine::worker::exec(shard, f, db.get(), false, now, &refs, &mut out);
         }
         Handler::Server => match spec.name {
             "ping" => match refs.get(1) {
@@ -967,7 +967,7 @@ fn call_command(
                 None => encode::simple(&mut out, b"PONG"),
             },
             "echo" => encode::bulk(&mut out, refs[1]),
-            "time" => crate::conn::dispatch::time(&mut out),
+            "time" => crate::features::server::time(&mut out),
             "select" => match commands::args::parse_i64(refs[1]) {
                 Some(n) if n >= 0 && (n as usize) < shard.ks.dbs.len() => {
                     db.set(n as usize);
@@ -1143,7 +1143,7 @@ pub async fn eval(
             "ERR Number of keys can't be greater than number of args",
         ));
     }
-    let cache = &w.shared.scripts;
+    let cache = w.shared.global::<Cache>();
     let mut libs = (0, Vec::new());
     let (sha, body) = if func {
         let fname = String::from_utf8_lossy(argv[1]).to_string();
@@ -1199,7 +1199,10 @@ pub async fn eval(
         db: client.db,
         resp3: client.resp3,
         readonly,
-        monitored: w.shared.monitors.any(),
+        monitored: w
+            .shared
+            .global::<crate::features::monitor::Registry>()
+            .any(),
         ran: RefCell::new(Vec::new()),
         calls: RefCell::new(Vec::new()),
     };
@@ -1217,10 +1220,10 @@ pub async fn eval(
                         id: w.id,
                         shards: nshards,
                     };
-                    let slot = Arc::clone(&w.shared.scripts.running[w.id]);
+                    let slot = Arc::clone(&w.shared.global::<Cache>().running[w.id]);
                     run(
                         &mut w.shard.borrow_mut(),
-                        &w.shared.scripts.busy,
+                        &w.shared.global::<Cache>().busy,
                         &slot,
                         &allowed,
                         &run_args,
@@ -1239,11 +1242,11 @@ pub async fn eval(
             let db = client.db;
             w.atomically(shards, async |r: Route<'_>| {
                 let allowed = Allowed::Keys(keys.clone());
-                let slot = Arc::clone(&r.shared.scripts.running[r.id]);
+                let slot = Arc::clone(&r.shared.global::<Cache>().running[r.id]);
                 crate::features::fanout::over_copies(&r, db, keys, false, out, |scratch, out| {
                     run(
                         scratch,
-                        &r.shared.scripts.busy,
+                        &r.shared.global::<Cache>().busy,
                         &slot,
                         &allowed,
                         &run_args,
@@ -1263,7 +1266,7 @@ pub async fn eval(
 /// SCRIPT LOAD | EXISTS | FLUSH | KILL | HELP
 pub fn script(w: &Worker, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
     let sub = argv[1].to_ascii_lowercase();
-    let cache = &w.shared.scripts;
+    let cache = w.shared.global::<Cache>();
     match sub.as_slice() {
         b"load" if argv.len() == 3 => {
             let body = Arc::new(argv[2].to_vec());
@@ -1321,7 +1324,7 @@ pub fn script(w: &Worker, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error
 /// LIST [WITHCODE] [LIBRARYNAME pattern] | KILL | STATS | HELP
 pub fn function(w: &Worker, resp3: bool, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
     let sub = argv[1].to_ascii_lowercase();
-    let cache = &w.shared.scripts;
+    let cache = w.shared.global::<Cache>();
     let registry = || {
         cache
             .libs

@@ -1,0 +1,251 @@
+//! COMMAND and its subcommands (COUNT, DOCS, GETKEYS, INFO, LIST, HELP):
+//! the command table as clients and tools read it; and the names of the
+//! subcommands the server runs itself, as CLIENT LIST's `cmd=` shows them.
+
+use commands::table::flags;
+use commands::Error;
+use resp::encode;
+
+use crate::engine::worker::Worker;
+
+/// The subcommands of the container commands run here, named as Redis 7
+/// names them in CLIENT LIST's `cmd=`.
+pub const SUBCOMMANDS: &[&str] = &[
+    "client|getname",
+    "client|help",
+    "client|id",
+    "client|info",
+    "client|kill",
+    "client|list",
+    "client|no-evict",
+    "client|reply",
+    "client|setinfo",
+    "client|setname",
+    "command|count",
+    "command|docs",
+    "command|getkeys",
+    "command|help",
+    "command|info",
+    "command|list",
+    "config|get",
+    "config|help",
+    "config|resetstat",
+    "config|rewrite",
+    "config|set",
+    "function|delete",
+    "function|flush",
+    "function|help",
+    "function|kill",
+    "function|list",
+    "function|load",
+    "function|stats",
+    "script|exists",
+    "script|flush",
+    "script|help",
+    "script|kill",
+    "script|load",
+    "pubsub|channels",
+    "pubsub|help",
+    "pubsub|numpat",
+    "pubsub|numsub",
+    "pubsub|shardchannels",
+    "pubsub|shardnumsub",
+];
+
+/// `name`, or `name|sub` when `argv[1]` is one of its subcommands
+/// (`client|list`), for CLIENT LIST's `cmd=`.
+pub fn full_name(name: &'static str, argv: &[&[u8]]) -> &'static str {
+    let Some(sub) = argv.get(1) else {
+        return name;
+    };
+    SUBCOMMANDS
+        .iter()
+        .copied()
+        .find(|s| {
+            s.strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('|'))
+                .is_some_and(|rest| rest.as_bytes().eq_ignore_ascii_case(sub))
+        })
+        .unwrap_or(name)
+}
+
+fn write_command_info(out: &mut Vec<u8>, spec: &commands::CommandSpec) {
+    encode::array_len(out, 10);
+    encode::bulk(out, spec.name.as_bytes());
+    encode::integer(out, i64::from(spec.arity));
+    let mut names: Vec<&str> = flags::NAMES
+        .iter()
+        .filter(|(f, _)| spec.flags & f != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    // Keys found by parsing the arguments, not by (first, last, step).
+    if spec.keys_fn.is_some() {
+        names.push("movablekeys");
+    }
+    encode::array_len(out, names.len());
+    for n in names {
+        encode::simple(out, n.as_bytes());
+    }
+    encode::integer(out, i64::from(spec.first_key));
+    encode::integer(out, i64::from(spec.last_key));
+    encode::integer(out, i64::from(spec.step));
+    for _ in 0..4 {
+        encode::array_len(out, 0);
+    }
+}
+
+/// Redis 7.0's ACL categories (COMMAND LIST FILTERBY ACLCAT).
+const ACL_CATEGORIES: &[&str] = &[
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
+];
+
+/// COMMAND | COUNT | INFO name... | DOCS [name...] | LIST | GETKEYS cmd args...
+pub fn command(w: &Worker, resp3: bool, argv: &[&[u8]], out: &mut Vec<u8>) -> Result<(), Error> {
+    let table = w.shared.table;
+    if argv.len() == 1 {
+        encode::array_len(out, table.len());
+        for spec in table.iter() {
+            write_command_info(out, spec);
+        }
+        return Ok(());
+    }
+    let sub = argv[1].to_ascii_lowercase();
+    if (sub == b"count" && argv.len() != 2) || (sub == b"getkeys" && argv.len() < 3) {
+        return Err(Error::WrongArity(format!(
+            "command|{}",
+            String::from_utf8_lossy(&sub)
+        )));
+    }
+    match sub.as_slice() {
+        b"count" => encode::integer(out, table.len() as i64),
+        b"info" => {
+            if argv.len() == 2 {
+                encode::array_len(out, table.len());
+                for spec in table.iter() {
+                    write_command_info(out, spec);
+                }
+            } else {
+                encode::array_len(out, argv.len() - 2);
+                for name in &argv[2..] {
+                    match table.lookup(name) {
+                        Some(spec) => write_command_info(out, spec),
+                        None => encode::null(out, resp3),
+                    }
+                }
+            }
+        }
+        b"docs" => {
+            // Names with an empty doc map: enough for redis-cli's hints.
+            let specs: Vec<_> = if argv.len() == 2 {
+                table.iter().collect()
+            } else {
+                argv[2..].iter().filter_map(|n| table.lookup(n)).collect()
+            };
+            encode::map_len(out, specs.len(), resp3);
+            for spec in specs {
+                encode::bulk(out, spec.name.as_bytes());
+                encode::map_len(out, 0, resp3);
+            }
+        }
+        b"list" => {
+            // Every command and container subcommand (`client|list`), or
+            // those FILTERBY PATTERN matches (a parent and its
+            // subcommands are matched each by its own name). No modules
+            // are loaded, so FILTERBY MODULE finds nothing, and neither
+            // does FILTERBY ACLCAT of a category Redis does not have; ACL
+            // categories are not kept, so one Redis has is refused rather
+            // than answered wrongly.
+            let pattern = match &argv[2..] {
+                [] => None,
+                [by, kind, value] if by.eq_ignore_ascii_case(b"filterby") => {
+                    match kind.to_ascii_lowercase().as_slice() {
+                        b"pattern" => Some(Some(*value)),
+                        b"module" => Some(None),
+                        b"aclcat" => {
+                            let cat = value.to_ascii_lowercase();
+                            if ACL_CATEGORIES.iter().any(|c| c.as_bytes() == cat) {
+                                return Err(Error::Static(
+                                    "ERR FILTERBY ACLCAT is not supported: ACL categories are not kept",
+                                ));
+                            }
+                            Some(None)
+                        }
+                        _ => return Err(Error::Static("ERR syntax error")),
+                    }
+                }
+                _ => return Err(Error::Static("ERR syntax error")),
+            };
+            let names: Vec<&str> = table
+                .iter()
+                .map(|s| s.name)
+                .chain(SUBCOMMANDS.iter().copied())
+                .filter(|n| match pattern {
+                    None => true,
+                    Some(None) => false,
+                    Some(Some(p)) => storage::glob_match(p, n.as_bytes(), true),
+                })
+                .collect();
+            encode::array_len(out, names.len());
+            for n in names {
+                encode::bulk(out, n.as_bytes());
+            }
+        }
+        b"getkeys" if argv.len() >= 3 => {
+            let cmd = &argv[2..];
+            let spec = table
+                .lookup(cmd[0])
+                .ok_or(Error::Static("ERR Invalid command specified"))?;
+            if !spec.arity_ok(cmd.len()) {
+                return Err(Error::Static(
+                    "ERR Invalid number of arguments specified for command",
+                ));
+            }
+            let keys = spec.keys_of(cmd);
+            // Scripts may declare no keys (Redis's no_mandatory_keys).
+            if keys.is_empty() && !crate::features::script::is_eval(spec.name) {
+                return Err(Error::Static("ERR The command has no key arguments"));
+            }
+            encode::array_len(out, keys.len());
+            for i in keys {
+                encode::bulk(out, cmd[i]);
+            }
+        }
+        b"help" => {
+            commands::reply_help(
+                out,
+                &[
+                    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                    "(no subcommand)",
+                    "COUNT",
+                    "DOCS [<command-name> ...]",
+                    "GETKEYS <full-command>",
+                    "INFO [<command-name> ...]",
+                    "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
+                    "HELP",
+                ],
+            );
+        }
+        _ => return Err(Error::unknown_subcommand(argv[1], "COMMAND")),
+    }
+    Ok(())
+}

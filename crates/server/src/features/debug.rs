@@ -1,0 +1,270 @@
+//! DEBUG: the subcommands Redis's tests and tools use (SLEEP, POPULATE,
+//! SET-ACTIVE-EXPIRE, OBJECT, RELOAD, DIGEST, DIGEST-VALUE, PROTOCOL, ...).
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use commands::args::{parse_f64, parse_i64};
+use commands::Error;
+use resp::encode;
+
+use crate::client::Client;
+use crate::engine::tx::Route;
+use crate::engine::worker::{now_ms, Worker};
+
+type Argv<'a> = &'a [&'a [u8]];
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `DEBUG SLEEP seconds | POPULATE count [prefix] [size] | SET-ACTIVE-EXPIRE 0|1 | OBJECT key | RELOAD | DIGEST | DIGEST-VALUE key... | QUICKLIST-PACKED-THRESHOLD size | HELP`
+pub async fn debug(
+    w: &Route<'_>,
+    client: &mut Client,
+    argv: Argv<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let sub = argv[1].to_ascii_lowercase();
+    match sub.as_slice() {
+        b"sleep" if argv.len() == 3 => {
+            let secs = parse_f64(argv[2]).ok_or(Error::NotFloat)?;
+            // Like Redis, this blocks the thread: it is how tests simulate a busy server.
+            if secs > 0.0 {
+                std::thread::sleep(Duration::from_secs_f64(secs.min(3600.0)));
+            }
+            encode::ok(out);
+        }
+        b"populate" if (3..=5).contains(&argv.len()) => {
+            let count = parse_i64(argv[2])
+                .filter(|&n| n >= 0)
+                .ok_or(Error::Static("ERR value is out of range, must be positive"))?
+                as u64;
+            let prefix = argv.get(3).map_or(b"key".to_vec(), |p| p.to_vec());
+            let size = match argv.get(4) {
+                Some(s) => parse_i64(s)
+                    .filter(|&n| n >= 0)
+                    .ok_or(Error::Static("ERR value is out of range, must be positive"))?
+                    as usize,
+                None => 0,
+            };
+            let db = client.db;
+            w.call_all(move |w| populate(w, db, count, &prefix, size))
+                .await;
+            encode::ok(out);
+        }
+        b"protocol" if argv.len() == 3 => debug_protocol(client.resp3, argv[2], out)?,
+        b"log" if argv.len() == 3 => {
+            log::info!("DEBUG LOG: {}", lossy(argv[2]));
+            encode::ok(out);
+        }
+        b"set-active-expire" if argv.len() == 3 => {
+            w.shared
+                .active_expire
+                .store(argv[2] != b"0", Ordering::Relaxed);
+            encode::ok(out);
+        }
+        // No persistence yet, so nothing goes to disk: what a reload does to
+        // the data itself is done — every aggregate is rebuilt as loading
+        // it would build it, so encodings return to their compact forms.
+        b"reload" => {
+            w.call_all(|w| {
+                let mut shard = w.shard.borrow_mut();
+                for db in shard.ks.dbs.iter_mut() {
+                    commands::debug::reload_db(db, now_ms());
+                }
+            })
+            .await;
+            encode::ok(out);
+        }
+        b"digest" if argv.len() == 2 => {
+            let parts = w
+                .call_all(|w| {
+                    let shard = w.shard.borrow();
+                    let mut d = commands::debug::Digest::default();
+                    for (i, db) in shard.ks.dbs.iter().enumerate() {
+                        let mut dd = commands::debug::digest_db(db, now_ms());
+                        if dd != commands::debug::Digest::default() {
+                            dd.xor(commands::debug::Digest([i as u64, 0, 0]));
+                        }
+                        d.xor(dd);
+                    }
+                    d
+                })
+                .await;
+            let mut d = commands::debug::Digest::default();
+            for p in parts {
+                d.xor(p);
+            }
+            encode::simple(out, d.hex().as_bytes());
+        }
+        b"digest-value" => {
+            let db = client.db;
+            encode::array_len(out, argv.len() - 2);
+            for key in &argv[2..] {
+                let k = key.to_vec();
+                let d = w
+                    .call(w.shard_of(key), move |w| {
+                        let mut shard = w.shard.borrow_mut();
+                        shard.ks.dbs[db]
+                            .get(&k, now_ms())
+                            .map(commands::debug::digest_value)
+                            .unwrap_or_default()
+                    })
+                    .await
+                    .unwrap_or_default();
+                encode::simple(out, d.hex().as_bytes());
+            }
+        }
+        // Tessera's list nodes have no separate "plain" form for big
+        // elements, so the threshold has nothing to tune; the argument is
+        // still checked as Redis checks it.
+        b"quicklist-packed-threshold" if argv.len() == 3 => {
+            let ok = std::str::from_utf8(argv[2])
+                .ok()
+                .and_then(crate::host::config::parse_memory)
+                .is_some();
+            if !ok {
+                return Err(Error::Static("ERR argument must be a memory value"));
+            }
+            encode::ok(out);
+        }
+        b"object" if argv.len() == 3 => {
+            let key = argv[2].to_vec();
+            let db = client.db;
+            let target = w.shard_of(&key);
+            let r = w
+                .call(target, move |w| {
+                    let d = &mut w.shard.borrow_mut().ks.dbs[db];
+                    d.peek_stamped(&key, now_ms()).map(|(v, stamp)| {
+                        let len = v.as_str().map_or(0, |s| s.len());
+                        let idle = storage::evict::idle_ms(stamp) / 1000;
+                        format!("Value at:0x0 refcount:1 encoding:{} serializedlength:{len} lru:{stamp} lru_seconds_idle:{idle}", v.encoding_name())
+                    })
+                })
+                .await
+                .flatten();
+            match r {
+                Some(s) => encode::simple(out, s.as_bytes()),
+                None => return Err(Error::NoSuchKey),
+            }
+        }
+        b"help" => {
+            commands::reply_help(
+                out,
+                &[
+                    "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                    "DIGEST",
+                    "DIGEST-VALUE <key> [<key> ...]",
+                    "OBJECT <key>",
+                    "POPULATE <count> [<prefix>] [<size>]",
+                    "QUICKLIST-PACKED-THRESHOLD <size>",
+                    "RELOAD",
+                    "SET-ACTIVE-EXPIRE <0|1>",
+                    "SLEEP <seconds>",
+                    "HELP",
+                ],
+            );
+        }
+        _ => return Err(Error::unknown_subcommand(argv[1], "DEBUG")),
+    }
+    Ok(())
+}
+
+/// DEBUG PROTOCOL type: one reply of each RESP3 type, and what it becomes
+/// in RESP2, so clients can test their parsers.
+fn debug_protocol(resp3: bool, kind: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+    let raw = |out: &mut Vec<u8>, r3: &[u8], r2: &[u8]| {
+        out.extend_from_slice(if resp3 { r3 } else { r2 })
+    };
+    match kind.to_ascii_lowercase().as_slice() {
+        b"string" => encode::bulk(out, b"Hello World"),
+        b"integer" => encode::integer(out, 12345),
+        b"double" => raw(out, b",3.141\r\n", b"$5\r\n3.141\r\n"),
+        b"bignum" => raw(
+            out,
+            b"(1234567999999999999999999999999999999\r\n",
+            b"$37\r\n1234567999999999999999999999999999999\r\n",
+        ),
+        b"null" => encode::null(out, resp3),
+        b"array" => {
+            encode::array_len(out, 3);
+            (0..3).for_each(|i| encode::integer(out, i));
+        }
+        b"set" => {
+            raw(out, b"~3\r\n", b"*3\r\n");
+            (0..3).for_each(|i| encode::integer(out, i));
+        }
+        b"map" => {
+            encode::map_len(out, 3, resp3);
+            for i in 0..3 {
+                encode::integer(out, i);
+                raw(out, if i == 1 { b"#t\r\n" } else { b"#f\r\n" }, if i == 1 { b":1\r\n" } else { b":0\r\n" });
+            }
+        }
+        b"attrib" => {
+            if resp3 {
+                out.extend_from_slice(b"|1\r\n");
+                encode::bulk(out, b"key-popularity");
+                encode::array_len(out, 2);
+                encode::bulk(out, b"key:123");
+                encode::integer(out, 90);
+            }
+            encode::bulk(out, b"Some real reply following the attribute");
+        }
+        b"push" => {
+            if !resp3 {
+                return Err(Error::Static("ERR RESP2 is not supported by this command"));
+            }
+            out.extend_from_slice(b">2\r\n");
+            encode::bulk(out, b"server-cpu-usage");
+            encode::integer(out, 42);
+            encode::bulk(out, b"Some real reply following the push reply");
+        }
+        b"true" => raw(out, b"#t\r\n", b":1\r\n"),
+        b"false" => raw(out, b"#f\r\n", b":0\r\n"),
+        b"verbatim" => raw(
+            out,
+            b"=29\r\ntxt:This is a verbatim\nstring\r\n",
+            b"$25\r\nThis is a verbatim\nstring\r\n",
+        ),
+        _ => {
+            return Err(Error::Static(
+                "ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false",
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// DEBUG POPULATE's part on one shard: creates `prefix:i` → `value:i`
+/// (zero-padded or cut to `size`) for the keys this shard owns, skipping
+/// keys that exist.
+fn populate(w: &Worker, db: usize, count: u64, prefix: &[u8], size: usize) {
+    let mut shard = w.shard.borrow_mut();
+    let now = now_ms();
+    let mut key = Vec::with_capacity(prefix.len() + 21);
+    let mut val = Vec::with_capacity(size.max(26));
+    let mut num = itoa::Buffer::new();
+    let n = w.nshards();
+    for i in 0..count {
+        key.clear();
+        key.extend_from_slice(prefix);
+        key.push(b':');
+        key.extend_from_slice(num.format(i).as_bytes());
+        if n > 1 && w.shard_of(&key) != w.id {
+            continue;
+        }
+        let d = &mut shard.ks.dbs[db];
+        if d.contains(&key, now) {
+            continue;
+        }
+        val.clear();
+        val.extend_from_slice(b"value:");
+        val.extend_from_slice(num.format(i).as_bytes());
+        if size > 0 {
+            val.resize(size, 0);
+        }
+        d.insert(&key, storage::Value::from_bytes(&val), None);
+    }
+}
