@@ -1,30 +1,59 @@
 //! `tessera-server`: a Redis-compatible, thread-per-core in-memory server.
 //!
 //! One reactor per thread (pinned to a CPU with --pin-threads), each owning one shard of the
-//! keyspace and accepting on the shared port (`SO_REUSEPORT`). Threads share
-//! nothing but the channel mesh in [`router`] and a few process-wide
-//! settings and counters in [`engine::worker::Shared`]. The reactor is our own
-//! epoll loop ([`rt`]); its module doc says why it is not glommio.
+//! keyspace and accepting on the shared port (`SO_REUSEPORT`). Threads share nothing but the
+//! channel mesh (`engine::mesh`) and a few process-wide settings and counters
+//! (`engine::worker::Shared`). The reactor is our own epoll loop, the `rt` crate; its crate
+//! doc says why it is not glommio.
 //!
 //! # Layout
 //!
-//! - [`config`]: flags, the redis.conf-syntax file, live CONFIG values.
-//! - [`worker`]: one thread's shard, router, counters, clients; the cron.
-//! - [`rt`]: the per-thread runtime: epoll reactor, tasks, timers, doorbells.
-//! - [`router`]: the cross-thread channels and the call/reply plumbing.
-//! - [`conn`]: a connection's read → parse → route → write loop.
-//! - [`cmds`]: commands the server runs itself (connection, admin, INFO's
-//!   and KEYS' fan-out).
-//! - [`fanout`]: multi-key commands whose keys live on several shards
-//!   (each inside a transaction), SCAN, SORT.
-//! - [`tx`]: transactions: ordered shard holds, one-step chains.
-//! - [`multi`]: MULTI / EXEC / DISCARD / WATCH.
-//! - [`blocking`]: blocking pops: waiters, wake-ups, timeouts.
-//! - [`evict`]: `maxmemory`: admitting commands that add data, and the
-//!   shards' turns at eviction.
-//! - [`info`]: INFO and COMMAND.
-//! - [`sys`]: CPUs, rlimits, signals, memory figures, the allocator, the
-//!   lazy-free thread.
+//! Floors, lowest first. A file imports only files of its own floor or of floors below it,
+//! and the files of a floor import each other without a cycle; `scripts/check-layers.py`
+//! prints the graph and fails CI when either rule is broken.
+//!
+//! 1. `rt` (its own crate): reactor, tasks, timers, sockets, doorbells. Knows no Redis.
+//! 2. [`host`]: what the process gets from outside. `config.rs` (flags, the redis.conf-syntax
+//!    file, live CONFIG values), `sys.rs` (CPUs, rlimits, signals, memory figures, the
+//!    allocator, the lazy-free thread).
+//! 3. [`engine`]: the shard engine, generic over what runs on a shard; it names no feature.
+//!    `worker.rs` (one thread's shard, counters, clients' `ClientInfo`, the cron; the
+//!    registries where features keep their state and hooks), `mesh.rs` (the channels between
+//!    threads: jobs, answers, deferral behind a hold), `tx.rs` (transactions across shards:
+//!    ordered holds, one-step chains), `keylock.rs` (keys locked by MIGRATE).
+//! 4. [`client`]: client state. `Client`, the reply mode, and the per-connection state
+//!    features share: the MULTI queue and WATCHes (`queued.rs`), the second output for
+//!    monitor lines and published messages (`sink.rs`), subscriptions (`subscriptions.rs`).
+//! 5. [`features`]: one module per command family the server runs itself, or per
+//!    cross-cutting behaviour, each on the engine and client state; one that uses another
+//!    says so in its doc. `connection.rs` (PING, ECHO, SELECT, AUTH, HELLO, RESET),
+//!    `client.rs` (CLIENT), `config.rs` (CONFIG), `command.rs` (COMMAND), `info.rs` (INFO),
+//!    `debug.rs` (DEBUG), `server.rs` (TIME, LASTSAVE, SHUTDOWN), `keyspace.rs` (KEYS, DBSIZE,
+//!    RANDOMKEY, FLUSHDB, FLUSHALL, SWAPDB), `fanout.rs` (multi-key commands whose keys span
+//!    shards, SCAN, SORT), `multi.rs` (MULTI, EXEC, DISCARD, WATCH), `blocking.rs` (BLPOP and
+//!    the other blocking pops), `script.rs` (EVAL*, SCRIPT, FUNCTION, FCALL*), `pubsub.rs`
+//!    (SUBSCRIBE and the rest of pub/sub, keyspace events), `monitor.rs` (MONITOR),
+//!    `migrate.rs` (MIGRATE), `evict.rs` (`maxmemory`). `features/mod.rs` registers their
+//!    state and hooks with the engine.
+//! 6. [`conn`]: the connection loop (`mod.rs`: read, parse, check, route, run, settle,
+//!    write) and `dispatch.rs`, the one table from a server command's name to its feature.
+//! 7. This file: the binary's edge (flags, threads, signals, the accept loop).
+//!
+//! A request's path: `resp` parses it, `conn` looks it up in the command table and routes
+//! it, and it runs in its family's file of the `commands` crate (a data command, on the
+//! shard that owns its key) or in a feature (a server command, via `conn/dispatch.rs`), which
+//! calls the `storage` operation. A GET read on a connection of thread 0 for a key of shard
+//! 1: `conn/mod.rs` packs it into a group, `engine/mesh.rs` carries the group to thread 1,
+//! which runs `commands::strings` on its shard (`storage::db`), and the reply comes back the
+//! same way to be written by `conn/mod.rs`.
+//!
+//! Where new work goes: persistence (RDB snapshots, the AOF) and replication are features
+//! (`features/`), with their per-thread part (each shard's share of a snapshot, its journal
+//! of writes) registered in the worker's `Locals`, their process-wide part (the files, the
+//! replication backlog, the replicas) in `Globals`, and their per-write step as a hook of
+//! the engine next to `after_job`; cluster state (slots, nodes, the bus) is a feature of its
+//! own, consulted by `conn` when it routes a key, as it now consults `shard_of`. RDB and
+//! AOF formats belong to `storage::rdb`, like DUMP's payloads.
 
 mod client;
 mod conn;

@@ -3,7 +3,8 @@
 //! Each sits on the engine (`crate::engine`) and on client state
 //! (`crate::client`); a feature that uses another says so in its doc.
 //! What a feature keeps per thread or per process is registered with the
-//! engine here ([`register`]), so the engine never names a feature.
+//! engine here ([`globals`], [`locals`], [`hooks`]), so the engine never
+//! names a feature.
 
 pub mod blocking;
 pub mod client;
