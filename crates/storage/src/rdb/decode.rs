@@ -3,6 +3,8 @@
 //! # Layout
 //!
 //! - [`value`]: the entry point: a type byte, then that type's encoding.
+//!   `file_typed` is the file reader's: the same types, and Redis 7.2's
+//!   listpack sets, which only files carry to Tessera.
 //! - [`Reader`]: a cursor over the body with RDB's primitives (lengths,
 //!   strings with their integer and LZF forms, ASCII and binary doubles).
 //! - The packed blobs Redis stores as one RDB string each are walked by

@@ -24,6 +24,10 @@
 //! goes highest score first, as Redis orders it, so that Redis's loader
 //! inserts every member at the head of its skip list.
 //!
+//! RDB files ([`super::file`]) hold the same encodings, each key's type
+//! byte, key and value as [`keyed`] writes them; the file's header says
+//! version 10, which changes nothing for these types.
+//!
 //! An RDB string is written as Redis writes one, so the bytes match a real
 //! Redis's for the same string: a canonical integer that fits 32 bits
 //! takes the 1-, 2- or 4-byte integer encoding; a string longer than 20

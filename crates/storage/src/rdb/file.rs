@@ -57,8 +57,8 @@
 //! `redis-bits`, `ctime`, `used-mem`, `aof-base`; [`Writer::aux`] adds
 //! more, such as a replication id). Each database opens with `SELECTDB`
 //! and `RESIZEDB`; each key is an optional `EXPIRETIME_MS` then the key
-//! and value as [`encode::keyed`](super::encode::keyed) writes them, in
-//! the plain types every Redis reads (see [`encode`](super::encode)).
+//! and value as [`encode::keyed`] writes them, in
+//! the plain types every Redis reads (see [`encode`]).
 //! LRU and LFU hints are not written: Redis loads a key without them as
 //! just used.
 //!

@@ -16,7 +16,7 @@
 //!   versions write) back to Tessera's values. Input is untrusted: every
 //!   length is checked against the bytes that remain before anything is
 //!   allocated for it, so a payload that lies costs at most its own size.
-//! - [`file`]: whole RDB files: a streaming [`file::Writer`] (version 10,
+//! - [`file`](mod@file): whole RDB files: a streaming [`file::Writer`] (version 10,
 //!   what Redis 7.0 writes and reads) and a streaming [`file::Reader`] of
 //!   versions 1 to 12 (Redis 1.x to 7.4) that yields one item per key,
 //!   using [`encode`] and [`decode`] for the values.

@@ -62,7 +62,10 @@ const KEEP_SCRATCH: usize = 16 << 20;
 /// let mut r = Reader::new(std::fs::File::open("dump.rdb")?)?;
 /// loop {
 ///     match r.next_item()? {
-///         Item::Entry { db, key, value, expire_ms } => { /* insert */ }
+///         Item::Entry { db, key, value, expire_ms } => {
+///             // Route `key` to its shard, insert into database `db`.
+///             # let _ = (db, key, value, expire_ms);
+///         }
 ///         Item::End => break,
 ///         _ => {}
 ///     }
