@@ -3,6 +3,8 @@
 //! # Layout
 //!
 //! - [`value`]: the entry point: a type byte, then that type's encoding.
+//!   `file_typed` is the file reader's: the same types, and Redis 7.2's
+//!   listpack sets, which only files carry to Tessera.
 //! - [`Reader`]: a cursor over the body with RDB's primitives (lengths,
 //!   strings with their integer and LZF forms, ASCII and binary doubles).
 //! - The packed blobs Redis stores as one RDB string each are walked by
@@ -84,6 +86,17 @@ pub(super) fn typed(ty: u8, r: &mut Reader<'_>) -> Result<Value> {
         types::LIST_QUICKLIST_2 => quicklist(r, true),
         // Modules, streams, and types newer than Redis 7.0.
         _ => Err(BAD),
+    }
+}
+
+/// Parses one value of RDB type `ty` as an RDB file holds it: what
+/// [`typed`] reads, and also the listpack-packed set of Redis 7.2 (type
+/// 20), which RESTORE refuses as Redis 7.0's does (a payload that carries
+/// it has version 11, which RESTORE refuses anyway).
+pub(super) fn file_typed(ty: u8, r: &mut Reader<'_>) -> Result<Value> {
+    match ty {
+        types::SET_LISTPACK => set_listpack(&r.blob()?),
+        _ => typed(ty, r),
     }
 }
 
@@ -386,6 +399,19 @@ fn set_intset(blob: &[u8]) -> Result<Value> {
     }
 }
 
+/// SET_LISTPACK (20): a listpack of members; empty is refused.
+fn set_listpack(blob: &[u8]) -> Result<Value> {
+    let mut set = Set::new();
+    let mut it = listpack::Entries::new(blob)?;
+    while let Some(m) = it.next_entry()? {
+        insert_member(&mut set, m)?;
+    }
+    if set.is_empty() {
+        return Err(BAD);
+    }
+    Ok(Value::Set(set))
+}
+
 // ---- hashes ----
 
 fn insert_field(hash: &mut Hash, f: StrRef<'_>, v: StrRef<'_>) -> Result<()> {
@@ -486,6 +512,6 @@ fn zset_pairs<'a>(it: &mut impl Entries<'a>) -> Result<Value> {
 }
 
 #[cfg(test)]
-mod test_enc;
+pub(super) mod test_enc;
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -24,6 +24,10 @@
 //! goes highest score first, as Redis orders it, so that Redis's loader
 //! inserts every member at the head of its skip list.
 //!
+//! RDB files ([`super::file`]) hold the same encodings, each key's type
+//! byte, key and value as [`keyed`] writes them; the file's header says
+//! version 10, which changes nothing for these types.
+//!
 //! An RDB string is written as Redis writes one, so the bytes match a real
 //! Redis's for the same string: a canonical integer that fits 32 bits
 //! takes the 1-, 2- or 4-byte integer encoding; a string longer than 20
@@ -48,10 +52,29 @@ use crate::{StrRef, Value};
 
 /// Appends the type byte and the RDB encoding of `v` to `out`.
 pub fn value(v: &Value, out: &mut Vec<u8>) {
+    typed(v, None, out);
+}
+
+/// Appends one key of an RDB file to `out`: the type byte, `key` as an
+/// RDB string, then the value's encoding (the file puts the key between
+/// the type and the value).
+pub fn keyed(key: &[u8], v: &Value, out: &mut Vec<u8>) {
+    out.reserve(key.len() + 2);
+    typed(v, Some(key), out);
+}
+
+/// The type byte, the key if there is one, then the value.
+fn typed(v: &Value, key: Option<&[u8]>, out: &mut Vec<u8>) {
     out.reserve(size_hint(v));
+    let head = |out: &mut Vec<u8>, ty: u8| {
+        out.push(ty);
+        if let Some(k) = key {
+            put_bytes(out, k);
+        }
+    };
     match v {
         Value::Hash(h) => {
-            out.push(types::HASH);
+            head(out, types::HASH);
             put_len(out, h.len() as u64);
             for (f, x) in h.iter() {
                 put_str(out, f);
@@ -59,7 +82,7 @@ pub fn value(v: &Value, out: &mut Vec<u8>) {
             }
         }
         Value::List(l) => {
-            out.push(types::LIST);
+            head(out, types::LIST);
             put_len(out, l.len() as u64);
             for e in l.iter() {
                 put_str(out, e);
@@ -67,10 +90,10 @@ pub fn value(v: &Value, out: &mut Vec<u8>) {
         }
         Value::Set(s) => {
             if let Some(blob) = s.intset_blob() {
-                out.push(types::SET_INTSET);
+                head(out, types::SET_INTSET);
                 put_bytes(out, &blob);
             } else {
-                out.push(types::SET);
+                head(out, types::SET);
                 put_len(out, s.len() as u64);
                 for m in s.iter() {
                     put_str(out, m);
@@ -78,7 +101,7 @@ pub fn value(v: &Value, out: &mut Vec<u8>) {
             }
         }
         Value::ZSet(z) => {
-            out.push(types::ZSET_2);
+            head(out, types::ZSET_2);
             put_len(out, z.len() as u64);
             for (m, score) in z.iter().rev() {
                 put_str(out, m);
@@ -86,7 +109,7 @@ pub fn value(v: &Value, out: &mut Vec<u8>) {
             }
         }
         Value::Int(_) | Value::Inline(_) | Value::Boxed(_) | Value::Raw(_) => {
-            out.push(types::STRING);
+            head(out, types::STRING);
             if let Some(s) = v.as_str() {
                 put_str(out, s);
             }

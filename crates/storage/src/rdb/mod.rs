@@ -1,19 +1,32 @@
-//! Redis's serialisation of one value, as DUMP and RESTORE carry it.
+//! Redis's serialisation format (RDB): one value, as DUMP and RESTORE
+//! carry it, and whole files (`dump.rdb`), as SAVE, loading at start and
+//! a replica's full sync carry them.
 //!
 //! A payload is: the RDB type byte, the value in RDB encoding, the RDB
 //! version as two little-endian bytes, and a CRC-64 (Jones polynomial,
 //! reflected, as Redis computes it) of everything before it, little-endian.
+//! A file holds the same type bytes and value encodings, one per key,
+//! between opcodes (database selectors, expiry times, auxiliary fields)
+//! and under one CRC-64 of its own.
+//!
+//! # Layout
 //!
 //! - [`encode`]: Tessera's values to payloads a real Redis restores.
 //! - [`decode`]: payloads from Redis 2.8 through 7.0 (every encoding those
 //!   versions write) back to Tessera's values. Input is untrusted: every
 //!   length is checked against the bytes that remain before anything is
 //!   allocated for it, so a payload that lies costs at most its own size.
+//! - [`file`](mod@file): whole RDB files: a streaming [`file::Writer`] (version 10,
+//!   what Redis 7.0 writes and reads) and a streaming [`file::Reader`] of
+//!   versions 1 to 12 (Redis 1.x to 7.4) that yields one item per key,
+//!   using [`encode`] and [`decode`] for the values.
+//! - `listpack`, `ziplist`, `zipmap`: the packed blobs inside values.
 //!
-//! This module frames and checks payloads; the two halves know the types.
+//! This module frames and checks payloads; the halves below know the types.
 
 pub mod decode;
 pub mod encode;
+pub mod file;
 mod listpack;
 mod ziplist;
 mod zipmap;
@@ -48,6 +61,15 @@ pub mod types {
     pub const ZSET_LISTPACK: u8 = 17;
     pub const LIST_QUICKLIST_2: u8 = 18;
     pub const STREAM_LISTPACKS_2: u8 = 19;
+    /// A set packed in a listpack (Redis 7.2, RDB 11).
+    pub const SET_LISTPACK: u8 = 20;
+    pub const STREAM_LISTPACKS_3: u8 = 21;
+    /// Hashes whose fields carry their own expiry times (Redis 7.4,
+    /// RDB 12; the first two are its release candidates' forms).
+    pub const HASH_METADATA_PRE_GA: u8 = 22;
+    pub const HASH_LISTPACK_EX_PRE_GA: u8 = 23;
+    pub const HASH_METADATA: u8 = 24;
+    pub const HASH_LISTPACK_EX: u8 = 25;
 }
 
 /// Why a payload was refused; the messages are Redis's.
@@ -74,6 +96,16 @@ impl RestoreError {
 /// ten, on the owner shard's thread.
 pub fn crc64(bytes: &[u8]) -> u64 {
     crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Redis, bytes)
+}
+
+/// Continues a CRC-64 (as [`crc64`] computes it) over more bytes:
+/// `crc64_update(crc64(a), b) == crc64(a ++ b)`, so a file's checksum is
+/// kept as it streams, and `crc64_update(0, x) == crc64(x)`. The state is
+/// the checksum itself (the variant has no final xor), as in Redis.
+pub fn crc64_update(crc: u64, bytes: &[u8]) -> u64 {
+    let mut d = crc_fast::Digest::new_with_init_state(crc_fast::CrcAlgorithm::Crc64Redis, crc);
+    d.update(bytes);
+    d.finalize()
 }
 
 /// Appends the footer (version and checksum) to a type byte and value.
@@ -138,6 +170,23 @@ mod tests {
     fn crc_matches_redis_check_value() {
         // Redis's crc64.c self-test: "123456789" -> 0xe9c6d914c4b8d9ca.
         assert_eq!(crc64(b"123456789"), 0xe9c6_d914_c4b8_d9ca);
+    }
+
+    #[test]
+    fn crc_continues_across_pieces() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 + i / 13) as u8).collect();
+        let whole = crc64(&data);
+        assert_eq!(crc64_update(0, &data), whole);
+        assert_eq!(crc64_update(0, b"123456789"), 0xe9c6_d914_c4b8_d9ca);
+        for cut in [0, 1, 7, 8, 9, 63, 64, 65, 255, 256, 4095, 4999, 5000] {
+            let (a, b) = data.split_at(cut);
+            assert_eq!(crc64_update(crc64(a), b), whole, "cut at {cut}");
+        }
+        let mut crc = 0;
+        for piece in data.chunks(3) {
+            crc = crc64_update(crc, piece);
+        }
+        assert_eq!(crc, whole);
     }
 
     #[test]

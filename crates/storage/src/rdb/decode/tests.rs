@@ -7,7 +7,7 @@ include!(concat!(
     "/tests/common/rdb_payloads.rs"
 ));
 
-fn unhex(s: &str) -> Vec<u8> {
+pub(in crate::rdb) fn unhex(s: &str) -> Vec<u8> {
     (0..s.len() / 2)
         .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
         .collect()
@@ -24,7 +24,7 @@ fn text(s: StrRef<'_>) -> String {
 }
 
 /// A value as text, sets and hashes sorted, sorted sets in order.
-fn render(v: &Value) -> String {
+pub(in crate::rdb) fn render(v: &Value) -> String {
     match v {
         Value::List(l) => {
             let items: Vec<String> = l.iter().map(text).collect();
@@ -735,12 +735,9 @@ fn rdb_file_bodies(file: &[u8]) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-#[test]
-fn redis_asset_encodings_rdb() {
-    // tests/assets/encodings.rdb (RDB 4, Redis 2.4): zipmap, ziplist,
-    // intset of every width, linked list, LZF, ASCII scores. Expected
-    // contents as Redis's own rdb.tcl test lists them.
-    let file = unhex(concat!(
+/// Redis's tests/assets/encodings.rdb (RDB 4, Redis 2.4): zipmap,
+/// ziplist, intset of every width, linked list, LZF, ASCII scores.
+pub(in crate::rdb) const ENCODINGS_RDB: &str = concat!(
         "524544495330303034fe0003047a7365740c026262023230026363023330036262620332303004626262620a35303030",
         "303030303030036363630333303004636363630931323334353637383901610131026161023130016201320361616103",
         "31303001630133046161616104313030300b0c7365745f7a69707065645f311002000000040000000100020003000400",
@@ -755,14 +752,12 @@ fn redis_asset_encodings_rdb() {
         "0004016203c0020004016303c00300ff0c0b7a7365745f7a697070656420200000001b000000060000016103c0010004",
         "016203c0020004016303c00300ff0404686173680b0162c002026161c00a0163c00303616161c064026262c014026363",
         "c01e03626262c1c80003636363c12c0103646464c19001036565650a353030303030303030300161c001ff",
-    ));
-    let mut got: Vec<String> = rdb_file_bodies(&file)
-        .into_iter()
-        .map(|(k, body)| format!("{k} {}", render(&ok(&body))))
-        .collect();
-    got.sort();
+    );
+
+/// Its contents, as [`render`] writes them, key first, sorted.
+pub(in crate::rdb) fn encodings_rdb_expected() -> Vec<String> {
     let list3 = "1 2 3 a b c 100000 6000000000 ".repeat(3);
-    let want = [
+    vec![
         "compressible a*137".to_string(),
         "hash {a=1 aa=10 aaa=100 b=2 bb=20 bbb=200 c=3 cc=30 ccc=300 ddd=400 eee=5000000000}".into(),
         "hash_zipped {a=1 b=2 c=3}".into(),
@@ -776,7 +771,21 @@ fn redis_asset_encodings_rdb() {
         "string Hello World".into(),
         "zset <a:1 b:2 c:3 aa:10 bb:20 cc:30 aaa:100 bbb:200 ccc:300 aaaa:1000 cccc:123456789 bbbb:5000000000>".into(),
         "zset_zipped <a:1 b:2 c:3>".into(),
-    ];
+    ]
+}
+
+#[test]
+fn redis_asset_encodings_rdb() {
+    // tests/assets/encodings.rdb (RDB 4, Redis 2.4): zipmap, ziplist,
+    // intset of every width, linked list, LZF, ASCII scores. Expected
+    // contents as Redis's own rdb.tcl test lists them.
+    let file = unhex(ENCODINGS_RDB);
+    let mut got: Vec<String> = rdb_file_bodies(&file)
+        .into_iter()
+        .map(|(k, body)| format!("{k} {}", render(&ok(&body))))
+        .collect();
+    got.sort();
+    let want = encodings_rdb_expected();
     assert_eq!(got, want);
 }
 
