@@ -179,15 +179,7 @@ impl Reactor {
         let mut events: Vec<libc::epoll_event> = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
         loop {
             // Tasks first, a bounded batch so I/O is polled between batches.
-            for _ in 0..1024 {
-                let next = self.queue.borrow_mut().pop_front();
-                match next {
-                    Some(r) => {
-                        r.run();
-                    }
-                    None => break,
-                }
-            }
+            self.run_queued(1024);
             let mut busy = !self.queue.borrow().is_empty();
             if let Some(p) = self.poller.borrow().as_ref() {
                 busy |= p();
@@ -219,35 +211,72 @@ impl Reactor {
                     timeout = 0;
                 }
             }
-            // SAFETY: `events` is a valid buffer of its length.
-            let n = unsafe {
-                libc::epoll_wait(self.epfd, events.as_mut_ptr(), events.len() as i32, timeout)
-            };
+            self.wait_events(&mut events, timeout);
             self.doorbell.set_sleeping(false);
-            for ev in events.iter().take(n.max(0) as usize) {
-                let (flags, token) = (ev.events, ev.u64);
-                if token == DOORBELL_TOKEN {
-                    self.doorbell.drain();
-                    continue;
+            self.fire_timers();
+        }
+    }
+
+    /// One turn of the loop that never sleeps and fires no timer, for a
+    /// task that holds the thread for long (a script past its busy
+    /// threshold) and must let the thread's other connections be answered
+    /// meanwhile: the I/O that is ready wakes its tasks, the poller runs,
+    /// and every task that is ready runs once. The task that calls it is
+    /// running, so it is not polled again (a wake of it takes effect when it
+    /// yields); what the other tasks may do meanwhile is the caller's to
+    /// restrict.
+    pub fn turn_now(&self) {
+        let mut events: Vec<libc::epoll_event> = vec![libc::epoll_event { events: 0, u64: 0 }; 64];
+        if let Some(p) = self.poller.borrow().as_ref() {
+            p();
+        }
+        self.wait_events(&mut events, 0);
+        let ready = self.queue.borrow().len();
+        self.run_queued(ready);
+    }
+
+    /// Runs at most `max` queued tasks.
+    fn run_queued(&self, max: usize) {
+        for _ in 0..max {
+            let next = self.queue.borrow_mut().pop_front();
+            match next {
+                Some(r) => {
+                    r.run();
                 }
-                let state = self.io.borrow().get(token as usize).and_then(|s| s.clone());
-                if let Some(s) = state {
-                    let err = flags & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
-                    if flags & (libc::EPOLLIN | libc::EPOLLRDHUP) as u32 != 0 || err {
-                        s.readable.set(true);
-                        if let Some(w) = s.read_waker.take() {
-                            w.wake();
-                        }
+                None => break,
+            }
+        }
+    }
+
+    /// Waits up to `timeout` ms (-1: no limit) for I/O and wakes the tasks
+    /// waiting on what is ready.
+    fn wait_events(&self, events: &mut [libc::epoll_event], timeout: i32) {
+        // SAFETY: `events` is a valid buffer of its length.
+        let n = unsafe {
+            libc::epoll_wait(self.epfd, events.as_mut_ptr(), events.len() as i32, timeout)
+        };
+        for ev in events.iter().take(n.max(0) as usize) {
+            let (flags, token) = (ev.events, ev.u64);
+            if token == DOORBELL_TOKEN {
+                self.doorbell.drain();
+                continue;
+            }
+            let state = self.io.borrow().get(token as usize).and_then(|s| s.clone());
+            if let Some(s) = state {
+                let err = flags & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
+                if flags & (libc::EPOLLIN | libc::EPOLLRDHUP) as u32 != 0 || err {
+                    s.readable.set(true);
+                    if let Some(w) = s.read_waker.take() {
+                        w.wake();
                     }
-                    if flags & libc::EPOLLOUT as u32 != 0 || err {
-                        s.writable.set(true);
-                        if let Some(w) = s.write_waker.take() {
-                            w.wake();
-                        }
+                }
+                if flags & libc::EPOLLOUT as u32 != 0 || err {
+                    s.writable.set(true);
+                    if let Some(w) = s.write_waker.take() {
+                        w.wake();
                     }
                 }
             }
-            self.fire_timers();
         }
     }
 

@@ -294,53 +294,147 @@ fn redis_crate_scripts() {
     });
 }
 
-/// A script that runs past lua-time-limit makes other clients' commands answer -BUSY,
-/// and SCRIPT KILL stops it when it has not written (the script's caller gets an error,
-/// the server goes on). A script runs on its shard's thread without yielding, so the
-/// killer must be served by another thread: with four threads, connections are opened
-/// until one answers.
-#[test]
-fn script_kill_stops_a_read_only_script() {
-    let s = if common::against_redis() {
-        common::Server::start(1)
-    } else {
-        common::Server::start(4)
-    };
+/// Starts `script` (EVAL or FCALL words) on a connection of its own, with
+/// busy-reply-threshold at 10 ms, and waits until another client is told -BUSY.
+fn start_busy(s: &common::Server, words: &[&str], busy_word: &str) -> common::Client {
     let mut runner = s.client();
     runner.set_timeout(Duration::from_secs(10));
-    runner.ok(&["CONFIG", "SET", "lua-time-limit", "10"]);
-    runner.send(&common::encode(&["EVAL", "while true do end", "0"]));
-    std::thread::sleep(Duration::from_millis(200));
-    let mut killed = false;
-    for _ in 0..40 {
-        let mut k = s.client();
-        k.set_timeout(Duration::from_millis(300));
-        k.send(&common::encode(&["PING"]));
-        if let Ok(Some(r)) = k.try_read_reply() {
-            // Past lua-time-limit, other clients get -BUSY.
-            assert!(
-                r.as_err()
-                    .starts_with("BUSY Redis is busy running a script."),
-                "{r:?}"
-            );
-            k.set_timeout(Duration::from_secs(5));
-            assert_eq!(k.cmd(&["SCRIPT", "KILL"]), Reply::ok());
-            killed = true;
-            break;
-        }
-    }
-    assert!(killed, "no connection could send SCRIPT KILL");
-    let e = runner.read_reply().as_err().to_string();
+    runner.ok(&["CONFIG", "SET", "busy-reply-threshold", "10"]);
+    runner.send(&common::encode(words));
+    let mut probe = s.client();
+    probe.set_timeout(Duration::from_secs(5));
     assert!(
-        e.starts_with("ERR Script killed by user with SCRIPT KILL"),
-        "{e}"
+        common::eventually(Duration::from_secs(5), || {
+            matches!(probe.cmd(&["PING"]), Reply::Error(e) if e.starts_with("BUSY"))
+        }),
+        "no -BUSY while the script runs"
     );
-    assert_eq!(runner.cmd(&["PING"]), Reply::status("PONG"));
     assert_eq!(
-        runner.err(&["SCRIPT", "KILL"]),
-        "NOTBUSY No scripts in execution right now."
+        probe.err(&["PING"]),
+        format!("BUSY Redis is busy running a script. You can only call {busy_word} KILL or SHUTDOWN NOSAVE.")
     );
-    runner.ok(&["CONFIG", "SET", "lua-time-limit", "5000"]);
+    runner
+}
+
+/// Every client gets -BUSY while a script runs past busy-reply-threshold, on the
+/// script's thread as on the others (the script's thread answers from inside the
+/// script's hook), and SCRIPT KILL from any of them stops a script that has not
+/// written: its caller gets Redis's error and the server goes on.
+#[test]
+fn a_busy_script_leaves_every_client_answered_and_script_kill_stops_it() {
+    common::for_threads(|s| {
+        let mut runner = start_busy(s, &["EVAL", "while true do end", "0"], "SCRIPT");
+        // Enough connections to land on every thread, the script's included.
+        let mut others: Vec<common::Client> = (0..8).map(|_| s.client()).collect();
+        for c in &mut others {
+            c.set_timeout(Duration::from_secs(5));
+            assert!(
+                c.err(&["GET", "k"]).starts_with("BUSY "),
+                "a client went unanswered"
+            );
+            assert!(c.err(&["EVAL", "return 1", "0"]).starts_with("BUSY "));
+            // Allowed while busy, as in Redis.
+            assert_eq!(c.cmd(&["HELLO", "2"]).as_array().len(), 14);
+            assert!(c.err(&["SHUTDOWN"]).starts_with("BUSY "));
+        }
+        assert_eq!(others[3].cmd(&["SCRIPT", "KILL"]), Reply::ok());
+        let e = runner.read_reply().as_err().to_string();
+        assert!(
+            e.starts_with("ERR Script killed by user with SCRIPT KILL"),
+            "{e}"
+        );
+        for c in &mut others {
+            assert_eq!(c.cmd(&["PING"]), Reply::status("PONG"));
+        }
+        assert_eq!(runner.cmd(&["PING"]), Reply::status("PONG"));
+        assert_eq!(
+            runner.err(&["SCRIPT", "KILL"]),
+            "NOTBUSY No scripts in execution right now."
+        );
+        runner.ok(&["CONFIG", "SET", "busy-reply-threshold", "5000"]);
+    });
+}
+
+/// A busy function is stopped by FUNCTION KILL; a busy script inside MULTI/EXEC by
+/// SCRIPT KILL, and the EXEC's reply carries the script's error.
+#[test]
+fn busy_functions_and_scripts_in_exec_are_killed() {
+    common::for_threads(|s| {
+        let mut c = s.client();
+        c.set_timeout(Duration::from_secs(5));
+        c.cmd(&[
+            "FUNCTION",
+            "LOAD",
+            "REPLACE",
+            "#!lua name=busylib\nredis.register_function{function_name='spin', callback=function() while true do end end, flags={'no-writes'}}",
+        ]);
+        let mut runner = start_busy(s, &["FCALL", "spin", "0"], "FUNCTION");
+        assert!(c.err(&["SCRIPT", "KILL"]).starts_with("BUSY "));
+        assert_eq!(c.cmd(&["FUNCTION", "KILL"]), Reply::ok());
+        let e = runner.read_reply().as_err().to_string();
+        assert!(
+            e.starts_with("ERR Script killed by user with SCRIPT KILL"),
+            "{e}"
+        );
+
+        runner.ok(&["MULTI"]);
+        assert_eq!(runner.cmd(&["SET", "k", "v"]), Reply::status("QUEUED"));
+        assert_eq!(
+            runner.cmd(&["EVAL", "while true do end", "0"]),
+            Reply::status("QUEUED")
+        );
+        runner.send(&common::encode(&["EXEC"]));
+        assert!(
+            common::eventually(Duration::from_secs(5), || {
+                matches!(c.cmd(&["PING"]), Reply::Error(e) if e.starts_with("BUSY"))
+            }),
+            "no -BUSY while EXEC's script runs"
+        );
+        assert_eq!(c.cmd(&["SCRIPT", "KILL"]), Reply::ok());
+        let r = runner.read_reply();
+        let items = r.as_array();
+        assert_eq!(items[0], Reply::ok());
+        assert!(
+            items[1].as_err().starts_with("ERR Script killed by user"),
+            "{r:?}"
+        );
+        assert_eq!(c.cmd(&["GET", "k"]), Reply::bulk("v"));
+        c.ok(&["CONFIG", "SET", "busy-reply-threshold", "5000"]);
+        c.ok(&["FUNCTION", "FLUSH"]);
+    });
+}
+
+/// A busy script that wrote cannot be killed (UNKILLABLE); SHUTDOWN NOSAVE, from a
+/// connection on any thread, ends the server.
+#[test]
+fn a_busy_script_that_wrote_is_ended_by_shutdown_nosave() {
+    if common::skip_against_redis("the test stops the server") {
+        return;
+    }
+    for threads in [1, 4] {
+        let mut s = common::Server::start(threads);
+        let _runner = start_busy(
+            &s,
+            &[
+                "EVAL",
+                "redis.call('set', KEYS[1], 'x') while true do end",
+                "1",
+                "w",
+            ],
+            "SCRIPT",
+        );
+        let mut c = s.client();
+        c.set_timeout(Duration::from_secs(5));
+        assert!(c
+            .err(&["SCRIPT", "KILL"])
+            .starts_with("UNKILLABLE Sorry the script already executed write commands"),);
+        c.send(&common::encode(&["SHUTDOWN", "NOSAVE"]));
+        let status = s.signal_and_wait(0, Duration::from_secs(10));
+        assert!(
+            status.is_some(),
+            "SHUTDOWN NOSAVE did not end the server ({threads} threads)"
+        );
+    }
 }
 
 /// FUNCTION LOAD, FCALL and FCALL_RO, FUNCTION LIST, DELETE and FLUSH.

@@ -73,7 +73,15 @@ fn prefetch_batch(w: &Worker, db: usize, input: &[u8]) {
         }
         n = mine;
     }
-    if let Some(d) = w.shard.borrow().ks.dbs.get(db) {
+    // The shard is borrowed while a busy script lets this thread's
+    // connections be answered (-BUSY): then no prefetch.
+    if let Some(d) = w
+        .shard
+        .try_borrow()
+        .ok()
+        .as_ref()
+        .and_then(|s| s.ks.dbs.get(db))
+    {
         d.prefetch(&keys[..n]);
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! The owner shard locks the keys when it serialises them and unlocks them
 //! when the coordinator reports the target's answer (after deleting the
-//! moved ones). A group of pipelined commands (`conn.rs`) that reaches a
+//! moved ones). A group of pipelined commands (`conn/window.rs`) that reaches a
 //! locked key stops there: the rest of the group is parked on the key,
 //! its request goes unanswered (the job returns `mesh::Parked`), and it
 //! resumes — and answers its coordinator — when the key is unlocked. A

@@ -17,7 +17,7 @@
 //! requests run at once.
 //!
 //! A pipeline's consecutive commands for one shard travel as ONE job (see
-//! `conn.rs`), so a pipeline pays one round trip per change of shard. The
+//! `conn/window.rs`), so a pipeline pays one round trip per change of shard. The
 //! event loop drains the queues on every turn, so a busy thread receives
 //! work with no system call; the doorbell's eventfd is written only when
 //! the receiver may be asleep. Nothing here blocks or spins.

@@ -7,7 +7,7 @@
 //! through every shard between its lowest and its highest (holding those
 //! in its set, passing the others); a held shard runs only the holder's
 //! jobs and parks everyone else's (other transactions' holds included) in
-//! arrival order until the holder releases it (see `router.rs`). Then it
+//! arrival order until the holder releases it (see `mesh.rs`). Then it
 //! runs its hops — any number of jobs on its shards, each tagged with its
 //! id — and releases every shard.
 //!
@@ -23,7 +23,7 @@
 //! transaction to reach its shards in that order.
 //!
 //! The hold is per shard, not per key (Dragonfly's VLL locks keys; we
-//! chose the simpler shard hold and measured it, see the README). What it
+//! chose the simpler shard hold and measured it, see docs/performance.md). What it
 //! costs:
 //! - nothing for commands on shards no transaction holds: one `Cell` read
 //!   per command (`Worker::must_defer`);

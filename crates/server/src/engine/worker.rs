@@ -27,6 +27,12 @@ use crate::engine::keylock::{KeyLocks, Resume};
 use crate::engine::mesh::{Host, Request, Router};
 use crate::host::config::Runtime;
 
+/// The hold a long synchronous job (a script past its busy threshold)
+/// puts on its shard while it lets the thread's other tasks run: no
+/// transaction has this id, so every request and every inline step for the
+/// shard waits (see `features/script.rs`, busy scripts).
+pub const BUSY_HOLD: u64 = u64::MAX;
+
 /// A job for a thread's worker (see `mesh.rs`).
 pub type Job = crate::engine::mesh::Job<Worker>;
 
@@ -526,6 +532,11 @@ impl Worker {
     }
 
     fn cron_tick(&self) {
+        // A busy script holds the shard and lets tasks run meanwhile: the
+        // tick waits for the next one.
+        if self.held_by.get() == BUSY_HOLD {
+            return;
+        }
         // ops/s sample
         let now = now_ms();
         let cmds = self.stats.commands.get();

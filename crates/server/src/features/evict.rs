@@ -143,7 +143,11 @@ fn make_room(w: &Worker, policy: Policy) -> Room {
     let start = Instant::now();
     let mut evicted = 0u64;
     let room = {
-        let mut shard = w.shard.borrow_mut();
+        // Borrowed while a busy script lets this thread's tasks run: no
+        // room is made here until it ends.
+        let Ok(mut shard) = w.shard.try_borrow_mut() else {
+            return Room::NothingHere;
+        };
         loop {
             if !above_target() {
                 break Room::Enough;

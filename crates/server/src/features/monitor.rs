@@ -5,7 +5,7 @@
 //! to each thread that serves a monitor: directly to this thread's, by a
 //! job without answer to the others'. A thread keeps its monitors' pending
 //! bytes in a [`Sink`] per connection; the connection's task writes them out
-//! between reads (see `conn.rs`). With no monitor anywhere, a command pays
+//! between reads (see `conn/input.rs`). With no monitor anywhere, a command pays
 //! one relaxed load ([`feed`]).
 //!
 //! What is shown follows Redis: commands as they are called, not those

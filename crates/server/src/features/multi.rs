@@ -2,7 +2,7 @@
 //!
 //! # Queueing
 //!
-//! After MULTI, `conn.rs` checks each command as it arrives (unknown name,
+//! After MULTI, `conn/mod.rs` checks each command as it arrives (unknown name,
 //! arity, authentication: an error then flags the transaction, and EXEC
 //! answers EXECABORT) and queues it here with `+QUEUED`; only EXEC,
 //! DISCARD, MULTI, WATCH, QUIT and RESET run at once.

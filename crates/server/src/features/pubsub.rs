@@ -8,7 +8,7 @@
 //! once per protocol and appends it to its subscribers' [`Sink`]s, and the
 //! receivers are counted back to the publisher, which answers with the sum.
 //! A subscribed connection's task writes its sink out while it waits for
-//! input, as a MONITOR does (see `conn.rs`), and a subscribed connection
+//! input, as a MONITOR does (see `conn/input.rs`), and a subscribed connection
 //! stays on its thread (it does not follow its keys to another shard).
 //!
 //! Ordering: PUBLISH answers only after every thread has queued the

@@ -42,7 +42,7 @@ use resp::encode;
 
 use crate::client::Client;
 use crate::engine::tx::Route;
-use crate::engine::worker::{now_ms, Worker};
+use crate::engine::worker::{now_ms, Worker, BUSY_HOLD};
 
 type Argv<'a> = &'a [&'a [u8]];
 
@@ -99,6 +99,12 @@ pub struct Running {
     kill: AtomicBool,
 }
 
+/// The -BUSY answers while a script, or a function, runs past the threshold.
+const BUSY_SCRIPT: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+const BUSY_FUNCTION: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+
 /// How many Lua instructions run between two looks at the kill flag.
 const KILL_CHECK_EVERY: u32 = 100_000;
 
@@ -116,9 +122,9 @@ impl Cache {
                 && now.saturating_sub(r.since.load(Ordering::Relaxed)) >= limit
         })?;
         Some(if r.func.load(Ordering::Relaxed) {
-            "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+            BUSY_FUNCTION
         } else {
-            "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+            BUSY_SCRIPT
         })
     }
 
@@ -213,6 +219,8 @@ thread_local! {
     static KILL: RefCell<Option<Arc<Running>>> = const { RefCell::new(None) };
     /// The running script was stopped by SCRIPT KILL.
     static KILLED: Cell<bool> = const { Cell::new(false) };
+    /// The running script let other tasks run (see busy scripts).
+    static BUSY_TURNED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Why a killed script ended.
@@ -523,6 +531,15 @@ fn new_vm() -> mlua::Result<Vm> {
                     .as_ref()
                     .is_some_and(|r| r.kill.load(Ordering::Relaxed))
             });
+            if !kill {
+                serve_others_while_busy();
+            }
+            let kill = kill
+                || KILL.with(|k| {
+                    k.borrow()
+                        .as_ref()
+                        .is_some_and(|r| r.kill.load(Ordering::Relaxed))
+                });
             if kill {
                 KILLED.with(|k| k.set(true));
                 return Err(mlua::Error::RuntimeError(KILLED_MSG.into()));
@@ -544,6 +561,44 @@ fn new_vm() -> mlua::Result<Vm> {
         lib_version: 0,
         functions: HashMap::new(),
     })
+}
+
+/// Busy scripts. A script holds its thread while it runs; once it has run
+/// longer than `busy-reply-threshold`, each look at its kill flag (every
+/// [`KILL_CHECK_EVERY`] Lua instructions, about a millisecond) also lets the
+/// thread's other connections in, as Redis does: one turn of the reactor
+/// (`rt::Reactor::turn_now`: ready sockets, the cross-thread channels, the
+/// tasks ready to run), with the shard under [`BUSY_HOLD`] so that nothing
+/// but the script touches it. Those connections then get `-BUSY` (the
+/// connection loop's check, as on every other thread), or run what Redis
+/// allows during a busy script: SCRIPT KILL and FUNCTION KILL (which set the
+/// flag this hook reads right after), SHUTDOWN NOSAVE, AUTH, HELLO, QUIT.
+/// Requests other threads send meanwhile wait in the shard's queue, and run
+/// when the script ends ([`run_deferred_after`]). No busy-polling: the turn
+/// never sleeps, and happens only while the script computes anyway.
+fn serve_others_while_busy() {
+    let Some(since) = KILL.with(|k| k.borrow().as_ref().map(|r| r.since.load(Ordering::Relaxed)))
+    else {
+        return;
+    };
+    let Some(w) = crate::engine::worker::current() else {
+        return;
+    };
+    if now_ms().saturating_sub(since) < w.shared.config.busy_reply_threshold() {
+        return;
+    }
+    let held = w.held_by.replace(BUSY_HOLD);
+    rt::current().turn_now();
+    w.held_by.set(held);
+    BUSY_TURNED.with(|b| b.set(true));
+}
+
+/// Runs the requests that waited while a busy script let the thread's
+/// other tasks run (see [`serve_others_while_busy`]).
+fn run_deferred_after(w: &Worker) {
+    if BUSY_TURNED.with(|b| b.replace(false)) {
+        w.router.run_deferred(w);
+    }
 }
 
 /// Runs `f` with this thread's interpreter (made on first use).
@@ -733,7 +788,10 @@ impl Run {
 pub fn allowed_while_busy(name: &str, argv: &[&[u8]]) -> bool {
     let sub = |s: &[u8]| argv.get(1).is_some_and(|a| a.eq_ignore_ascii_case(s));
     match name {
-        "auth" | "hello" | "quit" | "shutdown" => true,
+        "auth" | "hello" | "quit" => true,
+        // Only SHUTDOWN NOSAVE: saving would serialise a half-run script's
+        // effects, so Redis answers -BUSY to a plain SHUTDOWN.
+        "shutdown" => argv[1..].iter().any(|a| a.eq_ignore_ascii_case(b"nosave")),
         "script" => sub(b"kill"),
         "function" => sub(b"kill") || sub(b"stats"),
         _ => false,
@@ -1229,6 +1287,7 @@ pub async fn eval(
                         &run_args,
                         &mut reply,
                     );
+                    run_deferred_after(w);
                     run_args.count_calls(w);
                     (reply, run_args.ran.into_inner())
                 })
@@ -1256,6 +1315,7 @@ pub async fn eval(
                 .await;
             })
             .await;
+            run_deferred_after(w);
             run_args.count_calls(w);
             crate::features::monitor::feed_script(w, client.db, &run_args.ran.borrow());
         }
@@ -1294,7 +1354,7 @@ pub fn script(w: &Worker, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error
             encode::ok(out);
         }
         b"kill" if argv.len() == 2 => {
-            kill(cache)?;
+            kill(cache, true)?;
             encode::ok(out);
         }
         b"help" if argv.len() == 2 => {
@@ -1453,7 +1513,7 @@ pub fn function(w: &Worker, resp3: bool, argv: Argv<'_>, out: &mut Vec<u8>) -> R
             }
         }
         b"kill" if argv.len() == 2 => {
-            kill(cache)?;
+            kill(cache, false)?;
             encode::ok(out);
         }
         b"stats" if argv.len() == 2 => {
@@ -1497,7 +1557,7 @@ pub fn function(w: &Worker, resp3: bool, argv: Argv<'_>, out: &mut Vec<u8>) -> R
 /// SCRIPT KILL and FUNCTION KILL: stops the running script, if it has not
 /// written. A script runs on its shard's thread without yielding: only a
 /// connection served by another thread can reach this.
-fn kill(cache: &Cache) -> Result<(), Error> {
+fn kill(cache: &Cache, eval: bool) -> Result<(), Error> {
     let Some(busy) = cache.running.iter().find(|r| r.now.load(Ordering::Acquire)) else {
         return Err(Error::Static("NOTBUSY No scripts in execution right now."));
     };
@@ -1505,6 +1565,13 @@ fn kill(cache: &Cache) -> Result<(), Error> {
         return Err(Error::Static(
             "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
         ));
+    }
+    // SCRIPT KILL stops scripts, FUNCTION KILL functions; the other is
+    // answered the -BUSY that names the right one, as in Redis.
+    match (eval, busy.func.load(Ordering::Relaxed)) {
+        (true, true) => return Err(Error::Static(BUSY_FUNCTION)),
+        (false, false) => return Err(Error::Static(BUSY_SCRIPT)),
+        _ => {}
     }
     busy.kill.store(true, Ordering::Relaxed);
     Ok(())

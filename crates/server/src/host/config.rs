@@ -135,8 +135,9 @@ fn parse_loglevel(s: &str) -> Option<String> {
 }
 
 /// Options accepted in a config file and by CONFIG SET that Tessera does not
-/// act on yet, with Redis 7.0's defaults: accepting them lets a redis.conf
-/// load unchanged, and CONFIG GET echoes what was set.
+/// act on yet, with Redis 7.0's defaults; CONFIG GET echoes what was set.
+/// Not yet every directive of Redis 7.0's redis.conf is here, so a stock
+/// redis.conf does not load unchanged yet.
 const INERT: &[(&str, &str)] = &[
     ("daemonize", "no"),
     ("save", ""),
