@@ -40,6 +40,7 @@ impl Doorbell {
     /// owner re-checks its channels; the fence pairs with the one in
     /// [`Doorbell::ring`] so that either the owner sees the message or the
     /// sender sees the flag.
+    #[inline]
     pub fn set_sleeping(&self, sleeping: bool) {
         self.sleeping.store(sleeping, Ordering::SeqCst);
         if sleeping {
@@ -48,6 +49,7 @@ impl Doorbell {
     }
 
     /// Wakes the owner if it may be asleep. Call after sending it a message.
+    #[inline]
     pub fn ring(&self) {
         fence(Ordering::SeqCst);
         if self.sleeping.load(Ordering::SeqCst) && self.sleeping.swap(false, Ordering::SeqCst) {
@@ -69,11 +71,13 @@ impl Doorbell {
     }
 
     /// A task woken from another thread: queued here for the owner to run.
+    #[inline]
     pub fn push_remote(&self, r: Runnable) {
         let _ = self.remote_tx.send(r);
         self.ring();
     }
 
+    #[inline]
     pub fn pop_remote(&self) -> Option<Runnable> {
         self.remote_rx.try_recv().ok()
     }

@@ -373,6 +373,7 @@ where
 }
 
 /// Runs runnables other threads woke (delivered through the doorbell).
+#[inline]
 pub fn run_remote_wakes(r: &Reactor) -> bool {
     let mut any = false;
     while let Some(runnable) = r.doorbell.pop_remote() {

@@ -69,6 +69,7 @@ impl Input {
     /// Reads until a whole command may be here: `Ok(false)` when the client
     /// closed the connection, went over `client-query-buffer-limit`, or
     /// stayed idle past `timeout`.
+    #[inline]
     pub async fn fill(
         &mut self,
         stream: &mut TcpStream,
@@ -122,6 +123,7 @@ impl Input {
     }
 
     /// Compacts, then grows to what the parser said it needs.
+    #[inline]
     fn make_room(&mut self) {
         if self.start == self.end {
             self.start = 0;

@@ -18,7 +18,8 @@
 //! [`Input::parse`] (parse), [`prefetch_batch`], [`refusal`] and
 //! [`admit_memory`] (check), [`route_shard_command`] (route, or run at
 //! once when local), [`run_server_command`] and [`run_blocking`], [`settle`]
-//! (the replies owed), [`end_batch`] (write).
+//! (the replies owed), [`end_batch`] (write). The common data command takes
+//! a synchronous short cut through the same checks, [`run_at_once`].
 
 pub mod dispatch;
 mod input;
@@ -102,9 +103,14 @@ async fn silence(
 
 /// Puts every reply still owed (commands sent ahead to shards, squashed
 /// EXECs) in its place in `out`.
+#[inline]
 async fn settle(w: &Worker, client: &mut Client, window: &mut Window, out: &mut Vec<u8>) {
-    flush_window(w, window, out).await;
-    multi::run_squashed(w, client, out).await;
+    if !window.is_empty() {
+        flush_window(w, window, out).await;
+    }
+    if !client.squashed.is_empty() {
+        multi::run_squashed(w, client, out).await;
+    }
 }
 
 /// `CLIENT REPLY ON`, which answers even while replies are off.
@@ -245,6 +251,8 @@ struct Session<'s> {
     last_cmd: Option<([u8; 16], usize, &'static CommandSpec)>,
     /// Looked up once: the per-command busy-script check reads it.
     scripts: &'s Scripts,
+    /// Looked up once: whether any connection is a monitor, per command.
+    monitors: &'s monitor::Registry,
 }
 
 /// What one batch (the commands parsed from one read) keeps while they run.
@@ -285,6 +293,7 @@ async fn run(
         streak: (usize::MAX, 0),
         last_cmd: None,
         scripts: w.shared.global::<Scripts>(),
+        monitors: w.shared.global::<monitor::Registry>(),
     };
     loop {
         if !input.fill(stream, client, &w.shared).await? {
@@ -303,6 +312,7 @@ async fn run(
 
 /// Parses and runs every whole command in the input, then writes the
 /// replies.
+#[inline]
 async fn run_batch(
     w: &Worker,
     stream: &mut TcpStream,
@@ -355,16 +365,18 @@ async fn run_batch(
             big = (0..argc).map(|i| args.get(text, i)).collect();
             &big
         };
-        let qbuf = input.end - from;
-        step = run_command(w, stream, client, s, &mut b, argv, qbuf).await?;
-        match &step {
-            Step::Next => {}
-            Step::Resume(stash) => input.append(stash),
-            Step::Close => break,
-            Step::Gone => return Ok(Step::Gone),
-        }
-        if let Some(mark) = b.silenced.take() {
-            silence(w, client, &mut b.window, &mut s.out, mark).await;
+        if !run_at_once(w, client, s, &mut b, argv) {
+            let qbuf = input.end - from;
+            step = run_command(w, stream, client, s, &mut b, argv, qbuf).await?;
+            match &step {
+                Step::Next => {}
+                Step::Resume(stash) => input.append(stash),
+                Step::Close => break,
+                Step::Gone => return Ok(Step::Gone),
+            }
+            if let Some(mark) = b.silenced.take() {
+                silence(w, client, &mut b.window, &mut s.out, mark).await;
+            }
         }
         if s.out.len() > OUT_HIGH_WATER {
             settle(w, client, &mut b.window, &mut s.out).await;
@@ -415,7 +427,7 @@ async fn run_command(
         return Ok(Step::Next);
     }
     let denyoom = spec.has(flags::DENYOOM);
-    if !admit_memory(w, client, spec, denyoom, b, &mut s.out).await {
+    if needs_memory(client, spec, denyoom) && !admit_memory(w, client, spec, b, &mut s.out).await {
         return Ok(Step::Next);
     }
     if let Some(e) = refused_while_subscribed(client, spec, argv) {
@@ -433,18 +445,7 @@ async fn run_command(
         multi::queue(client, argv, denyoom, &mut s.out);
         return Ok(Step::Next);
     }
-    w.stats.commands.set(w.stats.commands.get() + 1);
-    w.stats.called(spec.id);
-    // MONITOR sees a command as it is called; a server command once it has
-    // run (SELECT shows its new database), as in Redis, EXEC after the
-    // commands it runs (`multi.rs`), and a script before the commands it
-    // runs (`script.rs`).
-    if matches!(spec.handler, Handler::Shard(_))
-        || commands::blocking::is_blocking(spec.name)
-        || script::is_eval(spec.name)
-    {
-        monitor::feed(w, spec, client, argv);
-    }
+    called(w, client, s, spec, argv);
     b.last = Some(spec.name);
     match spec.handler {
         Handler::Shard(f) => {
@@ -482,7 +483,7 @@ impl Session<'_> {
 /// Why a known command is refused before it runs: arity, NOAUTH, a busy
 /// script (maxmemory and the subscribed state are checked after, as in
 /// Redis: [`admit_memory`], [`refused_while_subscribed`]).
-#[inline]
+#[inline(always)]
 fn refusal(
     w: &Worker,
     client: &Client,
@@ -504,25 +505,29 @@ fn refusal(
         .map(Error::Static)
 }
 
-/// `maxmemory`: commands that may add data, an EXEC holding one, and
-/// anything else being queued (a queue, too, grows without bound) wait for
-/// eviction to make room, or are refused, as in Redis. False when refused
-/// (the error is written).
-async fn admit_memory(
-    w: &Worker,
-    client: &mut Client,
-    spec: &'static CommandSpec,
-    denyoom: bool,
-    b: &mut Batch,
-    out: &mut Vec<u8>,
-) -> bool {
-    let check = denyoom
+/// Whether `maxmemory` applies: to commands that may add data, an EXEC
+/// holding one, and anything else being queued (a queue, too, grows without
+/// bound), as in Redis.
+#[inline]
+fn needs_memory(client: &Client, spec: &'static CommandSpec, denyoom: bool) -> bool {
+    denyoom
         || client.multi.as_ref().is_some_and(|q| match spec.name {
             "exec" => q.denyoom,
             "discard" | "quit" | "reset" => false,
             _ => true,
-        });
-    if !check || evict::admit(w).await {
+        })
+}
+
+/// `maxmemory`: a command it applies to waits for eviction to make room,
+/// or is refused, as in Redis. False when refused (the error is written).
+async fn admit_memory(
+    w: &Worker,
+    client: &mut Client,
+    spec: &'static CommandSpec,
+    b: &mut Batch,
+    out: &mut Vec<u8>,
+) -> bool {
+    if evict::admit(w).await {
         return true;
     }
     flush_window(w, &mut b.window, out).await;
@@ -562,10 +567,103 @@ fn refused_while_subscribed(
     })
 }
 
+/// Counts a command that runs now, and shows it to MONITOR: a command as
+/// it is called; a server command once it has run (SELECT shows its new
+/// database), as in Redis, EXEC after the commands it runs (`multi.rs`),
+/// and a script before the commands it runs (`script.rs`).
+#[inline(always)]
+fn called(
+    w: &Worker,
+    client: &Client,
+    s: &Session<'_>,
+    spec: &'static CommandSpec,
+    argv: &[&[u8]],
+) {
+    w.stats.commands.set(w.stats.commands.get() + 1);
+    w.stats.called(spec.id);
+    if s.monitors.any()
+        && (matches!(spec.handler, Handler::Shard(_))
+            || commands::blocking::is_blocking(spec.name)
+            || script::is_eval(spec.name))
+    {
+        monitor::feed(w, spec, client, argv);
+    }
+}
+
+/// The common case, run without a suspension point: a data command that
+/// passes every check at once (no reply mode, no MULTI, no subscription,
+/// no eviction needed) and whose keys are on one shard, for which the
+/// window needs no flush. False, having done nothing, for anything else:
+/// [`run_command`] then takes it through every step. (An `async fn` per
+/// command costs more than its checks; this keeps the pipeline's loop
+/// free of them.)
+#[inline(always)]
+fn run_at_once(
+    w: &Worker,
+    client: &mut Client,
+    s: &mut Session<'_>,
+    b: &mut Batch,
+    argv: &[&[u8]],
+) -> bool {
+    if client.reply != ReplyMode::On
+        || b.silenced.is_some()
+        || client.multi.is_some()
+        || client.pubsub.is_some()
+        || !client.squashed.is_empty()
+    {
+        return false;
+    }
+    let Some(spec) = s.lookup(w, argv[0]) else {
+        return false;
+    };
+    let Handler::Shard(f) = spec.handler else {
+        return false;
+    };
+    if refusal(w, client, s.scripts, spec, argv).is_some()
+        || (spec.has(flags::DENYOOM) && !evict::admits_now())
+    {
+        return false;
+    }
+    let Some(target) = target_of(w, spec, argv) else {
+        return false;
+    };
+    let readonly = spec.has(flags::READONLY);
+    if !b.window.admits(target, readonly) {
+        return false;
+    }
+    called(w, client, s, spec, argv);
+    b.last = Some(spec.name);
+    place(w, client, s, b, spec, f, argv, target, readonly);
+    true
+}
+
+/// The shard a data command's keys live on, or None when they span shards
+/// (it then runs as a transaction, `fanout.rs`).
+#[inline(always)]
+fn target_of(w: &Worker, spec: &'static CommandSpec, argv: &[&[u8]]) -> Option<usize> {
+    if w.nshards() == 1 {
+        return Some(0);
+    }
+    let (first, spread) = match spec.keys_fn {
+        None => {
+            let mut keys = spec.key_indices(argv.len());
+            let first = keys.next().map_or(0, |i| w.shard_of(argv[i]));
+            let spread = spec.has(flags::MULTI_KEY) && keys.any(|i| w.shard_of(argv[i]) != first);
+            (first, spread)
+        }
+        Some(kf) => {
+            let keys = kf(argv);
+            let first = keys.first().map_or(0, |&i| w.shard_of(argv[i]));
+            let spread = keys.iter().any(|&i| w.shard_of(argv[i]) != first);
+            (first, spread)
+        }
+    };
+    (!spread).then_some(first)
+}
+
 /// A data command: run at once when its key is this shard's and nothing
 /// is owed before it (the fast path), else joined to the window for its
 /// shard; one whose keys span shards runs as a transaction (`fanout.rs`).
-#[inline]
 async fn route_shard_command(
     w: &Worker,
     client: &mut Client,
@@ -575,33 +673,35 @@ async fn route_shard_command(
     f: ShardFn,
     argv: &[&[u8]],
 ) {
-    let target = if w.nshards() == 1 {
-        0
-    } else {
-        let (first, spread) = match spec.keys_fn {
-            None => {
-                let mut keys = spec.key_indices(argv.len());
-                let first = keys.next().map_or(0, |i| w.shard_of(argv[i]));
-                let spread =
-                    spec.has(flags::MULTI_KEY) && keys.any(|i| w.shard_of(argv[i]) != first);
-                (first, spread)
-            }
-            Some(kf) => {
-                let keys = kf(argv);
-                let first = keys.first().map_or(0, |&i| w.shard_of(argv[i]));
-                let spread = keys.iter().any(|&i| w.shard_of(argv[i]) != first);
-                (first, spread)
-            }
-        };
-        if spread {
-            flush_window(w, &mut b.window, &mut s.out).await;
-            fanout::multi_shard(&Route::plain(w), client, spec.name, argv, &mut s.out).await;
-            s.streak.1 = 0;
-            return;
-        }
-        first
+    let Some(target) = target_of(w, spec, argv) else {
+        flush_window(w, &mut b.window, &mut s.out).await;
+        fanout::multi_shard(&Route::plain(w), client, spec.name, argv, &mut s.out).await;
+        s.streak.1 = 0;
+        return;
     };
     let readonly = spec.has(flags::READONLY);
+    if !b.window.admits(target, readonly) {
+        flush_window(w, &mut b.window, &mut s.out).await;
+    }
+    place(w, client, s, b, spec, f, argv, target, readonly);
+}
+
+/// Runs a data command for `target` now (this shard's, with nothing owed
+/// before it, or a read that may run ahead), or joins it to the window,
+/// which must admit it.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn place(
+    w: &Worker,
+    client: &Client,
+    s: &mut Session<'_>,
+    b: &mut Batch,
+    spec: &'static CommandSpec,
+    f: ShardFn,
+    argv: &[&[u8]],
+    target: usize,
+    readonly: bool,
+) {
     if target != w.id {
         if s.streak.0 == target {
             s.streak.1 = s.streak.1.saturating_add(1);
@@ -612,9 +712,6 @@ async fn route_shard_command(
         s.streak.1 = 0;
     }
     let window = &mut b.window;
-    if !window.admits(target, readonly) {
-        flush_window(w, window, &mut s.out).await;
-    }
     if target == w.id && readonly && !window.is_empty() && window.may_run_local(w) {
         window.run_local(w, client, spec, f, argv, b.now);
     } else if target == w.id && window.is_empty() && !w.must_defer(0) && !w.any_locked() {
@@ -683,6 +780,7 @@ async fn run_server_command(
 
 /// The batch's end: every reply owed settled, events published, the
 /// replies written, CLIENT LIST's fields updated.
+#[inline]
 async fn end_batch(
     w: &Worker,
     stream: &mut TcpStream,

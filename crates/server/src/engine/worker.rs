@@ -37,8 +37,8 @@ pub const BUSY_HOLD: u64 = u64::MAX;
 pub type Job = crate::engine::mesh::Job<Worker>;
 
 /// Process-wide feature state, one value per type, registered at start.
-/// A lookup compares type ids (no virtual call but the one that finds the
-/// value); the registry is a handful of entries.
+/// A lookup compares type ids, no virtual call: the registry is a handful
+/// of entries, and per-command lookups find theirs first.
 #[derive(Default)]
 pub struct Globals(Vec<(TypeId, Box<dyn Any + Send + Sync>)>);
 
@@ -54,13 +54,10 @@ impl Globals {
     #[inline]
     pub fn get<T: Any>(&self) -> &T {
         let id = TypeId::of::<T>();
-        match self
-            .0
-            .iter()
-            .find(|e| e.0 == id)
-            .and_then(|e| e.1.downcast_ref())
-        {
-            Some(v) => v,
+        match self.0.iter().find(|e| e.0 == id) {
+            // SAFETY: the entry's id is `T`'s, and `with` stores each value
+            // beside the id of its own type, so the box holds a `T`.
+            Some(e) => unsafe { &*(&*e.1 as *const _ as *const T) },
             None => unregistered::<T>(),
         }
     }
@@ -81,13 +78,10 @@ impl Locals {
     #[inline]
     pub fn get<T: Any>(&self) -> &T {
         let id = TypeId::of::<T>();
-        match self
-            .0
-            .iter()
-            .find(|e| e.0 == id)
-            .and_then(|e| e.1.downcast_ref())
-        {
-            Some(v) => v,
+        match self.0.iter().find(|e| e.0 == id) {
+            // SAFETY: the entry's id is `T`'s, and `with` stores each value
+            // beside the id of its own type, so the box holds a `T`.
+            Some(e) => unsafe { &*(&*e.1 as *const _ as *const T) },
             None => unregistered::<T>(),
         }
     }

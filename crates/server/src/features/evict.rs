@@ -91,6 +91,13 @@ fn counted_memory() -> u64 {
         as u64
 }
 
+/// Whether a command that may add data can run without evicting first
+/// (no `maxmemory`, or under it): the connection loop's synchronous check.
+#[inline]
+pub fn admits_now() -> bool {
+    !over()
+}
+
 /// Whether a command that may add data can run now; evicts to make room.
 pub async fn admit(w: &Worker) -> bool {
     if !over() {
