@@ -150,6 +150,48 @@ pub struct Db {
     /// someone waits on is always missing, so creation is the only event
     /// that can serve a waiter (see the server's `blocking.rs`).
     blocked: Option<Box<Blocked>>,
+    /// Changes to keys since the server started (Redis's `dirty`, summed
+    /// by the server for save points and INFO): every write, delete and
+    /// TTL change of a key counts one.
+    pub dirty: u64,
+    /// The snapshot being taken of this database (BGSAVE), if any.
+    snapshot: Option<Box<Snapshot>>,
+}
+
+/// A point-in-time copy of one database, taken without stopping it: the
+/// state at [`Db::begin_snapshot`], serialised in steps
+/// ([`Db::snapshot_step`]) while commands go on.
+///
+/// Every entry carries a mark bit. Beginning a snapshot flips the bit new
+/// entries get, so at that instant every entry is "unsaved" (its bit is the
+/// old one) and every entry made later is "saved" (it was not there). The
+/// steps walk the table with a SCAN cursor (which reaches every entry
+/// present throughout, however the table resizes) and write each unsaved
+/// entry, marking it. A change to an unsaved entry before the walk reaches
+/// it writes the entry as it was first ([`Db::touch`], and before a
+/// delete); FLUSHDB hands the whole table to the snapshot. So each key
+/// present at the cut is written exactly once, with its value at the cut,
+/// and no key made later is written. Keys that expire or are evicted after
+/// the cut and before the walk reaches them are left out, as if they had
+/// gone just before it.
+struct Snapshot {
+    /// Entries saved ahead of the walk, in RDB form.
+    out: Vec<u8>,
+    /// How many entries `out` holds.
+    ahead: u64,
+    cursor: u64,
+    /// The table as it was when FLUSHDB emptied the database mid-snapshot.
+    detached: Option<Dict>,
+}
+
+/// What one [`Db::snapshot_step`] produced.
+pub struct SnapshotChunk {
+    /// Entries in RDB form (key, value, expiry), ready for the file.
+    pub bytes: Vec<u8>,
+    /// How many entries `bytes` holds.
+    pub keys: u64,
+    /// The walk is over: this database's snapshot is complete.
+    pub done: bool,
 }
 
 #[derive(Default)]
@@ -171,6 +213,8 @@ impl Db {
             misses: 0,
             watched: None,
             blocked: None,
+            dirty: 0,
+            snapshot: None,
         }
     }
 
@@ -431,6 +475,10 @@ impl Db {
     /// Bumps the WATCH version of `key`, if anyone watches it.
     #[inline]
     fn touch(&mut self, key: &[u8]) {
+        self.dirty += 1;
+        if self.snapshot.is_some() {
+            self.save_before_change(key);
+        }
         if let Some(w) = &mut self.watched {
             if let Some(e) = w.get_mut(key) {
                 e.1 += 1;
@@ -580,6 +628,9 @@ impl Db {
     }
 
     fn take_entry(&mut self, key: &[u8], now: Millis) -> Option<Box<Entry>> {
+        if self.snapshot.is_some() {
+            self.save_before_change(key);
+        }
         let h = self.dict.hash(key);
         let e = self.dict.remove(h, key)?;
         self.touch(key);
@@ -762,8 +813,120 @@ impl Db {
                 }
             }
         }
-        self.dict.clear();
+        match &mut self.snapshot {
+            // The snapshot keeps the table it has not finished walking.
+            Some(snap) if snap.detached.is_none() => {
+                let fresh = self.dict.emptied();
+                snap.detached = Some(mem::replace(&mut self.dict, fresh));
+            }
+            _ => self.dict.clear(),
+        }
         self.index = DeadlineIndex::default();
+    }
+
+    /// Starts a snapshot of this database as it is now (see [`Snapshot`]);
+    /// returns its key count and how many of them have a TTL (the RDB
+    /// file's RESIZEDB hint).
+    pub fn begin_snapshot(&mut self) -> (u64, u64) {
+        self.dict.mark = !self.dict.mark;
+        self.snapshot = Some(Box::new(Snapshot {
+            out: Vec::new(),
+            ahead: 0,
+            cursor: 0,
+            detached: None,
+        }));
+        (self.dict.len() as u64, self.expires_len() as u64)
+    }
+
+    /// Whether a snapshot of this database is being taken.
+    pub fn in_snapshot(&self) -> bool {
+        self.snapshot.is_some()
+    }
+
+    /// Abandons the snapshot (a failed BGSAVE). The next snapshot must find
+    /// every entry with the same mark, so the walk is finished first,
+    /// marking without writing.
+    pub fn abort_snapshot(&mut self) {
+        let Some(snap) = self.snapshot.take() else {
+            return;
+        };
+        let mark = self.dict.mark;
+        if snap.detached.is_none() {
+            let mut cursor = snap.cursor;
+            loop {
+                cursor = self.dict.scan_mut(cursor, |e| e.set_mark(mark));
+                if cursor == 0 {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The next part of the snapshot: the entries saved ahead of the walk,
+    /// then the walk's next unsaved entries until about `budget` bytes are
+    /// out. Keys expired at `now` are left out. None when no snapshot is
+    /// being taken.
+    pub fn snapshot_step(&mut self, budget: usize, now: Millis) -> Option<SnapshotChunk> {
+        let snap = self.snapshot.as_mut()?;
+        let mark = self.dict.mark;
+        let mut out = mem::take(&mut snap.out);
+        let mut keys = 0u64;
+        let table = match snap.detached.as_mut() {
+            Some(d) => d,
+            None => &mut self.dict,
+        };
+        let mut cursor = snap.cursor;
+        let mut done = false;
+        while out.len() < budget {
+            cursor = table.scan_mut(cursor, |e| {
+                if e.mark() != mark {
+                    e.set_mark(mark);
+                    if !e.is_expired(now) {
+                        crate::rdb::file::encode_entry(&mut out, e.key(), e.value(), e.expire_at());
+                        keys += 1;
+                    }
+                }
+            });
+            if cursor == 0 {
+                done = true;
+                break;
+            }
+        }
+        snap.cursor = cursor;
+        keys += mem::take(&mut snap.ahead);
+        if done {
+            self.snapshot = None;
+        }
+        Some(SnapshotChunk {
+            bytes: out,
+            keys,
+            done,
+        })
+    }
+
+    /// Writes `key`'s entry to the snapshot as it is before a change, if
+    /// the walk has not saved it yet.
+    #[cold]
+    fn save_before_change(&mut self, key: &[u8]) {
+        let Some(snap) = self.snapshot.as_mut() else {
+            return;
+        };
+        if snap.detached.is_some() {
+            // Walking a table FLUSHDB set aside: the live one holds only
+            // keys made since, which the snapshot leaves out.
+            return;
+        }
+        let mark = self.dict.mark;
+        let h = self.dict.hash(key);
+        let Some(e) = self.dict.find_mut(h, key) else {
+            return;
+        };
+        if e.mark() == mark {
+            return;
+        }
+        e.set_mark(mark);
+        crate::rdb::file::encode_entry(&mut snap.out, e.key(), e.value(), e.expire_at());
+        snap.ahead += 1;
     }
 
     /// Active expiry: removes at most `max` expired keys, soonest first;
@@ -896,6 +1059,9 @@ impl Keyspace {
         let (x, y) = (&mut left[lo], &mut right[0]);
         mem::swap(&mut x.dict, &mut y.dict);
         mem::swap(&mut x.index, &mut y.index);
+        // A snapshot follows its table (it writes the database number of
+        // the cut, which is before the swap).
+        mem::swap(&mut x.snapshot, &mut y.snapshot);
         // A key a blocked client waits on may have arrived with the swap.
         for d in [a, b] {
             let keys: Vec<Vec<u8>> = match &self.dbs[d].blocked {
@@ -1350,5 +1516,126 @@ mod tests {
             }
             db.check();
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod snapshot_tests {
+    use super::*;
+    use crate::rdb::file::{Aux, Item, Reader, Writer};
+    use std::collections::BTreeMap;
+
+    fn s(v: &str) -> Value {
+        Value::from_bytes(v.as_bytes())
+    }
+
+    /// Runs a snapshot of `db` to the end, calling `meddle(step, db)` between
+    /// steps, and returns the keys and values the snapshot holds.
+    fn snapshot(db: &mut Db, mut meddle: impl FnMut(usize, &mut Db)) -> BTreeMap<Vec<u8>, Vec<u8>> {
+        let (size, expires) = db.begin_snapshot();
+        let mut w = Writer::new(Vec::new(), &Aux::default()).unwrap();
+        w.select_db(0, size, expires).unwrap();
+        let mut step = 0;
+        loop {
+            meddle(step, db);
+            step += 1;
+            let chunk = db.snapshot_step(512, 0).unwrap();
+            w.raw(&chunk.bytes).unwrap();
+            if chunk.done {
+                break;
+            }
+        }
+        assert!(!db.in_snapshot());
+        let file = w.finish().unwrap();
+        let mut r = Reader::new(&file[..]).unwrap();
+        let mut out = BTreeMap::new();
+        loop {
+            match r.next_item().unwrap() {
+                Item::Entry { key, value, .. } => {
+                    let v = crate::rdb::dump(&value);
+                    assert!(out.insert(key, v).is_none(), "a key written twice");
+                }
+                Item::End => break,
+                _ => {}
+            }
+        }
+        out
+    }
+
+    fn state(db: &Db) -> BTreeMap<Vec<u8>, Vec<u8>> {
+        let mut m = BTreeMap::new();
+        db.for_each(|k, v, _| {
+            m.insert(k.to_vec(), crate::rdb::dump(v));
+        });
+        m
+    }
+
+    fn filled(n: usize) -> Db {
+        let mut db = Db::new();
+        for i in 0..n {
+            db.insert(format!("key:{i}").as_bytes(), s(&format!("v{i}")), None);
+        }
+        db
+    }
+
+    #[test]
+    fn a_snapshot_holds_the_state_at_its_start_whatever_changes_during_it() {
+        let mut db = filled(5000);
+        let at_cut = state(&db);
+        let got = snapshot(&mut db, |step, db| {
+            // Overwrite, change in place, delete and create keys, some
+            // before the walk reaches them, some after; the table grows.
+            for j in 0..40 {
+                let i = (step * 37 + j * 101) % 5000;
+                match j % 4 {
+                    0 => db.insert(format!("key:{i}").as_bytes(), s("changed"), None),
+                    1 => {
+                        db.remove(format!("key:{i}").as_bytes(), 0);
+                    }
+                    2 => db.insert(format!("new:{step}:{j}").as_bytes(), s("new"), None),
+                    _ => {
+                        if let Some(v) = db.get_mut(format!("key:{i}").as_bytes(), 0) {
+                            *v = s("in place");
+                        }
+                    }
+                }
+            }
+        });
+        assert_eq!(got.len(), at_cut.len());
+        assert!(
+            got == at_cut,
+            "the snapshot differs from the state at its start"
+        );
+        // A second snapshot sees the changes, and only once each key.
+        let now = state(&db);
+        assert!(snapshot(&mut db, |_, _| {}) == now);
+    }
+
+    #[test]
+    fn flushdb_during_a_snapshot_keeps_the_snapshot_whole() {
+        let mut db = filled(3000);
+        let at_cut = state(&db);
+        let got = snapshot(&mut db, |step, db| {
+            if step == 2 {
+                db.clear(0);
+                db.insert(b"after-flush", s("x"), None);
+            }
+        });
+        assert!(got == at_cut);
+        assert_eq!(db.len(), 1);
+        let now = state(&db);
+        assert!(snapshot(&mut db, |_, _| {}) == now);
+    }
+
+    #[test]
+    fn an_aborted_snapshot_leaves_the_next_one_whole() {
+        let mut db = filled(2000);
+        db.begin_snapshot();
+        db.snapshot_step(256, 0);
+        db.abort_snapshot();
+        db.insert(b"later", s("y"), None);
+        let now = state(&db);
+        assert!(snapshot(&mut db, |_, _| {}) == now);
     }
 }

@@ -94,6 +94,17 @@ impl Entry {
         self.key.set_stamp(stamp);
     }
 
+    /// The snapshot mark (see `Db::begin_snapshot`).
+    #[inline]
+    pub fn mark(&self) -> bool {
+        self.key.mark()
+    }
+
+    #[inline]
+    pub fn set_mark(&mut self, m: bool) {
+        self.key.set_mark(m);
+    }
+
     /// The value.
     #[inline]
     pub fn value(&self) -> &Value {
@@ -195,6 +206,8 @@ pub struct Dict {
     rehash_idx: usize,
     /// Random per-table keys, so clients cannot aim keys at one bucket.
     hasher: RandomState,
+    /// The snapshot mark new entries get (see `Db::begin_snapshot`).
+    pub(crate) mark: bool,
 }
 
 impl Default for Dict {
@@ -210,6 +223,7 @@ impl Dict {
             tables: [Table::empty(), Table::empty()],
             rehash_idx: 0,
             hasher: RandomState::new(),
+            mark: false,
         }
     }
 
@@ -297,6 +311,22 @@ impl Dict {
         None
     }
 
+    /// [`Dict::find`], lending the entry mutably (no rehash step, no expiry).
+    pub fn find_mut(&mut self, h: u64, key: &[u8]) -> Option<&mut Entry> {
+        if self.is_empty() {
+            return None;
+        }
+        let (t, i) = self.locate(h);
+        let mut cur = self.tables[t].buckets[i].as_deref_mut();
+        while let Some(e) = cur {
+            if e.key.as_bytes() == key {
+                return Some(e);
+            }
+            cur = e.next.as_deref_mut();
+        }
+        None
+    }
+
     /// Finds an entry; an expired one is unlinked and returned as
     /// [`Lookup::Expired`]. Moves the rehash along.
     pub fn lookup(&mut self, h: u64, key: &[u8], now: Millis) -> Lookup<'_> {
@@ -348,9 +378,11 @@ impl Dict {
                 Some((mem::replace(&mut e.value, value), old_at))
             }
             None => {
+                let mut k = Key::new(key, crate::evict::new_stamp());
+                k.set_mark(self.mark);
                 *link = Some(Box::new(Entry {
                     next: None,
-                    key: Key::new(key, crate::evict::new_stamp()),
+                    key: k,
                     value,
                     expire_at: expire_at(NO_EXPIRY),
                 }));
@@ -486,6 +518,42 @@ impl Dict {
         v
     }
 
+    /// [`Dict::scan`] with each entry lent mutably (a snapshot marks what it
+    /// saved). Same cursor, same guarantee.
+    pub fn scan_mut(&mut self, cursor: u64, mut f: impl FnMut(&mut Entry)) -> u64 {
+        if self.is_empty() {
+            return 0;
+        }
+        let mut v = cursor;
+        if !self.is_rehashing() {
+            let t = &mut self.tables[0];
+            let m = t.mask() as u64;
+            visit_chain_mut(&mut t.buckets[(v & m) as usize], &mut f);
+            return next_cursor(v, m);
+        }
+        let small_first = self.tables[0].buckets.len() <= self.tables[1].buckets.len();
+        let [t0, t1] = &mut self.tables;
+        let (small, large) = if small_first { (t0, t1) } else { (t1, t0) };
+        let ms = small.mask() as u64;
+        let ml = large.mask() as u64;
+        visit_chain_mut(&mut small.buckets[(v & ms) as usize], &mut f);
+        loop {
+            visit_chain_mut(&mut large.buckets[(v & ml) as usize], &mut f);
+            v = next_cursor(v, ml);
+            if v & (ms ^ ml) == 0 {
+                break;
+            }
+        }
+        v
+    }
+
+    /// An empty table whose new entries get the same snapshot mark.
+    pub(crate) fn emptied(&self) -> Dict {
+        let mut d = Dict::new();
+        d.mark = self.mark;
+        d
+    }
+
     /// A random entry: a random non-empty bucket, then a random entry of
     /// its chain. Not perfectly fair (entries sharing a bucket are less
     /// likely), which is what Redis accepts too; chains are short.
@@ -619,6 +687,7 @@ impl Dict {
             tables,
             rehash_idx,
             hasher,
+            ..
         } = self;
         let [from, to] = tables;
         let mask = to.mask();
@@ -679,6 +748,14 @@ fn visit_chain(head: &Link, f: &mut impl FnMut(&Entry)) {
     while let Some(e) = cur {
         f(e);
         cur = e.next.as_deref();
+    }
+}
+
+fn visit_chain_mut(head: &mut Link, f: &mut impl FnMut(&mut Entry)) {
+    let mut cur = head.as_deref_mut();
+    while let Some(e) = cur {
+        f(e);
+        cur = e.next.as_deref_mut();
     }
 }
 

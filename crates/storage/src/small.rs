@@ -113,15 +113,23 @@ pub const KEY_INLINE_CAP: usize = 19;
 #[repr(u8)]
 #[derive(Clone)]
 pub enum Key {
-    /// Short: no allocation.
+    /// Short: no allocation. `len`'s top bit is the snapshot mark.
     Inline {
         len: u8,
         stamp: [u8; 3],
         data: [u8; KEY_INLINE_CAP],
     },
-    /// Long: exactly the key's bytes on the heap.
-    Heap { stamp: [u8; 3], bytes: Box<[u8]> },
+    /// Long: exactly the key's bytes on the heap (`mark` sits in what would
+    /// be padding).
+    Heap {
+        stamp: [u8; 3],
+        mark: bool,
+        bytes: Box<[u8]>,
+    },
 }
+
+/// The bit of an inline key's length byte that holds its snapshot mark.
+const MARK_BIT: u8 = 0x80;
 
 const _: () = assert!(std::mem::size_of::<Key>() == 24);
 
@@ -141,6 +149,7 @@ impl Key {
         } else {
             Key::Heap {
                 stamp,
+                mark: false,
                 bytes: b.into(),
             }
         }
@@ -150,7 +159,7 @@ impl Key {
     #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         match self {
-            Key::Inline { len, data, .. } => &data[..usize::from(*len)],
+            Key::Inline { len, data, .. } => &data[..usize::from(*len & !MARK_BIT)],
             Key::Heap { bytes, .. } => bytes,
         }
     }
@@ -160,6 +169,26 @@ impl Key {
     pub fn stamp(&self) -> u32 {
         let (Key::Inline { stamp, .. } | Key::Heap { stamp, .. }) = self;
         u32::from_le_bytes([stamp[0], stamp[1], stamp[2], 0])
+    }
+
+    /// The snapshot mark: which snapshot last saved (or did not need to
+    /// save) this key, as a parity bit (see `Db::begin_snapshot`).
+    #[inline]
+    pub fn mark(&self) -> bool {
+        match self {
+            Key::Inline { len, .. } => len & MARK_BIT != 0,
+            Key::Heap { mark, .. } => *mark,
+        }
+    }
+
+    #[inline]
+    pub fn set_mark(&mut self, m: bool) {
+        match self {
+            Key::Inline { len, .. } => {
+                *len = (*len & !MARK_BIT) | if m { MARK_BIT } else { 0 };
+            }
+            Key::Heap { mark, .. } => *mark = m,
+        }
     }
 
     /// Replaces the access stamp (only its low 24 bits are kept).
@@ -198,6 +227,21 @@ impl fmt::Debug for SmallBytes {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_snapshot_mark_leaves_key_and_stamp_alone() {
+        for key in [&b"short"[..], &[b'x'; 19][..], &[b'y'; 40][..]] {
+            let mut k = Key::new(key, 0x00ab_cdef);
+            assert!(!k.mark());
+            k.set_mark(true);
+            assert!(k.mark());
+            assert_eq!(k.as_bytes(), key);
+            assert_eq!(k.stamp(), 0x00ab_cdef);
+            k.set_mark(false);
+            assert!(!k.mark());
+            assert_eq!(k.as_bytes(), key);
+        }
+    }
+
     use super::*;
 
     #[test]
