@@ -307,6 +307,8 @@ pub fn register_server(t: &mut CommandTable) {
     t.server("flushall", -1, WRITE, NONE);
     t.server("swapdb", 3, WRITE | FAST, NONE);
     t.server("lastsave", 1, FAST | RANDOM | LOADING | STALE, NONE);
+    t.server("save", 1, ADMIN | NOSCRIPT, NONE);
+    t.server("bgsave", -1, ADMIN | NOSCRIPT, NONE);
     t.server("readonly", 1, FAST | LOADING | STALE, NONE);
     t.server("readwrite", 1, FAST | LOADING | STALE, NONE);
     t.server(

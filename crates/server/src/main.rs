@@ -151,7 +151,6 @@ fn main() {
         blocked_clients: AtomicUsize::new(0),
         blocked_with_timeout: AtomicUsize::new(0),
         started: Instant::now(),
-        started_unix: engine::worker::now_ms() / 1000,
         globals: features::globals(threads),
         hooks: features::hooks(),
         run_id: (0..40)
@@ -213,6 +212,7 @@ fn main() {
                     locals: features::locals(i),
                 });
                 engine::worker::set_current(&w);
+                features::start(&w);
                 let pw = Rc::clone(&w);
                 let pr = Rc::clone(&reactor);
                 reactor.set_poller(Box::new(move || {
@@ -253,10 +253,32 @@ fn main() {
         threads,
         std::process::id()
     );
-    let sig = host::sys::wait_for_signal(&sigset);
-    log::warn!("Received {sig} scheduling shutdown...");
-    log::warn!("Tessera is now ready to exit, bye bye...");
-    std::process::exit(0);
+    // SIGTERM / SIGINT: thread 0 shuts down as SHUTDOWN does (saving first
+    // when save points are set); if that save fails the server goes on, as
+    // Redis does. A second signal while it saves exits at once.
+    let mut asked = false;
+    loop {
+        let sig = host::sys::wait_for_signal(&sigset);
+        if asked && sig == "SIGINT" {
+            log::warn!("You insist... exiting now.");
+            std::process::exit(1);
+        }
+        asked = true;
+        log::warn!("Received {sig} scheduling shutdown...");
+        mesh.post_from_outside(
+            0,
+            Box::new(|w: &Worker| {
+                let save = !features::persist::save_points_of(w).is_empty();
+                if let Some(me) = engine::worker::current() {
+                    rt::spawn_local(async move {
+                        let r = engine::tx::Route::plain(&me);
+                        let _ = features::persist::shutdown_saving(&r, save, false).await;
+                    });
+                }
+                Box::new(()) as Box<dyn std::any::Any + Send>
+            }),
+        );
+    }
 }
 
 /// Accepts connections on this thread's listener until the process exits.

@@ -9,7 +9,7 @@ use crate::client::{Client, Flow};
 use crate::engine::tx::Route;
 use crate::features::{
     blocking, client, command, config, connection, debug, fanout, info, keyspace, migrate, monitor,
-    multi, pubsub, script, server,
+    multi, persist, pubsub, script, server,
 };
 
 type Argv<'a> = &'a [&'a [u8]];
@@ -52,8 +52,10 @@ async fn run(
         "readonly" | "readwrite" => encode::ok(out),
         "client" => return client::client(w, client, argv, out).await,
         "time" => server::time(out),
-        "lastsave" => server::lastsave(w, out),
-        "shutdown" => server::shutdown(),
+        "lastsave" => persist::lastsave(w, out),
+        "save" => persist::save_command(w, out).await?,
+        "bgsave" => persist::bgsave_command(w, argv, out)?,
+        "shutdown" => persist::shutdown(w, argv).await?,
         "info" => info::info(w, argv, out).await,
         "config" => config::config(w, client.resp3, argv, out).await?,
         "command" => command::command(w, client.resp3, argv, out)?,

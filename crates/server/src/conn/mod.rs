@@ -41,7 +41,7 @@ use crate::engine::tx::Route;
 use crate::engine::worker::{now_ms, ClientInfo, Worker};
 use crate::features::command::full_name;
 use crate::features::script::Cache as Scripts;
-use crate::features::{blocking, evict, fanout, monitor, multi, pubsub, script};
+use crate::features::{blocking, evict, fanout, monitor, multi, persist, pubsub, script};
 
 use input::{Input, Parsed};
 use window::{exec_here, flush_window, Window};
@@ -253,6 +253,8 @@ struct Session<'s> {
     scripts: &'s Scripts,
     /// Looked up once: whether any connection is a monitor, per command.
     monitors: &'s monitor::Registry,
+    /// Looked up once: loading, and writes refused after a failed save.
+    persist: &'s persist::State,
 }
 
 /// What one batch (the commands parsed from one read) keeps while they run.
@@ -294,6 +296,7 @@ async fn run(
         last_cmd: None,
         scripts: w.shared.global::<Scripts>(),
         monitors: w.shared.global::<monitor::Registry>(),
+        persist: w.shared.global::<persist::State>(),
     };
     loop {
         if !input.fill(stream, client, &w.shared).await? {
@@ -419,7 +422,7 @@ async fn run_command(
         multi::flag_error(client);
         return Ok(Step::Next);
     };
-    if let Some(e) = refusal(w, client, s.scripts, spec, argv) {
+    if let Some(e) = refusal(w, client, s, spec, argv) {
         flush_window(w, &mut b.window, &mut s.out).await;
         w.stats.rejected(spec.id);
         e.write(&mut s.out);
@@ -487,7 +490,7 @@ impl Session<'_> {
 fn refusal(
     w: &Worker,
     client: &Client,
-    scripts: &Scripts,
+    s: &Session<'_>,
     spec: &'static CommandSpec,
     argv: &[&[u8]],
 ) -> Option<Error> {
@@ -497,9 +500,19 @@ fn refusal(
     if !client.authed && !spec.has(flags::NO_AUTH) {
         return Some(Error::NoAuth);
     }
+    if s.persist.loading.load(Ordering::Relaxed) && !spec.has(flags::LOADING) {
+        return Some(Error::Static(persist::LOADING));
+    }
+    // After a failed background save (stop-writes-on-bgsave-error), as
+    // Redis: writes, and PING, are refused until a save succeeds.
+    if s.persist.refuse_writes.load(Ordering::Relaxed)
+        && (spec.has(flags::WRITE) || spec.name == "ping")
+    {
+        return Some(Error::Static(persist::MISCONF));
+    }
     // A script that runs past busy-reply-threshold holds its thread; other
     // threads answer -BUSY meanwhile, as Redis does.
-    scripts
+    s.scripts
         .busy_error(|| w.shared.config.busy_reply_threshold())
         .filter(|_| !script::allowed_while_busy(spec.name, argv))
         .map(Error::Static)
@@ -619,7 +632,7 @@ fn run_at_once(
     let Handler::Shard(f) = spec.handler else {
         return false;
     };
-    if refusal(w, client, s.scripts, spec, argv).is_some()
+    if refusal(w, client, s, spec, argv).is_some()
         || (spec.has(flags::DENYOOM) && !evict::admits_now())
     {
         return false;

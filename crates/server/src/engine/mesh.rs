@@ -88,6 +88,22 @@ pub struct Inbox<W> {
 /// Builds the mesh for `n` threads; inbox i belongs to thread i.
 pub type Wiring<W> = (Arc<Mesh<W>>, Vec<Inbox<W>>);
 
+impl<W> Mesh<W> {
+    /// Sends `job` to thread `target` from a thread outside the mesh (the
+    /// main thread, on a signal); nobody waits for its result.
+    pub fn post_from_outside(&self, target: usize, job: Job<W>) {
+        let req = Request {
+            from: target,
+            id: NO_ANSWER,
+            tx: 0,
+            job,
+        };
+        if self.req_tx[target].send(req).is_ok() {
+            self.doorbells[target].ring();
+        }
+    }
+}
+
 pub fn mesh<W>(n: usize) -> std::io::Result<Wiring<W>> {
     let mut doorbells = Vec::with_capacity(n);
     let (mut req_tx, mut resp_tx, mut inboxes) = (Vec::new(), Vec::new(), Vec::new());

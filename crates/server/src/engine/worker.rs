@@ -121,7 +121,6 @@ pub struct Shared {
     pub blocked_clients: AtomicUsize,
     pub blocked_with_timeout: AtomicUsize,
     pub started: Instant,
-    pub started_unix: u64,
     pub run_id: String,
     /// The features' process-wide state (monitor and pub/sub registries,
     /// the script cache).

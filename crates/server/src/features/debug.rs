@@ -64,17 +64,9 @@ pub async fn debug(
                 .store(argv[2] != b"0", Ordering::Relaxed);
             encode::ok(out);
         }
-        // No persistence yet, so nothing goes to disk: what a reload does to
-        // the data itself is done — every aggregate is rebuilt as loading
-        // it would build it, so encodings return to their compact forms.
+        // Through the dump file: save, empty, load, as Redis does.
         b"reload" => {
-            w.call_all(|w| {
-                let mut shard = w.shard.borrow_mut();
-                for db in shard.ks.dbs.iter_mut() {
-                    commands::debug::reload_db(db, now_ms());
-                }
-            })
-            .await;
+            crate::features::persist::debug_reload(w).await?;
             encode::ok(out);
         }
         b"digest" if argv.len() == 2 => {

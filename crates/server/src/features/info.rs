@@ -150,11 +150,7 @@ async fn render(w: &crate::engine::tx::Route<'_>, argv: &[&[u8]]) -> String {
         );
     }
     if want("persistence") {
-        let _ = write!(
-            s,
-            "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_bgrewrite_status:ok\r\naof_last_write_status:ok\r\n\r\n",
-            shared.started_unix
-        );
+        crate::features::persist::info(w, &mut s).await;
     }
     if want("stats") {
         let _ = write!(

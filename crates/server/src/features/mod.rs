@@ -19,6 +19,7 @@ pub mod keyspace;
 pub mod migrate;
 pub mod monitor;
 pub mod multi;
+pub mod persist;
 pub mod pubsub;
 pub mod script;
 pub mod server;
@@ -33,6 +34,16 @@ pub fn globals(threads: usize) -> Globals {
         .with(monitor::Registry::new(threads))
         .with(pubsub::Registry::new(threads))
         .with(script::Cache::new(threads))
+        .with(persist::State::new(crate::engine::worker::now_ms() / 1000))
+}
+
+/// Starts the features' own tasks on a thread, once its reactor runs:
+/// thread 0 loads the dump file and watches the save points.
+pub fn start(w: &std::rc::Rc<crate::engine::worker::Worker>) {
+    if w.id == 0 {
+        persist::spawn_load_at_start(w);
+        persist::spawn_save_points(w);
+    }
 }
 
 /// The features' state on thread `id`.

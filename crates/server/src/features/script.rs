@@ -163,6 +163,37 @@ impl Cache {
     }
 }
 
+/// The code of every FUNCTION library, for the dump file.
+pub fn library_codes(w: &Worker) -> Vec<Arc<Vec<u8>>> {
+    w.shared
+        .global::<Cache>()
+        .libs
+        .read()
+        .map(|l| {
+            l.by_name
+                .values()
+                .map(|lib| Arc::clone(&lib.code))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Loads a FUNCTION library from the dump file, replacing one of its name.
+pub fn restore_library(w: &Worker, code: &[u8]) -> Result<(), String> {
+    let mut out = Vec::new();
+    function(
+        w,
+        false,
+        &[b"function", b"load", b"replace", code],
+        &mut out,
+    )
+    .map_err(|e| {
+        let mut m = Vec::new();
+        e.write(&mut m);
+        String::from_utf8_lossy(&m).trim().to_string()
+    })
+}
+
 /// SHA-1 of `body`, lowercase hex, as EVALSHA names scripts.
 pub fn sha1_hex(body: &[u8]) -> String {
     sha1_smol::Sha1::from(body).digest().to_string()

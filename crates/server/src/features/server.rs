@@ -1,8 +1,7 @@
-//! Server-wide commands: TIME, LASTSAVE, SHUTDOWN.
+//! Server-wide commands: TIME. (LASTSAVE, SAVE, BGSAVE and SHUTDOWN are
+//! persistence's: `persist.rs`.)
 
 use resp::encode;
-
-use crate::engine::worker::Worker;
 
 /// TIME's reply: unix seconds and microseconds (also from scripts).
 pub fn time(out: &mut Vec<u8>) {
@@ -12,17 +11,4 @@ pub fn time(out: &mut Vec<u8>) {
     encode::array_len(out, 2);
     encode::bulk(out, (us / 1_000_000).to_string().as_bytes());
     encode::bulk(out, (us % 1_000_000).to_string().as_bytes());
-}
-
-/// `LASTSAVE`: nothing is saved yet, so the start time, as a fresh
-/// Redis answers.
-pub fn lastsave(w: &Worker, out: &mut Vec<u8>) {
-    encode::integer(out, w.shared.started_unix as i64);
-}
-
-/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`: exits at once.
-pub fn shutdown() -> ! {
-    log::warn!("User requested shutdown...");
-    log::warn!("Tessera is now ready to exit, bye bye...");
-    std::process::exit(0);
 }

@@ -140,7 +140,7 @@ fn parse_loglevel(s: &str) -> Option<String> {
 /// redis.conf does not load unchanged yet.
 const INERT: &[(&str, &str)] = &[
     ("daemonize", "no"),
-    ("save", ""),
+    ("save", "3600 1 300 100 60 10000"),
     ("appendonly", "no"),
     ("appendfsync", "everysec"),
     ("dbfilename", "dump.rdb"),
@@ -327,6 +327,23 @@ impl Config {
                 }
             }
             n if is_eviction(n) => set_eviction(n, one()?)?,
+            // Each `save` line adds a point; the file's first one replaces
+            // the defaults, and `save ""` clears them all (as Redis).
+            "save" => {
+                let points = parse_save_points(&args.join(" "))?;
+                let v = match self.inert.iter().find(|(k, _)| k == "save") {
+                    Some((_, old)) if !points.is_empty() && !old.is_empty() => {
+                        format!("{old} {}", args.join(" "))
+                    }
+                    _ => args.join(" ").trim_matches('"').to_string(),
+                };
+                let v = if points.is_empty() { String::new() } else { v };
+                match self.inert.iter_mut().find(|(k, _)| k == "save") {
+                    Some(e) => e.1 = v,
+                    None => self.inert.push(("save".into(), v)),
+                }
+            }
+            "appendonly" if parse_yes_no(one()?)? => return Err(NO_AOF.into()),
             n if is_inert(n) => {
                 let v = args.join(" ");
                 match self.inert.iter_mut().find(|(k, _)| k == n) {
@@ -487,6 +504,16 @@ impl Runtime {
                     .and_then(|(_, v)| v.parse().ok())
             })
             .unwrap_or(5000)
+    }
+
+    /// The value of a setting kept as text (`dir`, `dbfilename`, `save`,
+    /// ...): what the file or CONFIG SET gave, else Redis's default.
+    pub fn text(&self, name: &str) -> String {
+        self.other
+            .read()
+            .ok()
+            .and_then(|o| o.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+            .unwrap_or_default()
     }
 
     pub fn requirepass(&self) -> Option<String> {
@@ -658,6 +685,17 @@ impl Runtime {
                 self.set_inert("lua-time-limit", &ms.to_string());
                 self.set_inert("busy-reply-threshold", &ms.to_string());
             }
+            "save" => {
+                parse_save_points(value).map_err(|e| bad(&e))?;
+                self.set_inert("save", value.trim());
+            }
+            "appendonly" if parse_yes_no(value).map_err(|e| bad(&e))? => return Err(bad(NO_AOF)),
+            "dir" => {
+                if !Path::new(value).is_dir() {
+                    return Err(bad("No such file or directory"));
+                }
+                self.set_inert("dir", value);
+            }
             n if is_inert(n) => self.set_inert(n, value),
             _ => {
                 return Err(format!(
@@ -667,6 +705,25 @@ impl Runtime {
         }
         Ok(())
     }
+}
+
+/// Why `appendonly yes` is refused: accepting it would promise a
+/// durability Tessera does not give yet.
+const NO_AOF: &str = "appendonly yes is not supported yet: Tessera keeps data across restarts with RDB snapshots (save, SAVE, BGSAVE) only";
+
+/// `save` points: pairs of `<seconds> <changes>`, or "" for none.
+pub fn parse_save_points(v: &str) -> Result<Vec<(u64, u64)>, String> {
+    let words: Vec<&str> = v.split_whitespace().filter(|w| *w != "\"\"").collect();
+    if words.len() % 2 != 0 {
+        return Err("Invalid save parameters".into());
+    }
+    words
+        .chunks(2)
+        .map(|p| match (p[0].parse::<u64>(), p[1].parse::<u64>()) {
+            (Ok(s), Ok(c)) => Ok((s, c)),
+            _ => Err("Invalid save parameters".into()),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,611 @@
+//! Persistence: RDB snapshots. SAVE, BGSAVE [SCHEDULE], LASTSAVE, the
+//! `save` points, SHUTDOWN's final save, DEBUG RELOAD, and loading the dump
+//! file at start. The file is Redis's (`storage::rdb::file`), so Redis and
+//! Tessera start from each other's.
+//!
+//! # The cut
+//!
+//! A snapshot is one point in time across all shards, taken without
+//! stopping them (no fork). It begins as a transaction over every shard
+//! (`Route::atomically`): while it holds them all, each database of each
+//! shard begins its snapshot (`Db::begin_snapshot`). A transaction that
+//! spans shards (MSET, RENAME, EXEC, a script) holds its shards for its
+//! whole run, so it is either wholly before the cut (it released them
+//! before the snapshot could hold them) or wholly after it: none is ever
+//! half in the file. Then the shards go on serving while the coordinator
+//! asks each in turn for the next part of its snapshot (about
+//! [`CHUNK`] bytes per request), database by database, and writes the
+//! parts to a temporary file; a shard that is about to change a key the
+//! walk has not reached writes that key's value at the cut first (see
+//! `storage::db`). The finished file is synced and renamed over the dump
+//! file, as Redis does.
+//!
+//! SAVE takes the same path inside a hold of every shard, so nothing runs
+//! until it is done (Redis's SAVE blocks the server too).
+//!
+//! # Loading
+//!
+//! At start, a dump file in `dir` is read by thread 0 while every thread
+//! already accepts connections: commands without the `loading` flag are
+//! answered `-LOADING`. Entries go to their shards in batches, which insert
+//! them in parallel with the reading. A file that does not load stops the
+//! server with the error (offset, key, type), as Redis does: it never goes
+//! on serving half a dataset.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use commands::Error;
+use resp::encode;
+use storage::rdb::file::{Aux, Item, Reader, Writer};
+use storage::Value;
+
+use crate::engine::tx::Route;
+use crate::engine::worker::{now_ms, Pending, Worker};
+use crate::host::config::parse_save_points;
+
+type Argv<'a> = &'a [&'a [u8]];
+
+/// About this many bytes of a shard's snapshot travel per request.
+const CHUNK: usize = 256 * 1024;
+
+/// Entries per batch sent to a shard while loading.
+const LOAD_BATCH: usize = 512;
+
+/// After a failed background save, the save points wait this long before
+/// trying again (Redis's CONFIG_BGSAVE_RETRY_DELAY).
+const RETRY_DELAY_MS: u64 = 5000;
+
+/// Redis's error for writes while the last background save failed.
+pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+
+/// Redis's error for commands sent while the dataset loads.
+pub const LOADING: &str = "LOADING Redis is loading the dataset in memory";
+
+/// The process's persistence state (registered in the engine's `Globals`).
+pub struct State {
+    /// The dump file is being loaded: commands without the `loading` flag
+    /// are refused.
+    pub loading: AtomicBool,
+    /// The last background save failed and `stop-writes-on-bgsave-error`
+    /// is on: writes are refused with [`MISCONF`].
+    pub refuse_writes: AtomicBool,
+    in_progress: AtomicBool,
+    /// BGSAVE SCHEDULE asked for one while another ran.
+    scheduled: AtomicBool,
+    /// Unix seconds of the last successful save (LASTSAVE).
+    lastsave: AtomicU64,
+    last_ok: AtomicBool,
+    /// Unix ms of the last failed try, for the retry delay.
+    last_fail_ms: AtomicU64,
+    /// Seconds the last background save took (-1: none yet).
+    last_bgsave_secs: AtomicI64,
+    /// Unix ms when the running save began (0: none).
+    started_ms: AtomicU64,
+    /// The shards' change counters summed at the last successful save's cut.
+    dirty_at_save: AtomicU64,
+    /// Successful saves since start (INFO rdb_saves).
+    saves: AtomicU64,
+    /// Keys loaded at start, and how long it took (ms).
+    loaded_keys: AtomicU64,
+    loading_started: AtomicU64,
+}
+
+impl State {
+    pub fn new(started_unix: u64) -> State {
+        State {
+            loading: AtomicBool::new(false),
+            refuse_writes: AtomicBool::new(false),
+            in_progress: AtomicBool::new(false),
+            scheduled: AtomicBool::new(false),
+            lastsave: AtomicU64::new(started_unix),
+            last_ok: AtomicBool::new(true),
+            last_fail_ms: AtomicU64::new(0),
+            last_bgsave_secs: AtomicI64::new(-1),
+            started_ms: AtomicU64::new(0),
+            dirty_at_save: AtomicU64::new(0),
+            saves: AtomicU64::new(0),
+            loaded_keys: AtomicU64::new(0),
+            loading_started: AtomicU64::new(0),
+        }
+    }
+}
+
+fn state(w: &Worker) -> &State {
+    w.shared.global::<State>()
+}
+
+/// The dump file's path: `dir`/`dbfilename`.
+fn dump_path(w: &Worker) -> PathBuf {
+    let c = &w.shared.config;
+    let dir = c.text("dir");
+    let name = c.text("dbfilename");
+    Path::new(if dir.is_empty() { "." } else { &dir }).join(if name.is_empty() {
+        "dump.rdb"
+    } else {
+        &name
+    })
+}
+
+/// The `save` points now set.
+pub fn save_points_of(w: &Worker) -> Vec<(u64, u64)> {
+    save_points(w)
+}
+
+fn save_points(w: &Worker) -> Vec<(u64, u64)> {
+    parse_save_points(&w.shared.config.text("save")).unwrap_or_default()
+}
+
+fn unix_secs() -> u64 {
+    now_ms() / 1000
+}
+
+/// The shards' change counters, summed.
+pub async fn dirty_total(r: &Route<'_>) -> u64 {
+    r.call_all(|w| w.shard.borrow().ks.dbs.iter().map(|d| d.dirty).sum::<u64>())
+        .await
+        .iter()
+        .sum()
+}
+
+/// `SAVE`
+pub async fn save_command(r: &Route<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+    if state(r).in_progress.load(Ordering::Acquire) {
+        return Err(Error::Static("ERR Background save already in progress"));
+    }
+    match save(r, true).await {
+        Ok(()) => {
+            encode::ok(out);
+            Ok(())
+        }
+        Err(_) => Err(Error::Static("ERR")),
+    }
+}
+
+/// `BGSAVE [SCHEDULE]`
+pub fn bgsave_command(w: &Worker, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+    let schedule = match argv.len() {
+        1 => false,
+        2 if argv[1].eq_ignore_ascii_case(b"schedule") => true,
+        _ => return Err(Error::Syntax),
+    };
+    if state(w).in_progress.load(Ordering::Acquire) {
+        if schedule {
+            state(w).scheduled.store(true, Ordering::Release);
+            encode::simple(out, b"Background saving scheduled");
+            return Ok(());
+        }
+        return Err(Error::Static("ERR Background save already in progress"));
+    }
+    start_bgsave(w);
+    encode::simple(out, b"Background saving started");
+    Ok(())
+}
+
+/// `LASTSAVE`
+pub fn lastsave(w: &Worker, out: &mut Vec<u8>) {
+    encode::integer(out, state(w).lastsave.load(Ordering::Acquire) as i64);
+}
+
+/// Starts a background save on this thread.
+fn start_bgsave(w: &Worker) {
+    let Some(me) = crate::engine::worker::current() else {
+        return;
+    };
+    if state(w).in_progress.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    log::info!("Background saving started");
+    rt::spawn_local(async move {
+        let r = Route::plain(&me);
+        let ok = save_claimed(&r, false).await.is_ok();
+        if ok {
+            log::info!("Background saving terminated with success");
+        }
+    });
+}
+
+/// Saves the dataset to the dump file: in the background (shards keep
+/// serving) or in the foreground (holding every shard until it is done).
+/// Errors are logged and recorded for INFO and MISCONF.
+pub async fn save(r: &Route<'_>, foreground: bool) -> Result<(), String> {
+    if state(r).in_progress.swap(true, Ordering::AcqRel) {
+        return Err("a save is already in progress".into());
+    }
+    save_claimed(r, foreground).await
+}
+
+/// [`save`], once this caller has set `in_progress`.
+async fn save_claimed(r: &Route<'_>, foreground: bool) -> Result<(), String> {
+    let st = state(r);
+    let began = Instant::now();
+    st.started_ms.store(now_ms(), Ordering::Release);
+    let result = if foreground {
+        r.atomically(0..r.nshards(), async |t: Route<'_>| {
+            write_snapshot(&t).await
+        })
+        .await
+    } else {
+        write_snapshot(r).await
+    };
+    st.started_ms.store(0, Ordering::Release);
+    match &result {
+        Ok(dirty) => {
+            st.lastsave.store(unix_secs(), Ordering::Release);
+            st.last_ok.store(true, Ordering::Release);
+            st.refuse_writes.store(false, Ordering::Release);
+            st.dirty_at_save.store(*dirty, Ordering::Release);
+            st.saves.fetch_add(1, Ordering::Relaxed);
+            log::info!("DB saved on disk");
+        }
+        Err(e) => {
+            log::warn!("Error saving DB on disk: {e}");
+            st.last_ok.store(false, Ordering::Release);
+            st.last_fail_ms.store(now_ms(), Ordering::Release);
+            let stop = r.shared.config.text("stop-writes-on-bgsave-error") != "no";
+            st.refuse_writes
+                .store(stop && !foreground, Ordering::Release);
+        }
+    }
+    if !foreground {
+        st.last_bgsave_secs
+            .store(began.elapsed().as_secs() as i64, Ordering::Release);
+    }
+    st.in_progress.store(false, Ordering::Release);
+    if st.scheduled.swap(false, Ordering::AcqRel) {
+        start_bgsave(r);
+    }
+    result.map(|_| ())
+}
+
+/// Takes the cut, writes every shard's snapshot to a temporary file and
+/// renames it over the dump file. Returns the change counters' sum at the
+/// cut.
+async fn write_snapshot(r: &Route<'_>) -> Result<u64, String> {
+    let cut: Vec<(u64, Vec<(u64, u64)>)> = r
+        .atomically(0..r.nshards(), async |t: Route<'_>| {
+            t.call_all(|w| {
+                let mut sh = w.shard.borrow_mut();
+                let dirty = sh.ks.dbs.iter().map(|d| d.dirty).sum::<u64>();
+                let sizes = sh.ks.dbs.iter_mut().map(|d| d.begin_snapshot()).collect();
+                (dirty, sizes)
+            })
+            .await
+        })
+        .await;
+    let dirty: u64 = cut.iter().map(|c| c.0).sum();
+    let path = dump_path(r);
+    let tmp = path.with_file_name(format!("temp-{}-{}.rdb", std::process::id(), now_ms()));
+    match write_file(r, &cut, &tmp).await {
+        Ok(file) => {
+            let finish = rt::off_thread(move || -> std::io::Result<()> {
+                file.sync_all()?;
+                std::fs::rename(&tmp, &path)?;
+                Ok(())
+            })
+            .await;
+            finish.map_err(|e| e.to_string())?;
+            Ok(dirty)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            // Every shard finishes its walk, so that the next snapshot
+            // starts from whole marks.
+            r.call_all(|w| {
+                for d in w.shard.borrow_mut().ks.dbs.iter_mut() {
+                    d.abort_snapshot();
+                }
+            })
+            .await;
+            Err(e)
+        }
+    }
+}
+
+/// Writes the file: header, functions, then each database's entries from
+/// every shard.
+async fn write_file(
+    r: &Route<'_>,
+    cut: &[(u64, Vec<(u64, u64)>)],
+    tmp: &Path,
+) -> Result<File, String> {
+    let ioerr = |e: std::io::Error| format!("{}: {e}", tmp.display());
+    let file = File::create(tmp).map_err(ioerr)?;
+    let aux = Aux {
+        ctime: unix_secs(),
+        used_mem: crate::host::sys::used_memory() as u64,
+        aof_base: false,
+    };
+    let mut w = Writer::new(BufWriter::with_capacity(1 << 20, file), &aux).map_err(ioerr)?;
+    for code in crate::features::script::library_codes(r) {
+        w.function(&code).map_err(ioerr)?;
+    }
+    let databases = cut.first().map_or(0, |c| c.1.len());
+    for db in 0..databases {
+        let size: u64 = cut.iter().map(|c| c.1[db].0).sum();
+        let expires: u64 = cut.iter().map(|c| c.1[db].1).sum();
+        if size > 0 {
+            w.select_db(db as u64, size, expires).map_err(ioerr)?;
+        }
+        for shard in 0..r.nshards() {
+            loop {
+                let chunk = r
+                    .call(shard, move |w| {
+                        w.shard.borrow_mut().ks.dbs[db].snapshot_step(CHUNK, now_ms())
+                    })
+                    .await
+                    .flatten();
+                // None: the snapshot was abandoned meanwhile (a shutdown's
+                // own save took over).
+                let Some(chunk) = chunk else {
+                    return Err("the snapshot was abandoned".into());
+                };
+                w.raw(&chunk.bytes).map_err(ioerr)?;
+                if chunk.done {
+                    break;
+                }
+            }
+        }
+    }
+    let buf = w.finish().map_err(ioerr)?;
+    buf.into_inner().map_err(|e| ioerr(e.into_error()))
+}
+
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`: saves first when asked
+/// to, or when save points are set and NOSAVE is not given; a failed save
+/// stops the shutdown unless FORCE.
+pub async fn shutdown(r: &Route<'_>, argv: Argv<'_>) -> Result<(), Error> {
+    let (mut nosave, mut save_flag, mut force) = (false, false, false);
+    for a in &argv[1..] {
+        match a.to_ascii_lowercase().as_slice() {
+            b"nosave" => nosave = true,
+            b"save" => save_flag = true,
+            b"now" => {}
+            b"force" => force = true,
+            b"abort" => return Err(Error::Static("ERR No shutdown in progress.")),
+            _ => return Err(Error::Syntax),
+        }
+    }
+    if nosave && save_flag {
+        return Err(Error::Syntax);
+    }
+    log::warn!("User requested shutdown...");
+    shutdown_saving(
+        r,
+        save_flag || (!nosave && !save_points(r).is_empty()),
+        force,
+    )
+    .await
+}
+
+/// Shuts down, saving first when `save`; returns only if that save failed
+/// (and not `force`).
+pub async fn shutdown_saving(r: &Route<'_>, save: bool, force: bool) -> Result<(), Error> {
+    if save {
+        log::info!("Saving the final RDB snapshot before exiting.");
+        // A background save in progress is abandoned (its walk finished,
+        // so this save starts from whole marks), as Redis kills its child.
+        if state(r).in_progress.swap(false, Ordering::AcqRel) {
+            r.call_all(|w| {
+                for d in w.shard.borrow_mut().ks.dbs.iter_mut() {
+                    d.abort_snapshot();
+                }
+            })
+            .await;
+        }
+        if save_claimed_fg(r).await.is_err() && !force {
+            log::warn!("Error trying to save the DB, can't exit.");
+            return Err(Error::Static("ERR Errors trying to SHUTDOWN. Check logs."));
+        }
+    }
+    log::warn!("Redis is now ready to exit, bye bye...");
+    std::process::exit(0);
+}
+
+async fn save_claimed_fg(r: &Route<'_>) -> Result<(), String> {
+    state(r).in_progress.store(true, Ordering::Release);
+    save_claimed(r, true).await
+}
+
+/// Checks the save points once a second (thread 0's task): the first
+/// whose seconds have passed since the last save with at least its
+/// changes made starts a background save. After a failure, not before
+/// [`RETRY_DELAY_MS`].
+pub fn spawn_save_points(w: &std::rc::Rc<Worker>) {
+    let w = std::rc::Rc::clone(w);
+    rt::spawn_local(async move {
+        loop {
+            rt::sleep(Duration::from_secs(1)).await;
+            let st = state(&w);
+            if st.in_progress.load(Ordering::Acquire) || st.loading.load(Ordering::Acquire) {
+                continue;
+            }
+            let points = save_points(&w);
+            if points.is_empty() {
+                continue;
+            }
+            let r = Route::plain(&w);
+            let changes = dirty_total(&r)
+                .await
+                .saturating_sub(st.dirty_at_save.load(Ordering::Acquire));
+            let since = unix_secs().saturating_sub(st.lastsave.load(Ordering::Acquire));
+            let may_retry = st.last_ok.load(Ordering::Acquire)
+                || now_ms().saturating_sub(st.last_fail_ms.load(Ordering::Acquire))
+                    > RETRY_DELAY_MS;
+            if let Some((secs, _)) = points
+                .iter()
+                .find(|&&(secs, n)| changes >= n && since >= secs && may_retry)
+            {
+                log::info!("{changes} changes in {secs} seconds. Saving...");
+                start_bgsave(&w);
+            }
+        }
+    });
+}
+
+/// Loads the dump file at start (thread 0's task), refusing commands with
+/// `-LOADING` meanwhile. A file that does not load stops the server.
+pub fn spawn_load_at_start(w: &std::rc::Rc<Worker>) {
+    let path = dump_path(w);
+    if !path.exists() {
+        return;
+    }
+    state(w).loading.store(true, Ordering::Release);
+    let w = std::rc::Rc::clone(w);
+    rt::spawn_local(async move {
+        let began = Instant::now();
+        let r = Route::plain(&w);
+        match load(&r, &path).await {
+            Ok(keys) => {
+                log::info!(
+                    "DB loaded from disk: {:.3} seconds ({keys} keys)",
+                    began.elapsed().as_secs_f64()
+                );
+                let st = state(&w);
+                st.loaded_keys.store(keys, Ordering::Release);
+                // Loading counts no change.
+                st.dirty_at_save
+                    .store(dirty_total(&r).await, Ordering::Release);
+                st.loading.store(false, Ordering::Release);
+            }
+            Err(e) => {
+                log::error!("Fatal error loading the DB: {e}. Exiting.");
+                std::process::exit(1);
+            }
+        }
+    });
+}
+
+/// Reads `path` into the shards (which must be empty of its keys);
+/// returns how many keys were loaded. Keys already expired are skipped, as
+/// a Redis master does.
+pub async fn load(r: &Route<'_>, path: &Path) -> Result<u64, String> {
+    let st = state(r);
+    st.loading_started.store(now_ms(), Ordering::Release);
+    let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut reader =
+        Reader::new(BufReader::with_capacity(1 << 20, file)).map_err(|e| e.to_string())?;
+    let n = r.nshards();
+    let databases = r.shared.config.startup.databases;
+    let now = now_ms();
+    let mut batches: Vec<Vec<Loaded>> = (0..n).map(|_| Vec::new()).collect();
+    let mut inflight: Vec<Pending<()>> = Vec::new();
+    let mut libraries = Vec::new();
+    let mut keys = 0u64;
+    loop {
+        match reader.next_item().map_err(|e| e.to_string())? {
+            Item::Entry {
+                db,
+                key,
+                value,
+                expire_ms,
+            } => {
+                let db = db as usize;
+                if db >= databases {
+                    return Err(format!(
+                        "the file has a database {db}, and this server is configured for {databases} (databases)"
+                    ));
+                }
+                if expire_ms.is_some_and(|at| at <= now) {
+                    continue;
+                }
+                let s = r.shard_of(&key);
+                batches[s].push((db, key, value, expire_ms));
+                keys += 1;
+                if batches[s].len() >= LOAD_BATCH {
+                    let batch = std::mem::take(&mut batches[s]);
+                    inflight.push(r.start(s, move |w| insert(w, batch)));
+                    if inflight.len() >= 4 * n {
+                        for p in inflight.drain(..) {
+                            p.finish(r).await;
+                        }
+                    }
+                }
+            }
+            Item::FunctionLib(code) => libraries.push(code),
+            Item::End => break,
+            _ => {}
+        }
+    }
+    for (s, batch) in batches.into_iter().enumerate() {
+        if !batch.is_empty() {
+            inflight.push(r.start(s, move |w| insert(w, batch)));
+        }
+    }
+    for p in inflight {
+        p.finish(r).await;
+    }
+    for code in libraries {
+        crate::features::script::restore_library(r, &code)
+            .map_err(|e| format!("function library: {e}"))?;
+    }
+    Ok(keys)
+}
+
+type Loaded = (usize, Vec<u8>, Value, Option<u64>);
+
+fn insert(w: &Worker, batch: Vec<Loaded>) {
+    let mut sh = w.shard.borrow_mut();
+    for (db, key, value, expire) in batch {
+        sh.ks.dbs[db].insert(&key, value, expire);
+    }
+}
+
+/// `DEBUG RELOAD`: saves, empties every database, loads the file back —
+/// all while holding every shard, as Redis does it in one blocking step.
+pub async fn debug_reload(r: &Route<'_>) -> Result<(), Error> {
+    r.atomically(0..r.nshards(), async |t: Route<'_>| {
+        save(&t, true)
+            .await
+            .map_err(|e| Error::Other(format!("ERR Error trying to save the DB: {e}")))?;
+        t.call_all(|w| w.shard.borrow_mut().ks.flush_all(now_ms()))
+            .await;
+        load(&t, &dump_path(&t))
+            .await
+            .map_err(|e| Error::Other(format!("ERR Error trying to load the RDB dump: {e}")))?;
+        Ok(())
+    })
+    .await
+}
+
+/// INFO's persistence section.
+pub async fn info(r: &Route<'_>, s: &mut String) {
+    use std::fmt::Write as _;
+    let st = state(r);
+    let dirty = dirty_total(r)
+        .await
+        .saturating_sub(st.dirty_at_save.load(Ordering::Acquire));
+    let started = st.started_ms.load(Ordering::Acquire);
+    let running = st.in_progress.load(Ordering::Acquire);
+    let loading = st.loading.load(Ordering::Acquire);
+    let _ = write!(
+        s,
+        "# Persistence\r\nloading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\n",
+        u8::from(loading)
+    );
+    if loading {
+        let _ = write!(
+            s,
+            "loading_start_time:{}\r\nloading_total_bytes:0\r\nloading_rdb_used_mem:0\r\nloading_loaded_bytes:0\r\nloading_loaded_perc:0.00\r\nloading_eta_seconds:1\r\n",
+            st.loading_started.load(Ordering::Acquire) / 1000
+        );
+    }
+    let _ = write!(
+        s,
+        "rdb_changes_since_last_save:{dirty}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:{}\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n\r\n",
+        u8::from(running),
+        st.lastsave.load(Ordering::Acquire),
+        if st.last_ok.load(Ordering::Acquire) { "ok" } else { "err" },
+        st.last_bgsave_secs.load(Ordering::Acquire),
+        if running && started > 0 {
+            (now_ms().saturating_sub(started) / 1000) as i64
+        } else {
+            -1
+        },
+        st.saves.load(Ordering::Acquire),
+        st.loaded_keys.load(Ordering::Acquire),
+    );
+}
