@@ -22,7 +22,5 @@ pub fn lastsave(w: &Worker, out: &mut Vec<u8>) {
 
 /// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`: exits at once.
 pub fn shutdown() -> ! {
-    log::warn!("User requested shutdown...");
-    log::warn!("Tessera is now ready to exit, bye bye...");
-    std::process::exit(0);
+    crate::host::logging::exit(0)
 }
