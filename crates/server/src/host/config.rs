@@ -105,24 +105,7 @@ impl Default for Config {
     }
 }
 
-/// Redis's memory units: `1k` = 1000, `1kb` = 1024, likewise m/mb, g/gb.
-pub fn parse_memory(s: &str) -> Option<usize> {
-    let l = s.to_ascii_lowercase();
-    let (num, mul) = [
-        ("gb", 1usize << 30),
-        ("mb", 1 << 20),
-        ("kb", 1 << 10),
-        ("g", 1_000_000_000),
-        ("m", 1_000_000),
-        ("k", 1000),
-        ("b", 1),
-    ]
-    .iter()
-    .find_map(|(suf, m)| l.strip_suffix(suf).map(|n| (n.to_string(), *m)))
-    .unwrap_or((l.clone(), 1));
-    let n: i64 = num.parse().ok()?;
-    usize::try_from(n).ok()?.checked_mul(mul)
-}
+pub use crate::host::directives::parse_memory;
 
 fn parse_yes_no(s: &str) -> Result<bool, String> {
     match s.to_ascii_lowercase().as_str() {

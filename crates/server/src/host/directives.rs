@@ -14,8 +14,6 @@
 //! only because Debian's stock redis.conf or Redis's test-suite config sets
 //! them; they are inert.
 
-use crate::host::config::parse_memory;
-
 /// How a directive's value is read and shown.
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
@@ -264,6 +262,25 @@ pub static DIRECTIVES: &[Directive] = &[
     d("replica-priority", Int(0, I32), "100").alias("slave-priority"),
 ];
 
+/// Redis's memory units: `1k` = 1000, `1kb` = 1024, likewise m/mb, g/gb.
+pub fn parse_memory(s: &str) -> Option<usize> {
+    let l = s.to_ascii_lowercase();
+    let (num, mul) = [
+        ("gb", 1usize << 30),
+        ("mb", 1 << 20),
+        ("kb", 1 << 10),
+        ("g", 1_000_000_000),
+        ("m", 1_000_000),
+        ("k", 1000),
+        ("b", 1),
+    ]
+    .iter()
+    .find_map(|(suf, m)| l.strip_suffix(suf).map(|n| (n.to_string(), *m)))
+    .unwrap_or((l.clone(), 1));
+    let n: i64 = num.parse().ok()?;
+    usize::try_from(n).ok()?.checked_mul(mul)
+}
+
 /// `client-output-buffer-limit`'s default, as CONFIG GET shows it.
 pub const OUTPUT_LIMITS_DEFAULT: &str =
     "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
@@ -317,7 +334,12 @@ pub fn parse(d: &Directive, args: &[&str], current: &str) -> Result<String, Stri
                     names.join(", ")
                 ));
             }
-            v
+            // Two names for one value: Redis shows the first.
+            if d.name == "oom-score-adj" && v == "relative" {
+                "yes".into()
+            } else {
+                v
+            }
         }
         Flags(names) => {
             let words: Vec<String> = args
