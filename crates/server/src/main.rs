@@ -101,11 +101,8 @@ fn main() {
         }
     };
     let cfg = Config::from_flags(&flags).unwrap_or_else(|e| fail(e));
-    env_logger::Builder::new()
-        .filter_level(host::sys::level_filter(&cfg.loglevel))
-        .parse_env("RUST_LOG")
-        .format_timestamp_millis()
-        .init();
+    let logfile = cfg.other("logfile");
+    host::logging::check_logfile(&logfile).unwrap_or_else(|e| fail(e));
 
     // Our listeners bind with SO_REUSEPORT, which would let a second server share
     // the port silently: bind once without it to find out. A refusal can also
@@ -137,6 +134,7 @@ fn main() {
         );
         cfg.maxclients = fit;
     }
+    start_process(&cfg, &logfile, port);
     let table: &'static commands::CommandTable = Box::leak(Box::new(commands::table()));
     let threads = cfg.threads;
     let shared = Arc::new(Shared {
@@ -245,13 +243,13 @@ fn main() {
             Err(_) => fail("a reactor thread failed to start"),
         }
     }
+    log::info!("Ready to accept connections");
     log::info!(
-        "Tessera {} ready to accept connections on {}:{} ({} threads, pid {})",
+        "Tessera {} listening on {}:{} with {} threads",
         env!("CARGO_PKG_VERSION"),
         cfg.bind,
         port,
         threads,
-        std::process::id()
     );
     // SIGTERM / SIGINT: thread 0 shuts down as SHUTDOWN does (saving first
     // when save points are set); if that save fails the server goes on, as
@@ -279,6 +277,62 @@ fn main() {
             }),
         );
     }
+}
+
+/// The process's start, as Redis makes it: `daemonize`, the log, the lines
+/// Redis prints while it starts (tools and Redis's test suite look for
+/// them), the pid file. Runs before any thread starts.
+fn start_process(cfg: &Config, logfile: &str, port: u16) {
+    use std::io::IsTerminal;
+    let daemon = cfg.other("daemonize") == "yes";
+    if daemon {
+        host::logging::daemonize().unwrap_or_else(|e| fail(e));
+    }
+    let syslog_ident = cfg.other("syslog-ident");
+    let syslog_facility = cfg.other("syslog-facility");
+    let syslog = (cfg.other("syslog-enabled") == "yes")
+        .then_some((syslog_ident.as_str(), syslog_facility.as_str()));
+    host::logging::init(&cfg.loglevel, logfile, syslog);
+    let pid = std::process::id();
+    log::warn!("oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo");
+    log::warn!(
+        "Redis version={}, bits=64, commit=00000000, modified=0, pid={pid}, just started",
+        features::info::REDIS_VERSION
+    );
+    if cfg.config_file.is_some() {
+        log::warn!("Configuration loaded");
+    } else {
+        log::warn!("Warning: no config file specified, using the default config. In order to specify a config file use tessera-server --config /path/to/redis.conf");
+    }
+    host::logging::server_role();
+    let logo = cfg.other("always-show-logo") == "yes"
+        || (logfile.is_empty() && !daemon && std::io::stdout().is_terminal());
+    if logo {
+        log::info!(
+            "Tessera {} (Redis {} compatible) 64 bit",
+            env!("CARGO_PKG_VERSION"),
+            features::info::REDIS_VERSION
+        );
+        log::info!("Running in standalone mode");
+        log::info!("Port: {port}");
+        log::info!("PID: {pid}");
+    } else {
+        log::info!("Running mode=standalone, port={port}.");
+    }
+    let inert = cfg.inert_in_file();
+    if !inert.is_empty() {
+        log::warn!(
+            "these directives are accepted but have no effect yet: {}",
+            inert.join(", ")
+        );
+    }
+    let pidfile = cfg.other("pidfile");
+    if !pidfile.is_empty() {
+        host::logging::write_pidfile(&pidfile);
+    } else if daemon {
+        host::logging::write_pidfile("/var/run/redis.pid");
+    }
+    log::warn!("Server initialized");
 }
 
 /// Accepts connections on this thread's listener until the process exits.

@@ -418,14 +418,18 @@ async fn run_command(
     }
     let Some(spec) = s.lookup(w, argv[0]) else {
         flush_window(w, &mut b.window, &mut s.out).await;
+        let at = s.out.len();
         Error::unknown_command(argv[0], &argv[1..]).write(&mut s.out);
+        w.stats.error_reply(&s.out, at);
         multi::flag_error(client);
         return Ok(Step::Next);
     };
     if let Some(e) = refusal(w, client, s, spec, argv) {
         flush_window(w, &mut b.window, &mut s.out).await;
         w.stats.rejected(spec.id);
+        let at = s.out.len();
         e.write(&mut s.out);
+        w.stats.error_reply(&s.out, at);
         multi::flag_error(client);
         return Ok(Step::Next);
     }
@@ -436,7 +440,9 @@ async fn run_command(
     if let Some(e) = refused_while_subscribed(client, spec, argv) {
         flush_window(w, &mut b.window, &mut s.out).await;
         w.stats.rejected(spec.id);
+        let at = s.out.len();
         e.write(&mut s.out);
+        w.stats.error_reply(&s.out, at);
         multi::flag_error(client);
         return Ok(Step::Next);
     }
@@ -545,6 +551,7 @@ async fn admit_memory(
     }
     flush_window(w, &mut b.window, out).await;
     w.stats.rejected(spec.id);
+    let at = out.len();
     if spec.name == "exec" {
         // EXEC refused discards the transaction, as in Redis.
         Error::Other(format!(
@@ -558,6 +565,7 @@ async fn admit_memory(
         Error::Static(commands::error::OOM).write(out);
         multi::flag_error(client);
     }
+    w.stats.error_reply(out, at);
     false
 }
 

@@ -175,7 +175,14 @@ pub struct WorkerStats {
     pub evicted: Cell<u64>,
     /// Per command, by `CommandSpec::id` (INFO commandstats).
     pub cmds: Box<[CmdStat]>,
+    /// Error replies by their first word (`ERR`, `WRONGTYPE`, ...), for
+    /// INFO errorstats and total_error_replies; a few distinct words, so a
+    /// short list beats a map. Summed over threads when INFO asks.
+    pub errors: RefCell<Vec<(Box<[u8]>, u64)>>,
 }
+
+/// As Redis: past this many distinct error words, new ones are not tracked.
+const ERROR_WORDS_MAX: usize = 128;
 
 /// One command's counters on one thread. A call is counted where the
 /// connection reads it (or where EXEC runs it); a failure where it runs.
@@ -215,6 +222,26 @@ impl WorkerStats {
     pub fn failed_if_error(&self, id: usize, out: &[u8], at: usize) {
         if out.get(at) == Some(&b'-') {
             self.failed(id);
+            self.error_reply(out, at);
+        }
+    }
+
+    /// Counts the error reply written from `at` on (if it is one) under its
+    /// first word.
+    pub fn error_reply(&self, out: &[u8], at: usize) {
+        let Some(text) = out.get(at..).and_then(|r| r.strip_prefix(b"-")) else {
+            return;
+        };
+        let end = text
+            .iter()
+            .position(|&b| b == b' ' || b == b'\r')
+            .unwrap_or(text.len());
+        let word = &text[..end];
+        let mut errors = self.errors.borrow_mut();
+        if let Some(e) = errors.iter_mut().find(|(w, _)| **w == *word) {
+            e.1 += 1;
+        } else if errors.len() < ERROR_WORDS_MAX {
+            errors.push((word.into(), 1));
         }
     }
 
@@ -571,6 +598,7 @@ impl Worker {
             c.rejected.set(0);
             c.failed.set(0);
         }
+        self.stats.errors.borrow_mut().clear();
         self.stats.last_sample.set((0, 0));
         let mut shard = self.shard.borrow_mut();
         shard.stats = Default::default();

@@ -27,6 +27,8 @@ struct Part {
     cmds: Vec<(u64, u64, u64)>,
     /// This thread's pub/sub channels and patterns (for Stats).
     pubsub: (Vec<Vec<u8>>, Vec<Vec<u8>>),
+    /// Error replies by first word (for Errorstats).
+    errors: Vec<(Box<[u8]>, u64)>,
 }
 
 /// How many different names `names` holds.
@@ -84,6 +86,7 @@ async fn render(w: &crate::engine::tx::Route<'_>, argv: &[&[u8]]) -> String {
                 } else {
                     Vec::new()
                 },
+                errors: w.stats.errors.borrow().clone(),
                 pubsub: if want_stats {
                     crate::features::pubsub::names(w)
                 } else {
@@ -104,23 +107,31 @@ async fn render(w: &crate::engine::tx::Route<'_>, argv: &[&[u8]]) -> String {
     let mut s = String::new();
     let uptime = shared.started.elapsed().as_secs();
     if want("server") {
+        let config_file = cfg
+            .config_file
+            .as_ref()
+            .map(|f| {
+                std::fs::canonicalize(f)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|_| f.clone())
+            })
+            .unwrap_or_default();
+        let hz = shared.config.hz.load(Ordering::Relaxed);
         let _ = write!(
             s,
-            "# Server\r\nredis_version:{REDIS_VERSION}\r\ntessera_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nthreads:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\n\r\n",
-            env!("CARGO_PKG_VERSION"),
-            std::env::consts::OS,
-            std::env::consts::ARCH,
+            "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{hz}\r\nconfigured_hz:{hz}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{config_file}\r\nio_threads_active:0\r\ntessera_version:{}\r\nthreads:{}\r\n\r\n",
+            sys::os_name(),
             std::process::id(),
             shared.run_id,
             cfg.port,
             now_ms() * 1000,
             uptime,
             uptime / 86400,
-            shared.config.hz.load(Ordering::Relaxed),
-            shared.config.hz.load(Ordering::Relaxed),
-            shared.threads,
+            // Redis's LRU clock: seconds, in 24 bits.
+            (now_ms() / 1000) & ((1 << 24) - 1),
             std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
-            cfg.config_file.clone().unwrap_or_default(),
+            env!("CARGO_PKG_VERSION"),
+            shared.threads,
         );
     }
     if want("clients") {
@@ -135,27 +146,49 @@ async fn render(w: &crate::engine::tx::Route<'_>, argv: &[&[u8]]) -> String {
     }
     if want("memory") {
         let rss = sys::rss_bytes();
-        let max = storage::evict::maxmemory();
+        let max = storage::evict::maxmemory() as usize;
         let peak = sys::peak_memory().max(used);
+        let system = sys::total_system_memory();
+        let ratio = |a: usize, b: usize| if b > 0 { a as f64 / b as f64 } else { 0.0 };
+        // The allocator's own figures (active, resident pages) are not
+        // asked of mimalloc: what is allocated is counted by the global
+        // allocator, the rest is the process's RSS, so the allocator's
+        // fragmentation shows as 1 and all of RSS's excess as rss overhead.
         let _ = write!(
             s,
-            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_lua:0\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:mimalloc\r\nlazyfree_pending_objects:{}\r\n\r\n",
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:0\r\nused_memory_startup:0\r\nused_memory_dataset:{used}\r\nused_memory_dataset_perc:100.00%\r\nallocator_allocated:{used}\r\nallocator_active:{used}\r\nallocator_resident:{used}\r\ntotal_system_memory:{system}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:0\r\nused_memory_vm_eval:0\r\nused_memory_lua_human:0B\r\nused_memory_scripts_eval:0\r\nnumber_of_cached_scripts:0\r\nnumber_of_functions:0\r\nnumber_of_libraries:0\r\nused_memory_vm_functions:0\r\nused_memory_vm_total:0\r\nused_memory_vm_total_human:0B\r\nused_memory_functions:0\r\nused_memory_scripts:0\r\nused_memory_scripts_human:0B\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nallocator_frag_ratio:1.00\r\nallocator_frag_bytes:0\r\nallocator_rss_ratio:1.00\r\nallocator_rss_bytes:0\r\nrss_overhead_ratio:{:.2}\r\nrss_overhead_bytes:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:0\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\nmem_allocator:mimalloc\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:{}\r\nlazyfreed_objects:0\r\n\r\n",
             human(used),
             human(rss),
             human(peak),
-            human(max as usize),
+            ratio(used, peak) * 100.0,
+            human(system),
+            human(max),
             storage::evict::policy().name(),
-            if used > 0 { rss as f64 / used as f64 } else { 0.0 },
+            ratio(rss, used),
+            rss as i64 - used as i64,
+            ratio(rss, used),
+            rss as i64 - used as i64,
             sys::lazyfree_pending(),
         );
     }
     if want("persistence") {
         crate::features::persist::info(w, &mut s).await;
     }
+    let errors = {
+        let mut merged: Vec<(&[u8], u64)> = Vec::new();
+        for (word, n) in parts.iter().flat_map(|p| p.errors.iter()) {
+            match merged.iter_mut().find(|(w, _)| *w == &word[..]) {
+                Some(e) => e.1 += n,
+                None => merged.push((word, *n)),
+            }
+        }
+        merged.sort();
+        merged
+    };
     if want("stats") {
         let _ = write!(
             s,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\nmigrate_cached_sockets:{}\r\ntotal_error_replies:{}\r\n\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:0\r\ntotal_net_output_bytes:0\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:0.00\r\ninstantaneous_output_kbps:0.00\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:0\r\nevicted_keys:{}\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:0\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:{}\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:0\r\ntotal_writes_processed:0\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\n\r\n",
             shared.total_connections.load(Ordering::Relaxed),
             sum(|p| p.commands),
             sum(|p| p.ops),
@@ -167,11 +200,7 @@ async fn render(w: &crate::engine::tx::Route<'_>, argv: &[&[u8]]) -> String {
             distinct(parts.iter().flat_map(|p| &p.pubsub.0)),
             distinct(parts.iter().flat_map(|p| &p.pubsub.1)),
             crate::features::migrate::CACHED_SOCKETS.load(Ordering::Relaxed),
-            parts
-                .iter()
-                .flat_map(|p| p.cmds.iter())
-                .map(|c| c.1 + c.2)
-                .sum::<u64>(),
+            errors.iter().map(|e| e.1).sum::<u64>(),
         );
     }
     if want("replication") {
@@ -181,7 +210,7 @@ async fn render(w: &crate::engine::tx::Route<'_>, argv: &[&[u8]]) -> String {
         let (u, sy) = sys::cpu_times();
         let _ = write!(
             s,
-            "# CPU\r\nused_cpu_sys:{sy:.6}\r\nused_cpu_user:{u:.6}\r\n\r\n"
+            "# CPU\r\nused_cpu_sys:{sy:.6}\r\nused_cpu_user:{u:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\nused_cpu_sys_main_thread:0.000000\r\nused_cpu_user_main_thread:0.000000\r\n\r\n"
         );
     }
     if want_cmdstats {
@@ -202,6 +231,20 @@ async fn render(w: &crate::engine::tx::Route<'_>, argv: &[&[u8]]) -> String {
             }
         }
         s.push_str("\r\n");
+    }
+    if want("errorstats") {
+        s.push_str("# Errorstats\r\n");
+        for (word, n) in &errors {
+            let _ = write!(
+                s,
+                "errorstat_{}:count={n}\r\n",
+                String::from_utf8_lossy(word)
+            );
+        }
+        s.push_str("\r\n");
+    }
+    if want("cluster") {
+        s.push_str("# Cluster\r\ncluster_enabled:0\r\n\r\n");
     }
     if want("keyspace") {
         s.push_str("# Keyspace\r\n");

@@ -384,6 +384,7 @@ pub async fn shutdown(r: &Route<'_>, argv: Argv<'_>) -> Result<(), Error> {
 /// Shuts down, saving first when `save`; returns only if that save failed
 /// (and not `force`).
 pub async fn shutdown_saving(r: &Route<'_>, save: bool, force: bool) -> Result<(), Error> {
+    log::warn!("User requested shutdown...");
     if save {
         log::info!("Saving the final RDB snapshot before exiting.");
         // A background save in progress is abandoned (its walk finished,
@@ -401,8 +402,7 @@ pub async fn shutdown_saving(r: &Route<'_>, save: bool, force: bool) -> Result<(
             return Err(Error::Static("ERR Errors trying to SHUTDOWN. Check logs."));
         }
     }
-    log::warn!("Redis is now ready to exit, bye bye...");
-    std::process::exit(0);
+    crate::host::logging::exit(0)
 }
 
 async fn save_claimed_fg(r: &Route<'_>) -> Result<(), String> {

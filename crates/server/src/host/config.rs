@@ -11,6 +11,8 @@ use std::sync::RwLock;
 use clap::Parser;
 use storage::evict;
 
+use crate::host::directives;
+
 /// Command-line flags.
 #[derive(Parser, Debug, Default)]
 #[command(
@@ -72,8 +74,12 @@ pub struct Config {
     /// `notify-keyspace-events`, as `storage::notify` bits.
     pub notify_keyspace_events: u32,
     pub config_file: Option<String>,
-    /// Inert options the file set (see `INERT`), echoed by CONFIG GET.
+    /// Inert options the file set (see `INERT`) and the values of the
+    /// directives of `host::directives` the file set, echoed by CONFIG GET.
     pub inert: Vec<(String, String)>,
+    /// Names of the directives the file set that are kept, not acted on
+    /// (or acted on: `directives::Directive::acted_on` tells), in order.
+    pub set_in_file: Vec<String>,
 }
 
 impl Default for Config {
@@ -94,28 +100,12 @@ impl Default for Config {
             notify_keyspace_events: 0,
             config_file: None,
             inert: Vec::new(),
+            set_in_file: Vec::new(),
         }
     }
 }
 
-/// Redis's memory units: `1k` = 1000, `1kb` = 1024, likewise m/mb, g/gb.
-pub fn parse_memory(s: &str) -> Option<usize> {
-    let l = s.to_ascii_lowercase();
-    let (num, mul) = [
-        ("gb", 1usize << 30),
-        ("mb", 1 << 20),
-        ("kb", 1 << 10),
-        ("g", 1_000_000_000),
-        ("m", 1_000_000),
-        ("k", 1000),
-        ("b", 1),
-    ]
-    .iter()
-    .find_map(|(suf, m)| l.strip_suffix(suf).map(|n| (n.to_string(), *m)))
-    .unwrap_or((l.clone(), 1));
-    let n: i64 = num.parse().ok()?;
-    usize::try_from(n).ok()?.checked_mul(mul)
-}
+pub use crate::host::directives::parse_memory;
 
 fn parse_yes_no(s: &str) -> Result<bool, String> {
     match s.to_ascii_lowercase().as_str() {
@@ -125,13 +115,10 @@ fn parse_yes_no(s: &str) -> Result<bool, String> {
     }
 }
 
+/// Redis 7.0's log levels (`nothing` came in 7.2).
 fn parse_loglevel(s: &str) -> Option<String> {
     let l = s.to_ascii_lowercase();
-    matches!(
-        l.as_str(),
-        "debug" | "verbose" | "notice" | "warning" | "nothing"
-    )
-    .then_some(l)
+    matches!(l.as_str(), "debug" | "verbose" | "notice" | "warning").then_some(l)
 }
 
 /// Options accepted in a config file and by CONFIG SET that Tessera does not
@@ -173,6 +160,15 @@ const INERT: &[(&str, &str)] = &[
     ("rdb-save-incremental-fsync", "yes"),
     ("enable-debug-command", "no"),
     ("appendfilename", "appendonly.aof"),
+    // The AOF's tuning: no effect while `appendonly` is no, in Redis too.
+    ("appenddirname", "appendonlydir"),
+    ("no-appendfsync-on-rewrite", "no"),
+    ("auto-aof-rewrite-percentage", "100"),
+    ("auto-aof-rewrite-min-size", "67108864"),
+    ("aof-load-truncated", "yes"),
+    ("aof-use-rdb-preamble", "yes"),
+    ("aof-timestamp-enabled", "no"),
+    ("rdb-del-sync-files", "no"),
     ("activedefrag", "no"),
     ("jemalloc-bg-thread", "yes"),
     ("lua-time-limit", "5000"),
@@ -253,6 +249,7 @@ const IMMUTABLE_INERT: &[&str] = &[
     "io-threads",
     "always-show-logo",
     "appendfilename",
+    "appenddirname",
     "enable-debug-command",
     "tcp-backlog",
 ];
@@ -308,7 +305,7 @@ impl Config {
             "timeout" => self.timeout = num(one()?)?,
             "loglevel" => {
                 self.loglevel = parse_loglevel(one()?).ok_or(
-                    "Invalid log level. Must be one of debug, verbose, notice, warning, nothing",
+                    "argument(s) must be one of the following: debug, verbose, notice, warning",
                 )?
             }
             "proto-max-bulk-len" => self.proto_max_bulk_len = mem(one()?)?.max(1024 * 1024),
@@ -344,7 +341,24 @@ impl Config {
                 }
             }
             "appendonly" if parse_yes_no(one()?)? => return Err(NO_AOF.into()),
+            n if directives::find(n).is_some() => {
+                let Some(d) = directives::find(n) else {
+                    return Ok(());
+                };
+                let words: Vec<&str> = args.iter().map(String::as_str).collect();
+                let v = directives::parse(d, &words, &self.other(d.name))?;
+                match self.inert.iter_mut().find(|(k, _)| k == d.name) {
+                    Some(e) => e.1 = v,
+                    None => self.inert.push((d.name.to_string(), v)),
+                }
+                if !self.set_in_file.iter().any(|k| k == d.name) {
+                    self.set_in_file.push(d.name.to_string());
+                }
+            }
             n if is_inert(n) => {
+                if !self.set_in_file.iter().any(|k| k == n) {
+                    self.set_in_file.push(n.to_string());
+                }
                 let v = args.join(" ");
                 match self.inert.iter_mut().find(|(k, _)| k == n) {
                     Some(e) => e.1 = v,
@@ -358,6 +372,40 @@ impl Config {
 
     /// Reads a redis.conf-syntax file; the error names the file and line.
     pub fn load_file(&mut self, path: &str) -> Result<(), String> {
+        self.read_file(path, 0)?;
+        self.config_file = Some(path.to_string());
+        Ok(())
+    }
+
+    /// A directive's value: as set (by the file), else its default.
+    pub fn other(&self, name: &str) -> String {
+        self.inert
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| directives::find(name).map(|d| d.default.to_string()))
+            .or_else(|| {
+                INERT
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            })
+            .unwrap_or_default()
+    }
+
+    /// The directives the file set that Tessera keeps but does not act on
+    /// yet, for the one warning line at start.
+    pub fn inert_in_file(&self) -> Vec<&str> {
+        self.set_in_file
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !directives::find(n).is_some_and(|d| d.acted_on))
+            .filter(|n| !PERSISTENCE_ACTED_ON.contains(n))
+            .collect()
+    }
+
+    /// One file, and the files it `include`s (as Redis, at most a few deep).
+    fn read_file(&mut self, path: &str, depth: usize) -> Result<(), String> {
         let text = std::fs::read_to_string(Path::new(path))
             .map_err(|e| format!("can't open config file '{path}': {e}"))?;
         for (i, line) in text.lines().enumerate() {
@@ -374,10 +422,13 @@ impl Config {
             let Some((name, rest)) = words.split_first() else {
                 continue;
             };
+            if name.eq_ignore_ascii_case("include") && rest.len() == 1 && depth < 8 {
+                self.read_file(&rest[0], depth + 1)?;
+                continue;
+            }
             self.apply(name, rest)
                 .map_err(|e| format!("config file {path}, line {}: {e}: '{line}'", i + 1))?;
         }
-        self.config_file = Some(path.to_string());
         Ok(())
     }
 
@@ -470,13 +521,14 @@ impl Runtime {
             hz: AtomicUsize::new(c.hz),
             notify_keyspace_events: AtomicU32::new(c.notify_keyspace_events),
             loglevel: RwLock::new(c.loglevel.clone()),
+            // A name both lists know is the typed directive's.
             other: RwLock::new(
                 INERT
                     .iter()
-                    .map(|(k, v)| {
-                        let set = c.inert.iter().find(|(n, _)| n == k);
-                        (k.to_string(), set.map_or(v.to_string(), |(_, v)| v.clone()))
-                    })
+                    .map(|(k, _)| *k)
+                    .filter(|k| directives::find(k).is_none())
+                    .chain(directives::DIRECTIVES.iter().map(|d| d.name))
+                    .map(|k| (k.to_string(), c.other(k)))
                     .collect(),
             ),
             startup: c.clone(),
@@ -573,9 +625,24 @@ impl Runtime {
             }
         }
         if let Ok(o) = self.other.read() {
-            v.extend(o.iter().cloned());
+            for (k, val) in o.iter() {
+                v.push((k.clone(), val.clone()));
+                if let Some(alias) = directives::find(k).and_then(|d| d.alias) {
+                    v.push((alias.to_string(), val.clone()));
+                }
+            }
         }
         v
+    }
+
+    /// The current value of one of the kept directives (`INERT` or
+    /// `host::directives`).
+    pub fn other(&self, name: &str) -> String {
+        self.other
+            .read()
+            .ok()
+            .and_then(|o| o.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+            .unwrap_or_default()
     }
 
     /// The name CONFIG SET knows `name` by (for an alias, its setting's
@@ -606,6 +673,13 @@ impl Runtime {
         }
         if let Some(l) = storage::limits::find(&lower) {
             return Ok(l.name.to_string());
+        }
+        if let Some(d) = directives::find(&lower) {
+            return if d.immutable {
+                Err(bad("can't set immutable config"))
+            } else {
+                Ok(d.name.to_string())
+            };
         }
         if all.iter().any(|(k, _)| *k == lower) {
             return Ok(lower);
@@ -646,7 +720,9 @@ impl Runtime {
                 self.notify_keyspace_events.store(flags, Ordering::Relaxed);
             }
             "loglevel" => {
-                let l = parse_loglevel(value).ok_or_else(|| bad("argument(s) must be one of the following: debug, verbose, notice, warning, nothing"))?;
+                let l = parse_loglevel(value).ok_or_else(|| {
+                    bad("argument(s) must be one of the following: debug, verbose, notice, warning")
+                })?;
                 log::set_max_level(crate::host::sys::level_filter(&l));
                 if let Ok(mut g) = self.loglevel.write() {
                     *g = l;
@@ -679,6 +755,16 @@ impl Runtime {
                 }
             }
             n if is_eviction(n) => set_eviction(n, value).map_err(|e| bad(&e))?,
+            n if directives::find(n).is_some() => {
+                let Some(d) = directives::find(n) else {
+                    return Ok(());
+                };
+                if d.immutable {
+                    return Err(bad("can't set immutable config"));
+                }
+                let v = directives::parse(d, &[value], &self.other(d.name)).map_err(|e| bad(&e))?;
+                self.set_inert(d.name, &v);
+            }
             // Redis 7's alias pair: setting one sets both.
             "lua-time-limit" | "busy-reply-threshold" => {
                 let ms = num(value)?;
@@ -710,6 +796,9 @@ impl Runtime {
 /// Why `appendonly yes` is refused: accepting it would promise a
 /// durability Tessera does not give yet.
 const NO_AOF: &str = "appendonly yes is not supported yet: Tessera keeps data across restarts with RDB snapshots (save, SAVE, BGSAVE) only";
+
+/// Persistence settings of [`INERT`] that `features/persist.rs` reads.
+const PERSISTENCE_ACTED_ON: &[&str] = &["dir", "dbfilename", "stop-writes-on-bgsave-error"];
 
 /// `save` points: pairs of `<seconds> <changes>`, or "" for none.
 pub fn parse_save_points(v: &str) -> Result<Vec<(u64, u64)>, String> {

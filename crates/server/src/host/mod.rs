@@ -1,3 +1,5 @@
 //! What the process gets from outside: flags and the config file, OS facts.
 pub mod config;
+pub mod directives;
+pub mod logging;
 pub mod sys;

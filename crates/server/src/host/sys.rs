@@ -234,3 +234,47 @@ pub fn start_lazyfree() -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// `uname`'s system, release and machine, as INFO's `os` shows them
+/// (`Linux 6.1.0 x86_64`).
+pub fn os_name() -> String {
+    // SAFETY: uname fills the zeroed struct we own; its fields are
+    // NUL-terminated.
+    let u = unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut u) != 0 {
+            return format!("{} {}", std::env::consts::OS, std::env::consts::ARCH);
+        }
+        u
+    };
+    let field = |f: &[libc::c_char]| {
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    format!(
+        "{} {} {}",
+        field(&u.sysname),
+        field(&u.release),
+        field(&u.machine)
+    )
+}
+
+/// The machine's physical memory in bytes (INFO `total_system_memory`).
+pub fn total_system_memory() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    if pages > 0 && size > 0 {
+        pages as usize * size as usize
+    } else {
+        0
+    }
+}
