@@ -27,6 +27,7 @@ mod window;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use rt::net::TcpStream;
 
@@ -35,12 +36,13 @@ use commands::{Error, Handler};
 use resp::Limits;
 use storage::db::PREFETCH_MAX;
 
+use crate::client::perms::Perms;
 use crate::client::{Client, Flow, ReplyMode};
 use crate::engine::tx::Route;
 use crate::engine::worker::{now_ms, ClientInfo, Worker};
 use crate::features::command::full_name;
 use crate::features::script::Cache as Scripts;
-use crate::features::{blocking, evict, fanout, monitor, multi, pubsub, script};
+use crate::features::{acl, blocking, evict, fanout, monitor, multi, pubsub, script};
 
 use input::{Input, Parsed};
 use window::{exec_here, flush_window, Window};
@@ -121,6 +123,8 @@ pub struct Moved {
     info: ClientInfo,
     db: usize,
     authed: bool,
+    /// Its user's permissions as it had them (refreshed there as here).
+    perms: Option<(Arc<Perms>, bool, u64)>,
     resp3: bool,
     /// Bytes read but not yet parsed.
     pending: Vec<u8>,
@@ -147,8 +151,7 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream) {
         multi: -1,
         ..Default::default()
     };
-    let authed = shared.config.requirepass().is_none();
-    serve_client(w, stream, info, 0, authed, false, Vec::new()).await;
+    serve_client(w, stream, info, 0, None, false, Vec::new()).await;
 }
 
 /// Takes over a connection another thread handed to this one.
@@ -161,7 +164,8 @@ pub async fn adopt(w: Rc<Worker>, m: Moved) {
             return;
         }
     };
-    serve_client(w, stream, m.info, m.db, m.authed, m.resp3, m.pending).await;
+    let acl = m.perms.map(|p| (m.authed, p));
+    serve_client(w, stream, m.info, m.db, acl, m.resp3, m.pending).await;
 }
 
 async fn serve_client(
@@ -169,7 +173,7 @@ async fn serve_client(
     mut stream: TcpStream,
     info: ClientInfo,
     db: usize,
-    authed: bool,
+    acl: Option<(bool, (Arc<Perms>, bool, u64))>,
     resp3: bool,
     pending: Vec<u8>,
 ) {
@@ -183,7 +187,10 @@ async fn serve_client(
         id,
         db,
         resp3,
-        authed,
+        authed: false,
+        perms: acl::nobody(),
+        unrestricted: false,
+        acl_epoch: 0,
         info,
         multi: None,
         watches: Vec::new(),
@@ -192,6 +199,16 @@ async fn serve_client(
         monitor: None,
         pubsub: None,
     };
+    match acl {
+        // A connection moved here keeps its user.
+        Some((authed, (perms, unrestricted, epoch))) => {
+            client.authed = authed;
+            client.perms = perms;
+            client.unrestricted = unrestricted;
+            client.acl_epoch = epoch;
+        }
+        None => acl::connect(&w, &mut client),
+    }
     let outcome = run(&w, &mut stream, &mut client, pending).await;
     if let Some(sink) = client.monitor.take() {
         monitor::stop(&w, &sink);
@@ -204,6 +221,11 @@ async fn serve_client(
             info: client.info.borrow().clone(),
             db: client.db,
             authed: client.authed,
+            perms: Some((
+                Arc::clone(&client.perms),
+                client.unrestricted,
+                client.acl_epoch,
+            )),
             resp3: client.resp3,
             pending,
             stream: stream.into_std(),
@@ -311,6 +333,11 @@ async fn run_batch(
     args: &mut resp::Args,
     s: &mut Session<'_>,
 ) -> std::io::Result<Step> {
+    // A change to the connection's user (or its deletion) is taken here,
+    // once per batch: the per-command check reads only the connection.
+    if !acl::refresh(w, client) {
+        return Ok(Step::Gone);
+    }
     let limits = Limits {
         max_bulk_len: w.shared.config.proto_max_bulk_len.load(Ordering::Relaxed),
         unauthenticated: !client.authed,
@@ -495,6 +522,17 @@ fn refusal(
     }
     if !client.authed && !spec.has(flags::NO_AUTH) {
         return Some(Error::NoAuth);
+    }
+    // ACL: one flag test for a user who may run everything.
+    if !client.unrestricted && !spec.has(flags::NO_AUTH) {
+        let ctx = if client.multi.is_some() {
+            acl::Context::Multi
+        } else {
+            acl::Context::Toplevel
+        };
+        if let Some(e) = acl::check(w, client, spec, argv, ctx) {
+            return Some(e);
+        }
     }
     // A script that runs past busy-reply-threshold holds its thread; other
     // threads answer -BUSY meanwhile, as Redis does.

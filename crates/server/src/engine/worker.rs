@@ -147,6 +147,8 @@ impl Shared {
 #[derive(Clone, Debug, Default)]
 pub struct ClientInfo {
     pub id: u64,
+    /// The ACL user it is authenticated as.
+    pub user: std::sync::Arc<str>,
     /// The connection's socket, on the thread that serves it.
     pub fd: i32,
     pub addr: String,

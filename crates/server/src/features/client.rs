@@ -16,6 +16,11 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// A connection's CLIENT LIST line (for ACL LOG's client-info).
+pub fn line_of(client: &Client) -> String {
+    client_line(&client.info.borrow(), now_ms() / 1000)
+}
+
 fn client_line(c: &crate::engine::worker::ClientInfo, now_s: u64) -> String {
     let mut flags = String::new();
     if c.sub + c.psub > 0 {
@@ -31,7 +36,7 @@ fn client_line(c: &crate::engine::worker::ClientInfo, now_s: u64) -> String {
         flags.push('N');
     }
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp=2 lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp=2 lib-name={} lib-ver={}\n",
         c.id,
         c.addr,
         c.laddr,
@@ -46,6 +51,7 @@ fn client_line(c: &crate::engine::worker::ClientInfo, now_s: u64) -> String {
         c.multi,
         c.qbuf,
         c.last_cmd.to_ascii_lowercase(),
+        c.user,
         lossy(&c.lib_name),
         lossy(&c.lib_ver),
     )
@@ -77,6 +83,7 @@ struct KillFilter {
     laddr: Option<String>,
     /// TYPE: the kind of client (None: any).
     kind: Option<ClientKind>,
+    user: Option<String>,
     skipme: bool,
 }
 
@@ -119,8 +126,7 @@ impl KillFilter {
                         )))
                     }
                 },
-                b"user" if *val == b"default" => {}
-                b"user" => return Err(Error::Other(format!("ERR No such user '{}'", lossy(val)))),
+                b"user" => f.user = Some(lossy(val)),
                 b"skipme" => match val.to_ascii_lowercase().as_slice() {
                     b"yes" => f.skipme = true,
                     b"no" => f.skipme = false,
@@ -137,6 +143,7 @@ impl KillFilter {
             && self.id.is_none_or(|id| id == c.id)
             && self.addr.as_ref().is_none_or(|a| *a == c.addr)
             && self.laddr.as_ref().is_none_or(|a| *a == c.laddr)
+            && self.user.as_ref().is_none_or(|u| **u == *c.user)
     }
 }
 
@@ -152,6 +159,11 @@ async fn client_kill(
     out: &mut Vec<u8>,
 ) -> Result<Flow, Error> {
     let filter = KillFilter::parse(argv)?;
+    if let Some(u) = &filter.user {
+        if !crate::features::acl::user_exists(w, u) {
+            return Err(Error::Other(format!("ERR No such user '{u}'")));
+        }
+    }
     let me = client.id;
     let old_form = argv.len() == 3;
     let f = filter.clone();

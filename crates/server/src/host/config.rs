@@ -74,6 +74,8 @@ pub struct Config {
     pub config_file: Option<String>,
     /// Inert options the file set (see `INERT`), echoed by CONFIG GET.
     pub inert: Vec<(String, String)>,
+    /// `user name rule...` lines, for the ACL feature.
+    pub users: Vec<Vec<String>>,
 }
 
 impl Default for Config {
@@ -94,6 +96,7 @@ impl Default for Config {
             notify_keyspace_events: 0,
             config_file: None,
             inert: Vec::new(),
+            users: Vec::new(),
         }
     }
 }
@@ -139,6 +142,11 @@ fn parse_loglevel(s: &str) -> Option<String> {
 /// Not yet every directive of Redis 7.0's redis.conf is here, so a stock
 /// redis.conf does not load unchanged yet.
 const INERT: &[(&str, &str)] = &[
+    // Read by the ACL feature (`features/acl.rs`), at start and after
+    // CONFIG SET.
+    ("aclfile", ""),
+    ("acllog-max-len", "128"),
+    ("acl-pubsub-default", "resetchannels"),
     ("daemonize", "no"),
     ("save", ""),
     ("appendonly", "no"),
@@ -246,6 +254,7 @@ fn is_inert(name: &str) -> bool {
 /// Settings of [`INERT`] that Redis refuses to change at run time
 /// (IMMUTABLE_CONFIG there): a config file may set them, CONFIG SET may not.
 const IMMUTABLE_INERT: &[&str] = &[
+    "aclfile",
     "daemonize",
     "supervised",
     "pidfile",
@@ -304,6 +313,7 @@ impl Config {
                 self.requirepass = if p.is_empty() { None } else { Some(p.clone()) };
             }
             "maxclients" => self.maxclients = num(one()?)?.max(1),
+            "user" if !args.is_empty() => self.users.push(args.to_vec()),
             "pin-threads" => self.pin_threads = parse_yes_no(one()?)?,
             "timeout" => self.timeout = num(one()?)?,
             "loglevel" => {
