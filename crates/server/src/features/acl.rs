@@ -733,7 +733,6 @@ fn describe_user(u: &User) -> String {
 pub enum Context {
     Toplevel,
     Multi,
-    Lua,
 }
 
 impl Context {
@@ -741,7 +740,6 @@ impl Context {
         match self {
             Context::Toplevel => "toplevel",
             Context::Multi => "multi",
-            Context::Lua => "lua",
         }
     }
 }
