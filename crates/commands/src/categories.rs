@@ -107,6 +107,63 @@ pub mod key {
     }
 }
 
+/// The subcommands of the container commands the server runs, named as
+/// Redis 7 names them (CLIENT LIST's `cmd=`, ACL rules, COMMAND LIST).
+pub const SUBCOMMANDS: &[&str] = &[
+    "acl|cat",
+    "acl|deluser",
+    "acl|dryrun",
+    "acl|genpass",
+    "acl|getuser",
+    "acl|help",
+    "acl|list",
+    "acl|load",
+    "acl|log",
+    "acl|save",
+    "acl|setuser",
+    "acl|users",
+    "acl|whoami",
+    "client|getname",
+    "client|help",
+    "client|id",
+    "client|info",
+    "client|kill",
+    "client|list",
+    "client|no-evict",
+    "client|reply",
+    "client|setinfo",
+    "client|setname",
+    "command|count",
+    "command|docs",
+    "command|getkeys",
+    "command|help",
+    "command|info",
+    "command|list",
+    "config|get",
+    "config|help",
+    "config|resetstat",
+    "config|rewrite",
+    "config|set",
+    "function|delete",
+    "function|flush",
+    "function|help",
+    "function|kill",
+    "function|list",
+    "function|load",
+    "function|stats",
+    "script|exists",
+    "script|flush",
+    "script|help",
+    "script|kill",
+    "script|load",
+    "pubsub|channels",
+    "pubsub|help",
+    "pubsub|numpat",
+    "pubsub|numsub",
+    "pubsub|shardchannels",
+    "pubsub|shardnumsub",
+];
+
 /// The categories and key specs (one flag set per spec, in order) of a
 /// command (`get`) or subcommand (`client|kill`); `(0, &[])` for a name
 /// Redis does not have.

@@ -116,6 +116,10 @@ fn is_reply_on(argv: &[&[u8]]) -> bool {
         && on.eq_ignore_ascii_case(b"on"))
 }
 
+/// A moved connection's user: its permissions, whether unrestricted, and
+/// the user table's epoch they were taken at.
+type MovedPerms = (Arc<Perms>, bool, u64);
+
 /// A connection handed from one thread to another, with everything needed
 /// to go on serving it there.
 pub struct Moved {
@@ -124,7 +128,7 @@ pub struct Moved {
     db: usize,
     authed: bool,
     /// Its user's permissions as it had them (refreshed there as here).
-    perms: Option<(Arc<Perms>, bool, u64)>,
+    perms: Option<MovedPerms>,
     resp3: bool,
     /// Bytes read but not yet parsed.
     pending: Vec<u8>,
@@ -173,7 +177,7 @@ async fn serve_client(
     mut stream: TcpStream,
     info: ClientInfo,
     db: usize,
-    acl: Option<(bool, (Arc<Perms>, bool, u64))>,
+    acl: Option<(bool, MovedPerms)>,
     resp3: bool,
     pending: Vec<u8>,
 ) {

@@ -10,12 +10,10 @@
 //! carries `unrestricted` and is never checked further.
 //!
 //! Commands are numbered for the rules: the command table's rows, then the
-//! container subcommands of `command::SUBCOMMANDS`. Passwords are kept as
+//! container subcommands of `commands::categories::SUBCOMMANDS`. Passwords are kept as
 //! SHA-256 hex, as Redis keeps them; a clear password is never stored,
 //! logged or shown.
 //!
-//! Uses `command.rs` (subcommand names) and `client.rs` (ACL LOG's
-//! client-info line).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -30,7 +28,7 @@ use crate::client::perms::{Ask, Denied, KeyPattern, Perms, Selector};
 use crate::client::{Client, Flow};
 use crate::engine::tx::Route;
 use crate::engine::worker::{now_ms, Shared, Worker};
-use crate::features::command::SUBCOMMANDS;
+use commands::categories::SUBCOMMANDS;
 
 type Argv<'a> = &'a [&'a [u8]];
 
@@ -326,10 +324,14 @@ fn subcommands_of(parent: &str) -> impl Iterator<Item = usize> + '_ {
 
 /// The number one call is checked under: its subcommand's when it has one.
 fn call_number(spec: &CommandSpec, argv: &[&[u8]]) -> (usize, Option<usize>) {
-    let full = crate::features::command::full_name(spec.name, argv);
-    if full.len() != spec.name.len() {
-        if let Some(i) = SUBCOMMANDS.iter().position(|s| *s == full) {
-            let base = table().map_or(0, |t| t.len());
+    if let Some(sub) = argv.get(1) {
+        let base = table().map_or(0, |t| t.len());
+        let found = SUBCOMMANDS.iter().position(|s| {
+            s.strip_prefix(spec.name)
+                .and_then(|rest| rest.strip_prefix('|'))
+                .is_some_and(|rest| rest.as_bytes().eq_ignore_ascii_case(sub))
+        });
+        if let Some(i) = found {
             return (base + i, Some(spec.id));
         }
     }
@@ -543,7 +545,10 @@ fn add_key_pattern(r: &mut Rules, read: bool, write: bool, p: &[u8]) -> Result<(
 
 /// The command numbers a `+`/`-` rule's target covers, and for a
 /// `+cmd|arg` of a command with no subcommands, that first argument.
-fn rule_targets(target: &[u8]) -> Result<(Vec<usize>, Option<(usize, Vec<u8>)>), RuleError> {
+/// A `+cmd|arg` rule's (command number, first argument).
+type FirstArg = Option<(usize, Vec<u8>)>;
+
+fn rule_targets(target: &[u8]) -> Result<(Vec<usize>, FirstArg), RuleError> {
     if let Some(c) = target.strip_prefix(b"@") {
         let bit = cat::by_name(c).ok_or(RuleError::Unknown)?;
         let ids = (0..ncommands())
@@ -599,7 +604,7 @@ fn command_rule(r: &mut Rules, rule: &[u8]) -> Result<(), RuleError> {
     apply_targets(&mut r.sel, on, &ids, &first);
     let text = String::from_utf8_lossy(&rule.to_ascii_lowercase()).into_owned();
     let covered = |old: &str| -> bool {
-        match rule_targets(old[1..].as_bytes()) {
+        match rule_targets(&old.as_bytes()[1..]) {
             Ok((old_ids, old_first)) => {
                 old_ids.iter().all(|i| ids.contains(i))
                     && (old_first.is_none()
@@ -614,7 +619,7 @@ fn command_rule(r: &mut Rules, rule: &[u8]) -> Result<(), RuleError> {
     let mut replay = Rules::default();
     set_all_commands(&mut replay, r.base_all);
     for old in &r.rules {
-        if let Ok((i, f)) = rule_targets(old[1..].as_bytes()) {
+        if let Ok((i, f)) = rule_targets(&old.as_bytes()[1..]) {
             apply_targets(&mut replay.sel, old.starts_with('+'), &i, &f);
         }
     }
@@ -853,7 +858,7 @@ pub fn log_denial(
         username: client.perms.user.to_string(),
         created_ms: now,
         updated_ms: now,
-        client_info: crate::features::client::line_of(client),
+        client_info: client.info.borrow().line(now / 1000),
     });
 }
 
@@ -941,7 +946,7 @@ pub fn auth(w: &Worker, client: &mut Client, user: &[u8], pass: &[u8]) -> Result
                 username: String::from_utf8_lossy(user).into_owned(),
                 created_ms: now,
                 updated_ms: now,
-                client_info: crate::features::client::line_of(client),
+                client_info: client.info.borrow().line(now / 1000),
             });
             Err(Error::Static(WRONGPASS))
         }

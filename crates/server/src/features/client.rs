@@ -16,45 +16,8 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// A connection's CLIENT LIST line (for ACL LOG's client-info).
-pub fn line_of(client: &Client) -> String {
-    client_line(&client.info.borrow(), now_ms() / 1000)
-}
-
 fn client_line(c: &crate::engine::worker::ClientInfo, now_s: u64) -> String {
-    let mut flags = String::new();
-    if c.sub + c.psub > 0 {
-        flags.push('P');
-    }
-    if c.multi >= 0 {
-        flags.push('x');
-    }
-    if c.blocked {
-        flags.push('b');
-    }
-    if flags.is_empty() {
-        flags.push('N');
-    }
-    format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp=2 lib-name={} lib-ver={}\n",
-        c.id,
-        c.addr,
-        c.laddr,
-        c.fd,
-        lossy(&c.name),
-        now_s.saturating_sub(c.created),
-        now_s.saturating_sub(c.last_active),
-        flags,
-        c.db,
-        c.sub,
-        c.psub,
-        c.multi,
-        c.qbuf,
-        c.last_cmd.to_ascii_lowercase(),
-        c.user,
-        lossy(&c.lib_name),
-        lossy(&c.lib_ver),
-    )
+    c.line(now_s)
 }
 
 /// CLIENT KILL TYPE's kinds of client (no replicas or masters here yet).

@@ -9,62 +9,7 @@ use resp::encode;
 
 use crate::engine::worker::Worker;
 
-/// The subcommands of the container commands run here, named as Redis 7
-/// names them in CLIENT LIST's `cmd=`.
-pub const SUBCOMMANDS: &[&str] = &[
-    "acl|cat",
-    "acl|deluser",
-    "acl|dryrun",
-    "acl|genpass",
-    "acl|getuser",
-    "acl|help",
-    "acl|list",
-    "acl|load",
-    "acl|log",
-    "acl|save",
-    "acl|setuser",
-    "acl|users",
-    "acl|whoami",
-    "client|getname",
-    "client|help",
-    "client|id",
-    "client|info",
-    "client|kill",
-    "client|list",
-    "client|no-evict",
-    "client|reply",
-    "client|setinfo",
-    "client|setname",
-    "command|count",
-    "command|docs",
-    "command|getkeys",
-    "command|help",
-    "command|info",
-    "command|list",
-    "config|get",
-    "config|help",
-    "config|resetstat",
-    "config|rewrite",
-    "config|set",
-    "function|delete",
-    "function|flush",
-    "function|help",
-    "function|kill",
-    "function|list",
-    "function|load",
-    "function|stats",
-    "script|exists",
-    "script|flush",
-    "script|help",
-    "script|kill",
-    "script|load",
-    "pubsub|channels",
-    "pubsub|help",
-    "pubsub|numpat",
-    "pubsub|numsub",
-    "pubsub|shardchannels",
-    "pubsub|shardnumsub",
-];
+pub use commands::categories::SUBCOMMANDS;
 
 /// `name`, or `name|sub` when `argv[1]` is one of its subcommands
 /// (`client|list`), for CLIENT LIST's `cmd=`.
