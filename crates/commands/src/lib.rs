@@ -27,6 +27,7 @@ pub mod access;
 pub mod args;
 pub mod bitmaps;
 pub mod blocking;
+pub mod categories;
 pub mod debug;
 pub mod dump;
 pub mod error;

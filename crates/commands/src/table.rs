@@ -89,6 +89,11 @@ pub struct CommandSpec {
     pub handler: Handler,
     /// Its index in the table, for per-command counters.
     pub id: usize,
+    /// ACL categories (`crate::categories::cat` bits), as Redis 7.0 gives
+    /// them.
+    pub categories: u32,
+    /// Flags of each key spec, in order (`crate::categories::key` bits).
+    pub key_specs: &'static [u16],
 }
 
 impl CommandSpec {
@@ -157,6 +162,7 @@ impl CommandTable {
         debug_assert!(spec.name.bytes().all(|c| !c.is_ascii_uppercase()));
         let i = self.specs.len();
         spec.id = i;
+        (spec.categories, spec.key_specs) = crate::categories::of(spec.name);
         self.by_name.insert(spec.name.as_bytes(), i);
         let n = spec.name.as_bytes();
         if n.len() < FAST_LEN {
@@ -239,6 +245,8 @@ impl CommandTable {
             keys_fn: None,
             handler,
             id: 0,
+            categories: 0,
+            key_specs: &[],
         });
     }
 
@@ -376,6 +384,7 @@ pub fn register_server(t: &mut CommandTable) {
     t.server("publish", 3, PUBSUB | LOADING | STALE | FAST, NONE);
     t.server("pubsub", -2, PUBSUB | LOADING | STALE, NONE);
     t.server_keys_fn("migrate", -6, WRITE, (3, 3, 1), migrate_keys);
+    t.server("acl", -2, NOSCRIPT | LOADING | STALE, NONE);
 }
 
 /// EVAL's and EVALSHA's keys: `numkeys` (argument 2) keys after it.
@@ -439,6 +448,14 @@ mod tests {
                 t.lookup(spec.name.as_bytes()).expect("self"),
                 spec
             ));
+        }
+    }
+
+    #[test]
+    fn every_command_has_categories() {
+        let t = crate::table();
+        for spec in t.iter() {
+            assert_ne!(spec.categories, 0, "{}", spec.name);
         }
     }
 }

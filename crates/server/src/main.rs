@@ -156,6 +156,8 @@ fn main() {
             .collect(),
     });
 
+    features::acl::start(&shared).unwrap_or_else(|e| fail(e));
+
     let sigset = host::sys::block_signals();
     host::sys::start_lazyfree()
         .unwrap_or_else(|e| fail(format!("cannot start the lazy-free thread: {e}")));

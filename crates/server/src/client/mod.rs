@@ -7,13 +7,16 @@
 //! - [`queued`]: MULTI's queue, WATCHed keys, EXECs waiting to run together.
 //! - [`sink`]: the connection's second output.
 //! - [`subscriptions`]: its channels and patterns.
+//! - [`perms`]: what its user may run and touch (ACL).
 
+pub mod perms;
 mod queued;
 mod sink;
 mod subscriptions;
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::engine::worker::ClientInfo;
 
@@ -28,6 +31,13 @@ pub struct Client {
     /// Replies in RESP3 (after `HELLO 3`).
     pub resp3: bool,
     pub authed: bool,
+    /// The user's permissions (ACL), compiled; replaced when the user
+    /// changes (`features/acl.rs`).
+    pub perms: Arc<perms::Perms>,
+    /// The user may run anything on any key and channel: no ACL check.
+    pub unrestricted: bool,
+    /// The user table's epoch `perms` was taken at.
+    pub acl_epoch: u64,
     pub info: Rc<RefCell<ClientInfo>>,
     /// Commands queued since MULTI.
     pub multi: Option<Queue>,

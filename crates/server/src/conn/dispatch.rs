@@ -8,8 +8,8 @@ use resp::encode;
 use crate::client::{Client, Flow};
 use crate::engine::tx::Route;
 use crate::features::{
-    blocking, client, command, config, connection, debug, fanout, info, keyspace, migrate, monitor,
-    multi, persist, pubsub, script, server,
+    acl, blocking, client, command, config, connection, debug, fanout, info, keyspace, migrate,
+    monitor, multi, persist, pubsub, script, server,
 };
 
 type Argv<'a> = &'a [&'a [u8]];
@@ -51,6 +51,15 @@ async fn run(
         "reset" => connection::reset(w, client, out).await,
         "readonly" | "readwrite" => encode::ok(out),
         "client" => return client::client(w, client, argv, out).await,
+        "acl" => {
+            let flow = acl::acl(w, client, argv, out).await?;
+            // A change to this connection's own user applies from its
+            // next command on.
+            if !acl::refresh(w, client) {
+                return Ok(Flow::Close);
+            }
+            return Ok(flow);
+        }
         "time" => server::time(out),
         "lastsave" => persist::lastsave(w, out),
         "save" => persist::save_command(w, out).await?,

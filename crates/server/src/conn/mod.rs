@@ -28,6 +28,7 @@ mod window;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use rt::net::TcpStream;
 
@@ -36,12 +37,13 @@ use commands::{Error, Handler};
 use resp::Limits;
 use storage::db::PREFETCH_MAX;
 
+use crate::client::perms::Perms;
 use crate::client::{Client, Flow, ReplyMode};
 use crate::engine::tx::Route;
 use crate::engine::worker::{now_ms, ClientInfo, Worker};
 use crate::features::command::full_name;
 use crate::features::script::Cache as Scripts;
-use crate::features::{blocking, evict, fanout, monitor, multi, persist, pubsub, script};
+use crate::features::{acl, blocking, evict, fanout, monitor, multi, persist, pubsub, script};
 
 use input::{Input, Parsed};
 use window::{exec_here, flush_window, Window};
@@ -120,6 +122,10 @@ fn is_reply_on(argv: &[&[u8]]) -> bool {
         && on.eq_ignore_ascii_case(b"on"))
 }
 
+/// A moved connection's user: its permissions, whether unrestricted, and
+/// the user table's epoch they were taken at.
+type MovedPerms = (Arc<Perms>, bool, u64);
+
 /// A connection handed from one thread to another, with everything needed
 /// to go on serving it there.
 pub struct Moved {
@@ -127,6 +133,8 @@ pub struct Moved {
     info: ClientInfo,
     db: usize,
     authed: bool,
+    /// Its user's permissions as it had them (refreshed there as here).
+    perms: Option<MovedPerms>,
     resp3: bool,
     /// Bytes read but not yet parsed.
     pending: Vec<u8>,
@@ -153,8 +161,7 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream) {
         multi: -1,
         ..Default::default()
     };
-    let authed = shared.config.requirepass().is_none();
-    serve_client(w, stream, info, 0, authed, false, Vec::new()).await;
+    serve_client(w, stream, info, 0, None, false, Vec::new()).await;
 }
 
 /// Takes over a connection another thread handed to this one.
@@ -167,7 +174,8 @@ pub async fn adopt(w: Rc<Worker>, m: Moved) {
             return;
         }
     };
-    serve_client(w, stream, m.info, m.db, m.authed, m.resp3, m.pending).await;
+    let acl = m.perms.map(|p| (m.authed, p));
+    serve_client(w, stream, m.info, m.db, acl, m.resp3, m.pending).await;
 }
 
 async fn serve_client(
@@ -175,7 +183,7 @@ async fn serve_client(
     mut stream: TcpStream,
     info: ClientInfo,
     db: usize,
-    authed: bool,
+    acl: Option<(bool, MovedPerms)>,
     resp3: bool,
     pending: Vec<u8>,
 ) {
@@ -189,7 +197,10 @@ async fn serve_client(
         id,
         db,
         resp3,
-        authed,
+        authed: false,
+        perms: acl::nobody(),
+        unrestricted: false,
+        acl_epoch: 0,
         info,
         multi: None,
         watches: Vec::new(),
@@ -198,6 +209,16 @@ async fn serve_client(
         monitor: None,
         pubsub: None,
     };
+    match acl {
+        // A connection moved here keeps its user.
+        Some((authed, (perms, unrestricted, epoch))) => {
+            client.authed = authed;
+            client.perms = perms;
+            client.unrestricted = unrestricted;
+            client.acl_epoch = epoch;
+        }
+        None => acl::connect(&w, &mut client),
+    }
     let outcome = run(&w, &mut stream, &mut client, pending).await;
     if let Some(sink) = client.monitor.take() {
         monitor::stop(&w, &sink);
@@ -210,6 +231,11 @@ async fn serve_client(
             info: client.info.borrow().clone(),
             db: client.db,
             authed: client.authed,
+            perms: Some((
+                Arc::clone(&client.perms),
+                client.unrestricted,
+                client.acl_epoch,
+            )),
             resp3: client.resp3,
             pending,
             stream: stream.into_std(),
@@ -324,6 +350,11 @@ async fn run_batch(
     args: &mut resp::Args,
     s: &mut Session<'_>,
 ) -> std::io::Result<Step> {
+    // A change to the connection's user (or its deletion) is taken here,
+    // once per batch: the per-command check reads only the connection.
+    if !acl::refresh(w, client) {
+        return Ok(Step::Gone);
+    }
     let limits = Limits {
         max_bulk_len: w.shared.config.proto_max_bulk_len.load(Ordering::Relaxed),
         unauthenticated: !client.authed,
@@ -505,6 +536,17 @@ fn refusal(
     }
     if !client.authed && !spec.has(flags::NO_AUTH) {
         return Some(Error::NoAuth);
+    }
+    // ACL: one flag test for a user who may run everything.
+    if !client.unrestricted && !spec.has(flags::NO_AUTH) {
+        let ctx = if client.multi.is_some() {
+            acl::Context::Multi
+        } else {
+            acl::Context::Toplevel
+        };
+        if let Some(e) = acl::check(w, client, spec, argv, ctx) {
+            return Some(e);
+        }
     }
     if s.persist.loading.load(Ordering::Relaxed) && !spec.has(flags::LOADING) {
         return Some(Error::Static(persist::LOADING));

@@ -140,6 +140,8 @@ impl Shared {
 #[derive(Clone, Debug, Default)]
 pub struct ClientInfo {
     pub id: u64,
+    /// The ACL user it is authenticated as.
+    pub user: std::sync::Arc<str>,
     /// The connection's socket, on the thread that serves it.
     pub fd: i32,
     pub addr: String,
@@ -161,6 +163,47 @@ pub struct ClientInfo {
     /// Channels and patterns subscribed to (sub=, psub=, flags=P).
     pub sub: usize,
     pub psub: usize,
+}
+
+impl ClientInfo {
+    /// Its CLIENT LIST line (also ACL LOG's client-info).
+    pub fn line(&self, now_s: u64) -> String {
+        let c = self;
+        let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let mut flags = String::new();
+        if c.sub + c.psub > 0 {
+            flags.push('P');
+        }
+        if c.multi >= 0 {
+            flags.push('x');
+        }
+        if c.blocked {
+            flags.push('b');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        format!(
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp=2 lib-name={} lib-ver={}\n",
+        c.id,
+        c.addr,
+        c.laddr,
+        c.fd,
+        lossy(&c.name),
+        now_s.saturating_sub(c.created),
+        now_s.saturating_sub(c.last_active),
+        flags,
+        c.db,
+        c.sub,
+        c.psub,
+        c.multi,
+        c.qbuf,
+        c.last_cmd.to_ascii_lowercase(),
+        c.user,
+        lossy(&c.lib_name),
+        lossy(&c.lib_ver),
+    )
+    }
 }
 
 /// Counters of one thread, summed by INFO.

@@ -17,38 +17,7 @@ fn lossy(b: &[u8]) -> String {
 }
 
 fn client_line(c: &crate::engine::worker::ClientInfo, now_s: u64) -> String {
-    let mut flags = String::new();
-    if c.sub + c.psub > 0 {
-        flags.push('P');
-    }
-    if c.multi >= 0 {
-        flags.push('x');
-    }
-    if c.blocked {
-        flags.push('b');
-    }
-    if flags.is_empty() {
-        flags.push('N');
-    }
-    format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp=2 lib-name={} lib-ver={}\n",
-        c.id,
-        c.addr,
-        c.laddr,
-        c.fd,
-        lossy(&c.name),
-        now_s.saturating_sub(c.created),
-        now_s.saturating_sub(c.last_active),
-        flags,
-        c.db,
-        c.sub,
-        c.psub,
-        c.multi,
-        c.qbuf,
-        c.last_cmd.to_ascii_lowercase(),
-        lossy(&c.lib_name),
-        lossy(&c.lib_ver),
-    )
+    c.line(now_s)
 }
 
 /// CLIENT KILL TYPE's kinds of client (no replicas or masters here yet).
@@ -77,6 +46,7 @@ struct KillFilter {
     laddr: Option<String>,
     /// TYPE: the kind of client (None: any).
     kind: Option<ClientKind>,
+    user: Option<String>,
     skipme: bool,
 }
 
@@ -119,8 +89,7 @@ impl KillFilter {
                         )))
                     }
                 },
-                b"user" if *val == b"default" => {}
-                b"user" => return Err(Error::Other(format!("ERR No such user '{}'", lossy(val)))),
+                b"user" => f.user = Some(lossy(val)),
                 b"skipme" => match val.to_ascii_lowercase().as_slice() {
                     b"yes" => f.skipme = true,
                     b"no" => f.skipme = false,
@@ -137,6 +106,7 @@ impl KillFilter {
             && self.id.is_none_or(|id| id == c.id)
             && self.addr.as_ref().is_none_or(|a| *a == c.addr)
             && self.laddr.as_ref().is_none_or(|a| *a == c.laddr)
+            && self.user.as_ref().is_none_or(|u| **u == *c.user)
     }
 }
 
@@ -152,6 +122,11 @@ async fn client_kill(
     out: &mut Vec<u8>,
 ) -> Result<Flow, Error> {
     let filter = KillFilter::parse(argv)?;
+    if let Some(u) = &filter.user {
+        if !crate::features::acl::user_exists(w, u) {
+            return Err(Error::Other(format!("ERR No such user '{u}'")));
+        }
+    }
     let me = client.id;
     let old_form = argv.len() == 3;
     let f = filter.clone();

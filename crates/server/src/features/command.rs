@@ -2,55 +2,14 @@
 //! the command table as clients and tools read it; and the names of the
 //! subcommands the server runs itself, as CLIENT LIST's `cmd=` shows them.
 
+use commands::categories::{self, cat, key};
 use commands::table::flags;
 use commands::Error;
 use resp::encode;
 
 use crate::engine::worker::Worker;
 
-/// The subcommands of the container commands run here, named as Redis 7
-/// names them in CLIENT LIST's `cmd=`.
-pub const SUBCOMMANDS: &[&str] = &[
-    "client|getname",
-    "client|help",
-    "client|id",
-    "client|info",
-    "client|kill",
-    "client|list",
-    "client|no-evict",
-    "client|reply",
-    "client|setinfo",
-    "client|setname",
-    "command|count",
-    "command|docs",
-    "command|getkeys",
-    "command|help",
-    "command|info",
-    "command|list",
-    "config|get",
-    "config|help",
-    "config|resetstat",
-    "config|rewrite",
-    "config|set",
-    "function|delete",
-    "function|flush",
-    "function|help",
-    "function|kill",
-    "function|list",
-    "function|load",
-    "function|stats",
-    "script|exists",
-    "script|flush",
-    "script|help",
-    "script|kill",
-    "script|load",
-    "pubsub|channels",
-    "pubsub|help",
-    "pubsub|numpat",
-    "pubsub|numsub",
-    "pubsub|shardchannels",
-    "pubsub|shardnumsub",
-];
+pub use commands::categories::SUBCOMMANDS;
 
 /// `name`, or `name|sub` when `argv[1]` is one of its subcommands
 /// (`client|list`), for CLIENT LIST's `cmd=`.
@@ -89,35 +48,17 @@ fn write_command_info(out: &mut Vec<u8>, spec: &commands::CommandSpec) {
     encode::integer(out, i64::from(spec.first_key));
     encode::integer(out, i64::from(spec.last_key));
     encode::integer(out, i64::from(spec.step));
-    for _ in 0..4 {
+    let cats = spec.categories;
+    encode::array_len(out, cats.count_ones() as usize);
+    for (i, name) in cat::NAMES.iter().enumerate() {
+        if cats & (1 << i) != 0 {
+            encode::simple(out, format!("@{name}").as_bytes());
+        }
+    }
+    for _ in 0..3 {
         encode::array_len(out, 0);
     }
 }
-
-/// Redis 7.0's ACL categories (COMMAND LIST FILTERBY ACLCAT).
-const ACL_CATEGORIES: &[&str] = &[
-    "keyspace",
-    "read",
-    "write",
-    "set",
-    "sortedset",
-    "list",
-    "hash",
-    "string",
-    "bitmap",
-    "hyperloglog",
-    "geo",
-    "stream",
-    "pubsub",
-    "admin",
-    "fast",
-    "slow",
-    "blocking",
-    "dangerous",
-    "connection",
-    "transaction",
-    "scripting",
-];
 
 /// COMMAND | COUNT | INFO name... | DOCS [name...] | LIST | GETKEYS cmd args...
 pub fn command(w: &Worker, resp3: bool, argv: &[&[u8]], out: &mut Vec<u8>) -> Result<(), Error> {
@@ -130,7 +71,9 @@ pub fn command(w: &Worker, resp3: bool, argv: &[&[u8]], out: &mut Vec<u8>) -> Re
         return Ok(());
     }
     let sub = argv[1].to_ascii_lowercase();
-    if (sub == b"count" && argv.len() != 2) || (sub == b"getkeys" && argv.len() < 3) {
+    if (sub == b"count" && argv.len() != 2)
+        || ((sub == b"getkeys" || sub == b"getkeysandflags") && argv.len() < 3)
+    {
         return Err(Error::WrongArity(format!(
             "command|{}",
             String::from_utf8_lossy(&sub)
@@ -169,27 +112,23 @@ pub fn command(w: &Worker, resp3: bool, argv: &[&[u8]], out: &mut Vec<u8>) -> Re
         }
         b"list" => {
             // Every command and container subcommand (`client|list`), or
-            // those FILTERBY PATTERN matches (a parent and its
-            // subcommands are matched each by its own name). No modules
+            // those a FILTERBY picks (a parent and its subcommands are
+            // each matched by its own name and categories). No modules
             // are loaded, so FILTERBY MODULE finds nothing, and neither
-            // does FILTERBY ACLCAT of a category Redis does not have; ACL
-            // categories are not kept, so one Redis has is refused rather
-            // than answered wrongly.
-            let pattern = match &argv[2..] {
-                [] => None,
+            // does FILTERBY ACLCAT of a category Redis does not have.
+            enum Filter<'a> {
+                All,
+                Nothing,
+                Pattern(&'a [u8]),
+                Category(u32),
+            }
+            let filter = match &argv[2..] {
+                [] => Filter::All,
                 [by, kind, value] if by.eq_ignore_ascii_case(b"filterby") => {
                     match kind.to_ascii_lowercase().as_slice() {
-                        b"pattern" => Some(Some(*value)),
-                        b"module" => Some(None),
-                        b"aclcat" => {
-                            let cat = value.to_ascii_lowercase();
-                            if ACL_CATEGORIES.iter().any(|c| c.as_bytes() == cat) {
-                                return Err(Error::Static(
-                                    "ERR FILTERBY ACLCAT is not supported: ACL categories are not kept",
-                                ));
-                            }
-                            Some(None)
-                        }
+                        b"pattern" => Filter::Pattern(value),
+                        b"module" => Filter::Nothing,
+                        b"aclcat" => cat::by_name(value).map_or(Filter::Nothing, Filter::Category),
                         _ => return Err(Error::Static("ERR syntax error")),
                     }
                 }
@@ -199,10 +138,11 @@ pub fn command(w: &Worker, resp3: bool, argv: &[&[u8]], out: &mut Vec<u8>) -> Re
                 .iter()
                 .map(|s| s.name)
                 .chain(SUBCOMMANDS.iter().copied())
-                .filter(|n| match pattern {
-                    None => true,
-                    Some(None) => false,
-                    Some(Some(p)) => storage::glob_match(p, n.as_bytes(), true),
+                .filter(|n| match filter {
+                    Filter::All => true,
+                    Filter::Nothing => false,
+                    Filter::Pattern(p) => storage::glob_match(p, n.as_bytes(), true),
+                    Filter::Category(c) => categories::of(n).0 & c != 0,
                 })
                 .collect();
             encode::array_len(out, names.len());
@@ -210,21 +150,28 @@ pub fn command(w: &Worker, resp3: bool, argv: &[&[u8]], out: &mut Vec<u8>) -> Re
                 encode::bulk(out, n.as_bytes());
             }
         }
+        b"getkeysandflags" if argv.len() >= 3 => {
+            let cmd = &argv[2..];
+            let (spec, keys) = keys_of_command(table, cmd)?;
+            encode::array_len(out, keys.len());
+            for (nth, i) in keys.into_iter().enumerate() {
+                encode::array_len(out, 2);
+                encode::bulk(out, cmd[i]);
+                let f = categories::key_flags(spec.name, spec.key_specs, cmd, nth);
+                let names: Vec<&str> = key::NAMES
+                    .iter()
+                    .filter(|(b, _)| f & b != 0)
+                    .map(|(_, n)| *n)
+                    .collect();
+                encode::array_len(out, names.len());
+                for n in names {
+                    encode::simple(out, n.as_bytes());
+                }
+            }
+        }
         b"getkeys" if argv.len() >= 3 => {
             let cmd = &argv[2..];
-            let spec = table
-                .lookup(cmd[0])
-                .ok_or(Error::Static("ERR Invalid command specified"))?;
-            if !spec.arity_ok(cmd.len()) {
-                return Err(Error::Static(
-                    "ERR Invalid number of arguments specified for command",
-                ));
-            }
-            let keys = spec.keys_of(cmd);
-            // Scripts may declare no keys (Redis's no_mandatory_keys).
-            if keys.is_empty() && !crate::features::script::is_eval(spec.name) {
-                return Err(Error::Static("ERR The command has no key arguments"));
-            }
+            let (_, keys) = keys_of_command(table, cmd)?;
             encode::array_len(out, keys.len());
             for i in keys {
                 encode::bulk(out, cmd[i]);
@@ -239,6 +186,7 @@ pub fn command(w: &Worker, resp3: bool, argv: &[&[u8]], out: &mut Vec<u8>) -> Re
                     "COUNT",
                     "DOCS [<command-name> ...]",
                     "GETKEYS <full-command>",
+                    "GETKEYSANDFLAGS <full-command>",
                     "INFO [<command-name> ...]",
                     "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
                     "HELP",
@@ -248,4 +196,26 @@ pub fn command(w: &Worker, resp3: bool, argv: &[&[u8]], out: &mut Vec<u8>) -> Re
         _ => return Err(Error::unknown_subcommand(argv[1], "COMMAND")),
     }
     Ok(())
+}
+
+/// The row and key positions of a whole command line, for GETKEYS and
+/// GETKEYSANDFLAGS, with Redis's errors.
+fn keys_of_command(
+    table: &'static commands::CommandTable,
+    cmd: &[&[u8]],
+) -> Result<(&'static commands::CommandSpec, Vec<usize>), Error> {
+    let spec = table
+        .lookup(cmd[0])
+        .ok_or(Error::Static("ERR Invalid command specified"))?;
+    if !spec.arity_ok(cmd.len()) {
+        return Err(Error::Static(
+            "ERR Invalid number of arguments specified for command",
+        ));
+    }
+    let keys = spec.keys_of(cmd);
+    // Scripts may declare no keys (Redis's no_mandatory_keys).
+    if keys.is_empty() && !crate::features::script::is_eval(spec.name) {
+        return Err(Error::Static("ERR The command has no key arguments"));
+    }
+    Ok((spec, keys))
 }

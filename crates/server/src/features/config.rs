@@ -77,6 +77,13 @@ pub async fn config(
                     return Err(err(e));
                 }
             }
+            if pairs.iter().any(|(n, _)| n == "requirepass") {
+                let users = w.shared.global::<crate::features::acl::Users>();
+                users.set_requirepass(rt.requirepass().as_deref());
+            }
+            if pairs.iter().any(|(n, _)| n.starts_with("acl")) {
+                crate::features::acl::apply_config(&w.shared);
+            }
             if pairs.iter().any(|(n, _)| n == "notify-keyspace-events") {
                 let v = rt.notify_keyspace_events.load(Ordering::Relaxed);
                 w.call_all(move |_| storage::notify::set_flags(v)).await;

@@ -11,7 +11,7 @@ use resp::encode;
 
 use crate::client::Client;
 use crate::engine::worker::Worker;
-use crate::features::{info, monitor, multi, pubsub};
+use crate::features::{acl, info, monitor, multi, pubsub};
 
 type Argv<'a> = &'a [&'a [u8]];
 
@@ -56,7 +56,7 @@ pub async fn reset(w: &Worker, client: &mut Client, out: &mut Vec<u8>) {
     multi::unwatch_all(w, client).await;
     client.db = 0;
     client.resp3 = false;
-    client.authed = w.shared.config.requirepass().is_none();
+    acl::connect(w, client);
     encode::simple(out, b"RESET");
 }
 
@@ -74,33 +74,17 @@ pub fn auth(
     if argv.len() > 3 {
         return Err(Error::Syntax);
     }
-    let Some(pass) = w.shared.config.requirepass() else {
-        if argv.len() == 2 {
-            return Err(Error::Static("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
-        }
-        if argv[1] == b"default" {
-            client.authed = true;
-            encode::ok(out);
-            return Ok(());
-        }
-        return Err(Error::Static(
-            "WRONGPASS invalid username-password pair or user is disabled.",
-        ));
-    };
-    let (user, given) = if argv.len() == 3 {
+    if argv.len() == 2 && acl::default_needs_no_password(w) {
+        return Err(Error::Static("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
+    }
+    let (user, pass) = if argv.len() == 3 {
         (argv[1], argv[2])
     } else {
         (&b"default"[..], argv[1])
     };
-    if user == b"default" && given == pass.as_bytes() {
-        client.authed = true;
-        encode::ok(out);
-        Ok(())
-    } else {
-        Err(Error::Static(
-            "WRONGPASS invalid username-password pair or user is disabled.",
-        ))
-    }
+    acl::auth(w, client, user, pass)?;
+    encode::ok(out);
+    Ok(())
 }
 
 /// HELLO [protover [AUTH username password] [SETNAME clientname]]

@@ -6,6 +6,7 @@
 //! engine here ([`globals`], [`locals`], [`hooks`]), so the engine never
 //! names a feature.
 
+pub mod acl;
 pub mod blocking;
 pub mod client;
 pub mod command;
@@ -34,6 +35,7 @@ pub fn globals(threads: usize) -> Globals {
         .with(monitor::Registry::new(threads))
         .with(pubsub::Registry::new(threads))
         .with(script::Cache::new(threads))
+        .with(acl::Users::new(None))
         .with(persist::State::new(crate::engine::worker::now_ms() / 1000))
 }
 

@@ -797,6 +797,9 @@ struct Run {
     readonly: bool,
     /// Keep the commands run, for MONITOR.
     monitored: bool,
+    /// The caller's permissions when it is restricted: `redis.call` runs
+    /// as the script's caller (ACL).
+    perms: Option<Arc<crate::client::perms::Perms>>,
     ran: RefCell<Vec<Vec<Vec<u8>>>>,
     /// The commands run (their table ids) and whether each failed, for
     /// INFO commandstats on the thread that ran them.
@@ -1027,6 +1030,20 @@ fn call_command(
     }
     if spec.has(flags::NOSCRIPT) || spec.has(flags::PUBSUB) && spec.name != "publish" {
         return fail("ERR This Redis command is not allowed from script");
+    }
+    if let Some((d, _)) = r
+        .perms
+        .as_ref()
+        .and_then(|p| crate::features::acl::denial(p, spec, &refs))
+    {
+        use crate::client::perms::Denied;
+        return fail(match d {
+            Denied::Command => {
+                "ERR The user executing the script can't run this command or subcommand"
+            }
+            Denied::Key(_) => "ERR The user executing the script can't access at least one of the keys mentioned in the command arguments",
+            Denied::Channel(_) => "ERR The user executing the script can't publish to the channel mentioned in the command",
+        });
     }
     if r.readonly && spec.has(flags::WRITE) {
         return fail("ERR Write commands are not allowed from read-only scripts.");
@@ -1292,6 +1309,7 @@ pub async fn eval(
             .shared
             .global::<crate::features::monitor::Registry>()
             .any(),
+        perms: (!client.unrestricted).then(|| Arc::clone(&client.perms)),
         ran: RefCell::new(Vec::new()),
         calls: RefCell::new(Vec::new()),
     };

@@ -80,6 +80,8 @@ pub struct Config {
     /// Names of the directives the file set that are kept, not acted on
     /// (or acted on: `directives::Directive::acted_on` tells), in order.
     pub set_in_file: Vec<String>,
+    /// `user name rule...` lines, for the ACL feature.
+    pub users: Vec<Vec<String>>,
 }
 
 impl Default for Config {
@@ -101,6 +103,7 @@ impl Default for Config {
             config_file: None,
             inert: Vec::new(),
             set_in_file: Vec::new(),
+            users: Vec::new(),
         }
     }
 }
@@ -126,6 +129,11 @@ fn parse_loglevel(s: &str) -> Option<String> {
 /// Not yet every directive of Redis 7.0's redis.conf is here, so a stock
 /// redis.conf does not load unchanged yet.
 const INERT: &[(&str, &str)] = &[
+    // Read by the ACL feature (`features/acl.rs`), at start and after
+    // CONFIG SET.
+    ("aclfile", ""),
+    ("acllog-max-len", "128"),
+    ("acl-pubsub-default", "resetchannels"),
     ("daemonize", "no"),
     ("save", "3600 1 300 100 60 10000"),
     ("appendonly", "no"),
@@ -242,6 +250,7 @@ fn is_inert(name: &str) -> bool {
 /// Settings of [`INERT`] that Redis refuses to change at run time
 /// (IMMUTABLE_CONFIG there): a config file may set them, CONFIG SET may not.
 const IMMUTABLE_INERT: &[&str] = &[
+    "aclfile",
     "daemonize",
     "supervised",
     "pidfile",
@@ -301,6 +310,7 @@ impl Config {
                 self.requirepass = if p.is_empty() { None } else { Some(p.clone()) };
             }
             "maxclients" => self.maxclients = num(one()?)?.max(1),
+            "user" if !args.is_empty() => self.users.push(args.to_vec()),
             "pin-threads" => self.pin_threads = parse_yes_no(one()?)?,
             "timeout" => self.timeout = num(one()?)?,
             "loglevel" => {
