@@ -786,6 +786,9 @@ impl Runtime {
                 self.set_inert("save", value.trim());
             }
             "appendonly" if parse_yes_no(value).map_err(|e| bad(&e))? => return Err(bad(NO_AOF)),
+            "dbfilename" if value.contains('/') => {
+                return Err(bad("dbfilename can't be a path, just a filename"));
+            }
             "dir" => {
                 if !Path::new(value).is_dir() {
                     return Err(bad("No such file or directory"));

@@ -1,0 +1,397 @@
+//! RDB persistence: SAVE, BGSAVE, save on shutdown, loading at start, and the dump
+//! file read and written by a real redis-server both ways.
+//!
+//! Each test points its servers at a directory of its own (`dir`), restarts them
+//! there, and compares what it reads back with what it wrote.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+
+/// A Tessera server at `threads` whose `dir` is `dir`, with no save points
+/// unless `save` says.
+fn tessera_in(dir: &Path, threads: usize, save: &str) -> Server {
+    let conf = format!("dir {}\nsave \"{save}\"\n", dir.display());
+    Server::start_with(threads, &[], Some(&conf))
+}
+
+fn fresh_dir(tag: &str) -> PathBuf {
+    scratch_dir(tag)
+}
+
+/// Writes one key of every type and encoding size, with TTLs, in dbs 0, 3 and 15.
+fn populate(c: &mut Client) {
+    c.ok(&["FLUSHALL"]);
+    c.ok(&["SET", "str", "hello"]);
+    c.ok(&["SET", "int", "12345"]);
+    c.ok(&["SET", "empty", ""]);
+    c.ok(&["SET", "bin", "a\u{0}b\r\nc"]);
+    c.ok(&["SET", "ttl", "v", "PX", "100000000"]);
+    c.cmd(&["RPUSH", "list", "a", "b", "c", "1", "2"]);
+    let big: Vec<String> = (0..300).map(|i| format!("item-{i}")).collect();
+    let mut args = vec!["RPUSH".to_string(), "biglist".to_string()];
+    args.extend(big.iter().cloned());
+    c.cmd(&args);
+    c.cmd(&["SADD", "intset", "1", "2", "3", "-7"]);
+    c.cmd(&["SADD", "set", "x", "y", "z"]);
+    let mut args = vec!["SADD".to_string(), "bigset".to_string()];
+    args.extend(big.iter().cloned());
+    c.cmd(&args);
+    c.cmd(&["ZADD", "zset", "1", "a", "2.5", "b", "-3", "c", "inf", "d"]);
+    let mut args = vec!["ZADD".to_string(), "bigzset".to_string()];
+    for (i, m) in big.iter().enumerate() {
+        args.push(format!("{}.5", i));
+        args.push(m.clone());
+    }
+    c.cmd(&args);
+    c.cmd(&["HSET", "hash", "f1", "v1", "f2", "2"]);
+    let mut args = vec!["HSET".to_string(), "bighash".to_string()];
+    for m in &big {
+        args.push(m.clone());
+        args.push(format!("value of {m}"));
+    }
+    c.cmd(&args);
+    c.cmd(&["EXPIRE", "hash", "100000"]);
+    c.ok(&["SELECT", "3"]);
+    c.ok(&["SET", "in-db-3", "three"]);
+    c.ok(&["SELECT", "15"]);
+    c.cmd(&["RPUSH", "in-db-15", "fifteen"]);
+    c.ok(&["SELECT", "0"]);
+}
+
+/// Everything `populate` wrote, as one string per key, read back with ordinary
+/// commands (so that encodings do not matter).
+fn snapshot_of(c: &mut Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for db in ["0", "3", "15"] {
+        c.ok(&["SELECT", db]);
+        let mut keys = c.cmd(&["KEYS", "*"]).as_strings();
+        keys.sort();
+        for k in keys {
+            let t = match c.cmd(&["TYPE", &k]) {
+                Reply::Status(t) => t,
+                other => panic!("TYPE: {other:?}"),
+            };
+            let v = match t.as_str() {
+                "string" => format!("{:?}", c.cmd(&["GET", &k])),
+                "list" => format!("{:?}", c.cmd(&["LRANGE", &k, "0", "-1"])),
+                "set" => {
+                    let mut m = c.cmd(&["SMEMBERS", &k]).as_strings();
+                    m.sort();
+                    format!("{m:?}")
+                }
+                "zset" => format!("{:?}", c.cmd(&["ZRANGE", &k, "0", "-1", "WITHSCORES"])),
+                "hash" => {
+                    let mut m = c.cmd(&["HGETALL", &k]).as_strings();
+                    let mut pairs: Vec<(String, String)> =
+                        m.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect();
+                    pairs.sort();
+                    m.clear();
+                    format!("{pairs:?}")
+                }
+                other => panic!("unexpected type {other}"),
+            };
+            let ttl = c.int(&["PTTL", &k]);
+            let ttl = if ttl < 0 { ttl } else { 1 };
+            out.push(format!("{db} {k} {t} {v} ttl:{ttl}"));
+        }
+    }
+    c.ok(&["SELECT", "0"]);
+    out
+}
+
+#[test]
+fn save_then_restart_keeps_every_type_ttl_and_database() {
+    if skip_against_redis("restarts Tessera in a directory of its own") {
+        return;
+    }
+    for threads in [1, 4] {
+        let dir = fresh_dir("persist-restart");
+        let before = {
+            let s = tessera_in(&dir, threads, "");
+            let mut c = s.client();
+            populate(&mut c);
+            let before = snapshot_of(&mut c);
+            c.ok(&["SAVE"]);
+            assert!(c.int(&["LASTSAVE"]) > 0);
+            before
+        };
+        assert!(dir.join("dump.rdb").exists());
+        // A different thread count reads the same file.
+        let s = tessera_in(&dir, 5 - threads, "");
+        let mut c = s.client();
+        assert_eq!(snapshot_of(&mut c), before, "threads {threads}");
+    }
+}
+
+#[test]
+fn bgsave_and_shutdown_save_and_nosave() {
+    if skip_against_redis("restarts Tessera in a directory of its own") {
+        return;
+    }
+    for threads in [1, 4] {
+        let dir = fresh_dir("persist-bgsave");
+        let mut s = tessera_in(&dir, threads, "3600 1");
+        let mut c = s.client();
+        populate(&mut c);
+        let before = snapshot_of(&mut c);
+        assert_eq!(
+            c.cmd(&["BGSAVE"]),
+            Reply::status("Background saving started")
+        );
+        assert!(eventually(Duration::from_secs(10), || {
+            info_field(
+                &c.cmd(&["INFO", "persistence"]).as_string(),
+                "rdb_bgsave_in_progress",
+            )
+            .as_deref()
+                == Some("0")
+        }));
+        let info = c.cmd(&["INFO", "persistence"]).as_string();
+        assert_eq!(
+            info_field(&info, "rdb_last_bgsave_status").as_deref(),
+            Some("ok")
+        );
+        assert_eq!(
+            info_field(&info, "rdb_changes_since_last_save").as_deref(),
+            Some("0")
+        );
+        c.ok(&["SET", "after-bgsave", "1"]);
+        let info = c.cmd(&["INFO", "persistence"]).as_string();
+        assert_eq!(
+            info_field(&info, "rdb_changes_since_last_save").as_deref(),
+            Some("1")
+        );
+        // SHUTDOWN with save points set saves first.
+        c.send(&encode(&["SHUTDOWN"]));
+        assert!(s.signal_and_wait(0, Duration::from_secs(10)).is_some());
+        drop(s);
+        let s = tessera_in(&dir, threads, "3600 1");
+        let mut c = s.client();
+        assert_eq!(c.cmd(&["GET", "after-bgsave"]), Reply::bulk("1"));
+        assert_eq!(c.int(&["DEL", "after-bgsave"]), 1);
+        assert_eq!(snapshot_of(&mut c), before);
+        // NOSAVE does not.
+        c.ok(&["SET", "lost", "1"]);
+        let mut s = s;
+        c.send(&encode(&["SHUTDOWN", "NOSAVE"]));
+        assert!(s.signal_and_wait(0, Duration::from_secs(10)).is_some());
+        drop(s);
+        let s = tessera_in(&dir, threads, "");
+        assert_eq!(s.client().cmd(&["EXISTS", "lost"]), Reply::int(0));
+        assert_eq!(s.client().cmd(&["EXISTS", "after-bgsave"]), Reply::int(1));
+    }
+}
+
+#[test]
+fn sigterm_saves_when_save_points_are_set() {
+    if skip_against_redis("signals Tessera") {
+        return;
+    }
+    let dir = fresh_dir("persist-sigterm");
+    let mut s = tessera_in(&dir, 2, "3600 1");
+    s.client().ok(&["SET", "k", "v"]);
+    let status = s.signal_and_wait(libc::SIGTERM, Duration::from_secs(10));
+    assert!(status.is_some_and(|st| st.success()), "{status:?}");
+    assert!(dir.join("dump.rdb").exists());
+    let s = tessera_in(&dir, 2, "");
+    assert_eq!(s.client().cmd(&["GET", "k"]), Reply::bulk("v"));
+}
+
+#[test]
+fn redis_server_loads_what_tessera_saves_and_the_other_way_round() {
+    if skip_against_redis("compares Tessera with redis-server") {
+        return;
+    }
+    let dir = fresh_dir("persist-interop");
+    let before = {
+        let s = tessera_in(&dir, 4, "");
+        let mut c = s.client();
+        populate(&mut c);
+        c.ok(&["SAVE"]);
+        snapshot_of(&mut c)
+    };
+    let check = std::process::Command::new("redis-check-rdb")
+        .arg(dir.join("dump.rdb"))
+        .output()
+        .expect("redis-check-rdb (apt-get install redis-tools)");
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success() && text.contains("RDB looks OK"),
+        "{text}"
+    );
+    let dir_arg = dir.display().to_string();
+    let redis = RealRedis::start(&["--dir", &dir_arg, "--dbfilename", "dump.rdb"]);
+    let mut r = redis.client();
+    assert_eq!(
+        snapshot_of(&mut r),
+        before,
+        "redis-server read Tessera's file"
+    );
+    // Redis writes its own file (its encodings), Tessera reads it.
+    r.ok(&["SET", "written-by", "redis"]);
+    r.ok(&["SAVE"]);
+    drop(redis);
+    let s = tessera_in(&dir, 3, "");
+    let mut c = s.client();
+    assert_eq!(c.cmd(&["GET", "written-by"]), Reply::bulk("redis"));
+    assert_eq!(c.int(&["DEL", "written-by"]), 1);
+    assert_eq!(
+        snapshot_of(&mut c),
+        before,
+        "Tessera read redis-server's file"
+    );
+}
+
+/// BGSAVE while clients run MSETs whose keys live on different shards: in the
+/// file, every pair holds the same value (no MSET is half in it).
+#[test]
+fn bgsave_is_one_point_in_time_across_shards() {
+    if skip_against_redis("checks Tessera's snapshot") {
+        return;
+    }
+    let dir = fresh_dir("persist-cut");
+    let s = tessera_in(&dir, 4, "");
+    let port = s.port;
+    let pairs = 200;
+    {
+        let mut c = s.client();
+        // Filler, so that each snapshot's walk lasts while the writers run.
+        c.ok(&["DEBUG", "POPULATE", "100000", "filler", "50"]);
+        for p in 0..pairs {
+            c.ok(&["MSET", &format!("a{p}"), "0", &format!("b{p}"), "0"]);
+        }
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..3)
+        .map(|t| {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut c = Client::connect(port);
+                let mut i = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let p = (i * 7 + t * 13) % pairs;
+                    let v = format!("{t}-{i}");
+                    c.ok(&["MSET", &format!("a{p}"), &v, &format!("b{p}"), &v]);
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    let mut c = s.client();
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(
+            c.cmd(&["BGSAVE"]),
+            Reply::status("Background saving started")
+        );
+        assert!(eventually(Duration::from_secs(10), || {
+            info_field(
+                &c.cmd(&["INFO", "persistence"]).as_string(),
+                "rdb_bgsave_in_progress",
+            )
+            .as_deref()
+                == Some("0")
+        }));
+        // Load the file into a second server and check every pair.
+        let copy = fresh_dir("persist-cut-copy");
+        std::fs::copy(dir.join("dump.rdb"), copy.join("dump.rdb")).expect("copy dump");
+        let other = tessera_in(&copy, 2, "");
+        let mut o = other.client();
+        for p in 0..pairs {
+            let a = o.cmd(&["GET", &format!("a{p}")]);
+            let b = o.cmd(&["GET", &format!("b{p}")]);
+            assert_eq!(a, b, "pair {p} torn in the snapshot");
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.join().expect("writer");
+    }
+}
+
+#[test]
+fn a_truncated_or_corrupt_file_stops_the_server_with_a_clear_message() {
+    if skip_against_redis("starts Tessera on a broken file") {
+        return;
+    }
+    let dir = fresh_dir("persist-corrupt");
+    {
+        let s = tessera_in(&dir, 2, "");
+        let mut c = s.client();
+        populate(&mut c);
+        c.ok(&["SAVE"]);
+    }
+    let good = std::fs::read(dir.join("dump.rdb")).expect("dump");
+    for (what, bytes) in [
+        ("truncated", good[..good.len() / 2].to_vec()),
+        ("corrupt", {
+            let mut b = good.clone();
+            let at = b.len() / 3;
+            b[at] ^= 0xff;
+            b
+        }),
+    ] {
+        std::fs::write(dir.join("dump.rdb"), &bytes).expect("write");
+        let conf = format!("dir {}\nsave \"\"\n", dir.display());
+        let conf_file = dir.join("t.conf");
+        std::fs::write(&conf_file, conf).expect("conf");
+        let out = run_tessera(
+            &[
+                "--port",
+                &free_port().to_string(),
+                "--config",
+                &conf_file.display().to_string(),
+            ],
+            Duration::from_secs(20),
+        );
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !out.status.success(),
+            "{what}: the server went on serving: {text}"
+        );
+        assert!(
+            text.contains("Fatal error loading the DB") && text.contains("offset"),
+            "{what}: {text}"
+        );
+    }
+}
+
+#[test]
+fn a_failed_bgsave_refuses_writes_until_a_save_succeeds() {
+    if skip_against_redis("removes the server's directory") {
+        return;
+    }
+    let dir = fresh_dir("persist-misconf");
+    let gone = dir.join("gone");
+    std::fs::create_dir_all(&gone).expect("mkdir");
+    let s = tessera_in(&dir, 2, "3600 1");
+    let mut c = s.client();
+    c.ok(&["CONFIG", "SET", "dir", &gone.display().to_string()]);
+    std::fs::remove_dir_all(&gone).expect("rmdir");
+    c.ok(&["SET", "k", "v"]);
+    assert_eq!(
+        c.cmd(&["BGSAVE"]),
+        Reply::status("Background saving started")
+    );
+    assert!(eventually(Duration::from_secs(10), || {
+        info_field(
+            &c.cmd(&["INFO", "persistence"]).as_string(),
+            "rdb_last_bgsave_status",
+        )
+        .as_deref()
+            == Some("err")
+    }));
+    assert!(c.err(&["SET", "k", "v2"]).starts_with("MISCONF "));
+    assert_eq!(c.cmd(&["GET", "k"]), Reply::bulk("v"));
+    c.ok(&["CONFIG", "SET", "dir", &dir.display().to_string()]);
+    c.ok(&["SAVE"]);
+    c.ok(&["SET", "k", "v3"]);
+}
