@@ -24,7 +24,7 @@
 //! then the value (the score as `%.17g` text, `inf`/`-inf`) chained, and
 //! that digest's 20 bytes added (hashed and XORed, like any added bytes). A key with a TTL then adds the fixed
 //! marker `!!expire!!` (whatever the expiry time). DIGEST-VALUE answers
-//! this per key; a missing key is all zeros.
+//! this per key ([`digest_key_value`]); a missing key is all zeros.
 //!
 //! The whole dataset: for each database that holds keys, in number order,
 //! chain the database's number (4 bytes, big-endian), then, for each of its
@@ -148,6 +148,16 @@ pub fn digest_stored(v: &Value, expire: Option<Millis>) -> Digest {
     let mut d = Digest::default();
     fold_value(&mut d, v, expire.is_some());
     d
+}
+
+/// DEBUG DIGEST-VALUE for `key` in `db`, all zeros when there is no such
+/// key. The key is read as stored: like Redis 7.0, this neither hides nor
+/// removes a key whose TTL has passed but that expiry has not removed yet.
+pub fn digest_key_value(db: &Db, key: &[u8]) -> Digest {
+    let dict = db.dict();
+    dict.find(dict.hash(key), key)
+        .map(|e| digest_stored(e.value(), e.expire_at()))
+        .unwrap_or_default()
 }
 
 /// One key's share of the dataset digest: its name, then its value.

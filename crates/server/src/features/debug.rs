@@ -103,11 +103,7 @@ pub async fn debug(
                 let k = key.to_vec();
                 let d = w
                     .call(w.shard_of(key), move |w| {
-                        let mut shard = w.shard.borrow_mut();
-                        shard.ks.dbs[db]
-                            .get_with_expiry(&k, now_ms())
-                            .map(|(v, exp)| commands::debug::digest_stored(v, exp))
-                            .unwrap_or_default()
+                        commands::debug::digest_key_value(&w.shard.borrow().ks.dbs[db], &k)
                     })
                     .await
                     .unwrap_or_default();
