@@ -1,109 +1,209 @@
 //! The shard-local halves of the DEBUG subcommands that look inside
 //! values: DIGEST / DIGEST-VALUE (a fingerprint of contents, equal for
-//! equal data whatever the encoding) and RELOAD (rebuild every aggregate
-//! as loading a snapshot would, so encodings come back in their most
-//! compact form).
+//! equal data whatever the encoding, and equal to Redis's for the same
+//! data) and RELOAD (rebuild every aggregate as loading a snapshot would,
+//! so encodings come back in their most compact form).
+//!
+//! # The digest
+//!
+//! Redis's replication tests compare `DEBUG DIGEST` between servers, so
+//! ours follows the same rules, worked out by observing Redis 7.0 (the
+//! tests in `crates/server/tests/digest.rs` compare the two on random data).
+//! A digest is 20 bytes, all zeros to start with, changed by two steps:
+//!
+//! - *add* (order-free): XOR in the SHA-1 of some bytes. Adding the same
+//!   things in any order gives the same result.
+//! - *chain* (ordered): add, then replace the 20 bytes by their own SHA-1.
+//!   What comes before changes what comes after.
+//!
+//! One value: chain its type's number (string 0, list 1, set 2, zset 3,
+//! hash 4, as a 4-byte big-endian integer), then its contents: a string's
+//! bytes (an integer as its decimal text) chained; each list element
+//! chained, head to tail; each set member added; for each hash field or
+//! sorted-set member, a fresh digest with the field (member) chained and
+//! then the value (the score as `%.17g` text, `inf`/`-inf`) chained, and
+//! that digest's 20 bytes added (hashed and XORed, like any added bytes). A key with a TTL then adds the fixed
+//! marker `!!expire!!` (whatever the expiry time). DIGEST-VALUE answers
+//! this per key ([`digest_key_value`]); a missing key is all zeros.
+//!
+//! The whole dataset: for each database that holds keys, in number order,
+//! chain the database's number (4 bytes, big-endian), then, for each of its
+//! keys, build a digest that chains the key's name and continues as the
+//! value's digest above, and add its 20 bytes. Keys are stored wherever
+//! the keyspace put them, so the server computes each shard's XOR of key
+//! digests per database ([`digest_db`]), XORs the shards' shares
+//! ([`merge_db`]) and only then chains the databases in order
+//! ([`digest_dataset`]): the answer does not depend on the shard count.
+//! Like Redis, the dataset digest sees every stored key, including one
+//! whose TTL has passed but that expiry has not removed yet.
 
+use sha1_smol::Sha1;
 use storage::{Db, Hash, List, Millis, Set, StrRef, Value, ZSet};
 
-/// Fixed seeds: a digest must not change between calls of one process.
-fn hasher() -> ahash::RandomState {
-    ahash::RandomState::with_seeds(
-        0x7465_7373_6572_6131,
-        0x6469_6765_7374_3232,
-        0x0bad_cafe_f00d_d00d,
-        0x1234_5678_9abc_def0,
-    )
-}
+/// Redis's type numbers, chained first into a value's digest.
+const TYPE_STRING: u32 = 0;
+const TYPE_LIST: u32 = 1;
+const TYPE_SET: u32 = 2;
+const TYPE_ZSET: u32 = 3;
+const TYPE_HASH: u32 = 4;
 
-/// A 160-bit fingerprint, shown as 40 hex digits like Redis's SHA-1 digests.
+/// Added to a key's digest when the key has a TTL.
+const EXPIRE_MARK: &[u8] = b"!!expire!!";
+
+/// A 160-bit digest, shown as 40 hex digits.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
-pub struct Digest(pub [u64; 3]);
+pub struct Digest(pub [u8; 20]);
 
 impl Digest {
-    fn of(parts: &[&[u8]]) -> Digest {
-        let s = hasher();
-        let mut d = [0u64; 3];
-        for (i, lane) in d.iter_mut().enumerate() {
-            *lane = s.hash_one((i as u64, parts));
-        }
-        Digest(d)
+    /// Order-free step: XOR in the SHA-1 of `data`.
+    pub fn add(&mut self, data: &[u8]) {
+        self.xor(Digest(Sha1::from(data).digest().bytes()));
     }
 
-    /// Order-independent combination (sets, hashes, keys of a database).
+    /// Ordered step: add `data`, then hash the result onto itself.
+    pub fn chain(&mut self, data: &[u8]) {
+        self.add(data);
+        self.0 = Sha1::from(self.0).digest().bytes();
+    }
+
+    /// Plain XOR of two digests' bytes (combining shards' shares).
     pub fn xor(&mut self, o: Digest) {
         for (a, b) in self.0.iter_mut().zip(o.0) {
             *a ^= b;
         }
     }
 
-    /// Order-dependent combination (lists, sorted sets).
-    fn chain(&mut self, o: Digest) {
-        let s = hasher();
-        for (i, (a, b)) in self.0.iter_mut().zip(o.0).enumerate() {
-            *a = s.hash_one((i as u64, *a, b));
-        }
-    }
-
     /// 40 lowercase hex digits; all zeros for "nothing".
     pub fn hex(&self) -> String {
-        let full: String = self.0.iter().map(|x| format!("{x:016x}")).collect();
-        full[..40].to_string()
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
+}
+
+/// Calls `f` with the string's bytes (an integer's decimal text).
+fn with_bytes<R>(s: StrRef<'_>, f: impl FnOnce(&[u8]) -> R) -> R {
+    match s {
+        StrRef::Int(n) => f(itoa::Buffer::new().format(n).as_bytes()),
+        StrRef::Bytes(b) => f(b),
+    }
+}
+
+/// The per-pair digest of a hash field or a sorted-set member; its bytes
+/// are added to the value's digest so that pairs count in any order.
+fn pair(first: StrRef<'_>, second: &[u8]) -> Digest {
+    let mut d = Digest::default();
+    with_bytes(first, |b| d.chain(b));
+    d.chain(second);
+    d
+}
+
+/// Continues `d` with `v`'s type and contents, and the TTL marker.
+fn fold_value(d: &mut Digest, v: &Value, has_ttl: bool) {
+    match v {
+        Value::List(l) => {
+            d.chain(&TYPE_LIST.to_be_bytes());
+            for e in l.iter() {
+                with_bytes(e, |b| d.chain(b));
+            }
+        }
+        Value::Set(s) => {
+            d.chain(&TYPE_SET.to_be_bytes());
+            for m in s.iter() {
+                with_bytes(m, |b| d.add(b));
+            }
+        }
+        Value::ZSet(z) => {
+            d.chain(&TYPE_ZSET.to_be_bytes());
+            for (m, score) in z.iter() {
+                d.add(&pair(m, resp::encode::fmt_double(score).as_bytes()).0);
+            }
+        }
+        Value::Hash(h) => {
+            d.chain(&TYPE_HASH.to_be_bytes());
+            for (f, x) in h.iter() {
+                d.add(&with_bytes(x, |b| pair(f, b)).0);
+            }
+        }
+        Value::Int(_) | Value::Inline(_) | Value::Boxed(_) | Value::Raw(_) => {
+            d.chain(&TYPE_STRING.to_be_bytes());
+            if let Some(s) = v.as_str() {
+                with_bytes(s, |b| d.chain(b));
+            }
+        }
+    }
+    if has_ttl {
+        d.add(EXPIRE_MARK);
+    }
+}
+
+/// The digest of one value's type and contents, as DEBUG DIGEST-VALUE
+/// answers for a key without a TTL. Equal values give equal digests
+/// whatever their encodings, so it also serves as an equality check.
+pub fn digest_value(v: &Value) -> Digest {
+    digest_stored(v, None)
+}
+
+/// DEBUG DIGEST-VALUE for a stored key: [`digest_value`] with the TTL
+/// marker when the key has an expiry.
+pub fn digest_stored(v: &Value, expire: Option<Millis>) -> Digest {
+    let mut d = Digest::default();
+    fold_value(&mut d, v, expire.is_some());
+    d
+}
+
+/// DEBUG DIGEST-VALUE for `key` in `db`, all zeros when there is no such
+/// key. The key is read as stored: like Redis 7.0, this neither hides nor
+/// removes a key whose TTL has passed but that expiry has not removed yet.
+pub fn digest_key_value(db: &Db, key: &[u8]) -> Digest {
+    let dict = db.dict();
+    dict.find(dict.hash(key), key)
+        .map(|e| digest_stored(e.value(), e.expire_at()))
+        .unwrap_or_default()
+}
+
+/// One key's share of the dataset digest: its name, then its value.
+fn digest_key(key: &[u8], v: &Value, expire: Option<Millis>) -> Digest {
+    let mut d = Digest::default();
+    d.chain(key);
+    fold_value(&mut d, v, expire.is_some());
+    d
+}
+
+/// This shard's share of one database's digest: the XOR of the SHA-1 of
+/// every key digest. `None` when the shard holds no key in this database
+/// (a database no shard has keys in is left out of the dataset digest).
+pub fn digest_db(db: &Db) -> Option<Digest> {
+    if db.is_empty() {
+        return None;
+    }
+    let mut d = Digest::default();
+    db.for_each(|k, v, exp| d.add(&digest_key(k, v, exp).0));
+    Some(d)
+}
+
+/// Combines two shards' shares of the same database.
+pub fn merge_db(into: &mut Option<Digest>, other: Option<Digest>) {
+    match (into.as_mut(), other) {
+        (Some(a), Some(b)) => a.xor(b),
+        (None, b) => *into = b,
+        (Some(_), None) => {}
+    }
+}
+
+/// DEBUG DIGEST from every database's combined share, in database order
+/// (the first item is database 0).
+pub fn digest_dataset(dbs: impl IntoIterator<Item = Option<Digest>>) -> Digest {
+    let mut d = Digest::default();
+    for (i, share) in dbs.into_iter().enumerate() {
+        if let Some(share) = share {
+            d.chain(&(i as u32).to_be_bytes());
+            d.xor(share);
+        }
+    }
+    d
 }
 
 fn bytes(s: StrRef<'_>) -> Vec<u8> {
     s.to_vec()
-}
-
-/// The digest of one value's contents (not its key or TTL).
-pub fn digest_value(v: &Value) -> Digest {
-    let mut d = Digest::default();
-    match v {
-        Value::Hash(h) => {
-            for (f, x) in h.iter() {
-                d.xor(Digest::of(&[b"h", &bytes(f), &bytes(x)]));
-            }
-        }
-        Value::Set(s) => {
-            for m in s.iter() {
-                d.xor(Digest::of(&[b"s", &bytes(m)]));
-            }
-        }
-        Value::List(l) => {
-            for e in l.iter() {
-                d.chain(Digest::of(&[b"l", &bytes(e)]));
-            }
-        }
-        Value::ZSet(z) => {
-            for (m, score) in z.iter() {
-                d.chain(Digest::of(&[
-                    b"z",
-                    &bytes(m),
-                    &score.to_bits().to_le_bytes(),
-                ]));
-            }
-        }
-        other => {
-            let s = other.as_str().map(bytes).unwrap_or_default();
-            d = Digest::of(&[b"str", &s]);
-        }
-    }
-    d
-}
-
-/// The digest of a database: every key with its value and TTL, in any order.
-pub fn digest_db(db: &Db, now: Millis) -> Digest {
-    let mut d = Digest::default();
-    db.for_each(|k, v, exp| {
-        if exp.is_some_and(|at| now > at) {
-            return;
-        }
-        let mut kd = digest_value(v);
-        kd.chain(Digest::of(&[k, &exp.unwrap_or(0).to_le_bytes()]));
-        d.xor(kd);
-    });
-    d
 }
 
 /// The value rebuilt element by element, as a snapshot load builds it
@@ -164,6 +264,23 @@ pub fn reload_db(db: &mut Db, now: Millis) {
 mod tests {
     use super::*;
 
+    // Expected digests below were read from a real redis-server 7.0.15
+    // holding the same data.
+
+    fn list(items: &[&[u8]]) -> Value {
+        let mut l = List::default();
+        items.iter().for_each(|e| l.push_back(e));
+        Value::List(Box::new(l))
+    }
+
+    fn zset(items: &[(&[u8], f64)]) -> Value {
+        let mut z = ZSet::default();
+        items.iter().for_each(|(m, s)| {
+            z.insert(m, *s);
+        });
+        Value::ZSet(z)
+    }
+
     #[test]
     fn digests_ignore_encoding_and_see_content() {
         let a = digest_value(&Value::from_int(12));
@@ -173,5 +290,91 @@ mod tests {
         assert_ne!(a, digest_value(&Value::from_bytes(b"13")));
         assert_eq!(Digest::default().hex(), "0".repeat(40));
         assert_eq!(a.hex().len(), 40);
+    }
+
+    #[test]
+    fn values_digest_as_redis_does() {
+        let hex = |v: &Value| digest_value(v).hex();
+        assert_eq!(
+            hex(&Value::from_bytes(b"hello")),
+            "36b23a1456b2dce2c3ed252c456761301dba8060"
+        );
+        assert_eq!(
+            hex(&Value::from_int(12345)),
+            "e1cf90774e995ae03de66e8109dc5cb9d9c2dc83"
+        );
+        assert_eq!(
+            hex(&Value::from_bytes(b"")),
+            "8b3447c33a834b810e3e181b6fd6a2ee1020921c"
+        );
+        assert_eq!(
+            hex(&list(&[b"x", b"y", b"12"])),
+            "5f37bb5e9025dbc0c07131f268dcae0b2edb4d84"
+        );
+        let mut s = Set::default();
+        for m in [b"3", b"1", b"2"] {
+            s.insert(m);
+        }
+        assert_eq!(
+            hex(&Value::Set(s)),
+            "2a462a3f51a1db89738ebbeef0c47ce1bbc85246"
+        );
+        assert_eq!(
+            hex(&zset(&[
+                (b"a", 1.0),
+                (b"b", 2.5),
+                (b"c", -3.0),
+                (b"d", 0.1)
+            ])),
+            "3dc7f8b21da75976eeba6d13045a9515124b6c33"
+        );
+        assert_eq!(
+            hex(&zset(&[
+                (b"a", f64::INFINITY),
+                (b"b", f64::NEG_INFINITY),
+                (b"c", 1e300),
+                (b"d", -2.5e-7),
+                (b"e", 0.5)
+            ])),
+            "93f551c82e1e1672f25ba044191b28a527e8ce99"
+        );
+        let mut h = Hash::default();
+        h.insert(b"g", b"1");
+        h.insert(b"f", b"v");
+        assert_eq!(
+            hex(&Value::Hash(h)),
+            "6679ee22f89ed8001eeb5309d0900265ea56c03a"
+        );
+        assert_eq!(
+            digest_stored(&Value::from_bytes(b"v"), Some(12345)).hex(),
+            "311b17018163335616e089f6b951c82c477335ac"
+        );
+    }
+
+    #[test]
+    fn dataset_digest_as_redis_does_across_shards() {
+        // db 0: a = "1", b = [x]; db 3: c = "v" with a TTL.
+        let mut db0 = Db::new();
+        db0.insert(b"a", Value::from_int(1), None);
+        db0.insert(b"b", list(&[b"x"]), None);
+        let mut db3 = Db::new();
+        db3.insert(b"c", Value::from_bytes(b"v"), Some(u64::MAX / 2));
+        let empty = Db::new();
+        let one = digest_dataset([digest_db(&db0), digest_db(&empty), None, digest_db(&db3)]);
+        assert_eq!(one.hex(), "0d9d8d36d35d4af502a9fec74e79a8f54a5f06e2");
+
+        // The same keys spread over two shards combine to the same digest.
+        let (mut s0, mut s1) = (Db::new(), Db::new());
+        s0.insert(b"a", Value::from_int(1), None);
+        s1.insert(b"b", list(&[b"x"]), None);
+        let mut share0 = digest_db(&s0);
+        merge_db(&mut share0, digest_db(&s1));
+        let mut share3 = None;
+        merge_db(&mut share3, digest_db(&empty));
+        merge_db(&mut share3, digest_db(&db3));
+        let two = digest_dataset([share0, None, None, share3]);
+        assert_eq!(one, two);
+
+        assert_eq!(digest_dataset([None, None]).hex(), "0".repeat(40));
     }
 }

@@ -2,8 +2,8 @@
 //! forced with CONFIG SET), RESTORE's options and errors, its effect on WATCH and blocked
 //! clients, and interoperability with a real `redis-server` started beside the server
 //! under test: payloads DUMPed by Redis restore here, and payloads DUMPed here restore in
-//! Redis, with equal contents read back by ordinary commands (Tessera's DEBUG DIGEST-VALUE
-//! is its own fingerprint, not Redis's SHA-1, so digests cannot be compared across them).
+//! Redis, with equal contents read back by ordinary commands (`digest.rs` compares DEBUG
+//! DIGEST-VALUE across the two servers).
 #![allow(clippy::unwrap_used)]
 
 mod common;

@@ -69,25 +69,31 @@ pub async fn debug(
             crate::features::persist::debug_reload(w).await?;
             encode::ok(out);
         }
+        // Each shard hands back its share of every database; shares of one
+        // database XOR together before the databases are chained in order,
+        // so the answer is the same for any shard count.
         b"digest" if argv.len() == 2 => {
-            let parts = w
+            let shares = w
                 .call_all(|w| {
                     let shard = w.shard.borrow();
-                    let mut d = commands::debug::Digest::default();
-                    for (i, db) in shard.ks.dbs.iter().enumerate() {
-                        let mut dd = commands::debug::digest_db(db, now_ms());
-                        if dd != commands::debug::Digest::default() {
-                            dd.xor(commands::debug::Digest([i as u64, 0, 0]));
-                        }
-                        d.xor(dd);
-                    }
-                    d
+                    shard
+                        .ks
+                        .dbs
+                        .iter()
+                        .map(commands::debug::digest_db)
+                        .collect::<Vec<_>>()
                 })
                 .await;
-            let mut d = commands::debug::Digest::default();
-            for p in parts {
-                d.xor(p);
+            let mut dbs: Vec<Option<commands::debug::Digest>> = Vec::new();
+            for share in shares {
+                if dbs.len() < share.len() {
+                    dbs.resize(share.len(), None);
+                }
+                for (into, part) in dbs.iter_mut().zip(share) {
+                    commands::debug::merge_db(into, part);
+                }
             }
+            let d = commands::debug::digest_dataset(dbs);
             encode::simple(out, d.hex().as_bytes());
         }
         b"digest-value" => {
@@ -97,11 +103,7 @@ pub async fn debug(
                 let k = key.to_vec();
                 let d = w
                     .call(w.shard_of(key), move |w| {
-                        let mut shard = w.shard.borrow_mut();
-                        shard.ks.dbs[db]
-                            .get(&k, now_ms())
-                            .map(commands::debug::digest_value)
-                            .unwrap_or_default()
+                        commands::debug::digest_key_value(&w.shard.borrow().ks.dbs[db], &k)
                     })
                     .await
                     .unwrap_or_default();
