@@ -372,6 +372,23 @@ where
     task.detach();
 }
 
+/// Lets every other ready task of this thread run (and the reactor poll
+/// I/O and the channels) before the caller goes on: for long work done in
+/// steps on the reactor's thread.
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
+}
+
 /// Runs runnables other threads woke (delivered through the doorbell).
 #[inline]
 pub fn run_remote_wakes(r: &Reactor) -> bool {

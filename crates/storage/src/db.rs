@@ -805,6 +805,7 @@ impl Db {
     /// expired ones do not (nothing a client could see changed), as in
     /// Redis 7.0.
     pub fn clear(&mut self, now: Millis) {
+        self.dirty += self.dict.len() as u64;
         if let Some(w) = &mut self.watched {
             for (k, e) in w.iter_mut() {
                 let h = self.dict.hash(k);

@@ -72,7 +72,11 @@ async fn run(
         "keys" => keyspace::keys(w, client, argv, out).await,
         "dbsize" => keyspace::dbsize(w, client, out).await,
         "randomkey" => keyspace::randomkey(w, client, out).await,
-        "flushdb" | "flushall" => keyspace::flush(w, client, name, argv, out).await?,
+        "flushdb" => keyspace::flush(w, client, name, argv, out).await?,
+        "flushall" => {
+            keyspace::flush(w, client, name, argv, out).await?;
+            persist::after_flushall(w).await;
+        }
         "swapdb" => keyspace::swapdb(w, argv, out).await?,
         "scan" => fanout::scan(w, client, argv, out).await?,
         "sort" | "sort_ro" => fanout::sort(w, client, argv, out).await?,

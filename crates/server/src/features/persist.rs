@@ -87,10 +87,14 @@ pub struct State {
     started_ms: AtomicU64,
     /// The shards' change counters summed at the last successful save's cut.
     dirty_at_save: AtomicU64,
+    /// Bumped when a save in progress is abandoned (by SHUTDOWN or
+    /// FLUSHALL): the abandoned one then ends without a word.
+    generation: AtomicU64,
     /// Successful saves since start (INFO rdb_saves).
     saves: AtomicU64,
-    /// Keys loaded at start, and how long it took (ms).
+    /// Keys loaded at start, and those skipped as already expired.
     loaded_keys: AtomicU64,
+    loaded_expired: AtomicU64,
     loading_started: AtomicU64,
 }
 
@@ -108,7 +112,9 @@ impl State {
             started_ms: AtomicU64::new(0),
             dirty_at_save: AtomicU64::new(0),
             saves: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
             loaded_keys: AtomicU64::new(0),
+            loaded_expired: AtomicU64::new(0),
             loading_started: AtomicU64::new(0),
         }
     }
@@ -221,6 +227,7 @@ pub async fn save(r: &Route<'_>, foreground: bool) -> Result<(), String> {
 /// [`save`], once this caller has set `in_progress`.
 async fn save_claimed(r: &Route<'_>, foreground: bool) -> Result<(), String> {
     let st = state(r);
+    let gen = st.generation.load(Ordering::Acquire);
     let began = Instant::now();
     st.started_ms.store(now_ms(), Ordering::Release);
     let result = if foreground {
@@ -231,6 +238,10 @@ async fn save_claimed(r: &Route<'_>, foreground: bool) -> Result<(), String> {
     } else {
         write_snapshot(r).await
     };
+    if st.generation.load(Ordering::Acquire) != gen {
+        // Abandoned: whoever abandoned it owns the state now.
+        return Err("abandoned".into());
+    }
     st.started_ms.store(0, Ordering::Release);
     match &result {
         Ok(dirty) => {
@@ -279,7 +290,7 @@ async fn write_snapshot(r: &Route<'_>) -> Result<u64, String> {
     let dirty: u64 = cut.iter().map(|c| c.0).sum();
     let path = dump_path(r);
     let tmp = path.with_file_name(format!("temp-{}-{}.rdb", std::process::id(), now_ms()));
-    match write_file(r, &cut, &tmp).await {
+    match write_file(r, &cut, &tmp, r.tx != 0).await {
         Ok(file) => {
             let finish = rt::off_thread(move || -> std::io::Result<()> {
                 file.sync_all()?;
@@ -311,6 +322,7 @@ async fn write_file(
     r: &Route<'_>,
     cut: &[(u64, Vec<(u64, u64)>)],
     tmp: &Path,
+    foreground: bool,
 ) -> Result<File, String> {
     let ioerr = |e: std::io::Error| format!("{}: {e}", tmp.display());
     let file = File::create(tmp).map_err(ioerr)?;
@@ -346,6 +358,12 @@ async fn write_file(
                 w.raw(&chunk.bytes).map_err(ioerr)?;
                 if chunk.done {
                     break;
+                }
+                // This thread's own shard answers inline: let its
+                // connections in between chunks (a background save must
+                // not hold them). Inside SAVE's hold nothing else may run.
+                if !foreground {
+                    rt::yield_now().await;
                 }
             }
         }
@@ -387,16 +405,7 @@ pub async fn shutdown_saving(r: &Route<'_>, save: bool, force: bool) -> Result<(
     log::warn!("User requested shutdown...");
     if save {
         log::info!("Saving the final RDB snapshot before exiting.");
-        // A background save in progress is abandoned (its walk finished,
-        // so this save starts from whole marks), as Redis kills its child.
-        if state(r).in_progress.swap(false, Ordering::AcqRel) {
-            r.call_all(|w| {
-                for d in w.shard.borrow_mut().ks.dbs.iter_mut() {
-                    d.abort_snapshot();
-                }
-            })
-            .await;
-        }
+        abandon(r).await;
         if save_claimed_fg(r).await.is_err() && !force {
             log::warn!("Error trying to save the DB, can't exit.");
             return Err(Error::Static("ERR Errors trying to SHUTDOWN. Check logs."));
@@ -465,7 +474,6 @@ pub fn spawn_load_at_start(w: &std::rc::Rc<Worker>) {
                     began.elapsed().as_secs_f64()
                 );
                 let st = state(&w);
-                st.loaded_keys.store(keys, Ordering::Release);
                 // Loading counts no change.
                 st.dirty_at_save
                     .store(dirty_total(&r).await, Ordering::Release);
@@ -495,6 +503,7 @@ pub async fn load(r: &Route<'_>, path: &Path) -> Result<u64, String> {
     let mut inflight: Vec<Pending<()>> = Vec::new();
     let mut libraries = Vec::new();
     let mut keys = 0u64;
+    let mut expired = 0u64;
     loop {
         match reader.next_item().map_err(|e| e.to_string())? {
             Item::Entry {
@@ -510,6 +519,7 @@ pub async fn load(r: &Route<'_>, path: &Path) -> Result<u64, String> {
                     ));
                 }
                 if expire_ms.is_some_and(|at| at <= now) {
+                    expired += 1;
                     continue;
                 }
                 let s = r.shard_of(&key);
@@ -542,6 +552,8 @@ pub async fn load(r: &Route<'_>, path: &Path) -> Result<u64, String> {
         crate::features::script::restore_library(r, &code)
             .map_err(|e| format!("function library: {e}"))?;
     }
+    st.loaded_keys.store(keys, Ordering::Release);
+    st.loaded_expired.store(expired, Ordering::Release);
     Ok(keys)
 }
 
@@ -552,6 +564,35 @@ fn insert(w: &Worker, batch: Vec<Loaded>) {
     for (db, key, value, expire) in batch {
         sh.ks.dbs[db].insert(&key, value, expire);
     }
+}
+
+/// Abandons a background save in progress, if any: its snapshot walks are
+/// finished (so the next save starts from whole marks) and it ends without
+/// recording anything, as Redis kills its child.
+async fn abandon(r: &Route<'_>) {
+    let st = state(r);
+    if st.in_progress.load(Ordering::Acquire) {
+        st.generation.fetch_add(1, Ordering::AcqRel);
+        r.call_all(|w| {
+            for d in w.shard.borrow_mut().ks.dbs.iter_mut() {
+                d.abort_snapshot();
+            }
+        })
+        .await;
+        st.started_ms.store(0, Ordering::Release);
+        st.in_progress.store(false, Ordering::Release);
+    }
+}
+
+/// After FLUSHALL, as Redis: with save points set, a save in progress is
+/// abandoned and the (now empty) dataset saved at once, so the dump file
+/// does not bring the flushed keys back and no change is left pending.
+pub async fn after_flushall(r: &Route<'_>) {
+    if save_points(r).is_empty() {
+        return;
+    }
+    abandon(r).await;
+    let _ = save(r, true).await;
 }
 
 /// `DEBUG RELOAD`: saves, empties every database, loads the file back —
@@ -595,7 +636,7 @@ pub async fn info(r: &Route<'_>, s: &mut String) {
     }
     let _ = write!(
         s,
-        "rdb_changes_since_last_save:{dirty}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:{}\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n\r\n",
+        "rdb_changes_since_last_save:{dirty}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n\r\n",
         u8::from(running),
         st.lastsave.load(Ordering::Acquire),
         if st.last_ok.load(Ordering::Acquire) { "ok" } else { "err" },
@@ -606,6 +647,7 @@ pub async fn info(r: &Route<'_>, s: &mut String) {
             -1
         },
         st.saves.load(Ordering::Acquire),
+        st.loaded_expired.load(Ordering::Acquire),
         st.loaded_keys.load(Ordering::Acquire),
     );
 }

@@ -158,7 +158,7 @@ impl fmt::Display for LoadError {
                     ),
                     K::Checksum { stored, computed } => write!(
                         f,
-                        "checksum mismatch (file says {stored:#018x}, contents give {computed:#018x})"
+                        "RDB CRC error: checksum mismatch (file says {stored:#018x}, contents give {computed:#018x})"
                     ),
                     K::UnsupportedType(_) | K::UnexpectedEof => Ok(()),
                 }
