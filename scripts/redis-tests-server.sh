@@ -4,6 +4,7 @@
 # with tessera-server in redis-server's place.
 #
 #   scripts/redis-tests-server.sh [UNIT ...]      e.g. scripts/redis-tests-server.sh info other
+#   scripts/redis-tests-server.sh integration/rdb shutdown    (a unit of tests/integration)
 #
 # It copies the suite to a temporary directory and adds what the suite expects beside it:
 #   src/redis-server   a shim: `tessera-server --config FILE` (target/release, or $TESSERA_BIN);
@@ -63,9 +64,11 @@ fi
 chmod +x "$work/src/redis-server"
 total_ok=0; total_err=0
 for u in "${units[@]}"; do
-  if [ ! -f "$work/tests/unit/$u.tcl" ]; then printf '%-20s no such unit\n' "$u"; continue; fi
+  # UNIT is under tests/unit, or tests/integration when it says so (integration/rdb).
+  case "$u" in integration/*) t=$u ;; *) t=unit/$u ;; esac
+  if [ ! -f "$work/tests/$t.tcl" ]; then printf '%-20s no such unit\n' "$u"; continue; fi
   f=$log/$(echo "$u" | tr / _).log
-  (cd "$work" && timeout 900 tclsh tests/test_helper.tcl --single "unit/$u" --clients 1 \
+  (cd "$work" && timeout 900 tclsh tests/test_helper.tcl --single "$t" --clients 1 \
      --ignore-encoding --ignore-digest --timeout 300 >"$f" 2>&1)
   sed -i 's/\x1b\[[0-9;]*m//g' "$f"
   ok=$(grep -c '^\[ok\]' "$f"); err=$(grep -c '^\[err\]' "$f"); exc=$(grep -c '^\[exception\]' "$f")
