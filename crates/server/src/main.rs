@@ -14,8 +14,10 @@
 //!
 //! 1. `rt` (its own crate): reactor, tasks, timers, sockets, doorbells. Knows no Redis.
 //! 2. [`host`]: what the process gets from outside. `config.rs` (flags, the redis.conf-syntax
-//!    file, live CONFIG values), `sys.rs` (CPUs, rlimits, signals, memory figures, the
-//!    allocator, the lazy-free thread).
+//!    file, live CONFIG values), `directives.rs` (every Redis 7.0 directive: type, range,
+//!    default, whether Tessera acts on it), `logging.rs` (Redis's log format, logfile, syslog,
+//!    pidfile, daemonize), `sys.rs` (CPUs, rlimits, signals, memory figures, the allocator,
+//!    the lazy-free thread).
 //! 3. [`engine`]: the shard engine, generic over what runs on a shard; it names no feature.
 //!    `worker.rs` (one thread's shard, counters, clients' `ClientInfo`, the cron; the
 //!    registries where features keep their state and hooks), `mesh.rs` (the channels between
@@ -23,7 +25,8 @@
 //!    ordered holds, one-step chains), `keylock.rs` (keys locked by MIGRATE).
 //! 4. [`client`]: client state. `Client`, the reply mode, and the per-connection state
 //!    features share: the MULTI queue and WATCHes (`queued.rs`), the second output for
-//!    monitor lines and published messages (`sink.rs`), subscriptions (`subscriptions.rs`).
+//!    monitor lines and published messages (`sink.rs`), subscriptions (`subscriptions.rs`),
+//!    the connection's user's compiled permissions (`perms.rs`).
 //! 5. [`features`]: one module per command family the server runs itself, or per
 //!    cross-cutting behaviour, each on the engine and client state; one that uses another
 //!    says so in its doc. `connection.rs` (PING, ECHO, SELECT, AUTH, HELLO, RESET),
@@ -33,8 +36,10 @@
 //!    shards, SCAN, SORT), `multi.rs` (MULTI, EXEC, DISCARD, WATCH), `blocking.rs` (BLPOP and
 //!    the other blocking pops), `script.rs` (EVAL*, SCRIPT, FUNCTION, FCALL*), `pubsub.rs`
 //!    (SUBSCRIBE and the rest of pub/sub, keyspace events), `monitor.rs` (MONITOR),
-//!    `migrate.rs` (MIGRATE), `evict.rs` (`maxmemory`). `features/mod.rs` registers their
-//!    state and hooks with the engine.
+//!    `migrate.rs` (MIGRATE), `evict.rs` (`maxmemory`), `acl.rs` (ACL, users, the permission
+//!    check), `persist.rs` (SAVE, BGSAVE, LASTSAVE, save points, SHUTDOWN, loading the dump
+//!    file at start, DEBUG RELOAD). `features/mod.rs` registers their state and hooks with
+//!    the engine, and starts their tasks.
 //! 6. [`conn`]: the connection loop (`mod.rs`: read, parse, check, route, run, settle,
 //!    write) and `dispatch.rs`, the one table from a server command's name to its feature.
 //! 7. This file: the binary's edge (flags, threads, signals, the accept loop).
@@ -47,13 +52,14 @@
 //! which runs `commands::strings` on its shard (`storage::db`), and the reply comes back the
 //! same way to be written by `conn/mod.rs`.
 //!
-//! Where new work goes: persistence (RDB snapshots, the AOF) and replication are features
-//! (`features/`), with their per-thread part (each shard's share of a snapshot, its journal
-//! of writes) registered in the worker's `Locals`, their process-wide part (the files, the
+//! Where new work goes: the AOF and replication are features (`features/`), like RDB
+//! persistence (`persist.rs`), with their per-thread part (each shard's journal of writes)
+//! registered in the worker's `Locals`, their process-wide part (the files, the
 //! replication backlog, the replicas) in `Globals`, and their per-write step as a hook of
-//! the engine next to `after_job`; cluster state (slots, nodes, the bus) is a feature of its
-//! own, consulted by `conn` when it routes a key, as it now consults `shard_of`. RDB and
-//! AOF formats belong to `storage::rdb`, like DUMP's payloads.
+//! the engine next to `after_job`; a full sync reuses `persist.rs`'s consistent cut.
+//! Cluster state (slots, nodes, the bus) is a feature of its own, consulted by `conn` when
+//! it routes a key, as it now consults `shard_of`. File formats belong to `storage::rdb`,
+//! like DUMP's payloads; a shard's point-in-time snapshot to `storage::db`.
 
 mod client;
 mod conn;
