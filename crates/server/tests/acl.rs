@@ -266,3 +266,39 @@ fn categories_and_key_flags() {
         );
     });
 }
+
+/// A restricted user's queued commands are checked again at EXEC: a rule changed
+/// meanwhile refuses that command (logged with context `multi`), the others run.
+#[test]
+fn exec_checks_queued_commands_again() {
+    for_threads(|s| {
+        let mut admin = s.client();
+        admin.ok(&["ACL", "SETUSER", "bob", "on", "nopass", "~*", "+@all"]);
+        let mut c = s.client();
+        c.ok(&["AUTH", "bob", "x"]);
+        c.ok(&["MULTI"]);
+        assert_eq!(c.cmd(&["SET", "k", "1"]), Reply::status("QUEUED"));
+        assert_eq!(c.cmd(&["GET", "k"]), Reply::status("QUEUED"));
+        admin.ok(&["ACL", "SETUSER", "bob", "-set"]);
+        let r = c.cmd(&["EXEC"]);
+        let items = r.as_array();
+        assert_eq!(
+            items[0].as_err(),
+            "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: no permission to execute the command or subcommand"
+        );
+        assert_eq!(items[1], Reply::Nil);
+        let log = admin.cmd(&["ACL", "LOG", "1"]);
+        let entry = log.as_array()[0].as_array();
+        let field = |name: &str| {
+            let i = entry
+                .iter()
+                .position(|f| matches!(f, Reply::Bulk(b) if b == name.as_bytes()))
+                .unwrap();
+            entry[i + 1].as_string()
+        };
+        assert_eq!(field("context"), "multi");
+        assert_eq!(field("object"), "set");
+        assert_eq!(admin.int(&["ACL", "DELUSER", "bob"]), 1);
+        admin.ok(&["ACL", "LOG", "RESET"]);
+    });
+}

@@ -818,6 +818,15 @@ pub fn denial(perms: &Perms, spec: &CommandSpec, argv: &[&[u8]]) -> Option<(Deni
     Some((d, e))
 }
 
+/// Why a queued command no longer passes at EXEC, in Redis's words.
+pub fn reason(d: Denied) -> &'static str {
+    match d {
+        Denied::Command => "no permission to execute the command or subcommand",
+        Denied::Key(_) => "no permission to touch the specified keys",
+        Denied::Channel(_) => "no permission to access one of the channels used as arguments",
+    }
+}
+
 /// The check of one command of a restricted connection: the NOPERM error
 /// when refused, logged in ACL LOG.
 pub fn check(

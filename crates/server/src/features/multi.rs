@@ -39,6 +39,9 @@
 //! compares it under the transaction, so a change by anyone between WATCH
 //! and EXEC — a write, a delete, an expiry, a FLUSH — fails the EXEC with a
 //! null reply.
+//!
+//! Uses `acl.rs`: a restricted user's queued commands are checked again as
+//! EXEC runs them, since the user's rules may have changed meanwhile.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -249,10 +252,15 @@ pub async fn exec(
             .lookup(&c[0])
             .is_some_and(|s| matches!(s.handler, Handler::Shard(_)))
     });
-    if shards.len() <= 1 && only_shard_cmds {
+    // A restricted user's commands are checked again as they run (their
+    // rules may have changed since they were queued): the general path.
+    let restricted = !client.unrestricted;
+    if shards.len() <= 1 && only_shard_cmds && !restricted {
         let shard = shards.first().copied().unwrap_or(w.id);
         exec_on_one_shard(w, client, q, shard, out).await;
-    } else if let Some(homes) = per_shard(w, &q).filter(|_| client.watches.is_empty()) {
+    } else if let Some(homes) =
+        per_shard(w, &q).filter(|_| client.watches.is_empty() && !restricted)
+    {
         // The squashing path with one transaction: a one-step
         // transaction over its shards.
         client.squashed.push(Squash {
@@ -286,7 +294,10 @@ pub async fn exec(
 pub fn defer_exec(w: &Worker, client: &mut Client, name: &[u8], out: &[u8]) -> bool {
     let homes = match &client.multi {
         Some(q)
-            if !q.aborted && client.watches.is_empty() && client.squashed.len() < SQUASH_MAX =>
+            if !q.aborted
+                && client.unrestricted
+                && client.watches.is_empty()
+                && client.squashed.len() < SQUASH_MAX =>
         {
             per_shard(w, q)
         }
@@ -485,6 +496,24 @@ async fn run_queued(
     let Some(spec) = route.shared.table.lookup(argv[0]) else {
         return;
     };
+    if !client.unrestricted {
+        if let Some((d, _)) = crate::features::acl::denial(&client.perms, spec, argv) {
+            crate::features::acl::log_denial(
+                route,
+                client,
+                d,
+                spec,
+                argv,
+                crate::features::acl::Context::Multi,
+            );
+            Error::Other(format!(
+                "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {}",
+                crate::features::acl::reason(d)
+            ))
+            .write(out);
+            return;
+        }
+    }
     match spec.handler {
         Handler::Shard(f) => {
             let keys = spec.keys_of(argv);
