@@ -302,3 +302,37 @@ fn exec_checks_queued_commands_again() {
         admin.ok(&["ACL", "LOG", "RESET"]);
     });
 }
+
+/// A `redis.call` the caller may not run fails the script's call and is logged
+/// with context `lua`.
+#[test]
+fn script_calls_run_as_the_caller_and_are_logged() {
+    for_threads(|s| {
+        let mut admin = s.client();
+        admin.ok(&["ACL", "LOG", "RESET"]);
+        admin.ok(&[
+            "ACL", "SETUSER", "carol", "on", "nopass", "~*", "+@all", "-set",
+        ]);
+        let mut c = s.client();
+        c.ok(&["AUTH", "carol", "x"]);
+        let e = c.err(&["EVAL", "return redis.call('set', KEYS[1], '1')", "1", "k"]);
+        assert!(
+            e.starts_with("ERR The user executing the script can't run this command or subcommand"),
+            "{e}"
+        );
+        let log = admin.cmd(&["ACL", "LOG", "1"]);
+        let entry = log.as_array()[0].as_array();
+        let field = |name: &str| {
+            let i = entry
+                .iter()
+                .position(|f| matches!(f, Reply::Bulk(b) if b == name.as_bytes()))
+                .unwrap();
+            entry[i + 1].as_string()
+        };
+        assert_eq!(field("context"), "lua");
+        assert_eq!(field("object"), "set");
+        assert_eq!(field("username"), "carol");
+        assert_eq!(admin.int(&["ACL", "DELUSER", "carol"]), 1);
+        admin.ok(&["ACL", "LOG", "RESET"]);
+    });
+}

@@ -738,6 +738,8 @@ fn describe_user(u: &User) -> String {
 pub enum Context {
     Toplevel,
     Multi,
+    /// A script's `redis.call`.
+    Lua,
 }
 
 impl Context {
@@ -745,6 +747,7 @@ impl Context {
         match self {
             Context::Toplevel => "toplevel",
             Context::Multi => "multi",
+            Context::Lua => "lua",
         }
     }
 }

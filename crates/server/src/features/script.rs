@@ -778,6 +778,13 @@ fn check_compiles(sha: &str, body: &[u8]) -> Result<(), Error> {
     with_vm(|vm| compile(vm, sha, body).map(|_| ()))?.map_err(Error::Other)
 }
 
+/// A `redis.call` the caller's ACL refused: why, the command, its arguments.
+type Refused = (
+    crate::client::perms::Denied,
+    &'static commands::CommandSpec,
+    Vec<Vec<u8>>,
+);
+
 /// What one script run needs.
 struct Run {
     table: &'static commands::CommandTable,
@@ -800,6 +807,8 @@ struct Run {
     /// The caller's permissions when it is restricted: `redis.call` runs
     /// as the script's caller (ACL).
     perms: Option<Arc<crate::client::perms::Perms>>,
+    /// Calls the caller's ACL refused, for ACL LOG on the caller's thread.
+    denied: RefCell<Vec<Refused>>,
     ran: RefCell<Vec<Vec<Vec<u8>>>>,
     /// The commands run (their table ids) and whether each failed, for
     /// INFO commandstats on the thread that ran them.
@@ -1037,6 +1046,7 @@ fn call_command(
         .and_then(|p| crate::features::acl::denial(p, spec, &refs))
     {
         use crate::client::perms::Denied;
+        r.denied.borrow_mut().push((d, spec, argv.clone()));
         return fail(match d {
             Denied::Command => {
                 "ERR The user executing the script can't run this command or subcommand"
@@ -1310,6 +1320,7 @@ pub async fn eval(
             .global::<crate::features::monitor::Registry>()
             .any(),
         perms: (!client.unrestricted).then(|| Arc::clone(&client.perms)),
+        denied: RefCell::new(Vec::new()),
         ran: RefCell::new(Vec::new()),
         calls: RefCell::new(Vec::new()),
     };
@@ -1320,7 +1331,7 @@ pub async fn eval(
     match shards.as_slice() {
         [] | [_] => {
             let target = shards.first().copied().unwrap_or(w.id);
-            let (reply, ran) = w
+            let (reply, ran, denied) = w
                 .call(target, move |w: &Worker| {
                     let mut reply = Vec::new();
                     let allowed = Allowed::Shard {
@@ -1338,11 +1349,16 @@ pub async fn eval(
                     );
                     run_deferred_after(w);
                     run_args.count_calls(w);
-                    (reply, run_args.ran.into_inner())
+                    (
+                        reply,
+                        run_args.ran.into_inner(),
+                        run_args.denied.into_inner(),
+                    )
                 })
                 .await
                 .unwrap_or_default();
             out.extend_from_slice(&reply);
+            log_refused(w, client, denied);
             crate::features::monitor::feed_script(w, client.db, &ran);
         }
         _ => {
@@ -1366,10 +1382,26 @@ pub async fn eval(
             .await;
             run_deferred_after(w);
             run_args.count_calls(w);
+            log_refused(w, client, run_args.denied.take());
             crate::features::monitor::feed_script(w, client.db, &run_args.ran.borrow());
         }
     }
     Ok(())
+}
+
+/// Logs, in ACL LOG (context `lua`), the calls the caller's ACL refused.
+fn log_refused(w: &Worker, client: &Client, refused: Vec<Refused>) {
+    for (d, spec, argv) in refused {
+        let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+        crate::features::acl::log_denial(
+            w,
+            client,
+            d,
+            spec,
+            &refs,
+            crate::features::acl::Context::Lua,
+        );
+    }
 }
 
 /// SCRIPT LOAD | EXISTS | FLUSH | KILL | HELP
