@@ -457,9 +457,10 @@ pub fn of(name: &str) -> (u32, &'static [u16]) {
 /// on their options, as Redis resolves them.
 pub fn key_flags(name: &str, specs: &[u16], argv: &[&[u8]], nth: usize) -> u16 {
     use key::*;
-    let has = |word: &[u8]| argv.iter().skip(2).any(|a| a.eq_ignore_ascii_case(word));
+    // SET's options come after its value (`SET k get` sets "get").
+    let set_has = |word: &[u8]| argv.iter().skip(3).any(|a| a.eq_ignore_ascii_case(word));
     let f = match name {
-        "set" if has(b"get") => RW | ACCESS | UPDATE,
+        "set" if set_has(b"get") => RW | ACCESS | UPDATE,
         "set" => OW | UPDATE,
         "bitfield" => {
             let writes = argv

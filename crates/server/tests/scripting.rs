@@ -355,6 +355,30 @@ fn a_busy_script_leaves_every_client_answered_and_script_kill_stops_it() {
     });
 }
 
+/// A killed script's error cannot be swallowed by `pcall`: it is raised again until it
+/// escapes, as in Redis.
+#[test]
+fn script_kill_stops_a_script_that_catches_errors() {
+    common::for_threads(|s| {
+        let mut runner = start_busy(
+            s,
+            &[
+                "EVAL",
+                "local f = function() while 1 do redis.call('ping') end end while 1 do pcall(f) end",
+                "0",
+            ],
+            "SCRIPT",
+        );
+        let mut c = s.client();
+        c.set_timeout(Duration::from_secs(5));
+        assert_eq!(c.cmd(&["SCRIPT", "KILL"]), Reply::ok());
+        let e = runner.read_reply().as_err().to_string();
+        assert!(e.contains("killed by user"), "{e}");
+        assert_eq!(runner.cmd(&["PING"]), Reply::status("PONG"));
+        c.ok(&["CONFIG", "SET", "busy-reply-threshold", "5000"]);
+    });
+}
+
 /// A busy function is stopped by FUNCTION KILL; a busy script inside MULTI/EXEC by
 /// SCRIPT KILL, and the EXEC's reply carries the script's error.
 #[test]

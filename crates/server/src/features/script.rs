@@ -556,27 +556,7 @@ fn new_vm() -> mlua::Result<Vm> {
     )?;
     lua.set_hook(
         HookTriggers::new().every_nth_instruction(KILL_CHECK_EVERY),
-        |_, _| {
-            let kill = KILL.with(|k| {
-                k.borrow()
-                    .as_ref()
-                    .is_some_and(|r| r.kill.load(Ordering::Relaxed))
-            });
-            if !kill {
-                serve_others_while_busy();
-            }
-            let kill = kill
-                || KILL.with(|k| {
-                    k.borrow()
-                        .as_ref()
-                        .is_some_and(|r| r.kill.load(Ordering::Relaxed))
-                });
-            if kill {
-                KILLED.with(|k| k.set(true));
-                return Err(mlua::Error::RuntimeError(KILLED_MSG.into()));
-            }
-            Ok(VmState::Continue)
-        },
+        kill_hook,
     );
     let (runner, globals, env, make_loader): (Function, Table, Table, Function) =
         lua.load(PRELUDE).set_name("=prelude").call(hooks.clone())?;
@@ -630,6 +610,33 @@ fn run_deferred_after(w: &Worker) {
     if BUSY_TURNED.with(|b| b.replace(false)) {
         w.router.run_deferred(w);
     }
+}
+
+/// The interpreter's hook, every [`KILL_CHECK_EVERY`] instructions: lets the
+/// thread's other connections in while the script is busy, and stops it
+/// once SCRIPT KILL asked. A killed script's error could be caught by
+/// `pcall`, so from then on the hook runs at every instruction and raises it
+/// again, until it escapes the last `pcall` (as Redis does).
+fn kill_hook(lua: &Lua, _: mlua::Debug) -> mlua::Result<VmState> {
+    let killed = || {
+        KILL.with(|k| {
+            k.borrow()
+                .as_ref()
+                .is_some_and(|r| r.kill.load(Ordering::Relaxed))
+        })
+    };
+    let mut kill = killed();
+    if !kill {
+        serve_others_while_busy();
+        kill = killed();
+    }
+    if kill {
+        if !KILLED.with(|k| k.replace(true)) {
+            lua.set_hook(HookTriggers::new().every_nth_instruction(1), kill_hook);
+        }
+        return Err(mlua::Error::RuntimeError(KILLED_MSG.into()));
+    }
+    Ok(VmState::Continue)
 }
 
 /// Runs `f` with this thread's interpreter (made on first use).
@@ -866,7 +873,17 @@ fn run(
     busy.fetch_add(1, Ordering::Relaxed);
     KILL.with(|k| *k.borrow_mut() = Some(Arc::clone(slot)));
     KILLED.with(|k| k.set(false));
-    let res = with_vm(|vm| run_in(vm, shard, allowed, r, out));
+    let res = with_vm(|vm| {
+        let res = run_in(vm, shard, allowed, r, out);
+        if KILLED.with(Cell::get) {
+            // Back to a look every KILL_CHECK_EVERY instructions.
+            vm.lua.set_hook(
+                HookTriggers::new().every_nth_instruction(KILL_CHECK_EVERY),
+                kill_hook,
+            );
+        }
+        res
+    });
     KILL.with(|k| *k.borrow_mut() = None);
     slot.now.store(false, Ordering::Release);
     busy.fetch_sub(1, Ordering::Relaxed);
@@ -968,7 +985,23 @@ fn run_in(
     });
     let _ = g.raw_set("KEYS", Value::Nil);
     let _ = g.raw_set("ARGV", Value::Nil);
-    result.map_err(lua_err)
+    match result {
+        // Killed where no `pcall` of the runner could catch it (the hook
+        // raises the error at every instruction once killed).
+        Err(_) if KILLED.with(Cell::get) => {
+            let source = if r.func {
+                "user_function"
+            } else {
+                "user_script"
+            };
+            encode::error(
+                out,
+                format!("{KILLED_MSG} script: {}, on @{source}:1.", r.sha).as_bytes(),
+            );
+            Ok(())
+        }
+        other => other.map_err(lua_err),
+    }
 }
 
 /// `s` fit for an error reply: its first line (a Lua error may carry a
