@@ -148,11 +148,17 @@ impl Perms {
             Err(d) => d,
         };
         // Refused by all: the reason from the set that got furthest (a
-        // key or channel refused by rules that allow the command).
+        // key or channel refused by rules that allow the command, and of
+        // those the one refused at the latest argument), as Redis logs it.
+        let rank = |d: Denied| match d {
+            Denied::Command => (0, 0),
+            Denied::Key(i) => (1, i),
+            Denied::Channel(i) => (2, i),
+        };
         for s in &self.selectors {
             match s.check(ask) {
                 Ok(()) => return Ok(()),
-                Err(d) if worst == Denied::Command => worst = d,
+                Err(d) if rank(d) > rank(worst) => worst = d,
                 Err(_) => {}
             }
         }

@@ -459,9 +459,23 @@ async fn run_command(
         flush_window(w, &mut b.window, &mut s.out).await;
         w.stats.rejected(spec.id);
         let at = s.out.len();
-        e.write(&mut s.out);
+        if spec.name == "exec" && client.multi.is_some() {
+            // A refused EXEC discards the transaction, saying why, as Redis.
+            let mut why = Vec::new();
+            e.write(&mut why);
+            let why = String::from_utf8_lossy(&why);
+            Error::Other(format!(
+                "EXECABORT Transaction discarded because of: {}",
+                why.trim_start_matches('-').trim_end()
+            ))
+            .write(&mut s.out);
+            client.multi = None;
+            multi::unwatch_all(w, client).await;
+        } else {
+            e.write(&mut s.out);
+            multi::flag_error(client);
+        }
         w.stats.error_reply(&s.out, at);
-        multi::flag_error(client);
         return Ok(Step::Next);
     }
     let denyoom = spec.has(flags::DENYOOM);

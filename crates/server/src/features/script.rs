@@ -838,7 +838,8 @@ impl Run {
 pub fn allowed_while_busy(name: &str, argv: &[&[u8]]) -> bool {
     let sub = |s: &[u8]| argv.get(1).is_some_and(|a| a.eq_ignore_ascii_case(s));
     match name {
-        "auth" | "hello" | "quit" => true,
+        // Redis 7.0's allow-busy commands.
+        "auth" | "hello" | "quit" | "reset" | "multi" | "discard" | "watch" | "unwatch" => true,
         // Only SHUTDOWN NOSAVE: saving would serialise a half-run script's
         // effects, so Redis answers -BUSY to a plain SHUTDOWN.
         "shutdown" => argv[1..].iter().any(|a| a.eq_ignore_ascii_case(b"nosave")),
