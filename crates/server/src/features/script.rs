@@ -97,6 +97,9 @@ pub struct Running {
     /// SCRIPT KILL asked it to stop (checked every `KILL_CHECK_EVERY`
     /// Lua instructions).
     kill: AtomicBool,
+    /// A function's name and its FCALL, for FUNCTION STATS (scripts leave
+    /// it empty: EVAL pays no lock).
+    call: std::sync::Mutex<Option<(String, Vec<Vec<u8>>)>>,
 }
 
 /// The -BUSY answers while a script, or a function, runs past the threshold.
@@ -806,6 +809,8 @@ struct Run {
     body: Arc<Vec<u8>>,
     keys: Vec<Vec<u8>>,
     args: Vec<Vec<u8>>,
+    /// A function's whole FCALL, for FUNCTION STATS.
+    argv: Vec<Vec<u8>>,
     db: usize,
     resp3: bool,
     readonly: bool,
@@ -870,6 +875,11 @@ fn run(
     slot.kill.store(false, Ordering::Relaxed);
     slot.func.store(r.func, Ordering::Relaxed);
     slot.since.store(now_ms(), Ordering::Relaxed);
+    if r.func {
+        if let Ok(mut c) = slot.call.lock() {
+            *c = Some((r.sha.clone(), r.argv.clone()));
+        }
+    }
     slot.now.store(true, Ordering::Release);
     busy.fetch_add(1, Ordering::Relaxed);
     KILL.with(|k| *k.borrow_mut() = Some(Arc::clone(slot)));
@@ -888,6 +898,11 @@ fn run(
     KILL.with(|k| *k.borrow_mut() = None);
     slot.now.store(false, Ordering::Release);
     busy.fetch_sub(1, Ordering::Relaxed);
+    if r.func {
+        if let Ok(mut c) = slot.call.lock() {
+            *c = None;
+        }
+    }
     slot.kill.store(false, Ordering::Relaxed);
     match res {
         Ok(Ok(())) => {}
@@ -1346,6 +1361,11 @@ pub async fn eval(
         body,
         keys: argv[3..3 + nk].iter().map(|k| k.to_vec()).collect(),
         args: argv[3 + nk..].iter().map(|a| a.to_vec()).collect(),
+        argv: if func {
+            argv.iter().map(|a| a.to_vec()).collect()
+        } else {
+            Vec::new()
+        },
         db: client.db,
         resp3: client.resp3,
         readonly,
@@ -1639,7 +1659,30 @@ pub fn function(w: &Worker, resp3: bool, argv: Argv<'_>, out: &mut Vec<u8>) -> R
             let nfuncs: usize = libs.by_name.values().map(|l| l.functions.len()).sum();
             encode::map_len(out, 2, resp3);
             encode::bulk(out, b"running_script");
-            encode::null(out, resp3);
+            let running = cache.running.iter().find_map(|r| {
+                let call = r.call.lock().ok()?.clone()?;
+                r.now.load(Ordering::Acquire).then(|| {
+                    (
+                        call,
+                        now_ms().saturating_sub(r.since.load(Ordering::Relaxed)),
+                    )
+                })
+            });
+            match running {
+                Some(((name, call), ms)) => {
+                    encode::map_len(out, 3, resp3);
+                    encode::bulk(out, b"name");
+                    encode::bulk(out, name.as_bytes());
+                    encode::bulk(out, b"command");
+                    encode::array_len(out, call.len());
+                    for a in &call {
+                        encode::bulk(out, a);
+                    }
+                    encode::bulk(out, b"duration_ms");
+                    encode::integer(out, ms as i64);
+                }
+                None => encode::null(out, resp3),
+            }
             encode::bulk(out, b"engines");
             encode::map_len(out, 1, resp3);
             encode::bulk(out, b"LUA");
