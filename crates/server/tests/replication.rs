@@ -417,3 +417,41 @@ fn replica_serve_stale_data_no_refuses_while_the_link_is_down() {
     r.ok(&["REPLICAOF", "NO", "ONE"]);
     assert_eq!(r.cmd(&["GET", "x"]), Reply::Nil);
 }
+
+#[test]
+fn acks_and_partial_resync_after_a_cut_link() {
+    let redis = RealRedis::start(&[
+        "--enable-debug-command",
+        "yes",
+        "--repl-diskless-sync",
+        "no",
+    ]);
+    let mut m = redis.client();
+    fill(&mut m, "base");
+    let s = Server::start(4);
+    let mut r = s.client();
+    follow(&mut r, redis.port);
+    // WAIT counts a replica once its ACK covers the write: GETACK is
+    // answered with the offset applied.
+    m.ok(&["SET", "acked", "1"]);
+    assert_eq!(m.cmd(&["WAIT", "1", "5000"]), Reply::int(1));
+    caught_up(&mut m, &mut r);
+    // The master drops the link; the replica continues where it was.
+    m.cmd(&["CLIENT", "KILL", "TYPE", "replica"]);
+    m.ok(&["SET", "while", "cut"]);
+    stream_writes(&mut m);
+    assert!(
+        eventually(Duration::from_secs(20), || r.cmd(&["GET", "while"])
+            == Reply::bulk("cut")),
+        "never resumed: {}",
+        info(&mut r)
+    );
+    caught_up(&mut m, &mut r);
+    same_data(&mut m, &mut r, 4);
+    let stats = m.cmd(&["INFO", "stats"]).as_string();
+    assert_eq!(info_field(&stats, "sync_partial_ok").as_deref(), Some("1"));
+    assert_eq!(info_field(&stats, "sync_full").as_deref(), Some("1"));
+    assert!(s
+        .output()
+        .contains("Successful partial resynchronization with master."));
+}
