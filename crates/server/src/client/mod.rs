@@ -62,6 +62,8 @@ pub struct Client {
 pub struct Upstream {
     /// Bytes of the stream applied: the replication offset.
     pub offset: u64,
+    /// Bytes of a transaction not yet run (from its MULTI to here).
+    pub unapplied: u64,
     /// `REPLCONF GETACK` asked for an ACK of this offset.
     pub ack: Option<u64>,
 }

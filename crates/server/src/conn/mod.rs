@@ -426,9 +426,15 @@ async fn run_batch(
             }
         }
         // The master's stream: this command's bytes are applied (or sent
-        // on to their shard, which runs them before anything later).
+        // on to their shard, which runs them before anything later). A
+        // transaction's count only once its EXEC has run, as in Redis: a
+        // link lost inside one is continued from before its MULTI.
+        let in_multi = client.multi.is_some();
         if let Some(up) = client.master.as_mut() {
-            up.offset += used as u64;
+            up.unapplied += used as u64;
+            if !in_multi {
+                up.offset += std::mem::take(&mut up.unapplied);
+            }
         }
         if s.out.len() > OUT_HIGH_WATER {
             settle(w, client, &mut b.window, &mut s.out).await;

@@ -352,7 +352,10 @@ fn master_client(w: &Worker, stream: &TcpStream, db: usize, offset: u64) -> Clie
         reply: ReplyMode::On,
         monitor: None,
         pubsub: None,
-        master: Some(Upstream { offset, ack: None }),
+        master: Some(Upstream {
+            offset,
+            ..Upstream::default()
+        }),
     }
 }
 
