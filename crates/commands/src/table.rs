@@ -385,6 +385,10 @@ pub fn register_server(t: &mut CommandTable) {
     t.server("pubsub", -2, PUBSUB | LOADING | STALE, NONE);
     t.server_keys_fn("migrate", -6, WRITE, (3, 3, 1), migrate_keys);
     t.server("acl", -2, NOSCRIPT | LOADING | STALE, NONE);
+    t.server("replicaof", 3, ADMIN | NOSCRIPT | STALE, NONE);
+    t.server("slaveof", 3, ADMIN | NOSCRIPT | STALE, NONE);
+    t.server("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE, NONE);
+    t.server("role", 1, NOSCRIPT | LOADING | STALE | FAST, NONE);
 }
 
 /// EVAL's and EVALSHA's keys: `numkeys` (argument 2) keys after it.

@@ -49,6 +49,10 @@ pub use chan::Doorbell;
 #[derive(Default)]
 pub struct IoState {
     pub readable: Cell<bool>,
+    /// The peer closed its side (or the socket failed): no further edge
+    /// will come, so a short read must not clear `readable` (the next
+    /// read returns the end of the stream).
+    pub hup: Cell<bool>,
     pub writable: Cell<bool>,
     pub read_waker: Cell<Option<Waker>>,
     pub write_waker: Cell<Option<Waker>>,
@@ -264,6 +268,9 @@ impl Reactor {
             let state = self.io.borrow().get(token as usize).and_then(|s| s.clone());
             if let Some(s) = state {
                 let err = flags & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
+                if err || flags & libc::EPOLLRDHUP as u32 != 0 {
+                    s.hup.set(true);
+                }
                 if flags & (libc::EPOLLIN | libc::EPOLLRDHUP) as u32 != 0 || err {
                     s.readable.set(true);
                     if let Some(w) = s.read_waker.take() {

@@ -159,7 +159,7 @@ impl TcpStream {
                         // A short read drained the socket: the next byte to
                         // arrive raises a fresh edge, so skip the recv that
                         // would only say EAGAIN (one syscall per request).
-                        if n < buf.len() {
+                        if n < buf.len() && !self.state.hup.get() {
                             self.state.readable.set(false);
                         }
                         return Poll::Ready(Ok(n));

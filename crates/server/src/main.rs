@@ -219,6 +219,7 @@ fn main() {
                 });
                 engine::worker::set_current(&w);
                 features::start(&w);
+                conn::replica::start(&w);
                 let pw = Rc::clone(&w);
                 let pr = Rc::clone(&reactor);
                 reactor.set_poller(Box::new(move || {

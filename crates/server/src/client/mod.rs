@@ -51,6 +51,21 @@ pub struct Client {
     pub monitor: Option<Rc<Sink>>,
     /// Channels and patterns subscribed to (see `features/pubsub.rs`).
     pub pubsub: Option<Box<Subscriptions>>,
+    /// Set on the one client that applies this replica's master's stream
+    /// (`conn/replica.rs`): its replies are dropped, it may write on a
+    /// read-only replica, and no check but arity refuses its commands.
+    pub master: Option<Upstream>,
+}
+
+/// The master client's place in its master's stream.
+#[derive(Default)]
+pub struct Upstream {
+    /// Bytes of the stream applied: the replication offset.
+    pub offset: u64,
+    /// Bytes of a transaction not yet run (from its MULTI to here).
+    pub unapplied: u64,
+    /// `REPLCONF GETACK` asked for an ACK of this offset.
+    pub ack: Option<u64>,
 }
 
 /// Whether a connection's replies are sent (CLIENT REPLY ON | OFF | SKIP).

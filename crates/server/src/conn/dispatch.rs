@@ -9,7 +9,7 @@ use crate::client::{Client, Flow};
 use crate::engine::tx::Route;
 use crate::features::{
     acl, blocking, client, command, config, connection, debug, fanout, info, keyspace, migrate,
-    monitor, multi, persist, pubsub, script, server,
+    monitor, multi, persist, pubsub, replication, script, server,
 };
 
 type Argv<'a> = &'a [&'a [u8]];
@@ -51,6 +51,9 @@ async fn run(
         "reset" => connection::reset(w, client, out).await,
         "readonly" | "readwrite" => encode::ok(out),
         "client" => return client::client(w, client, argv, out).await,
+        "replicaof" | "slaveof" => replication::replicaof(w, client, argv, out)?,
+        "role" => replication::role(w, out),
+        "replconf" => replication::replconf(client, argv, out)?,
         "acl" => {
             let flow = acl::acl(w, client, argv, out).await?;
             // A change to this connection's own user applies from its

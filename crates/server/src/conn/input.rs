@@ -76,10 +76,24 @@ impl Input {
         client: &Client,
         shared: &Shared,
     ) -> io::Result<bool> {
+        self.fill_until(stream, client, shared, None).await
+    }
+
+    /// [`Input::fill`], failing with `TimedOut` at `until` when given (the
+    /// master's link wakes to send its ACKs) instead of the idle timeout.
+    #[inline]
+    pub async fn fill_until(
+        &mut self,
+        stream: &mut TcpStream,
+        client: &Client,
+        shared: &Shared,
+        until: Option<Instant>,
+    ) -> io::Result<bool> {
         loop {
             // Idle timeout, re-read each round so CONFIG SET applies to live clients.
             let t = shared.config.timeout.load(Ordering::Relaxed);
-            let deadline = (t > 0).then(|| Instant::now() + Duration::from_secs(t as u64));
+            let deadline =
+                until.or_else(|| (t > 0).then(|| Instant::now() + Duration::from_secs(t as u64)));
             self.make_room();
             if !self.have_input {
                 let room = self.buf.len() - self.end;

@@ -23,6 +23,7 @@
 
 pub mod dispatch;
 mod input;
+pub mod replica;
 mod window;
 
 use std::cell::RefCell;
@@ -43,7 +44,9 @@ use crate::engine::tx::Route;
 use crate::engine::worker::{now_ms, ClientInfo, Worker};
 use crate::features::command::full_name;
 use crate::features::script::Cache as Scripts;
-use crate::features::{acl, blocking, evict, fanout, monitor, multi, persist, pubsub, script};
+use crate::features::{
+    acl, blocking, evict, fanout, monitor, multi, persist, pubsub, replication, script,
+};
 
 use input::{Input, Parsed};
 use window::{exec_here, flush_window, Window};
@@ -208,6 +211,7 @@ async fn serve_client(
         reply: ReplyMode::On,
         monitor: None,
         pubsub: None,
+        master: None,
     };
     match acl {
         // A connection moved here keeps its user.
@@ -281,6 +285,8 @@ struct Session<'s> {
     monitors: &'s monitor::Registry,
     /// Looked up once: loading, and writes refused after a failed save.
     persist: &'s persist::State,
+    /// Looked up once: whether this server is a replica.
+    repl: &'s replication::State,
 }
 
 /// What one batch (the commands parsed from one read) keeps while they run.
@@ -323,6 +329,7 @@ async fn run(
         scripts: w.shared.global::<Scripts>(),
         monitors: w.shared.global::<monitor::Registry>(),
         persist: w.shared.global::<persist::State>(),
+        repl: w.shared.global::<replication::State>(),
     };
     loop {
         if !input.fill(stream, client, &w.shared).await? {
@@ -352,7 +359,8 @@ async fn run_batch(
 ) -> std::io::Result<Step> {
     // A change to the connection's user (or its deletion) is taken here,
     // once per batch: the per-command check reads only the connection.
-    if !acl::refresh(w, client) {
+    // (The master's client answers to no user.)
+    if client.master.is_none() && !acl::refresh(w, client) {
         return Ok(Step::Gone);
     }
     let limits = Limits {
@@ -374,6 +382,11 @@ async fn run_batch(
         let used = match input.parse(&limits, args) {
             Parsed::Command(used) => used,
             Parsed::Incomplete => break,
+            Parsed::Bad(e) if client.master.is_some() => {
+                flush_window(w, &mut b.window, &mut s.out).await;
+                log::warn!("Protocol error from MASTER: {e}");
+                return Ok(Step::Gone);
+            }
             Parsed::Bad(e) => {
                 flush_window(w, &mut b.window, &mut s.out).await;
                 Error::Other(format!("ERR {e}")).write(&mut s.out);
@@ -412,10 +425,23 @@ async fn run_batch(
                 silence(w, client, &mut b.window, &mut s.out, mark).await;
             }
         }
+        // The master's stream: this command's bytes are applied (or sent
+        // on to their shard, which runs them before anything later). A
+        // transaction's count only once its EXEC has run, as in Redis: a
+        // link lost inside one is continued from before its MULTI.
+        let in_multi = client.multi.is_some();
+        if let Some(up) = client.master.as_mut() {
+            up.unapplied += used as u64;
+            if !in_multi {
+                up.offset += std::mem::take(&mut up.unapplied);
+            }
+        }
         if s.out.len() > OUT_HIGH_WATER {
             settle(w, client, &mut b.window, &mut s.out).await;
             pubsub::publish_events(w);
-            stream.write_all(&s.out).await?;
+            if client.master.is_none() {
+                stream.write_all(&s.out).await?;
+            }
             s.out.clear();
         }
     }
@@ -548,6 +574,11 @@ fn refusal(
     if !spec.arity_ok(argv.len()) {
         return Some(Error::WrongArity(spec.name.to_string()));
     }
+    // The master's commands are run as they come: no user, no loading,
+    // no read-only replica, no busy script stops them.
+    if client.master.is_some() {
+        return None;
+    }
     if !client.authed && !spec.has(flags::NO_AUTH) {
         return Some(Error::NoAuth);
     }
@@ -572,6 +603,10 @@ fn refusal(
     {
         return Some(Error::Static(persist::MISCONF));
     }
+    if let Some(e) = replication::refusal(w, s.repl, spec.has(flags::WRITE), spec.has(flags::STALE))
+    {
+        return Some(e);
+    }
     // A script that runs past busy-reply-threshold holds its thread; other
     // threads answer -BUSY meanwhile, as Redis does.
     s.scripts
@@ -585,12 +620,13 @@ fn refusal(
 /// bound), as in Redis.
 #[inline]
 fn needs_memory(client: &Client, spec: &'static CommandSpec, denyoom: bool) -> bool {
-    denyoom
-        || client.multi.as_ref().is_some_and(|q| match spec.name {
-            "exec" => q.denyoom,
-            "discard" | "quit" | "reset" => false,
-            _ => true,
-        })
+    client.master.is_none()
+        && (denyoom
+            || client.multi.as_ref().is_some_and(|q| match spec.name {
+                "exec" => q.denyoom,
+                "discard" | "quit" | "reset" => false,
+                _ => true,
+            }))
 }
 
 /// `maxmemory`: a command it applies to waits for eviction to make room,
@@ -869,7 +905,11 @@ async fn end_batch(
         silence(w, client, &mut b.window, &mut s.out, mark).await;
     }
     settle(w, client, &mut b.window, &mut s.out).await;
-    if !s.out.is_empty() {
+    if !s.out.is_empty() && client.master.is_some() {
+        // The master reads no replies.
+        pubsub::publish_events(w);
+        s.out.clear();
+    } else if !s.out.is_empty() {
         pubsub::publish_events(w);
         stream.write_all(&s.out).await?;
         s.out.clear();
@@ -890,9 +930,94 @@ async fn end_batch(
 /// to one other shard and nothing ties it to this thread.
 fn moves_to(client: &Client, streak: (usize, u32)) -> Option<usize> {
     (streak.1 >= MIGRATE_AFTER
+        && client.master.is_none()
         && client.multi.is_none()
         && client.watches.is_empty()
         && client.monitor.is_none()
         && client.pubsub.is_none())
     .then_some(streak.0)
+}
+
+/// Applies a master's stream (`replica.rs`): the commands read from
+/// `stream` (`pending`'s bytes first) run through this same loop, in
+/// order, as `client` — the master client, whose replies are dropped.
+/// Sends `REPLCONF ACK <offset>` at once (a Redis master streams nothing
+/// after a diskless sync until it has one), every second after, and for
+/// each `REPLCONF GETACK`. Returns when the master closes the link, says
+/// nothing for `repl-timeout` seconds, or a REPLICAOF ends this link's
+/// `generation`; the client's offset then says how much was applied.
+pub(crate) async fn follow(
+    w: &Worker,
+    stream: &mut TcpStream,
+    client: &mut Client,
+    pending: Vec<u8>,
+    generation: u64,
+) -> std::io::Result<()> {
+    use std::time::{Duration, Instant};
+    let st = w.shared.global::<replication::State>();
+    let mut input = Input::new(pending);
+    let mut args = resp::Args::new();
+    let mut s = Session {
+        out: Vec::new(),
+        streak: (usize::MAX, 0),
+        last_cmd: None,
+        scripts: w.shared.global::<Scripts>(),
+        monitors: w.shared.global::<monitor::Registry>(),
+        persist: w.shared.global::<persist::State>(),
+        repl: st,
+    };
+    let mut next_ack = Instant::now();
+    let mut heard = Instant::now();
+    let ended = || st.generation.load(Ordering::Acquire) != generation;
+    loop {
+        if ended() {
+            return Ok(());
+        }
+        let asked = client.master.as_mut().and_then(|up| up.ack.take());
+        if asked.is_some() || Instant::now() >= next_ack {
+            let offset = asked.or(client.master.as_ref().map(|up| up.offset));
+            let text = offset.unwrap_or(0).to_string();
+            let mut ack = Vec::new();
+            resp::encode::array_len(&mut ack, 3);
+            resp::encode::bulk(&mut ack, b"REPLCONF");
+            resp::encode::bulk(&mut ack, b"ACK");
+            resp::encode::bulk(&mut ack, text.as_bytes());
+            stream.write_all(&ack).await?;
+            next_ack = Instant::now() + Duration::from_secs(1);
+        }
+        let got = input
+            .fill_until(stream, client, &w.shared, Some(next_ack))
+            .await;
+        match got {
+            Ok(true) => {
+                heard = Instant::now();
+                st.with(|r| r.last_io_ms = now_ms());
+            }
+            Ok(false) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                let limit = w
+                    .shared
+                    .config
+                    .other("repl-timeout")
+                    .parse::<u64>()
+                    .unwrap_or(60);
+                if heard.elapsed() > Duration::from_secs(limit) {
+                    log::warn!("MASTER timeout: no data nor PING received...");
+                    return Ok(());
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        if ended() {
+            return Ok(());
+        }
+        let step = run_batch(w, stream, client, &mut input, &mut args, &mut s).await?;
+        if let Some(up) = client.master.as_ref() {
+            st.offset.store(up.offset as i64, Ordering::Release);
+        }
+        if matches!(step, Step::Gone | Step::Close) {
+            return Ok(());
+        }
+    }
 }

@@ -204,7 +204,7 @@ async fn render(w: &crate::engine::tx::Route<'_>, argv: &[&[u8]]) -> String {
         );
     }
     if want("replication") {
-        s.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\n\r\n");
+        crate::features::replication::info(w, &mut s);
     }
     if want("cpu") {
         let (u, sy) = sys::cpu_times();

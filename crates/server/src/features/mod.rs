@@ -22,6 +22,7 @@ pub mod monitor;
 pub mod multi;
 pub mod persist;
 pub mod pubsub;
+pub mod replication;
 pub mod script;
 pub mod server;
 
@@ -37,6 +38,7 @@ pub fn globals(threads: usize) -> Globals {
         .with(script::Cache::new(threads))
         .with(acl::Users::new(None))
         .with(persist::State::new(crate::engine::worker::now_ms() / 1000))
+        .with(replication::State::new())
 }
 
 /// Starts the features' own tasks on a thread, once its reactor runs:

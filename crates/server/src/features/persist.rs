@@ -491,11 +491,16 @@ pub fn spawn_load_at_start(w: &std::rc::Rc<Worker>) {
 /// returns how many keys were loaded. Keys already expired are skipped, as
 /// a Redis master does.
 pub async fn load(r: &Route<'_>, path: &Path) -> Result<u64, String> {
+    let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    load_from(r, BufReader::with_capacity(1 << 20, file)).await
+}
+
+/// [`load`] from any byte source: a file, or the snapshot a master sent
+/// (`conn/replica.rs`).
+pub async fn load_from(r: &Route<'_>, src: impl std::io::Read) -> Result<u64, String> {
     let st = state(r);
     st.loading_started.store(now_ms(), Ordering::Release);
-    let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut reader =
-        Reader::new(BufReader::with_capacity(1 << 20, file)).map_err(|e| e.to_string())?;
+    let mut reader = Reader::new(src).map_err(|e| e.to_string())?;
     let n = r.nshards();
     let databases = r.shared.config.startup.databases;
     let now = now_ms();

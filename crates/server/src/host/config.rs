@@ -82,6 +82,8 @@ pub struct Config {
     pub set_in_file: Vec<String>,
     /// `user name rule...` lines, for the ACL feature.
     pub users: Vec<Vec<String>>,
+    /// `replicaof host port`: follow that master from the start.
+    pub replicaof: Option<(String, u16)>,
 }
 
 impl Default for Config {
@@ -104,6 +106,7 @@ impl Default for Config {
             inert: Vec::new(),
             set_in_file: Vec::new(),
             users: Vec::new(),
+            replicaof: None,
         }
     }
 }
@@ -311,6 +314,15 @@ impl Config {
             }
             "maxclients" => self.maxclients = num(one()?)?.max(1),
             "user" if !args.is_empty() => self.users.push(args.to_vec()),
+            "replicaof" | "slaveof" => {
+                let [host, port] = args else {
+                    return Err("wrong number of arguments".into());
+                };
+                let port = port
+                    .parse::<u16>()
+                    .map_err(|_| "Invalid master port".to_string())?;
+                self.replicaof = Some((host.clone(), port));
+            }
             "pin-threads" => self.pin_threads = parse_yes_no(one()?)?,
             "timeout" => self.timeout = num(one()?)?,
             "loglevel" => {
@@ -515,6 +527,9 @@ pub struct Runtime {
     /// (`storage::notify::set_flags`), updated by CONFIG SET.
     pub notify_keyspace_events: AtomicU32,
     pub loglevel: RwLock<String>,
+    /// `host port` of the master this server follows, or empty (set by
+    /// REPLICAOF; CONFIG GET replicaof shows it).
+    pub replicaof: RwLock<String>,
     /// Accepted-but-inert options keep what was set, so CONFIG GET echoes it.
     pub other: RwLock<Vec<(String, String)>>,
     pub startup: Config,
@@ -531,6 +546,12 @@ impl Runtime {
             hz: AtomicUsize::new(c.hz),
             notify_keyspace_events: AtomicU32::new(c.notify_keyspace_events),
             loglevel: RwLock::new(c.loglevel.clone()),
+            replicaof: RwLock::new(
+                c.replicaof
+                    .as_ref()
+                    .map(|(h, p)| format!("{h} {p}"))
+                    .unwrap_or_default(),
+            ),
             // A name both lists know is the typed directive's.
             other: RwLock::new(
                 INERT
@@ -543,6 +564,11 @@ impl Runtime {
             ),
             startup: c.clone(),
         }
+    }
+
+    /// `host port` of the master followed, or empty.
+    pub fn replicaof_text(&self) -> String {
+        self.replicaof.read().map(|g| g.clone()).unwrap_or_default()
     }
 
     fn set_inert(&self, name: &str, value: &str) {
@@ -622,10 +648,9 @@ impl Runtime {
                 "pin-threads".into(),
                 if c.pin_threads { "yes" } else { "no" }.into(),
             ),
-            // Not a replica (replication is not built yet): empty, as in
-            // Redis, and set only by REPLICAOF there.
-            ("replicaof".into(), String::new()),
-            ("slaveof".into(), String::new()),
+            // Set by REPLICAOF (or the file), as in Redis.
+            ("replicaof".into(), self.replicaof_text()),
+            ("slaveof".into(), self.replicaof_text()),
         ];
         v.extend(eviction_settings());
         for l in storage::limits::ALL {

@@ -10,9 +10,10 @@
 //!
 //! Persistence and replication directives (save, dir, aof-*, rdb*, ...) are
 //! not here: `config.rs` keeps what it had for them, and the persistence
-//! work makes them real. The few `repl-*`/`replica-*` ones below are here
-//! only because Debian's stock redis.conf or Redis's test-suite config sets
-//! them; they are inert.
+//! work makes them real. Of the `repl-*`/`replica-*`/`master*` ones below,
+//! the replica's side of replication acts on those marked so; the rest are
+//! here because Debian's stock redis.conf or Redis's test-suite config sets
+//! them.
 
 /// How a directive's value is read and shown.
 #[derive(Debug, Clone, Copy)]
@@ -247,8 +248,7 @@ pub static DIRECTIVES: &[Directive] = &[
     d("tls-session-caching", Bool, "yes"),
     d("tls-session-cache-size", Int(0, I32), "20480"),
     d("tls-session-cache-timeout", Int(0, I32), "300"),
-    // Replication directives that the stock redis.conf or Redis's test
-    // config sets; inert until replication exists.
+    // Replication directives.
     d("repl-diskless-sync-delay", Int(0, I32), "5"),
     d("repl-diskless-sync-max-replicas", Int(0, I32), "0"),
     d(
@@ -257,8 +257,18 @@ pub static DIRECTIVES: &[Directive] = &[
         "disabled",
     ),
     d("repl-disable-tcp-nodelay", Bool, "no"),
-    d("replica-serve-stale-data", Bool, "yes").alias("slave-serve-stale-data"),
-    d("replica-read-only", Bool, "yes").alias("slave-read-only"),
+    // Read by the replica's link to its master (`conn/replica.rs`) and by
+    // the read-only check (`features/replication.rs`).
+    d("replica-serve-stale-data", Bool, "yes")
+        .alias("slave-serve-stale-data")
+        .real(),
+    d("replica-read-only", Bool, "yes")
+        .alias("slave-read-only")
+        .real(),
+    d("masterauth", Str, "").real(),
+    d("masteruser", Str, "").real(),
+    d("repl-timeout", Int(1, I32), "60").real(),
+    d("repl-ping-replica-period", Int(1, I32), "10"),
     d("replica-priority", Int(0, I32), "100").alias("slave-priority"),
 ];
 

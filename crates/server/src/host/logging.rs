@@ -6,7 +6,7 @@
 //! ```
 //!
 //! pid, the process's role (`C` while the config is read, `M` once the server
-//! is being set up: Tessera has no replicas yet), local time to the
+//! is being set up, `S` while it is a replica), local time to the
 //! millisecond, a mark for the level (`.` debug, `-` verbose, `*` notice,
 //! `#` warning) and the message. Lines go to `logfile` (opened per line, as
 //! Redis does, so a rotated file is followed) or to stdout when it is empty,
@@ -37,6 +37,11 @@ static PIDFILE: OnceLock<String> = OnceLock::new();
 /// being set up.
 pub fn server_role() {
     ROLE.store(b'M', Ordering::Relaxed);
+}
+
+/// Lines carry role `S` while the server is a replica, `M` again after.
+pub fn replica_role(replica: bool) {
+    ROLE.store(if replica { b'S' } else { b'M' }, Ordering::Relaxed);
 }
 
 /// Installs the logger. `level` is Redis's level name.

@@ -913,6 +913,45 @@ impl RealRedis {
     pub fn client(&self) -> Client {
         Client::connect(self.port)
     }
+
+    /// Kills the server (no save) and starts a fresh one on the same port
+    /// with `extra` flags: a master that restarted without persistence
+    /// (the dump a disk-based replica sync left is removed first).
+    pub fn restart(&mut self, extra: &[&str]) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = fs::remove_file(self.dir.join("dump.rdb"));
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            let child = Command::new("redis-server")
+                .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(&self.dir)
+                .args(extra)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server on PATH");
+            self.child = child;
+            let up = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < up {
+                if let Ok(mut c) = Client::try_connect(self.port) {
+                    if c.cmd(&["PING"]) == Reply::status("PONG") {
+                        return;
+                    }
+                }
+                if self.child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        panic!("redis-server did not restart on port {}", self.port);
+    }
 }
 
 impl Drop for RealRedis {

@@ -1,0 +1,457 @@
+//! Tessera as the replica of a real `redis-server` 7.0 master: the snapshot
+//! (disk-style and diskless) brings what the master held, the stream brings
+//! every later write (every type, TTLs, MULTI/EXEC, other databases, scripts
+//! as their effects), and once the offsets meet, every key and DEBUG DIGEST
+//! are equal. Also: -READONLY, REPLICAOF NO ONE keeping the data, a master
+//! restarted (the replica reconnects and resyncs), and masters that send
+//! garbage or die mid-transfer (the replica stays up and never serves half a
+//! snapshot).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+use common::{eventually, info_field, Client, RealRedis, Reply, Server};
+
+const DEBUG_ON: [&str; 2] = ["--enable-debug-command", "yes"];
+
+fn info(c: &mut Client) -> String {
+    c.cmd(&["INFO", "replication"]).as_string()
+}
+
+fn digest(c: &mut Client) -> String {
+    match c.cmd(&["DEBUG", "DIGEST"]) {
+        Reply::Status(hex) => hex,
+        other => panic!("DEBUG DIGEST: {other:?}"),
+    }
+}
+
+/// Makes the replica follow `port` and waits until its link is up.
+fn follow(replica: &mut Client, port: u16) {
+    assert_eq!(
+        replica.cmd(&["REPLICAOF", "127.0.0.1", &port.to_string()]),
+        Reply::ok()
+    );
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            info_field(&info(replica), "master_link_status").as_deref() == Some("up")
+        }),
+        "link never came up: {}",
+        info(replica)
+    );
+}
+
+/// Waits until the replica has applied everything the master streamed.
+fn caught_up(master: &mut Client, replica: &mut Client) {
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            let want = info_field(&info(master), "master_repl_offset");
+            let got = info_field(&info(replica), "slave_repl_offset");
+            want.is_some() && want == got
+        }),
+        "replica never caught up: master {} replica {}",
+        info(master),
+        info(replica)
+    );
+}
+
+/// Data of every type, with TTLs, in several databases.
+fn fill(c: &mut Client, tag: &str) {
+    for db in ["0", "3", "9"] {
+        c.ok(&["SELECT", db]);
+        for i in 0..40 {
+            let k = format!("{tag}:{db}:{i}");
+            c.ok(&["SET", &format!("{k}:s"), &format!("v{i}")]);
+            c.cmd(&["SET", &format!("{k}:n"), &i.to_string()]);
+            c.cmd(&["RPUSH", &format!("{k}:l"), "a", "b", &i.to_string()]);
+            c.cmd(&["SADD", &format!("{k}:set"), "x", "y", &i.to_string()]);
+            c.cmd(&["SADD", &format!("{k}:iset"), "1", "2", &i.to_string()]);
+            c.cmd(&["ZADD", &format!("{k}:z"), "1.5", "a", &i.to_string(), "b"]);
+            c.cmd(&["HSET", &format!("{k}:h"), "f", "v", "g", &i.to_string()]);
+            c.cmd(&["SET", &format!("{k}:ttl"), "t", "EX", "1000"]);
+        }
+        // Big encodings too.
+        let many: Vec<String> = (0..300).map(|i| format!("m{i}")).collect();
+        let mut args = vec!["RPUSH".to_string(), format!("{tag}:{db}:biglist")];
+        args.extend(many.iter().cloned());
+        c.cmd(&args);
+        let mut args = vec!["SADD".to_string(), format!("{tag}:{db}:bigset")];
+        args.extend(many.iter().cloned());
+        c.cmd(&args);
+        let mut args = vec!["ZADD".to_string(), format!("{tag}:{db}:bigz")];
+        for (i, m) in many.iter().enumerate() {
+            args.push(i.to_string());
+            args.push(m.clone());
+        }
+        c.cmd(&args);
+        let mut args = vec!["HSET".to_string(), format!("{tag}:{db}:bigh")];
+        for m in &many {
+            args.push(m.clone());
+            args.push("x".repeat(80));
+        }
+        c.cmd(&args);
+    }
+    c.ok(&["SELECT", "0"]);
+}
+
+/// Writes that reach the replica through the stream.
+fn stream_writes(c: &mut Client) {
+    c.ok(&["SET", "w:s", "1"]);
+    c.cmd(&["EXPIRE", "w:s", "500"]);
+    c.cmd(&["INCR", "w:counter"]);
+    c.cmd(&["INCRBY", "w:counter", "41"]);
+    c.cmd(&["LPUSH", "w:list", "a", "b", "c"]);
+    c.cmd(&["SADD", "w:set", "p", "q"]);
+    c.cmd(&["ZADD", "w:z", "2", "two", "1", "one"]);
+    c.cmd(&["HSET", "w:h", "a", "1", "b", "2"]);
+    c.cmd(&["DEL", "base:0:0:s", "base:0:1:l"]);
+    c.cmd(&["SET", "w:px", "v", "PX", "900000"]);
+    c.ok(&["MULTI"]);
+    c.cmd(&["INCR", "w:tx"]);
+    c.cmd(&["RPUSH", "w:txlist", "x"]);
+    c.cmd(&["SET", "{t}a", "1"]);
+    c.cmd(&["SET", "{u}b", "2"]);
+    assert!(matches!(c.cmd(&["EXEC"]), Reply::Array(_)));
+    c.ok(&["SELECT", "5"]);
+    c.ok(&["SET", "in5", "five"]);
+    c.cmd(&["HSET", "h5", "k", "v"]);
+    c.ok(&["SELECT", "3"]);
+    c.cmd(&["DEL", "base:3:2:z"]);
+    c.ok(&["SELECT", "0"]);
+    c.cmd(&[
+        "EVAL",
+        "redis.call('SET', KEYS[1], ARGV[1]); redis.call('LPUSH', KEYS[2], ARGV[1]); return 1",
+        "2",
+        "{e}1",
+        "{e}2",
+        "scripted",
+    ]);
+    c.cmd(&["MSET", "m1", "a", "m2", "b", "m3", "c"]);
+    c.cmd(&["RENAME", "w:list", "w:list2"]);
+    c.cmd(&["SREM", "w:set", "p"]);
+    c.cmd(&["ZINCRBY", "w:z", "5", "one"]);
+    c.cmd(&["PERSIST", "base:0:3:ttl"]);
+}
+
+/// A key's value as ordinary commands read it.
+fn value_of(c: &mut Client, key: &str) -> Vec<String> {
+    let t = match c.cmd(&["TYPE", key]) {
+        Reply::Status(t) => t,
+        other => panic!("TYPE: {other:?}"),
+    };
+    let mut v = vec![t.clone()];
+    let sorted = |r: Reply| {
+        let mut s = r.as_strings();
+        s.sort();
+        s
+    };
+    match t.as_str() {
+        "string" => v.push(c.cmd(&["GET", key]).as_string()),
+        "list" => v.extend(c.cmd(&["LRANGE", key, "0", "-1"]).as_strings()),
+        "set" => v.extend(sorted(c.cmd(&["SMEMBERS", key]))),
+        "zset" => v.extend(
+            c.cmd(&["ZRANGE", key, "0", "-1", "WITHSCORES"])
+                .as_strings(),
+        ),
+        "hash" => v.extend(sorted(c.cmd(&["HGETALL", key]))),
+        _ => {}
+    }
+    let ttl = c.cmd(&["PTTL", key]).as_int();
+    v.push(if ttl > 0 { "ttl" } else { "no ttl" }.into());
+    v
+}
+
+/// Every key of databases 0..16 and DEBUG DIGEST equal.
+fn same_data(master: &mut Client, replica: &mut Client, threads: usize) {
+    for db in 0..16 {
+        let db = db.to_string();
+        master.ok(&["SELECT", &db]);
+        replica.ok(&["SELECT", &db]);
+        let mut keys = master.cmd(&["KEYS", "*"]).as_strings();
+        keys.sort();
+        let mut theirs = replica.cmd(&["KEYS", "*"]).as_strings();
+        theirs.sort();
+        assert_eq!(theirs, keys, "keys of db {db}, --threads {threads}");
+        for k in &keys {
+            assert_eq!(
+                value_of(replica, k),
+                value_of(master, k),
+                "key {k} of db {db}, --threads {threads}"
+            );
+        }
+    }
+    master.ok(&["SELECT", "0"]);
+    replica.ok(&["SELECT", "0"]);
+    let want = digest(master);
+    assert_ne!(want, "0".repeat(40));
+    assert_eq!(digest(replica), want, "DEBUG DIGEST, --threads {threads}");
+}
+
+fn follows(master_flags: &[&str], diskless_at_runtime: bool) {
+    let mut flags = DEBUG_ON.to_vec();
+    flags.extend_from_slice(master_flags);
+    for threads in [1, 4] {
+        let redis = RealRedis::start(&flags);
+        let mut m = redis.client();
+        if diskless_at_runtime {
+            m.ok(&["CONFIG", "SET", "repl-diskless-sync", "yes"]);
+            m.ok(&["CONFIG", "SET", "repl-diskless-sync-delay", "0"]);
+        }
+        fill(&mut m, "base");
+        let s = Server::start(threads);
+        let mut r = s.client();
+        r.ok(&["SET", "stale", "gone after the sync"]);
+        follow(&mut r, redis.port);
+        stream_writes(&mut m);
+        caught_up(&mut m, &mut r);
+        same_data(&mut m, &mut r, threads);
+
+        // Role and shape.
+        let role = r.cmd(&["ROLE"]);
+        let items = role.as_array();
+        assert_eq!(items[0], Reply::bulk("slave"));
+        assert_eq!(items[3], Reply::bulk("connected"));
+        let inf = info(&mut r);
+        assert_eq!(info_field(&inf, "role").as_deref(), Some("slave"));
+        assert_eq!(
+            info_field(&inf, "master_replid"),
+            info_field(&info(&mut m), "master_replid")
+        );
+
+        // Read-only.
+        assert_eq!(
+            r.err(&["SET", "x", "y"]),
+            "READONLY You can't write against a read only replica."
+        );
+        assert_eq!(r.cmd(&["GET", "w:s"]), Reply::bulk("1"));
+        // A second REPLICAOF to the same master changes nothing.
+        assert_eq!(
+            r.cmd(&["REPLICAOF", "127.0.0.1", &redis.port.to_string()]),
+            Reply::status("OK Already connected to specified master")
+        );
+
+        // Promotion keeps the data and the master's ID as replid2.
+        let old_id = info_field(&info(&mut m), "master_replid");
+        r.ok(&["REPLICAOF", "NO", "ONE"]);
+        let inf = info(&mut r);
+        assert_eq!(info_field(&inf, "role").as_deref(), Some("master"));
+        assert_eq!(info_field(&inf, "master_replid2"), old_id);
+        assert_eq!(r.cmd(&["ROLE"]).as_array()[0], Reply::bulk("master"));
+        r.ok(&["SET", "x", "y"]);
+        assert_eq!(r.cmd(&["GET", "m2"]), Reply::bulk("b"));
+        assert!(s
+            .output()
+            .contains("MASTER MODE enabled (user request from 'id="));
+    }
+}
+
+#[test]
+fn follows_a_redis_master_disk_sync() {
+    follows(&["--repl-diskless-sync", "no"], false);
+}
+
+#[test]
+fn follows_a_redis_master_diskless_sync() {
+    follows(&[], true);
+}
+
+#[test]
+fn reconnects_and_resyncs_after_the_master_restarts() {
+    let flags = [
+        "--enable-debug-command",
+        "yes",
+        "--repl-diskless-sync",
+        "no",
+    ];
+    for threads in [1, 4] {
+        let mut redis = RealRedis::start(&flags);
+        let mut m = redis.client();
+        fill(&mut m, "first");
+        let s = Server::start(threads);
+        let mut r = s.client();
+        follow(&mut r, redis.port);
+        caught_up(&mut m, &mut r);
+        drop(m);
+        redis.restart(&flags);
+        let mut m = redis.client();
+        fill(&mut m, "second");
+        m.ok(&["SET", "after", "restart"]);
+        // The replica sees the link drop, reconnects, and takes the new
+        // master's data whole (the old keys are gone).
+        assert!(
+            eventually(Duration::from_secs(20), || r.cmd(&["GET", "after"])
+                == Reply::bulk("restart")),
+            "no resync: {}",
+            info(&mut r)
+        );
+        stream_writes(&mut m);
+        caught_up(&mut m, &mut r);
+        same_data(&mut m, &mut r, threads);
+        assert_eq!(r.cmd(&["EXISTS", "first:0:1:s"]), Reply::int(0));
+    }
+}
+
+#[test]
+fn masterauth_authenticates_to_the_master() {
+    let redis = RealRedis::start(&["--requirepass", "sekret", "--repl-diskless-sync", "no"]);
+    let mut m = redis.client();
+    m.ok(&["AUTH", "sekret"]);
+    m.ok(&["SET", "k", "v"]);
+    let s = Server::start_with(1, &[], Some("masterauth sekret\n"));
+    let mut r = s.client();
+    follow(&mut r, redis.port);
+    m.ok(&["SET", "k2", "v2"]);
+    assert!(eventually(Duration::from_secs(10), || r
+        .cmd(&["GET", "k2"])
+        == Reply::bulk("v2")));
+    assert_eq!(r.cmd(&["GET", "k"]), Reply::bulk("v"));
+}
+
+#[test]
+fn replicaof_in_the_config_file() {
+    let redis = RealRedis::start(&["--repl-diskless-sync", "no"]);
+    let mut m = redis.client();
+    m.ok(&["SET", "k", "v"]);
+    let s = Server::start_with(
+        4,
+        &[],
+        Some(&format!("replicaof 127.0.0.1 {}\n", redis.port)),
+    );
+    let mut r = s.client();
+    assert!(eventually(Duration::from_secs(10), || r.cmd(&["GET", "k"])
+        == Reply::bulk("v")));
+    assert_eq!(
+        r.cmd(&["CONFIG", "GET", "replicaof"]).as_strings()[1],
+        format!("127.0.0.1 {}", redis.port)
+    );
+}
+
+/// A fake master: answers the handshake, then sends what `then` says.
+fn fake_master(then: &'static [u8], close: bool) -> (u16, std::thread::JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let h = std::thread::spawn(move || {
+        // Serve a few tries (the replica retries every second).
+        for _ in 0..2 {
+            let Ok((mut s, _)) = l.accept() else { return };
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = [0u8; 4096];
+            let mut seen = Vec::new();
+            let mut answered = 0;
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+                let text = String::from_utf8_lossy(&seen).into_owned();
+                if text.contains("PSYNC") {
+                    break;
+                }
+                // Every command before PSYNC gets +OK (PING too: any
+                // reply but an error will do).
+                let cmds = text.split("\r\n").filter(|l| l.starts_with('*')).count();
+                while answered < cmds {
+                    let _ = s.write_all(b"+OK\r\n");
+                    answered += 1;
+                }
+            }
+            let _ = s.write_all(then);
+            if close {
+                drop(s);
+            } else {
+                std::thread::sleep(Duration::from_secs(2));
+            }
+        }
+    });
+    (port, h)
+}
+
+#[test]
+fn a_master_that_sends_garbage_or_dies_mid_transfer() {
+    for (then, close) in [
+        (&b"+FULLRESYNC 0123456789012345678901234567890123456789 0\r\n$1000\r\nREDIS0010"[..], true),
+        (&b"+FULLRESYNC 0123456789012345678901234567890123456789 0\r\n$20\r\nREDIS0010garbage!!!!"[..], false),
+        (&b"+WHATEVER\r\n"[..], true),
+        (&b"+FULLRESYNC 0123456789012345678901234567890123456789 0\r\nnot a bulk\r\n"[..], true),
+        (&b"+FULLRESYNC 0123456789012345678901234567890123456789 0\r\n$EOF:01234\r\n"[..], true),
+    ] {
+        let (port, h) = fake_master(then, close);
+        let s = Server::start(2);
+        let mut r = s.client();
+        r.ok(&["SET", "mine", "1"]);
+        r.ok(&["REPLICAOF", "127.0.0.1", &port.to_string()]);
+        h.join().unwrap();
+        // Still up and answering; never serving half a snapshot.
+        assert_eq!(r.cmd(&["PING"]), Reply::status("PONG"));
+        let inf = info(&mut r);
+        assert_eq!(info_field(&inf, "master_link_status").as_deref(), Some("down"));
+        let n = r.cmd(&["DBSIZE"]).as_int();
+        assert!(n == 0 || n == 1, "dbsize {n}");
+        r.ok(&["REPLICAOF", "NO", "ONE"]);
+        r.ok(&["SET", "x", "1"]);
+    }
+}
+
+#[test]
+fn replica_serve_stale_data_no_refuses_while_the_link_is_down() {
+    let s = Server::start(1);
+    let mut r = s.client();
+    r.ok(&["CONFIG", "SET", "replica-serve-stale-data", "no"]);
+    // Nobody listens on port 1.
+    r.ok(&["REPLICAOF", "127.0.0.1", "1"]);
+    assert_eq!(
+        r.err(&["GET", "x"]),
+        "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+    );
+    assert_eq!(r.cmd(&["PING"]), Reply::status("PONG"));
+    let role = r.cmd(&["ROLE"]);
+    assert_eq!(role.as_array()[0], Reply::bulk("slave"));
+    assert_eq!(role.as_array()[4], Reply::int(-1));
+    assert_eq!(
+        r.err(&["REPLICAOF", "127.0.0.1", "x"]),
+        "ERR Invalid master port"
+    );
+    r.ok(&["REPLICAOF", "NO", "ONE"]);
+    assert_eq!(r.cmd(&["GET", "x"]), Reply::Nil);
+}
+
+#[test]
+fn acks_and_partial_resync_after_a_cut_link() {
+    let redis = RealRedis::start(&[
+        "--enable-debug-command",
+        "yes",
+        "--repl-diskless-sync",
+        "no",
+    ]);
+    let mut m = redis.client();
+    fill(&mut m, "base");
+    let s = Server::start(4);
+    let mut r = s.client();
+    follow(&mut r, redis.port);
+    // WAIT counts a replica once its ACK covers the write: GETACK is
+    // answered with the offset applied.
+    m.ok(&["SET", "acked", "1"]);
+    assert_eq!(m.cmd(&["WAIT", "1", "5000"]), Reply::int(1));
+    caught_up(&mut m, &mut r);
+    // The master drops the link; the replica continues where it was.
+    m.cmd(&["CLIENT", "KILL", "TYPE", "replica"]);
+    m.ok(&["SET", "while", "cut"]);
+    stream_writes(&mut m);
+    assert!(
+        eventually(Duration::from_secs(20), || r.cmd(&["GET", "while"])
+            == Reply::bulk("cut")),
+        "never resumed: {}",
+        info(&mut r)
+    );
+    caught_up(&mut m, &mut r);
+    same_data(&mut m, &mut r, 4);
+    let stats = m.cmd(&["INFO", "stats"]).as_string();
+    assert_eq!(info_field(&stats, "sync_partial_ok").as_deref(), Some("1"));
+    assert_eq!(info_field(&stats, "sync_full").as_deref(), Some("1"));
+    assert!(s
+        .output()
+        .contains("Successful partial resynchronization with master."));
+}
