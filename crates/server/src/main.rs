@@ -135,6 +135,8 @@ fn main() {
         cfg.maxclients = fit;
     }
     start_process(&cfg, &logfile, port);
+    // Before the settings are read: they hold thresholds in clock ticks.
+    host::clock::calibrate();
     let table: &'static commands::CommandTable = Box::leak(Box::new(commands::table()));
     let threads = cfg.threads;
     let shared = Arc::new(Shared {

@@ -43,7 +43,9 @@ use crate::engine::tx::Route;
 use crate::engine::worker::{now_ms, ClientInfo, Worker};
 use crate::features::command::full_name;
 use crate::features::script::Cache as Scripts;
+use crate::features::slowlog::{self, Watch};
 use crate::features::{acl, blocking, evict, fanout, monitor, multi, persist, pubsub, script};
+use crate::host::clock;
 
 use input::{Input, Parsed};
 use window::{exec_here, flush_window, Window};
@@ -286,6 +288,8 @@ struct Session<'s> {
 /// What one batch (the commands parsed from one read) keeps while they run.
 struct Batch {
     now: u64,
+    /// What command times are compared with (SLOWLOG, LATENCY).
+    watch: Watch,
     window: Window,
     /// Where the reply of a command whose reply is dropped begins.
     silenced: Option<usize>,
@@ -362,6 +366,7 @@ async fn run_batch(
     };
     let mut b = Batch {
         now: now_ms(),
+        watch: Watch::read(w),
         window: Window::default(),
         silenced: None,
         last: None,
@@ -738,7 +743,16 @@ async fn route_shard_command(
 ) {
     let Some(target) = target_of(w, spec, argv) else {
         flush_window(w, &mut b.window, &mut s.out).await;
+        let t0 = clock::ticks();
         fanout::multi_shard(&Route::plain(w), client, spec.name, argv, &mut s.out).await;
+        slowlog::ran(
+            w,
+            client,
+            spec,
+            argv,
+            clock::ticks().wrapping_sub(t0),
+            b.watch,
+        );
         s.streak.1 = 0;
         return;
     };
@@ -776,10 +790,28 @@ fn place(
     }
     let window = &mut b.window;
     if target == w.id && readonly && !window.is_empty() && window.may_run_local(w) {
+        let t0 = clock::ticks();
         window.run_local(w, client, spec, f, argv, b.now);
+        slowlog::ran(
+            w,
+            client,
+            spec,
+            argv,
+            clock::ticks().wrapping_sub(t0),
+            b.watch,
+        );
     } else if target == w.id && window.is_empty() && !w.must_defer(0) && !w.any_locked() {
         // The fast path: a local command runs at once.
+        let t0 = clock::ticks();
         exec_here(w, client, spec, f, argv, b.now, &mut s.out);
+        slowlog::ran(
+            w,
+            client,
+            spec,
+            argv,
+            clock::ticks().wrapping_sub(t0),
+            b.watch,
+        );
         blocking::serve_ready(w);
     } else {
         window.push(target, client, spec, argv, readonly);
@@ -801,6 +833,8 @@ async fn run_blocking(
     client.info.borrow_mut().last_cmd = spec.name;
     let mut stash = Vec::new();
     let flow = blocking::run(w, client, stream, argv, &mut s.out, &mut stash).await?;
+    // Logged as served, with no time: what it spent waiting is not a run.
+    slowlog::ran(w, client, spec, argv, 0, b.watch);
     Ok(match flow {
         Flow::Close => Step::Gone,
         Flow::Continue if stash.is_empty() => Step::Next,
@@ -855,6 +889,10 @@ async fn end_batch(
         silence(w, client, &mut b.window, &mut s.out, mark).await;
     }
     settle(w, client, &mut b.window, &mut s.out).await;
+    for (spec, argv, ticks) in b.window.slow.drain(..) {
+        let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+        slowlog::notable(w, client, spec, &argv, ticks);
+    }
     if !s.out.is_empty() {
         pubsub::publish_events(w);
         stream.write_all(&s.out).await?;

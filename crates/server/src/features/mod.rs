@@ -17,6 +17,7 @@ pub mod evict;
 pub mod fanout;
 pub mod info;
 pub mod keyspace;
+pub mod latency;
 pub mod migrate;
 pub mod monitor;
 pub mod multi;
@@ -24,6 +25,7 @@ pub mod persist;
 pub mod pubsub;
 pub mod script;
 pub mod server;
+pub mod slowlog;
 
 use std::cell::{Cell, RefCell};
 
@@ -37,6 +39,7 @@ pub fn globals(threads: usize) -> Globals {
         .with(script::Cache::new(threads))
         .with(acl::Users::new(None))
         .with(persist::State::new(crate::engine::worker::now_ms() / 1000))
+        .with(slowlog::Ids::default())
 }
 
 /// Starts the features' own tasks on a thread, once its reactor runs:
@@ -54,6 +57,8 @@ pub fn locals(id: usize) -> Locals {
         .with(blocking::Local::default())
         .with(RefCell::new(pubsub::Local::default()))
         .with(monitor::Local::default())
+        .with(slowlog::Local::default())
+        .with(latency::Local::default())
         .with(evict::Turn(Cell::new(id)))
 }
 
