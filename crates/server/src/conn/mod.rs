@@ -44,7 +44,9 @@ use crate::engine::worker::{now_ms, ClientInfo, Worker};
 use crate::features::command::full_name;
 use crate::features::script::Cache as Scripts;
 use crate::features::slowlog::{self, Watch};
-use crate::features::{acl, blocking, evict, fanout, monitor, multi, persist, pubsub, script};
+use crate::features::{
+    acl, blocking, evict, fanout, monitor, multi, pause, persist, pubsub, script,
+};
 use crate::host::clock;
 
 use input::{Input, Parsed};
@@ -283,6 +285,8 @@ struct Session<'s> {
     monitors: &'s monitor::Registry,
     /// Looked up once: loading, and writes refused after a failed save.
     persist: &'s persist::State,
+    /// Looked up once: CLIENT PAUSE's deadline, read per command.
+    pause: &'s pause::State,
 }
 
 /// What one batch (the commands parsed from one read) keeps while they run.
@@ -327,6 +331,7 @@ async fn run(
         scripts: w.shared.global::<Scripts>(),
         monitors: w.shared.global::<monitor::Registry>(),
         persist: w.shared.global::<persist::State>(),
+        pause: w.shared.global::<pause::State>(),
     };
     loop {
         if !input.fill(stream, client, &w.shared).await? {
@@ -481,6 +486,11 @@ async fn run_command(
         w.stats.error_reply(&s.out, at);
         multi::flag_error(client);
         return Ok(Step::Next);
+    }
+    // CLIENT PAUSE: the command waits here, once known to be valid.
+    if s.pause.maybe(now_ms()) {
+        settle(w, client, &mut b.window, &mut s.out).await;
+        pause::wait(w, client, spec, argv).await;
     }
     if !client.squashed.is_empty() && !multi::keeps_squash(client, spec.name) {
         multi::run_squashed(w, client, &mut s.out).await;
@@ -678,6 +688,7 @@ fn run_at_once(
         || client.multi.is_some()
         || client.pubsub.is_some()
         || !client.squashed.is_empty()
+        || s.pause.maybe(b.now)
     {
         return false;
     }

@@ -21,6 +21,7 @@ pub mod latency;
 pub mod migrate;
 pub mod monitor;
 pub mod multi;
+pub mod pause;
 pub mod persist;
 pub mod pubsub;
 pub mod script;
@@ -40,6 +41,7 @@ pub fn globals(threads: usize) -> Globals {
         .with(acl::Users::new(None))
         .with(persist::State::new(crate::engine::worker::now_ms() / 1000))
         .with(slowlog::Ids::default())
+        .with(pause::State::default())
 }
 
 /// Starts the features' own tasks on a thread, once its reactor runs:
@@ -59,6 +61,7 @@ pub fn locals(id: usize) -> Locals {
         .with(monitor::Local::default())
         .with(slowlog::Local::default())
         .with(latency::Local::default())
+        .with(pause::Local::default())
         .with(evict::Turn(Cell::new(id)))
 }
 
