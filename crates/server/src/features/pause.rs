@@ -167,11 +167,14 @@ pub fn pause(w: &Worker, argv: &[&[u8]]) -> Result<(), Error> {
     if ms < 0 {
         return Err(Error::Static("ERR timeout is negative"));
     }
+    if argv.len() > 4 {
+        return Err(Error::Syntax);
+    }
     let all = match argv.get(3) {
         None => true,
-        Some(m) if argv.len() == 4 && m.eq_ignore_ascii_case(b"all") => true,
-        Some(m) if argv.len() == 4 && m.eq_ignore_ascii_case(b"write") => false,
-        Some(_) => return Err(Error::Syntax),
+        Some(m) if m.eq_ignore_ascii_case(b"all") => true,
+        Some(m) if m.eq_ignore_ascii_case(b"write") => false,
+        Some(_) => return Err(Error::Static("ERR CLIENT PAUSE mode must be WRITE or ALL")),
     };
     let until = now_ms().saturating_add(ms as u64);
     let st = w.shared.global::<State>();

@@ -226,22 +226,20 @@ pub async fn slowlog(w: &Route<'_>, argv: Argv<'_>, out: &mut Vec<u8>) -> Result
     match sub.as_slice() {
         b"get" => {
             arity(argv.len() <= 3)?;
-            let count = match argv.get(2) {
-                None => 10,
-                Some(a) => {
-                    let n = commands::args::parse_i64(a).ok_or(Error::NotInteger)?;
-                    if n < -1 {
-                        return Err(Error::Static(
-                            "ERR count should be greater than or equal to -1",
-                        ));
+            let count =
+                match argv.get(2) {
+                    None => 10,
+                    Some(a) => {
+                        let n = commands::args::parse_i64(a).filter(|&n| n >= -1).ok_or(
+                            Error::Static("ERR count should be greater than or equal to -1"),
+                        )?;
+                        if n == -1 {
+                            usize::MAX
+                        } else {
+                            n as usize
+                        }
                     }
-                    if n == -1 {
-                        usize::MAX
-                    } else {
-                        n as usize
-                    }
-                }
-            };
+                };
             let entries = merged(w).await;
             let n = entries.len().min(count);
             encode::array_len(out, n);
