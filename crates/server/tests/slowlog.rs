@@ -180,6 +180,21 @@ fn commandstats_time_and_latencystats() {
             "{line}"
         );
 
+        // A pipeline of one fast command is timed as a run: its calls are all counted.
+        let mut batch = Vec::new();
+        for i in 0..100 {
+            batch.extend(common::encode(&["GET", &format!("k{i}")]));
+        }
+        c.send(&batch);
+        for _ in 0..100 {
+            assert_eq!(c.read_reply(), Reply::bulk("v"));
+        }
+        let h = c.cmd(&["LATENCY", "HISTOGRAM", "get"]);
+        assert_eq!(h.as_array()[1].as_array()[1], Reply::int(100), "{h:?}");
+        let info = c.cmd(&["INFO", "commandstats"]).as_string();
+        let get = info_field(&info, "cmdstat_get").unwrap();
+        assert!(get.starts_with("calls=100,usec="), "{get}");
+
         let info = c.cmd(&["INFO", "latencystats"]).as_string();
         assert!(info.contains("# Latencystats"), "{info}");
         let p = info_field(&info, "latency_percentiles_usec_set").unwrap();

@@ -43,7 +43,7 @@ use crate::engine::tx::Route;
 use crate::engine::worker::{now_ms, ClientInfo, Worker};
 use crate::features::command::full_name;
 use crate::features::script::Cache as Scripts;
-use crate::features::slowlog::{self, Watch};
+use crate::features::slowlog::{self, Run, Watch};
 use crate::features::{
     acl, blocking, evict, fanout, monitor, multi, pause, persist, pubsub, script,
 };
@@ -294,6 +294,8 @@ struct Batch {
     now: u64,
     /// What command times are compared with (SLOWLOG, LATENCY).
     watch: Watch,
+    /// Fast commands being timed together (see `slowlog::Run`).
+    run: Option<Run>,
     window: Window,
     /// Where the reply of a command whose reply is dropped begins.
     silenced: Option<usize>,
@@ -372,6 +374,7 @@ async fn run_batch(
     let mut b = Batch {
         now: now_ms(),
         watch: Watch::read(w),
+        run: None,
         window: Window::default(),
         silenced: None,
         last: None,
@@ -410,6 +413,7 @@ async fn run_batch(
             &big
         };
         if !run_at_once(w, client, s, &mut b, argv) {
+            end_run(w, &mut b);
             let qbuf = input.end - from;
             step = run_command(w, stream, client, s, &mut b, argv, qbuf).await?;
             match &step {
@@ -419,18 +423,57 @@ async fn run_batch(
                 Step::Gone => return Ok(Step::Gone),
             }
             if let Some(mark) = b.silenced.take() {
+                end_run(w, &mut b);
                 silence(w, client, &mut b.window, &mut s.out, mark).await;
             }
         }
         if s.out.len() > OUT_HIGH_WATER {
+            end_run(w, &mut b);
             settle(w, client, &mut b.window, &mut s.out).await;
             pubsub::publish_events(w);
             stream.write_all(&s.out).await?;
             s.out.clear();
         }
     }
+    end_run(w, &mut b);
     end_batch(w, stream, client, s, b).await?;
     Ok(step)
+}
+
+/// Ends the batch's run of fast commands, if one is timed (before the
+/// loop may wait: a run never spans a suspension).
+#[inline(always)]
+fn end_run(w: &Worker, b: &mut Batch) {
+    slowlog::end(w, &mut b.run, b.watch);
+}
+
+/// Starts timing a command about to run on the fast path (see
+/// `slowlog::start`).
+#[inline(always)]
+fn time_start(w: &Worker, b: &mut Batch, spec: &'static CommandSpec) -> Option<u64> {
+    slowlog::start(w, &mut b.run, spec, b.watch)
+}
+
+/// Counts a command timed on its own since `start`.
+#[inline(always)]
+fn time_end(
+    w: &Worker,
+    client: &Client,
+    b: &Batch,
+    spec: &'static CommandSpec,
+    argv: &[&[u8]],
+    start: Option<u64>,
+) {
+    if let Some(t0) = start {
+        slowlog::ran(
+            w,
+            client,
+            spec,
+            argv,
+            clock::ticks().wrapping_sub(t0),
+            b.watch,
+        );
+    }
 }
 
 /// One command: CLIENT REPLY's silencing, lookup, the checks, MULTI's
@@ -799,33 +842,18 @@ fn place(
     } else {
         s.streak.1 = 0;
     }
-    let window = &mut b.window;
-    if target == w.id && readonly && !window.is_empty() && window.may_run_local(w) {
-        let t0 = clock::ticks();
-        window.run_local(w, client, spec, f, argv, b.now);
-        slowlog::ran(
-            w,
-            client,
-            spec,
-            argv,
-            clock::ticks().wrapping_sub(t0),
-            b.watch,
-        );
-    } else if target == w.id && window.is_empty() && !w.must_defer(0) && !w.any_locked() {
+    if target == w.id && readonly && !b.window.is_empty() && b.window.may_run_local(w) {
+        let t0 = time_start(w, b, spec);
+        b.window.run_local(w, client, spec, f, argv, b.now);
+        time_end(w, client, b, spec, argv, t0);
+    } else if target == w.id && b.window.is_empty() && !w.must_defer(0) && !w.any_locked() {
         // The fast path: a local command runs at once.
-        let t0 = clock::ticks();
+        let t0 = time_start(w, b, spec);
         exec_here(w, client, spec, f, argv, b.now, &mut s.out);
-        slowlog::ran(
-            w,
-            client,
-            spec,
-            argv,
-            clock::ticks().wrapping_sub(t0),
-            b.watch,
-        );
+        time_end(w, client, b, spec, argv, t0);
         blocking::serve_ready(w);
     } else {
-        window.push(target, client, spec, argv, readonly);
+        b.window.push(target, client, spec, argv, readonly);
     }
 }
 

@@ -12,7 +12,7 @@ use crate::client::Client;
 use storage::db::PREFETCH_MAX;
 
 use crate::engine::worker::{exec, now_ms, Job, Worker};
-use crate::features::slowlog::Watch;
+use crate::features::slowlog::{self, Watch};
 use crate::host::clock;
 
 /// Commands bound for one remote shard, packed to travel as one job; the
@@ -146,6 +146,7 @@ impl Group {
         }
         let mut argv: Vec<&[u8]> = Vec::with_capacity(8);
         let watch = Watch::read(w);
+        let mut run = None;
         let mut shard = w.shard.borrow_mut();
         while let Some(&(spec, argc)) = self.cmds.get(self.next) {
             argv.clear();
@@ -162,12 +163,13 @@ impl Group {
                 {
                     let k = k.to_vec();
                     drop(shard);
+                    slowlog::end(w, &mut run, watch);
                     return Ran::Blocked(self, k);
                 }
             }
             if let Handler::Shard(f) = spec.handler {
                 let at = self.out.len();
-                let t0 = clock::ticks();
+                let t0 = slowlog::start(w, &mut run, spec, watch);
                 exec(
                     &mut shard,
                     f,
@@ -177,10 +179,12 @@ impl Group {
                     &argv,
                     &mut self.out,
                 );
-                let ticks = clock::ticks().wrapping_sub(t0);
-                w.stats.timed(spec.id, ticks, watch.track);
-                if ticks >= watch.notable {
-                    self.slow.push((self.next as u32, ticks));
+                if let Some(t0) = t0 {
+                    let ticks = clock::ticks().wrapping_sub(t0);
+                    w.stats.timed(spec.id, ticks, watch.track);
+                    if ticks >= watch.notable {
+                        self.slow.push((self.next as u32, ticks));
+                    }
                 }
                 w.stats.failed_if_error(spec.id, &self.out, at);
             }
@@ -188,6 +192,7 @@ impl Group {
             self.next += 1;
             self.next_arg = pos + argc as usize;
         }
+        slowlog::end(w, &mut run, watch);
         Ran::Done(self)
     }
 

@@ -239,8 +239,14 @@ pub struct Hist(pub [Cell<u64>; HIST_BUCKETS]);
 impl Hist {
     #[inline]
     pub fn add(&self, us: u64) {
+        self.add_n(us, 1);
+    }
+
+    /// Counts `n` runs of `us` microseconds each.
+    #[inline]
+    pub fn add_n(&self, us: u64, n: u64) {
         let b = ((64 - us.leading_zeros()) as usize).min(HIST_BUCKETS - 1);
-        self.0[b].set(self.0[b].get() + 1);
+        self.0[b].set(self.0[b].get() + n);
     }
 
     pub fn counts(&self) -> [u64; HIST_BUCKETS] {
@@ -291,10 +297,17 @@ impl WorkerStats {
     /// latency in the command's histogram).
     #[inline(always)]
     pub fn timed(&self, id: usize, ticks: u64, track: bool) {
+        self.timed_n(id, ticks, 1, track);
+    }
+
+    /// Counts `n` runs of command `id` that took `ticks` in all, each
+    /// counted in the histogram at their average.
+    #[inline(always)]
+    pub fn timed_n(&self, id: usize, ticks: u64, n: u64, track: bool) {
         if let Some(c) = self.cmds.get(id) {
             c.ticks.set(c.ticks.get() + ticks);
             if track {
-                c.hist.add(crate::host::clock::to_us(ticks));
+                c.hist.add_n(crate::host::clock::to_us(ticks / n.max(1)), n);
             }
         }
     }

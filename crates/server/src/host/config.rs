@@ -537,6 +537,9 @@ pub struct Monitoring {
     /// a command that runs this long is logged or shown as an event.
     /// `u64::MAX` when both are off.
     pub notable_ticks: AtomicU64,
+    /// Whether that threshold is high enough (1 ms or more) for a run of
+    /// the same fast command to be timed as a whole (`features/slowlog.rs`).
+    pub time_runs: AtomicBool,
 }
 
 impl Monitoring {
@@ -572,8 +575,12 @@ impl Monitoring {
             0 => u64::MAX,
             ms => crate::host::clock::from_us(ms.saturating_mul(1000)),
         };
-        self.notable_ticks
-            .store(slow.min(latency), Ordering::Relaxed);
+        let notable = slow.min(latency);
+        self.notable_ticks.store(notable, Ordering::Relaxed);
+        self.time_runs.store(
+            notable >= crate::host::clock::from_us(1000),
+            Ordering::Relaxed,
+        );
     }
 }
 
@@ -605,6 +612,7 @@ impl Runtime {
                     latency_threshold: AtomicU64::new(0),
                     latency_tracking: AtomicBool::new(true),
                     notable_ticks: AtomicU64::new(u64::MAX),
+                    time_runs: AtomicBool::new(true),
                 };
                 for name in [
                     "slowlog-log-slower-than",
