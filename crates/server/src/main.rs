@@ -15,7 +15,8 @@
 //! 1. `rt` (its own crate): reactor, tasks, timers, sockets, doorbells. Knows no Redis.
 //! 2. [`host`]: what the process gets from outside. `config.rs` (flags, the redis.conf-syntax
 //!    file, live CONFIG values), `sys.rs` (CPUs, rlimits, signals, memory figures, the
-//!    allocator, the lazy-free thread).
+//!    allocator, the lazy-free thread), `clock.rs` (the cycle counter commands are timed
+//!    with).
 //! 3. [`engine`]: the shard engine, generic over what runs on a shard; it names no feature.
 //!    `worker.rs` (one thread's shard, counters, clients' `ClientInfo`, the cron; the
 //!    registries where features keep their state and hooks), `mesh.rs` (the channels between
@@ -33,7 +34,9 @@
 //!    shards, SCAN, SORT), `multi.rs` (MULTI, EXEC, DISCARD, WATCH), `blocking.rs` (BLPOP and
 //!    the other blocking pops), `script.rs` (EVAL*, SCRIPT, FUNCTION, FCALL*), `pubsub.rs`
 //!    (SUBSCRIBE and the rest of pub/sub, keyspace events), `monitor.rs` (MONITOR),
-//!    `migrate.rs` (MIGRATE), `evict.rs` (`maxmemory`). `features/mod.rs` registers their
+//!    `migrate.rs` (MIGRATE), `evict.rs` (`maxmemory`), `slowlog.rs` (SLOWLOG and what
+//!    each command's time is counted in), `latency.rs` (LATENCY, INFO latencystats),
+//!    `pause.rs` (CLIENT PAUSE and UNPAUSE). `features/mod.rs` registers their
 //!    state and hooks with the engine.
 //! 6. [`conn`]: the connection loop (`mod.rs`: read, parse, check, route, run, settle,
 //!    write) and `dispatch.rs`, the one table from a server command's name to its feature.

@@ -285,7 +285,7 @@ async fn merged(w: &Route<'_>) -> Vec<Entry> {
         })
         .await;
     let mut all: Vec<Entry> = parts.into_iter().flatten().collect();
-    all.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+    all.sort_unstable_by_key(|e| std::cmp::Reverse(e.id));
     all.truncate(max);
     all
 }
