@@ -212,6 +212,18 @@ fn write_histogram(out: &mut Vec<u8>, resp3: bool, name: &str, counts: &[u64; HI
     }
 }
 
+/// A text meant for people: RESP3's verbatim string (`txt`), a bulk string
+/// in RESP2, as Redis answers LATENCY DOCTOR and GRAPH.
+fn text(out: &mut Vec<u8>, resp3: bool, s: &str) {
+    if resp3 {
+        out.extend_from_slice(format!("={}\r\ntxt:", s.len() + 4).as_bytes());
+        out.extend_from_slice(s.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    } else {
+        encode::bulk(out, s.as_bytes());
+    }
+}
+
 /// Whether `name` is a container command (CONFIG, CLIENT, ...).
 fn has_subcommands(name: &str) -> bool {
     SUBCOMMANDS
@@ -387,7 +399,7 @@ pub async fn latency(
                     String::from_utf8_lossy(argv[2])
                 )));
             };
-            encode::bulk(out, graph(name, s).as_bytes());
+            text(out, resp3, &graph(name, s));
         }
         b"doctor" => {
             arity(argv.len() == 2)?;
@@ -398,7 +410,7 @@ pub async fn latency(
                 .latency_threshold
                 .load(Ordering::Relaxed);
             let events = merged(w).await;
-            encode::bulk(out, doctor(&events, threshold).as_bytes());
+            text(out, resp3, &doctor(&events, threshold));
         }
         b"histogram" => {
             let all = histograms(w).await;
