@@ -436,7 +436,7 @@ async fn run_batch(
         }
     }
     end_run(w, &mut b);
-    end_batch(w, stream, client, s, b).await?;
+    end_batch(w, stream, client, s, &mut b).await?;
     Ok(step)
 }
 
@@ -922,15 +922,17 @@ async fn end_batch(
     stream: &mut TcpStream,
     client: &mut Client,
     s: &mut Session<'_>,
-    mut b: Batch,
+    b: &mut Batch,
 ) -> std::io::Result<()> {
     if let Some(mark) = b.silenced.take() {
         silence(w, client, &mut b.window, &mut s.out, mark).await;
     }
     settle(w, client, &mut b.window, &mut s.out).await;
-    for (spec, argv, ticks) in b.window.slow.drain(..) {
-        let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
-        slowlog::notable(w, client, spec, &argv, ticks);
+    if !b.window.slow.is_empty() {
+        for (spec, argv, ticks) in std::mem::take(&mut b.window.slow) {
+            let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+            slowlog::notable(w, client, spec, &argv, ticks);
+        }
     }
     if !s.out.is_empty() {
         pubsub::publish_events(w);

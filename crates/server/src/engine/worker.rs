@@ -307,7 +307,8 @@ impl WorkerStats {
         if let Some(c) = self.cmds.get(id) {
             c.ticks.set(c.ticks.get() + ticks);
             if track {
-                c.hist.add_n(crate::host::clock::to_us(ticks / n.max(1)), n);
+                let each = if n <= 1 { ticks } else { ticks / n };
+                c.hist.add_n(crate::host::clock::to_us(each), n);
             }
         }
     }
