@@ -333,6 +333,8 @@ pub fn register_server(t: &mut CommandTable) {
     t.server("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST, NONE);
     t.server("shutdown", -1, ADMIN | LOADING | STALE | NOSCRIPT, NONE);
     t.server("monitor", 1, ADMIN | LOADING | STALE | NOSCRIPT, NONE);
+    t.server("slowlog", -2, ADMIN | LOADING | STALE, NONE);
+    t.server("latency", -2, ADMIN | NOSCRIPT | LOADING | STALE, NONE);
     // A script may write: subject to maxmemory as a whole, as Redis 7
     // treats a script that does not declare `no-writes`.
     t.server_keys_fn("eval", -3, NOSCRIPT | STALE | DENYOOM, (0, 0, 0), eval_keys);

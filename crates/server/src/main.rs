@@ -17,7 +17,7 @@
 //!    file, live CONFIG values), `directives.rs` (every Redis 7.0 directive: type, range,
 //!    default, whether Tessera acts on it), `logging.rs` (Redis's log format, logfile, syslog,
 //!    pidfile, daemonize), `sys.rs` (CPUs, rlimits, signals, memory figures, the allocator,
-//!    the lazy-free thread).
+//!    the lazy-free thread), `clock.rs` (the cycle counter commands are timed with).
 //! 3. [`engine`]: the shard engine, generic over what runs on a shard; it names no feature.
 //!    `worker.rs` (one thread's shard, counters, clients' `ClientInfo`, the cron; the
 //!    registries where features keep their state and hooks), `mesh.rs` (the channels between
@@ -38,7 +38,9 @@
 //!    (SUBSCRIBE and the rest of pub/sub, keyspace events), `monitor.rs` (MONITOR),
 //!    `migrate.rs` (MIGRATE), `evict.rs` (`maxmemory`), `acl.rs` (ACL, users, the permission
 //!    check), `persist.rs` (SAVE, BGSAVE, LASTSAVE, save points, SHUTDOWN, loading the dump
-//!    file at start, DEBUG RELOAD). `features/mod.rs` registers their state and hooks with
+//!    file at start, DEBUG RELOAD), `slowlog.rs` (SLOWLOG and what each command's time is
+//!    counted in), `latency.rs` (LATENCY, INFO latencystats), `pause.rs` (CLIENT PAUSE and
+//!    UNPAUSE). `features/mod.rs` registers their state and hooks with
 //!    the engine, and starts their tasks.
 //! 6. [`conn`]: the connection loop (`mod.rs`: read, parse, check, route, run, settle,
 //!    write) and `dispatch.rs`, the one table from a server command's name to its feature.
@@ -141,6 +143,8 @@ fn main() {
         cfg.maxclients = fit;
     }
     start_process(&cfg, &logfile, port);
+    // Before the settings are read: they hold thresholds in clock ticks.
+    host::clock::calibrate();
     let table: &'static commands::CommandTable = Box::leak(Box::new(commands::table()));
     let threads = cfg.threads;
     let shared = Arc::new(Shared {

@@ -8,9 +8,11 @@ use resp::encode;
 use crate::client::{Client, Flow};
 use crate::engine::tx::Route;
 use crate::features::{
-    acl, blocking, client, command, config, connection, debug, fanout, info, keyspace, migrate,
-    monitor, multi, persist, pubsub, replication, script, server,
+    acl, blocking, client, command, config, connection, debug, fanout, info, keyspace, latency,
+    migrate, monitor, multi, persist, pubsub, replication, script, server, slowlog,
 };
+
+use crate::host::clock;
 
 type Argv<'a> = &'a [&'a [u8]];
 
@@ -22,13 +24,18 @@ pub async fn server_command(
     argv: Argv<'_>,
     out: &mut Vec<u8>,
 ) -> Flow {
-    match run(w, client, name, argv, out).await {
+    let t0 = clock::ticks();
+    let flow = match run(w, client, name, argv, out).await {
         Ok(flow) => flow,
         Err(e) => {
             e.write(out);
             Flow::Continue
         }
+    };
+    if let Some(spec) = w.shared.table.lookup(name.as_bytes()) {
+        slowlog::ran_server(w, client, spec, argv, clock::ticks().wrapping_sub(t0));
     }
+    flow
 }
 
 async fn run(
@@ -69,6 +76,8 @@ async fn run(
         "bgsave" => persist::bgsave_command(w, argv, out)?,
         "shutdown" => persist::shutdown(w, argv).await?,
         "info" => info::info(w, argv, out).await,
+        "slowlog" => slowlog::slowlog(w, argv, out).await?,
+        "latency" => latency::latency(w, client.resp3, argv, out).await?,
         "config" => config::config(w, client.resp3, argv, out).await?,
         "command" => command::command(w, client.resp3, argv, out)?,
         "debug" => debug::debug(w, client, argv, out).await?,

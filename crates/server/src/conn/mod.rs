@@ -44,9 +44,11 @@ use crate::engine::tx::Route;
 use crate::engine::worker::{now_ms, ClientInfo, Worker};
 use crate::features::command::full_name;
 use crate::features::script::Cache as Scripts;
+use crate::features::slowlog::{self, Run, Watch};
 use crate::features::{
-    acl, blocking, evict, fanout, monitor, multi, persist, pubsub, replication, script,
+    acl, blocking, evict, fanout, monitor, multi, pause, persist, pubsub, replication, script,
 };
+use crate::host::clock;
 
 use input::{Input, Parsed};
 use window::{exec_here, flush_window, Window};
@@ -287,11 +289,17 @@ struct Session<'s> {
     persist: &'s persist::State,
     /// Looked up once: whether this server is a replica.
     repl: &'s replication::State,
+    /// Looked up once: CLIENT PAUSE's deadline, read per command.
+    pause: &'s pause::State,
 }
 
 /// What one batch (the commands parsed from one read) keeps while they run.
 struct Batch {
     now: u64,
+    /// What command times are compared with (SLOWLOG, LATENCY).
+    watch: Watch,
+    /// Fast commands being timed together (see `slowlog::Run`).
+    run: Option<Run>,
     window: Window,
     /// Where the reply of a command whose reply is dropped begins.
     silenced: Option<usize>,
@@ -330,6 +338,7 @@ async fn run(
         monitors: w.shared.global::<monitor::Registry>(),
         persist: w.shared.global::<persist::State>(),
         repl: w.shared.global::<replication::State>(),
+        pause: w.shared.global::<pause::State>(),
     };
     loop {
         if !input.fill(stream, client, &w.shared).await? {
@@ -370,6 +379,8 @@ async fn run_batch(
     };
     let mut b = Batch {
         now: now_ms(),
+        watch: Watch::read(w),
+        run: None,
         window: Window::default(),
         silenced: None,
         last: None,
@@ -413,6 +424,7 @@ async fn run_batch(
             &big
         };
         if !run_at_once(w, client, s, &mut b, argv) {
+            end_run(w, &mut b);
             let qbuf = input.end - from;
             step = run_command(w, stream, client, s, &mut b, argv, qbuf).await?;
             match &step {
@@ -422,6 +434,7 @@ async fn run_batch(
                 Step::Gone => return Ok(Step::Gone),
             }
             if let Some(mark) = b.silenced.take() {
+                end_run(w, &mut b);
                 silence(w, client, &mut b.window, &mut s.out, mark).await;
             }
         }
@@ -437,6 +450,7 @@ async fn run_batch(
             }
         }
         if s.out.len() > OUT_HIGH_WATER {
+            end_run(w, &mut b);
             settle(w, client, &mut b.window, &mut s.out).await;
             pubsub::publish_events(w);
             if client.master.is_none() {
@@ -445,8 +459,45 @@ async fn run_batch(
             s.out.clear();
         }
     }
-    end_batch(w, stream, client, s, b).await?;
+    end_run(w, &mut b);
+    end_batch(w, stream, client, s, &mut b).await?;
     Ok(step)
+}
+
+/// Ends the batch's run of fast commands, if one is timed (before the
+/// loop may wait: a run never spans a suspension).
+#[inline(always)]
+fn end_run(w: &Worker, b: &mut Batch) {
+    slowlog::end(w, &mut b.run, b.watch);
+}
+
+/// Starts timing a command about to run on the fast path (see
+/// `slowlog::start`).
+#[inline(always)]
+fn time_start(w: &Worker, b: &mut Batch, spec: &'static CommandSpec) -> Option<u64> {
+    slowlog::start(w, &mut b.run, spec, b.watch)
+}
+
+/// Counts a command timed on its own since `start`.
+#[inline(always)]
+fn time_end(
+    w: &Worker,
+    client: &Client,
+    b: &Batch,
+    spec: &'static CommandSpec,
+    argv: &[&[u8]],
+    start: Option<u64>,
+) {
+    if let Some(t0) = start {
+        slowlog::ran(
+            w,
+            client,
+            spec,
+            argv,
+            clock::ticks().wrapping_sub(t0),
+            b.watch,
+        );
+    }
 }
 
 /// One command: CLIENT REPLY's silencing, lookup, the checks, MULTI's
@@ -516,6 +567,12 @@ async fn run_command(
         w.stats.error_reply(&s.out, at);
         multi::flag_error(client);
         return Ok(Step::Next);
+    }
+    // CLIENT PAUSE: the command waits here, once known to be valid (the
+    // master's stream is never paused, as in Redis).
+    if client.master.is_none() && s.pause.maybe(now_ms()) {
+        settle(w, client, &mut b.window, &mut s.out).await;
+        pause::wait(w, client, spec, argv).await;
     }
     if !client.squashed.is_empty() && !multi::keeps_squash(client, spec.name) {
         multi::run_squashed(w, client, &mut s.out).await;
@@ -723,6 +780,7 @@ fn run_at_once(
         || client.multi.is_some()
         || client.pubsub.is_some()
         || !client.squashed.is_empty()
+        || s.pause.maybe(b.now)
     {
         return false;
     }
@@ -788,7 +846,16 @@ async fn route_shard_command(
 ) {
     let Some(target) = target_of(w, spec, argv) else {
         flush_window(w, &mut b.window, &mut s.out).await;
+        let t0 = clock::ticks();
         fanout::multi_shard(&Route::plain(w), client, spec.name, argv, &mut s.out).await;
+        slowlog::ran(
+            w,
+            client,
+            spec,
+            argv,
+            clock::ticks().wrapping_sub(t0),
+            b.watch,
+        );
         s.streak.1 = 0;
         return;
     };
@@ -824,15 +891,18 @@ fn place(
     } else {
         s.streak.1 = 0;
     }
-    let window = &mut b.window;
-    if target == w.id && readonly && !window.is_empty() && window.may_run_local(w) {
-        window.run_local(w, client, spec, f, argv, b.now);
-    } else if target == w.id && window.is_empty() && !w.must_defer(0) && !w.any_locked() {
+    if target == w.id && readonly && !b.window.is_empty() && b.window.may_run_local(w) {
+        let t0 = time_start(w, b, spec);
+        b.window.run_local(w, client, spec, f, argv, b.now);
+        time_end(w, client, b, spec, argv, t0);
+    } else if target == w.id && b.window.is_empty() && !w.must_defer(0) && !w.any_locked() {
         // The fast path: a local command runs at once.
+        let t0 = time_start(w, b, spec);
         exec_here(w, client, spec, f, argv, b.now, &mut s.out);
+        time_end(w, client, b, spec, argv, t0);
         blocking::serve_ready(w);
     } else {
-        window.push(target, client, spec, argv, readonly);
+        b.window.push(target, client, spec, argv, readonly);
     }
 }
 
@@ -851,6 +921,8 @@ async fn run_blocking(
     client.info.borrow_mut().last_cmd = spec.name;
     let mut stash = Vec::new();
     let flow = blocking::run(w, client, stream, argv, &mut s.out, &mut stash).await?;
+    // Logged as served, with no time: what it spent waiting is not a run.
+    slowlog::ran(w, client, spec, argv, 0, b.watch);
     Ok(match flow {
         Flow::Close => Step::Gone,
         Flow::Continue if stash.is_empty() => Step::Next,
@@ -899,12 +971,18 @@ async fn end_batch(
     stream: &mut TcpStream,
     client: &mut Client,
     s: &mut Session<'_>,
-    mut b: Batch,
+    b: &mut Batch,
 ) -> std::io::Result<()> {
     if let Some(mark) = b.silenced.take() {
         silence(w, client, &mut b.window, &mut s.out, mark).await;
     }
     settle(w, client, &mut b.window, &mut s.out).await;
+    if !b.window.slow.is_empty() {
+        for (spec, argv, ticks) in std::mem::take(&mut b.window.slow) {
+            let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+            slowlog::notable(w, client, spec, &argv, ticks);
+        }
+    }
     if !s.out.is_empty() && client.master.is_some() {
         // The master reads no replies.
         pubsub::publish_events(w);
@@ -965,6 +1043,7 @@ pub(crate) async fn follow(
         monitors: w.shared.global::<monitor::Registry>(),
         persist: w.shared.global::<persist::State>(),
         repl: st,
+        pause: w.shared.global::<pause::State>(),
     };
     let mut next_ack = Instant::now();
     let mut heard = Instant::now();

@@ -12,6 +12,8 @@ use crate::client::Client;
 use storage::db::PREFETCH_MAX;
 
 use crate::engine::worker::{exec, now_ms, Job, Worker};
+use crate::features::slowlog::{self, Watch};
+use crate::host::clock;
 
 /// Commands bound for one remote shard, packed to travel as one job; the
 /// same value comes back with their replies (see [`Group::take`]).
@@ -30,6 +32,9 @@ struct Group {
     next_arg: usize,
     out: Vec<u8>,
     ends: Vec<u32>,
+    /// Commands that ran long enough to be logged (`slowlog::notable`):
+    /// (index, ticks), handed to the connection's thread with the replies.
+    slow: Vec<(u32, u64)>,
 }
 
 /// How far a group got.
@@ -75,8 +80,20 @@ impl Group {
                 next_arg: 0,
                 out: Vec::new(),
                 ends: Vec::new(),
+                slow: Vec::new(),
             },
         }
+    }
+
+    /// The `k`th command and its arguments, copied.
+    fn command(&self, k: usize) -> Option<(&'static CommandSpec, Vec<Vec<u8>>)> {
+        let pos: usize = self.cmds[..k].iter().map(|c| c.1 as usize).sum();
+        let &(spec, argc) = self.cmds.get(k)?;
+        let argv = self.ranges[pos..pos + argc as usize]
+            .iter()
+            .map(|&(s, e)| self.data[s as usize..e as usize].to_vec())
+            .collect();
+        Some((spec, argv))
     }
 
     /// The reply of the group's `k`th command.
@@ -101,6 +118,7 @@ impl Group {
         self.next_arg = 0;
         self.out.clear();
         self.ends.clear();
+        self.slow.clear();
         SPARE.with(|s| {
             let mut s = s.borrow_mut();
             if s.len() < SPARE_MAX {
@@ -127,6 +145,8 @@ impl Group {
             self.ends.reserve(self.cmds.len());
         }
         let mut argv: Vec<&[u8]> = Vec::with_capacity(8);
+        let watch = Watch::read(w);
+        let mut run = None;
         let mut shard = w.shard.borrow_mut();
         while let Some(&(spec, argc)) = self.cmds.get(self.next) {
             argv.clear();
@@ -143,11 +163,13 @@ impl Group {
                 {
                     let k = k.to_vec();
                     drop(shard);
+                    slowlog::end(w, &mut run, watch);
                     return Ran::Blocked(self, k);
                 }
             }
             if let Handler::Shard(f) = spec.handler {
                 let at = self.out.len();
+                let t0 = slowlog::start(w, &mut run, spec, watch);
                 exec(
                     &mut shard,
                     f,
@@ -157,12 +179,20 @@ impl Group {
                     &argv,
                     &mut self.out,
                 );
+                if let Some(t0) = t0 {
+                    let ticks = clock::ticks().wrapping_sub(t0);
+                    w.stats.timed(spec.id, ticks, watch.track);
+                    if ticks >= watch.notable {
+                        self.slow.push((self.next as u32, ticks));
+                    }
+                }
                 w.stats.failed_if_error(spec.id, &self.out, at);
             }
             self.ends.push(self.out.len() as u32);
             self.next += 1;
             self.next_arg = pos + argc as usize;
         }
+        slowlog::end(w, &mut run, watch);
         Ran::Done(self)
     }
 
@@ -241,6 +271,9 @@ pub(super) struct Window {
     /// The group of each command, in request order.
     order: Vec<u16>,
     writes: bool,
+    /// Commands other threads ran for this window that were slow enough
+    /// to be logged, for the connection to log with its own details.
+    pub(super) slow: Vec<(&'static CommandSpec, Vec<Vec<u8>>, u64)>,
 }
 
 impl Window {
@@ -397,6 +430,11 @@ pub(super) async fn flush_window(w: &Worker, win: &mut Window, out: &mut Vec<u8>
         }
     }
     for g in replies.into_iter().flatten() {
+        for &(k, ticks) in &g.slow {
+            if let Some((spec, argv)) = g.command(k as usize) {
+                win.slow.push((spec, argv, ticks));
+            }
+        }
         g.recycle();
     }
 }

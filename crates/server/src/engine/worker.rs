@@ -222,6 +222,42 @@ pub struct WorkerStats {
     /// INFO errorstats and total_error_replies; a few distinct words, so a
     /// short list beats a map. Summed over threads when INFO asks.
     pub errors: RefCell<Vec<(Box<[u8]>, u64)>>,
+    /// Latency histograms of subcommands (`client|id`), by full name:
+    /// server commands only, a few dozen names at most.
+    pub subs: RefCell<Vec<(&'static str, Hist)>>,
+}
+
+/// Buckets of a latency histogram: a run of `us` microseconds is counted
+/// in bucket `64 - us.leading_zeros()`, so bucket 0 holds runs under 1 µs
+/// and bucket `b` runs under `2^b` µs (the last one, everything longer).
+pub const HIST_BUCKETS: usize = 32;
+
+/// One command's latency histogram on one thread (`latency-tracking`).
+#[derive(Default)]
+pub struct Hist(pub [Cell<u64>; HIST_BUCKETS]);
+
+impl Hist {
+    #[inline]
+    pub fn add(&self, us: u64) {
+        self.add_n(us, 1);
+    }
+
+    /// Counts `n` runs of `us` microseconds each.
+    #[inline]
+    pub fn add_n(&self, us: u64, n: u64) {
+        let b = ((64 - us.leading_zeros()) as usize).min(HIST_BUCKETS - 1);
+        self.0[b].set(self.0[b].get() + n);
+    }
+
+    pub fn counts(&self) -> [u64; HIST_BUCKETS] {
+        std::array::from_fn(|i| self.0[i].get())
+    }
+
+    fn clear(&self) {
+        for c in &self.0 {
+            c.set(0);
+        }
+    }
 }
 
 /// As Redis: past this many distinct error words, new ones are not tracked.
@@ -236,6 +272,9 @@ pub struct CmdStat {
     pub rejected: Cell<u64>,
     /// Ran and answered an error.
     pub failed: Cell<u64>,
+    /// Time spent running it, in clock ticks (`host::clock`).
+    pub ticks: Cell<u64>,
+    pub hist: Hist,
 }
 
 impl WorkerStats {
@@ -251,6 +290,39 @@ impl WorkerStats {
     pub fn called(&self, id: usize) {
         if let Some(c) = self.cmds.get(id) {
             c.calls.set(c.calls.get() + 1);
+        }
+    }
+
+    /// Counts `ticks` of running command `id` (and, when `track`, its
+    /// latency in the command's histogram).
+    #[inline(always)]
+    pub fn timed(&self, id: usize, ticks: u64, track: bool) {
+        self.timed_n(id, ticks, 1, track);
+    }
+
+    /// Counts `n` runs of command `id` that took `ticks` in all, each
+    /// counted in the histogram at their average.
+    #[inline(always)]
+    pub fn timed_n(&self, id: usize, ticks: u64, n: u64, track: bool) {
+        if let Some(c) = self.cmds.get(id) {
+            c.ticks.set(c.ticks.get() + ticks);
+            if track {
+                let each = if n <= 1 { ticks } else { ticks / n };
+                c.hist.add_n(crate::host::clock::to_us(each), n);
+            }
+        }
+    }
+
+    /// Counts a run of subcommand `name` (`config|set`) in its histogram.
+    pub fn timed_sub(&self, name: &'static str, us: u64) {
+        let mut subs = self.subs.borrow_mut();
+        match subs.iter().find(|(n, _)| *n == name) {
+            Some((_, h)) => h.add(us),
+            None => {
+                let h = Hist::default();
+                h.add(us);
+                subs.push((name, h));
+            }
         }
     }
 
@@ -640,7 +712,10 @@ impl Worker {
             c.calls.set(0);
             c.rejected.set(0);
             c.failed.set(0);
+            c.ticks.set(0);
+            c.hist.clear();
         }
+        self.stats.subs.borrow_mut().clear();
         self.stats.errors.borrow_mut().clear();
         self.stats.last_sample.set((0, 0));
         let mut shard = self.shard.borrow_mut();

@@ -164,7 +164,9 @@ async fn client_kill(
 }
 
 /// CLIENT ID | GETNAME | SETNAME name | SETINFO attr value | LIST | INFO |
-/// KILL filter... | REPLY ON|OFF|SKIP | UNBLOCK id [TIMEOUT|ERROR] | HELP
+/// KILL filter... | REPLY ON|OFF|SKIP | UNBLOCK id [TIMEOUT|ERROR] |
+/// PAUSE timeout [WRITE|ALL] | UNPAUSE | NO-EVICT ON|OFF | GETREDIR |
+/// TRACKINGINFO | HELP
 pub async fn client(
     w: &Route<'_>,
     client: &mut Client,
@@ -204,6 +206,7 @@ pub async fn client(
             }
         }
         b"kill" => return Err(Error::WrongArity("client|kill".into())),
+        b"pause" if argv.len() < 3 => return Err(Error::WrongArity("client|pause".into())),
         b"unblock" if argv.len() == 3 || argv.len() == 4 => {
             let id = parse_i64(argv[2]).ok_or(Error::NotInteger)?;
             let error = match argv.get(3) {
@@ -281,6 +284,39 @@ pub async fn client(
                 .await;
             encode::bulk(out, parts.concat().as_bytes());
         }
+        b"pause" if argv.len() >= 3 => {
+            crate::features::pause::pause(w, argv)?;
+            encode::ok(out);
+        }
+        b"unpause" => {
+            arity(2)?;
+            crate::features::pause::unpause(w).await;
+            encode::ok(out);
+        }
+        b"no-evict" => {
+            arity(3)?;
+            if !argv[2].eq_ignore_ascii_case(b"on") && !argv[2].eq_ignore_ascii_case(b"off") {
+                return Err(Error::Syntax);
+            }
+            encode::ok(out);
+        }
+        b"getredir" => {
+            arity(2)?;
+            encode::integer(out, -1);
+        }
+        b"trackinginfo" => {
+            arity(2)?;
+            // Tracking is off: Redis's shape for a client that never
+            // turned it on.
+            encode::map_len(out, 3, client.resp3);
+            encode::bulk(out, b"flags");
+            encode::set_len(out, 1, client.resp3);
+            encode::bulk(out, b"off");
+            encode::bulk(out, b"redirect");
+            encode::integer(out, -1);
+            encode::bulk(out, b"prefixes");
+            encode::array_len(out, 0);
+        }
         b"help" => {
             commands::reply_help(
                 out,
@@ -295,6 +331,11 @@ pub async fn client(
                     "KILL <ip:port> | KILL <option> <value> [<option> <value> ...]",
                     "REPLY (ON|OFF|SKIP)",
                     "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+                    "PAUSE <timeout> [WRITE|ALL]",
+                    "UNPAUSE",
+                    "NO-EVICT (ON|OFF)",
+                    "GETREDIR",
+                    "TRACKINGINFO",
                     "HELP",
                 ],
             );

@@ -23,8 +23,8 @@ struct Part {
     expired: u64,
     evicted: u64,
     dbs: Vec<(usize, usize, u64)>,
-    /// (calls, rejected, failed) by command id.
-    cmds: Vec<(u64, u64, u64)>,
+    /// (calls, rejected, failed, ticks) by command id.
+    cmds: Vec<(u64, u64, u64, u64)>,
     /// This thread's pub/sub channels and patterns (for Stats).
     pubsub: (Vec<Vec<u8>>, Vec<Vec<u8>>),
     /// Error replies by first word (for Errorstats).
@@ -81,7 +81,14 @@ async fn render(w: &crate::engine::tx::Route<'_>, argv: &[&[u8]]) -> String {
                     w.stats
                         .cmds
                         .iter()
-                        .map(|c| (c.calls.get(), c.rejected.get(), c.failed.get()))
+                        .map(|c| {
+                            (
+                                c.calls.get(),
+                                c.rejected.get(),
+                                c.failed.get(),
+                                c.ticks.get(),
+                            )
+                        })
                         .collect()
                 } else {
                     Vec::new()
@@ -216,21 +223,31 @@ async fn render(w: &crate::engine::tx::Route<'_>, argv: &[&[u8]]) -> String {
     if want_cmdstats {
         s.push_str("# Commandstats\r\n");
         for spec in shared.table.iter() {
-            let (calls, rejected, failed) = parts.iter().fold((0, 0, 0), |acc, p| {
+            let (calls, rejected, failed, ticks) = parts.iter().fold((0, 0, 0, 0), |acc, p| {
                 let c = p.cmds.get(spec.id).copied().unwrap_or_default();
-                (acc.0 + c.0, acc.1 + c.1, acc.2 + c.2)
+                (acc.0 + c.0, acc.1 + c.1, acc.2 + c.2, acc.3 + c.3)
             });
             if calls + rejected + failed > 0 {
-                // Time per call is not measured: two clock reads per
-                // command would cost more than the command itself.
+                let usec = crate::host::clock::to_us(ticks);
+                let per_call = if calls > 0 {
+                    usec as f64 / calls as f64
+                } else {
+                    0.0
+                };
                 let _ = write!(
                     s,
-                    "cmdstat_{}:calls={calls},usec=0,usec_per_call=0.00,rejected_calls={rejected},failed_calls={failed}\r\n",
+                    "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},failed_calls={failed}\r\n",
                     spec.name
                 );
             }
         }
         s.push_str("\r\n");
+    }
+    if wanted
+        .iter()
+        .any(|x| x == "latencystats" || x == "all" || x == "everything")
+    {
+        crate::features::latency::info(w, &mut s).await;
     }
     if want("errorstats") {
         s.push_str("# Errorstats\r\n");

@@ -17,14 +17,17 @@ pub mod evict;
 pub mod fanout;
 pub mod info;
 pub mod keyspace;
+pub mod latency;
 pub mod migrate;
 pub mod monitor;
 pub mod multi;
+pub mod pause;
 pub mod persist;
 pub mod pubsub;
 pub mod replication;
 pub mod script;
 pub mod server;
+pub mod slowlog;
 
 use std::cell::{Cell, RefCell};
 
@@ -39,6 +42,8 @@ pub fn globals(threads: usize) -> Globals {
         .with(acl::Users::new(None))
         .with(persist::State::new(crate::engine::worker::now_ms() / 1000))
         .with(replication::State::new())
+        .with(slowlog::Ids::default())
+        .with(pause::State::default())
 }
 
 /// Starts the features' own tasks on a thread, once its reactor runs:
@@ -56,6 +61,9 @@ pub fn locals(id: usize) -> Locals {
         .with(blocking::Local::default())
         .with(RefCell::new(pubsub::Local::default()))
         .with(monitor::Local::default())
+        .with(slowlog::Local::default())
+        .with(latency::Local::default())
+        .with(pause::Local::default())
         .with(evict::Turn(Cell::new(id)))
 }
 

@@ -187,9 +187,11 @@ fn line(db: usize, addr: &str, argv: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-/// Which arguments are secrets: AUTH's, HELLO's after AUTH, MIGRATE's
-/// after AUTH or AUTH2.
-fn redacted(argv: &[&[u8]]) -> Vec<usize> {
+/// Which arguments are secrets, shown as `(redacted)` by MONITOR and
+/// SLOWLOG as in Redis: AUTH's, HELLO's after AUTH, MIGRATE's after AUTH
+/// or AUTH2, every argument of ACL SETUSER after the subcommand, and the
+/// values CONFIG SET gives to `masterauth`, `masteruser` and `requirepass`.
+pub fn redacted(argv: &[&[u8]]) -> Vec<usize> {
     let Some(name) = argv.first() else {
         return Vec::new();
     };
@@ -199,6 +201,7 @@ fn redacted(argv: &[&[u8]]) -> Vec<usize> {
             None => Vec::new(),
         }
     };
+    let sub = |word: &[u8]| argv.get(1).is_some_and(|s| s.eq_ignore_ascii_case(word));
     if name.eq_ignore_ascii_case(b"auth") {
         (1..argv.len()).collect()
     } else if name.eq_ignore_ascii_case(b"hello") {
@@ -207,6 +210,19 @@ fn redacted(argv: &[&[u8]]) -> Vec<usize> {
         let mut v = after(b"auth", 1);
         v.extend(after(b"auth2", 2));
         v
+    } else if name.eq_ignore_ascii_case(b"acl") && sub(b"setuser") {
+        (2..argv.len()).collect()
+    } else if name.eq_ignore_ascii_case(b"config") && sub(b"set") {
+        (2..argv.len())
+            .step_by(2)
+            .filter(|&i| {
+                [&b"masterauth"[..], b"masteruser", b"requirepass"]
+                    .iter()
+                    .any(|s| argv[i].eq_ignore_ascii_case(s))
+            })
+            .filter(|&i| i + 1 < argv.len())
+            .map(|i| i + 1)
+            .collect()
     } else {
         Vec::new()
     }
@@ -252,6 +268,11 @@ mod tests {
         ];
         assert_eq!(redacted(&m), vec![7, 8]);
         assert!(redacted(&[b"get", b"auth"]).is_empty());
+        assert_eq!(redacted(&[b"acl", b"SETUSER", b"u", b"on"]), vec![2, 3]);
+        assert_eq!(
+            redacted(&[b"config", b"set", b"maxmemory", b"1", b"masterauth", b"x"]),
+            vec![5]
+        );
         let l = line(3, "1.2.3.4:5", &[b"set", b"k", b"v"]);
         let s = String::from_utf8_lossy(&l);
         assert!(

@@ -1734,3 +1734,36 @@ fn kill(cache: &Cache, eval: bool) -> Result<(), Error> {
     busy.kill.store(true, Ordering::Relaxed);
     Ok(())
 }
+
+/// Whether a script command may write, as CLIENT PAUSE WRITE asks: the
+/// read-only forms never do; EVAL and EVALSHA unless the script's shebang
+/// line declares `flags=no-writes`; FCALL unless its function does.
+pub fn may_write(w: &Worker, name: &str, argv: &[&[u8]]) -> bool {
+    let no_writes = |body: &[u8]| {
+        body.strip_prefix(b"#!").is_some_and(|rest| {
+            let line = rest.split(|&c| c == b'\n').next().unwrap_or_default();
+            String::from_utf8_lossy(line)
+                .split_whitespace()
+                .filter_map(|w| w.strip_prefix("flags="))
+                .any(|f| f.split(',').any(|f| f == "no-writes"))
+        })
+    };
+    let cache = w.shared.global::<Cache>();
+    match name {
+        "eval_ro" | "evalsha_ro" | "fcall_ro" => false,
+        "eval" => !argv.get(1).is_some_and(|b| no_writes(b)),
+        "evalsha" => !argv
+            .get(1)
+            .and_then(|sha| cache.get(&String::from_utf8_lossy(sha).to_ascii_lowercase()))
+            .is_some_and(|b| no_writes(&b)),
+        "fcall" => !argv.get(1).is_some_and(|f| {
+            cache
+                .libs
+                .read()
+                .ok()
+                .and_then(|l| l.function(&String::from_utf8_lossy(f)))
+                .unwrap_or(false)
+        }),
+        _ => true,
+    }
+}

@@ -5,7 +5,7 @@
 //! AUTH and accept), so reading them never costs a command a lock.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::RwLock;
 
 use clap::Parser;
@@ -532,7 +532,71 @@ pub struct Runtime {
     pub replicaof: RwLock<String>,
     /// Accepted-but-inert options keep what was set, so CONFIG GET echoes it.
     pub other: RwLock<Vec<(String, String)>>,
+    /// The monitoring directives, read per batch (their text is in `other`).
+    pub monitoring: Monitoring,
     pub startup: Config,
+}
+
+/// The directives that decide what each command's timing is used for,
+/// kept as atomics so that reading them costs a load, not a lock.
+pub struct Monitoring {
+    /// `slowlog-log-slower-than`, in microseconds; negative: no slow log.
+    pub slower_than: AtomicI64,
+    /// `slowlog-max-len`.
+    pub slowlog_max_len: AtomicUsize,
+    /// `latency-monitor-threshold`, in milliseconds; 0: no latency events.
+    pub latency_threshold: AtomicU64,
+    /// `latency-tracking`: per-command latency histograms.
+    pub latency_tracking: AtomicBool,
+    /// The lower of the two thresholds in clock ticks (`host::clock`):
+    /// a command that runs this long is logged or shown as an event.
+    /// `u64::MAX` when both are off.
+    pub notable_ticks: AtomicU64,
+    /// Whether that threshold is high enough (1 ms or more) for a run of
+    /// the same fast command to be timed as a whole (`features/slowlog.rs`).
+    pub time_runs: AtomicBool,
+}
+
+impl Monitoring {
+    /// Takes a directive's new value if it is one of these.
+    fn take(&self, name: &str, value: &str) {
+        let int = || value.trim().parse::<i64>().ok();
+        match name {
+            "slowlog-log-slower-than" => {
+                if let Some(v) = int() {
+                    self.slower_than.store(v, Ordering::Relaxed);
+                }
+            }
+            "slowlog-max-len" => {
+                if let Some(v) = int() {
+                    self.slowlog_max_len
+                        .store(v.max(0) as usize, Ordering::Relaxed);
+                }
+            }
+            "latency-monitor-threshold" => {
+                if let Some(v) = int() {
+                    self.latency_threshold
+                        .store(v.max(0) as u64, Ordering::Relaxed);
+                }
+            }
+            "latency-tracking" => self
+                .latency_tracking
+                .store(value.eq_ignore_ascii_case("yes"), Ordering::Relaxed),
+            _ => {}
+        }
+        let slow = self.slower_than.load(Ordering::Relaxed);
+        let slow = u64::try_from(slow).map_or(u64::MAX, crate::host::clock::from_us);
+        let latency = match self.latency_threshold.load(Ordering::Relaxed) {
+            0 => u64::MAX,
+            ms => crate::host::clock::from_us(ms.saturating_mul(1000)),
+        };
+        let notable = slow.min(latency);
+        self.notable_ticks.store(notable, Ordering::Relaxed);
+        self.time_runs.store(
+            notable >= crate::host::clock::from_us(1000),
+            Ordering::Relaxed,
+        );
+    }
 }
 
 impl Runtime {
@@ -562,6 +626,25 @@ impl Runtime {
                     .map(|k| (k.to_string(), c.other(k)))
                     .collect(),
             ),
+            monitoring: {
+                let m = Monitoring {
+                    slower_than: AtomicI64::new(10_000),
+                    slowlog_max_len: AtomicUsize::new(128),
+                    latency_threshold: AtomicU64::new(0),
+                    latency_tracking: AtomicBool::new(true),
+                    notable_ticks: AtomicU64::new(u64::MAX),
+                    time_runs: AtomicBool::new(true),
+                };
+                for name in [
+                    "slowlog-log-slower-than",
+                    "slowlog-max-len",
+                    "latency-monitor-threshold",
+                    "latency-tracking",
+                ] {
+                    m.take(name, &c.other(name));
+                }
+                m
+            },
             startup: c.clone(),
         }
     }
@@ -799,6 +882,7 @@ impl Runtime {
                 }
                 let v = directives::parse(d, &[value], &self.other(d.name)).map_err(|e| bad(&e))?;
                 self.set_inert(d.name, &v);
+                self.monitoring.take(d.name, &v);
             }
             // Redis 7's alias pair: setting one sets both.
             "lua-time-limit" | "busy-reply-threshold" => {

@@ -195,15 +195,16 @@ pub static DIRECTIVES: &[Directive] = &[
     d("active-defrag-max-scan-fields", Int(1, I64), "1000"),
     d("jemalloc-bg-thread", Bool, "yes"),
     // Monitoring.
-    d("slowlog-log-slower-than", Int(-1, I64), "10000"),
-    d("slowlog-max-len", Int(0, I64), "128"),
-    d("latency-monitor-threshold", Int(0, I64), "0"),
-    d("latency-tracking", Bool, "yes"),
+    d("slowlog-log-slower-than", Int(-1, I64), "10000").real(),
+    d("slowlog-max-len", Int(0, I64), "128").real(),
+    d("latency-monitor-threshold", Int(0, I64), "0").real(),
+    d("latency-tracking", Bool, "yes").real(),
     d(
         "latency-tracking-info-percentiles",
         Percentiles,
         "50 99 99.9",
-    ),
+    )
+    .real(),
     // Cluster mode (not built: cluster-enabled stays no).
     d("cluster-enabled", Bool, "no").fixed(),
     d("cluster-config-file", Str, "nodes.conf").fixed(),
