@@ -33,10 +33,12 @@
 //!    shards, SCAN, SORT), `multi.rs` (MULTI, EXEC, DISCARD, WATCH), `blocking.rs` (BLPOP and
 //!    the other blocking pops), `script.rs` (EVAL*, SCRIPT, FUNCTION, FCALL*), `pubsub.rs`
 //!    (SUBSCRIBE and the rest of pub/sub, keyspace events), `monitor.rs` (MONITOR),
-//!    `migrate.rs` (MIGRATE), `evict.rs` (`maxmemory`). `features/mod.rs` registers their
+//!    `migrate.rs` (MIGRATE), `evict.rs` (`maxmemory`), `replication.rs` (REPLICAOF, ROLE,
+//!    REPLCONF, INFO replication, the replica's -READONLY). `features/mod.rs` registers their
 //!    state and hooks with the engine.
 //! 6. [`conn`]: the connection loop (`mod.rs`: read, parse, check, route, run, settle,
-//!    write) and `dispatch.rs`, the one table from a server command's name to its feature.
+//!    write), `dispatch.rs`, the one table from a server command's name to its feature,
+//!    and `replica.rs`, a replica's link to its master, whose stream runs through the loop.
 //! 7. This file: the binary's edge (flags, threads, signals, the accept loop).
 //!
 //! A request's path: `resp` parses it, `conn` looks it up in the command table and routes
