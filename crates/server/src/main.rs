@@ -40,10 +40,12 @@
 //!    check), `persist.rs` (SAVE, BGSAVE, LASTSAVE, save points, SHUTDOWN, loading the dump
 //!    file at start, DEBUG RELOAD), `slowlog.rs` (SLOWLOG and what each command's time is
 //!    counted in), `latency.rs` (LATENCY, INFO latencystats), `pause.rs` (CLIENT PAUSE and
-//!    UNPAUSE). `features/mod.rs` registers their state and hooks with
-//!    the engine, and starts their tasks.
+//!    UNPAUSE), `replication.rs` (REPLICAOF, ROLE, REPLCONF, INFO replication, the replica's
+//!    -READONLY). `features/mod.rs` registers their state and hooks with the engine, and
+//!    starts their tasks.
 //! 6. [`conn`]: the connection loop (`mod.rs`: read, parse, check, route, run, settle,
-//!    write) and `dispatch.rs`, the one table from a server command's name to its feature.
+//!    write), `dispatch.rs`, the one table from a server command's name to its feature,
+//!    and `replica.rs`, a replica's link to its master, whose stream runs through the loop.
 //! 7. This file: the binary's edge (flags, threads, signals, the accept loop).
 //!
 //! A request's path: `resp` parses it, `conn` looks it up in the command table and routes

@@ -414,6 +414,12 @@ fn replica_serve_stale_data_no_refuses_while_the_link_is_down() {
         r.err(&["REPLICAOF", "127.0.0.1", "x"]),
         "ERR Invalid master port"
     );
+    r.ok(&["CONFIG", "SET", "replica-serve-stale-data", "yes"]);
+    // A script's writes are refused on a read-only replica too.
+    assert_eq!(
+        r.err(&["EVAL", "return redis.pcall('SET', 'a', 'b')", "0"]),
+        "READONLY You can't write against a read only replica."
+    );
     r.ok(&["REPLICAOF", "NO", "ONE"]);
     assert_eq!(r.cmd(&["GET", "x"]), Reply::Nil);
 }

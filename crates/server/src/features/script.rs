@@ -814,6 +814,9 @@ struct Run {
     db: usize,
     resp3: bool,
     readonly: bool,
+    /// On a read-only replica, for a client other than its master: writes
+    /// are refused with `-READONLY`.
+    replica_read_only: bool,
     /// Keep the commands run, for MONITOR.
     monitored: bool,
     /// The caller's permissions when it is restricted: `redis.call` runs
@@ -1107,6 +1110,9 @@ fn call_command(
     if r.readonly && spec.has(flags::WRITE) {
         return fail("ERR Write commands are not allowed from read-only scripts.");
     }
+    if r.replica_read_only && spec.has(flags::WRITE) {
+        return fail(crate::features::replication::READONLY);
+    }
     if spec.has(flags::WRITE) {
         KILL.with(|k| {
             if let Some(run) = k.borrow().as_ref() {
@@ -1369,6 +1375,14 @@ pub async fn eval(
         db: client.db,
         resp3: client.resp3,
         readonly,
+        replica_read_only: client.master.is_none()
+            && crate::features::replication::refusal(
+                w,
+                crate::features::replication::state(w),
+                true,
+                true,
+            )
+            .is_some(),
         monitored: w
             .shared
             .global::<crate::features::monitor::Registry>()
