@@ -330,16 +330,7 @@ async fn run(
 ) -> std::io::Result<Option<(usize, Vec<u8>)>> {
     let mut input = Input::new(pending);
     let mut args = resp::Args::new();
-    let mut s = Session {
-        out: Vec::new(),
-        streak: (usize::MAX, 0),
-        last_cmd: None,
-        scripts: w.shared.global::<Scripts>(),
-        monitors: w.shared.global::<monitor::Registry>(),
-        persist: w.shared.global::<persist::State>(),
-        repl: w.shared.global::<replication::State>(),
-        pause: w.shared.global::<pause::State>(),
-    };
+    let mut s = Session::new(w);
     loop {
         if !input.fill(stream, client, &w.shared).await? {
             return Ok(None);
@@ -599,7 +590,22 @@ async fn run_command(
     }
 }
 
-impl Session<'_> {
+impl<'s> Session<'s> {
+    /// A connection's session, with the registries it reads per command
+    /// looked up once.
+    fn new(w: &'s Worker) -> Session<'s> {
+        Session {
+            out: Vec::new(),
+            streak: (usize::MAX, 0),
+            last_cmd: None,
+            scripts: w.shared.global::<Scripts>(),
+            monitors: w.shared.global::<monitor::Registry>(),
+            persist: w.shared.global::<persist::State>(),
+            repl: w.shared.global::<replication::State>(),
+            pause: w.shared.global::<pause::State>(),
+        }
+    }
+
     /// The command table's row for `name`. Pipelines repeat one command:
     /// the last name is checked first.
     #[inline]
@@ -1035,16 +1041,7 @@ pub(crate) async fn follow(
     let st = w.shared.global::<replication::State>();
     let mut input = Input::new(pending);
     let mut args = resp::Args::new();
-    let mut s = Session {
-        out: Vec::new(),
-        streak: (usize::MAX, 0),
-        last_cmd: None,
-        scripts: w.shared.global::<Scripts>(),
-        monitors: w.shared.global::<monitor::Registry>(),
-        persist: w.shared.global::<persist::State>(),
-        repl: st,
-        pause: w.shared.global::<pause::State>(),
-    };
+    let mut s = Session::new(w);
     let mut next_ack = Instant::now();
     let mut heard = Instant::now();
     let ended = || st.generation.load(Ordering::Acquire) != generation;
