@@ -18,6 +18,8 @@
 //! - [`debug`]: value digests and RELOAD's re-encoding for DEBUG.
 //! - [`dump`]: DUMP and RESTORE (payloads in Redis's RDB format).
 //! - [`error`]: every error string, turned into a wire reply in one place.
+//! - [`propagate`]: what an executed write is recorded as in the AOF and the
+//!   replication stream (Redis 7.0's deterministic rewrites).
 //! - [`scan`]: the SCAN family's `cursor [MATCH] [COUNT]` arguments and reply.
 //! - [`slot`]: key → cluster slot (CRC16 with hash tags).
 //! - [`strings`], [`keys`], [`hashes`], [`lists`], [`sets`], [`zsets`],
@@ -35,6 +37,7 @@ pub mod geo;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod propagate;
 pub mod scan;
 pub mod sets;
 pub mod slot;
