@@ -24,6 +24,8 @@
 //! - [`lazyfree`]: big values freed off the shard's thread.
 //! - [`limits`]: the encoding thresholds (`hash-max-listpack-entries`, ...).
 //! - [`glob`]: Redis's glob matcher for KEYS, SCAN MATCH and friends.
+//! - [`aof`]: Redis 7.0's append-only file as bytes: the multi-part
+//!   manifest, reading and writing the command stream.
 //!
 //! # Memory per key
 //!
@@ -34,6 +36,7 @@
 //! A TTL adds an entry of 16 bytes to a B-tree (about 30 bytes with the
 //! tree's slack).
 
+pub mod aof;
 pub mod db;
 pub mod dict;
 pub mod evict;
