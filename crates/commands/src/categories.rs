@@ -315,6 +315,7 @@ pub fn of(name: &str) -> (u32, &'static [u16]) {
         "info" => (SLOW | DANGEROUS, &[]),
         "keys" => (KEYSPACE | READ | SLOW | DANGEROUS, &[]),
         "bgsave" => (ADMIN | SLOW | DANGEROUS, &[]),
+        "bgrewriteaof" => (ADMIN | SLOW | DANGEROUS, &[]),
         "lastsave" => (ADMIN | FAST | DANGEROUS, &[]),
         "replicaof" | "slaveof" => (ADMIN | SLOW | DANGEROUS, &[]),
         "replconf" => (ADMIN | SLOW | DANGEROUS, &[]),

@@ -317,6 +317,7 @@ pub fn register_server(t: &mut CommandTable) {
     t.server("lastsave", 1, FAST | RANDOM | LOADING | STALE, NONE);
     t.server("save", 1, ADMIN | NOSCRIPT, NONE);
     t.server("bgsave", -1, ADMIN | NOSCRIPT, NONE);
+    t.server("bgrewriteaof", 1, ADMIN | NOSCRIPT, NONE);
     t.server("readonly", 1, FAST | LOADING | STALE, NONE);
     t.server("readwrite", 1, FAST | LOADING | STALE, NONE);
     t.server(

@@ -176,6 +176,8 @@ fn main() {
     let cpus = host::sys::available_cpus();
     let (mesh, inboxes) = engine::mesh::mesh(threads)
         .unwrap_or_else(|e| fail(format!("cannot create eventfds: {e}")));
+    engine::journal::init(threads);
+    features::aof::spawn_writer(Arc::clone(&mesh), Arc::clone(&shared));
     let addr = std::net::ToSocketAddrs::to_socket_addrs(&(cfg.bind.as_str(), port))
         .ok()
         .and_then(|mut a| a.next())
@@ -224,7 +226,7 @@ fn main() {
                     locals: features::locals(i),
                 });
                 engine::worker::set_current(&w);
-                features::start(&w);
+                features::start(&w, conn::dispatch::server_command_boxed);
                 conn::replica::start(&w);
                 let pw = Rc::clone(&w);
                 let pr = Rc::clone(&reactor);

@@ -987,6 +987,12 @@ pub struct Keyspace {
 }
 
 impl Keyspace {
+    /// Changes to keys in every database (Redis's `dirty`).
+    #[inline]
+    pub fn dirty(&self) -> u64 {
+        self.dbs.iter().map(|d| d.dirty).sum()
+    }
+
     /// `databases` empty databases.
     pub fn new(databases: usize) -> Keyspace {
         Keyspace {

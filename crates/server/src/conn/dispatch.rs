@@ -8,8 +8,8 @@ use resp::encode;
 use crate::client::{Client, Flow};
 use crate::engine::tx::Route;
 use crate::features::{
-    acl, blocking, client, command, config, connection, debug, fanout, info, keyspace, latency,
-    migrate, monitor, multi, persist, pubsub, replication, script, server, slowlog,
+    acl, aof, blocking, client, command, config, connection, debug, fanout, info, keyspace,
+    latency, migrate, monitor, multi, persist, pubsub, replication, script, server, slowlog,
 };
 
 use crate::host::clock;
@@ -74,6 +74,7 @@ async fn run(
         "lastsave" => persist::lastsave(w, out),
         "save" => persist::save_command(w, out).await?,
         "bgsave" => persist::bgsave_command(w, argv, out)?,
+        "bgrewriteaof" => aof::bgrewriteaof(w, out)?,
         "shutdown" => persist::shutdown(w, argv).await?,
         "info" => info::info(w, argv, out).await,
         "slowlog" => slowlog::slowlog(w, argv, out).await?,
@@ -122,7 +123,7 @@ async fn run(
 
 /// [`server_command`] as EXEC takes it: a boxed future, since EXEC runs
 /// inside it (a queued command may be any server command but EXEC).
-fn server_command_boxed<'a>(
+pub(crate) fn server_command_boxed<'a>(
     w: &'a Route<'a>,
     client: &'a mut Client,
     name: &'a str,

@@ -33,13 +33,14 @@ use std::sync::Arc;
 
 use rt::net::TcpStream;
 
-use commands::table::{flags, CommandSpec, ShardFn};
+use commands::table::{flags, CommandSpec};
 use commands::{Error, Handler};
 use resp::Limits;
 use storage::db::PREFETCH_MAX;
 
 use crate::client::perms::Perms;
 use crate::client::{Client, Flow, ReplyMode};
+use crate::engine::journal;
 use crate::engine::tx::Route;
 use crate::engine::worker::{now_ms, ClientInfo, Worker};
 use crate::features::command::full_name;
@@ -277,6 +278,9 @@ const MIGRATE_AFTER: u32 = 64;
 struct Session<'s> {
     /// Replies not yet written (the buffer is kept between batches).
     out: Vec<u8>,
+    /// A command that may write ran since the replies were last written
+    /// (with `appendfsync always` they wait for the journal's fsync).
+    wrote: bool,
     /// (shard, how many consecutive commands went to it from here)
     streak: (usize, u32),
     /// The last command name this connection sent, as sent, and its row.
@@ -392,6 +396,7 @@ async fn run_batch(
             Parsed::Bad(e) => {
                 flush_window(w, &mut b.window, &mut s.out).await;
                 Error::Other(format!("ERR {e}")).write(&mut s.out);
+                replies_may_leave(s).await;
                 stream.write_all(&s.out).await?;
                 return Ok(Step::Gone);
             }
@@ -445,6 +450,7 @@ async fn run_batch(
             settle(w, client, &mut b.window, &mut s.out).await;
             pubsub::publish_events(w);
             if client.master.is_none() {
+                replies_may_leave(s).await;
                 stream.write_all(&s.out).await?;
             }
             s.out.clear();
@@ -576,8 +582,8 @@ async fn run_command(
     called(w, client, s, spec, argv);
     b.last = Some(spec.name);
     match spec.handler {
-        Handler::Shard(f) => {
-            route_shard_command(w, client, s, b, spec, f, argv).await;
+        Handler::Shard(_) => {
+            route_shard_command(w, client, s, b, spec, argv).await;
             Ok(Step::Next)
         }
         Handler::Server if commands::blocking::is_blocking(spec.name) => {
@@ -596,6 +602,7 @@ impl<'s> Session<'s> {
     fn new(w: &'s Worker) -> Session<'s> {
         Session {
             out: Vec::new(),
+            wrote: false,
             streak: (usize::MAX, 0),
             last_cmd: None,
             scripts: w.shared.global::<Scripts>(),
@@ -751,10 +758,11 @@ fn refused_while_subscribed(
 fn called(
     w: &Worker,
     client: &Client,
-    s: &Session<'_>,
+    s: &mut Session<'_>,
     spec: &'static CommandSpec,
     argv: &[&[u8]],
 ) {
+    s.wrote |= !spec.has(flags::READONLY);
     w.stats.commands.set(w.stats.commands.get() + 1);
     w.stats.called(spec.id);
     if s.monitors.any()
@@ -793,9 +801,9 @@ fn run_at_once(
     let Some(spec) = s.lookup(w, argv[0]) else {
         return false;
     };
-    let Handler::Shard(f) = spec.handler else {
+    if !matches!(spec.handler, Handler::Shard(_)) {
         return false;
-    };
+    }
     if refusal(w, client, s, spec, argv).is_some()
         || (spec.has(flags::DENYOOM) && !evict::admits_now())
     {
@@ -810,7 +818,7 @@ fn run_at_once(
     }
     called(w, client, s, spec, argv);
     b.last = Some(spec.name);
-    place(w, client, s, b, spec, f, argv, target, readonly);
+    place(w, client, s, b, spec, argv, target, readonly);
     true
 }
 
@@ -847,7 +855,6 @@ async fn route_shard_command(
     s: &mut Session<'_>,
     b: &mut Batch,
     spec: &'static CommandSpec,
-    f: ShardFn,
     argv: &[&[u8]],
 ) {
     let Some(target) = target_of(w, spec, argv) else {
@@ -869,7 +876,7 @@ async fn route_shard_command(
     if !b.window.admits(target, readonly) {
         flush_window(w, &mut b.window, &mut s.out).await;
     }
-    place(w, client, s, b, spec, f, argv, target, readonly);
+    place(w, client, s, b, spec, argv, target, readonly);
 }
 
 /// Runs a data command for `target` now (this shard's, with nothing owed
@@ -883,7 +890,6 @@ fn place(
     s: &mut Session<'_>,
     b: &mut Batch,
     spec: &'static CommandSpec,
-    f: ShardFn,
     argv: &[&[u8]],
     target: usize,
     readonly: bool,
@@ -899,12 +905,12 @@ fn place(
     }
     if target == w.id && readonly && !b.window.is_empty() && b.window.may_run_local(w) {
         let t0 = time_start(w, b, spec);
-        b.window.run_local(w, client, spec, f, argv, b.now);
+        b.window.run_local(w, client, spec, argv, b.now);
         time_end(w, client, b, spec, argv, t0);
     } else if target == w.id && b.window.is_empty() && !w.must_defer(0) && !w.any_locked() {
         // The fast path: a local command runs at once.
         let t0 = time_start(w, b, spec);
-        exec_here(w, client, spec, f, argv, b.now, &mut s.out);
+        exec_here(w, client, spec, argv, b.now, &mut s.out);
         time_end(w, client, b, spec, argv, t0);
         blocking::serve_ready(w);
     } else {
@@ -995,6 +1001,7 @@ async fn end_batch(
         s.out.clear();
     } else if !s.out.is_empty() {
         pubsub::publish_events(w);
+        replies_may_leave(s).await;
         stream.write_all(&s.out).await?;
         s.out.clear();
         if s.out.capacity() > OUT_HIGH_WATER * 4 {
@@ -1008,6 +1015,17 @@ async fn end_batch(
         info.last_cmd = name;
     }
     Ok(())
+}
+
+/// Before replies are written: what this thread journaled goes to the
+/// journal first (`engine/journal.rs`), and with `appendfsync always`
+/// the replies to writes wait until it is on disk.
+#[inline(always)]
+async fn replies_may_leave(s: &mut Session<'_>) {
+    journal::seal();
+    if std::mem::take(&mut s.wrote) {
+        journal::durable().await;
+    }
 }
 
 /// The thread this connection should move to, if its commands keep going

@@ -5,7 +5,7 @@
 use std::any::Any;
 use std::cell::RefCell;
 
-use commands::table::{CommandSpec, ShardFn};
+use commands::table::CommandSpec;
 use commands::{Handler, Shard};
 
 use crate::client::Client;
@@ -167,12 +167,12 @@ impl Group {
                     return Ran::Blocked(self, k);
                 }
             }
-            if let Handler::Shard(f) = spec.handler {
+            if let Handler::Shard(_) = spec.handler {
                 let at = self.out.len();
                 let t0 = slowlog::start(w, &mut run, spec, watch);
                 exec(
                     &mut shard,
-                    f,
+                    spec,
                     self.db,
                     self.resp3,
                     now,
@@ -336,14 +336,13 @@ impl Window {
         w: &Worker,
         client: &Client,
         spec: &'static CommandSpec,
-        f: ShardFn,
         argv: &[&[u8]],
         now: u64,
     ) {
         let gi = self.group_for(w.id, client);
         let g = &mut self.groups[gi];
         g.ran = true;
-        exec_here(w, client, spec, f, argv, now, &mut g.out);
+        exec_here(w, client, spec, argv, now, &mut g.out);
         g.ends.push(g.out.len() as u32);
         self.order.push(gi as u16);
     }
@@ -356,7 +355,6 @@ pub(super) fn exec_here(
     w: &Worker,
     client: &Client,
     spec: &'static CommandSpec,
-    f: ShardFn,
     argv: &[&[u8]],
     now: u64,
     out: &mut Vec<u8>,
@@ -364,7 +362,7 @@ pub(super) fn exec_here(
     let at = out.len();
     exec(
         &mut w.shard.borrow_mut(),
-        f,
+        spec,
         client.db,
         client.resp3,
         now,

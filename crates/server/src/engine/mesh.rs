@@ -31,6 +31,8 @@ use crossbeam_channel::{Receiver, Sender};
 
 use rt::Doorbell;
 
+use crate::engine::journal;
+
 /// The id of a request whose result nobody waits for ([`Router::post`]).
 const NO_ANSWER: u32 = u32::MAX;
 
@@ -213,6 +215,7 @@ impl<W: Host> Router<W> {
     /// blocked client's coordinator, whose slot came from
     /// [`Router::alloc_slot`]).
     pub fn respond(&self, to: usize, id: u32, result: Box<dyn Any + Send>) {
+        journal::seal();
         if self.mesh.resp_tx[to].send(Response { id, result }).is_ok() {
             self.mesh.doorbells[to].ring();
         }
@@ -221,6 +224,7 @@ impl<W: Host> Router<W> {
     /// Sends `job` to thread `target` with no answer expected (its result
     /// is dropped there).
     pub fn post(&self, target: usize, tx: u64, job: Job<W>) {
+        journal::seal();
         let req = Request {
             from: self.me,
             id: NO_ANSWER,
@@ -260,6 +264,7 @@ impl<W: Host> Router<W> {
     /// this thread goes through its own queue (used while its shard is held
     /// by a transaction, so the job waits its turn).
     pub fn send(&self, target: usize, tx: u64, job: Job<W>) -> Option<u32> {
+        journal::seal();
         let id = self.alloc_slot();
         let req = Request {
             from: self.me,

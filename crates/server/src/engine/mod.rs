@@ -1,4 +1,5 @@
 //! The shard engine.
+pub mod journal;
 pub mod keylock;
 pub mod mesh;
 pub mod tx;

@@ -37,6 +37,7 @@
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::engine::journal;
 use crate::engine::worker::{Pending, Worker};
 
 /// Transaction ids, unique in the process; 0 means "no transaction".
@@ -247,6 +248,7 @@ impl Acquire {
     fn visit(mut self, w: &Worker) {
         if self.hold.binary_search(&self.next).is_ok() {
             w.held_by.set(self.id);
+            journal::set_held(true);
         }
         if self.next >= self.hi {
             w.router.respond(self.from, self.slot, Box::new(()));
@@ -309,6 +311,7 @@ impl<'a> Tx<'a> {
                 self.w.start_tx(s, id, move |w| {
                     if w.held_by.get() == id {
                         w.held_by.set(0);
+                        journal::set_held(false);
                     }
                     w.router.run_deferred(w);
                 })

@@ -20,9 +20,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use commands::table::ShardFn;
-use commands::{CommandTable, Ctx, Shard};
+use commands::table::{flags, CommandSpec};
+use commands::{CommandTable, Ctx, Handler, Shard};
 
+use crate::engine::journal;
 use crate::engine::keylock::{KeyLocks, Resume};
 use crate::engine::mesh::{Host, Request, Router};
 use crate::host::config::Runtime;
@@ -411,6 +412,7 @@ impl Host for Worker {
         for f in &self.shared.hooks.after_job {
             f(self);
         }
+        journal::seal();
     }
 }
 
@@ -472,17 +474,25 @@ pub fn now_ms() -> u64 {
     now
 }
 
-/// Runs one shard command, turning an error into its reply.
+/// Runs one shard command, turning an error into its reply, and records
+/// its effect in the journal when it is a write that changed something
+/// (see `journal.rs`).
 #[inline]
 pub fn exec(
     shard: &mut Shard,
-    f: ShardFn,
+    spec: &'static CommandSpec,
     db: usize,
     resp3: bool,
     now: u64,
     argv: &[&[u8]],
     out: &mut Vec<u8>,
 ) {
+    let Handler::Shard(f) = spec.handler else {
+        return;
+    };
+    let journal = spec.has(flags::WRITE) && journal::recording_here();
+    let before = if journal { shard.ks.dirty() } else { 0 };
+    let at = out.len();
     let mut ctx = Ctx {
         shard,
         db,
@@ -492,6 +502,32 @@ pub fn exec(
     };
     if let Err(e) = f(&mut ctx, argv) {
         e.write(ctx.out);
+    }
+    if journal && ctx.shard.ks.dirty() != before {
+        record_effect(spec, db, argv, &ctx.out[at..], now);
+    }
+}
+
+/// Records what command `spec` (run on database `db`) changed, in Redis's
+/// propagation form.
+#[cold]
+pub fn record_effect(spec: &CommandSpec, db: usize, argv: &[&[u8]], reply: &[u8], now: u64) {
+    effects(spec.name, argv, reply, now, |a| journal::record(db, a));
+}
+
+/// Hands `f` the commands that record what command `name` changed, given
+/// its reply (`commands::propagate`).
+pub fn effects(name: &str, argv: &[&[u8]], reply: &[u8], now: u64, mut f: impl FnMut(&[&[u8]])) {
+    use commands::propagate::{effect, Effect};
+    match effect(name, argv, reply, now) {
+        Effect::AsIs => f(argv),
+        Effect::Nothing => {}
+        Effect::Rewritten(cmds) => {
+            for c in cmds {
+                let argv: Vec<&[u8]> = c.iter().map(Vec::as_slice).collect();
+                f(&argv);
+            }
+        }
     }
 }
 

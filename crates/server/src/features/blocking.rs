@@ -43,6 +43,7 @@ use commands::blocking::{self, Op, Served};
 use commands::Error;
 
 use crate::client::{Client, Flow};
+use crate::engine::journal;
 use crate::engine::tx::Route;
 use crate::engine::worker::{group_by_shard, now_ms, Worker};
 use rt::net::TcpStream;
@@ -191,7 +192,10 @@ fn serve_key(w: &Worker, db: usize, key: &[u8]) {
                     )
                 };
                 let answer: Result<Served, Error> = match served {
-                    Ok(Some(s)) => Ok(s),
+                    Ok(Some(s)) => {
+                        record_served(db, &waiter.op, &s, dst_here);
+                        Ok(s)
+                    }
                     Ok(None) => Ok(Served::default()),
                     Err(e) => Err(e),
                 };
@@ -200,6 +204,82 @@ fn serve_key(w: &Worker, db: usize, key: &[u8]) {
         }
         // Served here, or claimed elsewhere: either way it leaves this queue.
         unregister(w, &waiter, std::slice::from_ref(&id.1));
+    }
+}
+
+/// Records what serving a blocking pop changed (see `engine/journal.rs`):
+/// the plain pop it amounts to, as Redis propagates it. `whole`: a Move's
+/// push was done with its pop (else only the pop is recorded here, and the
+/// push where it is done, [`record_push`]).
+fn record_served(db: usize, op: &Op, s: &Served, whole: bool) {
+    if !journal::is_on() || s.key.is_empty() {
+        return;
+    }
+    let side = |left: bool| if left { &b"LEFT"[..] } else { &b"RIGHT"[..] };
+    let mut n = itoa::Buffer::new();
+    match op {
+        Op::List { left, count } => {
+            let name: &[u8] = if *left { b"LPOP" } else { b"RPOP" };
+            match count {
+                Some(_) => journal::record(db, &[name, &s.key, n.format(s.elems.len()).as_bytes()]),
+                None => journal::record(db, &[name, &s.key]),
+            }
+        }
+        Op::Move {
+            dst,
+            from_left,
+            to_left,
+        } if whole => {
+            journal::record(
+                db,
+                &[b"LMOVE", &s.key, dst, side(*from_left), side(*to_left)],
+            );
+        }
+        Op::Move { from_left, .. } => {
+            let name: &[u8] = if *from_left { b"LPOP" } else { b"RPOP" };
+            journal::record(db, &[name, &s.key]);
+        }
+        Op::ZSet { max, count } => {
+            let name: &[u8] = if *max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+            match count {
+                Some(_) => {
+                    journal::record(db, &[name, &s.key, n.format(s.members.len()).as_bytes()])
+                }
+                None => journal::record(db, &[name, &s.key]),
+            }
+        }
+    }
+}
+
+/// Records a Move's push done apart from its pop.
+fn record_push(db: usize, dst: &[u8], s: &Served, to_left: bool) {
+    if let Some(e) = s.elems.first() {
+        let name: &[u8] = if to_left { b"LPUSH" } else { b"RPUSH" };
+        journal::record(db, &[name, dst, e]);
+    }
+}
+
+/// Records an element put back by [`undo`].
+fn record_undo(db: usize, op: &Op, s: &Served) {
+    if !journal::is_on() {
+        return;
+    }
+    match op {
+        Op::ZSet { .. } => {
+            for (m, score) in &s.members {
+                journal::record(db, &[b"ZADD", &s.key, score.to_string().as_bytes(), m]);
+            }
+        }
+        Op::List { left, .. }
+        | Op::Move {
+            from_left: left, ..
+        } => {
+            // Put back at the end it came from, first-popped nearest.
+            let name: &[u8] = if *left { b"LPUSH" } else { b"RPUSH" };
+            for e in s.elems.iter().rev() {
+                journal::record(db, &[name, &s.key, e]);
+            }
+        }
     }
 }
 
@@ -330,7 +410,10 @@ async fn attempt_on_one_shard(
                 let dbm = &mut sh.ks.dbs[db];
                 for k in &keys {
                     match blocking::serve(dbm, k, &wt.op, true, resp3, now) {
-                        Ok(Some(s)) => return Ok(Some(s)),
+                        Ok(Some(s)) => {
+                            record_served(db, &wt.op, &s, true);
+                            return Ok(Some(s));
+                        }
                         Ok(None) => {}
                         Err(e) => return Err(e),
                     }
@@ -394,9 +477,14 @@ pub async fn run_nonblocking(
 ) -> Result<(), Error> {
     let b = blocking::parse(argv)?;
     let shards: Vec<usize> = b.keys.iter().map(|k| r.shard_of(k)).collect();
+    let outermost = r.tx == 0;
     let got = r
         .atomically(shards, async |r: Route<'_>| {
-            attempt(&r, client, &b, false).await
+            let a = attempt(&r, client, &b, false).await;
+            if let (Attempt::Served(s), true) = (&a, outermost) {
+                record_served(client.db, &b.op, s, true);
+            }
+            a
         })
         .await;
     match got {
@@ -437,7 +525,13 @@ pub async fn run(
     } else {
         let cl: &Client = client;
         route
-            .atomically(shards, async |r: Route<'_>| attempt(&r, cl, &b, true).await)
+            .atomically(shards, async |r: Route<'_>| {
+                let a = attempt(&r, cl, &b, true).await;
+                if let Attempt::Served(s) = &a {
+                    record_served(cl.db, &b.op, s, true);
+                }
+                a
+            })
             .await
     };
     let (waiter, groups) = match got {
@@ -457,6 +551,8 @@ pub async fn run(
     };
     // Replies to earlier commands go out before the client blocks.
     if !out.is_empty() {
+        journal::seal();
+        journal::durable().await;
         stream.write_all(out).await?;
         out.clear();
     }
@@ -515,6 +611,7 @@ pub async fn run(
                         e.write(out);
                         return Ok(Flow::Continue);
                     }
+                    record_push(client.db, dst, &s, *to_left);
                 }
             }
             if s.reply.is_empty() {
@@ -565,7 +662,8 @@ pub fn unblock(w: &Worker, id: u64, error: bool) -> bool {
 async fn undo(w: &Worker, db: usize, op: &Op, s: &Served) {
     let (op, s2) = (op.clone(), s.clone());
     w.call(w.shard_of(&s.key), move |w| {
-        blocking::undo(&mut w.shard.borrow_mut().ks.dbs[db], &s2, &op, now_ms())
+        blocking::undo(&mut w.shard.borrow_mut().ks.dbs[db], &s2, &op, now_ms());
+        record_undo(db, &op, &s2);
     })
     .await;
 }

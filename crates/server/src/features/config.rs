@@ -88,6 +88,12 @@ pub async fn config(
                 let v = rt.notify_keyspace_events.load(Ordering::Relaxed);
                 w.call_all(move |_| storage::notify::set_flags(v)).await;
             }
+            if pairs
+                .iter()
+                .any(|(n, _)| n == "appendonly" || n == "appendfsync")
+            {
+                crate::features::aof::apply_config(w);
+            }
             if pairs.iter().any(|(n, _)| n == "proto-max-bulk-len") {
                 let v = rt.proto_max_bulk_len.load(Ordering::Relaxed);
                 w.call_all(move |w| w.shard.borrow_mut().config.proto_max_bulk_len = v)

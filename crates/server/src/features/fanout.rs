@@ -12,13 +12,14 @@ use std::collections::HashMap;
 use commands::args::parse_i64;
 use commands::keys::{self, ScanFilter};
 use commands::table::flags;
-use commands::{sort, strings, Error, Handler, Shard};
+use commands::{sort, strings, Error, Shard};
 use resp::encode;
 use storage::notify::class;
 
 use crate::client::Client;
+use crate::engine::journal;
 use crate::engine::tx::{self, Part, Route};
-use crate::engine::worker::{group_by_shard, now_ms, Worker};
+use crate::engine::worker::{effects, group_by_shard, now_ms, Worker};
 
 type Argv<'a> = &'a [&'a [u8]];
 
@@ -183,17 +184,33 @@ pub async fn multi_shard(
     argv: Argv<'_>,
     out: &mut Vec<u8>,
 ) {
+    let Some(spec) = w.shared.table.lookup(argv[0]) else {
+        return;
+    };
+    let shards: Vec<usize> = spec
+        .keys_of(argv)
+        .iter()
+        .map(|&i| w.shard_of(argv[i]))
+        .collect();
+    if journal::is_on() && w.tx == 0 && spec.has(flags::WRITE) {
+        // Journaled: under holds, and recorded whole before the release
+        // (see `engine/journal.rs`).
+        let db = client.db;
+        w.atomically(shards, async |r: Route<'_>| {
+            let at = out.len();
+            if !one_step_command(&r, client, name, argv, out).await {
+                parts(&r, client, name, argv, out).await;
+            }
+            let mut block = journal::Block::new(db);
+            effects(spec.name, argv, &out[at..], now_ms(), |a| block.push(db, a));
+            block.commit(false);
+        })
+        .await;
+        return;
+    }
     if one_step_command(w, client, name, argv, out).await {
         return;
     }
-    let shards: Vec<usize> = match w.shared.table.lookup(argv[0]) {
-        Some(spec) => spec
-            .keys_of(argv)
-            .iter()
-            .map(|&i| w.shard_of(argv[i]))
-            .collect(),
-        None => Vec::new(),
-    };
     w.atomically(shards, async |r: Route<'_>| {
         parts(&r, client, name, argv, out).await;
     })
@@ -486,9 +503,6 @@ async fn gathered(w: &Route<'_>, client: &mut Client, argv: Argv<'_>, out: &mut 
     let Some(spec) = w.shared.table.lookup(argv[0]) else {
         return;
     };
-    let Handler::Shard(f) = spec.handler else {
-        return;
-    };
     let keys: Vec<Vec<u8>> = spec
         .keys_of(argv)
         .into_iter()
@@ -497,7 +511,10 @@ async fn gathered(w: &Route<'_>, client: &mut Client, argv: Argv<'_>, out: &mut 
     let (db, resp3) = (client.db, client.resp3);
     let readonly = spec.has(flags::READONLY);
     over_copies(w, db, keys, readonly, out, |scratch, out| {
-        crate::engine::worker::exec(scratch, f, db, resp3, now_ms(), argv, out)
+        // The caller records the command itself.
+        journal::quiet(|| {
+            crate::engine::worker::exec(scratch, spec, db, resp3, now_ms(), argv, out)
+        })
     })
     .await;
 }

@@ -7,6 +7,7 @@ use commands::{keys, Error};
 use resp::encode;
 
 use crate::client::Client;
+use crate::engine::journal;
 use crate::engine::tx::Route;
 use crate::engine::worker::now_ms;
 
@@ -89,14 +90,23 @@ pub async fn flush(
         return Err(Error::Syntax);
     }
     let db = (name == "flushdb").then_some(client.db);
-    w.call_all(move |w| {
+    let run = move |w: &crate::engine::worker::Worker| {
         let mut s = w.shard.borrow_mut();
         match db {
             Some(d) => s.ks.dbs[d].clear(now_ms()),
             None => s.ks.flush_all(now_ms()),
         }
-    })
-    .await;
+    };
+    if journal::is_on() && w.tx == 0 {
+        // Journaled: every shard at once, recorded before the release.
+        w.atomically(0..w.nshards(), async |r: Route<'_>| {
+            r.call_all(run).await;
+            journal::record(client.db, argv);
+        })
+        .await;
+    } else {
+        w.call_all(run).await;
+    }
     encode::ok(out);
     Ok(())
 }
@@ -120,6 +130,9 @@ pub async fn swapdb(w: &Route<'_>, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<
     w.atomically(0..w.nshards(), async |r: Route<'_>| {
         r.call_all(move |w| w.shard.borrow_mut().ks.swap_dbs(a, b, now_ms()))
             .await;
+        if w.tx == 0 {
+            journal::record(0, argv);
+        }
     })
     .await;
     encode::ok(out);

@@ -7,6 +7,7 @@
 //! names a feature.
 
 pub mod acl;
+pub mod aof;
 pub mod blocking;
 pub mod client;
 pub mod command;
@@ -41,16 +42,24 @@ pub fn globals(threads: usize) -> Globals {
         .with(script::Cache::new(threads))
         .with(acl::Users::new(None))
         .with(persist::State::new(crate::engine::worker::now_ms() / 1000))
+        .with(aof::State::default())
         .with(replication::State::new())
         .with(slowlog::Ids::default())
         .with(pause::State::default())
 }
 
 /// Starts the features' own tasks on a thread, once its reactor runs:
-/// thread 0 loads the dump file and watches the save points.
-pub fn start(w: &std::rc::Rc<crate::engine::worker::Worker>) {
+/// thread 0 loads the AOF or the dump file and watches the save points.
+/// (`run_server` is the connection layer's table of server commands, for
+/// the AOF's commands.)
+pub fn start(w: &std::rc::Rc<crate::engine::worker::Worker>, run_server: multi::RunServer) {
+    crate::engine::journal::set_thread(w.id);
     if w.id == 0 {
-        persist::spawn_load_at_start(w);
+        if aof::enabled_at_start(w) {
+            aof::spawn_load_at_start(w, run_server);
+        } else {
+            persist::spawn_load_at_start(w);
+        }
         persist::spawn_save_points(w);
     }
 }

@@ -47,13 +47,15 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 
+use commands::table::flags;
 use commands::{Error, Handler};
 use resp::encode;
 
 use crate::client::{Client, Flow, Queue, Squash, Watched};
+use crate::engine::journal;
 use crate::engine::tx::{Route, Tx};
 use crate::engine::worker::exec as run_shard_fn;
-use crate::engine::worker::{group_by_shard, now_ms, Worker};
+use crate::engine::worker::{effects, group_by_shard, now_ms, Worker};
 
 type Argv<'a> = &'a [&'a [u8]];
 
@@ -259,7 +261,7 @@ pub async fn exec(
         let shard = shards.first().copied().unwrap_or(w.id);
         exec_on_one_shard(w, client, q, shard, out).await;
     } else if let Some(homes) =
-        per_shard(w, &q).filter(|_| client.watches.is_empty() && !restricted)
+        per_shard(w, &q).filter(|_| client.watches.is_empty() && !restricted && !journal::is_on())
     {
         // The squashing path with one transaction: a one-step
         // transaction over its shards.
@@ -274,10 +276,27 @@ pub async fn exec(
         let route = tx.route();
         if watches_intact(&route, client).await {
             encode::array_len(out, q.cmds.len());
+            // The shards run the commands quietly (they are held); the
+            // transaction is recorded here, whole, before the release.
+            let mut block = journal::Block::new(client.db);
             for cmd in &q.cmds {
                 let argv: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
+                let (db, at) = (client.db, out.len());
                 run_queued(&route, client, &argv, run_server, out).await;
+                if journal::is_on() {
+                    if let Some(spec) = w
+                        .shared
+                        .table
+                        .lookup(argv[0])
+                        .filter(|s| s.has(flags::WRITE))
+                    {
+                        effects(spec.name, &argv, &out[at..], now_ms(), |a| {
+                            block.push(db, a)
+                        });
+                    }
+                }
             }
+            block.commit(true);
         } else {
             encode::null_aggregate(out, client.resp3);
         }
@@ -292,6 +311,10 @@ pub async fn exec(
 /// rules out server commands). The transaction then waits for the ones
 /// after it and this answers true.
 pub fn defer_exec(w: &Worker, client: &mut Client, name: &[u8], out: &[u8]) -> bool {
+    if journal::is_on() {
+        // Squashed EXECs are one-step chains: not while journaling.
+        return false;
+    }
     let homes = match &client.multi {
         Some(q)
             if !q.aborted
@@ -371,8 +394,8 @@ pub async fn run_squashed(w: &Worker, client: &mut Client, out: &mut Vec<u8>) {
                     .map(|(_, t, i, cmd)| {
                         let argv: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
                         let mut reply = Vec::new();
-                        if let Some(Handler::Shard(f)) = table.lookup(argv[0]).map(|s| s.handler) {
-                            run_shard_fn(&mut sh, f, db, resp3, now, &argv, &mut reply);
+                        if let Some(spec) = table.lookup(argv[0]) {
+                            run_shard_fn(&mut sh, spec, db, resp3, now, &argv, &mut reply);
                         }
                         (*t, *i, reply)
                     })
@@ -472,12 +495,15 @@ async fn exec_on_one_shard(
                 }
             }
             encode::array_len(&mut out, q.cmds.len());
+            // Recorded as one MULTI/EXEC block, here on its shard.
+            journal::begin_group(db);
             for cmd in &q.cmds {
                 let argv: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
-                if let Some(Handler::Shard(f)) = table.lookup(argv[0]).map(|s| s.handler) {
-                    run_shard_fn(&mut sh, f, db, resp3, now, &argv, &mut out);
+                if let Some(spec) = table.lookup(argv[0]) {
+                    run_shard_fn(&mut sh, spec, db, resp3, now, &argv, &mut out);
                 }
             }
+            journal::end_group();
             out
         })
         .await
@@ -486,7 +512,7 @@ async fn exec_on_one_shard(
 }
 
 /// One queued command inside a held transaction.
-async fn run_queued(
+pub async fn run_queued(
     route: &Route<'_>,
     client: &mut Client,
     argv: Argv<'_>,
@@ -515,7 +541,7 @@ async fn run_queued(
         }
     }
     match spec.handler {
-        Handler::Shard(f) => {
+        Handler::Shard(_) => {
             let keys = spec.keys_of(argv);
             let first = keys.first().map_or(0, |&i| route.shard_of(argv[i]));
             if keys.iter().any(|&i| route.shard_of(argv[i]) != first) {
@@ -530,7 +556,7 @@ async fn run_queued(
                     let mut out = Vec::new();
                     run_shard_fn(
                         &mut w.shard.borrow_mut(),
-                        f,
+                        spec,
                         db,
                         resp3,
                         now_ms(),

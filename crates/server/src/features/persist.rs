@@ -120,12 +120,12 @@ impl State {
     }
 }
 
-fn state(w: &Worker) -> &State {
+pub fn state(w: &Worker) -> &State {
     w.shared.global::<State>()
 }
 
 /// The dump file's path: `dir`/`dbfilename`.
-fn dump_path(w: &Worker) -> PathBuf {
+pub fn dump_path(w: &Worker) -> PathBuf {
     let c = &w.shared.config;
     let dir = c.text("dir");
     let name = c.text("dbfilename");
@@ -214,6 +214,39 @@ fn start_bgsave(w: &Worker) {
     });
 }
 
+/// Whether a save holds the snapshot machinery (an AOF rewrite then
+/// waits: the shards have one snapshot walk each).
+pub fn snapshot_busy(w: &Worker) -> bool {
+    state(w).in_progress.load(Ordering::Acquire)
+}
+
+/// Claims the snapshot machinery for an AOF rewrite, waiting for a save
+/// that has it to finish.
+pub async fn claim_snapshot(w: &Worker) {
+    while state(w).in_progress.swap(true, Ordering::AcqRel) {
+        rt::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Gives the snapshot machinery back after a rewrite; a BGSAVE scheduled
+/// meanwhile starts.
+pub fn release_snapshot(w: &Worker) {
+    let st = state(w);
+    st.in_progress.store(false, Ordering::Release);
+    if st.scheduled.swap(false, Ordering::AcqRel) {
+        start_bgsave(w);
+    }
+}
+
+/// The dataset finished loading (the AOF at start): what is loaded counts
+/// as saved, and commands are served.
+pub async fn loaded(r: &Route<'_>) {
+    let st = state(r);
+    st.dirty_at_save
+        .store(dirty_total(r).await, Ordering::Release);
+    st.loading.store(false, Ordering::Release);
+}
+
 /// Saves the dataset to the dump file: in the background (shards keep
 /// serving) or in the foreground (holding every shard until it is done).
 /// Errors are logged and recorded for INFO and MISCONF.
@@ -268,6 +301,8 @@ async fn save_claimed(r: &Route<'_>, foreground: bool) -> Result<(), String> {
     st.in_progress.store(false, Ordering::Release);
     if st.scheduled.swap(false, Ordering::AcqRel) {
         start_bgsave(r);
+    } else {
+        crate::features::aof::run_scheduled(r);
     }
     result.map(|_| ())
 }
@@ -276,21 +311,36 @@ async fn save_claimed(r: &Route<'_>, foreground: bool) -> Result<(), String> {
 /// renames it over the dump file. Returns the change counters' sum at the
 /// cut.
 async fn write_snapshot(r: &Route<'_>) -> Result<u64, String> {
+    snapshot_to(r, &dump_path(r), false, || {}).await
+}
+
+/// Takes the cut — running `at_cut` while every shard is held there (the
+/// AOF starts its next file at the same cut, `aof.rs`) — and writes every
+/// shard's snapshot to a temporary file renamed to `path` once synced.
+pub async fn snapshot_to(
+    r: &Route<'_>,
+    path: &Path,
+    aof_base: bool,
+    at_cut: impl FnOnce(),
+) -> Result<u64, String> {
     let cut: Vec<(u64, Vec<(u64, u64)>)> = r
         .atomically(0..r.nshards(), async |t: Route<'_>| {
-            t.call_all(|w| {
-                let mut sh = w.shard.borrow_mut();
-                let dirty = sh.ks.dbs.iter().map(|d| d.dirty).sum::<u64>();
-                let sizes = sh.ks.dbs.iter_mut().map(|d| d.begin_snapshot()).collect();
-                (dirty, sizes)
-            })
-            .await
+            let cut = t
+                .call_all(|w| {
+                    let mut sh = w.shard.borrow_mut();
+                    let dirty = sh.ks.dbs.iter().map(|d| d.dirty).sum::<u64>();
+                    let sizes = sh.ks.dbs.iter_mut().map(|d| d.begin_snapshot()).collect();
+                    (dirty, sizes)
+                })
+                .await;
+            at_cut();
+            cut
         })
         .await;
     let dirty: u64 = cut.iter().map(|c| c.0).sum();
-    let path = dump_path(r);
+    let path = path.to_path_buf();
     let tmp = path.with_file_name(format!("temp-{}-{}.rdb", std::process::id(), now_ms()));
-    match write_file(r, &cut, &tmp, r.tx != 0).await {
+    match write_file(r, &cut, &tmp, r.tx != 0, aof_base).await {
         Ok(file) => {
             let finish = rt::off_thread(move || -> std::io::Result<()> {
                 file.sync_all()?;
@@ -323,13 +373,14 @@ async fn write_file(
     cut: &[(u64, Vec<(u64, u64)>)],
     tmp: &Path,
     foreground: bool,
+    aof_base: bool,
 ) -> Result<File, String> {
     let ioerr = |e: std::io::Error| format!("{}: {e}", tmp.display());
     let file = File::create(tmp).map_err(ioerr)?;
     let aux = Aux {
         ctime: unix_secs(),
         used_mem: crate::host::sys::used_memory() as u64,
-        aof_base: false,
+        aof_base,
     };
     let mut w = Writer::new(BufWriter::with_capacity(1 << 20, file), &aux).map_err(ioerr)?;
     for code in crate::features::script::library_codes(r) {
@@ -411,6 +462,7 @@ pub async fn shutdown_saving(r: &Route<'_>, save: bool, force: bool) -> Result<(
             return Err(Error::Static("ERR Errors trying to SHUTDOWN. Check logs."));
         }
     }
+    crate::features::aof::flush_for_exit(r);
     crate::host::logging::exit(0)
 }
 
@@ -459,6 +511,7 @@ pub fn spawn_save_points(w: &std::rc::Rc<Worker>) {
 /// `-LOADING` meanwhile. A file that does not load stops the server.
 pub fn spawn_load_at_start(w: &std::rc::Rc<Worker>) {
     let path = dump_path(w);
+    // With `appendonly yes` the AOF is the dataset (`aof.rs`).
     if !path.exists() {
         return;
     }
@@ -641,8 +694,8 @@ pub async fn info(r: &Route<'_>, s: &mut String) {
     }
     let _ = write!(
         s,
-        "rdb_changes_since_last_save:{dirty}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n\r\n",
-        u8::from(running),
+        "rdb_changes_since_last_save:{dirty}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
+        u8::from(running && !crate::features::aof::rewriting(r)),
         st.lastsave.load(Ordering::Acquire),
         if st.last_ok.load(Ordering::Acquire) { "ok" } else { "err" },
         st.last_bgsave_secs.load(Ordering::Acquire),
@@ -655,4 +708,6 @@ pub async fn info(r: &Route<'_>, s: &mut String) {
         st.loaded_expired.load(Ordering::Acquire),
         st.loaded_keys.load(Ordering::Acquire),
     );
+    crate::features::aof::info(r, s);
+    s.push_str("\r\n");
 }

@@ -41,6 +41,7 @@ use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, V
 use resp::encode;
 
 use crate::client::Client;
+use crate::engine::journal;
 use crate::engine::tx::Route;
 use crate::engine::worker::{now_ms, Worker, BUSY_HOLD};
 
@@ -887,6 +888,10 @@ fn run(
     busy.fetch_add(1, Ordering::Relaxed);
     KILL.with(|k| *k.borrow_mut() = Some(Arc::clone(slot)));
     KILLED.with(|k| k.set(false));
+    // A script's writes are one MULTI/EXEC block in the journal, as Redis
+    // propagates them (recorded here on its shard, or collected by the
+    // caller over copies of keys on several shards).
+    journal::begin_group(r.db);
     let res = with_vm(|vm| {
         let res = run_in(vm, shard, allowed, r, out);
         if KILLED.with(Cell::get) {
@@ -898,6 +903,7 @@ fn run(
         }
         res
     });
+    journal::end_group();
     KILL.with(|k| *k.borrow_mut() = None);
     slot.now.store(false, Ordering::Release);
     busy.fetch_sub(1, Ordering::Relaxed);
@@ -1122,7 +1128,7 @@ fn call_command(
     }
     let mut out = Vec::new();
     match spec.handler {
-        Handler::Shard(f) => {
+        Handler::Shard(_) => {
             if spec
                 .keys_of(&refs)
                 .into_iter()
@@ -1130,7 +1136,7 @@ fn call_command(
             {
                 return fail("ERR Script attempted to access a non local key in a cluster node");
             }
-            crate::engine::worker::exec(shard, f, db.get(), false, now, &refs, &mut out);
+            crate::engine::worker::exec(shard, spec, db.get(), false, now, &refs, &mut out);
         }
         Handler::Server => match spec.name {
             "ping" => match refs.get(1) {
@@ -1432,20 +1438,30 @@ pub async fn eval(
         _ => {
             let keys = run_args.keys.clone();
             let db = client.db;
+            let outermost = w.tx == 0;
             w.atomically(shards, async |r: Route<'_>| {
                 let allowed = Allowed::Keys(keys.clone());
                 let slot = Arc::clone(&r.shared.global::<Cache>().running[r.id]);
+                let mut effects = None;
                 crate::features::fanout::over_copies(&r, db, keys, false, out, |scratch, out| {
-                    run(
-                        scratch,
-                        &r.shared.global::<Cache>().busy,
-                        &slot,
-                        &allowed,
-                        &run_args,
-                        out,
-                    )
+                    let ((), block) = journal::capture(db, || {
+                        run(
+                            scratch,
+                            &r.shared.global::<Cache>().busy,
+                            &slot,
+                            &allowed,
+                            &run_args,
+                            out,
+                        )
+                    });
+                    effects = Some(block);
                 })
                 .await;
+                // Recorded while the shards are held; inside EXEC, EXEC's
+                // own record covers the script.
+                if let Some(block) = effects.filter(|_| outermost) {
+                    block.commit(false);
+                }
             })
             .await;
             run_deferred_after(w);

@@ -362,7 +362,6 @@ impl Config {
                     None => self.inert.push(("save".into(), v)),
                 }
             }
-            "appendonly" if parse_yes_no(one()?)? => return Err(NO_AOF.into()),
             n if directives::find(n).is_some() => {
                 let Some(d) = directives::find(n) else {
                     return Ok(());
@@ -894,7 +893,6 @@ impl Runtime {
                 parse_save_points(value).map_err(|e| bad(&e))?;
                 self.set_inert("save", value.trim());
             }
-            "appendonly" if parse_yes_no(value).map_err(|e| bad(&e))? => return Err(bad(NO_AOF)),
             "dbfilename" if value.contains('/') => {
                 return Err(bad("dbfilename can't be a path, just a filename"));
             }
@@ -915,12 +913,18 @@ impl Runtime {
     }
 }
 
-/// Why `appendonly yes` is refused: accepting it would promise a
-/// durability Tessera does not give yet.
-const NO_AOF: &str = "appendonly yes is not supported yet: Tessera keeps data across restarts with RDB snapshots (save, SAVE, BGSAVE) only";
-
 /// Persistence settings of [`INERT`] that `features/persist.rs` reads.
-const PERSISTENCE_ACTED_ON: &[&str] = &["dir", "dbfilename", "stop-writes-on-bgsave-error"];
+const PERSISTENCE_ACTED_ON: &[&str] = &[
+    "dir",
+    "dbfilename",
+    "stop-writes-on-bgsave-error",
+    "appendonly",
+    "appendfsync",
+    "appendfilename",
+    "appenddirname",
+    "aof-load-truncated",
+    "aof-use-rdb-preamble",
+];
 
 /// `save` points: pairs of `<seconds> <changes>`, or "" for none.
 pub fn parse_save_points(v: &str) -> Result<Vec<(u64, u64)>, String> {

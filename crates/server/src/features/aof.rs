@@ -1,0 +1,961 @@
+//! The append-only file, in Redis 7.0's multi-part layout: `dir/
+//! appenddirname/` holds a base (an RDB snapshot, or commands), the incr
+//! files of commands written after it, and the manifest naming them
+//! (`storage::aof`). Redis 7.0 starts from Tessera's directory and
+//! Tessera from Redis's.
+//!
+//! What is appended is the journal (`engine/journal.rs`): every shard's
+//! writes as one stream in a serial order of the server, in Redis's
+//! propagation form. One thread, the writer, reads it, adds SELECT where
+//! the database changes, writes it and syncs it as `appendfsync` says:
+//! - `always`: one fdatasync for everything it read at once (group
+//!   commit: every connection's writes since the last one), and replies
+//!   to writes wait for it (`journal::durable`);
+//! - `everysec`: at most one a second, in the writer, never in a shard;
+//! - `no`: the kernel's choice.
+//!
+//! # Rewrites (BGREWRITEAOF), fork-less
+//!
+//! A rewrite takes the cut `persist::snapshot_to` takes for BGSAVE — every
+//! shard held at once — and while they are held tells the writer to start
+//! the next incr file: everything before the cut is in the snapshot, and
+//! everything after it in the new file. The snapshot is then written as
+//! the new base (an RDB, `aof-use-rdb-preamble yes`) while the shards
+//! keep serving, and the manifest switches to it; the files it replaced
+//! are deleted. Turning `appendonly` on (config or CONFIG SET) is the same
+//! rewrite, with journaling switched on at its cut.
+//!
+//! # Loading
+//!
+//! At start with `appendonly yes` the AOF, not the dump file, is the
+//! dataset, as in Redis: the base, then each incr file's commands, run
+//! through the same paths as clients' (`multi::run_queued`). A truncated
+//! last file is cut back to its last whole command with a warning
+//! (`aof-load-truncated yes`) or stops the server; bad bytes anywhere
+//! else stop it with the file and offset.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use commands::{Error, Handler};
+use resp::encode;
+use storage::aof::{self as format, AofFile, Commands, Manifest, Next, ReadError};
+
+use crate::client::Client;
+use crate::engine::journal::{self, Msg};
+use crate::engine::mesh::Mesh;
+use crate::engine::tx::Route;
+use crate::engine::worker::{now_ms, Worker};
+use crate::features::multi::RunServer;
+
+type Argv<'a> = &'a [&'a [u8]];
+
+/// `appendfsync`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Fsync {
+    Always,
+    EverySec,
+    No,
+}
+
+impl Fsync {
+    fn from_config(w: &Worker) -> Fsync {
+        match w.shared.config.text("appendfsync").as_str() {
+            "always" => Fsync::Always,
+            "no" => Fsync::No,
+            _ => Fsync::EverySec,
+        }
+    }
+}
+
+/// The AOF's state, for INFO and the commands (registered in `Globals`).
+#[derive(Default)]
+pub struct State {
+    /// `appendonly` is on (INFO aof_enabled).
+    pub enabled: AtomicBool,
+    pub rewriting: AtomicBool,
+    pub scheduled: AtomicBool,
+    rewrite_started_ms: AtomicU64,
+    last_rewrite_secs: AtomicI64,
+    last_rewrite_failed: AtomicBool,
+    rewrites: AtomicU64,
+    failures_in_a_row: AtomicU64,
+    /// Set by the writer.
+    last_write_failed: AtomicBool,
+    current_size: AtomicU64,
+    base_size: AtomicU64,
+}
+
+fn state(w: &Worker) -> &State {
+    w.shared.global::<State>()
+}
+
+/// What the writer is told, in stream order (`journal::control`).
+enum Ctl {
+    /// Append to the last incr file of an AOF that loaded.
+    Open {
+        dir: PathBuf,
+        name: String,
+        manifest: Manifest,
+        fsync: Fsync,
+    },
+    /// At a rewrite's cut: later commands go to a new incr file.
+    Rotate {
+        dir: PathBuf,
+        name: String,
+        fsync: Fsync,
+    },
+    /// A rewrite's base is in place: switch the manifest to it.
+    Install {
+        dir: PathBuf,
+        name: String,
+        base: AofFile,
+        done: crossbeam_channel::Sender<Result<(), String>>,
+    },
+    Fsync(Fsync),
+    /// `appendonly no`.
+    Close,
+    /// Write and sync everything read so far (shutdown).
+    Flush(crossbeam_channel::Sender<()>),
+}
+
+fn send(ctl: Ctl) {
+    journal::control(Box::new(ctl));
+}
+
+/// The AOF directory and file name the configuration gives.
+fn layout(w: &Worker) -> (PathBuf, String) {
+    let c = &w.shared.config;
+    let dir = c.text("dir");
+    let sub = c.text("appenddirname");
+    let name = c.text("appendfilename");
+    (
+        Path::new(if dir.is_empty() { "." } else { &dir }).join(if sub.is_empty() {
+            "appendonlydir"
+        } else {
+            &sub
+        }),
+        if name.is_empty() {
+            "appendonly.aof".into()
+        } else {
+            name
+        },
+    )
+}
+
+fn enabled_in_config(w: &Worker) -> bool {
+    w.shared.config.text("appendonly") == "yes"
+}
+
+// ---------------------------------------------------------------- writer
+
+/// The open incr file and what the writer knows of the AOF.
+struct Open {
+    dir: PathBuf,
+    name: String,
+    manifest: Manifest,
+    file: File,
+    db: Option<usize>,
+    fsync: Fsync,
+    /// The incr seq the last rotation started (files before it are the
+    /// next base's to replace).
+    cut_seq: u64,
+    /// Whether the manifest on disk names the current incr file (not
+    /// before the first base when the AOF is being turned on).
+    listed: bool,
+    unsynced: bool,
+    last_sync: Instant,
+}
+
+/// Starts the writer thread: it reads the journal for the whole life of
+/// the process (idle, it sleeps in `recv`).
+pub fn spawn_writer(mesh: Arc<Mesh<Worker>>, shared: Arc<crate::engine::worker::Shared>) {
+    let Some(rx) = journal::receiver() else {
+        return;
+    };
+    let spawned = std::thread::Builder::new()
+        .name("aof-writer".into())
+        .spawn(move || writer(rx, mesh, shared));
+    if let Err(e) = spawned {
+        log::warn!("Can't start the AOF writer: {e}");
+    }
+}
+
+fn writer(
+    rx: crossbeam_channel::Receiver<Msg>,
+    mesh: Arc<Mesh<Worker>>,
+    shared: Arc<crate::engine::worker::Shared>,
+) {
+    let st = shared.global::<State>();
+    let mut open: Option<Open> = None;
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+    let mut seen: HashMap<usize, u64> = HashMap::new();
+    loop {
+        let first = match &open {
+            Some(o) if o.fsync == Fsync::EverySec && o.unsynced => {
+                let left = Duration::from_secs(1).saturating_sub(o.last_sync.elapsed());
+                match rx.recv_timeout(left) {
+                    Ok(m) => Some(m),
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                    Err(_) => return,
+                }
+            }
+            _ => match rx.recv() {
+                Ok(m) => Some(m),
+                Err(_) => return,
+            },
+        };
+        let mut next = first;
+        // Everything already waiting goes in this round (group commit).
+        let mut taken = 0;
+        while let Some(m) = next {
+            match m {
+                Msg::Batch { thread, seq, bytes } => {
+                    if let Some(o) = &mut open {
+                        append(o, &bytes, &mut buf);
+                    }
+                    seen.insert(thread, seq);
+                }
+                Msg::Ctl(c) => {
+                    if let Ok(c) = c.downcast::<Ctl>() {
+                        write_out(&mut open, &mut buf, st);
+                        control(*c, &mut open, st);
+                    }
+                }
+            }
+            taken += 1;
+            next = if taken < 4096 {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        write_out(&mut open, &mut buf, st);
+        if let Some(o) = &mut open {
+            let due = match o.fsync {
+                Fsync::Always => o.unsynced,
+                Fsync::EverySec => o.unsynced && o.last_sync.elapsed() >= Duration::from_secs(1),
+                Fsync::No => false,
+            };
+            if due {
+                sync(o, st);
+            }
+        }
+        for (thread, seq) in seen.drain() {
+            journal::mark_durable(thread, seq);
+            mesh.post_from_outside(
+                thread,
+                Box::new(|_| {
+                    journal::wake_durable();
+                    Box::new(()) as Box<dyn std::any::Any + Send>
+                }),
+            );
+        }
+    }
+}
+
+/// Adds a batch's frames to `buf`, with SELECT where the database changes.
+fn append(o: &mut Open, bytes: &[u8], buf: &mut Vec<u8>) {
+    for (first, last, body) in journal::frames(bytes) {
+        if o.db != Some(first) {
+            journal::encode_select(buf, first);
+        }
+        buf.extend_from_slice(body);
+        o.db = Some(last);
+    }
+}
+
+fn write_out(open: &mut Option<Open>, buf: &mut Vec<u8>, st: &State) {
+    if buf.is_empty() {
+        return;
+    }
+    if let Some(o) = open {
+        match o.file.write_all(buf) {
+            Ok(()) => {
+                o.unsynced = true;
+                st.current_size
+                    .fetch_add(buf.len() as u64, Ordering::Relaxed);
+                st.last_write_failed.store(false, Ordering::Relaxed);
+            }
+            Err(e) => {
+                log::warn!("Error writing to the AOF file: {e}");
+                st.last_write_failed.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+    buf.clear();
+}
+
+fn sync(o: &mut Open, st: &State) {
+    if let Err(e) = o.file.sync_data() {
+        log::warn!("Error syncing the AOF file: {e}");
+        st.last_write_failed.store(true, Ordering::Relaxed);
+    }
+    o.unsynced = false;
+    o.last_sync = Instant::now();
+}
+
+fn control(c: Ctl, open: &mut Option<Open>, st: &State) {
+    match c {
+        Ctl::Open {
+            dir,
+            name,
+            mut manifest,
+            fsync,
+        } => {
+            let incr = match manifest.incrs.last() {
+                Some(f) => f.clone(),
+                None => {
+                    let f = manifest.next_incr_name(&name);
+                    manifest.incrs.push(f.clone());
+                    f
+                }
+            };
+            match open_append(&dir.join(&incr.name)) {
+                Ok(file) => {
+                    let o = Open {
+                        dir,
+                        name,
+                        cut_seq: incr.seq,
+                        manifest,
+                        file,
+                        db: None,
+                        fsync,
+                        listed: true,
+                        unsynced: false,
+                        last_sync: Instant::now(),
+                    };
+                    if let Err(e) = write_manifest(&o.dir, &o.name, &o.manifest) {
+                        log::warn!("Can't write the AOF manifest: {e}");
+                    }
+                    *open = Some(o);
+                }
+                Err(e) => log::warn!("Can't open the append-only file {}: {e}", incr.name),
+            }
+        }
+        Ctl::Rotate { dir, name, fsync } => {
+            if let Some(o) = open.as_mut() {
+                sync(o, st);
+            }
+            // The manifest on disk (or a fresh one).
+            let (manifest, listed) = match open.take() {
+                Some(o) if o.dir == dir && o.name == name => (o.manifest, o.listed),
+                _ => match read_manifest(&dir, &name) {
+                    Ok(Some(m)) => (m, true),
+                    _ => (Manifest::default(), false),
+                },
+            };
+            let mut manifest = manifest;
+            if let Err(e) = std::fs::create_dir_all(&dir) {
+                log::warn!("Can't create the AOF directory {}: {e}", dir.display());
+                return;
+            }
+            let incr = manifest.next_incr_name(&name);
+            match open_append(&dir.join(&incr.name)) {
+                Ok(file) => {
+                    manifest.incrs.push(incr.clone());
+                    // A manifest with no base yet (the AOF being turned on)
+                    // is written only once the first base is in place.
+                    let listed = listed && manifest.base.is_some();
+                    if listed {
+                        if let Err(e) = write_manifest(&dir, &name, &manifest) {
+                            log::warn!("Can't write the AOF manifest: {e}");
+                        }
+                    }
+                    st.current_size.store(0, Ordering::Relaxed);
+                    *open = Some(Open {
+                        dir,
+                        name,
+                        manifest,
+                        file,
+                        db: None,
+                        fsync,
+                        cut_seq: incr.seq,
+                        listed,
+                        unsynced: false,
+                        last_sync: Instant::now(),
+                    });
+                }
+                Err(e) => log::warn!("Can't open the append-only file {}: {e}", incr.name),
+            }
+        }
+        Ctl::Install {
+            dir,
+            name,
+            base,
+            done,
+        } => {
+            let result = match open.as_mut() {
+                Some(o) if o.dir == dir && o.name == name => {
+                    let cut = o.cut_seq;
+                    let old = o.manifest.clone();
+                    o.manifest.base = Some(base);
+                    o.manifest.incrs.retain(|f| f.seq >= cut);
+                    o.manifest.history.clear();
+                    o.listed = true;
+                    let r = write_manifest(&dir, &name, &o.manifest);
+                    if r.is_ok() {
+                        remove_replaced(&dir, &old, &o.manifest);
+                    }
+                    r
+                }
+                _ => {
+                    // Rewritten with the AOF off: the base alone.
+                    let old = read_manifest(&dir, &name)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default();
+                    let m = Manifest {
+                        base: Some(base),
+                        incrs: Vec::new(),
+                        history: Vec::new(),
+                    };
+                    let r = write_manifest(&dir, &name, &m);
+                    if r.is_ok() {
+                        remove_replaced(&dir, &old, &m);
+                    }
+                    r
+                }
+            };
+            let _ = done.send(result.map_err(|e| e.to_string()));
+        }
+        Ctl::Fsync(f) => {
+            if let Some(o) = open.as_mut() {
+                o.fsync = f;
+            }
+        }
+        Ctl::Close => {
+            if let Some(mut o) = open.take() {
+                sync(&mut o, st);
+            }
+        }
+        Ctl::Flush(done) => {
+            if let Some(o) = open.as_mut() {
+                sync(o, st);
+            }
+            let _ = done.send(());
+        }
+    }
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+fn read_manifest(dir: &Path, name: &str) -> Result<Option<Manifest>, String> {
+    let path = dir.join(format::manifest_name(name));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Manifest::parse(&text).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Writes the manifest as Redis does: a temporary file, synced, renamed.
+fn write_manifest(dir: &Path, name: &str, m: &Manifest) -> std::io::Result<()> {
+    let path = dir.join(format::manifest_name(name));
+    let tmp = dir.join(format!("temp-{}", format::manifest_name(name)));
+    let mut f = File::create(&tmp)?;
+    f.write_all(m.to_text().as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Deletes the files `old` named that `new` does not.
+fn remove_replaced(dir: &Path, old: &Manifest, new: &Manifest) {
+    let keep: Vec<&str> = new
+        .base
+        .iter()
+        .chain(&new.incrs)
+        .map(|f| f.name.as_str())
+        .collect();
+    for f in old.base.iter().chain(&old.incrs).chain(&old.history) {
+        if !keep.contains(&f.name.as_str()) {
+            let _ = std::fs::remove_file(dir.join(&f.name));
+        }
+    }
+}
+
+// ---------------------------------------------------------------- rewrite
+
+/// Rewrites the AOF (BGREWRITEAOF, turning it on, or its first base at
+/// start): see the module doc. `turn_on`: start journaling at the cut.
+async fn rewrite(r: &Route<'_>) -> Result<(), String> {
+    let st = state(r);
+    let (dir, name) = layout(r);
+    let on = st.enabled.load(Ordering::Acquire);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let current = read_manifest(&dir, &name)?.unwrap_or_default();
+    let preamble = r.shared.config.text("aof-use-rdb-preamble") != "no";
+    if !preamble {
+        log::warn!("aof-use-rdb-preamble no: the base is written as an RDB all the same");
+    }
+    let base = current.next_base_name(&name, true);
+    let fsync = Fsync::from_config(r);
+    let (d2, n2) = (dir.clone(), name.clone());
+    crate::features::persist::snapshot_to(r, &dir.join(&base.name), true, move || {
+        if on {
+            journal::set_wait(fsync == Fsync::Always);
+            journal::set_on(true);
+            send(Ctl::Rotate {
+                dir: d2,
+                name: n2,
+                fsync,
+            });
+        }
+    })
+    .await?;
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    send(Ctl::Install {
+        dir,
+        name,
+        base,
+        done: tx,
+    });
+    rt::off_thread(move || {
+        rx.recv()
+            .unwrap_or_else(|_| Err("the AOF writer is gone".into()))
+    })
+    .await
+}
+
+/// Runs a rewrite now, claiming the snapshot machinery (or scheduling it
+/// after the save that has it).
+fn start_rewrite(w: &Worker) -> bool {
+    let st = state(w);
+    if crate::features::persist::snapshot_busy(w) {
+        st.scheduled.store(true, Ordering::Release);
+        return false;
+    }
+    if st.rewriting.swap(true, Ordering::AcqRel) {
+        return true;
+    }
+    let Some(me) = crate::engine::worker::current() else {
+        st.rewriting.store(false, Ordering::Release);
+        return false;
+    };
+    log::info!("Background append only file rewriting started");
+    st.rewrite_started_ms.store(now_ms(), Ordering::Release);
+    rt::spawn_local(async move {
+        let r = Route::plain(&me);
+        let began = Instant::now();
+        crate::features::persist::claim_snapshot(&r).await;
+        let result = rewrite(&r).await;
+        crate::features::persist::release_snapshot(&r);
+        let st = state(&r);
+        st.last_rewrite_secs
+            .store(began.elapsed().as_secs() as i64, Ordering::Release);
+        match result {
+            Ok(()) => {
+                log::info!("Background AOF rewrite finished successfully");
+                st.rewrites.fetch_add(1, Ordering::Relaxed);
+                st.last_rewrite_failed.store(false, Ordering::Release);
+                st.failures_in_a_row.store(0, Ordering::Release);
+            }
+            Err(e) => {
+                log::warn!("Background AOF rewrite failed: {e}");
+                st.last_rewrite_failed.store(true, Ordering::Release);
+                st.failures_in_a_row.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        st.rewrite_started_ms.store(0, Ordering::Release);
+        st.rewriting.store(false, Ordering::Release);
+    });
+    true
+}
+
+/// A rewrite BGSAVE or a save point deferred: run it now (after a save).
+pub fn run_scheduled(w: &Worker) {
+    if state(w).scheduled.swap(false, Ordering::AcqRel) {
+        start_rewrite(w);
+    }
+}
+
+/// Whether a rewrite holds the snapshot machinery.
+pub fn rewriting(w: &Worker) -> bool {
+    state(w).rewriting.load(Ordering::Acquire)
+}
+
+/// BGREWRITEAOF
+pub fn bgrewriteaof(w: &Worker, out: &mut Vec<u8>) -> Result<(), Error> {
+    let st = state(w);
+    if st.rewriting.load(Ordering::Acquire) {
+        return Err(Error::Static(
+            "ERR Background append only file rewriting already in progress",
+        ));
+    }
+    if start_rewrite(w) {
+        encode::simple(out, b"Background append only file rewriting started");
+    } else {
+        encode::simple(out, b"Background append only file rewriting scheduled");
+    }
+    Ok(())
+}
+
+/// After CONFIG SET of `appendonly` or `appendfsync`.
+pub fn apply_config(w: &Worker) {
+    let st = state(w);
+    let fsync = Fsync::from_config(w);
+    journal::set_wait(fsync == Fsync::Always);
+    send(Ctl::Fsync(fsync));
+    let want = enabled_in_config(w);
+    let was = st.enabled.swap(want, Ordering::AcqRel);
+    if want && !was {
+        // Turned on: a rewrite, which starts journaling at its cut.
+        if !start_rewrite(w) {
+            log::info!("AOF was enabled but there is already another background operation. An AOF background was scheduled to start when possible.");
+        }
+    } else if !want && was {
+        journal::set_on(false);
+        send(Ctl::Close);
+    }
+}
+
+/// Writes and syncs what the journal holds (before the process exits).
+pub fn flush_for_exit(w: &Worker) {
+    if !state(w).enabled.load(Ordering::Acquire) {
+        return;
+    }
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    send(Ctl::Flush(tx));
+    let _ = rx.recv_timeout(Duration::from_secs(10));
+}
+
+// ---------------------------------------------------------------- loading
+
+/// At start with `appendonly yes`: loads the AOF (refusing commands with
+/// `-LOADING` meanwhile), then appends to it. A file that does not load
+/// stops the server.
+pub fn spawn_load_at_start(w: &std::rc::Rc<Worker>, run_server: RunServer) {
+    let st = state(w);
+    st.enabled.store(true, Ordering::Release);
+    let persist = crate::features::persist::state(w);
+    persist.loading.store(true, Ordering::Release);
+    let w = std::rc::Rc::clone(w);
+    rt::spawn_local(async move {
+        let r = Route::plain(&w);
+        let began = Instant::now();
+        match load_at_start(&r, run_server).await {
+            Ok(Some(manifest)) => {
+                log::info!(
+                    "DB loaded from append only file: {:.3} seconds",
+                    began.elapsed().as_secs_f64()
+                );
+                let (dir, name) = layout(&r);
+                let fsync = Fsync::from_config(&r);
+                journal::set_wait(fsync == Fsync::Always);
+                journal::set_on(true);
+                send(Ctl::Open {
+                    dir,
+                    name,
+                    manifest,
+                    fsync,
+                });
+            }
+            Ok(None) => {
+                // No AOF yet: its first base, of whatever is here (nothing).
+                crate::features::persist::claim_snapshot(&r).await;
+                let result = rewrite(&r).await;
+                crate::features::persist::release_snapshot(&r);
+                if let Err(e) = result {
+                    log::error!("Can't create the append-only file: {e}. Exiting.");
+                    std::process::exit(1);
+                }
+                log::info!("Creating AOF base file {}", layout(&r).1);
+            }
+            Err(e) => {
+                log::error!("{e}");
+                std::process::exit(1);
+            }
+        }
+        crate::features::persist::loaded(&r).await;
+    });
+}
+
+/// Loads the AOF the configuration names: the manifest's files, or a
+/// single pre-7.0 file. None when there is none.
+async fn load_at_start(r: &Route<'_>, run_server: RunServer) -> Result<Option<Manifest>, String> {
+    let (dir, name) = layout(r);
+    let truncate_ok = r.shared.config.text("aof-load-truncated") != "no";
+    if let Some(m) = read_manifest(&dir, &name)? {
+        if let Some(base) = &m.base {
+            let path = dir.join(&base.name);
+            let last = m.incrs.is_empty();
+            load_file(r, &path, last && truncate_ok, run_server).await?;
+        }
+        for (i, f) in m.incrs.iter().enumerate() {
+            let last = i + 1 == m.incrs.len();
+            load_file(r, &dir.join(&f.name), last && truncate_ok, run_server).await?;
+        }
+        return Ok(Some(m));
+    }
+    let dir_of = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+    let legacy = dir_of.join(&name);
+    if legacy.exists() {
+        // A pre-7.0 single file: loaded, then replaced by a base of the
+        // loaded dataset (the rewrite below).
+        load_file(r, &legacy, truncate_ok, run_server).await?;
+        log::info!("Loaded the pre-7.0 append-only file {}", legacy.display());
+    }
+    Ok(None)
+}
+
+/// Loads one AOF file: an RDB, or commands (after an RDB preamble).
+async fn load_file(
+    r: &Route<'_>,
+    path: &Path,
+    may_truncate: bool,
+    run_server: RunServer,
+) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        format!(
+            "Fatal error: can't open the append log file {} for reading: {e}",
+            path.display()
+        )
+    })?;
+    if format::has_rdb_preamble(&bytes) {
+        if path.extension().is_some_and(|e| e == "rdb") {
+            crate::features::persist::load_from(r, &bytes[..])
+                .await
+                .map_err(|e| {
+                    format!(
+                        "Bad file format reading the append only file {}: {e}",
+                        path.display()
+                    )
+                })?;
+            return Ok(());
+        }
+        return Err(format!(
+            "The append only file {} opens with an RDB preamble, which this version loads only from a base file ({}.N.base.rdb)",
+            path.display(),
+            path.display()
+        ));
+    }
+    match replay(r, &bytes, run_server).await {
+        Ok(()) => Ok(()),
+        Err(ReadError::Truncated { valid_up_to }) if may_truncate => {
+            log::warn!(
+                "!!! Warning: short read while loading the AOF file {}!!! Truncating the AOF at offset {valid_up_to}",
+                path.display()
+            );
+            let f = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| e.to_string())?;
+            f.set_len(valid_up_to as u64).map_err(|e| e.to_string())?;
+            f.sync_all().map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        Err(ReadError::Truncated { .. }) => Err(format!(
+            "Unexpected end of file reading the append only file {}. You can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server.",
+            path.display()
+        )),
+        Err(ReadError::Corrupt { offset, why }) => Err(format!(
+            "Bad file format reading the append only file {} at offset {offset} ({why}): make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>",
+            path.display()
+        )),
+    }
+}
+
+/// Commands for one shard while replaying: (database, argv).
+type ShardBatch = Vec<(usize, Vec<Vec<u8>>)>;
+
+/// Commands per shard sent in one job while replaying.
+const REPLAY_BATCH: usize = 1024;
+
+/// Runs a file's commands in order. Runs of commands whose keys are on
+/// one shard go to their shards in batches (commands on different shards
+/// commute; each shard keeps their order); anything else runs alone, as a
+/// client's would. The whole file's commands are replayed before anything
+/// is served, so MULTI/EXEC need no transaction here: they are skipped.
+async fn replay(r: &Route<'_>, bytes: &[u8], run_server: RunServer) -> Result<(), ReadError> {
+    let mut client = loading_client(r);
+    let n = r.nshards();
+    let mut groups: Vec<ShardBatch> = (0..n).map(|_| Vec::new()).collect();
+    let mut cmds = Commands::new(bytes);
+    let mut out = Vec::new();
+    // A transaction's commands wait for its EXEC: a file cut inside one
+    // applies none of it (the reader reports the cut at its MULTI).
+    let mut queued: Option<Vec<Vec<Vec<u8>>>> = None;
+    let mut ready: Vec<Vec<Vec<u8>>> = Vec::new();
+    while let Next::Command(argv) = cmds.next()? {
+        if argv[0].eq_ignore_ascii_case(b"multi") {
+            queued = Some(Vec::new());
+            continue;
+        }
+        if argv[0].eq_ignore_ascii_case(b"exec") {
+            ready = queued.take().unwrap_or_default();
+        } else if let Some(q) = &mut queued {
+            q.push(argv.iter().map(|a| a.to_vec()).collect());
+            continue;
+        } else {
+            ready.push(argv.iter().map(|a| a.to_vec()).collect());
+        }
+        for owned in ready.drain(..) {
+            let argv: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+            apply(r, &mut client, &argv, &mut groups, &mut out, run_server).await;
+        }
+    }
+    flush_groups(r, &mut groups).await;
+    Ok(())
+}
+
+/// One command of the file: joined to its shard's batch, or run alone.
+async fn apply(
+    r: &Route<'_>,
+    client: &mut Client,
+    argv: Argv<'_>,
+    groups: &mut [ShardBatch],
+    out: &mut Vec<u8>,
+    run_server: RunServer,
+) {
+    if argv[0].eq_ignore_ascii_case(b"select") {
+        client.db = std::str::from_utf8(argv.get(1).copied().unwrap_or(b"0"))
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        return;
+    }
+    let spec = r.shared.table.lookup(argv[0]);
+    let one_shard = spec.and_then(|spec| {
+        if !matches!(spec.handler, Handler::Shard(_)) {
+            return None;
+        }
+        let keys = spec.keys_of(argv);
+        let first = r.shard_of(argv[*keys.first()?]);
+        keys.iter()
+            .all(|&i| r.shard_of(argv[i]) == first)
+            .then_some(first)
+    });
+    match one_shard {
+        Some(s) => {
+            groups[s].push((client.db, argv.iter().map(|a| a.to_vec()).collect()));
+            if groups[s].len() >= REPLAY_BATCH {
+                flush_groups(r, groups).await;
+            }
+        }
+        None => {
+            flush_groups(r, groups).await;
+            out.clear();
+            crate::features::multi::run_queued(r, client, argv, run_server, out).await;
+            if out.first() == Some(&b'-') {
+                log::warn!(
+                    "AOF command {} failed while loading: {}",
+                    String::from_utf8_lossy(argv[0]),
+                    String::from_utf8_lossy(out).trim_end()
+                );
+            }
+        }
+    }
+}
+
+async fn flush_groups(r: &Route<'_>, groups: &mut [ShardBatch]) {
+    let table = r.shared.table;
+    let pending: Vec<_> = groups
+        .iter_mut()
+        .enumerate()
+        .filter(|(_, g)| !g.is_empty())
+        .map(|(s, g)| {
+            let batch = std::mem::take(g);
+            r.start(s, move |w| {
+                let mut sh = w.shard.borrow_mut();
+                let now = now_ms();
+                let mut out = Vec::new();
+                for (db, argv) in &batch {
+                    let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+                    if let Some(spec) = table.lookup(argv[0]) {
+                        out.clear();
+                        crate::engine::worker::exec(
+                            &mut sh, spec, *db, false, now, &argv, &mut out,
+                        );
+                    }
+                }
+            })
+        })
+        .collect();
+    for p in pending {
+        p.finish(r).await;
+    }
+}
+
+/// The client the AOF's commands run as: no user's rules, no replies.
+fn loading_client(w: &Worker) -> Client {
+    let id = w.shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let info = crate::engine::worker::ClientInfo {
+        id,
+        last_cmd: "NULL",
+        multi: -1,
+        ..Default::default()
+    };
+    Client {
+        id,
+        db: 0,
+        resp3: false,
+        authed: true,
+        perms: crate::features::acl::nobody(),
+        unrestricted: true,
+        acl_epoch: 0,
+        info: std::rc::Rc::new(std::cell::RefCell::new(info)),
+        multi: None,
+        watches: Vec::new(),
+        squashed: Vec::new(),
+        reply: crate::client::ReplyMode::On,
+        monitor: None,
+        pubsub: None,
+        master: None,
+    }
+}
+
+// ---------------------------------------------------------------- INFO
+
+/// INFO persistence's aof_* fields.
+pub fn info(w: &Worker, s: &mut String) {
+    use std::fmt::Write as _;
+    let st = state(w);
+    let enabled = st.enabled.load(Ordering::Acquire);
+    let rewriting = st.rewriting.load(Ordering::Acquire);
+    let started = st.rewrite_started_ms.load(Ordering::Acquire);
+    let _ = write!(
+        s,
+        "aof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:{}\r\naof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+        u8::from(enabled),
+        u8::from(rewriting),
+        u8::from(st.scheduled.load(Ordering::Acquire)),
+        if st.rewrites.load(Ordering::Acquire) == 0 && !st.last_rewrite_failed.load(Ordering::Acquire) {
+            -1
+        } else {
+            st.last_rewrite_secs.load(Ordering::Acquire)
+        },
+        if rewriting && started > 0 {
+            (now_ms().saturating_sub(started) / 1000) as i64
+        } else {
+            -1
+        },
+        if st.last_rewrite_failed.load(Ordering::Acquire) { "err" } else { "ok" },
+        st.rewrites.load(Ordering::Acquire),
+        st.failures_in_a_row.load(Ordering::Acquire),
+        if st.last_write_failed.load(Ordering::Acquire) { "err" } else { "ok" },
+    );
+    if enabled {
+        let _ = write!(
+            s,
+            "aof_current_size:{}\r\naof_base_size:{}\r\naof_pending_rewrite:0\r\naof_buffer_length:0\r\naof_pending_bio_fsync:0\r\naof_delayed_fsync:0\r\n",
+            st.current_size.load(Ordering::Acquire),
+            st.base_size.load(Ordering::Acquire),
+        );
+    }
+}
+
+/// `appendonly yes` at start: whether the AOF, not the dump file, loads.
+pub fn enabled_at_start(w: &Worker) -> bool {
+    enabled_in_config(w)
+}
