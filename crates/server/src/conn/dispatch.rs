@@ -115,7 +115,17 @@ async fn run(
             script::eval(w, client, name, argv, out).await?
         }
         "script" => script::script(w, argv, out)?,
-        "function" => script::function(w, client.resp3, argv, out)?,
+        "function" => {
+            script::function(w, client.resp3, argv, out)?;
+            // Libraries changed: recorded, as Redis propagates them.
+            let sub = argv.get(1).map(|a| a.to_ascii_lowercase());
+            if matches!(
+                sub.as_deref(),
+                Some(b"load" | b"delete" | b"flush" | b"restore")
+            ) {
+                crate::engine::journal::record(client.db, argv);
+            }
+        }
         _ => return Err(Error::unknown_command(argv[0], &argv[1..])),
     }
     Ok(Flow::Continue)

@@ -113,6 +113,11 @@ pub fn set_on(on: bool) {
     ON.store(on, Ordering::Relaxed);
 }
 
+/// Whether replies wait for the writer's fsync.
+pub fn waits() -> bool {
+    WAIT.load(Ordering::Relaxed) != 0
+}
+
 /// Makes replies wait for the writer's fsync (`appendfsync always`).
 pub fn set_wait(wait: bool) {
     WAIT.store(u8::from(wait), Ordering::Relaxed);

@@ -246,8 +246,12 @@ fn writer(
                 sync(o, st);
             }
         }
+        let wake = journal::waits();
         for (thread, seq) in seen.drain() {
             journal::mark_durable(thread, seq);
+            if !wake {
+                continue;
+            }
             mesh.post_from_outside(
                 thread,
                 Box::new(|_| {
@@ -787,7 +791,17 @@ async fn replay(r: &Route<'_>, bytes: &[u8], run_server: RunServer) -> Result<()
     // applies none of it (the reader reports the cut at its MULTI).
     let mut queued: Option<Vec<Vec<Vec<u8>>>> = None;
     let mut ready: Vec<Vec<Vec<u8>>> = Vec::new();
-    while let Next::Command(argv) = cmds.next()? {
+    loop {
+        let argv = match cmds.next() {
+            Ok(Next::Command(argv)) => argv,
+            Ok(Next::End) => break,
+            Err(e) => {
+                // What came before a cut tail is applied (a corrupt file
+                // stops the server anyway).
+                flush_groups(r, &mut groups).await;
+                return Err(e);
+            }
+        };
         if argv[0].eq_ignore_ascii_case(b"multi") {
             queued = Some(Vec::new());
             continue;

@@ -254,6 +254,9 @@ fn settle(w: &Worker, db: usize, keys: Vec<(Vec<u8>, u64, bool)>) {
             if *delete && d.watch_version(key, now) == Some(*version) {
                 if let Some(v) = d.remove(key, now) {
                     storage::lazyfree::release(v);
+                    // Gone from here: the journal says so (a DEL, as
+                    // Redis propagates a MIGRATE).
+                    crate::engine::journal::record(db, &[b"DEL", key]);
                 }
             }
             d.unwatch(key);
