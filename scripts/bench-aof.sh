@@ -41,7 +41,7 @@ trap 'pkill -9 -f "port $PORT" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-start() { # name fsync -> pid
+start() { # name fsync; sets PID
   local name=$1 fsync=$2 dir="$WORK/$1-$2"
   rm -rf "$dir"; mkdir -p "$dir"
   if [ "$name" = redis ]; then
@@ -51,26 +51,26 @@ start() { # name fsync -> pid
     printf 'dir %s\nsave ""\nappendonly yes\nappendfsync %s\n' "$dir" "$fsync" >"$dir/t.conf"
     "$TESSERA_BIN" --port "$PORT" --threads "${name#tessera-}" --config "$dir/t.conf" >"$dir/log" 2>&1 &
   fi
-  local pid=$!
+  PID=$!
   for _ in $(seq 100); do
     [ "$(redis-cli -p "$PORT" ping 2>/dev/null)" = PONG ] && break
     sleep 0.05
   done
-  echo "$pid"
 }
 
 stop() { kill -9 "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
-# run NAME FSYNC TEST ARGS... -> "ops cpu_s"
+# run NAME FSYNC TEST ARGS...; sets RESULT="ops cpu_ticks"
 run() {
   local name=$1 fsync=$2 test=$3; shift 3
-  local pid; pid=$(start "$name" "$fsync")
+  start "$name" "$fsync"
+  local pid=$PID
   local before; before=$(cpu_ticks "$pid")
   local out; out=$(redis-benchmark -p "$PORT" -q -t "$test" "$@" 2>/dev/null | tr '\r' '\n' | grep -i "requests per second" | tail -1)
   local after; after=$(cpu_ticks "$pid")
   stop "$pid"
   local ops; ops=$(echo "$out" | sed -E 's/.*: ([0-9.]+) requests per second.*/\1/')
-  echo "$ops $(( after - before ))"
+  RESULT="$ops $(( after - before ))"
 }
 
 SERVERS="redis"
@@ -79,11 +79,13 @@ declare -A OPS CPU
 for round in $(seq "$ROUNDS"); do
   for s in $SERVERS; do
     for t in set get; do
-      read -r ops ticks < <(run "$s" everysec "$t" -c "$CLIENTS" -P 16 -n "$N" -r 1000000 -d "$SIZE")
+      run "$s" everysec "$t" -c "$CLIENTS" -P 16 -n "$N" -r 1000000 -d "$SIZE"
+      read -r ops ticks <<<"$RESULT"
       OPS[$s,everysec,$t]="${OPS[$s,everysec,$t]:-} $ops"
       CPU[$s,everysec,$t]="${CPU[$s,everysec,$t]:-} $(awk -v o="$ops" -v n="$N" -v k="$ticks" -v hz="$TICKS" 'BEGIN{ if (k>0) printf "%.0f", n/(k/hz); else print 0 }')"
     done
-    read -r ops ticks < <(run "$s" always set -c "$CLIENTS" -P 1 -n "$NA" -r 1000000 -d "$SIZE")
+    run "$s" always set -c "$CLIENTS" -P 1 -n "$NA" -r 1000000 -d "$SIZE"
+    read -r ops ticks <<<"$RESULT"
     OPS[$s,always,set]="${OPS[$s,always,set]:-} $ops"
     CPU[$s,always,set]="${CPU[$s,always,set]:-} $(awk -v n="$NA" -v k="$ticks" -v hz="$TICKS" 'BEGIN{ if (k>0) printf "%.0f", n/(k/hz); else print 0 }')"
     echo "round $round: $s done" >&2

@@ -491,7 +491,13 @@ pub fn exec(
         return;
     };
     let journal = spec.has(flags::WRITE) && journal::recording_here();
-    let before = if journal { shard.ks.dirty() } else { 0 };
+    // A command changes its own database (MOVE and COPY ... DB change the
+    // source's too), so that database's counter tells whether it wrote.
+    let before = if journal {
+        shard.ks.dbs.get(db).map_or(0, |d| d.dirty)
+    } else {
+        0
+    };
     let at = out.len();
     let mut ctx = Ctx {
         shard,
@@ -503,7 +509,7 @@ pub fn exec(
     if let Err(e) = f(&mut ctx, argv) {
         e.write(ctx.out);
     }
-    if journal && ctx.shard.ks.dirty() != before {
+    if journal && ctx.shard.ks.dbs.get(db).map_or(0, |d| d.dirty) != before {
         record_effect(spec, db, argv, &ctx.out[at..], now);
     }
 }
