@@ -319,6 +319,8 @@ pub fn of(name: &str) -> (u32, &'static [u16]) {
         "lastsave" => (ADMIN | FAST | DANGEROUS, &[]),
         "replicaof" | "slaveof" => (ADMIN | SLOW | DANGEROUS, &[]),
         "replconf" => (ADMIN | SLOW | DANGEROUS, &[]),
+        "sync" | "psync" => (ADMIN | SLOW | DANGEROUS, &[]),
+        "wait" => (SLOW | CONNECTION, &[]),
         "role" => (ADMIN | FAST | DANGEROUS, &[]),
         "latency" => (SLOW, &[]),
         "latency|doctor" => (ADMIN | SLOW | DANGEROUS, &[]),

@@ -391,6 +391,9 @@ pub fn register_server(t: &mut CommandTable) {
     t.server("replicaof", 3, ADMIN | NOSCRIPT | STALE, NONE);
     t.server("slaveof", 3, ADMIN | NOSCRIPT | STALE, NONE);
     t.server("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE, NONE);
+    t.server("sync", 1, ADMIN | NOSCRIPT, NONE);
+    t.server("psync", -3, ADMIN | NOSCRIPT, NONE);
+    t.server("wait", 3, NOSCRIPT, NONE);
     t.server("role", 1, NOSCRIPT | LOADING | STALE | FAST, NONE);
 }
 

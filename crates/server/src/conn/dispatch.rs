@@ -9,7 +9,8 @@ use crate::client::{Client, Flow};
 use crate::engine::tx::Route;
 use crate::features::{
     acl, aof, blocking, client, command, config, connection, debug, fanout, info, keyspace,
-    latency, migrate, monitor, multi, persist, pubsub, replication, script, server, slowlog,
+    latency, master, migrate, monitor, multi, persist, pubsub, replication, script, server,
+    slowlog,
 };
 
 use crate::host::clock;
@@ -61,6 +62,7 @@ async fn run(
         "replicaof" | "slaveof" => replication::replicaof(w, client, argv, out)?,
         "role" => replication::role(w, out),
         "replconf" => replication::replconf(client, argv, out)?,
+        "wait" => master::wait(w, argv, out).await?,
         "acl" => {
             let flow = acl::acl(w, client, argv, out).await?;
             // A change to this connection's own user applies from its

@@ -586,6 +586,16 @@ async fn run_command(
             route_shard_command(w, client, s, b, spec, argv).await;
             Ok(Step::Next)
         }
+        Handler::Server if spec.name == "psync" || spec.name == "sync" => {
+            flush_window(w, &mut b.window, &mut s.out).await;
+            if !s.out.is_empty() {
+                replies_may_leave(s).await;
+                stream.write_all(&s.out).await?;
+                s.out.clear();
+            }
+            crate::features::master::serve(w, stream, client, argv).await;
+            Ok(Step::Gone)
+        }
         Handler::Server if commands::blocking::is_blocking(spec.name) => {
             run_blocking(w, stream, client, s, b, spec, argv).await
         }

@@ -164,6 +164,8 @@ pub struct ClientInfo {
     /// Channels and patterns subscribed to (sub=, psub=, flags=P).
     pub sub: usize,
     pub psub: usize,
+    /// A replica's `REPLCONF listening-port`.
+    pub repl_port: u16,
 }
 
 impl ClientInfo {

@@ -51,6 +51,7 @@ use crate::engine::journal::{self, Msg};
 use crate::engine::mesh::Mesh;
 use crate::engine::tx::Route;
 use crate::engine::worker::{now_ms, Worker};
+use crate::features::master;
 use crate::features::multi::RunServer;
 
 type Argv<'a> = &'a [&'a [u8]];
@@ -195,6 +196,10 @@ fn writer(
     shared: Arc<crate::engine::worker::Shared>,
 ) {
     let st = shared.global::<State>();
+    // The replication stream is fed from the same rounds (`master.rs`).
+    let mst = shared.global::<master::State>();
+    let rst = shared.global::<crate::features::replication::State>();
+    let mut last_fed = Instant::now();
     let mut open: Option<Open> = None;
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
     let mut seen: HashMap<usize, u64> = HashMap::new();
@@ -218,11 +223,21 @@ fn writer(
                     Err(_) => return,
                 }
             }
+            // With replicas, a PING every `repl-ping-replica-period` keeps
+            // their links alive while nothing is written.
+            _ if mst.active.load(Ordering::Acquire) => {
+                match rx.recv_timeout(Duration::from_secs(1)) {
+                    Ok(m) => Some(m),
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                    Err(_) => return,
+                }
+            }
             _ => match rx.recv() {
                 Ok(m) => Some(m),
                 Err(_) => return,
             },
         };
+        let mut fed = false;
         // (Not with `always`: there the clients wait, and the fsync itself
         // gathers the next round.)
         linger = first.is_some() && open.as_ref().is_some_and(|o| o.fsync != Fsync::Always);
@@ -235,14 +250,20 @@ fn writer(
                     if let Some(o) = &mut open {
                         append(o, &bytes, &mut buf);
                     }
+                    fed |= master::append_frames(mst, &bytes);
                     seen.insert(thread, seq);
                 }
-                Msg::Ctl(c) => {
-                    if let Ok(c) = c.downcast::<Ctl>() {
+                Msg::Ctl(c) => match c.downcast::<Ctl>() {
+                    Ok(c) => {
                         write_out(&mut open, &mut buf, st);
                         control(*c, &mut open, st);
                     }
-                }
+                    Err(c) => {
+                        if let Ok(c) = c.downcast::<master::Ctl>() {
+                            fed |= master::control(mst, rst, *c);
+                        }
+                    }
+                },
             }
             taken += 1;
             next = if taken < 4096 {
@@ -260,6 +281,30 @@ fn writer(
             };
             if due {
                 sync(o, st);
+            }
+        }
+        if mst.active.load(Ordering::Acquire) {
+            let period = shared
+                .config
+                .other("repl-ping-replica-period")
+                .parse::<u64>()
+                .unwrap_or(10)
+                .max(1);
+            if !fed && last_fed.elapsed() >= Duration::from_secs(period) {
+                fed = master::ping(mst);
+            }
+            if fed {
+                last_fed = Instant::now();
+                master::fed(mst, rst);
+                for t in 0..shared.threads {
+                    mesh.post_from_outside(
+                        t,
+                        Box::new(|_| {
+                            master::wake_links();
+                            Box::new(()) as Box<dyn std::any::Any + Send>
+                        }),
+                    );
+                }
             }
         }
         let wake = journal::waits();

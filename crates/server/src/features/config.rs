@@ -94,6 +94,9 @@ pub async fn config(
             {
                 crate::features::aof::apply_config(w);
             }
+            if pairs.iter().any(|(n, _)| n == "repl-backlog-size") {
+                crate::features::master::apply_config(w);
+            }
             if pairs.iter().any(|(n, _)| n == "proto-max-bulk-len") {
                 let v = rt.proto_max_bulk_len.load(Ordering::Relaxed);
                 w.call_all(move |w| w.shard.borrow_mut().config.proto_max_bulk_len = v)

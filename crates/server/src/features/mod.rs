@@ -19,6 +19,7 @@ pub mod fanout;
 pub mod info;
 pub mod keyspace;
 pub mod latency;
+pub mod master;
 pub mod migrate;
 pub mod monitor;
 pub mod multi;
@@ -43,6 +44,7 @@ pub fn globals(threads: usize) -> Globals {
         .with(acl::Users::new(None))
         .with(persist::State::new(crate::engine::worker::now_ms() / 1000))
         .with(aof::State::default())
+        .with(master::State::default())
         .with(replication::State::new())
         .with(slowlog::Ids::default())
         .with(pause::State::default())
@@ -55,6 +57,7 @@ pub fn globals(threads: usize) -> Globals {
 pub fn start(w: &std::rc::Rc<crate::engine::worker::Worker>, run_server: multi::RunServer) {
     crate::engine::journal::set_thread(w.id);
     if w.id == 0 {
+        master::apply_config(w);
         if aof::enabled_at_start(w) {
             aof::spawn_load_at_start(w, run_server);
         } else {

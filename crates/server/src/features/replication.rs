@@ -261,7 +261,7 @@ pub fn role(w: &Route<'_>, out: &mut Vec<u8>) {
             encode::array_len(out, 3);
             encode::bulk(out, b"master");
             encode::integer(out, offset);
-            encode::array_len(out, 0);
+            crate::features::master::role_replicas(w, out);
         }
         Some((host, port)) => {
             encode::array_len(out, 5);
@@ -298,6 +298,14 @@ pub fn replconf(client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) -> Resul
         }
         if opt.eq_ignore_ascii_case(b"ack") {
             return Ok(());
+        }
+        if opt.eq_ignore_ascii_case(b"listening-port") {
+            if let Some(p) = std::str::from_utf8(argv[i + 1])
+                .ok()
+                .and_then(|s| s.parse().ok())
+            {
+                client.info.borrow_mut().repl_port = p;
+            }
         }
         let known = [&b"listening-port"[..], b"ip-address", b"capa", b"rdb-only"];
         if !known.iter().any(|k| opt.eq_ignore_ascii_case(k)) {
@@ -365,10 +373,13 @@ pub fn info(w: &Route<'_>, s: &mut String) {
                 );
             }
         }
+        crate::features::master::info_replicas(w, s);
         let _ = write!(
             s,
-            "connected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{offset}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n\r\n",
+            "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{offset}\r\nsecond_repl_offset:{}\r\n",
             r.replid, r.replid2, r.second_offset,
         );
+        crate::features::master::info_backlog(w, s);
+        s.push_str("\r\n");
     });
 }
