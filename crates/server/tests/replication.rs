@@ -461,3 +461,68 @@ fn acks_and_partial_resync_after_a_cut_link() {
         .output()
         .contains("Successful partial resynchronization with master."));
 }
+
+/// Tessera as the master: a real redis-server replica takes the snapshot
+/// and the stream (every path a write takes: cross-shard commands, EXEC,
+/// scripts, databases), offsets meet and the data and digests are equal;
+/// WAIT counts it; a cut link continues from the backlog; ROLE and INFO
+/// list it.
+#[test]
+fn a_redis_replica_follows_tessera() {
+    if common::skip_against_redis("Tessera is the master here") {
+        return;
+    }
+    for threads in [1, 4] {
+        let s = Server::start(threads);
+        let mut m = s.client();
+        fill(&mut m, "base");
+        let log = common::scratch_dir("replica-log").join("redis.log");
+        let log_arg = log.display().to_string();
+        let redis = RealRedis::start(&["--enable-debug-command", "yes", "--logfile", &log_arg]);
+        let mut r = redis.client();
+        follow(&mut r, s.port);
+        stream_writes(&mut m);
+        caught_up(&mut m, &mut r);
+        same_data(&mut m, &mut r, threads);
+        m.ok(&["SET", "acked", "1"]);
+        assert_eq!(m.cmd(&["WAIT", "1", "5000"]), Reply::int(1));
+        let inf = info(&mut m);
+        assert_eq!(info_field(&inf, "connected_slaves").as_deref(), Some("1"));
+        assert!(
+            info_field(&inf, "slave0").is_some_and(|v| v.contains("state=online")),
+            "{inf}"
+        );
+        let role = m.cmd(&["ROLE"]);
+        assert_eq!(role.as_array()[0], Reply::bulk("master"));
+        assert_eq!(role.as_array()[2].as_array().len(), 1);
+        // The replica's link is cut: it comes back with PSYNC and the
+        // backlog's bytes, no second snapshot.
+        r.cmd(&["CLIENT", "KILL", "TYPE", "master"]);
+        m.ok(&["SET", "while-cut", "x"]);
+        m.cmd(&["MSET", "{p}1", "a", "{q}2", "b"]);
+        caught_up(&mut m, &mut r);
+        same_data(&mut m, &mut r, threads);
+        let said = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            said.contains("Successful partial resynchronization"),
+            "{said}"
+        );
+    }
+}
+
+/// Tessera follows Tessera.
+#[test]
+fn a_tessera_replica_follows_a_tessera_master() {
+    if common::skip_against_redis("Tessera is the master here") {
+        return;
+    }
+    let s = Server::start(4);
+    let mut m = s.client();
+    fill(&mut m, "base");
+    let t = Server::start(2);
+    let mut r = t.client();
+    follow(&mut r, s.port);
+    stream_writes(&mut m);
+    caught_up(&mut m, &mut r);
+    same_data(&mut m, &mut r, 4);
+}

@@ -211,6 +211,7 @@ async fn render(w: &crate::engine::tx::Route<'_>, argv: &[&[u8]]) -> String {
         );
     }
     if want("replication") {
+        crate::features::master::settle(w).await;
         crate::features::replication::info(w, &mut s);
     }
     if want("cpu") {

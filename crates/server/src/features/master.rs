@@ -480,6 +480,18 @@ pub async fn wait(w: &Worker, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), E
     Ok(())
 }
 
+/// Waits until the stream holds every write made before this call (the
+/// journal is written behind the replies): INFO's `master_repl_offset`
+/// then counts them all, as Redis's does.
+pub async fn settle(w: &Worker) {
+    if !state(w).active.load(Ordering::Acquire) {
+        return;
+    }
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    journal::control(Box::new(Ctl::Offset(tx)));
+    let _ = rt::off_thread(move || rx.recv()).await;
+}
+
 /// ROLE's list of replicas: `[ip, port, offset]` each.
 pub fn role_replicas(w: &Worker, out: &mut Vec<u8>) {
     let reps: Vec<Replica> = lock(&state(w).replicas).values().cloned().collect();
