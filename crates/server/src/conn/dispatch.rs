@@ -60,7 +60,7 @@ async fn run(
         "readonly" | "readwrite" => encode::ok(out),
         "client" => return client::client(w, client, argv, out).await,
         "replicaof" | "slaveof" => replication::replicaof(w, client, argv, out)?,
-        "role" => replication::role(w, out),
+        "role" => master::role(w, out),
         "replconf" => replication::replconf(client, argv, out)?,
         "wait" => master::wait(w, argv, out).await?,
         "acl" => {

@@ -104,6 +104,9 @@ pub struct Hooks {
     pub after_job: Vec<fn(&Worker)>,
     /// Every cron tick (`hz` times a second), before active expiry.
     pub on_tick: Vec<fn(&Worker)>,
+    /// Before the process exits on SHUTDOWN or a signal (the AOF's last
+    /// sync).
+    pub before_exit: Vec<fn(&Worker)>,
 }
 
 /// Process-wide state: settings and the few counters that must be global.

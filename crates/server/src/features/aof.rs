@@ -597,23 +597,25 @@ async fn rewrite(r: &Route<'_>) -> Result<(), String> {
 /// after the save that has it).
 fn start_rewrite(w: &Worker) -> bool {
     let st = state(w);
-    if crate::features::persist::snapshot_busy(w) {
-        st.scheduled.store(true, Ordering::Release);
-        return false;
-    }
+    let busy = crate::features::persist::snapshot_busy(w);
     if st.rewriting.swap(true, Ordering::AcqRel) {
         return true;
     }
+    // Behind a save in progress, the rewrite waits for it (scheduled).
+    st.scheduled.store(busy, Ordering::Release);
     let Some(me) = crate::engine::worker::current() else {
         st.rewriting.store(false, Ordering::Release);
         return false;
     };
-    log::info!("Background append only file rewriting started");
+    if !busy {
+        log::info!("Background append only file rewriting started");
+    }
     st.rewrite_started_ms.store(now_ms(), Ordering::Release);
     rt::spawn_local(async move {
         let r = Route::plain(&me);
         let began = Instant::now();
         crate::features::persist::claim_snapshot(&r).await;
+        state(&r).scheduled.store(false, Ordering::Release);
         let result = rewrite(&r).await;
         crate::features::persist::release_snapshot(&r);
         let st = state(&r);
@@ -635,19 +637,7 @@ fn start_rewrite(w: &Worker) -> bool {
         st.rewrite_started_ms.store(0, Ordering::Release);
         st.rewriting.store(false, Ordering::Release);
     });
-    true
-}
-
-/// A rewrite BGSAVE or a save point deferred: run it now (after a save).
-pub fn run_scheduled(w: &Worker) {
-    if state(w).scheduled.swap(false, Ordering::AcqRel) {
-        start_rewrite(w);
-    }
-}
-
-/// Whether a rewrite holds the snapshot machinery.
-pub fn rewriting(w: &Worker) -> bool {
-    state(w).rewriting.load(Ordering::Acquire)
+    !busy
 }
 
 /// BGREWRITEAOF
@@ -1003,7 +993,7 @@ pub fn info(w: &Worker, s: &mut String) {
         s,
         "aof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:{}\r\naof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
         u8::from(enabled),
-        u8::from(rewriting),
+        u8::from(rewriting && !st.scheduled.load(Ordering::Acquire)),
         u8::from(st.scheduled.load(Ordering::Acquire)),
         if st.rewrites.load(Ordering::Acquire) == 0 && !st.last_rewrite_failed.load(Ordering::Acquire) {
             -1

@@ -180,6 +180,8 @@ async fn render(w: &crate::engine::tx::Route<'_>, argv: &[&[u8]]) -> String {
     }
     if want("persistence") {
         crate::features::persist::info(w, &mut s).await;
+        crate::features::aof::info(w, &mut s);
+        s.push_str("\r\n");
     }
     let errors = {
         let mut merged: Vec<(&[u8], u64)> = Vec::new();
@@ -212,7 +214,7 @@ async fn render(w: &crate::engine::tx::Route<'_>, argv: &[&[u8]]) -> String {
     }
     if want("replication") {
         crate::features::master::settle(w).await;
-        crate::features::replication::info(w, &mut s);
+        crate::features::master::info(w, &mut s);
     }
     if want("cpu") {
         let (u, sy) = sys::cpu_times();

@@ -493,7 +493,7 @@ pub async fn settle(w: &Worker) {
 }
 
 /// ROLE's list of replicas: `[ip, port, offset]` each.
-pub fn role_replicas(w: &Worker, out: &mut Vec<u8>) {
+fn role_replicas(w: &Worker, out: &mut Vec<u8>) {
     let reps: Vec<Replica> = lock(&state(w).replicas).values().cloned().collect();
     encode::array_len(out, reps.len());
     for r in reps {
@@ -504,9 +504,22 @@ pub fn role_replicas(w: &Worker, out: &mut Vec<u8>) {
     }
 }
 
-/// INFO replication's master fields: the replicas, then the backlog's
-/// (after `master_repl_offset` and friends, which `replication.rs` writes).
-pub fn info_replicas(w: &Worker, s: &mut String) {
+/// INFO's replication section: the replica's side (`replication.rs`),
+/// the replicas, the IDs and offset, the backlog.
+pub fn info(w: &Route<'_>, s: &mut String) {
+    replication::info_head(w, s);
+    info_replicas(w, s);
+    replication::info_ids(w, s);
+    info_backlog(w, s);
+    s.push_str("\r\n");
+}
+
+/// ROLE, with this master's replicas.
+pub fn role(w: &Route<'_>, out: &mut Vec<u8>) {
+    replication::role(w, out, |out| role_replicas(w, out));
+}
+
+fn info_replicas(w: &Worker, s: &mut String) {
     use std::fmt::Write as _;
     let reps: Vec<Replica> = lock(&state(w).replicas).values().cloned().collect();
     let _ = write!(s, "connected_slaves:{}\r\n", reps.len());
@@ -525,7 +538,7 @@ pub fn info_replicas(w: &Worker, s: &mut String) {
 }
 
 /// INFO's backlog fields.
-pub fn info_backlog(w: &Worker, s: &mut String) {
+fn info_backlog(w: &Worker, s: &mut String) {
     use std::fmt::Write as _;
     let st = state(w);
     let b = lock(&st.backlog);

@@ -86,5 +86,6 @@ pub fn hooks() -> Hooks {
         // leaves, and the keyspace events it logged are published.
         after_job: vec![blocking::serve_ready, pubsub::publish_events],
         on_tick: vec![|_| migrate::close_idle(), evict::on_tick],
+        before_exit: vec![aof::flush_for_exit],
     }
 }

@@ -74,6 +74,9 @@ pub struct State {
     /// is on: writes are refused with [`MISCONF`].
     pub refuse_writes: AtomicBool,
     in_progress: AtomicBool,
+    /// The snapshot in progress is another feature's (`claim_snapshot`),
+    /// not a BGSAVE.
+    for_other: AtomicBool,
     /// BGSAVE SCHEDULE asked for one while another ran.
     scheduled: AtomicBool,
     /// Unix seconds of the last successful save (LASTSAVE).
@@ -104,6 +107,7 @@ impl State {
             loading: AtomicBool::new(false),
             refuse_writes: AtomicBool::new(false),
             in_progress: AtomicBool::new(false),
+            for_other: AtomicBool::new(false),
             scheduled: AtomicBool::new(false),
             lastsave: AtomicU64::new(started_unix),
             last_ok: AtomicBool::new(true),
@@ -220,18 +224,21 @@ pub fn snapshot_busy(w: &Worker) -> bool {
     state(w).in_progress.load(Ordering::Acquire)
 }
 
-/// Claims the snapshot machinery for an AOF rewrite, waiting for a save
-/// that has it to finish.
+/// Claims the snapshot machinery for another feature's snapshot (an AOF
+/// rewrite, a replica's full sync), waiting for a save that has it.
 pub async fn claim_snapshot(w: &Worker) {
-    while state(w).in_progress.swap(true, Ordering::AcqRel) {
+    let st = state(w);
+    while st.in_progress.swap(true, Ordering::AcqRel) {
         rt::sleep(Duration::from_millis(10)).await;
     }
+    st.for_other.store(true, Ordering::Release);
 }
 
 /// Gives the snapshot machinery back after a rewrite; a BGSAVE scheduled
 /// meanwhile starts.
 pub fn release_snapshot(w: &Worker) {
     let st = state(w);
+    st.for_other.store(false, Ordering::Release);
     st.in_progress.store(false, Ordering::Release);
     if st.scheduled.swap(false, Ordering::AcqRel) {
         start_bgsave(w);
@@ -301,8 +308,6 @@ async fn save_claimed(r: &Route<'_>, foreground: bool) -> Result<(), String> {
     st.in_progress.store(false, Ordering::Release);
     if st.scheduled.swap(false, Ordering::AcqRel) {
         start_bgsave(r);
-    } else {
-        crate::features::aof::run_scheduled(r);
     }
     result.map(|_| ())
 }
@@ -462,7 +467,9 @@ pub async fn shutdown_saving(r: &Route<'_>, save: bool, force: bool) -> Result<(
             return Err(Error::Static("ERR Errors trying to SHUTDOWN. Check logs."));
         }
     }
-    crate::features::aof::flush_for_exit(r);
+    for f in &r.shared.hooks.before_exit {
+        f(r);
+    }
     crate::host::logging::exit(0)
 }
 
@@ -695,7 +702,7 @@ pub async fn info(r: &Route<'_>, s: &mut String) {
     let _ = write!(
         s,
         "rdb_changes_since_last_save:{dirty}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
-        u8::from(running && !crate::features::aof::rewriting(r)),
+        u8::from(running && !st.for_other.load(Ordering::Acquire)),
         st.lastsave.load(Ordering::Acquire),
         if st.last_ok.load(Ordering::Acquire) { "ok" } else { "err" },
         st.last_bgsave_secs.load(Ordering::Acquire),
@@ -708,6 +715,4 @@ pub async fn info(r: &Route<'_>, s: &mut String) {
         st.loaded_expired.load(Ordering::Acquire),
         st.loaded_keys.load(Ordering::Acquire),
     );
-    crate::features::aof::info(r, s);
-    s.push_str("\r\n");
 }

@@ -253,7 +253,8 @@ pub fn replicaof(
 }
 
 /// `ROLE`
-pub fn role(w: &Route<'_>, out: &mut Vec<u8>) {
+/// ROLE; a master's replicas are written by `replicas` (`master.rs`).
+pub fn role(w: &Route<'_>, out: &mut Vec<u8>, replicas: impl FnOnce(&mut Vec<u8>)) {
     let st = state(w);
     let offset = st.offset.load(Ordering::Acquire);
     st.with(|s| match &s.master {
@@ -261,7 +262,7 @@ pub fn role(w: &Route<'_>, out: &mut Vec<u8>) {
             encode::array_len(out, 3);
             encode::bulk(out, b"master");
             encode::integer(out, offset);
-            crate::features::master::role_replicas(w, out);
+            replicas(out);
         }
         Some((host, port)) => {
             encode::array_len(out, 5);
@@ -320,8 +321,9 @@ pub fn replconf(client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) -> Resul
     Ok(())
 }
 
-/// INFO's replication section.
-pub fn info(w: &Route<'_>, s: &mut String) {
+/// INFO's replication section, up to the replicas (`master.rs` writes
+/// the whole section).
+pub fn info_head(w: &Route<'_>, s: &mut String) {
     use std::fmt::Write as _;
     let st = state(w);
     let offset = st.offset.load(Ordering::Acquire);
@@ -373,13 +375,19 @@ pub fn info(w: &Route<'_>, s: &mut String) {
                 );
             }
         }
-        crate::features::master::info_replicas(w, s);
+    });
+}
+
+/// INFO's replication IDs and offset (after the replicas).
+pub fn info_ids(w: &Route<'_>, s: &mut String) {
+    use std::fmt::Write as _;
+    let st = state(w);
+    let offset = st.offset.load(Ordering::Acquire);
+    st.with(|r| {
         let _ = write!(
             s,
             "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{offset}\r\nsecond_repl_offset:{}\r\n",
             r.replid, r.replid2, r.second_offset,
         );
-        crate::features::master::info_backlog(w, s);
-        s.push_str("\r\n");
     });
 }
