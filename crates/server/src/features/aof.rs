@@ -29,10 +29,21 @@
 //!
 //! At start with `appendonly yes` the AOF, not the dump file, is the
 //! dataset, as in Redis: the base, then each incr file's commands, run
-//! through the same paths as clients' (`multi::run_queued`). A truncated
-//! last file is cut back to its last whole command with a warning
-//! (`aof-load-truncated yes`) or stops the server; bad bytes anywhere
-//! else stop it with the file and offset.
+//! through the same paths as clients' (`multi::run_queued`). Every file
+//! the manifest names must exist. A file that opens with an RDB (a base,
+//! or a pre-7.0 file's preamble) loads it with `persist::load_prefix`,
+//! then the commands after it. A truncated last file is cut back to its
+//! last whole command with a warning (`aof-load-truncated yes`) or stops
+//! the server; bad bytes anywhere else, or an unknown command, stop it
+//! with Redis's message as the log's last line. Nothing expires while the
+//! files load (`storage::dict::pause_expiry`), as in Redis.
+//!
+//! A pre-7.0 single file, `dir/appendonly.aof`, is upgraded as Redis 7.0
+//! does: the manifest is written naming it as the base, then it is moved
+//! into the AOF directory unrenamed (an upgrade cut short between the two
+//! is finished at the next start); the next rewrite replaces it.
+//!
+//! DEBUG LOADAOF loads the AOF again, holding every shard.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
