@@ -179,7 +179,7 @@ fn set(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     match ttl {
         Ttl::None => dbm.insert(key, v, None),
         Ttl::Keep => dbm.insert_keep_ttl(key, v, now),
-        Ttl::At(at) if at <= now => {
+        Ttl::At(at) if at <= now && !storage::dict::expiry_paused() => {
             // Already expired: the key ends up absent, as in Redis.
             dbm.remove(key, now);
         }
@@ -291,7 +291,7 @@ fn getex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
     let event = match ttl {
         Some(Ttl::None) => db.set_expiry(argv[1], None, now).then_some("persist"),
-        Some(Ttl::At(at)) if at <= now => {
+        Some(Ttl::At(at)) if at <= now && !storage::dict::expiry_paused() => {
             db.remove(argv[1], now);
             Some("del")
         }

@@ -935,6 +935,9 @@ impl Db {
     /// touched, so a million keys expiring together are reclaimed over as
     /// many calls as the caller's budget needs.
     pub fn active_expire(&mut self, now: Millis, max: usize) -> usize {
+        if crate::dict::expiry_paused() {
+            return 0;
+        }
         let mut removed = 0;
         while removed < max {
             let Some((at, h)) = self.index.first_due(now) else {

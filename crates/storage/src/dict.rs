@@ -27,6 +27,7 @@
 //! least once, some possibly twice.
 
 use std::mem;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ahash::RandomState;
 
@@ -50,6 +51,26 @@ const REHASH_EMPTY_VISITS: usize = 10;
 const RANDOM_PROBES: usize = 100;
 
 type Link = Option<Box<Entry>>;
+
+/// While set, no key counts as expired: Redis's rule while it loads a
+/// dataset (`server.loading`). An AOF's commands then see keys whose
+/// deadline has passed as the writes they replay saw them (a PEXPIREAT in
+/// the past sets the deadline, a later RPUSH adds to the same list), and
+/// the keys expire once loading is done. Set only by the AOF loader,
+/// while it alone runs commands.
+static EXPIRY_PAUSED: AtomicBool = AtomicBool::new(false);
+
+/// Pauses (or resumes) expiry: see [`EXPIRY_PAUSED`].
+pub fn pause_expiry(paused: bool) {
+    EXPIRY_PAUSED.store(paused, Ordering::Relaxed);
+}
+
+/// Whether expiry is paused ([`pause_expiry`]): commands that would
+/// delete a key for a deadline already passed set the deadline instead.
+#[inline]
+pub fn expiry_paused() -> bool {
+    EXPIRY_PAUSED.load(Ordering::Relaxed)
+}
 
 /// One key of the table: its chain link, key, value and expiry.
 ///
@@ -124,10 +145,11 @@ impl Entry {
     }
 
     /// Redis's rule: a key is gone once the clock has passed its deadline,
-    /// so at `now == expire_at` it is still alive.
+    /// so at `now == expire_at` it is still alive; and nothing is gone
+    /// while expiry is paused ([`pause_expiry`]).
     #[inline]
     pub fn is_expired(&self, now: Millis) -> bool {
-        now > self.expire_at
+        now > self.expire_at && !expiry_paused()
     }
 
     /// The value, consuming the entry.

@@ -54,6 +54,8 @@ pub struct Client {
     /// Set on the one client that applies this replica's master's stream
     /// (`conn/replica.rs`): its replies are dropped, it may write on a
     /// read-only replica, and no check but arity refuses its commands.
+    /// The AOF's loading client has one too (never advanced): Redis obeys
+    /// both alike (`features/aof.rs`).
     pub master: Option<Upstream>,
 }
 

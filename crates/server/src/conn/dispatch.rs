@@ -83,7 +83,7 @@ async fn run(
         "latency" => latency::latency(w, client.resp3, argv, out).await?,
         "config" => config::config(w, client.resp3, argv, out).await?,
         "command" => command::command(w, client.resp3, argv, out)?,
-        "debug" => debug::debug(w, client, argv, out).await?,
+        "debug" => debug::debug(w, client, argv, server_command_boxed, out).await?,
         "keys" => keyspace::keys(w, client, argv, out).await,
         "dbsize" => keyspace::dbsize(w, client, out).await,
         "randomkey" => keyspace::randomkey(w, client, out).await,

@@ -29,10 +29,21 @@
 //!
 //! At start with `appendonly yes` the AOF, not the dump file, is the
 //! dataset, as in Redis: the base, then each incr file's commands, run
-//! through the same paths as clients' (`multi::run_queued`). A truncated
-//! last file is cut back to its last whole command with a warning
-//! (`aof-load-truncated yes`) or stops the server; bad bytes anywhere
-//! else stop it with the file and offset.
+//! through the same paths as clients' (`multi::run_queued`). Every file
+//! the manifest names must exist. A file that opens with an RDB (a base,
+//! or a pre-7.0 file's preamble) loads it with `persist::load_prefix`,
+//! then the commands after it. A truncated last file is cut back to its
+//! last whole command with a warning (`aof-load-truncated yes`) or stops
+//! the server; bad bytes anywhere else, or an unknown command, stop it
+//! with Redis's message as the log's last line. Nothing expires while the
+//! files load (`storage::dict::pause_expiry`), as in Redis.
+//!
+//! A pre-7.0 single file, `dir/appendonly.aof`, is upgraded as Redis 7.0
+//! does: the manifest is written naming it as the base, then it is moved
+//! into the AOF directory unrenamed (an upgrade cut short between the two
+//! is finished at the next start); the next rewrite replaces it.
+//!
+//! DEBUG LOADAOF loads the AOF again, holding every shard.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -171,6 +182,16 @@ struct Open {
     listed: bool,
     unsynced: bool,
     last_sync: Instant,
+}
+
+/// `DEBUG AOF-FLUSH-SLEEP`: microseconds the writer sleeps before each
+/// write, so that tests can widen the window between a write and its
+/// reply.
+static FLUSH_SLEEP_US: AtomicU64 = AtomicU64::new(0);
+
+/// Sets [`FLUSH_SLEEP_US`] (`DEBUG AOF-FLUSH-SLEEP`; 0 turns it off).
+pub fn set_flush_sleep(micros: u64) {
+    FLUSH_SLEEP_US.store(micros, Ordering::Relaxed);
 }
 
 /// How long the writer waits for more after a round with work.
@@ -338,6 +359,10 @@ fn append(o: &mut Open, bytes: &[u8], buf: &mut Vec<u8>) {
 fn write_out(open: &mut Option<Open>, buf: &mut Vec<u8>, st: &State) {
     if buf.is_empty() {
         return;
+    }
+    let pause = FLUSH_SLEEP_US.load(Ordering::Relaxed);
+    if pause > 0 {
+        std::thread::sleep(Duration::from_micros(pause));
     }
     if let Some(o) = open {
         match o.file.write_all(buf) {
@@ -722,103 +747,257 @@ pub fn spawn_load_at_start(w: &std::rc::Rc<Worker>, run_server: RunServer) {
                 let result = rewrite(&r).await;
                 crate::features::persist::release_snapshot(&r);
                 if let Err(e) = result {
-                    log::error!("Can't create the append-only file: {e}. Exiting.");
-                    std::process::exit(1);
+                    crate::host::logging::fatal(&format!(
+                        "Can't create the append-only file: {e}. Exiting."
+                    ));
                 }
-                log::info!("Creating AOF base file {}", layout(&r).1);
+                log::info!("Creating AOF base file {} on server start", layout(&r).1);
             }
-            Err(e) => {
-                log::error!("{e}");
-                std::process::exit(1);
-            }
+            Err(e) => crate::host::logging::fatal(&e),
         }
         crate::features::persist::loaded(&r).await;
     });
 }
 
-/// Loads the AOF the configuration names: the manifest's files, or a
-/// single pre-7.0 file. None when there is none.
+/// Loads the AOF the configuration names, as Redis 7.0 does at start:
+/// the manifest's files, after moving a pre-7.0 single file into the AOF
+/// directory where Redis would. None when there is no AOF.
 async fn load_at_start(r: &Route<'_>, run_server: RunServer) -> Result<Option<Manifest>, String> {
     let (dir, name) = layout(r);
-    let truncate_ok = r.shared.config.text("aof-load-truncated") != "no";
-    if let Some(m) = read_manifest(&dir, &name)? {
-        if let Some(base) = &m.base {
-            let path = dir.join(&base.name);
-            let last = m.incrs.is_empty();
-            load_file(r, &path, last && truncate_ok, run_server).await?;
-        }
-        for (i, f) in m.incrs.iter().enumerate() {
-            let last = i + 1 == m.incrs.len();
-            load_file(r, &dir.join(&f.name), last && truncate_ok, run_server).await?;
-        }
-        return Ok(Some(m));
+    let mut manifest = read_manifest(&dir, &name)?;
+    if let Some(legacy) = legacy_to_upgrade(&dir, &name, manifest.as_ref()) {
+        manifest = Some(upgrade(&dir, &name, &legacy, manifest.unwrap_or_default())?);
     }
-    let dir_of = dir.parent().map(Path::to_path_buf).unwrap_or_default();
-    let legacy = dir_of.join(&name);
-    if legacy.exists() {
-        // A pre-7.0 single file: loaded, then replaced by a base of the
-        // loaded dataset (the rewrite below).
-        load_file(r, &legacy, truncate_ok, run_server).await?;
-        log::info!("Loaded the pre-7.0 append-only file {}", legacy.display());
-    }
-    Ok(None)
+    let Some(m) = manifest.filter(|m| m.base.is_some() || !m.incrs.is_empty()) else {
+        return Ok(None);
+    };
+    load_manifest(r, &dir, &name, &m, run_server).await?;
+    Ok(Some(m))
 }
 
-/// Loads one AOF file: an RDB, or commands (after an RDB preamble).
+/// The pre-7.0 AOF, `dir/<appendfilename>` beside the AOF directory, when
+/// Redis 7.0 upgrades from it: there is no manifest (or the AOF directory
+/// is missing), the manifest names no file, or it names that file alone
+/// as its base (an upgrade cut short before the file was moved) and the
+/// AOF directory does not hold it.
+fn legacy_to_upgrade(dir: &Path, name: &str, m: Option<&Manifest>) -> Option<PathBuf> {
+    let legacy = dir.parent()?.join(name);
+    if !legacy.is_file() {
+        return None;
+    }
+    let upgrade = match m {
+        None => true,
+        Some(m) if m.incrs.is_empty() => match &m.base {
+            None => true,
+            Some(base) => base.name == name && !dir.join(name).exists(),
+        },
+        Some(_) => false,
+    };
+    upgrade.then_some(legacy)
+}
+
+/// Redis 7.0's upgrade: the manifest, written first, names the old file
+/// as the base (`file appendonly.aof seq 1 type b`); then the file is
+/// moved, unrenamed, into the AOF directory. Interrupted between the two,
+/// the next start does it again (see [`legacy_to_upgrade`]).
+fn upgrade(dir: &Path, name: &str, legacy: &Path, mut m: Manifest) -> Result<Manifest, String> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        format!(
+            "Can't open or create append-only dir {}: {e}",
+            dir.display()
+        )
+    })?;
+    m.base = Some(AofFile {
+        name: name.to_string(),
+        seq: 1,
+        kind: format::FileKind::Base,
+    });
+    write_manifest(dir, name, &m).map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
+    std::fs::rename(legacy, dir.join(name)).map_err(|e| {
+        format!(
+            "Error moving the AOF file {name} into the AOF directory {}: {e}",
+            dir.display()
+        )
+    })?;
+    log::info!(
+        "Successfully migrated an old-style AOF into the AOF directory {}.",
+        dir.display()
+    );
+    Ok(m)
+}
+
+/// Loads the files the manifest names, base first, as Redis 7.0's
+/// `loadAppendOnlyFiles`: every one must exist (a missing one is fatal,
+/// not an empty AOF); all empty is an empty AOF.
+async fn load_manifest(
+    r: &Route<'_>,
+    dir: &Path,
+    name: &str,
+    m: &Manifest,
+    run_server: RunServer,
+) -> Result<(), String> {
+    let files: Vec<&AofFile> = m.base.iter().chain(&m.incrs).collect();
+    let mut total = 0;
+    let mut base_size = 0;
+    for f in &files {
+        let len = std::fs::metadata(dir.join(&f.name))
+            .map_err(|e| format!("Unable to obtain the AOF file {} length. stat: {e}", f.name))?
+            .len();
+        total += len;
+        if f.kind == format::FileKind::Base {
+            base_size = len;
+        }
+    }
+    let st = state(r);
+    st.current_size.store(total, Ordering::Relaxed);
+    st.base_size.store(base_size, Ordering::Relaxed);
+    if total == 0 {
+        return Ok(());
+    }
+    // Nothing expires while the files load, as in Redis: their commands
+    // see the keys as they were written.
+    storage::dict::pause_expiry(true);
+    let result = load_files(r, dir, name, &files, run_server).await;
+    storage::dict::pause_expiry(false);
+    result
+}
+
+/// [`load_manifest`]'s files, in order.
+async fn load_files(
+    r: &Route<'_>,
+    dir: &Path,
+    name: &str,
+    files: &[&AofFile],
+    run_server: RunServer,
+) -> Result<(), String> {
+    let truncate_ok = r.shared.config.text("aof-load-truncated") != "no";
+    for (i, f) in files.iter().enumerate() {
+        let last = i + 1 == files.len();
+        let began = Instant::now();
+        load_file(r, dir, &f.name, name, last && truncate_ok, run_server).await?;
+        log::info!(
+            "DB loaded from {} file {}: {:.3} seconds",
+            if f.kind == format::FileKind::Base {
+                "base"
+            } else {
+                "incr"
+            },
+            f.name,
+            began.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Loads one AOF file, `file` in `dir`: an RDB (a base), or commands, or
+/// an RDB preamble and commands after it (a pre-7.0 file, which Redis
+/// tells by its name, `appendfilename`).
 async fn load_file(
     r: &Route<'_>,
-    path: &Path,
+    dir: &Path,
+    file: &str,
+    appendfilename: &str,
     may_truncate: bool,
     run_server: RunServer,
 ) -> Result<(), String> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        format!(
-            "Fatal error: can't open the append log file {} for reading: {e}",
-            path.display()
-        )
+    let path = dir.join(file);
+    let bytes = std::fs::read(&path).map_err(|e| {
+        format!("Fatal error: can't open the append log file {file} for reading: {e}")
     })?;
+    let mut start = 0;
     if format::has_rdb_preamble(&bytes) {
-        if path.extension().is_some_and(|e| e == "rdb") {
-            crate::features::persist::load_from(r, &bytes[..])
-                .await
-                .map_err(|e| {
-                    format!(
-                        "Bad file format reading the append only file {}: {e}",
-                        path.display()
-                    )
-                })?;
-            return Ok(());
+        let old_style = file == appendfilename;
+        if old_style {
+            log::info!("Reading RDB preamble from AOF file...");
+        } else {
+            log::info!("Reading RDB base file on AOF loading...");
         }
-        return Err(format!(
-            "The append only file {} opens with an RDB preamble, which this version loads only from a base file ({}.N.base.rdb)",
-            path.display(),
-            path.display()
-        ));
+        start = crate::features::persist::load_prefix(r, &bytes)
+            .await
+            .map_err(|e| {
+                if old_style {
+                    format!("Error reading the RDB preamble of the AOF file {file}, AOF loading aborted: {e}")
+                } else {
+                    format!("Error reading the RDB base file {file}, AOF loading aborted: {e}")
+                }
+            })?;
+        if old_style {
+            log::info!("Reading the remaining AOF tail...");
+        }
     }
-    match replay(r, &bytes, run_server).await {
+    match replay(r, &bytes, start, file, run_server).await {
         Ok(()) => Ok(()),
-        Err(ReadError::Truncated { valid_up_to }) if may_truncate => {
-            log::warn!(
-                "!!! Warning: short read while loading the AOF file {}!!! Truncating the AOF at offset {valid_up_to}",
-                path.display()
-            );
+        Err(Stop::Unknown(cmd)) => Err(format!(
+            "Unknown command '{}' reading the append only file {file}",
+            String::from_utf8_lossy(&cmd)
+        )),
+        Err(Stop::Read(ReadError::Truncated { valid_up_to })) if may_truncate => {
+            log::warn!("!!! Warning: short read while loading the AOF file {file}!!!");
+            log::warn!("!!! Truncating the AOF {file} at offset {valid_up_to} !!!");
             let f = OpenOptions::new()
                 .write(true)
-                .open(path)
-                .map_err(|e| e.to_string())?;
-            f.set_len(valid_up_to as u64).map_err(|e| e.to_string())?;
-            f.sync_all().map_err(|e| e.to_string())?;
+                .open(&path)
+                .map_err(|e| format!("Error truncating the AOF file {file}: {e}"))?;
+            f.set_len(valid_up_to as u64)
+                .and_then(|()| f.sync_all())
+                .map_err(|e| format!("Error truncating the AOF file {file}: {e}"))?;
+            log::warn!("AOF {file} loaded anyway because aof-load-truncated is enabled");
             Ok(())
         }
-        Err(ReadError::Truncated { .. }) => Err(format!(
-            "Unexpected end of file reading the append only file {}. You can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server.",
-            path.display()
+        Err(Stop::Read(ReadError::Truncated { .. })) => Err(format!(
+            "Unexpected end of file reading the append only file {file}. You can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server."
         )),
-        Err(ReadError::Corrupt { offset, why }) => Err(format!(
-            "Bad file format reading the append only file {} at offset {offset} ({why}): make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>",
-            path.display()
+        Err(Stop::Read(ReadError::Corrupt { offset, why })) => Err(format!(
+            "Bad file format reading the append only file {file} at offset {offset} ({why}): make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>"
         )),
     }
+}
+
+/// `DEBUG LOADAOF`: with every shard held, writes out what the journal
+/// holds, empties every database and loads the AOF back (recording
+/// nothing; other clients are answered `-LOADING`), as Redis does in one
+/// blocking step. A file that does not
+/// load stops the server, as in Redis.
+pub async fn debug_loadaof(r: &Route<'_>, run_server: RunServer) -> Result<(), Error> {
+    r.atomically(0..r.nshards(), async |t: Route<'_>| {
+        if state(&t).enabled.load(Ordering::Acquire) {
+            written().await;
+        }
+        let on = journal::is_on();
+        journal::set_on(false);
+        let loading = &crate::features::persist::state(&t).loading;
+        loading.store(true, Ordering::Release);
+        t.call_all(|w| w.shard.borrow_mut().ks.flush_all(now_ms()))
+            .await;
+        let (dir, name) = layout(&t);
+        let result = match read_manifest(&dir, &name) {
+            Ok(Some(m)) => load_manifest(&t, &dir, &name, &m, run_server).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        loading.store(false, Ordering::Release);
+        journal::set_on(on);
+        if let Err(e) = result {
+            crate::host::logging::fatal(&e);
+        }
+        log::warn!("Append Only File loaded by DEBUG LOADAOF");
+        Ok(())
+    })
+    .await
+}
+
+/// Waits until the writer has written out everything journaled before.
+async fn written() {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    send(Ctl::Flush(tx));
+    let _ = rt::off_thread(move || rx.recv_timeout(Duration::from_secs(10))).await;
+}
+
+/// Why a file's commands stopped short.
+enum Stop {
+    Read(ReadError),
+    /// A command this server does not know (its name).
+    Unknown(Vec<u8>),
 }
 
 /// Commands for one shard while replaying: (database, argv).
@@ -832,11 +1011,17 @@ const REPLAY_BATCH: usize = 1024;
 /// commute; each shard keeps their order); anything else runs alone, as a
 /// client's would. The whole file's commands are replayed before anything
 /// is served, so MULTI/EXEC need no transaction here: they are skipped.
-async fn replay(r: &Route<'_>, bytes: &[u8], run_server: RunServer) -> Result<(), ReadError> {
+async fn replay(
+    r: &Route<'_>,
+    bytes: &[u8],
+    start: usize,
+    file: &str,
+    run_server: RunServer,
+) -> Result<(), Stop> {
     let mut client = loading_client(r);
     let n = r.nshards();
     let mut groups: Vec<ShardBatch> = (0..n).map(|_| Vec::new()).collect();
-    let mut cmds = Commands::new(bytes);
+    let mut cmds = Commands::at(bytes, start);
     let mut out = Vec::new();
     // A transaction's commands wait for its EXEC: a file cut inside one
     // applies none of it (the reader reports the cut at its MULTI).
@@ -850,9 +1035,16 @@ async fn replay(r: &Route<'_>, bytes: &[u8], run_server: RunServer) -> Result<()
                 // What came before a cut tail is applied (a corrupt file
                 // stops the server anyway).
                 flush_groups(r, &mut groups).await;
-                return Err(e);
+                if queued.is_some() && matches!(e, ReadError::Truncated { .. }) {
+                    log::warn!("Revert incomplete MULTI/EXEC transaction in AOF file {file}");
+                }
+                return Err(Stop::Read(e));
             }
         };
+        if r.shared.table.lookup(argv[0]).is_none() {
+            flush_groups(r, &mut groups).await;
+            return Err(Stop::Unknown(argv[0].to_vec()));
+        }
         if argv[0].eq_ignore_ascii_case(b"multi") {
             queued = Some(Vec::new());
             continue;
@@ -952,7 +1144,9 @@ async fn flush_groups(r: &Route<'_>, groups: &mut [ShardBatch]) {
     }
 }
 
-/// The client the AOF's commands run as: no user's rules, no replies.
+/// The client the AOF's commands run as: no user's rules, no replies,
+/// obeyed as the master's client is (a script from the file writes on a
+/// read-only replica, as Redis's AOF client may).
 fn loading_client(w: &Worker) -> Client {
     let id = w.shared.next_client_id.fetch_add(1, Ordering::Relaxed);
     let info = crate::engine::worker::ClientInfo {
@@ -976,7 +1170,7 @@ fn loading_client(w: &Worker) -> Client {
         reply: crate::client::ReplyMode::On,
         monitor: None,
         pubsub: None,
-        master: None,
+        master: Some(crate::client::Upstream::default()),
     }
 }
 

@@ -11,6 +11,7 @@ use resp::encode;
 use crate::client::Client;
 use crate::engine::tx::Route;
 use crate::engine::worker::{now_ms, Worker};
+use crate::features::multi::RunServer;
 
 type Argv<'a> = &'a [&'a [u8]];
 
@@ -18,11 +19,13 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// `DEBUG SLEEP seconds | POPULATE count [prefix] [size] | SET-ACTIVE-EXPIRE 0|1 | OBJECT key | RELOAD | DIGEST | DIGEST-VALUE key... | QUICKLIST-PACKED-THRESHOLD size | HELP`
+/// `DEBUG SLEEP seconds | POPULATE count [prefix] [size] | SET-ACTIVE-EXPIRE 0|1 | OBJECT key | RELOAD | LOADAOF | AOF-FLUSH-SLEEP micros | DIGEST | DIGEST-VALUE key... | QUICKLIST-PACKED-THRESHOLD size | HELP`
+/// (`run_server`: how LOADAOF runs the AOF's server commands.)
 pub async fn debug(
     w: &Route<'_>,
     client: &mut Client,
     argv: Argv<'_>,
+    run_server: RunServer,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
     let sub = argv[1].to_ascii_lowercase();
@@ -67,6 +70,17 @@ pub async fn debug(
         // Through the dump file: save, empty, load, as Redis does.
         b"reload" => {
             crate::features::persist::debug_reload(w).await?;
+            encode::ok(out);
+        }
+        // Through the AOF: written out, empty, loaded, as Redis does.
+        b"loadaof" if argv.len() == 2 => {
+            crate::features::aof::debug_loadaof(w, run_server).await?;
+            encode::ok(out);
+        }
+        // Redis reads it with atoi: what is not a number is 0 (off).
+        b"aof-flush-sleep" if argv.len() == 3 => {
+            let micros = parse_i64(argv[2]).unwrap_or(0).max(0);
+            crate::features::aof::set_flush_sleep(micros as u64);
             encode::ok(out);
         }
         // Each shard hands back its share of every database; shares of one
@@ -150,6 +164,8 @@ pub async fn debug(
                     "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                     "DIGEST",
                     "DIGEST-VALUE <key> [<key> ...]",
+                    "AOF-FLUSH-SLEEP <microsec>",
+                    "LOADAOF",
                     "OBJECT <key>",
                     "POPULATE <count> [<prefix>] [<size>]",
                     "QUICKLIST-PACKED-THRESHOLD <size>",

@@ -558,9 +558,26 @@ pub async fn load(r: &Route<'_>, path: &Path) -> Result<u64, String> {
 /// [`load`] from any byte source: a file, or the snapshot a master sent
 /// (`conn/replica.rs`).
 pub async fn load_from(r: &Route<'_>, src: impl std::io::Read) -> Result<u64, String> {
+    let mut reader = Reader::new(src).map_err(|e| e.to_string())?;
+    load_items(r, &mut reader).await
+}
+
+/// Loads the RDB at the head of `bytes` (an AOF's RDB base, or the RDB
+/// preamble of a pre-7.0 AOF) and returns where it ends, checksum
+/// included: the commands of the AOF's tail start there.
+pub async fn load_prefix(r: &Route<'_>, bytes: &[u8]) -> Result<usize, String> {
+    let mut reader = Reader::new(bytes).map_err(|e| e.to_string())?;
+    load_items(r, &mut reader).await?;
+    usize::try_from(reader.offset()).map_err(|e| e.to_string())
+}
+
+/// Reads the file's items up to its end into the shards.
+async fn load_items<R: std::io::Read>(
+    r: &Route<'_>,
+    reader: &mut Reader<R>,
+) -> Result<u64, String> {
     let st = state(r);
     st.loading_started.store(now_ms(), Ordering::Release);
-    let mut reader = Reader::new(src).map_err(|e| e.to_string())?;
     let n = r.nshards();
     let databases = r.shared.config.startup.databases;
     let now = now_ms();

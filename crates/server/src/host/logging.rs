@@ -31,6 +31,9 @@ struct Logger {
 }
 
 static ROLE: AtomicU8 = AtomicU8::new(b'C');
+/// The thread that is writing the process's last line ([`fatal`]): the
+/// other threads' lines are dropped from then on.
+static LAST_WORDS: OnceLock<std::thread::ThreadId> = OnceLock::new();
 static PIDFILE: OnceLock<String> = OnceLock::new();
 
 /// From now on lines carry role `M`: the config is read, the server is
@@ -138,6 +141,12 @@ impl log::Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
+        if LAST_WORDS
+            .get()
+            .is_some_and(|t| *t != std::thread::current().id())
+        {
+            return;
+        }
         let msg = record.args().to_string();
         let line = format!(
             "{}:{} {} {} {msg}\n",
@@ -217,6 +226,16 @@ pub fn write_pidfile(path: &str) {
         }
         Err(e) => log::warn!("Failed to write PID file: {e}"),
     }
+}
+
+/// Logs `msg` as a warning and exits with status 1, with `msg` the log's
+/// last line, as where Redis stops at start (a dataset that does not
+/// load): tools read the reason from the log's tail, and the other threads
+/// may still be starting up.
+pub fn fatal(msg: &str) -> ! {
+    let _ = LAST_WORDS.set(std::thread::current().id());
+    log::warn!("{msg}");
+    std::process::exit(1);
 }
 
 /// The last lines of a shutdown Redis prints, the pid file removed, and
