@@ -55,6 +55,31 @@ pub struct Event {
 thread_local! {
     static FLAGS: Cell<u32> = const { Cell::new(0) };
     static LOG: RefCell<Vec<Event>> = const { RefCell::new(Vec::new()) };
+    /// Keys expired or evicted since the last [`take_gone`], kept while
+    /// [`set_propagate`] is on.
+    static GONE: RefCell<Vec<(usize, Vec<u8>)>> = const { RefCell::new(Vec::new()) };
+    static GONE_ANY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether expired and evicted keys are kept for [`take_gone`] (the
+/// server's journal is on: a replica or the AOF is told of them as DEL,
+/// as Redis propagates them).
+static PROPAGATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_propagate(on: bool) {
+    PROPAGATE.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether keys expired or were evicted here since the last [`take_gone`].
+#[inline]
+pub fn gone_pending() -> bool {
+    GONE_ANY.with(Cell::get)
+}
+
+/// The keys that expired or were evicted here, in order, leaving none.
+pub fn take_gone() -> Vec<(usize, Vec<u8>)> {
+    GONE_ANY.with(|g| g.set(false));
+    GONE.with(|g| std::mem::take(&mut *g.borrow_mut()))
 }
 
 /// Sets this thread's `notify-keyspace-events` bits.
@@ -79,6 +104,12 @@ pub fn channels() -> (bool, bool) {
 /// Logs event `name` of `class` on `key` of database `db`, if wanted.
 #[inline]
 pub fn emit(class: u32, name: &'static str, db: usize, key: &[u8]) {
+    if class & (class::EXPIRED | class::EVICTED) != 0
+        && PROPAGATE.load(std::sync::atomic::Ordering::Relaxed)
+    {
+        GONE.with(|g| g.borrow_mut().push((db, key.to_vec())));
+        GONE_ANY.with(|g| g.set(true));
+    }
     if wanted(class) {
         LOG.with(|l| {
             l.borrow_mut().push(Event {

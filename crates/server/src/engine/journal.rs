@@ -111,6 +111,16 @@ pub fn is_on() -> bool {
 /// (in the stream).
 pub fn set_on(on: bool) {
     ON.store(on, Ordering::Relaxed);
+    storage::notify::set_propagate(on);
+}
+
+/// Records the keys that expired or were evicted here as DEL, as Redis
+/// propagates them (before the effect of the command that found them
+/// expired, and before anything leaves the thread: [`seal`]).
+pub fn record_gone() {
+    for (db, key) in storage::notify::take_gone() {
+        record(db, &[b"DEL", &key]);
+    }
 }
 
 /// Whether replies wait for the writer's fsync.
@@ -290,6 +300,9 @@ fn patch(buf: &mut [u8], start: usize, first_db: usize, last_db: usize) {
 /// read when there is nothing.
 #[inline]
 pub fn seal() {
+    if storage::notify::gone_pending() {
+        record_gone();
+    }
     if NONEMPTY.with(Cell::get) {
         send(false);
     }

@@ -515,6 +515,10 @@ pub fn exec(
         e.write(ctx.out);
     }
     if journal && ctx.shard.ks.dbs.get(db).map_or(0, |d| d.dirty) != before {
+        // Keys it found expired go first, as their DELs happened first.
+        if storage::notify::gone_pending() {
+            journal::record_gone();
+        }
         record_effect(spec, db, argv, &ctx.out[at..], now);
     }
 }

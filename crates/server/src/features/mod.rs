@@ -85,7 +85,11 @@ pub fn hooks() -> Hooks {
         // Clients a job's writes unblocked are served before its answer
         // leaves, and the keyspace events it logged are published.
         after_job: vec![blocking::serve_ready, pubsub::publish_events],
-        on_tick: vec![|_| migrate::close_idle(), evict::on_tick],
+        // After active expiry (which runs after these, in the tick) the
+        // next tick's seal sends its DELs; an idle thread's too.
+        on_tick: vec![|_| migrate::close_idle(), evict::on_tick, |_| {
+            crate::engine::journal::seal()
+        }],
         before_exit: vec![aof::flush_for_exit],
     }
 }
