@@ -22,7 +22,9 @@
 //!    `worker.rs` (one thread's shard, counters, clients' `ClientInfo`, the cron; the
 //!    registries where features keep their state and hooks), `mesh.rs` (the channels between
 //!    threads: jobs, answers, deferral behind a hold), `tx.rs` (transactions across shards:
-//!    ordered holds, one-step chains), `keylock.rs` (keys locked by MIGRATE).
+//!    ordered holds, one-step chains), `keylock.rs` (keys locked by MIGRATE), `journal.rs`
+//!    (every shard's writes as one ordered stream: per-thread buffers sealed before any
+//!    message leaves a thread; the AOF and the replication stream are written from it).
 //! 4. [`client`]: client state. `Client`, the reply mode, and the per-connection state
 //!    features share: the MULTI queue and WATCHes (`queued.rs`), the second output for
 //!    monitor lines and published messages (`sink.rs`), subscriptions (`subscriptions.rs`),
@@ -40,8 +42,10 @@
 //!    check), `persist.rs` (SAVE, BGSAVE, LASTSAVE, save points, SHUTDOWN, loading the dump
 //!    file at start, DEBUG RELOAD), `slowlog.rs` (SLOWLOG and what each command's time is
 //!    counted in), `latency.rs` (LATENCY, INFO latencystats), `pause.rs` (CLIENT PAUSE and
-//!    UNPAUSE), `replication.rs` (REPLICAOF, ROLE, REPLCONF, INFO replication, the replica's
-//!    -READONLY). `features/mod.rs` registers their state and hooks with the engine, and
+//!    UNPAUSE), `replication.rs` (REPLICAOF, REPLCONF, the replica's side and -READONLY),
+//!    `aof.rs` (the append-only file: the journal's writer thread, BGREWRITEAOF, loading),
+//!    `master.rs` (SYNC/PSYNC served, the backlog, WAIT, ROLE, INFO replication).
+//!    `features/mod.rs` registers their state and hooks with the engine, and
 //!    starts their tasks.
 //! 6. [`conn`]: the connection loop (`mod.rs`: read, parse, check, route, run, settle,
 //!    write), `dispatch.rs`, the one table from a server command's name to its feature,
@@ -56,12 +60,11 @@
 //! which runs `commands::strings` on its shard (`storage::db`), and the reply comes back the
 //! same way to be written by `conn/mod.rs`.
 //!
-//! Where new work goes: the AOF and replication are features (`features/`), like RDB
-//! persistence (`persist.rs`), with their per-thread part (each shard's journal of writes)
-//! registered in the worker's `Locals`, their process-wide part (the files, the
-//! replication backlog, the replicas) in `Globals`, and their per-write step as a hook of
-//! the engine next to `after_job`; a full sync reuses `persist.rs`'s consistent cut.
-//! Cluster state (slots, nodes, the bus) is a feature of its own, consulted by `conn` when
+//! Where new work goes: a write's effect is recorded where it runs (`engine::worker::exec`
+//! for shard commands; the code that holds the shards for a write over several), and
+//! everything that consumes the stream reads it from the journal's writer (`aof.rs`), as
+//! the AOF and the master side (`master.rs`) do; a full sync and a rewrite reuse
+//! `persist.rs`'s consistent cut. Cluster state (slots, nodes, the bus) is a feature of its own, consulted by `conn` when
 //! it routes a key, as it now consults `shard_of`. File formats belong to `storage::rdb`,
 //! like DUMP's payloads; a shard's point-in-time snapshot to `storage::db`.
 
