@@ -1032,9 +1032,11 @@ async fn end_batch(
 /// the replies to writes wait until it is on disk.
 #[inline(always)]
 async fn replies_may_leave(s: &mut Session<'_>) {
-    journal::seal();
-    if std::mem::take(&mut s.wrote) {
+    if std::mem::take(&mut s.wrote) && journal::waits() {
+        // One message: the frames and the number to wait for.
         journal::durable().await;
+    } else {
+        journal::seal();
     }
 }
 

@@ -338,7 +338,11 @@ fn send(marker: bool) -> u64 {
 /// as a numbered batch and waits for the writer to report it synced.
 pub async fn durable() {
     if WAIT.load(Ordering::Relaxed) == 0 || !is_on() {
+        seal();
         return;
+    }
+    if storage::notify::gone_pending() {
+        record_gone();
     }
     let seq = send(true);
     let Some(wiring) = WIRING.get() else {
