@@ -292,7 +292,8 @@ pub async fn serve(w: &Worker, stream: &mut TcpStream, client: &Client, argv: Ar
         }
         None => {
             log::info!("Replica {addr} asks for synchronization");
-            match full_sync(w, stream, id, &replid).await {
+            let psync = argv[0].eq_ignore_ascii_case(b"psync");
+            match full_sync(w, stream, id, &replid, psync).await {
                 Ok(f) => f,
                 Err(e) => {
                     log::warn!("Full resync with replica {addr} failed: {e}");
@@ -321,13 +322,15 @@ pub async fn serve(w: &Worker, stream: &mut TcpStream, client: &Client, argv: Ar
     lock(&st.replicas).remove(&id);
 }
 
-/// The snapshot at a cut, sent as `+FULLRESYNC`, `$<len>` and the RDB;
-/// returns the offset the stream goes on from.
+/// The snapshot at a cut, sent as `+FULLRESYNC` (to PSYNC; the old SYNC
+/// gets no such line), `$<len>` and the RDB; returns the offset the
+/// stream goes on from.
 async fn full_sync(
     w: &Worker,
     stream: &mut TcpStream,
     id: u64,
     replid: &str,
+    psync: bool,
 ) -> Result<u64, String> {
     let r = Route::plain(w);
     let path = crate::features::persist::dump_path(w)
@@ -347,10 +350,12 @@ async fn full_sync(
     let _ = std::fs::remove_file(&path);
     let bytes = bytes?;
     let io = |e: std::io::Error| e.to_string();
-    stream
-        .write_all(format!("+FULLRESYNC {replid} {offset}\r\n${}\r\n", bytes.len()).as_bytes())
-        .await
-        .map_err(io)?;
+    let head = if psync {
+        format!("+FULLRESYNC {replid} {offset}\r\n${}\r\n", bytes.len())
+    } else {
+        format!("${}\r\n", bytes.len())
+    };
+    stream.write_all(head.as_bytes()).await.map_err(io)?;
     stream.write_all(&bytes).await.map_err(io)?;
     Ok(offset)
 }
@@ -551,6 +556,26 @@ fn info_backlog(w: &Worker, s: &mut String) {
         if active { b.start + 1 } else { 0 },
         b.buf.len()
     );
+}
+
+/// `min-replicas-to-write` / `-max-lag`, checked once a second as Redis
+/// does (thread 0's tick): writes are refused while fewer replicas than
+/// asked have acknowledged within the lag.
+pub fn check_good_replicas(w: &Worker) {
+    let c = &w.shared.config;
+    let min: usize = c.other("min-replicas-to-write").parse().unwrap_or(0);
+    let rst = replication::state(w);
+    if min == 0 {
+        rst.noreplicas.store(false, Ordering::Relaxed);
+        return;
+    }
+    let lag: u64 = c.other("min-replicas-max-lag").parse().unwrap_or(10);
+    let now = now_ms();
+    let good = lock(&state(w).replicas)
+        .values()
+        .filter(|r| r.online && now.saturating_sub(r.ack_ms) <= lag * 1000)
+        .count();
+    rst.noreplicas.store(good < min, Ordering::Relaxed);
 }
 
 /// `repl-backlog-size` from the configuration.

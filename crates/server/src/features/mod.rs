@@ -87,9 +87,16 @@ pub fn hooks() -> Hooks {
         after_job: vec![blocking::serve_ready, pubsub::publish_events],
         // After active expiry (which runs after these, in the tick) the
         // next tick's seal sends its DELs; an idle thread's too.
-        on_tick: vec![|_| migrate::close_idle(), evict::on_tick, |_| {
-            crate::engine::journal::seal()
-        }],
+        on_tick: vec![
+            |_| migrate::close_idle(),
+            evict::on_tick,
+            |_| crate::engine::journal::seal(),
+            |w| {
+                if w.id == 0 {
+                    master::check_good_replicas(w);
+                }
+            },
+        ],
         before_exit: vec![aof::flush_for_exit],
     }
 }

@@ -93,7 +93,14 @@ pub struct State {
     pub generation: AtomicU64,
     /// The replication offset: bytes of the master's stream applied.
     pub offset: AtomicI64,
+    /// As a master, fewer replicas are in good standing than
+    /// `min-replicas-to-write` asks: writes are refused (`-NOREPLICAS`).
+    /// Set once a second (`master.rs`).
+    pub noreplicas: AtomicBool,
 }
+
+/// Redis's error for a write while too few replicas are in good standing.
+pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
 
 /// A random 40-hex-digit replication ID.
 pub fn random_id() -> String {
@@ -121,6 +128,7 @@ impl State {
             link_up: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             offset: AtomicI64::new(0),
+            noreplicas: AtomicBool::new(false),
         }
     }
 
@@ -192,7 +200,8 @@ pub fn state(w: &Worker) -> &State {
 /// `replica-read-only` is yes. Only replicas pay for the settings' lookup.
 pub fn refusal(w: &Worker, st: &State, write: bool, stale_ok: bool) -> Option<Error> {
     if !st.replica.load(Ordering::Relaxed) {
-        return None;
+        return (write && st.noreplicas.load(Ordering::Relaxed))
+            .then_some(Error::Static(NOREPLICAS));
     }
     let c = &w.shared.config;
     if !stale_ok

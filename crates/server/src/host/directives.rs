@@ -83,6 +83,7 @@ impl Directive {
 use Kind::*;
 
 const I32: i64 = i32::MAX as i64;
+const I32_MIN: i64 = i32::MIN as i64;
 const I64: i64 = i64::MAX;
 const YES_NO_LOCAL: &[&str] = &["no", "yes", "local"];
 const SHUTDOWN_FLAGS: &[&str] = &["default", "save", "nosave", "now", "force"];
@@ -269,7 +270,21 @@ pub static DIRECTIVES: &[Directive] = &[
     d("masterauth", Str, "").real(),
     d("masteruser", Str, "").real(),
     d("repl-timeout", Int(1, I32), "60").real(),
-    d("repl-ping-replica-period", Int(1, I32), "10"),
+    d("repl-ping-replica-period", Int(1, I32), "10")
+        .alias("repl-ping-slave-period")
+        .real(),
+    // Read by the master side (`features/master.rs`).
+    d("repl-backlog-size", Mem, "1048576").real(),
+    d("repl-backlog-ttl", Int(0, I32), "3600"),
+    d("min-replicas-to-write", Int(0, I32), "0")
+        .alias("min-slaves-to-write")
+        .real(),
+    d("min-replicas-max-lag", Int(0, I32), "10")
+        .alias("min-slaves-max-lag")
+        .real(),
+    // Redis's test hooks: a pause per key saved or loaded (microseconds).
+    d("rdb-key-save-delay", Int(I32_MIN, I32), "0"),
+    d("key-load-delay", Int(I32_MIN, I32), "0"),
     d("replica-priority", Int(0, I32), "100").alias("slave-priority"),
 ];
 
