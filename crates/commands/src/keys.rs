@@ -520,9 +520,12 @@ pub fn scan_step(
     now: Millis,
 ) -> (u64, Vec<Vec<u8>>) {
     let mut keys = Vec::new();
+    let mut expired = Vec::new();
     let next = shard.ks.dbs[db].scan(cursor, count, |k, v, exp| {
-        // Expired once `now` is past the deadline, as storage counts it.
+        // Expired once `now` is past the deadline, as storage counts it:
+        // removed below, as Redis's SCAN removes the expired keys it meets.
         if exp.is_some_and(|at| now > at) {
+            expired.push(k.to_vec());
             return;
         }
         if let Some(p) = &filter.pattern {
@@ -537,5 +540,8 @@ pub fn scan_step(
         }
         keys.push(k.to_vec());
     });
+    for k in expired {
+        let _ = shard.ks.dbs[db].get_with_expiry(&k, now);
+    }
     (next, keys)
 }

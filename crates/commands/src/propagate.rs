@@ -65,9 +65,19 @@ pub fn effect(name: &str, argv: &[&[u8]], reply: &[u8], now_ms: u64) -> Effect {
         "zmpop" => multi_pop(argv, reply, 1, [b"min", b"max"], [b"ZPOPMIN", b"ZPOPMAX"]),
         "bzmpop" => multi_pop(argv, reply, 2, [b"min", b"max"], [b"ZPOPMIN", b"ZPOPMAX"]),
         "migrate" => migrate(argv, reply),
+        // GETDEL is a DEL to whoever replays it.
+        "getdel" => getdel(argv, reply),
         _ => None,
     };
     decided.unwrap_or(Effect::AsIs)
+}
+
+/// GETDEL key: a DEL to whoever replays it.
+fn getdel(argv: &[&[u8]], reply: &[u8]) -> Option<Effect> {
+    match read(reply)? {
+        Reply::Null => Some(Effect::Nothing),
+        _ => Some(one(&[b"DEL", argv.get(1)?])),
+    }
 }
 
 /// One rewritten command.
@@ -157,8 +167,8 @@ fn set(argv: &[&[u8]], reply: &[u8], now: i64) -> Option<Effect> {
     };
     match expiry {
         _ if !written => Some(Effect::Nothing),
-        // EX, PX or EXAT (PXAT is already absolute).
-        Some((false, when)) => {
+        // EX, PX, EXAT, and PXAT spelled any way (Redis writes PXAT).
+        Some((_, when)) => {
             let when = int_arg(when);
             let mut cmd: Vec<&[u8]> = vec![b"SET", key, value, b"PXAT", &when];
             cmd.extend(condition);
@@ -525,7 +535,9 @@ mod tests {
         assert_eq!(run("SET k v EX 10", "+OK\r\n"), rw("SET k v PXAT 1010000"));
         assert_eq!(run("set k v px 10", "+OK\r\n"), rw("SET k v PXAT 1000010"));
         assert_eq!(run("SET k v ExAt 5", "+OK\r\n"), rw("SET k v PXAT 5000"));
-        assert_eq!(run("SET k v PXAT 5", "+OK\r\n"), Effect::AsIs);
+        assert_eq!(run("SET k v pxat 5", "+OK\r\n"), rw("SET k v PXAT 5"));
+        assert_eq!(run("GETDEL k", "$1\r\nv\r\n"), rw("DEL k"));
+        assert_eq!(run("GETDEL k", "$-1\r\n"), Effect::Nothing);
         assert_eq!(run("SET k v KEEPTTL", "+OK\r\n"), Effect::AsIs);
         assert_eq!(
             run("SET k v nx EX 10", "+OK\r\n"),
