@@ -491,6 +491,13 @@ fn control(c: Ctl, open: &mut Option<Open>, st: &State) {
                     let r = write_manifest(&dir, &name, &o.manifest);
                     if r.is_ok() {
                         remove_replaced(&dir, &old, &o.manifest);
+                        // Sizes for INFO and the automatic rewrite: the
+                        // base now, plus what the incr file has had.
+                        if let Some(b) = &o.manifest.base {
+                            let len = std::fs::metadata(dir.join(&b.name)).map_or(0, |m| m.len());
+                            st.base_size.store(len, Ordering::Relaxed);
+                            st.current_size.fetch_add(len, Ordering::Relaxed);
+                        }
                     }
                     r
                 }
@@ -679,6 +686,34 @@ pub fn bgrewriteaof(w: &Worker, out: &mut Vec<u8>) -> Result<(), Error> {
         encode::simple(out, b"Background append only file rewriting scheduled");
     }
     Ok(())
+}
+
+/// `auto-aof-rewrite-percentage` / `-min-size`, checked on thread 0's
+/// tick as Redis checks them in its cron: a rewrite once the AOF has grown
+/// by that percentage over its size after the last rewrite (the base).
+pub fn auto_rewrite(w: &Worker) {
+    let st = state(w);
+    if w.id != 0
+        || !st.enabled.load(Ordering::Acquire)
+        || st.rewriting.load(Ordering::Acquire)
+        || crate::features::persist::snapshot_busy(w)
+    {
+        return;
+    }
+    let c = &w.shared.config;
+    let perc: u64 = c.other("auto-aof-rewrite-percentage").parse().unwrap_or(0);
+    if perc == 0 {
+        return;
+    }
+    let min = crate::host::directives::parse_memory(&c.other("auto-aof-rewrite-min-size"))
+        .unwrap_or(64 << 20) as u64;
+    let current = st.current_size.load(Ordering::Relaxed);
+    let base = st.base_size.load(Ordering::Relaxed).max(1);
+    let growth = current.saturating_sub(base) * 100 / base;
+    if current > min && growth >= perc {
+        log::info!("Starting automatic rewriting of AOF on {growth}% growth");
+        start_rewrite(w);
+    }
 }
 
 /// After CONFIG SET of `appendonly` or `appendfsync`.

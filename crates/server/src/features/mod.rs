@@ -94,6 +94,7 @@ pub fn hooks() -> Hooks {
             |w| {
                 if w.id == 0 {
                     master::check_good_replicas(w);
+                    aof::auto_rewrite(w);
                 }
             },
         ],

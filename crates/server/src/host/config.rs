@@ -924,6 +924,8 @@ const PERSISTENCE_ACTED_ON: &[&str] = &[
     "appenddirname",
     "aof-load-truncated",
     "aof-use-rdb-preamble",
+    "auto-aof-rewrite-percentage",
+    "auto-aof-rewrite-min-size",
 ];
 
 /// `save` points: pairs of `<seconds> <changes>`, or "" for none.
