@@ -221,6 +221,9 @@ fn writer(
     let mst = shared.global::<master::State>();
     let rst = shared.global::<crate::features::replication::State>();
     let mut last_fed = Instant::now();
+    // `aof-timestamp-enabled`: a `#TS:` line before the first write of
+    // each second, as Redis annotates.
+    let mut last_stamp = 0u64;
     let mut open: Option<Open> = None;
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
     let mut seen: HashMap<usize, u64> = HashMap::new();
@@ -262,6 +265,9 @@ fn writer(
         // (Not with `always`: there the clients wait, and the fsync itself
         // gathers the next round.)
         linger = first.is_some() && open.as_ref().is_some_and(|o| o.fsync != Fsync::Always);
+        let stamping = first.is_some()
+            && open.is_some()
+            && shared.config.text("aof-timestamp-enabled") == "yes";
         let mut next = first;
         // Everything already waiting goes in this round (group commit).
         let mut taken = 0;
@@ -269,6 +275,13 @@ fn writer(
             match m {
                 Msg::Batch { thread, seq, bytes } => {
                     if let Some(o) = &mut open {
+                        if stamping && !bytes.is_empty() {
+                            let secs = now_ms() / 1000;
+                            if secs > last_stamp {
+                                format::encode_timestamp(&mut buf, secs);
+                                last_stamp = secs;
+                            }
+                        }
                         append(o, &bytes, &mut buf);
                     }
                     fed |= master::append_frames(mst, &bytes);
@@ -593,13 +606,17 @@ async fn rewrite(r: &Route<'_>) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let current = read_manifest(&dir, &name)?.unwrap_or_default();
     let preamble = r.shared.config.text("aof-use-rdb-preamble") != "no";
-    if !preamble {
-        log::warn!("aof-use-rdb-preamble no: the base is written as an RDB all the same");
-    }
-    let base = current.next_base_name(&name, true);
+    let base = current.next_base_name(&name, preamble);
+    // Without the preamble the snapshot is taken as an RDB beside it and
+    // turned into commands (`base_as_commands`).
+    let snapshot = if preamble {
+        dir.join(&base.name)
+    } else {
+        dir.join(format!("temp-rewrite-{}.rdb", std::process::id()))
+    };
     let fsync = Fsync::from_config(r);
     let (d2, n2) = (dir.clone(), name.clone());
-    crate::features::persist::snapshot_to(r, &dir.join(&base.name), true, move || {
+    crate::features::persist::snapshot_to(r, &snapshot, true, move || {
         if on {
             journal::set_wait(fsync == Fsync::Always);
             journal::set_on(true);
@@ -611,6 +628,12 @@ async fn rewrite(r: &Route<'_>) -> Result<(), String> {
         }
     })
     .await?;
+    if !preamble {
+        let target = dir.join(&base.name);
+        let stamp = r.shared.config.text("aof-timestamp-enabled") == "yes";
+        let converted = rt::off_thread(move || base_as_commands(&snapshot, &target, stamp)).await;
+        converted?;
+    }
     let (tx, rx) = crossbeam_channel::bounded(1);
     send(Ctl::Install {
         dir,
@@ -623,6 +646,60 @@ async fn rewrite(r: &Route<'_>) -> Result<(), String> {
             .unwrap_or_else(|_| Err("the AOF writer is gone".into()))
     })
     .await
+}
+
+/// A base in AOF form (`aof-use-rdb-preamble no`): the snapshot's keys as
+/// commands Redis replays — per database a SELECT, per key a RESTORE of
+/// its DUMP payload with its absolute deadline (ABSTTL), per function
+/// library a FUNCTION LOAD — written to `target`, synced; the RDB removed.
+fn base_as_commands(rdb: &Path, target: &Path, stamp: bool) -> Result<(), String> {
+    use storage::rdb::file::{Item, Reader};
+    let err = |e: std::io::Error| format!("{}: {e}", target.display());
+    let file = File::open(rdb).map_err(|e| format!("{}: {e}", rdb.display()))?;
+    let mut reader =
+        Reader::new(std::io::BufReader::with_capacity(1 << 20, file)).map_err(|e| e.to_string())?;
+    let tmp = target.with_extension("tmp");
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, File::create(&tmp).map_err(err)?);
+    let mut cmd = Vec::new();
+    if stamp {
+        format::encode_timestamp(&mut cmd, now_ms() / 1000);
+    }
+    let mut db = None;
+    loop {
+        match reader.next_item().map_err(|e| e.to_string())? {
+            Item::Entry {
+                db: d,
+                key,
+                value,
+                expire_ms,
+            } => {
+                if db != Some(d) {
+                    journal::encode_select(&mut cmd, d as usize);
+                    db = Some(d);
+                }
+                let ttl = expire_ms.unwrap_or(0).to_string();
+                let payload = storage::rdb::dump(&value);
+                let mut argv: Vec<&[u8]> = vec![b"RESTORE", &key, ttl.as_bytes(), &payload];
+                if expire_ms.is_some() {
+                    argv.push(b"ABSTTL");
+                }
+                journal::encode(&mut cmd, &argv);
+            }
+            Item::FunctionLib(code) => journal::encode(&mut cmd, &[b"FUNCTION", b"LOAD", &code]),
+            Item::End => break,
+            _ => {}
+        }
+        if cmd.len() >= 1 << 16 {
+            out.write_all(&cmd).map_err(err)?;
+            cmd.clear();
+        }
+    }
+    out.write_all(&cmd).map_err(err)?;
+    let file = out.into_inner().map_err(|e| err(e.into_error()))?;
+    file.sync_all().map_err(err)?;
+    std::fs::rename(&tmp, target).map_err(err)?;
+    let _ = std::fs::remove_file(rdb);
+    Ok(())
 }
 
 /// Runs a rewrite now, claiming the snapshot machinery (or scheduling it
