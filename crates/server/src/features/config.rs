@@ -97,6 +97,10 @@ pub async fn config(
             if pairs.iter().any(|(n, _)| n == "repl-backlog-size") {
                 crate::features::master::apply_config(w);
             }
+            // As Redis: the count of good replicas is taken again at once.
+            if pairs.iter().any(|(n, _)| n.starts_with("min-replicas")) {
+                crate::features::master::check_good_replicas(w);
+            }
             if pairs.iter().any(|(n, _)| n == "proto-max-bulk-len") {
                 let v = rt.proto_max_bulk_len.load(Ordering::Relaxed);
                 w.call_all(move |w| w.shard.borrow_mut().config.proto_max_bulk_len = v)

@@ -111,6 +111,14 @@ pub struct State {
     /// Bumped by the writer after each round that added to the stream; the
     /// links wait on it (see [`wake_links`]).
     pub fed: AtomicU64,
+    /// INFO stats: sync_full, sync_partial_ok, sync_partial_err.
+    syncs: [AtomicU64; 3],
+}
+
+/// INFO stats' `sync_full`, `sync_partial_ok`, `sync_partial_err`.
+pub fn sync_counts(w: &Worker) -> [u64; 3] {
+    let s = &state(w).syncs;
+    [0, 1, 2].map(|i| s[i].load(Ordering::Relaxed))
 }
 
 impl Default for State {
@@ -127,6 +135,7 @@ impl Default for State {
             }),
             replicas: Mutex::new(HashMap::new()),
             fed: AtomicU64::new(0),
+            syncs: Default::default(),
         }
     }
 }
@@ -276,6 +285,16 @@ pub async fn serve(w: &Worker, stream: &mut TcpStream, client: &Client, argv: Ar
                 from = Some(want);
             }
         }
+    }
+    let counted = match (&from, &asked) {
+        (Some(_), _) => 1,
+        // A PSYNC that asked to continue (not `?`) and could not.
+        (None, Some((id_asked, _))) if id_asked != "?" => 2,
+        _ => 0,
+    };
+    st.syncs[counted].fetch_add(1, Ordering::Relaxed);
+    if counted == 2 {
+        st.syncs[0].fetch_add(1, Ordering::Relaxed);
     }
     let from = match from {
         Some(f) => {
