@@ -97,6 +97,9 @@ pub async fn config(
             if pairs.iter().any(|(n, _)| n == "repl-backlog-size") {
                 crate::features::master::apply_config(w);
             }
+            if pairs.iter().any(|(n, _)| n == "rdbcompression") {
+                storage::rdb::encode::set_compression(rt.text("rdbcompression") != "no");
+            }
             // As Redis: the count of good replicas is taken again at once.
             if pairs.iter().any(|(n, _)| n.starts_with("min-replicas")) {
                 crate::features::master::check_good_replicas(w);

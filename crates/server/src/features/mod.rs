@@ -58,6 +58,7 @@ pub fn start(w: &std::rc::Rc<crate::engine::worker::Worker>, run_server: multi::
     crate::engine::journal::set_thread(w.id);
     if w.id == 0 {
         master::apply_config(w);
+        storage::rdb::encode::set_compression(w.shared.config.text("rdbcompression") != "no");
         if aof::enabled_at_start(w) {
             aof::spawn_load_at_start(w, run_server);
         } else {

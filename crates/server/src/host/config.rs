@@ -926,6 +926,7 @@ const PERSISTENCE_ACTED_ON: &[&str] = &[
     "aof-use-rdb-preamble",
     "auto-aof-rewrite-percentage",
     "auto-aof-rewrite-min-size",
+    "rdbcompression",
 ];
 
 /// `save` points: pairs of `<seconds> <changes>`, or "" for none.

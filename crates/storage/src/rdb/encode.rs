@@ -206,6 +206,16 @@ fn put_int(out: &mut Vec<u8>, n: i64) {
     }
 }
 
+/// Whether strings are LZF-compressed where that is shorter
+/// (`rdbcompression`, on by default as in Redis; DUMP payloads follow it
+/// too, as Redis's do).
+static COMPRESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Sets `rdbcompression`.
+pub fn set_compression(on: bool) {
+    COMPRESS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// One RDB string holding `b`, in the smallest of Redis's encodings.
 pub fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     if b.len() <= INT_MAX_TEXT {
@@ -214,7 +224,10 @@ pub fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
             return;
         }
     }
-    if b.len() > LZF_MIN_LEN && put_lzf(out, b) {
+    if b.len() > LZF_MIN_LEN
+        && COMPRESS.load(std::sync::atomic::Ordering::Relaxed)
+        && put_lzf(out, b)
+    {
         return;
     }
     put_raw(out, b);
