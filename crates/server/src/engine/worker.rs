@@ -169,6 +169,8 @@ pub struct ClientInfo {
     pub psub: usize,
     /// A replica's `REPLCONF listening-port`.
     pub repl_port: u16,
+    /// A replica's `REPLCONF capa eof`: it reads a diskless snapshot.
+    pub repl_eof: bool,
 }
 
 impl ClientInfo {

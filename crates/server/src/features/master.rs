@@ -312,7 +312,14 @@ pub async fn serve(w: &Worker, stream: &mut TcpStream, client: &Client, argv: Ar
         None => {
             log::info!("Replica {addr} asks for synchronization");
             let psync = argv[0].eq_ignore_ascii_case(b"psync");
-            match full_sync(w, stream, id, &replid, psync).await {
+            let diskless =
+                client.info.borrow().repl_eof && w.shared.config.text("repl-diskless-sync") != "no";
+            let synced = if diskless {
+                diskless_sync(w, stream, id, &replid).await
+            } else {
+                full_sync(w, stream, id, &replid, psync).await
+            };
+            match synced {
                 Ok(f) => f,
                 Err(e) => {
                     log::warn!("Full resync with replica {addr} failed: {e}");
@@ -377,6 +384,51 @@ async fn full_sync(
     stream.write_all(head.as_bytes()).await.map_err(io)?;
     stream.write_all(&bytes).await.map_err(io)?;
     Ok(offset)
+}
+
+/// A diskless full sync (`repl-diskless-sync yes`, to a replica that said
+/// `capa eof`): `+FULLRESYNC`, then the snapshot straight from the shards'
+/// walks to the socket between `$EOF:<mark>` and the mark, no file.
+async fn diskless_sync(
+    w: &Worker,
+    stream: &mut TcpStream,
+    id: u64,
+    replid: &str,
+) -> Result<u64, String> {
+    let r = Route::plain(w);
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let mark = replication::random_id();
+    crate::features::persist::claim_snapshot(w).await;
+    log::info!("Starting BGSAVE for SYNC with target: replicas sockets");
+    let mut offset = None;
+    let sent = crate::features::persist::snapshot_stream(
+        &r,
+        move || {
+            journal::set_on(true);
+            journal::control(Box::new(Ctl::Cut { id, offset: tx }));
+        },
+        async |bytes: Vec<u8>| {
+            if offset.is_none() {
+                let rx = rx.clone();
+                let at = rt::off_thread(move || rx.recv().map_err(|e| e.to_string())).await?;
+                let head = format!("+FULLRESYNC {replid} {at}\r\n$EOF:{mark}\r\n");
+                stream
+                    .write_all(head.as_bytes())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                offset = Some(at);
+            }
+            stream.write_all(&bytes).await.map_err(|e| e.to_string())
+        },
+    )
+    .await;
+    crate::features::persist::release_snapshot(w);
+    sent?;
+    stream
+        .write_all(mark.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    offset.ok_or_else(|| "the snapshot sent nothing".to_string())
 }
 
 /// A link's life after the sync: the stream from `from` on, and the

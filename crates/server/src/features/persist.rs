@@ -33,7 +33,7 @@
 //! on serving half a dataset.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::{BufReader, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -328,20 +328,7 @@ pub async fn snapshot_to(
     aof_base: bool,
     at_cut: impl FnOnce(),
 ) -> Result<u64, String> {
-    let cut: Vec<(u64, Vec<(u64, u64)>)> = r
-        .atomically(0..r.nshards(), async |t: Route<'_>| {
-            let cut = t
-                .call_all(|w| {
-                    let mut sh = w.shard.borrow_mut();
-                    let dirty = sh.ks.dbs.iter().map(|d| d.dirty).sum::<u64>();
-                    let sizes = sh.ks.dbs.iter_mut().map(|d| d.begin_snapshot()).collect();
-                    (dirty, sizes)
-                })
-                .await;
-            at_cut();
-            cut
-        })
-        .await;
+    let cut = take_cut(r, at_cut).await;
     let dirty: u64 = cut.iter().map(|c| c.0).sum();
     let path = path.to_path_buf();
     let tmp = path.with_file_name(format!("temp-{}-{}.rdb", std::process::id(), now_ms()));
@@ -358,17 +345,42 @@ pub async fn snapshot_to(
         }
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
-            // Every shard finishes its walk, so that the next snapshot
-            // starts from whole marks.
-            r.call_all(|w| {
-                for d in w.shard.borrow_mut().ks.dbs.iter_mut() {
-                    d.abort_snapshot();
-                }
-            })
-            .await;
+            abort_walks(r).await;
             Err(e)
         }
     }
+}
+
+/// Per shard: the change counter and each database's sizes at the cut.
+type Cut = Vec<(u64, Vec<(u64, u64)>)>;
+
+/// The cut: every shard held at once, each database's snapshot begun,
+/// `at_cut` run while they are all held.
+async fn take_cut(r: &Route<'_>, at_cut: impl FnOnce()) -> Cut {
+    r.atomically(0..r.nshards(), async |t: Route<'_>| {
+        let cut = t
+            .call_all(|w| {
+                let mut sh = w.shard.borrow_mut();
+                let dirty = sh.ks.dbs.iter().map(|d| d.dirty).sum::<u64>();
+                let sizes = sh.ks.dbs.iter_mut().map(|d| d.begin_snapshot()).collect();
+                (dirty, sizes)
+            })
+            .await;
+        at_cut();
+        cut
+    })
+    .await
+}
+
+/// Every shard finishes its walk, so that the next snapshot starts from
+/// whole marks.
+async fn abort_walks(r: &Route<'_>) {
+    r.call_all(|w| {
+        for d in w.shard.borrow_mut().ks.dbs.iter_mut() {
+            d.abort_snapshot();
+        }
+    })
+    .await;
 }
 
 /// Writes the file: header, functions, then each database's entries from
@@ -382,12 +394,46 @@ async fn write_file(
 ) -> Result<File, String> {
     let ioerr = |e: std::io::Error| format!("{}: {e}", tmp.display());
     let file = File::create(tmp).map_err(ioerr)?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    write_rdb(r, cut, foreground, aof_base, async |bytes: Vec<u8>| {
+        out.write_all(&bytes).map_err(ioerr)
+    })
+    .await?;
+    out.into_inner().map_err(|e| ioerr(e.into_error()))
+}
+
+/// What [`write_rdb`]'s writer has encoded, taken chunk by chunk.
+#[derive(Clone, Default)]
+struct Taken(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl std::io::Write for Taken {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The snapshot of `cut` as an RDB, handed to `sink` a chunk at a time as
+/// the shards' walks produce it (a file, or a replica's socket).
+async fn write_rdb(
+    r: &Route<'_>,
+    cut: &[(u64, Vec<(u64, u64)>)],
+    foreground: bool,
+    aof_base: bool,
+    mut sink: impl AsyncFnMut(Vec<u8>) -> Result<(), String>,
+) -> Result<(), String> {
+    let ioerr = |e: std::io::Error| e.to_string();
     let aux = Aux {
         ctime: unix_secs(),
         used_mem: crate::host::sys::used_memory() as u64,
         aof_base,
     };
-    let mut w = Writer::new(BufWriter::with_capacity(1 << 20, file), &aux).map_err(ioerr)?;
+    let taken = Taken::default();
+    let take = || std::mem::take(&mut *taken.0.borrow_mut());
+    let mut w = Writer::new(taken.clone(), &aux).map_err(ioerr)?;
     for code in crate::features::script::library_codes(r) {
         w.function(&code).map_err(ioerr)?;
     }
@@ -412,6 +458,7 @@ async fn write_file(
                     return Err("the snapshot was abandoned".into());
                 };
                 w.raw(&chunk.bytes).map_err(ioerr)?;
+                sink(take()).await?;
                 if chunk.done {
                     break;
                 }
@@ -424,8 +471,24 @@ async fn write_file(
             }
         }
     }
-    let buf = w.finish().map_err(ioerr)?;
-    buf.into_inner().map_err(|e| ioerr(e.into_error()))
+    w.finish().map_err(ioerr)?;
+    sink(take()).await
+}
+
+/// Takes the cut (running `at_cut` while every shard is held, as
+/// [`snapshot_to`]) and streams the snapshot to `sink` as an RDB, chunk by
+/// chunk: a diskless full sync (`master.rs`).
+pub async fn snapshot_stream(
+    r: &Route<'_>,
+    at_cut: impl FnOnce(),
+    sink: impl AsyncFnMut(Vec<u8>) -> Result<(), String>,
+) -> Result<(), String> {
+    let cut = take_cut(r, at_cut).await;
+    let result = write_rdb(r, &cut, false, false, sink).await;
+    if result.is_err() {
+        abort_walks(r).await;
+    }
+    result
 }
 
 /// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`: saves first when asked

@@ -309,6 +309,9 @@ pub fn replconf(client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) -> Resul
         if opt.eq_ignore_ascii_case(b"ack") {
             return Ok(());
         }
+        if opt.eq_ignore_ascii_case(b"capa") && argv[i + 1].eq_ignore_ascii_case(b"eof") {
+            client.info.borrow_mut().repl_eof = true;
+        }
         if opt.eq_ignore_ascii_case(b"listening-port") {
             if let Some(p) = std::str::from_utf8(argv[i + 1])
                 .ok()
