@@ -306,7 +306,18 @@ async fn link(w: &Rc<Worker>, host: &str, port: u16, generation: u64) -> Result<
     let pending = wire.buf.split_off(wire.pos);
     let mut stream = wire.stream;
     let mut client = master_client(w, &stream, db, offset);
+    // Listed among this thread's clients, so CLIENT KILL (TYPE master, or
+    // its address) cuts the link as Redis's does; it then resyncs.
+    {
+        let mut info = client.info.borrow_mut();
+        info.fd = stream.raw_fd();
+        info.is_master = true;
+    }
+    w.clients
+        .borrow_mut()
+        .insert(client.id, Rc::clone(&client.info));
     let result = super::follow(w, &mut stream, &mut client, pending, generation).await;
+    w.clients.borrow_mut().remove(&client.id);
     let applied = client.master.as_ref().map_or(offset, |up| up.offset);
     st.offset.store(applied as i64, Ordering::Release);
     if !ended() {

@@ -171,6 +171,10 @@ pub struct ClientInfo {
     pub repl_port: u16,
     /// A replica's `REPLCONF capa eof`: it reads a diskless snapshot.
     pub repl_eof: bool,
+    /// The link a replica follows its master through (CLIENT KILL TYPE
+    /// master), or a replica's link to this master (TYPE replica).
+    pub is_master: bool,
+    pub is_replica: bool,
 }
 
 impl ClientInfo {

@@ -26,11 +26,16 @@ enum ClientKind {
     Normal,
     PubSub,
     Replica,
+    Master,
 }
 
 impl ClientKind {
     fn of(c: &crate::engine::worker::ClientInfo) -> ClientKind {
-        if c.sub + c.psub > 0 {
+        if c.is_master {
+            ClientKind::Master
+        } else if c.is_replica {
+            ClientKind::Replica
+        } else if c.sub + c.psub > 0 {
             ClientKind::PubSub
         } else {
             ClientKind::Normal
@@ -81,7 +86,8 @@ impl KillFilter {
                 b"type" => match val.to_ascii_lowercase().as_slice() {
                     b"normal" => f.kind = Some(ClientKind::Normal),
                     b"pubsub" => f.kind = Some(ClientKind::PubSub),
-                    b"master" | b"slave" | b"replica" => f.kind = Some(ClientKind::Replica),
+                    b"master" => f.kind = Some(ClientKind::Master),
+                    b"slave" | b"replica" => f.kind = Some(ClientKind::Replica),
                     _ => {
                         return Err(Error::Other(format!(
                             "ERR Unknown client type '{}'",

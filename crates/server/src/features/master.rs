@@ -257,6 +257,7 @@ pub async fn serve(w: &Worker, stream: &mut TcpStream, client: &Client, argv: Ar
     }
     let st = state(w);
     let id = client.id;
+    client.info.borrow_mut().is_replica = true;
     let addr = client.info.borrow().addr.clone();
     let ip = addr
         .rsplit_once(':')
