@@ -475,6 +475,10 @@ fn a_redis_replica_follows_tessera() {
     for threads in [1, 4] {
         let s = Server::start(threads);
         let mut m = s.client();
+        // Diskless (the default) at one thread, through a file at four.
+        if threads == 4 {
+            m.ok(&["CONFIG", "SET", "repl-diskless-sync", "no"]);
+        }
         fill(&mut m, "base");
         let log = common::scratch_dir("replica-log").join("redis.log");
         let log_arg = log.display().to_string();
@@ -507,6 +511,14 @@ fn a_redis_replica_follows_tessera() {
             said.contains("Successful partial resynchronization"),
             "{said}"
         );
+        let how = if threads == 4 {
+            "bytes from master to disk"
+        } else {
+            "streamed RDB from master with EOF"
+        };
+        assert!(said.contains(how), "{said}");
+        let stats = m.cmd(&["INFO", "stats"]).as_string();
+        assert_eq!(info_field(&stats, "sync_partial_ok").as_deref(), Some("1"));
     }
 }
 
