@@ -297,6 +297,9 @@ pub async fn serve(w: &Worker, stream: &mut TcpStream, client: &Client, argv: Ar
     if counted == 2 {
         st.syncs[0].fetch_add(1, Ordering::Relaxed);
     }
+    // After a diskless snapshot the stream waits for the replica's first
+    // ACK, as Redis's does: it tells where the snapshot ended.
+    let mut wait_ack = false;
     let from = match from {
         Some(f) => {
             log::info!("Partial resynchronization request from {addr} accepted. Sending {} bytes of backlog starting from offset {}.", lock(&st.backlog).end - f, f + 1);
@@ -315,6 +318,7 @@ pub async fn serve(w: &Worker, stream: &mut TcpStream, client: &Client, argv: Ar
             let psync = argv[0].eq_ignore_ascii_case(b"psync");
             let diskless =
                 client.info.borrow().repl_eof && w.shared.config.text("repl-diskless-sync") != "no";
+            wait_ack = diskless;
             let synced = if diskless {
                 diskless_sync(w, stream, id, &replid).await
             } else {
@@ -341,7 +345,7 @@ pub async fn serve(w: &Worker, stream: &mut TcpStream, client: &Client, argv: Ar
         },
     );
     log::info!("Synchronization with replica {addr} succeeded");
-    let result = feed(w, stream, id, from).await;
+    let result = feed(w, stream, id, from, wait_ack).await;
     if let Err(e) = result {
         log::info!("Connection with replica {addr} lost: {e}");
     }
@@ -434,7 +438,13 @@ async fn diskless_sync(
 
 /// A link's life after the sync: the stream from `from` on, and the
 /// replica's ACKs.
-async fn feed(w: &Worker, stream: &mut TcpStream, id: u64, mut from: u64) -> std::io::Result<()> {
+async fn feed(
+    w: &Worker,
+    stream: &mut TcpStream,
+    id: u64,
+    mut from: u64,
+    mut wait_ack: bool,
+) -> std::io::Result<()> {
     let st = state(w);
     let mut input = vec![0u8; 4096];
     let mut pending: Vec<u8> = Vec::new();
@@ -443,7 +453,7 @@ async fn feed(w: &Worker, stream: &mut TcpStream, id: u64, mut from: u64) -> std
         let Some(chunk) = chunk else {
             return Err(std::io::Error::other("the replica fell behind the backlog"));
         };
-        if !chunk.is_empty() {
+        if !chunk.is_empty() && !wait_ack {
             stream.write_all(&chunk).await?;
             from += chunk.len() as u64;
             if let Some(p) = lock(&st.backlog).pins.get_mut(&id) {
@@ -475,7 +485,9 @@ async fn feed(w: &Worker, stream: &mut TcpStream, id: u64, mut from: u64) -> std
             Some(Ok(0)) => return Ok(()),
             Some(Ok(n)) => {
                 pending.extend_from_slice(&input[..n]);
-                take_acks(st, id, &mut pending);
+                if take_acks(st, id, &mut pending) {
+                    wait_ack = false;
+                }
             }
             Some(Err(e)) => return Err(e),
         }
@@ -484,8 +496,9 @@ async fn feed(w: &Worker, stream: &mut TcpStream, id: u64, mut from: u64) -> std
 
 /// Reads `REPLCONF ACK <offset>` commands (and anything else, ignored)
 /// from what the replica sent.
-fn take_acks(st: &State, id: u64, pending: &mut Vec<u8>) {
+fn take_acks(st: &State, id: u64, pending: &mut Vec<u8>) -> bool {
     use resp::Frame;
+    let mut acked = false;
     loop {
         match resp::frame::parse_frame(pending) {
             Ok(Some((frame, used))) => {
@@ -503,15 +516,16 @@ fn take_acks(st: &State, id: u64, pending: &mut Vec<u8>) {
                         if let (Some(off), Some(r)) = (off, lock(&st.replicas).get_mut(&id)) {
                             r.ack = r.ack.max(off);
                             r.ack_ms = now_ms();
+                            acked = true;
                         }
                     }
                 }
                 pending.drain(..used);
             }
-            Ok(None) => return,
+            Ok(None) => return acked,
             Err(_) => {
                 pending.clear();
-                return;
+                return acked;
             }
         }
     }
