@@ -7,19 +7,20 @@
 # For each master (redis-server, then tessera-server at each of TESSERA_THREADS), in a
 # directory of its own with `save ""`: DEBUG POPULATE $KEYS key $SIZE; then a fresh
 # redis-server replica is pointed at it (REPLICAOF) while redis-benchmark runs
-# -P 16 SET on the master (keys of its own, key:000000xxxxxx). Reported:
+# -P 16 SET from $LOAD_CLIENTS clients on the master (keys of its own, key:000000xxxxxx). Reported:
 #   sync s        from REPLICAOF to the replica's master_link_status:up
 #   ops/s before  the master's SET rate for $LOAD_S s before the sync (INFO commandstats)
 #   ops/s during  its SET rate from REPLICAOF to link up
 #   lag after     master_repl_offset - slave_repl_offset 1 s after link up (bytes)
 #
-# Environment (defaults): KEYS=1000000 SIZE=100 LOAD_S=3 TESSERA_THREADS="1 2"
+# Environment (defaults): KEYS=1000000 SIZE=100 LOAD_S=3 LOAD_CLIENTS=10 TESSERA_THREADS="1 2"
 #   SKIP_BUILD=1 TESSERA_BIN=...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KEYS=${KEYS:-1000000}
 SIZE=${SIZE:-100}
 LOAD_S=${LOAD_S:-3}
+LOAD_CLIENTS=${LOAD_CLIENTS:-10}
 TESSERA_THREADS=${TESSERA_THREADS:-"1 2"}
 TESSERA_BIN=${TESSERA_BIN:-${CARGO_TARGET_DIR:-target}/release/tessera-server}
 MP=${MP:-7711}
@@ -53,7 +54,7 @@ for m in redis $(for t in $TESSERA_THREADS; do echo "tessera-$t"; done); do
   redis-cli -p "$MP" debug populate "$KEYS" key "$SIZE" >/dev/null
   redis-server --port "$RP" --dir "$d/r" --save "" --daemonize no >"$d/r.log" 2>&1 &
   for _ in $(seq 100); do [ "$(redis-cli -p "$RP" ping 2>/dev/null)" = PONG ] && break; sleep 0.05; done
-  redis-benchmark -p "$MP" -q -t set -P 16 -c 50 -n 1000000000 -r 100000000 -d "$SIZE" >/dev/null 2>&1 &
+  redis-benchmark -p "$MP" -q -t set -P 16 -c "$LOAD_CLIENTS" -n 1000000000 -r 100000000 -d "$SIZE" >/dev/null 2>&1 &
   bench=$!
   sleep 1
   c0=$(set_calls "$MP"); t0=$(now)
