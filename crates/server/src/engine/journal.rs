@@ -401,25 +401,9 @@ pub fn frames(bytes: &[u8]) -> impl Iterator<Item = (usize, usize, &[u8])> {
     })
 }
 
-/// A command as Redis writes it to its AOF: an array of bulk strings.
-pub fn encode(out: &mut Vec<u8>, argv: &[&[u8]]) {
-    let mut n = itoa::Buffer::new();
-    out.push(b'*');
-    out.extend_from_slice(n.format(argv.len()).as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for a in argv {
-        out.push(b'$');
-        out.extend_from_slice(n.format(a.len()).as_bytes());
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-}
-
-pub fn encode_select(out: &mut Vec<u8>, db: usize) {
-    let mut n = itoa::Buffer::new();
-    encode(out, &[b"SELECT", n.format(db).as_bytes()]);
-}
+/// A command as Redis writes it to its AOF and streams it to replicas
+/// (`storage::aof` owns the format).
+pub use storage::aof::{encode_command as encode, encode_select};
 
 /// A block recorded whole, built across await points by the code that
 /// runs a transaction over several shards (EXEC, a script, a command over

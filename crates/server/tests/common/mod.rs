@@ -961,3 +961,46 @@ impl Drop for RealRedis {
         let _ = fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Every key of databases `dbs`, as one string per key (database, key, type,
+/// value, whether it has a TTL), read back with ordinary commands so that
+/// encodings do not matter: what persistence and AOF tests compare across
+/// restarts and servers.
+pub fn keys_as_text(c: &mut Client, dbs: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for &db in dbs {
+        c.ok(&["SELECT", db]);
+        let mut keys = c.cmd(&["KEYS", "*"]).as_strings();
+        keys.sort();
+        for k in keys {
+            let t = match c.cmd(&["TYPE", &k]) {
+                Reply::Status(t) => t,
+                other => panic!("TYPE: {other:?}"),
+            };
+            let v = match t.as_str() {
+                "string" => format!("{:?}", c.cmd(&["GET", &k])),
+                "list" => format!("{:?}", c.cmd(&["LRANGE", &k, "0", "-1"])),
+                "set" => {
+                    let mut m = c.cmd(&["SMEMBERS", &k]).as_strings();
+                    m.sort();
+                    format!("{m:?}")
+                }
+                "zset" => format!("{:?}", c.cmd(&["ZRANGE", &k, "0", "-1", "WITHSCORES"])),
+                "hash" => {
+                    let mut m = c.cmd(&["HGETALL", &k]).as_strings();
+                    let mut pairs: Vec<(String, String)> =
+                        m.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect();
+                    pairs.sort();
+                    m.clear();
+                    format!("{pairs:?}")
+                }
+                other => panic!("unexpected type {other}"),
+            };
+            let ttl = c.int(&["PTTL", &k]);
+            let ttl = if ttl < 0 { ttl } else { 1 };
+            out.push(format!("{db} {k} {t} {v} ttl:{ttl}"));
+        }
+    }
+    c.ok(&["SELECT", "0"]);
+    out
+}
