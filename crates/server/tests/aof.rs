@@ -247,23 +247,8 @@ fn a_truncated_tail_is_cut_with_a_warning_or_refused() {
         "dir {}\nsave \"\"\nappendonly yes\naof-load-truncated no\n",
         dir.display()
     );
-    let conf_file = dir.join("t.conf");
-    std::fs::write(&conf_file, conf).expect("conf");
-    let out = run_tessera(
-        &[
-            "--port",
-            &free_port().to_string(),
-            "--config",
-            &conf_file.display().to_string(),
-        ],
-        Duration::from_secs(20),
-    );
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!out.status.success(), "went on serving: {text}");
+    let (ok, text) = run_with_config(&dir, &conf);
+    assert!(!ok, "went on serving: {text}");
     assert!(text.contains("Unexpected end of file"), "{text}");
     // yes (the default): cut back, with a warning, and served.
     let s = tessera_aof(&dir, 2, "always", "");

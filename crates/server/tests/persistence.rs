@@ -301,26 +301,8 @@ fn a_truncated_or_corrupt_file_stops_the_server_with_a_clear_message() {
     ] {
         std::fs::write(dir.join("dump.rdb"), &bytes).expect("write");
         let conf = format!("dir {}\nsave \"\"\n", dir.display());
-        let conf_file = dir.join("t.conf");
-        std::fs::write(&conf_file, conf).expect("conf");
-        let out = run_tessera(
-            &[
-                "--port",
-                &free_port().to_string(),
-                "--config",
-                &conf_file.display().to_string(),
-            ],
-            Duration::from_secs(20),
-        );
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            !out.status.success(),
-            "{what}: the server went on serving: {text}"
-        );
+        let (ok, text) = run_with_config(&dir, &conf);
+        assert!(!ok, "{what}: the server went on serving: {text}");
         assert!(
             text.contains("Fatal error loading the DB") && text.contains("offset"),
             "{what}: {text}"

@@ -1004,3 +1004,26 @@ pub fn keys_as_text(c: &mut Client, dbs: &[&str]) -> Vec<String> {
     c.ok(&["SELECT", "0"]);
     out
 }
+
+/// Runs Tessera on a free port with `conf` as its config file (written into
+/// `dir`) until it exits (at most 20 s): whether it exited with success, and
+/// all it printed. For servers that must refuse to start.
+pub fn run_with_config(dir: &Path, conf: &str) -> (bool, String) {
+    let conf_file = dir.join("t.conf");
+    fs::write(&conf_file, conf).expect("conf");
+    let out = run_tessera(
+        &[
+            "--port",
+            &free_port().to_string(),
+            "--config",
+            &conf_file.display().to_string(),
+        ],
+        Duration::from_secs(20),
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
