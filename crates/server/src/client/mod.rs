@@ -59,6 +59,32 @@ pub struct Client {
     pub master: Option<Upstream>,
 }
 
+impl Client {
+    /// A client of `info` on database `db` with `perms`: not authenticated,
+    /// restricted, RESP2, replies on, no MULTI, watch, subscription, monitor
+    /// or master link (callers set what differs).
+    pub fn new(info: Rc<RefCell<ClientInfo>>, db: usize, perms: Arc<perms::Perms>) -> Client {
+        let id = info.borrow().id;
+        Client {
+            id,
+            db,
+            resp3: false,
+            authed: false,
+            perms,
+            unrestricted: false,
+            acl_epoch: 0,
+            info,
+            multi: None,
+            watches: Vec::new(),
+            squashed: Vec::new(),
+            reply: ReplyMode::On,
+            monitor: None,
+            pubsub: None,
+            master: None,
+        }
+    }
+}
+
 /// The master client's place in its master's stream.
 #[derive(Default)]
 pub struct Upstream {

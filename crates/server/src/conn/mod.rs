@@ -200,21 +200,8 @@ async fn serve_client(
     }));
     w.clients.borrow_mut().insert(id, Rc::clone(&info));
     let mut client = Client {
-        id,
-        db,
         resp3,
-        authed: false,
-        perms: acl::nobody(),
-        unrestricted: false,
-        acl_epoch: 0,
-        info,
-        multi: None,
-        watches: Vec::new(),
-        squashed: Vec::new(),
-        reply: ReplyMode::On,
-        monitor: None,
-        pubsub: None,
-        master: None,
+        ..Client::new(info, db, acl::nobody())
     };
     match acl {
         // A connection moved here keeps its user.

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use rt::net::TcpStream;
 
-use crate::client::{Client, ReplyMode, Upstream};
+use crate::client::{Client, Upstream};
 use crate::engine::tx::Route;
 use crate::engine::worker::{now_ms, ClientInfo, Worker};
 use crate::features::replication::{self, Link};
@@ -349,24 +349,13 @@ fn master_client(w: &Worker, stream: &TcpStream, db: usize, offset: u64) -> Clie
         ..Default::default()
     };
     Client {
-        id,
-        db,
-        resp3: false,
         authed: true,
-        perms: acl::nobody(),
         unrestricted: true,
-        acl_epoch: 0,
-        info: Rc::new(std::cell::RefCell::new(info)),
-        multi: None,
-        watches: Vec::new(),
-        squashed: Vec::new(),
-        reply: ReplyMode::On,
-        monitor: None,
-        pubsub: None,
         master: Some(Upstream {
             offset,
             ..Upstream::default()
         }),
+        ..Client::new(Rc::new(std::cell::RefCell::new(info)), db, acl::nobody())
     }
 }
 

@@ -1268,21 +1268,14 @@ fn loading_client(w: &Worker) -> Client {
         ..Default::default()
     };
     Client {
-        id,
-        db: 0,
-        resp3: false,
         authed: true,
-        perms: crate::features::acl::nobody(),
         unrestricted: true,
-        acl_epoch: 0,
-        info: std::rc::Rc::new(std::cell::RefCell::new(info)),
-        multi: None,
-        watches: Vec::new(),
-        squashed: Vec::new(),
-        reply: crate::client::ReplyMode::On,
-        monitor: None,
-        pubsub: None,
         master: Some(crate::client::Upstream::default()),
+        ..Client::new(
+            std::rc::Rc::new(std::cell::RefCell::new(info)),
+            0,
+            crate::features::acl::nobody(),
+        )
     }
 }
 
