@@ -319,6 +319,8 @@ pub fn register_server(t: &mut CommandTable) {
     t.server("bgsave", -1, ADMIN | NOSCRIPT, NONE);
     t.server("bgrewriteaof", 1, ADMIN | NOSCRIPT, NONE);
     t.server("readonly", 1, FAST | LOADING | STALE, NONE);
+    t.server("asking", 1, FAST, NONE);
+    t.server("cluster", -2, 0, NONE);
     t.server("readwrite", 1, FAST | LOADING | STALE, NONE);
     t.server(
         "reset",

@@ -110,6 +110,20 @@ pub fn null_aggregate(out: &mut Vec<u8>, resp3: bool) {
     }
 }
 
+/// A text meant for people: RESP3's verbatim string (`txt`), a bulk
+/// string in RESP2, as Redis answers INFO, CLUSTER NODES, LATENCY DOCTOR.
+pub fn verbatim(out: &mut Vec<u8>, s: &[u8], resp3: bool) {
+    if resp3 {
+        out.push(b'=');
+        out.extend_from_slice(itoa::Buffer::new().format(s.len() + 4).as_bytes());
+        out.extend_from_slice(b"\r\ntxt:");
+        out.extend_from_slice(s);
+        out.extend_from_slice(b"\r\n");
+    } else {
+        bulk(out, s);
+    }
+}
+
 /// A map of `n` pairs: `%n\r\n` in RESP3, a flat array of `2n` in RESP2.
 pub fn map_len(out: &mut Vec<u8>, n: usize, resp3: bool) {
     if resp3 {

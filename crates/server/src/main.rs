@@ -164,7 +164,7 @@ fn main() {
         blocked_clients: AtomicUsize::new(0),
         blocked_with_timeout: AtomicUsize::new(0),
         started: Instant::now(),
-        globals: features::globals(threads),
+        globals: features::globals(threads, cfg.other("cluster-enabled") == "yes"),
         hooks: features::hooks(),
         run_id: (0..40)
             .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0'))
@@ -172,6 +172,7 @@ fn main() {
     });
 
     features::acl::start(&shared).unwrap_or_else(|e| fail(e));
+    features::cluster::init(&shared).unwrap_or_else(|e| fail(e));
 
     let sigset = host::sys::block_signals();
     host::sys::start_lazyfree()
@@ -246,6 +247,10 @@ fn main() {
                         return;
                     }
                 };
+                if let Err(e) = features::cluster::bus::start(&w) {
+                    let _ = ready.send(Err(e));
+                    return;
+                }
                 let _ = ready.send(Ok(()));
                 let aw = Rc::clone(&w);
                 rt::spawn_local(async move { accept_loop(&aw, listener).await });

@@ -57,6 +57,13 @@ pub struct Client {
     /// The AOF's loading client has one too (never advanced): Redis obeys
     /// both alike (`features/aof.rs`).
     pub master: Option<Upstream>,
+    /// Cluster mode: READONLY was sent (a replica serves this client's
+    /// reads of its master's slots).
+    pub cluster_readonly: bool,
+    /// Cluster mode: ASKING was sent; good for the next command (or the
+    /// next transaction), as Redis: 0 none, 1 armed, 2 used by the command
+    /// running now (see `cluster::asking_spent`).
+    pub asking: u8,
 }
 
 impl Client {
@@ -81,6 +88,8 @@ impl Client {
             monitor: None,
             pubsub: None,
             master: None,
+            cluster_readonly: false,
+            asking: 0,
         }
     }
 }

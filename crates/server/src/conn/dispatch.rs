@@ -8,9 +8,9 @@ use resp::encode;
 use crate::client::{Client, Flow};
 use crate::engine::tx::Route;
 use crate::features::{
-    acl, aof, blocking, client, command, config, connection, debug, fanout, info, keyspace,
-    latency, master, migrate, monitor, multi, persist, pubsub, replication, script, server,
-    slowlog,
+    acl, aof, blocking, client, cluster, command, config, connection, debug, fanout, info,
+    keyspace, latency, master, migrate, monitor, multi, persist, pubsub, replication, script,
+    server, slowlog,
 };
 
 use crate::host::clock;
@@ -57,7 +57,8 @@ async fn run(
         "auth" => connection::auth(w, client, argv, out)?,
         "hello" => connection::hello(w, client, argv, out)?,
         "reset" => connection::reset(w, client, out).await,
-        "readonly" | "readwrite" => encode::ok(out),
+        "readonly" | "readwrite" | "asking" => cluster::command::flag(w, client, name, out)?,
+        "cluster" => cluster::command::cluster(w, client, argv, out).await?,
         "client" => return client::client(w, client, argv, out).await,
         "replicaof" | "slaveof" => replication::replicaof(w, client, argv, out)?,
         "role" => master::role(w, out),

@@ -26,7 +26,7 @@ mod input;
 pub mod replica;
 mod window;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -47,7 +47,8 @@ use crate::features::command::full_name;
 use crate::features::script::Cache as Scripts;
 use crate::features::slowlog::{self, Run, Watch};
 use crate::features::{
-    acl, blocking, evict, fanout, monitor, multi, pause, persist, pubsub, replication, script,
+    acl, blocking, cluster, evict, fanout, monitor, multi, pause, persist, pubsub, replication,
+    script,
 };
 use crate::host::clock;
 
@@ -282,6 +283,11 @@ struct Session<'s> {
     repl: &'s replication::State,
     /// Looked up once: CLIENT PAUSE's deadline, read per command.
     pause: &'s pause::State,
+    /// Looked up once, in cluster mode only: the redirect check.
+    cluster: Option<&'s cluster::State>,
+    /// The slot of a command whose redirect depends on which of its keys
+    /// are here (a slot moving), found by [`refusal`].
+    moving_slot: Cell<Option<u16>>,
 }
 
 /// What one batch (the commands parsed from one read) keeps while they run.
@@ -516,6 +522,9 @@ async fn run_command(
         multi::flag_error(client);
         return Ok(Step::Next);
     };
+    if client.asking != 0 {
+        cluster::asking_spent(client, spec.name);
+    }
     if let Some(e) = refusal(w, client, s, spec, argv) {
         flush_window(w, &mut b.window, &mut s.out).await;
         w.stats.rejected(spec.id);
@@ -538,6 +547,17 @@ async fn run_command(
         }
         w.stats.error_reply(&s.out, at);
         return Ok(Step::Next);
+    }
+    if let (Some(slot), Some(c)) = (s.moving_slot.take(), s.cluster) {
+        if let Some(e) = cluster::lookup(w, c, client, spec, argv, slot).await {
+            flush_window(w, &mut b.window, &mut s.out).await;
+            w.stats.rejected(spec.id);
+            let at = s.out.len();
+            e.write(&mut s.out);
+            w.stats.error_reply(&s.out, at);
+            multi::flag_error(client);
+            return Ok(Step::Next);
+        }
     }
     let denyoom = spec.has(flags::DENYOOM);
     if needs_memory(client, spec, denyoom) && !admit_memory(w, client, spec, b, &mut s.out).await {
@@ -607,6 +627,8 @@ impl<'s> Session<'s> {
             persist: w.shared.global::<persist::State>(),
             repl: w.shared.global::<replication::State>(),
             pause: w.shared.global::<pause::State>(),
+            cluster: Some(w.shared.global::<cluster::State>()).filter(|c| c.enabled()),
+            moving_slot: Cell::new(None),
         }
     }
 
@@ -658,6 +680,14 @@ fn refusal(
         };
         if let Some(e) = acl::check(w, client, spec, argv, ctx) {
             return Some(e);
+        }
+    }
+    // Cluster mode: a key of a slot served elsewhere is redirected.
+    if let Some(c) = s.cluster {
+        match cluster::check(w, c, client, spec, argv) {
+            cluster::Verdict::Pass => {}
+            cluster::Verdict::Refuse(e) => return Some(e),
+            cluster::Verdict::Lookup(slot) => s.moving_slot.set(Some(slot)),
         }
     }
     if s.persist.loading.load(Ordering::Relaxed) && !spec.has(flags::LOADING) {

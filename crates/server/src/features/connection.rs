@@ -1,5 +1,5 @@
-//! Connection commands: PING, ECHO, SELECT, AUTH, HELLO, RESET, and
-//! READONLY/READWRITE (accepted, as a server without cluster mode does).
+//! Connection commands: PING, ECHO, SELECT, AUTH, HELLO, RESET
+//! (READONLY, READWRITE and ASKING are cluster mode's: `cluster::command`).
 //! QUIT is the connection loop's own (it ends the loop).
 //!
 //! RESET also ends what MONITOR, SUBSCRIBE and MULTI/WATCH started, so
@@ -40,6 +40,9 @@ pub fn select(
     if db < 0 || db >= w.shared.config.startup.databases as i64 {
         return Err(Error::DbIndexOutOfRange);
     }
+    if db != 0 && crate::features::cluster::state(w).enabled() {
+        return Err(Error::Static("ERR SELECT is not allowed in cluster mode"));
+    }
     client.db = db as usize;
     client.info.borrow_mut().db = client.db;
     encode::ok(out);
@@ -56,6 +59,8 @@ pub async fn reset(w: &Worker, client: &mut Client, out: &mut Vec<u8>) {
     multi::unwatch_all(w, client).await;
     client.db = 0;
     client.resp3 = false;
+    client.cluster_readonly = false;
+    client.asking = 0;
     acl::connect(w, client);
     encode::simple(out, b"RESET");
 }

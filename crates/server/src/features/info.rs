@@ -268,7 +268,7 @@ async fn render(w: &crate::engine::tx::Route<'_>, argv: &[&[u8]]) -> String {
         s.push_str("\r\n");
     }
     if want("cluster") {
-        s.push_str("# Cluster\r\ncluster_enabled:0\r\n\r\n");
+        s.push_str(&crate::features::cluster::info(w));
     }
     if want("keyspace") {
         s.push_str("# Keyspace\r\n");

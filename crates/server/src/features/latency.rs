@@ -212,16 +212,9 @@ fn write_histogram(out: &mut Vec<u8>, resp3: bool, name: &str, counts: &[u64; HI
     }
 }
 
-/// A text meant for people: RESP3's verbatim string (`txt`), a bulk string
-/// in RESP2, as Redis answers LATENCY DOCTOR and GRAPH.
+/// A text meant for people (LATENCY DOCTOR and GRAPH).
 fn text(out: &mut Vec<u8>, resp3: bool, s: &str) {
-    if resp3 {
-        out.extend_from_slice(format!("={}\r\ntxt:", s.len() + 4).as_bytes());
-        out.extend_from_slice(s.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    } else {
-        encode::bulk(out, s.as_bytes());
-    }
+    encode::verbatim(out, s.as_bytes(), resp3);
 }
 
 /// Whether `name` is a container command (CONFIG, CLIENT, ...).

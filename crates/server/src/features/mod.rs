@@ -10,6 +10,7 @@ pub mod acl;
 pub mod aof;
 pub mod blocking;
 pub mod client;
+pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod connection;
@@ -36,8 +37,9 @@ use std::cell::{Cell, RefCell};
 use crate::engine::worker::{Globals, Hooks, Locals};
 
 /// The features' process-wide state, for `threads` threads.
-pub fn globals(threads: usize) -> Globals {
+pub fn globals(threads: usize, cluster_enabled: bool) -> Globals {
     Globals::default()
+        .with(cluster::State::new(cluster_enabled))
         .with(monitor::Registry::new(threads))
         .with(pubsub::Registry::new(threads))
         .with(script::Cache::new(threads))
@@ -77,6 +79,7 @@ pub fn locals(id: usize) -> Locals {
         .with(slowlog::Local::default())
         .with(latency::Local::default())
         .with(pause::Local::default())
+        .with(cluster::Local::default())
         .with(evict::Turn(Cell::new(id)))
 }
 

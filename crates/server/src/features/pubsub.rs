@@ -322,6 +322,17 @@ fn update_info(client: &Client) {
 /// PUBLISH channel message
 pub async fn publish(w: &Route<'_>, client: &Client, argv: Argv<'_>, out: &mut Vec<u8>) {
     let (channel, message) = (argv[1], argv[2]);
+    let receivers = deliver_everywhere(w, channel, message).await;
+    // In cluster mode the message reaches every node's subscribers too.
+    crate::features::cluster::publish(w, channel, message);
+    // A client that hears its own message gets it before the reply.
+    take_pending(client, out);
+    encode::integer(out, receivers as i64);
+}
+
+/// Delivers `message` to this node's subscribers of `channel` on every
+/// thread; returns how many there were.
+pub async fn deliver_everywhere(w: &Route<'_>, channel: &[u8], message: &[u8]) -> usize {
     let reg = w.shared.global::<Registry>();
     let mut pending = Vec::new();
     let mut receivers = 0;
@@ -339,9 +350,7 @@ pub async fn publish(w: &Route<'_>, client: &Client, argv: Argv<'_>, out: &mut V
     for p in pending {
         receivers += p.finish(w).await.unwrap_or(0);
     }
-    // A client that hears its own message gets it before the reply.
-    take_pending(client, out);
-    encode::integer(out, receivers as i64);
+    receivers
 }
 
 /// Queues `message` for this thread's subscribers of `channel` and of the

@@ -161,7 +161,7 @@ impl State {
 
     /// Stops following: keeps the data and the offset, takes a new
     /// replication ID and keeps the master's as the second one.
-    fn promote(&self) {
+    pub(crate) fn promote(&self) {
         let offset = self.offset.load(Ordering::Acquire);
         self.with(|s| {
             s.master = None;
@@ -220,6 +220,9 @@ pub fn replicaof(
     argv: Argv<'_>,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
+    if crate::features::cluster::state(w).enabled() {
+        return Err(Error::Static("ERR REPLICAOF not allowed in cluster mode."));
+    }
     let st = state(w);
     let who = || {
         let line = client.info.borrow().line(now_ms() / 1000);
@@ -259,6 +262,27 @@ pub fn replicaof(
     );
     encode::ok(out);
     Ok(())
+}
+
+/// Cluster mode's REPLICATE and failovers: follow `host:port`.
+pub fn follow(w: &Worker, host: &str, port: u16) {
+    state(w).follow(host, port);
+    if let Ok(mut g) = w.shared.config.replicaof.write() {
+        *g = format!("{host} {port}");
+    }
+}
+
+/// Cluster mode's promotion (a failover won, CLUSTER RESET): stop
+/// following, keeping the data and the history as REPLICAOF NO ONE does.
+pub fn stop_following(w: &Worker) {
+    let st = state(w);
+    if st.replica.load(Ordering::Acquire) {
+        st.promote();
+        if let Ok(mut g) = w.shared.config.replicaof.write() {
+            g.clear();
+        }
+        log::info!("MASTER MODE enabled (cluster failover)");
+    }
 }
 
 /// `ROLE`

@@ -206,22 +206,26 @@ pub static DIRECTIVES: &[Directive] = &[
         "50 99 99.9",
     )
     .real(),
-    // Cluster mode (not built: cluster-enabled stays no).
-    d("cluster-enabled", Bool, "no").fixed(),
-    d("cluster-config-file", Str, "nodes.conf").fixed(),
-    d("cluster-port", Int(0, 65535), "0").fixed(),
-    d("cluster-node-timeout", Int(0, I64), "15000"),
-    d("cluster-announce-ip", Str, ""),
-    d("cluster-announce-hostname", Str, ""),
-    d("cluster-announce-port", Int(0, 65535), "0"),
-    d("cluster-announce-bus-port", Int(0, 65535), "0"),
+    // Cluster mode (`features::cluster`).
+    d("cluster-enabled", Bool, "no").fixed().real(),
+    d("cluster-config-file", Str, "nodes.conf").fixed().real(),
+    d("cluster-port", Int(0, 65535), "0").fixed().real(),
+    d("cluster-node-timeout", Int(0, I64), "15000").real(),
+    d("cluster-announce-ip", Str, "").real(),
+    d("cluster-announce-hostname", Str, "").real(),
+    d("cluster-announce-port", Int(0, 65535), "0").real(),
+    d("cluster-announce-bus-port", Int(0, 65535), "0").real(),
     d("cluster-announce-tls-port", Int(0, 65535), "0"),
-    d("cluster-replica-validity-factor", Int(0, I32), "10").alias("cluster-slave-validity-factor"),
+    d("cluster-replica-validity-factor", Int(0, I32), "10")
+        .alias("cluster-slave-validity-factor")
+        .real(),
     d("cluster-migration-barrier", Int(0, I32), "1"),
-    d("cluster-allow-replica-migration", Bool, "yes"),
-    d("cluster-require-full-coverage", Bool, "yes"),
-    d("cluster-replica-no-failover", Bool, "no").alias("cluster-slave-no-failover"),
-    d("cluster-allow-reads-when-down", Bool, "no"),
+    d("cluster-allow-replica-migration", Bool, "yes").real(),
+    d("cluster-require-full-coverage", Bool, "yes").real(),
+    d("cluster-replica-no-failover", Bool, "no")
+        .alias("cluster-slave-no-failover")
+        .real(),
+    d("cluster-allow-reads-when-down", Bool, "no").real(),
     d("cluster-allow-pubsubshard-when-down", Bool, "yes"),
     d("cluster-link-sendbuf-limit", Mem, "0"),
     d(

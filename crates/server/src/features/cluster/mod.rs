@@ -1,0 +1,530 @@
+//! Cluster mode (`cluster-enabled yes`): Redis Cluster's protocol, so
+//! cluster-aware clients, `redis-cli --cluster` and redis-server nodes work
+//! with Tessera nodes unchanged.
+//!
+//! - [`state`]: the cluster as this node sees it and Redis Cluster's rules
+//!   for every message and cron tick (pure data, no I/O).
+//! - [`wire`]: the bus's binary messages (`RCmb`).
+//! - [`bus`]: the bus's sockets, a listener and a link per node, and the
+//!   cron, as tasks of thread 0.
+//! - [`command`]: CLUSTER and its subcommands, ASKING, READONLY/READWRITE.
+//!
+//! The state sits under one lock, taken by the bus and by CLUSTER commands
+//! — never per data command. What a data command needs (who serves each
+//! slot, which slots move, the cluster's health) is published as an
+//! immutable [`View`] with a generation number; each thread keeps the
+//! view it last saw and takes the new one when the generation moved, so
+//! the hot path costs one relaxed atomic load and an array index
+//! ([`check`]). Slot `s` is served here by shard `s mod threads`, as
+//! outside cluster mode, so a slot belongs to one shard thread.
+
+pub mod bus;
+pub mod command;
+pub mod state;
+pub mod wire;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use commands::table::flags;
+use commands::{CommandSpec, Error};
+
+use crate::client::Client;
+use crate::engine::tx::Route;
+use crate::engine::worker::{now_ms, Shared, Worker};
+use state::{Cluster, Settings, SLOTS};
+
+/// Redis's errors.
+pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
+pub const TRYAGAIN: &str = "TRYAGAIN Multiple keys request during rehashing of slot";
+pub const DOWN_UNBOUND: &str = "CLUSTERDOWN Hash slot not served";
+pub const DOWN: &str = "CLUSTERDOWN The cluster is down";
+pub const DOWN_RO: &str = "CLUSTERDOWN The cluster is down and only accepts read commands";
+pub const DISABLED: &str = "ERR This instance has cluster support disabled";
+
+/// No node (a slot nobody serves).
+const NONE: u16 = u16::MAX;
+/// A slot's mark in the view: it is migrating from here, or being imported.
+const MIGRATING: u8 = 1;
+const IMPORTING: u8 = 2;
+
+/// What a data command needs to know of the cluster, published whole.
+pub struct View {
+    /// Each slot's master, an index into `addrs`.
+    owner: Box<[u16]>,
+    /// Each slot's MIGRATING / IMPORTING mark.
+    marks: Box<[u8]>,
+    /// "ip:port" of each node the owners and targets name.
+    addrs: Vec<String>,
+    /// Where a migrating slot goes.
+    migrating_to: HashMap<u16, u16>,
+    /// This node, and its master when a replica.
+    me: u16,
+    my_master: u16,
+    ok: bool,
+    allow_reads_when_down: bool,
+}
+
+impl View {
+    fn empty() -> View {
+        View {
+            owner: vec![NONE; SLOTS].into(),
+            marks: vec![0; SLOTS].into(),
+            addrs: Vec::new(),
+            migrating_to: HashMap::new(),
+            me: NONE,
+            my_master: NONE,
+            ok: false,
+            allow_reads_when_down: false,
+        }
+    }
+
+    fn build(c: &Cluster) -> View {
+        let mut index: HashMap<usize, u16> = HashMap::new();
+        let mut addrs = Vec::new();
+        let mut ix = |id: usize, addrs: &mut Vec<String>| -> u16 {
+            *index.entry(id).or_insert_with(|| {
+                let n = c.node(id);
+                addrs.push(format!("{}:{}", n.ip, n.port));
+                (addrs.len() - 1) as u16
+            })
+        };
+        let mut owner = vec![NONE; SLOTS];
+        let mut marks = vec![0u8; SLOTS];
+        for (s, o) in c.slots.iter().enumerate() {
+            if let Some(o) = o {
+                owner[s] = ix(*o, &mut addrs);
+            }
+        }
+        let mut migrating_to = HashMap::new();
+        for (&s, &to) in &c.migrating {
+            marks[s as usize] |= MIGRATING;
+            migrating_to.insert(s, ix(to, &mut addrs));
+        }
+        for &s in c.importing.keys() {
+            marks[s as usize] |= IMPORTING;
+        }
+        let me = ix(c.me, &mut addrs);
+        let my_master = match c.myself().master {
+            Some(m) if c.myself().is_replica() => ix(m, &mut addrs),
+            _ => NONE,
+        };
+        View {
+            owner: owner.into(),
+            marks: marks.into(),
+            addrs,
+            migrating_to,
+            me,
+            my_master,
+            ok: c.ok,
+            allow_reads_when_down: c.settings.allow_reads_when_down,
+        }
+    }
+}
+
+/// The process-wide cluster state (a global of the engine).
+pub struct State {
+    enabled: bool,
+    inner: Mutex<Option<Cluster>>,
+    generation: AtomicU64,
+    view: Mutex<Arc<View>>,
+    path: Mutex<PathBuf>,
+}
+
+impl State {
+    pub fn new(enabled: bool) -> State {
+        State {
+            enabled,
+            inner: Mutex::new(None),
+            generation: AtomicU64::new(0),
+            view: Mutex::new(Arc::new(View::empty())),
+            path: Mutex::new(PathBuf::new()),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The cluster under its lock; `None` outside cluster mode.
+    pub fn lock(&self) -> Option<Locked<'_>> {
+        if !self.enabled {
+            return None;
+        }
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.is_some().then_some(Locked { st: self, g })
+    }
+}
+
+/// The cluster, locked; dropping it writes the nodes file and publishes
+/// the view when the step changed them.
+pub struct Locked<'a> {
+    st: &'a State,
+    g: MutexGuard<'a, Option<Cluster>>,
+}
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = Cluster;
+    fn deref(&self) -> &Cluster {
+        self.g.as_ref().expect("checked in lock")
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut Cluster {
+        self.g.as_mut().expect("checked in lock")
+    }
+}
+
+impl Locked<'_> {
+    /// Writes the nodes file now if anything in it changed; Err with the
+    /// reason when it could not be written.
+    pub fn save(&mut self) -> Result<(), String> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let text = self.file_text();
+        let path = self
+            .st
+            .path
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        write_atomically(&path, text.as_bytes()).map_err(|e| e.to_string())?;
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.save() {
+            log::warn!("Could not save the cluster config file: {e}");
+        }
+        if self.view_dirty {
+            self.view_dirty = false;
+            let v = Arc::new(View::build(self));
+            *self.st.view.lock().unwrap_or_else(|p| p.into_inner()) = v;
+            self.st.generation.fetch_add(1, Ordering::Release);
+        }
+    }
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it and renames
+/// it over `path`, so a crash leaves the old file or the new one.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+pub fn state(w: &Worker) -> &State {
+    w.shared.global::<State>()
+}
+
+/// A thread's copy of the view and the generation it was taken at.
+#[derive(Default)]
+pub struct Local {
+    generation: Cell<u64>,
+    view: RefCell<Option<Arc<View>>>,
+}
+
+fn view(w: &Worker, st: &State) -> Arc<View> {
+    let local = w.local::<Local>();
+    let g = st.generation.load(Ordering::Acquire);
+    let mut v = local.view.borrow_mut();
+    if v.is_none() || local.generation.get() != g {
+        *v = Some(Arc::clone(
+            &st.view.lock().unwrap_or_else(|p| p.into_inner()),
+        ));
+        local.generation.set(g);
+    }
+    Arc::clone(v.as_ref().expect("set above"))
+}
+
+/// The cluster's settings from the config.
+pub fn settings(shared: &Shared) -> Settings {
+    let c = &shared.config;
+    let num = |name: &str, default: u64| c.text(name).parse().unwrap_or(default);
+    let yes = |name: &str, default: bool| match c.text(name).as_str() {
+        "yes" => true,
+        "no" => false,
+        _ => default,
+    };
+    let port = c.startup.port;
+    let announced_port = num("cluster-announce-port", 0) as u16;
+    let cport = bus_port(shared);
+    let announced_cport = num("cluster-announce-bus-port", 0) as u16;
+    Settings {
+        node_timeout: num("cluster-node-timeout", 15000).max(1),
+        require_full_coverage: yes("cluster-require-full-coverage", true),
+        allow_reads_when_down: yes("cluster-allow-reads-when-down", false),
+        validity_factor: num("cluster-replica-validity-factor", 10),
+        allow_replica_migration: yes("cluster-allow-replica-migration", true),
+        replica_no_failover: yes("cluster-replica-no-failover", false),
+        announce_ip: c.text("cluster-announce-ip"),
+        announce_hostname: c.text("cluster-announce-hostname"),
+        port: if announced_port != 0 {
+            announced_port
+        } else {
+            port
+        },
+        cport: if announced_cport != 0 {
+            announced_cport
+        } else {
+            cport
+        },
+    }
+}
+
+/// The port the bus listens on: `cluster-port`, else port + 10000.
+pub fn bus_port(shared: &Shared) -> u16 {
+    let c = &shared.config;
+    match c.text("cluster-port").parse::<u16>() {
+        Ok(p) if p != 0 => p,
+        _ => c.startup.port.wrapping_add(10000),
+    }
+}
+
+/// The nodes file's path: `dir`/`cluster-config-file`.
+fn nodes_path(shared: &Shared) -> PathBuf {
+    let c = &shared.config;
+    let dir = c.text("dir");
+    let name = c.text("cluster-config-file");
+    std::path::Path::new(if dir.is_empty() { "." } else { &dir }).join(if name.is_empty() {
+        "nodes.conf"
+    } else {
+        &name
+    })
+}
+
+/// At start, before any client: loads the nodes file or creates this
+/// node (and writes the file). Err stops the server, as Redis does on a
+/// corrupt file.
+pub fn init(shared: &Shared) -> Result<(), String> {
+    let st = shared.global::<State>();
+    if !st.enabled {
+        return Ok(());
+    }
+    let path = nodes_path(shared);
+    *st.path.lock().unwrap_or_else(|p| p.into_inner()) = path.clone();
+    let now = now_ms();
+    let mut c = Cluster::new(settings(shared), now);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => {
+            c.load(&text, now)?;
+            log::info!("Node configuration loaded, I'm {}", c.myself().name_str());
+        }
+        Ok(_) | Err(_) => {
+            log::info!(
+                "No cluster configuration found, I'm {}",
+                c.myself().name_str()
+            );
+        }
+    }
+    c.dirty = true;
+    c.view_dirty = true;
+    *st.inner.lock().unwrap_or_else(|p| p.into_inner()) = Some(c);
+    let mut g = st.lock().ok_or("cluster state missing")?;
+    g.save().map_err(|e| {
+        format!(
+            "Can't write the cluster config file {}: {e}",
+            path.display()
+        )
+    })?;
+    drop(g);
+    Ok(())
+}
+
+/// Why a command may not run on this node; checked before it runs, after
+/// ACL, as Redis does. `Lookup` when the answer depends on which of the
+/// keys exist here (a slot migrating or importing): see [`lookup`].
+pub enum Verdict {
+    Pass,
+    Refuse(Error),
+    Lookup(u16),
+}
+
+/// The slot of every key of `argv`, or CROSSSLOT; None without keys.
+fn slot_of(spec: &'static CommandSpec, argv: &[&[u8]]) -> Result<Option<(u16, usize)>, Error> {
+    if spec.first_key > 0 && spec.first_key == spec.last_key && spec.keys_fn.is_none() {
+        let k = spec.first_key as usize;
+        return Ok(argv.get(k).map(|key| (commands::slot::key_slot(key), 1)));
+    }
+    let keys = spec.keys_of(argv);
+    let mut slot = None;
+    for &k in &keys {
+        let s = commands::slot::key_slot(argv[k]);
+        match slot {
+            None => slot = Some(s),
+            Some(x) if x != s => return Err(Error::Static(CROSSSLOT)),
+            _ => {}
+        }
+    }
+    Ok(slot.map(|s| (s, keys.len())))
+}
+
+/// The redirect check of one command (cluster mode only).
+#[inline]
+pub fn check(
+    w: &Worker,
+    st: &State,
+    client: &Client,
+    spec: &'static CommandSpec,
+    argv: &[&[u8]],
+) -> Verdict {
+    let slot = match slot_of(spec, argv) {
+        Ok(Some((s, _))) => s,
+        Ok(None) => return Verdict::Pass,
+        Err(e) => return Verdict::Refuse(e),
+    };
+    let v = view(w, st);
+    let write = spec.has(flags::WRITE);
+    if !v.ok {
+        if !v.allow_reads_when_down {
+            return Verdict::Refuse(Error::Static(DOWN));
+        }
+        if write {
+            return Verdict::Refuse(Error::Static(DOWN_RO));
+        }
+    }
+    let s = usize::from(slot);
+    let owner = v.owner[s];
+    if owner == v.me && v.marks[s] == 0 {
+        return Verdict::Pass;
+    }
+    if owner == NONE && v.marks[s] & IMPORTING == 0 {
+        return Verdict::Refuse(Error::Static(DOWN_UNBOUND));
+    }
+    if v.marks[s] & MIGRATING != 0 && owner == v.me {
+        return Verdict::Lookup(slot);
+    }
+    if v.marks[s] & IMPORTING != 0 && (client.asking != 0 || spec.name == "restore-asking") {
+        return Verdict::Lookup(slot);
+    }
+    if owner == v.me {
+        return Verdict::Pass;
+    }
+    // A replica serves reads of its master's slots to READONLY clients.
+    if client.cluster_readonly && !write && v.my_master != NONE && owner == v.my_master {
+        return Verdict::Pass;
+    }
+    if owner == NONE {
+        return Verdict::Refuse(Error::Static(DOWN_UNBOUND));
+    }
+    Verdict::Refuse(Error::Other(format!(
+        "MOVED {slot} {}",
+        v.addrs[usize::from(owner)]
+    )))
+}
+
+/// The second half of [`check`] for a slot that is moving: which of the
+/// keys are here decides between running, ASK and TRYAGAIN.
+pub async fn lookup(
+    w: &Worker,
+    st: &State,
+    client: &Client,
+    spec: &'static CommandSpec,
+    argv: &[&[u8]],
+    slot: u16,
+) -> Option<Error> {
+    let keys: Vec<Vec<u8>> = spec
+        .keys_of(argv)
+        .iter()
+        .map(|&k| argv[k].to_vec())
+        .collect();
+    let shard = usize::from(slot) % w.nshards();
+    let n = keys.len();
+    let present = Route::plain(w)
+        .call(shard, move |w| {
+            let now = now_ms();
+            let mut sh = w.shard.borrow_mut();
+            keys.iter()
+                .filter(|k| sh.ks.dbs[0].contains(k, now))
+                .count()
+        })
+        .await
+        .unwrap_or(0);
+    let missing = n - present;
+    let v = view(w, st);
+    let s = usize::from(slot);
+    if v.marks[s] & MIGRATING != 0 && v.owner[s] == v.me {
+        if missing == 0 {
+            return None;
+        }
+        if present > 0 {
+            return Some(Error::Static(TRYAGAIN));
+        }
+        let to = v.migrating_to.get(&slot).copied().unwrap_or(NONE);
+        if to == NONE {
+            return None;
+        }
+        return Some(Error::Other(format!(
+            "ASK {slot} {}",
+            v.addrs[usize::from(to)]
+        )));
+    }
+    if v.marks[s] & IMPORTING != 0 && (client.asking != 0 || spec.name == "restore-asking") {
+        if n > 1 && missing > 0 {
+            return Some(Error::Static(TRYAGAIN));
+        }
+        return None;
+    }
+    match check(w, st, client, spec, argv) {
+        Verdict::Refuse(e) => Some(e),
+        _ => None,
+    }
+}
+
+/// INFO's cluster section.
+pub fn info(w: &Worker) -> String {
+    if state(w).enabled {
+        "# Cluster\r\ncluster_enabled:1\r\n\r\n".into()
+    } else {
+        "# Cluster\r\ncluster_enabled:0\r\n\r\n".into()
+    }
+}
+
+/// A replica's replication offset, and whether its link is down, for the
+/// election (called by the bus's cron).
+pub fn sync_replication(w: &Worker, c: &mut Cluster) {
+    let repl = crate::features::replication::state(w);
+    c.my_offset = repl.offset.load(Ordering::Acquire).max(0) as u64;
+    c.master_link_down_since = if repl.link_up.load(Ordering::Acquire) {
+        0
+    } else {
+        repl.with(|s| s.down_since_ms).max(1)
+    };
+}
+
+/// PUBLISH in cluster mode: the message goes to every other node too.
+pub fn publish(w: &Worker, channel: &[u8], message: &[u8]) {
+    let st = state(w);
+    if !st.enabled {
+        return;
+    }
+    if let Some(mut c) = st.lock() {
+        c.broadcast_publish(channel, message);
+    }
+    bus::kick(w);
+}
+
+/// Called before each command while ASKING is set: the command after
+/// ASKING uses it, the one after that no longer has it (a transaction
+/// keeps it to its EXEC), as Redis.
+pub fn asking_spent(client: &mut Client, name: &str) {
+    if client.asking == 2 {
+        client.asking = 0;
+    } else if name != "asking"
+        && name != "multi"
+        && (client.multi.is_none() || name == "exec" || name == "discard")
+    {
+        client.asking = 2;
+    }
+}
