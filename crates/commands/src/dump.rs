@@ -17,6 +17,9 @@ use crate::{CmdResult, Ctx, Error};
 pub fn register(t: &mut CommandTable) {
     t.shard("dump", 2, READONLY, (1, 1, 1), dump);
     t.shard("restore", -4, WRITE | DENYOOM, (1, 1, 1), restore);
+    // Cluster mode's MIGRATE sends this: RESTORE that a node importing
+    // the key's slot serves without a redirect (`features::cluster`).
+    t.shard("restore-asking", -4, WRITE | DENYOOM, (1, 1, 1), restore);
     t.shard("restore-asking", -4, WRITE | DENYOOM, (1, 1, 1), restore);
 }
 

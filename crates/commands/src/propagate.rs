@@ -53,7 +53,7 @@ pub fn effect(name: &str, argv: &[&[u8]], reply: &[u8], now_ms: u64) -> Effect {
         "incrbyfloat" => incrbyfloat(argv, reply),
         "hincrbyfloat" => hincrbyfloat(argv, reply),
         "spop" => spop(argv, reply),
-        "restore" => restore(argv, now),
+        "restore" | "restore-asking" => restore(argv, now),
         "blpop" => blocking_pop(reply, b"LPOP", 2),
         "brpop" => blocking_pop(reply, b"RPOP", 2),
         "bzpopmin" => blocking_pop(reply, b"ZPOPMIN", 3),

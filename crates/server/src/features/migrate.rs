@@ -70,6 +70,9 @@ struct Args {
     replace: bool,
     auth: Option<(Option<Vec<u8>>, Vec<u8>)>,
     keys: Vec<Vec<u8>>,
+    /// Cluster mode: RESTORE-ASKING, which the target serves for a slot
+    /// it is importing, as Redis sends.
+    asking: bool,
 }
 
 fn parse(argv: &[&[u8]]) -> Result<Args, Error> {
@@ -131,6 +134,7 @@ fn parse(argv: &[&[u8]]) -> Result<Args, Error> {
         replace,
         auth,
         keys,
+        asking: false,
     })
 }
 
@@ -274,7 +278,8 @@ pub async fn migrate(
     argv: &[&[u8]],
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
-    let a = parse(argv)?;
+    let mut a = parse(argv)?;
+    a.asking = crate::features::cluster::state(r).enabled();
     let db = client.db;
     let mut groups = group_by_shard(a.keys.iter().cloned(), |k| r.shard_of(k));
     groups.sort_by_key(|g| g.0);
@@ -551,7 +556,8 @@ async fn exchange(
     for m in items {
         let ttl = m.ttl.to_string();
         encode::array_len(&mut buf, 4 + usize::from(a.replace));
-        for arg in [&b"RESTORE"[..], &m.key, ttl.as_bytes()] {
+        let restore: &[u8] = if a.asking { b"RESTORE-ASKING" } else { b"RESTORE" };
+        for arg in [restore, &m.key, ttl.as_bytes()] {
             encode::bulk(&mut buf, arg);
         }
         if m.payload.len() < BIG_PAYLOAD {

@@ -415,6 +415,15 @@ impl Bus {
             };
             bus.connecting.borrow_mut().remove(&id);
             let Some(stream) = stream else {
+                // Unreachable counts as a PING without its PONG, so the
+                // node becomes PFAIL after the timeout, as in Redis.
+                if let Some(mut c) = super::state(&bus.w).lock() {
+                    if let Some(Some(n)) = c.nodes.get_mut(id) {
+                        if n.ping_sent == 0 {
+                            n.ping_sent = now_ms();
+                        }
+                    }
+                }
                 return;
             };
             let Some((link, reader)) = bus.open(stream, Some(id)) else {

@@ -568,7 +568,7 @@ impl Cluster {
                 self.current_epoch = h.current_epoch;
                 self.dirty = true;
             }
-            if h.config_epoch > self.node(s).config_epoch && h.slaveof == NO_NAME {
+            if h.config_epoch > self.node(s).config_epoch {
                 self.node_mut(s).config_epoch = h.config_epoch;
                 self.dirty = true;
             }
@@ -1399,6 +1399,11 @@ impl Cluster {
             "disconnected"
         };
         let pong = if id == self.me { 0 } else { n.pong_received };
+        // A replica shows its master's epoch, as Redis.
+        let epoch = match n.master.filter(|_| n.is_replica()) {
+            Some(m) => self.node(m).config_epoch,
+            None => n.config_epoch,
+        };
         let _ = write!(
             s,
             " {} {} {} {} {} {}",
@@ -1406,7 +1411,7 @@ impl Cluster {
             master,
             n.ping_sent,
             pong,
-            n.config_epoch,
+            epoch,
             link
         );
         for (a, b) in ranges(&n.slots) {
