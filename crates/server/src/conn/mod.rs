@@ -548,7 +548,13 @@ async fn run_command(
         w.stats.error_reply(&s.out, at);
         return Ok(Step::Next);
     }
-    if let (Some(slot), Some(c)) = (s.moving_slot.take(), s.cluster) {
+    // Cluster mode, a key of a slot being moved: a data command outside
+    // MULTI is decided and run in one step on its shard (below); anything
+    // else is decided here.
+    let moving = s.moving_slot.take();
+    let run_moving =
+        moving.filter(|_| client.multi.is_none() && matches!(spec.handler, Handler::Shard(_)));
+    if let (Some(slot), Some(c), None) = (moving, s.cluster, run_moving) {
         if let Some(e) = cluster::lookup(w, c, client, spec, argv, slot).await {
             flush_window(w, &mut b.window, &mut s.out).await;
             w.stats.rejected(spec.id);
@@ -589,6 +595,12 @@ async fn run_command(
     called(w, client, s, spec, argv);
     b.last = Some(spec.name);
     match spec.handler {
+        Handler::Shard(_) if run_moving.is_some() => {
+            flush_window(w, &mut b.window, &mut s.out).await;
+            let slot = run_moving.unwrap_or_default();
+            cluster::run_moving(w, client, spec, argv, slot, &mut s.out).await;
+            Ok(Step::Next)
+        }
         Handler::Shard(_) => {
             route_shard_command(w, client, s, b, spec, argv).await;
             Ok(Step::Next)

@@ -556,7 +556,11 @@ async fn exchange(
     for m in items {
         let ttl = m.ttl.to_string();
         encode::array_len(&mut buf, 4 + usize::from(a.replace));
-        let restore: &[u8] = if a.asking { b"RESTORE-ASKING" } else { b"RESTORE" };
+        let restore: &[u8] = if a.asking {
+            b"RESTORE-ASKING"
+        } else {
+            b"RESTORE"
+        };
         for arg in [restore, &m.key, ttl.as_bytes()] {
             encode::bulk(&mut buf, arg);
         }

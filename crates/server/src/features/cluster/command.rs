@@ -141,7 +141,7 @@ pub async fn cluster(
         }
         "nodes" => {
             let c = st.lock().ok_or(Error::Static(DISABLED))?;
-            encode::verbatim(out, c.nodes_text(false).as_bytes(), resp3);
+            encode::verbatim(out, c.nodes_text().as_bytes(), resp3);
         }
         "slots" => {
             let c = st.lock().ok_or(Error::Static(DISABLED))?;
@@ -163,7 +163,7 @@ pub async fn cluster(
             let lines: Vec<String> = c
                 .ids()
                 .filter(|&r| c.node(r).is_replica() && c.node(r).master == Some(id))
-                .map(|r| c.node_line(r, false))
+                .map(|r| c.node_line(r))
                 .collect();
             encode::array_len(out, lines.len());
             for l in lines {
@@ -564,7 +564,7 @@ async fn setslot(w: &Route<'_>, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(),
                 )));
             }
             // Keys all moved: the slot stops migrating from here.
-            if keys == 0 && c.migrating.get(&s16).is_some() {
+            if keys == 0 && c.migrating.contains_key(&s16) {
                 c.migrating.remove(&s16);
             }
             // The importing side takes the slot with a new epoch, so the

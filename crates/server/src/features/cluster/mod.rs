@@ -386,6 +386,11 @@ pub fn check(
     };
     let v = view(w, st);
     let write = spec.has(flags::WRITE);
+    let s = usize::from(slot);
+    // Redis's order: a slot nobody serves, then the cluster's state.
+    if v.owner[s] == NONE {
+        return Verdict::Refuse(Error::Static(DOWN_UNBOUND));
+    }
     if !v.ok {
         if !v.allow_reads_when_down {
             return Verdict::Refuse(Error::Static(DOWN));
@@ -394,13 +399,9 @@ pub fn check(
             return Verdict::Refuse(Error::Static(DOWN_RO));
         }
     }
-    let s = usize::from(slot);
     let owner = v.owner[s];
     if owner == v.me && v.marks[s] == 0 {
         return Verdict::Pass;
-    }
-    if owner == NONE && v.marks[s] & IMPORTING == 0 {
-        return Verdict::Refuse(Error::Static(DOWN_UNBOUND));
     }
     if v.marks[s] & MIGRATING != 0 && owner == v.me {
         return Verdict::Lookup(slot);
@@ -424,8 +425,56 @@ pub fn check(
     )))
 }
 
-/// The second half of [`check`] for a slot that is moving: which of the
-/// keys are here decides between running, ASK and TRYAGAIN.
+/// The answer for a command on a moving slot, given how many of its `n`
+/// keys are here: None to run it, else the redirect (ASK to the target
+/// while the slot migrates and a key is gone, TRYAGAIN when only some
+/// are here, MOVED if the slot moved on meanwhile).
+fn moving_verdict(
+    v: &View,
+    slot: u16,
+    n: usize,
+    present: usize,
+    asking: bool,
+    write: bool,
+    readonly: bool,
+) -> Option<Error> {
+    let s = usize::from(slot);
+    let missing = n - present;
+    if v.marks[s] & MIGRATING != 0 && v.owner[s] == v.me {
+        if missing == 0 {
+            return None;
+        }
+        if present > 0 {
+            return Some(Error::Static(TRYAGAIN));
+        }
+        return v
+            .migrating_to
+            .get(&slot)
+            .map(|&to| Error::Other(format!("ASK {slot} {}", v.addrs[usize::from(to)])));
+    }
+    if v.marks[s] & IMPORTING != 0 && asking {
+        if n > 1 && missing > 0 {
+            return Some(Error::Static(TRYAGAIN));
+        }
+        return None;
+    }
+    let owner = v.owner[s];
+    if owner == v.me || (readonly && !write && v.my_master != NONE && owner == v.my_master) {
+        return None;
+    }
+    if owner == NONE {
+        return Some(Error::Static(DOWN_UNBOUND));
+    }
+    Some(Error::Other(format!(
+        "MOVED {slot} {}",
+        v.addrs[usize::from(owner)]
+    )))
+}
+
+/// The second half of [`check`] for a slot that is moving, where the
+/// command cannot run in the same step (inside MULTI, or a command the
+/// server runs itself): which of the keys are here decides between
+/// running, ASK and TRYAGAIN.
 pub async fn lookup(
     w: &Worker,
     st: &State,
@@ -441,45 +490,81 @@ pub async fn lookup(
         .collect();
     let shard = usize::from(slot) % w.nshards();
     let n = keys.len();
+    let db = client.db;
     let present = Route::plain(w)
         .call(shard, move |w| {
             let now = now_ms();
             let mut sh = w.shard.borrow_mut();
             keys.iter()
-                .filter(|k| sh.ks.dbs[0].contains(k, now))
+                .filter(|k| sh.ks.dbs[db].contains(k, now))
                 .count()
         })
         .await
         .unwrap_or(0);
-    let missing = n - present;
+    let asking = client.asking != 0 || spec.name == "restore-asking";
     let v = view(w, st);
-    let s = usize::from(slot);
-    if v.marks[s] & MIGRATING != 0 && v.owner[s] == v.me {
-        if missing == 0 {
-            return None;
-        }
-        if present > 0 {
-            return Some(Error::Static(TRYAGAIN));
-        }
-        let to = v.migrating_to.get(&slot).copied().unwrap_or(NONE);
-        if to == NONE {
-            return None;
-        }
-        return Some(Error::Other(format!(
-            "ASK {slot} {}",
-            v.addrs[usize::from(to)]
-        )));
-    }
-    if v.marks[s] & IMPORTING != 0 && (client.asking != 0 || spec.name == "restore-asking") {
-        if n > 1 && missing > 0 {
-            return Some(Error::Static(TRYAGAIN));
-        }
-        return None;
-    }
-    match check(w, st, client, spec, argv) {
-        Verdict::Refuse(e) => Some(e),
-        _ => None,
-    }
+    moving_verdict(
+        &v,
+        slot,
+        n,
+        present,
+        asking,
+        spec.has(flags::WRITE),
+        client.cluster_readonly,
+    )
+}
+
+/// A data command on a moving slot, decided and run in one step on the
+/// slot's shard, so no MIGRATE of its keys falls between the check and the
+/// command (a key MIGRATE holds is answered TRYAGAIN; clients retry).
+pub async fn run_moving(
+    w: &Worker,
+    client: &Client,
+    spec: &'static CommandSpec,
+    argv: &[&[u8]],
+    slot: u16,
+    out: &mut Vec<u8>,
+) {
+    let args: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
+    let keys: Vec<usize> = spec.keys_of(argv);
+    let shard = usize::from(slot) % w.nshards();
+    let (db, resp3) = (client.db, client.resp3);
+    let asking = client.asking != 0 || spec.name == "restore-asking";
+    let readonly = client.cluster_readonly;
+    let reply = Route::plain(w)
+        .call(shard, move |w| {
+            let argv: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            let mut out = Vec::new();
+            if w.any_locked() && keys.iter().any(|&k| w.is_locked(db, argv[k])) {
+                Error::Static(TRYAGAIN).write(&mut out);
+                return out;
+            }
+            let now = now_ms();
+            let present = {
+                let mut sh = w.shard.borrow_mut();
+                keys.iter()
+                    .filter(|&&k| sh.ks.dbs[db].contains(argv[k], now))
+                    .count()
+            };
+            let v = view(w, state(w));
+            let write = spec.has(flags::WRITE);
+            match moving_verdict(&v, slot, keys.len(), present, asking, write, readonly) {
+                Some(e) => e.write(&mut out),
+                None => crate::engine::worker::exec(
+                    &mut w.shard.borrow_mut(),
+                    spec,
+                    db,
+                    resp3,
+                    now,
+                    &argv,
+                    &mut out,
+                ),
+            }
+            out
+        })
+        .await
+        .unwrap_or_default();
+    out.extend_from_slice(&reply);
 }
 
 /// INFO's cluster section.

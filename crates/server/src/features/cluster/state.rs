@@ -757,14 +757,14 @@ impl Cluster {
                     self.auth_count += 1;
                 }
             }
-            (_, kind::MFSTART) => {
-                if self.node(s).master == Some(self.me) && self.myself().is_master() {
-                    self.reset_manual_failover();
-                    self.mf_end = now + MF_TIMEOUT;
-                    self.mf_replica = Some(s);
-                    self.effects.push(Effect::PauseWrites(now + MF_TIMEOUT * 2));
-                    self.send_ping(s, kind::PING, now);
-                }
+            (_, kind::MFSTART)
+                if self.node(s).master == Some(self.me) && self.myself().is_master() =>
+            {
+                self.reset_manual_failover();
+                self.mf_end = now + MF_TIMEOUT;
+                self.mf_replica = Some(s);
+                self.effects.push(Effect::PauseWrites(now + MF_TIMEOUT * 2));
+                self.send_ping(s, kind::PING, now);
             }
             (
                 Body::Update {
@@ -1139,9 +1139,7 @@ impl Cluster {
             return;
         };
         let m = self.node(master);
-        if (!m.has(flag::FAIL) && !manual)
-            || (self.settings.replica_no_failover && !manual)
-            || m.numslots == 0
+        if ((!m.has(flag::FAIL) || self.settings.replica_no_failover) && !manual) || m.numslots == 0
         {
             return;
         }
@@ -1344,13 +1342,14 @@ impl Cluster {
         }
         // A master that just started waits a moment before it accepts
         // writes, as Redis, so it can learn of a newer configuration.
-        if !ok || self.myself().is_replica() || now.saturating_sub(self.started) >= 2000 || self.ok
-        {
-            if self.ok != ok {
-                log::info!("Cluster state changed: {}", if ok { "ok" } else { "fail" });
-                self.ok = ok;
-                self.view_dirty = true;
-            }
+        let settled = !ok
+            || self.myself().is_replica()
+            || now.saturating_sub(self.started) >= 2000
+            || self.ok;
+        if settled && self.ok != ok {
+            log::info!("Cluster state changed: {}", if ok { "ok" } else { "fail" });
+            self.ok = ok;
+            self.view_dirty = true;
         }
     }
 
@@ -1382,7 +1381,7 @@ impl Cluster {
     }
 
     /// One node's line of CLUSTER NODES (and of nodes.conf).
-    pub fn node_line(&self, id: Id, for_file: bool) -> String {
+    pub fn node_line(&self, id: Id) -> String {
         let n = self.node(id);
         let mut s = String::new();
         let _ = write!(s, "{} {}:{}@{}", n.name_str(), n.ip, n.port, n.cport);
@@ -1421,7 +1420,7 @@ impl Cluster {
                 let _ = write!(s, " {a}-{b}");
             }
         }
-        if id == self.me || for_file && id == self.me {
+        if id == self.me {
             for (slot, to) in &self.migrating {
                 let _ = write!(s, " [{slot}->-{}]", self.node(*to).name_str());
             }
@@ -1433,15 +1432,12 @@ impl Cluster {
     }
 
     /// CLUSTER NODES: one line each, myself first.
-    pub fn nodes_text(&self, for_file: bool) -> String {
+    pub fn nodes_text(&self) -> String {
         let mut s = String::new();
         let mut ids: Vec<Id> = self.ids().collect();
         ids.sort_by_key(|&i| (i != self.me, i));
         for id in ids {
-            if !for_file && self.node(id).has(flag::HANDSHAKE) && false {
-                continue;
-            }
-            s.push_str(&self.node_line(id, for_file));
+            s.push_str(&self.node_line(id));
             s.push('\n');
         }
         s
@@ -1449,7 +1445,7 @@ impl Cluster {
 
     /// The nodes file's text.
     pub fn file_text(&self) -> String {
-        let mut s = self.nodes_text(true);
+        let mut s = self.nodes_text();
         let _ = writeln!(
             s,
             "vars currentEpoch {} lastVoteEpoch {}",
@@ -1658,7 +1654,7 @@ mod tests {
         c.current_epoch = 7;
         let text = c.file_text();
         let mut d = Cluster::new(settings(7000), 1);
-        d.load(&text, 2).unwrap();
+        d.load(&text, 2).expect("test value");
         assert_eq!(d.file_text(), text);
         assert!(text.contains(" 0-99 200 [5->-"));
         assert!(d.load("garbage line\n", 2).is_err());
@@ -1673,20 +1669,20 @@ mod tests {
         }
         a.node_mut(0).config_epoch = 1;
         a.start_handshake("127.0.0.1", 7001, 17001, 1);
-        let hs = a.ids().find(|&i| i != a.me).unwrap();
+        let hs = a.ids().find(|&i| i != a.me).expect("test value");
         let meet = a.ping(kind::MEET);
-        let m = wire::decode(&meet).unwrap().unwrap();
+        let m = wire::decode(&meet).expect("decodes").expect("a known type");
         assert!(b.handle(m, None, "127.0.0.1", "127.0.0.1", 2));
         // b answers with a PONG on the same link.
-        let (_, pong) = b.outbox.pop().unwrap();
-        let m = wire::decode(&pong).unwrap().unwrap();
+        let (_, pong) = b.outbox.pop().expect("test value");
+        let m = wire::decode(&pong).expect("decodes").expect("a known type");
         a.handle(m, Some(hs), "127.0.0.1", "127.0.0.1", 3);
         assert_eq!(a.node(hs).name, b.myself().name);
         assert!(!a.node(hs).has(flag::HANDSHAKE));
         // b learned of a in handshake; a's PING to it carries a's slots.
         let ping = a.ping(kind::PING);
-        let bh = b.ids().find(|&i| i != b.me).unwrap();
-        let m = wire::decode(&ping).unwrap().unwrap();
+        let bh = b.ids().find(|&i| i != b.me).expect("test value");
+        let m = wire::decode(&ping).expect("decodes").expect("a known type");
         b.handle(m, Some(bh), "127.0.0.1", "127.0.0.1", 4);
         assert_eq!(b.node(bh).name, a.myself().name);
         assert_eq!(b.slots[3], Some(bh));

@@ -439,7 +439,7 @@ mod tests {
         let bytes = encode(&h, &Body::Gossip(vec![g.clone()], Some("host-a".into())));
         assert_eq!(bytes.len() % 8, 0);
         assert_eq!(claimed_len(&bytes[..8]), Ok(bytes.len()));
-        let m = decode(&bytes).unwrap().unwrap();
+        let m = decode(&bytes).expect("decodes").expect("a known type");
         assert_eq!(m.header.sender, [b'a'; NAMELEN]);
         assert_eq!(m.header.port, 7000);
         assert_eq!(m.header.cport, 17000);

@@ -1,0 +1,623 @@
+//! Cluster mode, as users run it: `redis-cli --cluster create`, `check`
+//! and `reshard`, the `redis` crate's cluster client, a master killed with
+//! SIGKILL and its replica taking over, the nodes file across a restart,
+//! and clusters mixing real `redis-server` 7.0 nodes with Tessera nodes
+//! (created together, slots resharded both ways, a Tessera replica of a
+//! Redis master winning the election).
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{eventually, redis_cli, scratch_dir, Client, Reply, TESSERA_BIN};
+use redis::cluster::ClusterClient;
+use redis::Commands;
+
+/// Node timeout in the tests: short, so failovers take seconds.
+const NODE_TIMEOUT: &str = "1000";
+
+/// A free port whose bus port (+10000) is free too.
+fn cluster_port() -> u16 {
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        if port < 55000 && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// One cluster node: Tessera or redis-server, in its own directory.
+struct Node {
+    port: u16,
+    redis: bool,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Node {
+    fn tessera(threads: usize) -> Node {
+        Node::start(cluster_port(), false, threads, &scratch_dir("cluster-node"))
+    }
+
+    fn redis() -> Node {
+        Node::start(cluster_port(), true, 1, &scratch_dir("cluster-redis"))
+    }
+
+    fn start(port: u16, redis: bool, threads: usize, dir: &Path) -> Node {
+        let p = port.to_string();
+        let mut cmd = if redis {
+            let mut c = Command::new("redis-server");
+            c.args(["--port", &p, "--bind", "127.0.0.1", "--save", ""]);
+            c.args([
+                "--cluster-enabled",
+                "yes",
+                "--cluster-node-timeout",
+                NODE_TIMEOUT,
+            ]);
+            c.args(["--enable-debug-command", "yes", "--logfile", "redis.log"]);
+            c
+        } else {
+            let conf = dir.join("node.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "cluster-enabled yes\ncluster-node-timeout {NODE_TIMEOUT}\nlogfile node.log\n"
+                ),
+            )
+            .expect("write config");
+            let mut c = Command::new(TESSERA_BIN);
+            c.args([
+                "--port",
+                &p,
+                "--bind",
+                "127.0.0.1",
+                "--threads",
+                &threads.to_string(),
+            ]);
+            c.arg("--config").arg(&conf);
+            c
+        };
+        let child = cmd
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn node");
+        let node = Node {
+            port,
+            redis,
+            dir: dir.to_path_buf(),
+            child: Some(child),
+        };
+        assert!(
+            eventually(Duration::from_secs(10), || Client::try_connect(port)
+                .is_ok_and(|mut c| c.cmd(&["PING"]) == Reply::status("PONG"))),
+            "node on {port} did not start: {}",
+            node.log()
+        );
+        node
+    }
+
+    fn log(&self) -> String {
+        let name = if self.redis { "redis.log" } else { "node.log" };
+        std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn client(&self) -> Client {
+        Client::connect(self.port)
+    }
+
+    fn id(&self) -> String {
+        self.client().cmd(&["CLUSTER", "MYID"]).as_string()
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// CLUSTER NODES as (id, flags, master, slots) rows.
+    fn nodes(&self) -> Vec<(String, String, String, String)> {
+        self.client()
+            .cmd(&["CLUSTER", "NODES"])
+            .as_string()
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                (
+                    f[0].to_string(),
+                    f[2].to_string(),
+                    f[3].to_string(),
+                    f[8..].join(" "),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn cli_cluster(args: &[&str]) -> String {
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg("redis-cli")
+        .arg("--cluster")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run redis-cli --cluster");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "redis-cli --cluster {args:?}: {text}");
+    text
+}
+
+fn create(nodes: &[&Node], replicas: usize) -> String {
+    let mut args: Vec<String> = vec!["create".into()];
+    args.extend(nodes.iter().map(|n| n.addr()));
+    args.extend([
+        "--cluster-replicas".into(),
+        replicas.to_string(),
+        "--cluster-yes".into(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = cli_cluster(&args);
+    assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
+    wait_ok(nodes);
+    out
+}
+
+/// Every node says the cluster is OK and agrees on the slots.
+fn wait_ok(nodes: &[&Node]) {
+    let ok = eventually(Duration::from_secs(30), || {
+        nodes.iter().all(|n| {
+            n.client()
+                .cmd(&["CLUSTER", "INFO"])
+                .as_string()
+                .contains("cluster_state:ok")
+        }) && {
+            let out = Command::new("redis-cli")
+                .args(["--cluster", "check", &nodes[0].addr()])
+                .output()
+                .expect("check");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.contains("[OK] All nodes agree about slots configuration.")
+                && text.contains("[OK] All 16384 slots covered.")
+                && !text.contains("[WARNING]")
+                && !text.contains("[ERR]")
+        }
+    });
+    assert!(
+        ok,
+        "cluster not OK: {}",
+        redis_cli(nodes[0].port, &["--cluster", "check", &nodes[0].addr()])
+    );
+}
+
+fn cluster_client(nodes: &[&Node]) -> redis::cluster::ClusterConnection {
+    let urls: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("redis://{}/", n.addr()))
+        .collect();
+    ClusterClient::builder(urls)
+        .retries(20)
+        .build()
+        .expect("cluster client")
+        .get_connection()
+        .expect("cluster connection")
+}
+
+fn fill(nodes: &[&Node], n: usize) -> HashMap<String, String> {
+    let mut c = cluster_client(nodes);
+    let mut want = HashMap::new();
+    for i in 0..n {
+        let (k, v) = (format!("key:{i}"), format!("value-{i}"));
+        let _: () = c.set(&k, &v).expect("SET through the cluster client");
+        want.insert(k, v);
+    }
+    want
+}
+
+fn check_all(nodes: &[&Node], want: &HashMap<String, String>) {
+    let mut c = cluster_client(nodes);
+    for (k, v) in want {
+        let got: Option<String> = c.get(k).expect("GET through the cluster client");
+        assert_eq!(got.as_deref(), Some(v.as_str()), "key {k}");
+    }
+}
+
+/// Three masters and three replicas, all Tessera: create and check, the
+/// client protocol (MOVED, CROSSSLOT, CLUSTER SLOTS/SHARDS/INFO), a
+/// cluster client's reads and writes; a master killed with SIGKILL is
+/// replaced by its replica, with every key, and comes back as a replica.
+#[test]
+fn six_tessera_nodes_form_a_cluster_and_survive_a_master_kill() {
+    if common::skip_against_redis("starts its own cluster nodes") {
+        return;
+    }
+    let mut nodes: Vec<Node> = (0..6).map(|_| Node::tessera(2)).collect();
+    let refs: Vec<&Node> = nodes.iter().collect();
+    create(&refs, 1);
+    let want = fill(&refs, 300);
+    check_all(&refs, &want);
+
+    // The client protocol, on one node directly.
+    let mut c = nodes[0].client();
+    let info = c.cmd(&["CLUSTER", "INFO"]).as_string();
+    assert!(info.contains("cluster_known_nodes:6"), "{info}");
+    assert!(info.contains("cluster_size:3"), "{info}");
+    assert_eq!(
+        c.cmd(&["MSET", "a", "1", "b", "2"]),
+        Reply::err("CROSSSLOT Keys in request don't hash to the same slot")
+    );
+    let slot = c.cmd(&["CLUSTER", "KEYSLOT", "somekey"]).as_int();
+    let here = c.cmd(&["GET", "somekey"]);
+    if let Reply::Error(e) = &here {
+        assert!(e.starts_with(&format!("MOVED {slot} 127.0.0.1:")), "{e}");
+    }
+    assert_eq!(
+        c.cmd(&["SELECT", "1"]),
+        Reply::err("ERR SELECT is not allowed in cluster mode")
+    );
+    assert_eq!(c.cmd(&["CLUSTER", "SLOTS"]).as_array().len(), 3);
+    assert_eq!(c.cmd(&["CLUSTER", "SHARDS"]).as_array().len(), 3);
+    assert!(c
+        .cmd(&["INFO", "cluster"])
+        .as_string()
+        .contains("cluster_enabled:1"));
+
+    // Kill a master that has a replica; the replica takes its slots.
+    let rows = nodes[0].nodes();
+    let victim_ix = (1..6)
+        .find(|&i| {
+            let id = nodes[i].id();
+            rows.iter().any(|r| r.0 == id && r.1.contains("master"))
+        })
+        .expect("another master");
+    let victim = nodes[victim_ix].id();
+    let replica_ix = (0..6)
+        .find(|&i| {
+            let id = nodes[i].id();
+            rows.iter().any(|r| r.0 == id && r.2 == victim)
+        })
+        .expect("its replica");
+    let victim_dir = nodes[victim_ix].dir.clone();
+    let victim_port = nodes[victim_ix].port;
+    nodes[victim_ix].kill();
+    let promoted = eventually(Duration::from_secs(30), || {
+        nodes[replica_ix]
+            .client()
+            .cmd(&["ROLE"])
+            .as_array()
+            .first()
+            .is_some_and(|r| *r == Reply::bulk("master"))
+    });
+    assert!(
+        promoted,
+        "replica not promoted: {}",
+        nodes[replica_ix].log()
+    );
+    let alive: Vec<&Node> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != victim_ix)
+        .map(|(_, n)| n)
+        .collect();
+    assert!(
+        eventually(Duration::from_secs(20), || alive.iter().all(|n| n
+            .client()
+            .cmd(&["CLUSTER", "INFO"])
+            .as_string()
+            .contains("cluster_state:ok"))),
+        "cluster not OK after the failover"
+    );
+    check_all(&alive, &want);
+
+    // The old master restarts from its nodes file and follows the new one.
+    nodes[victim_ix] = Node::start(victim_port, false, 2, &victim_dir);
+    let new_master = nodes[replica_ix].id();
+    assert!(
+        eventually(Duration::from_secs(20), || nodes[victim_ix]
+            .nodes()
+            .iter()
+            .any(|r| r.1.contains("myself,slave") && r.2 == new_master)),
+        "old master did not rejoin as a replica: {:?}",
+        nodes[victim_ix].nodes()
+    );
+    assert_eq!(
+        nodes[victim_ix].id(),
+        victim,
+        "a restart keeps the node's name"
+    );
+}
+
+/// `redis-cli --cluster reshard` moves 1000 slots while a cluster client
+/// keeps writing: no error reaches the client and every key holds exactly
+/// the value last written.
+#[test]
+fn reshard_under_load_loses_no_write() {
+    if common::skip_against_redis("starts its own cluster nodes") {
+        return;
+    }
+    let nodes: Vec<Node> = (0..3).map(|_| Node::tessera(2)).collect();
+    let refs: Vec<&Node> = nodes.iter().collect();
+    create(&refs, 0);
+    let want = fill(&refs, 2000);
+    let stop = Arc::new(AtomicBool::new(false));
+    let addrs: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("redis://{}/", n.addr()))
+        .collect();
+    let load = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut c = ClusterClient::builder(addrs)
+                .retries(50)
+                .build()
+                .expect("client")
+                .get_connection()
+                .expect("connection");
+            let mut counts: HashMap<String, i64> = HashMap::new();
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let k = format!("counter:{}", i % 500);
+                let n: i64 = c.incr(&k, 1).expect("INCR during the reshard");
+                let e = counts.entry(k).or_insert(0);
+                *e += 1;
+                assert_eq!(n, *e, "INCR answered out of step");
+                i += 1;
+            }
+            counts
+        })
+    };
+    let from = nodes[0].id();
+    let to = nodes[1].id();
+    let started = Instant::now();
+    let out = cli_cluster(&[
+        "reshard",
+        &nodes[0].addr(),
+        "--cluster-from",
+        &from,
+        "--cluster-to",
+        &to,
+        "--cluster-slots",
+        "1000",
+        "--cluster-yes",
+    ]);
+    let took = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let counts = load.join().expect("load thread");
+    assert!(!out.contains("[ERR]"), "{out}");
+    wait_ok(&refs);
+    check_all(&refs, &want);
+    let mut c = cluster_client(&refs);
+    for (k, n) in &counts {
+        let got: i64 = c.get(k).expect("GET counter");
+        assert_eq!(got, *n, "counter {k}");
+    }
+    // The moved slots' keys live only on the target now.
+    let moved = nodes[1].client().cmd(&["DBSIZE"]).as_int();
+    assert!(moved > 600, "target holds {moved} keys");
+    eprintln!("resharded 1000 slots in {took:?}");
+}
+
+/// Redis and Tessera in one cluster: `--cluster create` over both kinds
+/// (a Tessera replica of a Redis master, a Redis replica of a Tessera
+/// master), slots resharded Redis → Tessera and Tessera → Redis with every
+/// key intact, and the Redis master killed: its Tessera replica wins the
+/// election with the other masters' votes.
+#[test]
+fn a_cluster_of_redis_and_tessera_nodes() {
+    if common::skip_against_redis("starts its own cluster nodes") {
+        return;
+    }
+    // create assigns replicas round-robin over the masters' hosts; with
+    // one host, the first three nodes are masters and the next follow
+    // them in order (r0: Redis master, t1/t2: Tessera masters, ...).
+    let r0 = Node::redis();
+    let t1 = Node::tessera(2);
+    let t2 = Node::tessera(1);
+    let t3 = Node::tessera(2);
+    let r4 = Node::redis();
+    let t5 = Node::tessera(2);
+    let all = [&r0, &t1, &t2, &t3, &r4, &t5];
+    create(&all, 1);
+    let want = fill(&all, 500);
+    let rows = r0.nodes();
+    let role_of = |n: &Node| {
+        let id = n.id();
+        rows.iter()
+            .find(|r| r.0 == id)
+            .map(|r| (r.1.clone(), r.2.clone()))
+            .expect("row")
+    };
+    let masters: Vec<&&Node> = all
+        .iter()
+        .filter(|n| role_of(n).0.contains("master"))
+        .collect();
+    assert_eq!(masters.len(), 3);
+    let redis_master = masters.iter().find(|n| n.redis).expect("a Redis master");
+    let tessera_master = masters.iter().find(|n| !n.redis).expect("a Tessera master");
+    let cut = |from: &Node, to: &Node, slots: &str| {
+        let out = cli_cluster(&[
+            "reshard",
+            &from.addr(),
+            "--cluster-from",
+            &from.id(),
+            "--cluster-to",
+            &to.id(),
+            "--cluster-slots",
+            slots,
+            "--cluster-yes",
+        ]);
+        assert!(!out.contains("[ERR]"), "{out}");
+        wait_ok(&all);
+    };
+    cut(redis_master, tessera_master, "300");
+    check_all(&all, &want);
+    cut(tessera_master, redis_master, "300");
+    check_all(&all, &want);
+
+    // A Redis master with a Tessera replica fails; the replica is elected.
+    let redis_id = redis_master.id();
+    let tessera_replica = all
+        .iter()
+        .find(|n| !n.redis && role_of(n).1 == redis_id)
+        .expect("a Tessera replica of the Redis master");
+    let dead = redis_master.port;
+    let _ = Command::new("redis-cli")
+        .args(["-p", &dead.to_string(), "SHUTDOWN", "NOSAVE"])
+        .output();
+    let promoted = eventually(Duration::from_secs(30), || {
+        tessera_replica
+            .client()
+            .cmd(&["ROLE"])
+            .as_array()
+            .first()
+            .is_some_and(|r| *r == Reply::bulk("master"))
+    });
+    assert!(promoted, "not promoted: {}", tessera_replica.log());
+    let alive: Vec<&Node> = all.iter().copied().filter(|n| n.port != dead).collect();
+    assert!(eventually(Duration::from_secs(20), || alive.iter().all(
+        |n| n
+            .client()
+            .cmd(&["CLUSTER", "INFO"])
+            .as_string()
+            .contains("cluster_state:ok")
+    )));
+    check_all(&alive, &want);
+}
+
+/// The nodes file: written at once, read back at a restart (same name,
+/// same slots); a corrupt one stops the server with Redis's message.
+#[test]
+fn the_nodes_file_is_kept_and_checked() {
+    if common::skip_against_redis("starts its own cluster nodes") {
+        return;
+    }
+    let dir = scratch_dir("nodes-file");
+    let port = cluster_port();
+    let mut n = Node::start(port, false, 1, &dir);
+    let id = n.id();
+    assert_eq!(
+        n.client().cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "99"]),
+        Reply::ok()
+    );
+    let text = std::fs::read_to_string(dir.join("nodes.conf")).expect("nodes.conf");
+    assert!(
+        text.contains(&format!("{id} ")) && text.contains(" 0-99"),
+        "{text}"
+    );
+    assert!(text.contains("vars currentEpoch"), "{text}");
+    n.kill();
+    let mut n = Node::start(port, false, 2, &dir);
+    assert_eq!(n.id(), id);
+    assert!(n.nodes()[0].3.contains("0-99"));
+    n.kill();
+    std::fs::write(dir.join("nodes.conf"), "this is not a nodes file\n").expect("write");
+    let out = Command::new(TESSERA_BIN)
+        .args(["--port", &port.to_string(), "--config"])
+        .arg(dir.join("node.conf"))
+        .current_dir(&dir)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let said = std::fs::read_to_string(dir.join("node.log")).unwrap_or_default()
+        + &String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("corrupted cluster config file"), "{said}");
+}
+
+/// The CLUSTER subcommands' replies and errors on a node of its own.
+#[test]
+fn cluster_commands_answer_as_redis() {
+    if common::skip_against_redis("starts its own cluster nodes") {
+        return;
+    }
+    let n = Node::tessera(4);
+    let mut c = n.client();
+    assert_eq!(
+        c.cmd(&["CLUSTER", "KEYSLOT", "{user1000}.following"]),
+        Reply::int(3443)
+    );
+    assert_eq!(
+        c.cmd(&["GET", "x"]),
+        Reply::err("CLUSTERDOWN Hash slot not served")
+    );
+    assert_eq!(
+        c.cmd(&["CLUSTER", "ADDSLOTS", "16384"]),
+        Reply::err("ERR Invalid or out of range slot")
+    );
+    assert_eq!(
+        c.cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]),
+        Reply::ok()
+    );
+    assert_eq!(
+        c.cmd(&["CLUSTER", "ADDSLOTS", "5"]),
+        Reply::err("ERR Slot 5 is already busy")
+    );
+    assert!(eventually(Duration::from_secs(5), || c
+        .cmd(&["CLUSTER", "INFO"])
+        .as_string()
+        .contains("cluster_state:ok")));
+    for i in 0..100 {
+        assert_eq!(c.cmd(&["SET", &format!("k{i}"), "v"]), Reply::ok());
+    }
+    let slot = c.cmd(&["CLUSTER", "KEYSLOT", "k7"]).as_int().to_string();
+    assert!(c.cmd(&["CLUSTER", "COUNTKEYSINSLOT", &slot]).as_int() >= 1);
+    let keys = c
+        .cmd(&["CLUSTER", "GETKEYSINSLOT", &slot, "10"])
+        .as_strings();
+    assert!(keys.contains(&"k7".to_string()), "{keys:?}");
+    assert_eq!(
+        c.cmd(&["CLUSTER", "SETSLOT", &slot, "NODE", &n.id()]),
+        Reply::ok()
+    );
+    assert_eq!(
+        c.cmd(&["CLUSTER", "FORGET", &n.id()]),
+        Reply::err("ERR I tried hard but I can't forget myself...")
+    );
+    assert_eq!(
+        c.cmd(&["CLUSTER", "FAILOVER"]),
+        Reply::err("ERR You should send CLUSTER FAILOVER to a replica")
+    );
+    assert_eq!(c.cmd(&["CLUSTER", "SET-CONFIG-EPOCH", "5"]), Reply::ok());
+    assert_eq!(c.cmd(&["CLUSTER", "BUMPEPOCH"]), Reply::status("STILL 5"));
+    assert_eq!(
+        c.cmd(&["CLUSTER", "NOSUCH"]),
+        Reply::err("ERR unknown subcommand 'NOSUCH'. Try CLUSTER HELP.")
+    );
+    assert_eq!(c.cmd(&["READONLY"]), Reply::ok());
+    assert_eq!(c.cmd(&["ASKING"]), Reply::ok());
+    assert_eq!(
+        c.cmd(&["REPLICAOF", "127.0.0.1", "1"]),
+        Reply::err("ERR REPLICAOF not allowed in cluster mode.")
+    );
+    // Outside cluster mode, as Redis.
+    let plain = common::Server::start(1);
+    let mut p = plain.client();
+    let disabled = Reply::err("ERR This instance has cluster support disabled");
+    assert_eq!(p.cmd(&["CLUSTER", "INFO"]), disabled);
+    assert_eq!(p.cmd(&["READONLY"]), disabled);
+}
