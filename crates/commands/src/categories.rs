@@ -418,6 +418,17 @@ pub fn of(name: &str) -> (u32, &'static [u16]) {
         "multi" => (FAST | TRANSACTION, &[]),
         "object" => (SLOW, &[]),
         "persist" => (KEYSPACE | WRITE | FAST, &[RW | UPDATE]),
+        "pfadd" => (WRITE | HYPERLOGLOG | FAST, &[RW | INSERT]),
+        "pfcount" => (READ | HYPERLOGLOG | SLOW, &[RW | ACCESS]),
+        "pfdebug" => (
+            WRITE | HYPERLOGLOG | ADMIN | SLOW | DANGEROUS,
+            &[RW | ACCESS],
+        ),
+        "pfmerge" => (
+            WRITE | HYPERLOGLOG | SLOW,
+            &[RW | ACCESS | INSERT, RO | ACCESS],
+        ),
+        "pfselftest" => (HYPERLOGLOG | ADMIN | SLOW | DANGEROUS, &[]),
         "pexpire" => (KEYSPACE | WRITE | FAST, &[RW | UPDATE]),
         "pexpireat" => (KEYSPACE | WRITE | FAST, &[RW | UPDATE]),
         "pexpiretime" => (KEYSPACE | READ | FAST, &[RO | ACCESS]),

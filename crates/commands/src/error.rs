@@ -39,6 +39,11 @@ pub const FREQ_WITHOUT_LFU: &str = "ERR An LFU maxmemory policy is not selected,
 /// and nothing can be evicted.
 pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
+/// A string that is not a HyperLogLog (wrong magic, encoding or length).
+pub const NOT_HLL: &str = "WRONGTYPE Key is not a valid HyperLogLog string value.";
+/// A HyperLogLog whose sparse registers do not add up.
+pub const CORRUPT_HLL: &str = "INVALIDOBJ Corrupted HLL object detected";
+
 /// Result of a command handler; the reply itself is already in the output buffer.
 pub type CmdResult = Result<(), Error>;
 

@@ -23,7 +23,8 @@
 //! - [`scan`]: the SCAN family's `cursor [MATCH] [COUNT]` arguments and reply.
 //! - [`slot`]: key → cluster slot (CRC16 with hash tags).
 //! - [`strings`], [`keys`], [`hashes`], [`lists`], [`sets`], [`zsets`],
-//!   [`bitmaps`], [`sort`]: the command families, one `register` each.
+//!   [`bitmaps`], [`hyperloglog`], [`sort`]: the command families, one
+//!   `register` each.
 
 pub mod access;
 pub mod args;
@@ -35,6 +36,7 @@ pub mod dump;
 pub mod error;
 pub mod geo;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
 pub mod propagate;
@@ -62,12 +64,16 @@ pub struct ShardStats {
 pub struct ShardConfig {
     /// `proto-max-bulk-len`: the largest string SETRANGE/APPEND may build.
     pub proto_max_bulk_len: usize,
+    /// `hll-sparse-max-bytes`: the longest a sparse HyperLogLog may grow
+    /// before it turns dense.
+    pub hll_sparse_max_bytes: usize,
 }
 
 impl Default for ShardConfig {
     fn default() -> Self {
         ShardConfig {
             proto_max_bulk_len: 512 * 1024 * 1024,
+            hll_sparse_max_bytes: 3000,
         }
     }
 }
@@ -140,6 +146,7 @@ pub fn table() -> CommandTable {
     zsets::register(&mut t);
     geo::register(&mut t);
     bitmaps::register(&mut t);
+    hyperloglog::register(&mut t);
     sort::register(&mut t);
     dump::register(&mut t);
     blocking::register(&mut t);

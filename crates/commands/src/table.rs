@@ -53,6 +53,11 @@ pub mod flags {
     pub const NOSCRIPT: u32 = 1 << 9;
     pub const RANDOM: u32 = 1 << 10;
     pub const PUBSUB: u32 = 1 << 11;
+    /// A read-only command that may still change its key (PFCOUNT storing
+    /// the cardinality it computed): its effect is recorded in the AOF and
+    /// the replication stream when it changed something, as a write's is.
+    /// Not shown by COMMAND INFO (Redis 7.0 shows only `readonly`).
+    pub const MAY_REPLICATE: u32 = 1 << 12;
 
     /// Names as COMMAND INFO lists them.
     pub const NAMES: &[(u32, &str)] = &[

@@ -213,6 +213,8 @@ fn main() {
                 shard.shards = threads;
                 shard.config.proto_max_bulk_len =
                     shared.config.proto_max_bulk_len.load(Ordering::Relaxed);
+                shard.config.hll_sparse_max_bytes =
+                    features::config::hll_sparse_max_bytes(&shared.config);
                 storage::notify::set_flags(
                     shared.config.notify_keyspace_events.load(Ordering::Relaxed),
                 );

@@ -501,7 +501,7 @@ pub fn exec(
     let Handler::Shard(f) = spec.handler else {
         return;
     };
-    let journal = spec.has(flags::WRITE) && journal::recording_here();
+    let journal = spec.has(flags::WRITE | flags::MAY_REPLICATE) && journal::recording_here();
     // A command changes its own database (MOVE and COPY ... DB change the
     // source's too), so that database's counter tells whether it wrote.
     let before = if journal {

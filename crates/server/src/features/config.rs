@@ -10,6 +10,12 @@ use crate::engine::tx::Route;
 
 type Argv<'a> = &'a [&'a [u8]];
 
+/// `hll-sparse-max-bytes` as the shards use it (kept as text with the
+/// other directives; always a valid byte count there).
+pub fn hll_sparse_max_bytes(rt: &crate::host::config::Runtime) -> usize {
+    rt.text("hll-sparse-max-bytes").parse().unwrap_or(3000)
+}
+
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -103,6 +109,11 @@ pub async fn config(
             // As Redis: the count of good replicas is taken again at once.
             if pairs.iter().any(|(n, _)| n.starts_with("min-replicas")) {
                 crate::features::master::check_good_replicas(w);
+            }
+            if pairs.iter().any(|(n, _)| n == "hll-sparse-max-bytes") {
+                let v = hll_sparse_max_bytes(rt);
+                w.call_all(move |w| w.shard.borrow_mut().config.hll_sparse_max_bytes = v)
+                    .await;
             }
             if pairs.iter().any(|(n, _)| n == "proto-max-bulk-len") {
                 let v = rt.proto_max_bulk_len.load(Ordering::Relaxed);

@@ -183,7 +183,7 @@ pub static DIRECTIVES: &[Directive] = &[
     d("lazyfree-lazy-user-del", Bool, "no"),
     d("lazyfree-lazy-user-flush", Bool, "no"),
     d("list-compress-depth", Int(0, I32), "0"),
-    d("hll-sparse-max-bytes", Mem, "3000"),
+    d("hll-sparse-max-bytes", Mem, "3000").real(),
     d("stream-node-max-bytes", Mem, "4096"),
     d("stream-node-max-entries", Int(0, I64), "100"),
     d("tracking-table-max-keys", Int(0, I64), "1000000"),
