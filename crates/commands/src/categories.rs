@@ -342,6 +342,12 @@ pub fn of(name: &str) -> (u32, &'static [u16]) {
         "geodist" => (READ | GEO | SLOW, &[RO | ACCESS]),
         "geohash" => (READ | GEO | SLOW, &[RO | ACCESS]),
         "geopos" => (READ | GEO | SLOW, &[RO | ACCESS]),
+        "georadius" | "georadiusbymember" => {
+            (WRITE | GEO | SLOW, &[RO | ACCESS, OW | UPDATE, OW | UPDATE])
+        }
+        "georadius_ro" | "georadiusbymember_ro" => (READ | GEO | SLOW, &[RO | ACCESS]),
+        "geosearch" => (READ | GEO | SLOW, &[RO | ACCESS]),
+        "geosearchstore" => (WRITE | GEO | SLOW, &[OW | UPDATE, RO | ACCESS]),
         "get" => (READ | STRING | FAST, &[RO | ACCESS]),
         "getbit" => (READ | BITMAP | FAST, &[RO | ACCESS]),
         "getdel" => (WRITE | STRING | FAST, &[RW | ACCESS | DELETE]),

@@ -44,6 +44,17 @@ pub const NOT_HLL: &str = "WRONGTYPE Key is not a valid HyperLogLog string value
 /// A HyperLogLog whose sparse registers do not add up.
 pub const CORRUPT_HLL: &str = "INVALIDOBJ Corrupted HLL object detected";
 
+/// The geo commands' argument errors, in Redis 7.0's words.
+pub const GEO_UNIT: &str = "ERR unsupported unit provided. please use M, KM, FT, MI";
+pub const GEO_NO_MEMBER: &str = "ERR could not decode requested zset member";
+pub const GEO_RADIUS_NAN: &str = "ERR need numeric radius";
+pub const GEO_RADIUS_NEGATIVE: &str = "ERR radius cannot be negative";
+pub const GEO_WIDTH_NAN: &str = "ERR need numeric width";
+pub const GEO_HEIGHT_NAN: &str = "ERR need numeric height";
+pub const GEO_BOX_NEGATIVE: &str = "ERR height or width cannot be negative";
+pub const GEO_COUNT: &str = "ERR COUNT must be > 0";
+pub const GEO_ANY_WITHOUT_COUNT: &str = "ERR the ANY argument requires COUNT argument";
+
 /// Result of a command handler; the reply itself is already in the output buffer.
 pub type CmdResult = Result<(), Error>;
 

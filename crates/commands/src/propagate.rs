@@ -6,7 +6,9 @@
 //! key, INCRBYFLOAT's float text) is recorded as the deterministic commands
 //! that reproduce what it did, so that replaying the log (on Tessera or on
 //! Redis 7.0) gives the same data. [`effect`] decides this from the command,
-//! its reply and the time it ran; every other write is recorded as received.
+//! its reply and the time it ran; every other write is recorded as received
+//! (GEORADIUS ... STORE and GEOSEARCHSTORE among them, as in Redis: their
+//! result depends only on the data they read).
 //!
 //! Where the reply or the arguments are not what the command could have
 //! produced, [`effect`] answers [`Effect::AsIs`] rather than guess.
@@ -487,6 +489,19 @@ mod tests {
         assert_eq!(run("DEL k", ":1\r\n"), Effect::AsIs);
         assert_eq!(
             run("ZPOPMIN k", "*2\r\n$1\r\na\r\n$1\r\n1\r\n"),
+            Effect::AsIs
+        );
+        // Redis 7.0 records the geo searches that stored as it got them:
+        // replayed on the same data, they store the same result.
+        assert_eq!(
+            run("GEORADIUS k 15 37 200 km STORE d", ":2\r\n"),
+            Effect::AsIs
+        );
+        assert_eq!(
+            run(
+                "GEOSEARCHSTORE d k FROMMEMBER m BYRADIUS 1 km STOREDIST",
+                ":1\r\n"
+            ),
             Effect::AsIs
         );
     }
