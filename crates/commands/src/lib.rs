@@ -42,7 +42,7 @@ pub mod lists;
 pub mod propagate;
 pub mod scan;
 pub mod sets;
-pub mod slot;
+pub use storage::slot;
 pub mod sort;
 pub mod strings;
 pub mod table;

@@ -152,7 +152,9 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if std::env::var_os("TESSERA_KEEP_NODES").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -384,9 +386,9 @@ fn reshard_under_load_loses_no_write() {
             while !stop.load(Ordering::Relaxed) {
                 let k = format!("counter:{}", i % 500);
                 let n: i64 = c.incr(&k, 1).expect("INCR during the reshard");
-                let e = counts.entry(k).or_insert(0);
+                let e = counts.entry(k.clone()).or_insert(0);
                 *e += 1;
-                assert_eq!(n, *e, "INCR answered out of step");
+                assert_eq!(n, *e, "INCR of {k} answered out of step");
                 i += 1;
             }
             counts
@@ -445,6 +447,13 @@ fn a_cluster_of_redis_and_tessera_nodes() {
     let all = [&r0, &t1, &t2, &t3, &r4, &t5];
     create(&all, 1);
     let want = fill(&all, 500);
+    // Every node's role has reached r0 (gossip after the REPLICATEs).
+    assert!(eventually(Duration::from_secs(20), || r0
+        .nodes()
+        .iter()
+        .filter(|r| r.1.contains("master"))
+        .count()
+        == 3));
     let rows = r0.nodes();
     let role_of = |n: &Node| {
         let id = n.id();

@@ -156,6 +156,8 @@ pub struct Db {
     pub dirty: u64,
     /// The snapshot being taken of this database (BGSAVE), if any.
     snapshot: Option<Box<Snapshot>>,
+    /// Cluster mode: the keys by slot (see [`Db::index_slots`]).
+    slots: Option<Box<crate::slot::SlotIndex>>,
 }
 
 /// A point-in-time copy of one database, taken without stopping it: the
@@ -215,6 +217,7 @@ impl Db {
             blocked: None,
             dirty: 0,
             snapshot: None,
+            slots: None,
         }
     }
 
@@ -224,6 +227,27 @@ impl Db {
     }
 
     /// True when there are no keys at all (expired ones included).
+    /// Cluster mode: keeps this database's keys by slot from now on
+    /// (COUNTKEYSINSLOT, GETKEYSINSLOT).
+    pub fn index_slots(&mut self) {
+        let mut ix = crate::slot::SlotIndex::default();
+        for e in self.dict.iter() {
+            ix.add(e.key());
+        }
+        self.slots = Some(Box::new(ix));
+    }
+
+    /// The keys of `slot` (cluster mode; empty when not indexing).
+    pub fn slot_index(&self) -> Option<&crate::slot::SlotIndex> {
+        self.slots.as_deref()
+    }
+
+    fn unindex(&mut self, key: &[u8]) {
+        if let Some(s) = &mut self.slots {
+            s.remove(key);
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -421,6 +445,7 @@ impl Db {
         if self.dict.find(h, key).is_some_and(|e| e.is_expired(now)) {
             if let Some(e) = self.dict.remove(h, key) {
                 self.index.remove(e.expire_at, h);
+                self.unindex(key);
                 self.expired += 1;
                 notify::emit(class::EXPIRED, "expired", self.id, key);
             }
@@ -568,6 +593,9 @@ impl Db {
             }
             None => {
                 self.index.add(at, h);
+                if let Some(s) = &mut self.slots {
+                    s.add(key);
+                }
                 notify::emit(class::NEW, "new", self.id, key);
             }
         }
@@ -594,6 +622,9 @@ impl Db {
             self.index.change(old_at, at, h);
             crate::lazyfree::release(old);
         } else {
+            if let Some(s) = &mut self.slots {
+                s.add(key);
+            }
             notify::emit(class::NEW, "new", self.id, key);
         }
     }
@@ -635,6 +666,7 @@ impl Db {
         let e = self.dict.remove(h, key)?;
         self.touch(key);
         self.index.remove(e.expire_at, h);
+        self.unindex(key);
         if e.is_expired(now) {
             self.expired += 1;
             notify::emit(class::EXPIRED, "expired", self.id, key);
@@ -728,6 +760,7 @@ impl Db {
         };
         self.touch(key);
         self.index.remove(e.expire_at, h);
+        self.unindex(key);
         crate::lazyfree::release(e.into_value());
         notify::emit(class::EVICTED, "evicted", self.id, key);
         true
@@ -747,6 +780,7 @@ impl Db {
             let h = self.dict.hash(&key);
             if self.dict.remove(h, &key).is_some() {
                 self.index.remove(at, h);
+                self.unindex(&key);
                 self.expired += 1;
                 notify::emit(class::EXPIRED, "expired", self.id, &key);
             }
@@ -823,6 +857,9 @@ impl Db {
             _ => self.dict.clear(),
         }
         self.index = DeadlineIndex::default();
+        if let Some(s) = &mut self.slots {
+            s.clear();
+        }
     }
 
     /// Starts a snapshot of this database as it is now (see [`Snapshot`]);
@@ -946,9 +983,10 @@ impl Db {
             let e = self.dict.remove_by_deadline(h, at);
             debug_assert!(e.is_some(), "indexed deadline without its key");
             if let Some(e) = &e {
-                if self.watched.is_some() {
+                if self.watched.is_some() || self.slots.is_some() {
                     let k = e.key().to_vec();
                     self.touch(&k);
+                    self.unindex(&k);
                 }
                 notify::emit(class::EXPIRED, "expired", self.id, e.key());
             }
@@ -1069,6 +1107,7 @@ impl Keyspace {
         let (x, y) = (&mut left[lo], &mut right[0]);
         mem::swap(&mut x.dict, &mut y.dict);
         mem::swap(&mut x.index, &mut y.index);
+        mem::swap(&mut x.slots, &mut y.slots);
         // A snapshot follows its table (it writes the database number of
         // the cut, which is before the swap).
         mem::swap(&mut x.snapshot, &mut y.snapshot);

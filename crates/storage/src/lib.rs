@@ -48,6 +48,7 @@ pub mod list;
 pub mod notify;
 pub mod rdb;
 pub mod set;
+pub mod slot;
 pub mod small;
 pub mod value;
 pub mod zset;

@@ -672,6 +672,7 @@ fn refusal(
     spec: &'static CommandSpec,
     argv: &[&[u8]],
 ) -> Option<Error> {
+    s.moving_slot.set(None);
     if !spec.arity_ok(argv.len()) {
         return Some(Error::WrongArity(spec.name.to_string()));
     }
@@ -843,7 +844,9 @@ fn run_at_once(
     if !matches!(spec.handler, Handler::Shard(_)) {
         return false;
     }
+    // A key of a moving slot (cluster mode) takes run_command's way.
     if refusal(w, client, s, spec, argv).is_some()
+        || s.moving_slot.get().is_some()
         || (spec.has(flags::DENYOOM) && !evict::admits_now())
     {
         return false;

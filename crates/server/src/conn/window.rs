@@ -12,6 +12,7 @@ use crate::client::Client;
 use storage::db::PREFETCH_MAX;
 
 use crate::engine::worker::{exec, now_ms, Job, Worker};
+use crate::features::cluster;
 use crate::features::slowlog::{self, Watch};
 use crate::host::clock;
 
@@ -35,6 +36,10 @@ struct Group {
     /// Commands that ran long enough to be logged (`slowlog::notable`):
     /// (index, ticks), handed to the connection's thread with the replies.
     slow: Vec<(u32, u64)>,
+    /// It waited on a key a migration held: in cluster mode the key's slot
+    /// may have moved meanwhile, so each command's redirect is checked
+    /// again before it runs (`cluster::recheck`).
+    parked: bool,
 }
 
 /// How far a group got.
@@ -81,6 +86,7 @@ impl Group {
                 out: Vec::new(),
                 ends: Vec::new(),
                 slow: Vec::new(),
+                parked: false,
             },
         }
     }
@@ -111,6 +117,7 @@ impl Group {
             return;
         }
         self.ran = false;
+        self.parked = false;
         self.data.clear();
         self.ranges.clear();
         self.cmds.clear();
@@ -167,7 +174,14 @@ impl Group {
                     return Ran::Blocked(self, k);
                 }
             }
-            if let Handler::Shard(_) = spec.handler {
+            let moved = if self.parked {
+                cluster::recheck(w, &mut shard, spec, &argv, self.db)
+            } else {
+                None
+            };
+            if let Some(e) = moved {
+                e.write(&mut self.out);
+            } else if let Handler::Shard(_) = spec.handler {
                 let at = self.out.len();
                 let t0 = slowlog::start(w, &mut run, spec, watch);
                 exec(
@@ -226,7 +240,8 @@ impl Group {
     fn run_or_park(self, w: &Worker, to: Option<(usize, u32)>) -> Option<Group> {
         match self.run(w) {
             Ran::Done(r) => Some(r),
-            Ran::Blocked(g, key) => {
+            Ran::Blocked(mut g, key) => {
+                g.parked = true;
                 let db = g.db;
                 if let Some(to) = to {
                     w.park_on(

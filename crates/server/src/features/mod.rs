@@ -58,6 +58,9 @@ pub fn globals(threads: usize, cluster_enabled: bool) -> Globals {
 /// the AOF's commands.)
 pub fn start(w: &std::rc::Rc<crate::engine::worker::Worker>, run_server: multi::RunServer) {
     crate::engine::journal::set_thread(w.id);
+    if cluster::state(w).enabled() {
+        w.shard.borrow_mut().ks.dbs[0].index_slots();
+    }
     if w.id == 0 {
         master::apply_config(w);
         storage::rdb::encode::set_compression(w.shared.config.text("rdbcompression") != "no");

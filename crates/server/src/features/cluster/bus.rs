@@ -479,20 +479,21 @@ pub fn kick(w: &Worker) {
 
 /// Deletes this node's keys of `slots` (slots another master took).
 pub async fn delete_slots(w: &Worker, slots: Vec<u16>) {
-    let set: HashSet<u16> = slots.into_iter().collect();
-    let set = std::sync::Arc::new(set);
+    let slots = std::sync::Arc::new(slots);
     let n: usize = Route::plain(w)
         .call_all(move |w| {
             let now = now_ms();
             let mut sh = w.shard.borrow_mut();
-            let mut doomed = Vec::new();
-            sh.ks.dbs[0].for_each(|k, _, _| {
-                if set.contains(&commands::slot::key_slot(k)) {
-                    doomed.push(k.to_vec());
-                }
-            });
+            let db = &mut sh.ks.dbs[0];
+            let doomed: Vec<Vec<u8>> = match db.slot_index() {
+                Some(ix) => slots
+                    .iter()
+                    .flat_map(|&s| ix.keys(s).map(<[u8]>::to_vec).collect::<Vec<_>>())
+                    .collect(),
+                None => Vec::new(),
+            };
             for k in &doomed {
-                sh.ks.dbs[0].remove(k, now);
+                db.remove(k, now);
             }
             doomed.len()
         })

@@ -40,18 +40,15 @@ fn arity(sub: &str) -> Error {
     ))
 }
 
-/// How many keys of `slot` this node holds (on the slot's shard only).
+/// How many keys of `slot` this node holds: the slot's shard answers
+/// from its index of keys by slot.
 async fn count_keys(w: &Route<'_>, slot: usize) -> usize {
     let shard = slot % w.nshards();
     w.call(shard, move |w| {
         let sh = w.shard.borrow();
-        let mut n = 0;
-        sh.ks.dbs[0].for_each(|k, _, _| {
-            if usize::from(commands::slot::key_slot(k)) == slot {
-                n += 1;
-            }
-        });
-        n
+        sh.ks.dbs[0]
+            .slot_index()
+            .map_or(0, |ix| ix.count(slot as u16))
     })
     .await
     .unwrap_or(0)
@@ -60,18 +57,10 @@ async fn count_keys(w: &Route<'_>, slot: usize) -> usize {
 async fn keys_in_slot(w: &Route<'_>, slot: usize, max: usize) -> Vec<Vec<u8>> {
     let shard = slot % w.nshards();
     w.call(shard, move |w| {
-        let now = now_ms();
         let sh = w.shard.borrow();
-        let mut keys = Vec::new();
-        sh.ks.dbs[0].for_each(|k, _, exp| {
-            if keys.len() < max
-                && usize::from(commands::slot::key_slot(k)) == slot
-                && exp.is_none_or(|at| at > now)
-            {
-                keys.push(k.to_vec());
-            }
-        });
-        keys
+        sh.ks.dbs[0].slot_index().map_or_else(Vec::new, |ix| {
+            ix.keys(slot as u16).take(max).map(<[u8]>::to_vec).collect()
+        })
     })
     .await
     .unwrap_or_default()

@@ -613,3 +613,35 @@ pub fn asking_spent(client: &mut Client, name: &str) {
         client.asking = 2;
     }
 }
+
+/// A data command that waited on a key a migration held (a pipelined
+/// group parked on the key, `conn/window.rs`): the slot may have begun
+/// or finished moving meanwhile, so its redirect is decided again, on the
+/// key's shard, just before it runs. None: run it.
+pub fn recheck(
+    w: &Worker,
+    shard: &mut commands::Shard,
+    spec: &'static CommandSpec,
+    argv: &[&[u8]],
+    db: usize,
+) -> Option<Error> {
+    let st = state(w);
+    if !st.enabled {
+        return None;
+    }
+    let Ok(Some((slot, n))) = slot_of(spec, argv) else {
+        return None;
+    };
+    let v = view(w, st);
+    let s = usize::from(slot);
+    if v.owner[s] == v.me && v.marks[s] == 0 {
+        return None;
+    }
+    let now = now_ms();
+    let present = spec
+        .keys_of(argv)
+        .iter()
+        .filter(|&&k| shard.ks.dbs[db].contains(argv[k], now))
+        .count();
+    moving_verdict(&v, slot, n, present, false, spec.has(flags::WRITE), false)
+}

@@ -1,5 +1,10 @@
 //! Key → cluster slot: CRC16 (XMODEM) of the key's hash tag, mod 16384, as
-//! Redis Cluster computes it. The server maps a slot to a shard.
+//! Redis Cluster computes it. The server maps a slot to a shard. In cluster
+//! mode a database also keeps [`SlotIndex`]: its keys by slot, so CLUSTER
+//! COUNTKEYSINSLOT and GETKEYSINSLOT (a reshard calls them for every slot)
+//! never scan the keyspace.
+
+use std::collections::BTreeSet;
 
 /// Number of cluster slots.
 pub const SLOTS: u16 = 16384;
@@ -73,9 +78,83 @@ pub fn key_slot(key: &[u8]) -> u16 {
     crc16(hash_tag(key)) & (SLOTS - 1)
 }
 
+/// A database's keys by slot (cluster mode): a count per slot and the
+/// keys in (slot, key) order. Each key is held a second time here; that
+/// is cluster mode's memory cost per key (Redis 7.0 pays two pointers a
+/// key for its per-slot lists).
+pub struct SlotIndex {
+    counts: Box<[u32]>,
+    keys: BTreeSet<(u16, Box<[u8]>)>,
+}
+
+impl Default for SlotIndex {
+    fn default() -> Self {
+        SlotIndex {
+            counts: vec![0; SLOTS as usize].into(),
+            keys: BTreeSet::new(),
+        }
+    }
+}
+
+impl SlotIndex {
+    pub fn add(&mut self, key: &[u8]) {
+        let slot = key_slot(key);
+        if self.keys.insert((slot, key.into())) {
+            self.counts[usize::from(slot)] += 1;
+        }
+    }
+
+    pub fn remove(&mut self, key: &[u8]) {
+        let slot = key_slot(key);
+        if self.keys.remove(&(slot, Box::<[u8]>::from(key))) {
+            self.counts[usize::from(slot)] -= 1;
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.keys.clear();
+        self.counts.iter_mut().for_each(|c| *c = 0);
+    }
+
+    /// How many keys of `slot` there are (expired ones not yet removed
+    /// included, as in Redis).
+    pub fn count(&self, slot: u16) -> usize {
+        self.counts
+            .get(usize::from(slot))
+            .map_or(0, |&c| c as usize)
+    }
+
+    /// Up to `max` keys of `slot`, in key order.
+    pub fn keys(&self, slot: u16) -> impl Iterator<Item = &[u8]> {
+        let from: (u16, Box<[u8]>) = (slot, Box::default());
+        self.keys
+            .range(from..)
+            .take_while(move |(s, _)| *s == slot)
+            .map(|(_, k)| &k[..])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_index_counts_and_lists_a_slots_keys() {
+        let mut ix = SlotIndex::default();
+        for k in ["{a}1", "{a}2", "{a}3", "b"] {
+            ix.add(k.as_bytes());
+        }
+        ix.add(b"{a}2");
+        let s = key_slot(b"a");
+        assert_eq!(ix.count(s), 3);
+        ix.remove(b"{a}1");
+        ix.remove(b"{a}1");
+        assert_eq!(ix.count(s), 2);
+        let keys: Vec<&[u8]> = ix.keys(s).collect();
+        assert_eq!(keys, vec![&b"{a}2"[..], &b"{a}3"[..]]);
+        ix.clear();
+        assert_eq!(ix.count(key_slot(b"b")), 0);
+    }
 
     /// The byte-at-a-time definition the four-byte steps must agree with.
     fn crc16_bytewise(data: &[u8]) -> u16 {
