@@ -20,7 +20,6 @@ pub fn register(t: &mut CommandTable) {
     // Cluster mode's MIGRATE sends this: RESTORE that a node importing
     // the key's slot serves without a redirect (`features::cluster`).
     t.shard("restore-asking", -4, WRITE | DENYOOM, (1, 1, 1), restore);
-    t.shard("restore-asking", -4, WRITE | DENYOOM, (1, 1, 1), restore);
 }
 
 /// DUMP key
