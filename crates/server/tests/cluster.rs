@@ -648,6 +648,11 @@ fn channel_served_by(master: &Node, prefix: &str) -> String {
 /// message per other node of the shard and none beyond it.
 fn sharded_pubsub_in(all: &[&Node]) {
     create(all, 1);
+    // Every node knows every replica as one (so a master knows whom to
+    // send PUBLISHSHARD to).
+    assert!(eventually(Duration::from_secs(30), || all.iter().all(
+        |n| n.nodes().iter().filter(|r| r.1.contains("master")).count() == 3
+    )));
     // The shards of the first two masters (in a mixed cluster, one with a
     // Redis master and one with a Tessera master).
     shard_channels_of(all, 0);
