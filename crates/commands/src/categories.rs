@@ -412,6 +412,7 @@ pub fn of(name: &str) -> (u32, &'static [u16]) {
         "lset" => (WRITE | LIST | SLOW, &[RW | UPDATE]),
         "ltrim" => (WRITE | LIST | SLOW, &[RW | DELETE]),
         "memory" => (SLOW, &[]),
+        "memory|usage" => (READ | SLOW, &[RO]),
         "mget" => (READ | STRING | FAST, &[RO | ACCESS]),
         "migrate" => (
             KEYSPACE | WRITE | SLOW | DANGEROUS,
@@ -423,6 +424,9 @@ pub fn of(name: &str) -> (u32, &'static [u16]) {
         "msetnx" => (WRITE | STRING | SLOW, &[OW | INSERT]),
         "multi" => (FAST | TRANSACTION, &[]),
         "object" => (SLOW, &[]),
+        "object|encoding" | "object|freq" | "object|idletime" | "object|refcount" => {
+            (KEYSPACE | READ | SLOW, &[RO])
+        }
         "persist" => (KEYSPACE | WRITE | FAST, &[RW | UPDATE]),
         "pfadd" => (WRITE | HYPERLOGLOG | FAST, &[RW | INSERT]),
         "pfcount" => (READ | HYPERLOGLOG | SLOW, &[RW | ACCESS]),
@@ -508,14 +512,17 @@ pub fn of(name: &str) -> (u32, &'static [u16]) {
             &[RO | ACCESS, RO | ACCESS],
         ),
         "spop" => (WRITE | SET | FAST, &[RW | ACCESS | DELETE]),
+        "spublish" => (PUBSUB | FAST, &[NOT_KEY]),
         "srandmember" => (READ | SET | SLOW, &[RO | ACCESS]),
         "srem" => (WRITE | SET | FAST, &[RW | DELETE]),
         "sscan" => (READ | SET | SLOW, &[RO | ACCESS]),
+        "ssubscribe" => (PUBSUB | SLOW, &[NOT_KEY]),
         "strlen" => (READ | STRING | FAST, &[RO]),
         "subscribe" => (PUBSUB | SLOW, &[]),
         "substr" => (READ | STRING | SLOW, &[RO | ACCESS]),
         "sunion" => (READ | SET | SLOW, &[RO | ACCESS]),
         "sunionstore" => (WRITE | SET | SLOW, &[OW | UPDATE, RO | ACCESS]),
+        "sunsubscribe" => (PUBSUB | SLOW, &[NOT_KEY]),
         "swapdb" => (KEYSPACE | WRITE | FAST | DANGEROUS, &[]),
         "time" => (FAST, &[]),
         "touch" => (KEYSPACE | READ | FAST, &[RO]),
@@ -564,10 +571,23 @@ pub fn of(name: &str) -> (u32, &'static [u16]) {
 /// The flags of the key at `nth` place (0-based) among the keys of
 /// `argv`, a call of command `name` whose key specs are `specs`: the spec
 /// at that place, the last spec for keys past them (a range of keys is one
-/// spec); SORT's second key is its STORE; SET and BITFIELD's flags depend
-/// on their options, as Redis resolves them.
+/// spec); SORT's second key is its STORE; MIGRATE's keys all take its first
+/// spec; SET and BITFIELD's flags depend on their options, as Redis
+/// resolves them.
 pub fn key_flags(name: &str, specs: &[u16], argv: &[&[u8]], nth: usize) -> u16 {
     use key::*;
+    // A container's keys (OBJECT ENCODING k, MEMORY USAGE k) take its
+    // subcommand's specs.
+    let specs = match (specs, argv.get(1)) {
+        ([], Some(sub)) => {
+            of(&format!(
+                "{name}|{}",
+                String::from_utf8_lossy(sub).to_ascii_lowercase()
+            ))
+            .1
+        }
+        _ => specs,
+    };
     // SET's options come after its value (`SET k get` sets "get").
     let set_has = |word: &[u8]| argv.iter().skip(3).any(|a| a.eq_ignore_ascii_case(word));
     let f = match name {
@@ -585,6 +605,9 @@ pub fn key_flags(name: &str, specs: &[u16], argv: &[&[u8]], nth: usize) -> u16 {
             }
         }
         "sort" | "sort_ro" if nth > 0 => specs.last().copied().unwrap_or(OW | UPDATE),
+        // MIGRATE's keys, argument 3 or those after KEYS, all read as its
+        // first spec (Redis finds them by a procedure, not the specs).
+        "migrate" => specs.first().copied().unwrap_or(RW | ACCESS | DELETE),
         _ => specs
             .get(nth)
             .or_else(|| specs.last())

@@ -125,6 +125,16 @@ impl Error {
             cmd
         ))
     }
+
+    /// A known subcommand given a count of arguments its handler does not
+    /// take (though the table's arity allows it), as Redis words it.
+    pub fn subcommand_syntax(sub: &[u8], cmd: &str) -> Error {
+        Error::Other(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+            printable(sub, 128),
+            cmd
+        ))
+    }
 }
 
 /// A client-supplied name made safe for an error line: no CR/LF, bounded length.

@@ -392,6 +392,22 @@ pub fn register_server(t: &mut CommandTable) {
         NONE,
     );
     t.server("publish", 3, PUBSUB | LOADING | STALE | FAST, NONE);
+    // Sharded pub/sub: the shard channels sit where keys would (COMMAND
+    // INFO's triple, the cluster's slot check), but their key spec is
+    // `not_key`, so GETKEYS and ACL key rules do not see them.
+    t.server(
+        "ssubscribe",
+        -2,
+        PUBSUB | NOSCRIPT | LOADING | STALE,
+        (1, -1, 1),
+    );
+    t.server(
+        "sunsubscribe",
+        -1,
+        PUBSUB | NOSCRIPT | LOADING | STALE,
+        (1, -1, 1),
+    );
+    t.server("spublish", 3, PUBSUB | LOADING | STALE | FAST, (1, 1, 1));
     t.server("pubsub", -2, PUBSUB | LOADING | STALE, NONE);
     t.server_keys_fn("migrate", -6, WRITE, (3, 3, 1), migrate_keys);
     t.server("acl", -2, NOSCRIPT | LOADING | STALE, NONE);

@@ -1004,18 +1004,28 @@ fn numkeys_keys(argv: &[&[u8]]) -> Vec<usize> {
     keys_after_numkeys(argv, 1)
 }
 
-/// Key positions of the *STORE forms: the destination, then `numkeys` at 2.
+/// Key positions of the *STORE forms: the destination, then `numkeys` at 2
+/// (none at all when `numkeys` is bad, as Redis finds them).
 fn store_keys(argv: &[&[u8]]) -> Vec<usize> {
+    let sources = keys_after_numkeys(argv, 2);
+    if sources.is_empty() {
+        return sources;
+    }
     let mut v = vec![1];
-    v.extend(keys_after_numkeys(argv, 2));
+    v.extend(sources);
     v
 }
 
+/// The `numkeys` keys after `argv[at]`; none when `numkeys` is below 1 or
+/// more than the arguments left (the handler then reports the error).
 fn keys_after_numkeys(argv: &[&[u8]], at: usize) -> Vec<usize> {
-    let n = argv.get(at).and_then(|b| parse_i64(b)).unwrap_or(0).max(0) as u64;
     let first = at + 1;
-    let end = (first as u64).saturating_add(n).min(argv.len() as u64) as usize;
-    (first..end).collect()
+    match argv.get(at).and_then(|b| parse_i64(b)) {
+        Some(n) if n >= 1 && (n as u64) <= argv.len().saturating_sub(first) as u64 => {
+            (first..first + n as usize).collect()
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// The input keys named after `numkeys` (at `argv[at]`), with Redis's checks.

@@ -214,5 +214,52 @@ fn client_unblock() {
         assert_eq!(blocked_client.read_reply(), Reply::NilArray);
         assert_eq!(c.int(&["CLIENT", "UNBLOCK", &id.to_string()]), 0);
         assert_eq!(c.int(&["CLIENT", "UNBLOCK", "424242"]), 0);
+        // Every kind of blocking pop: TIMEOUT gives its timeout reply,
+        // ERROR the UNBLOCKED error; the key is left as it was.
+        let blocking: [&[&str]; 4] = [
+            &["BLMOVE", "never", "dst", "LEFT", "RIGHT", "0"],
+            &["BZPOPMIN", "never", "0"],
+            &["BLMPOP", "0", "1", "never", "LEFT"],
+            &["BRPOPLPUSH", "never", "dst", "0"],
+        ];
+        for cmd in blocking {
+            // A blocking pop's timeout reply is a null array in RESP2,
+            // BLMOVE's and BRPOPLPUSH's too.
+            for (reason, want) in [
+                ("TIMEOUT", Reply::NilArray),
+                (
+                    "error",
+                    Reply::err("UNBLOCKED client unblocked via CLIENT UNBLOCK"),
+                ),
+            ] {
+                blocked_client.send(&common::encode(cmd));
+                wait_blocked(s, 1);
+                assert_eq!(c.int(&["CLIENT", "UNBLOCK", &id.to_string(), reason]), 1);
+                assert_eq!(blocked_client.read_reply(), want, "{cmd:?} {reason}");
+                wait_blocked(s, 0);
+            }
+        }
+        assert_eq!(c.int(&["EXISTS", "dst"]), 0);
+        // A client that is not blocked, and Redis's errors.
+        assert_eq!(c.int(&["CLIENT", "UNBLOCK", &id.to_string(), "ERROR"]), 0);
+        assert_eq!(c.int(&["CLIENT", "UNBLOCK", "-5"]), 0);
+        assert_eq!(
+            c.err(&["CLIENT", "UNBLOCK", "abc"]),
+            "ERR value is not an integer or out of range"
+        );
+        assert_eq!(
+            c.err(&["CLIENT", "UNBLOCK", "1", "foo"]),
+            "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
+        );
+        assert_eq!(
+            c.err(&["CLIENT", "UNBLOCK"]),
+            "ERR wrong number of arguments for 'client|unblock' command"
+        );
+        assert_eq!(
+            c.err(&["CLIENT", "UNBLOCK", "1", "TIMEOUT", "x"]),
+            "ERR unknown subcommand or wrong number of arguments for 'UNBLOCK'. Try CLIENT HELP."
+        );
+        // The unblocked client goes on as before.
+        assert_eq!(blocked_client.cmd(&["PING"]), Reply::status("PONG"));
     });
 }

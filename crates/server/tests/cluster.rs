@@ -630,3 +630,172 @@ fn cluster_commands_answer_as_redis() {
     assert_eq!(p.cmd(&["CLUSTER", "INFO"]), disabled);
     assert_eq!(p.cmd(&["READONLY"]), disabled);
 }
+
+/// A bus counter of CLUSTER INFO (`cluster_stats_messages_<name>`), 0
+/// when absent.
+fn bus_stat(n: &Node, name: &str) -> i64 {
+    let info = n.client().cmd(&["CLUSTER", "INFO"]).as_string();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("cluster_stats_messages_{name}:")))
+        .map_or(0, |v| v.trim().parse().expect("a counter"))
+}
+
+/// A name of the form `prefix{i}` whose slot `master` serves.
+fn channel_served_by(master: &Node, prefix: &str) -> String {
+    let mut m = master.client();
+    // The slot's master answers a GET of the name without MOVED.
+    (0..10_000)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|name| !matches!(m.cmd(&["GET", name]), Reply::Error(_)))
+        .expect("a channel of the master's slots")
+}
+
+/// Sharded pub/sub over a cluster: SSUBSCRIBE and SPUBLISH follow the
+/// channel's slot (MOVED elsewhere, CROSSSLOT across slots, a replica
+/// serves its master's slots without READONLY); SPUBLISH reaches the
+/// subscribers of its shard's master and replicas, with one PUBLISHSHARD
+/// message per other node of the shard and none beyond it.
+fn sharded_pubsub_in(all: &[&Node]) {
+    create(all, 1);
+    // Every node knows every replica as one (so a master knows whom to
+    // send PUBLISHSHARD to).
+    assert!(eventually(Duration::from_secs(30), || all.iter().all(
+        |n| n.nodes().iter().filter(|r| r.1.contains("master")).count() == 3
+    )));
+    // The shards of the first two masters (in a mixed cluster, one with a
+    // Redis master and one with a Tessera master).
+    shard_channels_of(all, 0);
+    shard_channels_of(all, 1);
+}
+
+/// [`sharded_pubsub_in`]'s checks on the shard of the `nth` master.
+fn shard_channels_of(all: &[&Node], nth: usize) {
+    let rows = all[0].nodes();
+    let row = |n: &Node| {
+        let id = n.id();
+        rows.iter().find(|r| r.0 == id).cloned().expect("row")
+    };
+    let masters: Vec<&Node> = all
+        .iter()
+        .copied()
+        .filter(|n| row(n).1.contains("master"))
+        .collect();
+    assert_eq!(masters.len(), 3);
+    // One shard: a master and its replica; the others are elsewhere.
+    let m = masters[nth];
+    let r = all
+        .iter()
+        .copied()
+        .find(|n| row(n).2 == row(m).0)
+        .expect("the master's replica");
+    let others: Vec<&Node> = all
+        .iter()
+        .copied()
+        .filter(|n| n.port != m.port && n.port != r.port)
+        .collect();
+    let ch = channel_served_by(m, "news");
+    let slot = all[0].client().cmd(&["CLUSTER", "KEYSLOT", &ch]).as_int();
+    let elsewhere = channel_served_by(masters[(nth + 1) % 3], "other");
+
+    let mut on_m = m.client();
+    let mut on_r = r.client();
+    let mut on_o = others[0].client();
+    let confirm = |kind: &str, name: &str, n: i64| {
+        Reply::Array(vec![Reply::bulk(kind), Reply::bulk(name), Reply::int(n)])
+    };
+    assert_eq!(
+        on_m.cmd(&["SSUBSCRIBE", &ch]),
+        confirm("ssubscribe", &ch, 1)
+    );
+    // A replica serves its master's slots, READONLY or not.
+    assert_eq!(
+        on_r.cmd(&["SSUBSCRIBE", &ch]),
+        confirm("ssubscribe", &ch, 1)
+    );
+    assert_eq!(
+        on_o.cmd(&["SSUBSCRIBE", &ch]),
+        Reply::err(&format!("MOVED {slot} {}", m.addr()))
+    );
+    assert_eq!(
+        on_o.cmd(&["SSUBSCRIBE", &ch, &elsewhere]),
+        Reply::err("CROSSSLOT Keys in request don't hash to the same slot")
+    );
+    assert_eq!(
+        on_o.cmd(&["SPUBLISH", &ch, "x"]),
+        Reply::err(&format!("MOVED {slot} {}", m.addr()))
+    );
+    let mut p = m.client();
+    assert_eq!(
+        p.cmd(&["SSUBSCRIBE", &ch, &elsewhere]),
+        Reply::err("CROSSSLOT Keys in request don't hash to the same slot")
+    );
+    assert_eq!(
+        p.cmd(&["SUNSUBSCRIBE", &ch, &elsewhere]),
+        Reply::err("CROSSSLOT Keys in request don't hash to the same slot")
+    );
+
+    let sent_before: Vec<i64> = all
+        .iter()
+        .map(|n| bus_stat(n, "publishshard_sent"))
+        .collect();
+    let got_before: Vec<i64> = all
+        .iter()
+        .map(|n| bus_stat(n, "publishshard_received"))
+        .collect();
+    // Published on the master: its subscriber and the replica's hear it;
+    // the reply counts this node's subscribers only.
+    assert_eq!(p.cmd(&["SPUBLISH", &ch, "from-master"]), Reply::int(1));
+    let smessage = |payload: &str| Reply::bulks(&["smessage", &ch, payload]);
+    assert_eq!(on_m.read_reply(), smessage("from-master"));
+    assert_eq!(on_r.read_reply(), smessage("from-master"));
+    // Published on the replica: back to the master.
+    let mut pr = r.client();
+    assert_eq!(pr.cmd(&["SPUBLISH", &ch, "from-replica"]), Reply::int(1));
+    assert_eq!(on_r.read_reply(), smessage("from-replica"));
+    assert_eq!(on_m.read_reply(), smessage("from-replica"));
+    assert_eq!(
+        p.cmd(&["PUBSUB", "SHARDNUMSUB", &ch]),
+        Reply::Array(vec![Reply::bulk(&ch), Reply::int(1)])
+    );
+    // One PUBLISHSHARD each way within the shard, none to other shards.
+    let ix = |n: &Node| all.iter().position(|x| x.port == n.port).expect("node");
+    assert!(eventually(Duration::from_secs(5), || {
+        bus_stat(m, "publishshard_received") == got_before[ix(m)] + 1
+            && bus_stat(r, "publishshard_received") == got_before[ix(r)] + 1
+    }));
+    assert_eq!(bus_stat(m, "publishshard_sent"), sent_before[ix(m)] + 1);
+    assert_eq!(bus_stat(r, "publishshard_sent"), sent_before[ix(r)] + 1);
+    for o in &others {
+        assert_eq!(
+            bus_stat(o, "publishshard_received"),
+            got_before[ix(o)],
+            "node {}",
+            o.port
+        );
+    }
+    // A plain PUBLISH still reaches every node (and no shard subscriber).
+    assert_eq!(p.cmd(&["PUBLISH", &ch, "plain"]), Reply::int(0));
+    assert_eq!(on_m.cmd(&["SUNSUBSCRIBE"]), confirm("sunsubscribe", &ch, 0));
+}
+
+#[test]
+fn sharded_pubsub_follows_the_slots() {
+    if common::against_redis() {
+        // The same assertions over six redis-server nodes.
+        let nodes: Vec<Node> = (0..6).map(|_| Node::redis()).collect();
+        let refs: Vec<&Node> = nodes.iter().collect();
+        sharded_pubsub_in(&refs);
+        return;
+    }
+    // Redis and Tessera nodes mixed: create makes r0, t1 and t2 masters,
+    // t3 follows r0 and r4 follows t1, so PUBLISHSHARD crosses between
+    // the two servers both ways.
+    let r0 = Node::redis();
+    let t1 = Node::tessera(2);
+    let t2 = Node::tessera(1);
+    let t3 = Node::tessera(2);
+    let r4 = Node::redis();
+    let t5 = Node::tessera(2);
+    let all = [&r0, &t1, &t2, &t3, &r4, &t5];
+    sharded_pubsub_in(&all);
+}

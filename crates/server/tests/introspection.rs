@@ -831,3 +831,168 @@ fn command_list_filters_and_movablekeys_as_redis() {
         }
     });
 }
+
+/// Keys and their flags, as GETKEYSANDFLAGS lists them.
+type KeysAndFlags<'a> = &'a [(&'a str, &'a [&'a str])];
+
+/// COMMAND GETKEYS and GETKEYSANDFLAGS: keys and their flags as Redis 7.0
+/// prints them, option-dependent flags (SET ... GET, BITFIELD, SORT ...
+/// STORE), movable keys, and the errors in Redis's order.
+#[test]
+fn command_getkeys_and_flags() {
+    for_threads(|s| {
+        let mut c = s.client();
+        let flags = |f: &[&str]| Reply::Array(f.iter().map(|f| Reply::status(f)).collect());
+        let cases: &[(&[&str], KeysAndFlags)] = &[
+            (
+                &["set", "a", "b", "get"],
+                &[("a", &["RW", "access", "update"])],
+            ),
+            (&["set", "a", "b"], &[("a", &["OW", "update"])]),
+            (
+                &["lmove", "a", "b", "left", "right"],
+                &[("a", &["RW", "access", "delete"]), ("b", &["RW", "insert"])],
+            ),
+            (
+                &["eval", "return 1", "2", "a", "b"],
+                &[
+                    ("a", &["RW", "access", "update"]),
+                    ("b", &["RW", "access", "update"]),
+                ],
+            ),
+            (&["eval", "return 1", "0"], &[]),
+            (
+                &["migrate", "h", "1", "", "0", "5", "keys", "a", "b"],
+                &[
+                    ("a", &["RW", "access", "delete"]),
+                    ("b", &["RW", "access", "delete"]),
+                ],
+            ),
+            (
+                &["sort", "a", "store", "b"],
+                &[("a", &["RO", "access"]), ("b", &["OW", "update"])],
+            ),
+            (
+                &["bitfield", "a", "get", "u8", "0"],
+                &[("a", &["RO", "access"])],
+            ),
+            (
+                &["bitfield", "a", "set", "u8", "0", "1"],
+                &[("a", &["RW", "access", "update"])],
+            ),
+            (
+                &["georadius", "a", "0", "0", "1", "km", "store", "b"],
+                &[("a", &["RO", "access"]), ("b", &["OW", "update"])],
+            ),
+            (
+                &["mset", "a", "1", "b", "2"],
+                &[("a", &["OW", "update"]), ("b", &["OW", "update"])],
+            ),
+            (
+                &["del", "a", "b"],
+                &[("a", &["RM", "delete"]), ("b", &["RM", "delete"])],
+            ),
+            (&["exists", "a"], &[("a", &["RO"])]),
+            (
+                &["rename", "a", "b"],
+                &[("a", &["RW", "access", "delete"]), ("b", &["OW", "update"])],
+            ),
+            (&["getex", "a"], &[("a", &["RW", "access", "update"])]),
+            (
+                &["pfcount", "a", "b"],
+                &[("a", &["RW", "access"]), ("b", &["RW", "access"])],
+            ),
+            (&["watch", "a", "b"], &[("a", &["RO"]), ("b", &["RO"])]),
+            (&["object", "encoding", "a"], &[("a", &["RO"])]),
+            (
+                &["zunionstore", "d", "2", "a", "b"],
+                &[
+                    ("d", &["OW", "update"]),
+                    ("a", &["RO", "access"]),
+                    ("b", &["RO", "access"]),
+                ],
+            ),
+            (
+                &["georadiusbymember", "a", "m", "1", "km", "storedist", "b"],
+                &[("a", &["RO", "access"]), ("b", &["OW", "update"])],
+            ),
+            (&["eval_ro", "x", "1", "a"], &[("a", &["RO", "access"])]),
+            (
+                &["blmpop", "0", "2", "a", "b", "left"],
+                &[
+                    ("a", &["RW", "access", "delete"]),
+                    ("b", &["RW", "access", "delete"]),
+                ],
+            ),
+            (
+                &["smove", "a", "b", "m"],
+                &[("a", &["RW", "access", "delete"]), ("b", &["RW", "insert"])],
+            ),
+            (
+                &["copy", "a", "b"],
+                &[("a", &["RO", "access"]), ("b", &["OW", "update"])],
+            ),
+            (
+                &["pfmerge", "a", "b"],
+                &[("a", &["RW", "access", "insert"]), ("b", &["RO", "access"])],
+            ),
+            (
+                &["bitop", "and", "d", "a", "b"],
+                &[
+                    ("d", &["OW", "update"]),
+                    ("a", &["RO", "access"]),
+                    ("b", &["RO", "access"]),
+                ],
+            ),
+            (&["restore", "a", "0", "x"], &[("a", &["OW", "update"])]),
+            (&["touch", "a"], &[("a", &["RO"])]),
+            (&["expire", "a", "1"], &[("a", &["RW", "update"])]),
+            (&["setrange", "a", "0", "b"], &[("a", &["RW", "update"])]),
+        ];
+        for (cmd, want) in cases {
+            let mut args = vec!["COMMAND", "GETKEYSANDFLAGS"];
+            args.extend_from_slice(cmd);
+            let expected = Reply::Array(
+                want.iter()
+                    .map(|(k, f)| Reply::Array(vec![Reply::bulk(k), flags(f)]))
+                    .collect(),
+            );
+            assert_eq!(c.cmd(&args), expected, "{cmd:?}");
+            args[1] = "GETKEYS";
+            let keys: Vec<&str> = want.iter().map(|(k, _)| *k).collect();
+            assert_eq!(c.cmd(&args), Reply::bulks(&keys), "{cmd:?}");
+        }
+        for sub in ["GETKEYS", "GETKEYSANDFLAGS"] {
+            for (cmd, err) in [
+                (
+                    &["ping", "x", "y"][..],
+                    "ERR The command has no key arguments",
+                ),
+                (
+                    &["get", "a", "b"],
+                    "ERR Invalid number of arguments specified for command",
+                ),
+                (
+                    &["zunionstore", "dst", "0", "a"],
+                    "ERR Invalid arguments specified for command",
+                ),
+                (
+                    &["lmpop", "0", "a", "left"],
+                    "ERR Invalid arguments specified for command",
+                ),
+                (&["nosuch", "a"], "ERR Invalid command specified"),
+            ] {
+                let mut args = vec!["COMMAND", sub];
+                args.extend_from_slice(cmd);
+                assert_eq!(c.err(&args), err, "{sub} {cmd:?}");
+            }
+            assert_eq!(
+                c.err(&["COMMAND", sub, "get"]),
+                format!(
+                    "ERR wrong number of arguments for 'command|{}' command",
+                    sub.to_ascii_lowercase()
+                )
+            );
+        }
+    });
+}

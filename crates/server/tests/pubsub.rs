@@ -465,3 +465,366 @@ fn expired_keys_are_announced() {
         c.ok(&["CONFIG", "SET", "notify-keyspace-events", ""]);
     });
 }
+
+fn smessage(channel: &str, payload: &str) -> Reply {
+    Reply::bulks(&["smessage", channel, payload])
+}
+
+/// SSUBSCRIBE, SPUBLISH, SUNSUBSCRIBE and PUBSUB SHARDCHANNELS/SHARDNUMSUB
+/// (outside cluster mode): subscribers on every thread, shard counts kept
+/// apart from channel and pattern counts, and a namespace of their own.
+#[test]
+fn shard_channels_reach_their_subscribers_only() {
+    for_threads(|s| {
+        let mut subs: Vec<Client> = (0..8).map(|_| s.client()).collect();
+        for sub in &mut subs {
+            // Channels of different slots: one command, outside cluster mode.
+            assert_eq!(subscribe(sub, "SSUBSCRIBE", &["orders", "audit"]), [1, 2]);
+        }
+        let mut p = s.client();
+        assert_eq!(p.int(&["SPUBLISH", "orders", "o1"]), 8);
+        assert_eq!(p.int(&["SPUBLISH", "audit", "a1"]), 8);
+        assert_eq!(p.int(&["SPUBLISH", "nobody", "x"]), 0);
+        // PUBLISH does not reach shard subscribers.
+        assert_eq!(p.int(&["PUBLISH", "orders", "plain"]), 0);
+        for sub in &mut subs {
+            assert_eq!(sub.read_reply(), smessage("orders", "o1"));
+            assert_eq!(sub.read_reply(), smessage("audit", "a1"));
+        }
+        assert_eq!(
+            p.cmd(&["PUBSUB", "SHARDNUMSUB", "orders", "audit", "nobody"]),
+            Reply::Array(vec![
+                Reply::bulk("orders"),
+                Reply::int(8),
+                Reply::bulk("audit"),
+                Reply::int(8),
+                Reply::bulk("nobody"),
+                Reply::int(0),
+            ])
+        );
+        assert_eq!(p.cmd(&["PUBSUB", "SHARDNUMSUB"]), Reply::Array(vec![]));
+        let mut chans = p.cmd(&["PUBSUB", "SHARDCHANNELS"]).as_strings();
+        chans.sort();
+        assert_eq!(chans, ["audit", "orders"]);
+        assert_eq!(
+            p.cmd(&["PUBSUB", "SHARDCHANNELS", "o*"]).as_strings(),
+            ["orders"]
+        );
+        // Shard channels are not channels.
+        assert_eq!(p.cmd(&["PUBSUB", "CHANNELS"]), Reply::Array(vec![]));
+        assert_eq!(
+            p.cmd(&["PUBSUB", "NUMSUB", "orders"]),
+            Reply::Array(vec![Reply::bulk("orders"), Reply::int(0)])
+        );
+
+        // A channel and a pattern: counted apart from the shard channels,
+        // and a pattern never matches a shard channel's message.
+        let c = &mut subs[0];
+        assert_eq!(subscribe(c, "SUBSCRIBE", &["orders"]), [1]);
+        assert_eq!(subscribe(c, "PSUBSCRIBE", &["*"]), [2]);
+        assert_eq!(subscribe(c, "SSUBSCRIBE", &["orders", "more"]), [2, 3]);
+        assert_eq!(p.int(&["SPUBLISH", "orders", "o2"]), 8);
+        assert_eq!(c.read_reply(), smessage("orders", "o2"));
+        assert_eq!(p.int(&["PUBLISH", "orders", "plain"]), 2);
+        assert_eq!(c.read_reply(), message("orders", "plain"));
+        assert_eq!(
+            c.read_reply(),
+            Reply::bulks(&["pmessage", "*", "orders", "plain"])
+        );
+        c.send(&common::encode(&["SUNSUBSCRIBE", "more", "never"]));
+        assert_eq!(c.read_reply(), confirm("sunsubscribe", "more", 2));
+        assert_eq!(c.read_reply(), confirm("sunsubscribe", "never", 2));
+        c.send(&common::encode(&["UNSUBSCRIBE"]));
+        assert_eq!(c.read_reply(), confirm("unsubscribe", "orders", 1));
+        c.send(&common::encode(&["PUNSUBSCRIBE"]));
+        assert_eq!(c.read_reply(), confirm("punsubscribe", "*", 0));
+        // Still subscribed: to shard channels.
+        assert!(c.err(&["GET", "k"]).starts_with("ERR Can't execute 'get'"));
+        // With no channel left, UNSUBSCRIBE says so with its own count.
+        assert_eq!(
+            c.cmd(&["UNSUBSCRIBE"]),
+            Reply::Array(vec![Reply::bulk("unsubscribe"), Reply::Nil, Reply::int(0)])
+        );
+        // SUNSUBSCRIBE with no names: every shard channel, any order.
+        c.send(&common::encode(&["SUNSUBSCRIBE"]));
+        let mut left: Vec<(String, i64)> = (0..2)
+            .map(|_| {
+                let r = c.read_reply();
+                let a = r.as_array();
+                assert_eq!(a[0], Reply::bulk("sunsubscribe"), "{r:?}");
+                (a[1].as_string(), a[2].as_int())
+            })
+            .collect();
+        left.sort();
+        assert!(
+            left == [("audit".into(), 0), ("orders".into(), 1)]
+                || left == [("audit".into(), 1), ("orders".into(), 0)],
+            "{left:?}"
+        );
+        assert_eq!(
+            c.cmd(&["SUNSUBSCRIBE"]),
+            Reply::Array(vec![Reply::bulk("sunsubscribe"), Reply::Nil, Reply::int(0)])
+        );
+        // Out of the subscribed state.
+        assert_eq!(c.cmd(&["GET", "k"]), Reply::Nil);
+        assert_eq!(p.int(&["SPUBLISH", "orders", "x"]), 7);
+
+        // Closed subscribers are forgotten.
+        drop(subs);
+        wait_for(|| p.cmd(&["PUBSUB", "SHARDCHANNELS"]).as_array().is_empty());
+        assert_eq!(p.int(&["SPUBLISH", "orders", "x"]), 0);
+    });
+}
+
+/// The subscribed state with shard channels only: the RESP2 command
+/// restrictions, CLIENT LIST's ssub= and flags=P, CLIENT KILL TYPE pubsub,
+/// RESET; SSUBSCRIBE inside MULTI, SPUBLISH inside it, and arity.
+#[test]
+fn shard_subscriptions_and_the_subscribed_state() {
+    for_threads(|s| {
+        let mut c = s.client();
+        let mut other = s.client();
+        assert!(c
+            .err(&["SSUBSCRIBE"])
+            .starts_with("ERR wrong number of arguments for 'ssubscribe'"));
+        assert!(c
+            .err(&["SPUBLISH", "ch"])
+            .starts_with("ERR wrong number of arguments for 'spublish'"));
+        // Before any subscription.
+        assert_eq!(
+            c.cmd(&["SUNSUBSCRIBE"]),
+            Reply::Array(vec![Reply::bulk("sunsubscribe"), Reply::Nil, Reply::int(0)])
+        );
+        assert_eq!(c.cmd(&["GET", "k"]), Reply::Nil);
+        assert_eq!(subscribe(&mut c, "SSUBSCRIBE", &["a", "b", "a"]), [1, 2, 2]);
+        assert_eq!(
+            c.err(&["GET", "k"]),
+            "ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+        );
+        assert_eq!(
+            c.err(&["SPUBLISH", "a", "x"]),
+            "ERR Can't execute 'spublish': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+        );
+        assert_eq!(
+            c.err(&["PUBSUB", "SHARDNUMSUB", "a"]),
+            "ERR Can't execute 'pubsub|shardnumsub': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+        );
+        assert_eq!(c.cmd(&["PING"]), Reply::bulks(&["pong", ""]));
+        let list = other.cmd(&["CLIENT", "LIST"]).as_string();
+        let line = list
+            .lines()
+            .find(|l| l.contains(" ssub=2 "))
+            .unwrap_or_else(|| panic!("no shard subscriber in {list}"));
+        assert!(
+            line.contains(" flags=P ") && line.contains(" sub=0 psub=0 "),
+            "{line}"
+        );
+        // RESET leaves the subscribed state and every shard channel.
+        assert_eq!(c.cmd(&["RESET"]), Reply::status("RESET"));
+        assert_eq!(c.cmd(&["GET", "k"]), Reply::Nil);
+        assert_eq!(other.int(&["SPUBLISH", "a", "x"]), 0);
+        assert_eq!(
+            other.cmd(&["PUBSUB", "SHARDNUMSUB", "a"]),
+            Reply::Array(vec![Reply::bulk("a"), Reply::int(0)])
+        );
+
+        // Inside EXEC: SSUBSCRIBE is refused, SPUBLISH runs.
+        assert_eq!(c.cmd(&["MULTI"]), Reply::ok());
+        assert_eq!(c.cmd(&["SSUBSCRIBE", "a"]), Reply::status("QUEUED"));
+        assert_eq!(c.cmd(&["SPUBLISH", "a", "x"]), Reply::status("QUEUED"));
+        assert_eq!(
+            c.cmd(&["EXEC"]),
+            Reply::Array(vec![
+                Reply::err("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client"),
+                Reply::int(0),
+            ])
+        );
+        assert_eq!(c.cmd(&["GET", "k"]), Reply::Nil);
+
+        // CLIENT KILL TYPE pubsub closes shard subscribers too.
+        subscribe(&mut c, "SSUBSCRIBE", &["a"]);
+        assert_eq!(other.int(&["CLIENT", "KILL", "TYPE", "pubsub"]), 1);
+        c.set_timeout(Duration::from_secs(5));
+        assert!(c.try_read_reply().unwrap().is_none());
+        assert_eq!(other.cmd(&["PING"]), Reply::status("PONG"));
+    });
+}
+
+/// RESP3: ssubscribe/sunsubscribe confirmations and smessage as pushes;
+/// a subscriber hears its own SPUBLISH before the reply.
+#[test]
+fn resp3_shard_subscribers_get_pushes() {
+    for_threads(|s| {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let expect = |c: &mut std::net::TcpStream, send: &[u8], want: &[u8]| {
+            c.write_all(send).unwrap();
+            let mut got = vec![0u8; want.len()];
+            c.read_exact(&mut got).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(want),
+                "after {}",
+                String::from_utf8_lossy(send)
+            );
+        };
+        c.write_all(b"HELLO 3\r\n").unwrap();
+        let mut hello = vec![0u8; 4096];
+        let n = c.read(&mut hello).unwrap();
+        assert!(hello[..n].starts_with(b"%"), "{:?}", &hello[..n]);
+        expect(
+            &mut c,
+            b"SSUBSCRIBE ch\r\n",
+            b">3\r\n$10\r\nssubscribe\r\n$2\r\nch\r\n:1\r\n",
+        );
+        expect(&mut c, b"SET k v\r\n", b"+OK\r\n");
+        expect(
+            &mut c,
+            b"SPUBLISH ch hi\r\n",
+            b">3\r\n$8\r\nsmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n:1\r\n",
+        );
+        expect(&mut c, b"PUBLISH ch hi\r\n", b":0\r\n");
+        expect(
+            &mut c,
+            b"SUNSUBSCRIBE\r\n",
+            b">3\r\n$12\r\nsunsubscribe\r\n$2\r\nch\r\n:0\r\n",
+        );
+        expect(
+            &mut c,
+            b"SUNSUBSCRIBE\r\n",
+            b">3\r\n$12\r\nsunsubscribe\r\n_\r\n:0\r\n",
+        );
+        // CLIENT REPLY OFF does not silence confirmations.
+        expect(&mut c, b"CLIENT REPLY OFF\r\n", b"");
+        expect(
+            &mut c,
+            b"SSUBSCRIBE x\r\n",
+            b">3\r\n$10\r\nssubscribe\r\n$1\r\nx\r\n:1\r\n",
+        );
+        expect(&mut c, b"CLIENT REPLY ON\r\n", b"+OK\r\n");
+    });
+}
+
+/// ACL: shard channels are channels (`&pattern`), not keys.
+#[test]
+fn shard_channels_follow_channel_permissions() {
+    for_threads(|s| {
+        let mut admin = s.client();
+        assert_eq!(
+            admin.cmd(&[
+                "ACL",
+                "SETUSER",
+                "u",
+                "on",
+                "nopass",
+                "resetchannels",
+                "&allowed*",
+                "resetkeys",
+                "-@all",
+                "+spublish",
+                "+ssubscribe",
+                "+sunsubscribe",
+            ]),
+            Reply::ok()
+        );
+        let mut c = s.client();
+        assert_eq!(c.cmd(&["AUTH", "u", "x"]), Reply::ok());
+        let denied =
+            "NOPERM this user has no permissions to access one of the channels used as arguments";
+        assert_eq!(c.err(&["SPUBLISH", "nope", "x"]), denied);
+        assert_eq!(c.int(&["SPUBLISH", "allowed1", "x"]), 0);
+        assert_eq!(c.err(&["SSUBSCRIBE", "allowed1", "nope"]), denied);
+        assert_eq!(subscribe(&mut c, "SSUBSCRIBE", &["allowed1"]), [1]);
+        // Leaving a channel is never refused.
+        c.send(&common::encode(&["SUNSUBSCRIBE", "nope"]));
+        assert_eq!(c.read_reply(), confirm("sunsubscribe", "nope", 1));
+        assert_eq!(
+            admin.cmd(&["ACL", "DRYRUN", "u", "SPUBLISH", "nope", "x"]),
+            Reply::bulk("This user has no permissions to access the 'nope' channel")
+        );
+        assert_eq!(
+            admin.cmd(&["ACL", "DRYRUN", "u", "SPUBLISH", "allowed", "x"]),
+            Reply::ok()
+        );
+        let log = admin.cmd(&["ACL", "LOG", "1"]);
+        let entry = log.as_array()[0].as_array();
+        assert_eq!(entry[3], Reply::bulk("channel"), "{log:?}");
+        assert_eq!(entry[7], Reply::bulk("nope"), "{log:?}");
+        // No key patterns at all: shard channels are not keys.
+        assert_eq!(
+            admin.cmd(&[
+                "ACL",
+                "SETUSER",
+                "k",
+                "on",
+                "nopass",
+                "allchannels",
+                "resetkeys",
+                "+@all"
+            ]),
+            Reply::ok()
+        );
+        let mut k = s.client();
+        assert_eq!(k.cmd(&["AUTH", "k", "x"]), Reply::ok());
+        assert_eq!(k.int(&["SPUBLISH", "anything", "x"]), 0);
+    });
+}
+
+/// The command table's rows for sharded pub/sub, as Redis 7.0's COMMAND
+/// shows them: the shard channel where a key would be, but not a key.
+#[test]
+fn shard_commands_in_the_command_table() {
+    for_threads(|s| {
+        let mut c = s.client();
+        let info = c.cmd(&["COMMAND", "INFO", "spublish", "ssubscribe", "sunsubscribe"]);
+        let rows = info.as_array();
+        let row = |i: usize| rows[i].as_array().to_vec();
+        let flags = |r: &[Reply]| -> Vec<String> {
+            r[2].as_array()
+                .iter()
+                .map(|f| match f {
+                    Reply::Status(s) => s.clone(),
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        let spublish = row(0);
+        assert_eq!(spublish[0], Reply::bulk("spublish"));
+        assert_eq!(spublish[1], Reply::int(3));
+        assert_eq!(flags(&spublish), ["pubsub", "loading", "stale", "fast"]);
+        assert_eq!(
+            spublish[3..6],
+            [Reply::int(1), Reply::int(1), Reply::int(1)]
+        );
+        assert_eq!(
+            spublish[6],
+            Reply::Array(vec![Reply::status("@pubsub"), Reply::status("@fast")])
+        );
+        for (i, name, arity) in [(1, "ssubscribe", -2), (2, "sunsubscribe", -1)] {
+            let r = row(i);
+            assert_eq!(r[0], Reply::bulk(name));
+            assert_eq!(r[1], Reply::int(arity));
+            assert_eq!(flags(&r), ["pubsub", "noscript", "loading", "stale"]);
+            assert_eq!(r[3..6], [Reply::int(1), Reply::int(-1), Reply::int(1)]);
+            assert_eq!(
+                r[6],
+                Reply::Array(vec![Reply::status("@pubsub"), Reply::status("@slow")])
+            );
+        }
+        for cmd in [
+            &["COMMAND", "GETKEYS", "SPUBLISH", "a", "b"][..],
+            &["COMMAND", "GETKEYS", "SSUBSCRIBE", "a", "b"],
+            &["COMMAND", "GETKEYSANDFLAGS", "SUNSUBSCRIBE", "a"],
+        ] {
+            assert_eq!(
+                c.err(cmd),
+                "ERR The command has no key arguments",
+                "{cmd:?}"
+            );
+        }
+        let list = c.cmd(&["COMMAND", "LIST"]).as_strings();
+        for name in ["spublish", "ssubscribe", "sunsubscribe"] {
+            assert!(list.iter().any(|n| n == name), "{name} in {list:?}");
+        }
+    });
+}

@@ -1,5 +1,6 @@
-//! A subscribed connection's state: its channels and patterns, and the
-//! handle its thread's pub/sub lists keep of it (see `features/pubsub.rs`).
+//! A subscribed connection's state: its channels, patterns and shard
+//! channels, and the handle its thread's pub/sub lists keep of it (see
+//! `features/pubsub.rs`).
 
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -18,6 +19,9 @@ pub struct Subscriptions {
     pub me: Rc<Subscriber>,
     pub channels: HashSet<Vec<u8>>,
     pub patterns: HashSet<Vec<u8>>,
+    /// Shard channels (SSUBSCRIBE): a namespace of their own, counted
+    /// apart from the other two, as Redis counts them.
+    pub shard: HashSet<Vec<u8>>,
 }
 
 impl Subscriptions {
@@ -25,7 +29,15 @@ impl Subscriptions {
         &self.me.sink
     }
 
+    /// Channels and patterns: the count (P)(UN)SUBSCRIBE confirmations
+    /// carry.
     pub fn count(&self) -> usize {
         self.channels.len() + self.patterns.len()
+    }
+
+    /// Every subscription of every kind: the connection is in the
+    /// subscribed state while this is above zero.
+    pub fn total(&self) -> usize {
+        self.count() + self.shard.len()
     }
 }

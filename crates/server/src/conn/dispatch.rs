@@ -110,9 +110,12 @@ async fn run(
             encode::ok(out);
         }
         "monitor" => monitor::monitor(w, client, out),
-        "subscribe" | "psubscribe" => pubsub::subscribe(w, client, argv, out),
-        "unsubscribe" | "punsubscribe" => pubsub::unsubscribe(w, client, argv, out),
+        "subscribe" | "psubscribe" | "ssubscribe" => pubsub::subscribe(w, client, argv, out),
+        "unsubscribe" | "punsubscribe" | "sunsubscribe" => {
+            pubsub::unsubscribe(w, client, argv, out)
+        }
         "publish" => pubsub::publish(w, client, argv, out).await,
+        "spublish" => pubsub::spublish(w, client, argv, out).await,
         "pubsub" => pubsub::pubsub(w, client, argv, out).await?,
         "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => {
             script::eval(w, client, name, argv, out).await?

@@ -164,9 +164,11 @@ pub struct ClientInfo {
     pub blocked: bool,
     /// Commands queued since MULTI, -1 outside MULTI (flags=x, multi=N).
     pub multi: i64,
-    /// Channels and patterns subscribed to (sub=, psub=, flags=P).
+    /// Channels, patterns and shard channels subscribed to (sub=, psub=,
+    /// ssub=, flags=P).
     pub sub: usize,
     pub psub: usize,
+    pub ssub: usize,
     /// A replica's `REPLCONF listening-port`.
     pub repl_port: u16,
     /// A replica's `REPLCONF capa eof`: it reads a diskless snapshot.
@@ -183,7 +185,7 @@ impl ClientInfo {
         let c = self;
         let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let mut flags = String::new();
-        if c.sub + c.psub > 0 {
+        if c.sub + c.psub + c.ssub > 0 {
             flags.push('P');
         }
         if c.multi >= 0 {
@@ -196,7 +198,7 @@ impl ClientInfo {
             flags.push('N');
         }
         format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp=2 lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp=2 lib-name={} lib-ver={}\n",
         c.id,
         c.addr,
         c.laddr,
@@ -208,6 +210,7 @@ impl ClientInfo {
         c.db,
         c.sub,
         c.psub,
+        c.ssub,
         c.multi,
         c.qbuf,
         c.last_cmd.to_ascii_lowercase(),

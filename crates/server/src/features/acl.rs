@@ -787,13 +787,15 @@ pub fn denial(perms: &Perms, spec: &CommandSpec, argv: &[&[u8]]) -> Option<(Deni
                     categories::key_flags(spec.name, spec.key_specs, argv, nth),
                 )
             })
+            // Shard channels stand where keys would; they are channels.
+            .filter(|(_, f)| f & categories::key::NOT_KEY == 0)
             .collect()
     } else {
         Vec::new()
     };
     let (channels, patterns): (Vec<usize>, bool) = match spec.name {
-        "publish" => (vec![1], false),
-        "subscribe" => ((1..argv.len()).collect(), false),
+        "publish" | "spublish" => (vec![1], false),
+        "subscribe" | "ssubscribe" => ((1..argv.len()).collect(), false),
         "psubscribe" => ((1..argv.len()).collect(), true),
         _ => (Vec::new(), false),
     };

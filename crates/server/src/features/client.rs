@@ -35,7 +35,7 @@ impl ClientKind {
             ClientKind::Master
         } else if c.is_replica {
             ClientKind::Replica
-        } else if c.sub + c.psub > 0 {
+        } else if c.sub + c.psub + c.ssub > 0 {
             ClientKind::PubSub
         } else {
             ClientKind::Normal
@@ -213,7 +213,9 @@ pub async fn client(
         }
         b"kill" => return Err(Error::WrongArity("client|kill".into())),
         b"pause" if argv.len() < 3 => return Err(Error::WrongArity("client|pause".into())),
-        b"unblock" if argv.len() == 3 || argv.len() == 4 => {
+        b"unblock" if argv.len() < 3 => return Err(Error::WrongArity("client|unblock".into())),
+        b"unblock" if argv.len() > 4 => return Err(Error::subcommand_syntax(argv[1], "CLIENT")),
+        b"unblock" => {
             let id = parse_i64(argv[2]).ok_or(Error::NotInteger)?;
             let error = match argv.get(3) {
                 None => false,

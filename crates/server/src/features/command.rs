@@ -72,7 +72,7 @@ pub fn command(w: &Worker, resp3: bool, argv: &[&[u8]], out: &mut Vec<u8>) -> Re
     }
     let sub = argv[1].to_ascii_lowercase();
     if (sub == b"count" && argv.len() != 2)
-        || ((sub == b"getkeys" || sub == b"getkeysandflags") && argv.len() < 3)
+        || ((sub == b"getkeys" || sub == b"getkeysandflags") && argv.len() < 4)
     {
         return Err(Error::WrongArity(format!(
             "command|{}",
@@ -150,7 +150,7 @@ pub fn command(w: &Worker, resp3: bool, argv: &[&[u8]], out: &mut Vec<u8>) -> Re
                 encode::bulk(out, n.as_bytes());
             }
         }
-        b"getkeysandflags" if argv.len() >= 3 => {
+        b"getkeysandflags" => {
             let cmd = &argv[2..];
             let (spec, keys) = keys_of_command(table, cmd)?;
             encode::array_len(out, keys.len());
@@ -169,7 +169,7 @@ pub fn command(w: &Worker, resp3: bool, argv: &[&[u8]], out: &mut Vec<u8>) -> Re
                 }
             }
         }
-        b"getkeys" if argv.len() >= 3 => {
+        b"getkeys" => {
             let cmd = &argv[2..];
             let (_, keys) = keys_of_command(table, cmd)?;
             encode::array_len(out, keys.len());
@@ -199,7 +199,11 @@ pub fn command(w: &Worker, resp3: bool, argv: &[&[u8]], out: &mut Vec<u8>) -> Re
 }
 
 /// The row and key positions of a whole command line, for GETKEYS and
-/// GETKEYSANDFLAGS, with Redis's errors.
+/// GETKEYSANDFLAGS, with Redis's errors in Redis's order: an unknown
+/// command, one without keys (its key specs, if any, all `not_key`: the
+/// shard channels of SPUBLISH and SSUBSCRIBE are not keys here), a wrong
+/// argument count, arguments that leave a command needing keys without
+/// any (`ZUNIONSTORE d 0`; scripts may declare none).
 fn keys_of_command(
     table: &'static commands::CommandTable,
     cmd: &[&[u8]],
@@ -207,15 +211,20 @@ fn keys_of_command(
     let spec = table
         .lookup(cmd[0])
         .ok_or(Error::Static("ERR Invalid command specified"))?;
+    let only_not_keys =
+        !spec.key_specs.is_empty() && spec.key_specs.iter().all(|f| f & key::NOT_KEY != 0);
+    let has_keys = (spec.first_key > 0 || spec.keys_fn.is_some()) && !only_not_keys;
+    if !has_keys {
+        return Err(Error::Static("ERR The command has no key arguments"));
+    }
     if !spec.arity_ok(cmd.len()) {
         return Err(Error::Static(
             "ERR Invalid number of arguments specified for command",
         ));
     }
     let keys = spec.keys_of(cmd);
-    // Scripts may declare no keys (Redis's no_mandatory_keys).
     if keys.is_empty() && !crate::features::script::is_eval(spec.name) {
-        return Err(Error::Static("ERR The command has no key arguments"));
+        return Err(Error::Static("ERR Invalid arguments specified for command"));
     }
     Ok((spec, keys))
 }

@@ -84,7 +84,10 @@ const CONNECTION_ONLY: &[&str] = &[
     "psubscribe",
     "unsubscribe",
     "punsubscribe",
+    "ssubscribe",
+    "sunsubscribe",
     "publish",
+    "spublish",
     "pubsub",
 ];
 
@@ -568,6 +571,9 @@ pub async fn run_queued(
                 .await
                 .unwrap_or_default();
             out.extend_from_slice(&reply);
+        }
+        Handler::Server if spec.name == "ssubscribe" => {
+            Error::Static(crate::features::pubsub::SSUBSCRIBE_IN_EXEC).write(out);
         }
         Handler::Server => {
             // Boxed: EXEC is itself a server command, so the future would

@@ -1,8 +1,9 @@
-//! Pub/sub: SUBSCRIBE, PSUBSCRIBE, their UNSUBSCRIBEs, PUBLISH and PUBSUB.
+//! Pub/sub: SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE, their UNSUBSCRIBEs, PUBLISH,
+//! SPUBLISH and PUBSUB.
 //!
 //! A subscription lives on the thread of the connection that made it: each
-//! thread keeps its own subscribers by channel and by pattern ([`Local`]),
-//! and nothing else. PUBLISH hands the message to every thread that has a
+//! thread keeps its own subscribers by channel, by pattern and by shard
+//! channel ([`Local`]), and nothing else. PUBLISH hands the message to every thread that has a
 //! subscriber at all (a per-thread count in [`Registry`] says which; with
 //! none anywhere, PUBLISH touches no other thread), each thread formats it
 //! once per protocol and appends it to its subscribers' [`Sink`]s, and the
@@ -23,12 +24,21 @@
 //! hard limit (32 MB by default).
 //!
 //! Replies follow Redis: `subscribe`/`unsubscribe`/`psubscribe`/
-//! `punsubscribe` confirmations with the connection's subscription count,
-//! `message` and `pmessage` frames, arrays in RESP2 and pushes in RESP3;
-//! in RESP2 a subscribed connection may only (un)subscribe, PING, QUIT and
-//! RESET. Sharded pub/sub (SSUBSCRIBE) and keyspace notifications are not
-//! implemented: PUBSUB SHARDCHANNELS and SHARDNUMSUB answer as a server
-//! without shard subscriptions does.
+//! `punsubscribe` confirmations with the connection's count of channels
+//! and patterns, `ssubscribe`/`sunsubscribe` ones with its count of shard
+//! channels (the two counts are kept apart, as Redis keeps them),
+//! `message`, `pmessage` and `smessage` frames, arrays in RESP2 and pushes
+//! in RESP3; in RESP2 a connection with a subscription of any kind may only
+//! (un)subscribe, PING, QUIT and RESET.
+//!
+//! Sharded pub/sub (Redis 7.0): shard channels are a namespace of their
+//! own (SPUBLISH reaches SSUBSCRIBE's subscribers only, never a pattern),
+//! and their names stand where keys would, so that in cluster mode a shard
+//! channel belongs to its slot: the cluster's slot check sends a client to
+//! the slot's master, or lets a replica of it serve it (see
+//! `cluster::check`), and SPUBLISH reaches the other nodes of this node's
+//! shard only (`cluster::publish_shard`). Without cluster mode they behave
+//! as channels of their own: any names in any one command, as in Redis.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -68,6 +78,17 @@ impl Registry {
 pub struct Local {
     channels: HashMap<Vec<u8>, Vec<Rc<Subscriber>>>,
     patterns: HashMap<Vec<u8>, Vec<Rc<Subscriber>>>,
+    shard: HashMap<Vec<u8>, Vec<Rc<Subscriber>>>,
+}
+
+impl Local {
+    fn map(&mut self, kind: Kind) -> &mut HashMap<Vec<u8>, Vec<Rc<Subscriber>>> {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+            Kind::Shard => &mut self.shard,
+        }
+    }
 }
 
 /// This thread's subscribers (registered in its worker's `Locals`).
@@ -75,11 +96,14 @@ fn local(w: &Worker) -> &RefCell<Local> {
     w.local::<RefCell<Local>>()
 }
 
-/// Whether `client` is in the subscribed state (at least one channel or
-/// pattern).
+/// Whether `client` is in the subscribed state (at least one channel,
+/// pattern or shard channel).
 pub fn subscribed(client: &Client) -> bool {
-    client.pubsub.as_ref().is_some_and(|s| s.count() > 0)
+    client.pubsub.as_ref().is_some_and(|s| s.total() > 0)
 }
+
+/// SSUBSCRIBE inside EXEC, as Redis refuses it.
+pub const SSUBSCRIBE_IN_EXEC: &str = "ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client";
 
 /// Commands a RESP2 connection may send while subscribed.
 pub fn allowed_while_subscribed(name: &str) -> bool {
@@ -106,23 +130,38 @@ pub fn is_confirmation(name: &[u8]) -> bool {
         b"psubscribe",
         b"unsubscribe",
         b"punsubscribe",
+        b"ssubscribe",
+        b"sunsubscribe",
     ]
     .iter()
     .any(|c| c.eq_ignore_ascii_case(name))
 }
 
-/// Which of a connection's two lists a command works on.
-#[derive(Clone, Copy)]
+/// Which of a connection's three lists a command works on.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Channel,
     Pattern,
+    Shard,
 }
 
 impl Kind {
+    /// The kind of a (un)subscribe command, by its name.
+    fn of(name: &[u8]) -> Kind {
+        if name.eq_ignore_ascii_case(b"ssubscribe") || name.eq_ignore_ascii_case(b"sunsubscribe") {
+            Kind::Shard
+        } else if name.first().is_some_and(|c| c.eq_ignore_ascii_case(&b'p')) {
+            Kind::Pattern
+        } else {
+            Kind::Channel
+        }
+    }
+
     fn subscribe_word(self) -> &'static [u8] {
         match self {
             Kind::Channel => b"subscribe",
             Kind::Pattern => b"psubscribe",
+            Kind::Shard => b"ssubscribe",
         }
     }
 
@@ -130,6 +169,26 @@ impl Kind {
         match self {
             Kind::Channel => b"unsubscribe",
             Kind::Pattern => b"punsubscribe",
+            Kind::Shard => b"sunsubscribe",
+        }
+    }
+}
+
+impl Subscriptions {
+    fn names(&mut self, kind: Kind) -> &mut HashSet<Vec<u8>> {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+            Kind::Shard => &mut self.shard,
+        }
+    }
+
+    /// The count a confirmation of `kind` carries: shard channels are
+    /// counted apart.
+    fn count_of(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Shard => self.shard.len(),
+            _ => self.count(),
         }
     }
 }
@@ -144,13 +203,9 @@ fn confirmation(out: &mut Vec<u8>, resp3: bool, word: &[u8], name: Option<&[u8]>
     encode::integer(out, count as i64);
 }
 
-/// SUBSCRIBE channel... / PSUBSCRIBE pattern...
+/// SUBSCRIBE channel... / PSUBSCRIBE pattern... / SSUBSCRIBE shardchannel...
 pub fn subscribe(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) {
-    let kind = if argv[0].eq_ignore_ascii_case(b"psubscribe") {
-        Kind::Pattern
-    } else {
-        Kind::Channel
-    };
+    let kind = Kind::of(argv[0]);
     let subs = client.pubsub.get_or_insert_with(|| {
         // A MONITOR connection's lines and messages share one sink, so
         // they reach it in the order they came.
@@ -166,6 +221,7 @@ pub fn subscribe(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<
             }),
             channels: HashSet::new(),
             patterns: HashSet::new(),
+            shard: HashSet::new(),
         })
     });
     if subs.me.resp3 != client.resp3 {
@@ -180,6 +236,7 @@ pub fn subscribe(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<
         for (names, map) in [
             (&subs.channels, &mut local.channels),
             (&subs.patterns, &mut local.patterns),
+            (&subs.shard, &mut local.shard),
         ] {
             for n in names {
                 if let Some(list) = map.get_mut(n) {
@@ -194,12 +251,10 @@ pub fn subscribe(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<
     let mut local = local(w).borrow_mut();
     let added = &w.shared.global::<Registry>().per_thread[w.id];
     for &name in &argv[1..] {
-        let (mine, map) = match kind {
-            Kind::Channel => (&mut subs.channels, &mut local.channels),
-            Kind::Pattern => (&mut subs.patterns, &mut local.patterns),
-        };
-        if mine.insert(name.to_vec()) {
-            map.entry(name.to_vec())
+        if subs.names(kind).insert(name.to_vec()) {
+            local
+                .map(kind)
+                .entry(name.to_vec())
                 .or_default()
                 .push(Rc::clone(&subs.me));
             added.fetch_add(1, Ordering::Release);
@@ -209,34 +264,29 @@ pub fn subscribe(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<
             client.resp3,
             kind.subscribe_word(),
             Some(name),
-            subs.count(),
+            subs.count_of(kind),
         );
     }
     drop(local);
     update_info(client);
 }
 
-/// UNSUBSCRIBE [channel...] / PUNSUBSCRIBE [pattern...]: the given ones,
-/// or all of them.
+/// UNSUBSCRIBE [channel...] / PUNSUBSCRIBE [pattern...] /
+/// SUNSUBSCRIBE [shardchannel...]: the given ones, or all of them.
 pub fn unsubscribe(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<u8>) {
-    let kind = if argv[0].eq_ignore_ascii_case(b"punsubscribe") {
-        Kind::Pattern
-    } else {
-        Kind::Channel
-    };
+    let kind = Kind::of(argv[0]);
     let resp3 = client.resp3;
     take_pending(client, out);
     let names: Vec<Vec<u8>> = if argv.len() > 1 {
         argv[1..].iter().map(|a| a.to_vec()).collect()
     } else {
-        match (&client.pubsub, kind) {
-            (Some(s), Kind::Channel) => s.channels.iter().cloned().collect(),
-            (Some(s), Kind::Pattern) => s.patterns.iter().cloned().collect(),
-            (None, _) => Vec::new(),
+        match client.pubsub.as_mut() {
+            Some(s) => s.names(kind).iter().cloned().collect(),
+            None => Vec::new(),
         }
     };
     if names.is_empty() {
-        let count = client.pubsub.as_ref().map_or(0, |s| s.count());
+        let count = client.pubsub.as_ref().map_or(0, |s| s.count_of(kind));
         confirmation(out, resp3, kind.unsubscribe_word(), None, count);
         return;
     }
@@ -244,13 +294,13 @@ pub fn unsubscribe(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Ve
         let count = match client.pubsub.as_mut() {
             Some(subs) => {
                 remove(w, subs, kind, name);
-                subs.count()
+                subs.count_of(kind)
             }
             None => 0,
         };
         confirmation(out, resp3, kind.unsubscribe_word(), Some(name), count);
     }
-    if client.pubsub.as_ref().is_some_and(|s| s.count() == 0) {
+    if client.pubsub.as_ref().is_some_and(|s| s.total() == 0) {
         client.pubsub = None;
     }
     update_info(client);
@@ -270,18 +320,11 @@ fn take_pending(client: &Client, out: &mut Vec<u8>) {
 
 /// Drops one subscription of `subs` from its lists.
 fn remove(w: &Worker, subs: &mut Subscriptions, kind: Kind, name: &[u8]) {
-    let mine = match kind {
-        Kind::Channel => &mut subs.channels,
-        Kind::Pattern => &mut subs.patterns,
-    };
-    if !mine.remove(name) {
+    if !subs.names(kind).remove(name) {
         return;
     }
     let mut local = local(w).borrow_mut();
-    let map = match kind {
-        Kind::Channel => &mut local.channels,
-        Kind::Pattern => &mut local.patterns,
-    };
+    let map = local.map(kind);
     if let Some(list) = map.get_mut(name) {
         list.retain(|s| s.id != subs.me.id);
         if list.is_empty() {
@@ -297,13 +340,11 @@ pub fn drop_all(w: &Worker, client: &mut Client) {
     let Some(mut subs) = client.pubsub.take() else {
         return;
     };
-    let channels: Vec<Vec<u8>> = subs.channels.iter().cloned().collect();
-    for c in channels {
-        remove(w, &mut subs, Kind::Channel, &c);
-    }
-    let patterns: Vec<Vec<u8>> = subs.patterns.iter().cloned().collect();
-    for p in patterns {
-        remove(w, &mut subs, Kind::Pattern, &p);
+    for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
+        let names: Vec<Vec<u8>> = subs.names(kind).iter().cloned().collect();
+        for n in names {
+            remove(w, &mut subs, kind, &n);
+        }
     }
     client.pubsub = None;
     update_info(client);
@@ -311,12 +352,12 @@ pub fn drop_all(w: &Worker, client: &mut Client) {
 
 fn update_info(client: &Client) {
     let mut info = client.info.borrow_mut();
-    let (sub, psub) = client
-        .pubsub
-        .as_ref()
-        .map_or((0, 0), |s| (s.channels.len(), s.patterns.len()));
+    let (sub, psub, ssub) = client.pubsub.as_ref().map_or((0, 0, 0), |s| {
+        (s.channels.len(), s.patterns.len(), s.shard.len())
+    });
     info.sub = sub;
     info.psub = psub;
+    info.ssub = ssub;
 }
 
 /// PUBLISH channel message
@@ -330,9 +371,34 @@ pub async fn publish(w: &Route<'_>, client: &Client, argv: Argv<'_>, out: &mut V
     encode::integer(out, receivers as i64);
 }
 
+/// SPUBLISH shardchannel message
+pub async fn spublish(w: &Route<'_>, client: &Client, argv: Argv<'_>, out: &mut Vec<u8>) {
+    let (channel, message) = (argv[1], argv[2]);
+    let receivers = deliver_shard_everywhere(w, channel, message).await;
+    // In cluster mode the other nodes of this node's shard hear it too.
+    crate::features::cluster::publish_shard(w, channel, message);
+    take_pending(client, out);
+    encode::integer(out, receivers as i64);
+}
+
 /// Delivers `message` to this node's subscribers of `channel` on every
 /// thread; returns how many there were.
 pub async fn deliver_everywhere(w: &Route<'_>, channel: &[u8], message: &[u8]) -> usize {
+    deliver_all(w, Kind::Channel, channel, message).await
+}
+
+/// Delivers `message` to this node's subscribers of shard channel
+/// `channel` on every thread; returns how many there were.
+pub async fn deliver_shard_everywhere(w: &Route<'_>, channel: &[u8], message: &[u8]) -> usize {
+    deliver_all(w, Kind::Shard, channel, message).await
+}
+
+async fn deliver_all(w: &Route<'_>, kind: Kind, channel: &[u8], message: &[u8]) -> usize {
+    let deliver = if kind == Kind::Shard {
+        deliver_shard
+    } else {
+        deliver
+    };
     let reg = w.shared.global::<Registry>();
     let mut pending = Vec::new();
     let mut receivers = 0;
@@ -395,6 +461,28 @@ fn deliver(w: &Worker, channel: &[u8], message: &[u8]) -> usize {
     n
 }
 
+/// Queues `message` for this thread's subscribers of shard channel
+/// `channel`; returns how many there were.
+fn deliver_shard(w: &Worker, channel: &[u8], message: &[u8]) -> usize {
+    let local = local(w).borrow();
+    let Some(list) = local.shard.get(channel) else {
+        return 0;
+    };
+    let mut frames: [Option<Vec<u8>>; 2] = [None, None];
+    for s in list {
+        let f = frames[usize::from(s.resp3)].get_or_insert_with(|| {
+            let mut f = Vec::with_capacity(channel.len() + message.len() + 32);
+            encode::push_len(&mut f, 3, s.resp3);
+            encode::bulk(&mut f, b"smessage");
+            encode::bulk(&mut f, channel);
+            encode::bulk(&mut f, message);
+            f
+        });
+        s.sink.push(f);
+    }
+    list.len()
+}
+
 /// This thread's channels (with at least one subscriber) and patterns.
 pub fn names(w: &Worker) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let local = local(w).borrow();
@@ -426,11 +514,24 @@ pub async fn pubsub(
             return Err(Error::WrongArity(format!("pubsub|{}", lossy(&sub))));
         }
         b"channels" | b"shardchannels" => {
+            let kind = if sub == b"channels" {
+                Kind::Channel
+            } else {
+                Kind::Shard
+            };
             let mut found = BTreeSet::new();
-            if sub == b"channels" {
-                for (c, _) in w.call_all(names).await {
-                    found.extend(c);
-                }
+            for c in w
+                .call_all(move |w| {
+                    local(w)
+                        .borrow_mut()
+                        .map(kind)
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                })
+                .await
+            {
+                found.extend(c);
             }
             let matching: Vec<&Vec<u8>> = found
                 .iter()
@@ -444,13 +545,19 @@ pub async fn pubsub(
         b"numsub" | b"shardnumsub" => {
             let wanted: Vec<Vec<u8>> = argv[2..].iter().map(|a| a.to_vec()).collect();
             let mut counts = vec![0usize; wanted.len()];
-            if sub == b"numsub" && !wanted.is_empty() {
+            let kind = if sub == b"numsub" {
+                Kind::Channel
+            } else {
+                Kind::Shard
+            };
+            if !wanted.is_empty() {
                 let per_thread = w
                     .call_all(move |w| {
-                        let local = local(w).borrow();
+                        let mut local = local(w).borrow_mut();
+                        let map = local.map(kind);
                         wanted
                             .iter()
-                            .map(|c| local.channels.get(c).map_or(0, Vec::len))
+                            .map(|c| map.get(c).map_or(0, Vec::len))
                             .collect::<Vec<usize>>()
                     })
                     .await;

@@ -334,6 +334,16 @@ impl Bus {
                         .await;
                     });
                 }
+                Effect::PublishShard(channel, message) => {
+                    rt::spawn_local(async move {
+                        crate::features::pubsub::deliver_shard_everywhere(
+                            &Route::plain(&w),
+                            &channel,
+                            &message,
+                        )
+                        .await;
+                    });
+                }
             }
         }
     }

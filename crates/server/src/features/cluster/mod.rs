@@ -391,6 +391,24 @@ pub fn check(
     if v.owner[s] == NONE {
         return Verdict::Refuse(Error::Static(DOWN_UNBOUND));
     }
+    // Sharded pub/sub (the only pub/sub commands with a slot): served
+    // while the cluster is down (Redis's default for
+    // cluster-allow-pubsubshard-when-down), by the slot's master and its
+    // replicas without READONLY, and whatever keys a moving slot holds
+    // here (a shard channel is no key).
+    if spec.has(flags::PUBSUB) {
+        let owner = v.owner[s];
+        if owner == v.me
+            || (v.my_master != NONE && owner == v.my_master)
+            || (v.marks[s] & IMPORTING != 0 && client.asking != 0)
+        {
+            return Verdict::Pass;
+        }
+        return Verdict::Refuse(Error::Other(format!(
+            "MOVED {slot} {}",
+            v.addrs[usize::from(owner)]
+        )));
+    }
     if !v.ok {
         if !v.allow_reads_when_down {
             return Verdict::Refuse(Error::Static(DOWN));
@@ -596,6 +614,19 @@ pub fn publish(w: &Worker, channel: &[u8], message: &[u8]) {
     }
     if let Some(mut c) = st.lock() {
         c.broadcast_publish(channel, message);
+    }
+    bus::kick(w);
+}
+
+/// SPUBLISH in cluster mode: the message goes to the other nodes of this
+/// node's shard (its master and that master's replicas).
+pub fn publish_shard(w: &Worker, channel: &[u8], message: &[u8]) {
+    let st = state(w);
+    if !st.enabled {
+        return;
+    }
+    if let Some(mut c) = st.lock() {
+        c.broadcast_publish_shard(channel, message);
     }
     bus::kick(w);
 }

@@ -145,6 +145,9 @@ pub enum Effect {
     PauseWrites(u64),
     /// Deliver a message published on another node.
     Publish(Vec<u8>, Vec<u8>),
+    /// Deliver a shard channel's message (SPUBLISH) published on another
+    /// node of this node's shard.
+    PublishShard(Vec<u8>, Vec<u8>),
 }
 
 /// Where a message goes.
@@ -526,6 +529,34 @@ impl Cluster {
         self.broadcast(kind::PUBLISH, bytes);
     }
 
+    /// SPUBLISH: to the other nodes of this node's shard only (its
+    /// master, or itself as one, and that master's replicas), over the
+    /// links they have, as Redis sends PUBLISHSHARD.
+    pub fn broadcast_publish_shard(&mut self, channel: &[u8], message: &[u8]) {
+        let master = match self.myself().master {
+            Some(m) if !self.myself().is_master() => m,
+            _ => self.me,
+        };
+        let targets: Vec<Id> = self
+            .ids()
+            .filter(|&i| {
+                let n = self.node(i);
+                i != self.me
+                    && (i == master || n.master == Some(master))
+                    && n.link
+                    && !n.has(flag::HANDSHAKE | flag::NOADDR)
+            })
+            .collect();
+        if targets.is_empty() {
+            return;
+        }
+        let h = self.header(kind::PUBLISHSHARD);
+        let bytes = wire::encode(&h, &Body::Publish(channel.to_vec(), message.to_vec()));
+        for id in targets {
+            self.send(To::Node(id), kind::PUBLISHSHARD, bytes.clone());
+        }
+    }
+
     fn send_update(&mut self, to: Id, about: Id) {
         let n = self.node(about);
         let body = Body::Update {
@@ -749,6 +780,10 @@ impl Cluster {
             (Body::Publish(channel, message), kind::PUBLISH) => {
                 self.effects
                     .push(Effect::Publish(channel.clone(), message.clone()));
+            }
+            (Body::Publish(channel, message), kind::PUBLISHSHARD) => {
+                self.effects
+                    .push(Effect::PublishShard(channel.clone(), message.clone()));
             }
             (_, kind::AUTH_REQUEST) => self.maybe_vote(s, h, now),
             (_, kind::AUTH_ACK) => {
