@@ -379,6 +379,9 @@ async fn run_batch(
     if input.end - input.start >= PREFETCH_MIN_BYTES {
         prefetch_batch(w, client.db, input.unparsed());
     }
+    if client.tracking.is_some() {
+        tracking::before_batch(w, client, &mut s.out);
+    }
     let mut step = Step::Next;
     while input.start < input.end {
         let used = match input.parse(&limits, args) {
@@ -475,6 +478,14 @@ async fn run_tracked(
     qbuf: usize,
 ) -> std::io::Result<Step> {
     use std::future::{poll_fn, Future};
+    // Over `maxmemory`, keys are evicted before the command runs, and the
+    // client hears of its evicted keys before the reply, as in Redis.
+    if !evict::admits_now() {
+        settle(w, client, &mut b.window, &mut s.out).await;
+        evict::admit(w).await;
+        tracking::flush_log(w);
+        tracking::before_batch(w, client, &mut s.out);
+    }
     let who = client.who;
     let step = {
         let mut fut = std::pin::pin!(run_command(w, stream, client, s, b, argv, qbuf));
@@ -658,7 +669,13 @@ async fn run_command(
         Handler::Server if commands::blocking::is_blocking(spec.name) => {
             run_blocking(w, stream, client, s, b, spec, argv).await
         }
-        Handler::Server if spec.name == "exec" && multi::defer_exec(w, client, argv[0], &s.out) => {
+        // A tracking client's EXEC runs now, for that client (squashed
+        // EXECs run after the command has ended, see `run_tracked`).
+        Handler::Server
+            if spec.name == "exec"
+                && client.tracking.is_none()
+                && multi::defer_exec(w, client, argv[0], &s.out) =>
+        {
             Ok(Step::Next)
         }
         Handler::Server => Ok(run_server_command(w, client, s, b, spec, argv, qbuf).await),

@@ -128,6 +128,22 @@ pub async fn disconnected(w: &Worker, client: &mut Client) {
     local(w).outputs.borrow_mut().remove(&client.id);
 }
 
+/// Before a tracking client's batch runs: invalidations already sent to
+/// this thread are taken in (a writer's reply may have reached another
+/// client, which tells this one, before this thread ran the message), and
+/// what waits for the client goes ahead of the batch's replies. So a
+/// client that is told of a write, or that waited for the writer's reply,
+/// reads the invalidation before the reply to its next command, as in
+/// Redis.
+pub fn before_batch(w: &Worker, client: &Client, out: &mut Vec<u8>) {
+    w.router.poll(w);
+    if client.monitor.is_none() && client.pushes.sink.has_pending() {
+        if let Ok(pushed) = client.pushes.sink.take() {
+            out.extend_from_slice(&pushed);
+        }
+    }
+}
+
 /// After a server command: the protocol and subscribed state pushes are
 /// formatted for.
 #[inline]
