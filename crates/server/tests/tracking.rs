@@ -91,7 +91,7 @@ fn a_redirected_client_hears_of_the_keys_it_read_once() {
         }
         for k in &keys {
             w.ok(&["SET", k, "v"]);
-            assert_eq!(invalidated(&mut t), [k.clone()]);
+            assert_eq!(invalidated(&mut t), std::slice::from_ref(k));
         }
         c.ok(&["CLIENT", "TRACKING", "off"]);
     });

@@ -71,7 +71,8 @@ pub struct Tracking {
 impl Tracking {
     /// Whether the keys of the command about to run are remembered.
     pub fn remembers_reads(&self) -> bool {
-        let m = self.mode.get();
-        !m.bcast && (!m.optin || self.caching.get()) && !(m.optout && self.caching.get())
+        let (m, given) = (self.mode.get(), self.caching.get());
+        let refused = if m.optin { !given } else { m.optout && given };
+        !m.bcast && !refused
     }
 }
