@@ -27,7 +27,8 @@
 //!    message leaves a thread; the AOF and the replication stream are written from it).
 //! 4. [`client`]: client state. `Client`, the reply mode, and the per-connection state
 //!    features share: the MULTI queue and WATCHes (`queued.rs`), the second output for
-//!    monitor lines and published messages (`sink.rs`), subscriptions (`subscriptions.rs`),
+//!    monitor lines, published messages and invalidation pushes (`sink.rs`,
+//!    `tracking.rs`), subscriptions (`subscriptions.rs`),
 //!    the connection's user's compiled permissions (`perms.rs`).
 //! 5. [`features`]: one module per command family the server runs itself, or per
 //!    cross-cutting behaviour, each on the engine and client state; one that uses another
@@ -44,7 +45,9 @@
 //!    counted in), `latency.rs` (LATENCY, INFO latencystats), `pause.rs` (CLIENT PAUSE and
 //!    UNPAUSE), `replication.rs` (REPLICAOF, REPLCONF, the replica's side and -READONLY),
 //!    `aof.rs` (the append-only file: the journal's writer thread, BGREWRITEAOF, loading),
-//!    `master.rs` (SYNC/PSYNC served, the backlog, WAIT, ROLE, INFO replication).
+//!    `master.rs` (SYNC/PSYNC served, the backlog, WAIT, ROLE, INFO replication),
+//!    `tracking.rs` (client-side caching: CLIENT TRACKING, its tables on the keys' shards,
+//!    invalidations sent to the clients' threads).
 //!    `features/mod.rs` registers their state and hooks with the engine, and
 //!    starts their tasks.
 //! 6. [`conn`]: the connection loop (`mod.rs`: read, parse, check, route, run, settle,

@@ -501,6 +501,7 @@ impl Db {
     #[inline]
     fn touch(&mut self, key: &[u8]) {
         self.dirty += 1;
+        crate::track::changed(key);
         if self.snapshot.is_some() {
             self.save_before_change(key);
         }

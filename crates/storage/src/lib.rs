@@ -23,6 +23,9 @@
 //!   `maxmemory` settings; choosing what to evict.
 //! - [`lazyfree`]: big values freed off the shard's thread.
 //! - [`limits`]: the encoding thresholds (`hash-max-listpack-entries`, ...).
+//! - [`notify`]: keyspace notifications logged per thread; [`track`]:
+//!   what tracking clients read and which keys changed, for client-side
+//!   caching's invalidations.
 //! - [`glob`]: Redis's glob matcher for KEYS, SCAN MATCH and friends.
 //! - [`aof`]: Redis 7.0's append-only file as bytes: the multi-part
 //!   manifest, reading and writing the command stream.
@@ -50,6 +53,7 @@ pub mod rdb;
 pub mod set;
 pub mod slot;
 pub mod small;
+pub mod track;
 pub mod value;
 pub mod zset;
 

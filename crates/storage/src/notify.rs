@@ -104,11 +104,13 @@ pub fn channels() -> (bool, bool) {
 /// Logs event `name` of `class` on `key` of database `db`, if wanted.
 #[inline]
 pub fn emit(class: u32, name: &'static str, db: usize, key: &[u8]) {
-    if class & (class::EXPIRED | class::EVICTED) != 0
-        && PROPAGATE.load(std::sync::atomic::Ordering::Relaxed)
-    {
-        GONE.with(|g| g.borrow_mut().push((db, key.to_vec())));
-        GONE_ANY.with(|g| g.set(true));
+    if class & (class::EXPIRED | class::EVICTED) != 0 {
+        // Tracking clients hear of keys that expire or are evicted.
+        crate::track::changed_by_server(key);
+        if PROPAGATE.load(std::sync::atomic::Ordering::Relaxed) {
+            GONE.with(|g| g.borrow_mut().push((db, key.to_vec())));
+            GONE_ANY.with(|g| g.set(true));
+        }
     }
     if wanted(class) {
         LOG.with(|l| {

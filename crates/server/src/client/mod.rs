@@ -8,11 +8,13 @@
 //! - [`sink`]: the connection's second output.
 //! - [`subscriptions`]: its channels and patterns.
 //! - [`perms`]: what its user may run and touch (ACL).
+//! - [`tracking`]: where pushes to it go, and its CLIENT TRACKING settings.
 
 pub mod perms;
 mod queued;
 mod sink;
 mod subscriptions;
+pub mod tracking;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -23,6 +25,7 @@ use crate::engine::worker::ClientInfo;
 pub use queued::{Queue, Squash, Squashed, Watched};
 pub use sink::Sink;
 pub use subscriptions::{Subscriber, Subscriptions};
+pub use tracking::{Pushes, Tracking};
 
 /// A connection's state that commands can change.
 pub struct Client {
@@ -64,6 +67,14 @@ pub struct Client {
     /// next transaction), as Redis: 0 none, 1 armed, 2 used by the command
     /// running now (see `cluster::asking_spent`).
     pub asking: u8,
+    /// Where pushes to this connection wait to be written (invalidations,
+    /// and a subscriber's messages: one sink, polled while it waits).
+    pub pushes: Rc<Pushes>,
+    /// CLIENT TRACKING's state while it is on (`features/tracking.rs`).
+    pub tracking: Option<Rc<Tracking>>,
+    /// The `storage::track` word of this client's commands: 0 unless it
+    /// tracks.
+    pub who: u64,
 }
 
 impl Client {
@@ -90,6 +101,9 @@ impl Client {
             master: None,
             cluster_readonly: false,
             asking: 0,
+            pushes: Rc::new(Pushes::new()),
+            tracking: None,
+            who: 0,
         }
     }
 }

@@ -62,6 +62,12 @@ impl Sink {
         Ok(std::mem::take(&mut *self.pending.borrow_mut()))
     }
 
+    /// Whether bytes wait (or the limit was passed).
+    #[inline]
+    pub fn has_pending(&self) -> bool {
+        self.overflowed.get() || !self.pending.borrow().is_empty()
+    }
+
     pub fn push(&self, line: &[u8]) {
         if self.overflowed.get() {
             return;

@@ -102,8 +102,15 @@ impl Input {
                     .clone()
                     .or_else(|| client.pubsub.as_ref().map(|s| Rc::clone(s.sink())));
                 let n = match sink {
-                    None => stream.read(&mut self.buf[self.end..], deadline).await?,
-                    Some(sink) => read_or_monitor(stream, &mut self.buf[self.end..], &sink).await?,
+                    // Any other connection may be pushed invalidations
+                    // (its own, or another client's redirected here).
+                    None => {
+                        let sink = &client.pushes.sink;
+                        read_or_monitor(stream, &mut self.buf[self.end..], sink, deadline).await?
+                    }
+                    Some(sink) => {
+                        read_or_monitor(stream, &mut self.buf[self.end..], &sink, None).await?
+                    }
                 };
                 if n == 0 {
                     return Ok(false);
@@ -202,16 +209,19 @@ impl Input {
     }
 }
 
-/// The read of a MONITOR or subscribed connection: the lines other
-/// clients' commands produce, or the messages published to it, are
-/// written as they come while it waits for input (such a connection has no
-/// idle timeout, as in Redis). One that lets more than its sink's limit
-/// pile up (`monitor::PENDING_MAX`, `pubsub::PENDING_MAX`), even while a
+/// The read of a connection: the lines other clients' commands produce for
+/// a MONITOR, the messages published to a subscriber, the invalidations
+/// pushed to any connection, are written as they come while it waits for
+/// input (a monitor or a subscriber has no idle timeout, as in Redis;
+/// others time out at `deadline`). The sink is polled only once the read
+/// would wait, so a busy connection pays nothing for it. One that lets more than its sink's limit
+/// pile up (`monitor::PENDING_MAX`, `client::tracking::PUSH_PENDING_MAX`), even while a
 /// write to it is stuck, is closed.
 async fn read_or_monitor(
     stream: &mut TcpStream,
     buf: &mut [u8],
     sink: &crate::client::Sink,
+    deadline: Option<Instant>,
 ) -> std::io::Result<usize> {
     use std::future::{poll_fn, Future};
     use std::task::Poll;
@@ -221,7 +231,7 @@ async fn read_or_monitor(
     };
     loop {
         let got = {
-            let mut read = std::pin::pin!(stream.read(buf, None));
+            let mut read = std::pin::pin!(stream.read(buf, deadline));
             poll_fn(|cx| match read.as_mut().poll(cx) {
                 Poll::Ready(r) => Poll::Ready(Some(r)),
                 Poll::Pending => sink.poll_ready(cx).map(|()| None),

@@ -48,7 +48,7 @@ use crate::features::script::Cache as Scripts;
 use crate::features::slowlog::{self, Run, Watch};
 use crate::features::{
     acl, blocking, cluster, evict, fanout, monitor, multi, pause, persist, pubsub, replication,
-    script,
+    script, tracking,
 };
 use crate::host::clock;
 
@@ -214,7 +214,10 @@ async fn serve_client(
         }
         None => acl::connect(&w, &mut client),
     }
+    tracking::sync_output(&client);
+    tracking::connected(&w, &client);
     let outcome = run(&w, &mut stream, &mut client, pending).await;
+    tracking::disconnected(&w, &mut client).await;
     if let Some(sink) = client.monitor.take() {
         monitor::stop(&w, &sink);
     }
@@ -376,6 +379,9 @@ async fn run_batch(
     if input.end - input.start >= PREFETCH_MIN_BYTES {
         prefetch_batch(w, client.db, input.unparsed());
     }
+    if client.tracking.is_some() {
+        tracking::before_batch(w, client, &mut s.out);
+    }
     let mut step = Step::Next;
     while input.start < input.end {
         let used = match input.parse(&limits, args) {
@@ -415,7 +421,11 @@ async fn run_batch(
         if !run_at_once(w, client, s, &mut b, argv) {
             end_run(w, &mut b);
             let qbuf = input.end - from;
-            step = run_command(w, stream, client, s, &mut b, argv, qbuf).await?;
+            step = if client.tracking.is_some() {
+                run_tracked(w, stream, client, s, &mut b, argv, qbuf).await?
+            } else {
+                run_command(w, stream, client, s, &mut b, argv, qbuf).await?
+            };
             match &step {
                 Step::Next => {}
                 Step::Resume(stash) => input.append(stash),
@@ -451,6 +461,47 @@ async fn run_batch(
     }
     end_run(w, &mut b);
     end_batch(w, stream, client, s, &mut b).await?;
+    Ok(step)
+}
+
+/// A command of a tracking client: it runs for that client
+/// (`storage::track::who`) whenever it runs on this thread, between its
+/// suspensions too, so that the shards remember its reads and know its
+/// writes; then CLIENT CACHING's choice, if given, is spent.
+async fn run_tracked(
+    w: &Worker,
+    stream: &mut TcpStream,
+    client: &mut Client,
+    s: &mut Session<'_>,
+    b: &mut Batch,
+    argv: &[&[u8]],
+    qbuf: usize,
+) -> std::io::Result<Step> {
+    use std::future::{poll_fn, Future};
+    // Over `maxmemory`, keys are evicted before the command runs, and the
+    // client hears of its evicted keys before the reply, as in Redis.
+    if !evict::admits_now() {
+        settle(w, client, &mut b.window, &mut s.out).await;
+        evict::admit(w).await;
+        tracking::flush_log(w);
+        tracking::before_batch(w, client, &mut s.out);
+    }
+    let who = client.who;
+    let step = {
+        let mut fut = std::pin::pin!(run_command(w, stream, client, s, b, argv, qbuf));
+        poll_fn(|cx| {
+            let prev = storage::track::set_who(who);
+            let r = fut.as_mut().poll(cx);
+            storage::track::set_who(prev);
+            r
+        })
+        .await?
+    };
+    if tracking::spent_caching(client, argv[0]) {
+        // What it sent ahead ran under the choice: settled first.
+        settle(w, client, &mut b.window, &mut s.out).await;
+        tracking::end_caching(w, client);
+    }
     Ok(step)
 }
 
@@ -618,7 +669,13 @@ async fn run_command(
         Handler::Server if commands::blocking::is_blocking(spec.name) => {
             run_blocking(w, stream, client, s, b, spec, argv).await
         }
-        Handler::Server if spec.name == "exec" && multi::defer_exec(w, client, argv[0], &s.out) => {
+        // A tracking client's EXEC runs now, for that client (squashed
+        // EXECs run after the command has ended, see `run_tracked`).
+        Handler::Server
+            if spec.name == "exec"
+                && client.tracking.is_none()
+                && multi::defer_exec(w, client, argv[0], &s.out) =>
+        {
             Ok(Step::Next)
         }
         Handler::Server => Ok(run_server_command(w, client, s, b, spec, argv, qbuf).await),
@@ -833,6 +890,7 @@ fn run_at_once(
         || b.silenced.is_some()
         || client.multi.is_some()
         || client.pubsub.is_some()
+        || client.tracking.is_some()
         || !client.squashed.is_empty()
         || s.pause.maybe(b.now)
     {
@@ -1007,6 +1065,7 @@ async fn run_server_command(
     let at = s.out.len();
     let flow =
         dispatch::server_command(&Route::plain(w), client, spec.name, argv, &mut s.out).await;
+    tracking::sync_output(client);
     w.stats.failed_if_error(spec.id, &s.out, at);
     if spec.name != "exec" && !script::is_eval(spec.name) {
         monitor::feed(w, spec, client, argv);
@@ -1031,6 +1090,15 @@ async fn end_batch(
         silence(w, client, &mut b.window, &mut s.out, mark).await;
     }
     settle(w, client, &mut b.window, &mut s.out).await;
+    // Invalidations go to their clients' threads before the replies leave;
+    // this connection's own follow its replies (as in Redis, after the
+    // reply of the command that caused them).
+    tracking::flush_log(w);
+    if client.monitor.is_none() && client.pushes.sink.has_pending() {
+        if let Ok(pushed) = client.pushes.sink.take() {
+            s.out.extend_from_slice(&pushed);
+        }
+    }
     if !b.window.slow.is_empty() {
         for (spec, argv, ticks) in std::mem::take(&mut b.window.slow) {
             let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
@@ -1080,7 +1148,8 @@ fn moves_to(client: &Client, streak: (usize, u32)) -> Option<usize> {
         && client.multi.is_none()
         && client.watches.is_empty()
         && client.monitor.is_none()
-        && client.pubsub.is_none())
+        && client.pubsub.is_none()
+        && client.tracking.is_none())
     .then_some(streak.0)
 }
 

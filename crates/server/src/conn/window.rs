@@ -22,6 +22,8 @@ struct Group {
     target: usize,
     db: usize,
     resp3: bool,
+    /// The client its commands run for (`storage::track::who`).
+    who: u64,
     /// Run already, on this thread, as its commands joined the window
     /// (read-only commands for this shard: see [`Window::run_local`]).
     ran: bool,
@@ -64,19 +66,21 @@ thread_local! {
 }
 
 impl Group {
-    fn new(target: usize, db: usize, resp3: bool) -> Group {
+    fn new(target: usize, db: usize, resp3: bool, who: u64) -> Group {
         let spare = SPARE.with(|s| s.borrow_mut().pop());
         match spare {
             Some(mut g) => {
                 g.target = target;
                 g.db = db;
                 g.resp3 = resp3;
+                g.who = who;
                 g
             }
             None => Group {
                 target,
                 db,
                 resp3,
+                who,
                 ran: false,
                 data: Vec::new(),
                 ranges: Vec::new(),
@@ -154,6 +158,7 @@ impl Group {
         let mut argv: Vec<&[u8]> = Vec::with_capacity(8);
         let watch = Watch::read(w);
         let mut run = None;
+        let prev_who = (self.who != 0).then(|| storage::track::set_who(self.who));
         let mut shard = w.shard.borrow_mut();
         while let Some(&(spec, argc)) = self.cmds.get(self.next) {
             argv.clear();
@@ -171,6 +176,9 @@ impl Group {
                     let k = k.to_vec();
                     drop(shard);
                     slowlog::end(w, &mut run, watch);
+                    if let Some(p) = prev_who {
+                        storage::track::set_who(p);
+                    }
                     return Ran::Blocked(self, k);
                 }
             }
@@ -207,6 +215,9 @@ impl Group {
             self.next_arg = pos + argc as usize;
         }
         slowlog::end(w, &mut run, watch);
+        if let Some(p) = prev_who {
+            storage::track::set_who(p);
+        }
         Ran::Done(self)
     }
 
@@ -324,7 +335,7 @@ impl Window {
             Some(i) => i,
             None => {
                 self.groups
-                    .push(Group::new(target, client.db, client.resp3));
+                    .push(Group::new(target, client.db, client.resp3, client.who));
                 self.groups.len() - 1
             }
         }

@@ -523,12 +523,46 @@ pub fn exec(
     if let Err(e) = f(&mut ctx, argv) {
         e.write(ctx.out);
     }
+    // A tracking client's read: its keys are remembered (client-side
+    // caching, see `storage::track`). One thread-local load otherwise.
+    if storage::track::reads_wanted() && spec.has(flags::READONLY) {
+        note_reads(spec, argv);
+    }
     if journal && ctx.shard.ks.dbs.get(db).map_or(0, |d| d.dirty) != before {
         // Keys it found expired go first, as their DELs happened first.
         if storage::notify::gone_pending() {
             journal::record_gone();
         }
         record_effect(spec, db, argv, &ctx.out[at..], now);
+    }
+}
+
+/// Logs the keys of read-only command `spec` as read by the running
+/// client (`storage::track`).
+#[cold]
+fn note_reads(spec: &CommandSpec, argv: &[&[u8]]) {
+    for i in spec.keys_of(argv) {
+        if let Some(k) = argv.get(i) {
+            storage::track::read(k);
+        }
+    }
+}
+
+/// Wraps `f` so that it runs for the client commands run for now on this
+/// thread (`storage::track::who`), wherever it runs: a job carries its
+/// client to the shard that runs it, so that the shard remembers what a
+/// tracking client read and knows who wrote.
+#[inline]
+fn for_client<R>(f: impl FnOnce(&Worker) -> R) -> impl FnOnce(&Worker) -> R {
+    let who = storage::track::who();
+    move |w| {
+        if who == 0 {
+            return f(w);
+        }
+        let prev = storage::track::set_who(who);
+        let r = f(w);
+        storage::track::set_who(prev);
+        r
     }
 }
 
@@ -641,6 +675,7 @@ impl Worker {
             self.after_job();
             return Pending::Ready(Some(r));
         }
+        let f = for_client(f);
         let job: Job = Box::new(move |w| Box::new(f(w)) as Box<dyn Any + Send>);
         match self.router.send(target, tx, job) {
             Some(id) => Pending::Sent(id, std::marker::PhantomData),
@@ -657,6 +692,7 @@ impl Worker {
         if target == self.id && !self.must_defer(tx) {
             f(self);
         } else {
+            let f = for_client(f);
             self.router.post(
                 target,
                 tx,
@@ -678,6 +714,7 @@ impl Worker {
         target: usize,
         f: impl FnOnce(&Worker) -> R + Send + 'static,
     ) -> Option<R> {
+        let f = for_client(f);
         let job: Job = Box::new(move |w| Box::new(f(w)) as Box<dyn Any + Send>);
         self.send_job::<R>(target, job).finish(self).await
     }

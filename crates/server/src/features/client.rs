@@ -9,6 +9,7 @@ use resp::encode;
 use crate::client::{Client, Flow};
 use crate::engine::tx::Route;
 use crate::engine::worker::now_ms;
+use crate::features::tracking;
 
 type Argv<'a> = &'a [&'a [u8]];
 
@@ -171,8 +172,8 @@ async fn client_kill(
 
 /// CLIENT ID | GETNAME | SETNAME name | SETINFO attr value | LIST | INFO |
 /// KILL filter... | REPLY ON|OFF|SKIP | UNBLOCK id [TIMEOUT|ERROR] |
-/// PAUSE timeout [WRITE|ALL] | UNPAUSE | NO-EVICT ON|OFF | GETREDIR |
-/// TRACKINGINFO | HELP
+/// PAUSE timeout [WRITE|ALL] | UNPAUSE | NO-EVICT ON|OFF | TRACKING ON|OFF
+/// [option...] | CACHING YES|NO | GETREDIR | TRACKINGINFO | HELP
 pub async fn client(
     w: &Route<'_>,
     client: &mut Client,
@@ -310,20 +311,17 @@ pub async fn client(
         }
         b"getredir" => {
             arity(2)?;
-            encode::integer(out, -1);
+            tracking::getredir(client, out);
         }
         b"trackinginfo" => {
             arity(2)?;
-            // Tracking is off: Redis's shape for a client that never
-            // turned it on.
-            encode::map_len(out, 3, client.resp3);
-            encode::bulk(out, b"flags");
-            encode::set_len(out, 1, client.resp3);
-            encode::bulk(out, b"off");
-            encode::bulk(out, b"redirect");
-            encode::integer(out, -1);
-            encode::bulk(out, b"prefixes");
-            encode::array_len(out, 0);
+            tracking::trackinginfo(client, out);
+        }
+        b"tracking" if argv.len() >= 3 => tracking::tracking(w, client, argv, out).await?,
+        b"tracking" => return Err(Error::WrongArity("client|tracking".into())),
+        b"caching" => {
+            arity(3)?;
+            tracking::caching(w, client, argv, out)?;
         }
         b"help" => {
             commands::reply_help(
@@ -342,6 +340,9 @@ pub async fn client(
                     "PAUSE <timeout> [WRITE|ALL]",
                     "UNPAUSE",
                     "NO-EVICT (ON|OFF)",
+                    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+                    "         [OPTIN] [OPTOUT] [NOLOOP]",
+                    "CACHING (YES|NO)",
                     "GETREDIR",
                     "TRACKINGINFO",
                     "HELP",

@@ -55,6 +55,7 @@ pub async fn reset(w: &Worker, client: &mut Client, out: &mut Vec<u8>) {
         monitor::stop(w, &sink);
     }
     pubsub::drop_all(w, client);
+    crate::features::tracking::off(&crate::engine::tx::Route::plain(w), client).await;
     client.multi = None;
     multi::unwatch_all(w, client).await;
     client.db = 0;

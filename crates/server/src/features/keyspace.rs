@@ -96,6 +96,8 @@ pub async fn flush(
             Some(d) => s.ks.dbs[d].clear(now_ms()),
             None => s.ks.flush_all(now_ms()),
         }
+        drop(s);
+        crate::features::tracking::flushed(w);
     };
     if journal::is_on() && w.tx == 0 {
         // Journaled: every shard at once, recorded before the release.

@@ -31,6 +31,7 @@ pub mod replication;
 pub mod script;
 pub mod server;
 pub mod slowlog;
+pub mod tracking;
 
 use std::cell::{Cell, RefCell};
 
@@ -50,6 +51,7 @@ pub fn globals(threads: usize, cluster_enabled: bool) -> Globals {
         .with(replication::State::new())
         .with(slowlog::Ids::default())
         .with(pause::State::default())
+        .with(tracking::State::default())
 }
 
 /// Starts the features' own tasks on a thread, once its reactor runs:
@@ -84,6 +86,7 @@ pub fn locals(id: usize) -> Locals {
         .with(pause::Local::default())
         .with(cluster::Local::default())
         .with(evict::Turn(Cell::new(id)))
+        .with(tracking::Local::default())
 }
 
 /// What features run at the engine's fixed points.
@@ -91,11 +94,16 @@ pub fn hooks() -> Hooks {
     Hooks {
         // Clients a job's writes unblocked are served before its answer
         // leaves, and the keyspace events it logged are published.
-        after_job: vec![blocking::serve_ready, pubsub::publish_events],
+        after_job: vec![
+            blocking::serve_ready,
+            pubsub::publish_events,
+            tracking::flush_log,
+        ],
         // After active expiry (which runs after these, in the tick) the
         // next tick's seal sends its DELs; an idle thread's too.
         on_tick: vec![
             |_| migrate::close_idle(),
+            tracking::on_tick,
             evict::on_tick,
             |_| crate::engine::journal::seal(),
             |w| {

@@ -19,7 +19,7 @@
 //! it. A client that hears its own message (RESP3) gets it before PUBLISH's
 //! reply, as in Redis.
 //!
-//! A subscriber that leaves more than [`PENDING_MAX`] bytes unread is
+//! A subscriber that leaves more than `client::tracking::PUSH_PENDING_MAX` bytes unread is
 //! closed, as Redis closes one over its `client-output-buffer-limit pubsub`
 //! hard limit (32 MB by default).
 //!
@@ -49,15 +49,11 @@ use commands::Error;
 use resp::encode;
 use storage::glob::glob_match;
 
-use crate::client::{Client, Sink, Subscriber, Subscriptions};
+use crate::client::{Client, Subscriber, Subscriptions};
 use crate::engine::tx::Route;
 use crate::engine::worker::Worker;
 
 type Argv<'a> = &'a [&'a [u8]];
-
-/// The most bytes a subscriber may leave unread (Redis's default hard
-/// limit for pub/sub clients).
-pub const PENDING_MAX: usize = 32 << 20;
 
 /// How many subscriptions (channels and patterns, over all its
 /// connections) each thread holds.
@@ -209,10 +205,13 @@ pub fn subscribe(w: &Worker, client: &mut Client, argv: Argv<'_>, out: &mut Vec<
     let subs = client.pubsub.get_or_insert_with(|| {
         // A MONITOR connection's lines and messages share one sink, so
         // they reach it in the order they came.
+        // Invalidations pushed to it (client-side caching) use the
+        // connection's own sink, so messages and pushes are written in
+        // the order they came too.
         let sink = client
             .monitor
             .clone()
-            .unwrap_or_else(|| Rc::new(Sink::new(PENDING_MAX, "pub/sub")));
+            .unwrap_or_else(|| Rc::clone(&client.pushes.sink));
         Box::new(Subscriptions {
             me: Rc::new(Subscriber {
                 id: client.id,

@@ -1136,7 +1136,23 @@ fn call_command(
             {
                 return fail("ERR Script attempted to access a non local key in a cluster node");
             }
+            // A tracking caller's script that reads has the script's
+            // declared keys remembered, not the command's, as in Redis
+            // 7.0 (only where they all live on this shard).
+            let who = storage::track::who();
+            let reads = who & storage::track::READS != 0 && spec.has(flags::READONLY);
+            if reads {
+                storage::track::set_who(who & !storage::track::READS);
+            }
             crate::engine::worker::exec(shard, spec, db.get(), false, now, &refs, &mut out);
+            if reads {
+                storage::track::set_who(who);
+                if let Allowed::Shard { .. } = allowed {
+                    for k in r.keys.iter().filter(|k| allowed.permits(k)) {
+                        storage::track::read(k);
+                    }
+                }
+            }
         }
         Handler::Server => match spec.name {
             "ping" => match refs.get(1) {

@@ -186,7 +186,7 @@ pub static DIRECTIVES: &[Directive] = &[
     d("hll-sparse-max-bytes", Mem, "3000").real(),
     d("stream-node-max-bytes", Mem, "4096"),
     d("stream-node-max-entries", Int(0, I64), "100"),
-    d("tracking-table-max-keys", Int(0, I64), "1000000"),
+    d("tracking-table-max-keys", Int(0, I64), "1000000").real(),
     d("activedefrag", Bool, "no"),
     d("active-defrag-ignore-bytes", Mem, "104857600"),
     d("active-defrag-threshold-lower", Int(0, 1000), "10"),
