@@ -46,7 +46,7 @@ start() {
     (cd "$dir" && exec redis-server --port "$port" --bind 127.0.0.1 --save "" \
       --cluster-enabled "$cluster" --enable-debug-command yes --logfile log >/dev/null 2>&1) &
   else
-    printf 'cluster-enabled %s\nlogfile log\n' "$cluster" >"$dir/t.conf"
+    printf 'cluster-enabled %s\nlogfile log\nsave ""\n' "$cluster" >"$dir/t.conf"
     (cd "$dir" && exec "$OLDPWD/$TESSERA" --port "$port" --bind 127.0.0.1 \
       --threads "$THREADS" --config t.conf >/dev/null 2>&1) &
   fi
@@ -120,7 +120,7 @@ fi
 # p50 and p99 (ms) of GETs of one key on port $1, N requests, 10 clients.
 latency() {
   redis-benchmark -p "$1" -c 10 -n "$2" --csv GET "$3" |
-    awk -F'","' 'NR>1 {gsub(/"/, ""); print "p50=" $5 "ms p99=" $7 "ms ops/s=" $2; exit}'
+    awk -F',' 'NR>1 {gsub(/"/, ""); print "p50=" $5 "ms p99=" $7 "ms ops/s=" $2; exit}'
 }
 
 reshard_one() { # kind port
@@ -148,10 +148,10 @@ reshard_one() { # kind port
   local rp=$!
   sleep 1
   echo "$kind during: $(latency "$port" 100000 "$key")"
-  wait "$rp"
+  wait "$rp" || echo "$kind reshard FAILED: $(grep -v '^Moving' "$work/reshard-$kind.log" | tail -3)"
   t1=$(date +%s.%N)
   echo "$kind reshard of $SLOTS slots ($(redis-cli -p $((port + 1)) dbsize) keys moved): $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}') s"
-  grep -c "ERR" "$work/reshard-$kind.log" | sed "s/^/$kind reshard errors: /"
+  echo "$kind reshard errors: $(grep -c "ERR" "$work/reshard-$kind.log" || true)"
   stop "$pa"; stop "$pb"
 }
 

@@ -83,14 +83,17 @@ impl View {
     }
 
     fn build(c: &Cluster) -> View {
-        let mut index: HashMap<usize, u16> = HashMap::new();
+        // Node id -> index in `addrs`, by the slab's small ids (a reshard
+        // rebuilds the view for every slot it moves: no hashing per slot).
+        let mut index: Vec<u16> = vec![NONE; c.nodes.len()];
         let mut addrs = Vec::new();
         let mut ix = |id: usize, addrs: &mut Vec<String>| -> u16 {
-            *index.entry(id).or_insert_with(|| {
+            if index[id] == NONE {
                 let n = c.node(id);
                 addrs.push(format!("{}:{}", n.ip, n.port));
-                (addrs.len() - 1) as u16
-            })
+                index[id] = (addrs.len() - 1) as u16;
+            }
+            index[id]
         };
         let mut owner = vec![NONE; SLOTS];
         let mut marks = vec![0u8; SLOTS];
@@ -132,6 +135,9 @@ pub struct State {
     generation: AtomicU64,
     view: Mutex<Arc<View>>,
     path: Mutex<PathBuf>,
+    /// The epochs (current, last vote, this node's config epoch) the file
+    /// last reached the disk with.
+    synced: Mutex<(u64, u64, u64)>,
 }
 
 impl State {
@@ -142,6 +148,7 @@ impl State {
             generation: AtomicU64::new(0),
             view: Mutex::new(Arc::new(View::empty())),
             path: Mutex::new(PathBuf::new()),
+            synced: Mutex::new((0, 0, 0)),
         }
     }
 
@@ -181,7 +188,12 @@ impl std::ops::DerefMut for Locked<'_> {
 
 impl Locked<'_> {
     /// Writes the nodes file now if anything in it changed; Err with the
-    /// reason when it could not be written.
+    /// reason when it could not be written. The file is fsynced when an
+    /// epoch changed (a crash must never roll back a vote or an epoch, or
+    /// a node could vote twice in one epoch, or two masters share one);
+    /// the rest (slots, flags, addresses) the cluster tells a restarted
+    /// node again, so it is written without waiting for the disk, as
+    /// Redis does — a reshard changes slots thousands of times.
     pub fn save(&mut self) -> Result<(), String> {
         if !self.dirty {
             return Ok(());
@@ -193,7 +205,18 @@ impl Locked<'_> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        write_atomically(&path, text.as_bytes()).map_err(|e| e.to_string())?;
+        let epochs = (
+            self.current_epoch,
+            self.last_vote_epoch,
+            self.myself().config_epoch,
+        );
+        let mut synced = self.st.synced.lock().unwrap_or_else(|p| p.into_inner());
+        let fsync = *synced != epochs;
+        write_atomically(&path, text.as_bytes(), fsync).map_err(|e| e.to_string())?;
+        if fsync {
+            *synced = epochs;
+        }
+        drop(synced);
         self.dirty = false;
         Ok(())
     }
@@ -213,14 +236,17 @@ impl Drop for Locked<'_> {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it and renames
-/// it over `path`, so a crash leaves the old file or the new one.
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `bytes` to a temporary file beside `path` (synced first when
+/// `fsync`) and renames it over `path`, so a crash of the process leaves
+/// the old file or the new one, never half of one.
+fn write_atomically(path: &std::path::Path, bytes: &[u8], fsync: bool) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(bytes)?;
-    f.sync_all()?;
+    if fsync {
+        f.sync_all()?;
+    }
     std::fs::rename(&tmp, path)
 }
 
