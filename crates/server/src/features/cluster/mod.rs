@@ -24,7 +24,6 @@ pub mod state;
 pub mod wire;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -59,8 +58,8 @@ pub struct View {
     marks: Box<[u8]>,
     /// "ip:port" of each node the owners and targets name.
     addrs: Vec<String>,
-    /// Where a migrating slot goes.
-    migrating_to: HashMap<u16, u16>,
+    /// Where each migrating slot goes (NONE for the others).
+    migrating_to: Box<[u16]>,
     /// This node, and its master when a replica.
     me: u16,
     my_master: u16,
@@ -74,7 +73,7 @@ impl View {
             owner: vec![NONE; SLOTS].into(),
             marks: vec![0; SLOTS].into(),
             addrs: Vec::new(),
-            migrating_to: HashMap::new(),
+            migrating_to: vec![NONE; SLOTS].into(),
             me: NONE,
             my_master: NONE,
             ok: false,
@@ -102,10 +101,10 @@ impl View {
                 owner[s] = ix(*o, &mut addrs);
             }
         }
-        let mut migrating_to = HashMap::new();
+        let mut migrating_to = vec![NONE; SLOTS];
         for (&s, &to) in &c.migrating {
             marks[s as usize] |= MIGRATING;
-            migrating_to.insert(s, ix(to, &mut addrs));
+            migrating_to[usize::from(s)] = ix(to, &mut addrs);
         }
         for &s in c.importing.keys() {
             marks[s as usize] |= IMPORTING;
@@ -119,7 +118,7 @@ impl View {
             owner: owner.into(),
             marks: marks.into(),
             addrs,
-            migrating_to,
+            migrating_to: migrating_to.into(),
             me,
             my_master,
             ok: c.ok,
@@ -491,10 +490,9 @@ fn moving_verdict(
         if present > 0 {
             return Some(Error::Static(TRYAGAIN));
         }
-        return v
-            .migrating_to
-            .get(&slot)
-            .map(|&to| Error::Other(format!("ASK {slot} {}", v.addrs[usize::from(to)])));
+        let to = v.migrating_to[s];
+        return (to != NONE)
+            .then(|| Error::Other(format!("ASK {slot} {}", v.addrs[usize::from(to)])));
     }
     if v.marks[s] & IMPORTING != 0 && asking {
         if n > 1 && missing > 0 {

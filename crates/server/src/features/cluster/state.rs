@@ -1361,10 +1361,13 @@ impl Cluster {
     pub fn update_state(&mut self, now: u64) {
         let mut ok = true;
         if self.settings.require_full_coverage {
-            ok = self
-                .slots
-                .iter()
-                .all(|s| s.is_some_and(|o| !self.node(o).has(flag::FAIL)));
+            // Every slot has a master (the masters' counts add up) and
+            // none of those masters has failed.
+            let served: usize = self.ids().map(|i| self.node(i).numslots).sum();
+            ok = served == SLOTS
+                && self
+                    .ids()
+                    .all(|i| self.node(i).numslots == 0 || !self.node(i).has(flag::FAIL));
         }
         let masters: Vec<Id> = self
             .ids()
@@ -1634,20 +1637,39 @@ impl Cluster {
     }
 }
 
-/// The runs of set bits of a slot map, as (first, last).
+/// The runs of set bits of a slot map, as (first, last). Walks 64 bits
+/// at a time (every save and CLUSTER NODES calls it per node).
 pub fn ranges(map: &[u8; SLOT_BYTES]) -> Vec<(usize, usize)> {
     let mut v = Vec::new();
-    let mut start = None;
-    for s in 0..=SLOTS {
-        let on = s < SLOTS && bit(map, s);
-        match (on, start) {
-            (true, None) => start = Some(s),
-            (false, Some(a)) => {
-                v.push((a, s - 1));
-                start = None;
+    let mut start: Option<usize> = None;
+    for (w, chunk) in map.chunks_exact(8).enumerate() {
+        let mut word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let base = w * 64;
+        let mut at = 0usize;
+        while at < 64 {
+            // Skip to the next change of state within the word.
+            let run = if start.is_some() {
+                (!word).trailing_zeros() as usize
+            } else {
+                word.trailing_zeros() as usize
+            };
+            let run = run.min(64 - at);
+            at += run;
+            if at >= 64 {
+                break;
             }
-            _ => {}
+            word >>= run;
+            match start {
+                Some(a) => {
+                    v.push((a, base + at - 1));
+                    start = None;
+                }
+                None => start = Some(base + at),
+            }
         }
+    }
+    if let Some(a) = start {
+        v.push((a, SLOTS - 1));
     }
     v
 }
@@ -1669,6 +1691,22 @@ mod tests {
             port,
             cport: port + 10000,
         }
+    }
+
+    #[test]
+    fn ranges_are_the_runs_of_set_bits() {
+        let mut map = [0u8; SLOT_BYTES];
+        let set = |m: &mut [u8; SLOT_BYTES], s: usize| m[s / 8] |= 1 << (s % 8);
+        assert_eq!(ranges(&map), vec![]);
+        for s in (0..70).chain([100, 127, 128]).chain(16000..16384) {
+            set(&mut map, s);
+        }
+        assert_eq!(
+            ranges(&map),
+            vec![(0, 69), (100, 100), (127, 128), (16000, 16383)]
+        );
+        let full = [0xffu8; SLOT_BYTES];
+        assert_eq!(ranges(&full), vec![(0, 16383)]);
     }
 
     #[test]
