@@ -47,7 +47,10 @@
 //!    `aof.rs` (the append-only file: the journal's writer thread, BGREWRITEAOF, loading),
 //!    `master.rs` (SYNC/PSYNC served, the backlog, WAIT, ROLE, INFO replication),
 //!    `tracking.rs` (client-side caching: CLIENT TRACKING, its tables on the keys' shards,
-//!    invalidations sent to the clients' threads).
+//!    invalidations sent to the clients' threads), `cluster/` (cluster mode: the bus in
+//!    Redis's `RCmb` form on thread 0, the cluster's state and Redis Cluster's rules, the
+//!    nodes file, CLUSTER, and the per-thread slot view every keyed command is checked
+//!    against).
 //!    `features/mod.rs` registers their state and hooks with the engine, and
 //!    starts their tasks.
 //! 6. [`conn`]: the connection loop (`mod.rs`: read, parse, check, route, run, settle,
