@@ -61,6 +61,13 @@ pub async fn debug(
             log::info!("DEBUG LOG: {}", lossy(argv[2]));
             encode::ok(out);
         }
+        // Cluster mode: bus messages of this type (-1: none) are dropped
+        // on arrival, as Redis's tests use to simulate lost messages.
+        b"drop-cluster-packet-filter" if argv.len() == 3 => {
+            let t = parse_i64(argv[2]).ok_or(Error::NotInteger)?;
+            crate::features::cluster::set_drop_filter(w, t);
+            encode::ok(out);
+        }
         b"set-active-expire" if argv.len() == 3 => {
             w.shared
                 .active_expire

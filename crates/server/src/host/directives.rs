@@ -289,6 +289,11 @@ pub static DIRECTIVES: &[Directive] = &[
     // Redis's test hooks: a pause per key saved or loaded (microseconds).
     d("rdb-key-save-delay", Int(I32_MIN, I32), "0"),
     d("key-load-delay", Int(I32_MIN, I32), "0"),
+    d(
+        "loading-process-events-interval-bytes",
+        Int(1024, I32),
+        "2097152",
+    ),
     d("replica-priority", Int(0, I32), "100").alias("slave-priority"),
 ];
 

@@ -700,3 +700,10 @@ pub fn recheck(
         .count();
     moving_verdict(&v, slot, n, present, false, spec.has(flags::WRITE), false)
 }
+
+/// DEBUG DROP-CLUSTER-PACKET-FILTER type (-1: drop nothing).
+pub fn set_drop_filter(w: &Worker, t: i64) {
+    if let Some(mut c) = state(w).lock() {
+        c.drop_filter = i32::try_from(t).unwrap_or(-1);
+    }
+}

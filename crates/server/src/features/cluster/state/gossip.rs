@@ -22,6 +22,9 @@ impl Cluster {
     ) -> bool {
         let h = &m.header;
         let t = h.kind;
+        if i32::from(t) == self.drop_filter {
+            return true;
+        }
         if (t as usize) < kind::COUNT {
             self.received[t as usize] += 1;
         }

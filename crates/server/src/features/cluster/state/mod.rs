@@ -207,6 +207,9 @@ pub struct Cluster {
     pub outbox: Vec<(To, Vec<u8>)>,
     pub effects: Vec<Effect>,
     started: u64,
+    /// DEBUG DROP-CLUSTER-PACKET-FILTER: messages of this type are
+    /// dropped on arrival (-1: none).
+    pub drop_filter: i32,
 }
 
 /// A new random node name (40 hex characters).
@@ -263,6 +266,7 @@ impl Cluster {
             outbox: Vec::new(),
             effects: Vec::new(),
             started: now,
+            drop_filter: -1,
         }
     }
 
