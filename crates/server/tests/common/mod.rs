@@ -256,6 +256,11 @@ impl Server {
         self.child.as_mut().expect("server child already reaped")
     }
 
+    /// The config file it was started with (`start_with`'s contents).
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("tessera.conf")
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child
