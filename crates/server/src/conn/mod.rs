@@ -607,12 +607,7 @@ async fn run_command(
         moving.filter(|_| client.multi.is_none() && matches!(spec.handler, Handler::Shard(_)));
     if let (Some(slot), Some(c), None) = (moving, s.cluster, run_moving) {
         if let Some(e) = cluster::lookup(w, c, client, spec, argv, slot).await {
-            flush_window(w, &mut b.window, &mut s.out).await;
-            w.stats.rejected(spec.id);
-            let at = s.out.len();
-            e.write(&mut s.out);
-            w.stats.error_reply(&s.out, at);
-            multi::flag_error(client);
+            refuse(w, client, s, b, spec, e).await;
             return Ok(Step::Next);
         }
     }
@@ -621,12 +616,7 @@ async fn run_command(
         return Ok(Step::Next);
     }
     if let Some(e) = refused_while_subscribed(client, spec, argv) {
-        flush_window(w, &mut b.window, &mut s.out).await;
-        w.stats.rejected(spec.id);
-        let at = s.out.len();
-        e.write(&mut s.out);
-        w.stats.error_reply(&s.out, at);
-        multi::flag_error(client);
+        refuse(w, client, s, b, spec, e).await;
         return Ok(Step::Next);
     }
     // CLIENT PAUSE: the command waits here, once known to be valid (the
@@ -716,6 +706,25 @@ impl<'s> Session<'s> {
             }),
         }
     }
+}
+
+/// Answers a command refused after the first checks with `e`: the
+/// window's replies first, then the error, counted as Redis counts a
+/// rejected command, and a transaction being queued is flagged.
+async fn refuse(
+    w: &Worker,
+    client: &mut Client,
+    s: &mut Session<'_>,
+    b: &mut Batch,
+    spec: &'static CommandSpec,
+    e: Error,
+) {
+    flush_window(w, &mut b.window, &mut s.out).await;
+    w.stats.rejected(spec.id);
+    let at = s.out.len();
+    e.write(&mut s.out);
+    w.stats.error_reply(&s.out, at);
+    multi::flag_error(client);
 }
 
 /// Why a known command is refused before it runs: arity, NOAUTH, a busy

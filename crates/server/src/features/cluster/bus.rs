@@ -245,7 +245,6 @@ impl Bus {
                     if let Some(mut c) = super::state(&self.w).lock() {
                         if let Some(Some(n)) = c.nodes.get_mut(id) {
                             n.link = false;
-                            n.link_since = 0;
                         }
                     }
                 }
@@ -448,7 +447,6 @@ impl Bus {
                     return;
                 };
                 n.link = true;
-                n.link_since = now_ms();
                 let t = if n.has(flag::MEET) {
                     kind::MEET
                 } else {

@@ -504,25 +504,15 @@ async fn setslot(w: &Route<'_>, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(),
     let me = c.me;
     let s16 = slot as u16;
     match (action.as_str(), argv.len()) {
-        ("migrating", 5) => {
-            if c.slots[slot] != Some(me) {
+        (dir @ ("migrating" | "importing"), 5) => {
+            let migrating = dir == "migrating";
+            let mine = c.slots[slot] == Some(me);
+            if migrating && !mine {
                 return Err(Error::Other(format!(
                     "ERR I'm not the owner of hash slot {slot}"
                 )));
             }
-            let id = c.lookup(argv[4]).ok_or_else(|| {
-                Error::Other(format!(
-                    "ERR I don't know about node {}",
-                    String::from_utf8_lossy(argv[4])
-                ))
-            })?;
-            if !c.node(id).is_master() {
-                return Err(Error::Static("ERR Target node is not a master"));
-            }
-            c.migrating.insert(s16, id);
-        }
-        ("importing", 5) => {
-            if c.slots[slot] == Some(me) {
+            if !migrating && mine {
                 return Err(Error::Other(format!(
                     "ERR I'm already the owner of hash slot {slot}"
                 )));
@@ -536,7 +526,11 @@ async fn setslot(w: &Route<'_>, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(),
             if !c.node(id).is_master() {
                 return Err(Error::Static("ERR Target node is not a master"));
             }
-            c.importing.insert(s16, id);
+            if migrating {
+                c.migrating.insert(s16, id);
+            } else {
+                c.importing.insert(s16, id);
+            }
         }
         ("stable", 4) => {
             c.migrating.remove(&s16);

@@ -69,8 +69,6 @@ pub struct Node {
     pub ctime: u64,
     /// Whether this node's outgoing link is up.
     pub link: bool,
-    /// When the outgoing link came up (0: down).
-    pub link_since: u64,
 }
 
 impl Node {
@@ -96,7 +94,6 @@ impl Node {
             fail_reports: Vec::new(),
             ctime: now,
             link: false,
-            link_since: 0,
         }
     }
 
