@@ -119,7 +119,8 @@ fn main() {
             fail(format!("{first} (see --help)"));
         }
     };
-    let cfg = Config::from_flags(&flags).unwrap_or_else(|e| fail(e));
+    let mut cfg = Config::from_flags(&flags).unwrap_or_else(|e| fail(e));
+    cfg.enter_dir().unwrap_or_else(|e| fail(e));
     let logfile = cfg.other("logfile");
     host::logging::check_logfile(&logfile).unwrap_or_else(|e| fail(e));
 
