@@ -144,7 +144,6 @@ fn main() {
         }
         Err(e) => fail(format!("cannot listen on {}:{}: {e}", cfg.bind, cfg.port)),
     };
-    let mut cfg = cfg;
     cfg.port = port;
 
     if let Some(fit) = host::sys::raise_nofile(cfg.maxclients, cfg.threads) {

@@ -113,6 +113,6 @@ pub fn hooks() -> Hooks {
                 }
             },
         ],
-        before_exit: vec![aof::flush_for_exit],
+        before_exit: vec![aof::flush_for_exit, cluster::flush_for_exit],
     }
 }
