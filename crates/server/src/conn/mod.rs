@@ -47,8 +47,8 @@ use crate::features::command::full_name;
 use crate::features::script::Cache as Scripts;
 use crate::features::slowlog::{self, Run, Watch};
 use crate::features::{
-    acl, blocking, cluster, evict, fanout, monitor, multi, pause, persist, pubsub, replication,
-    script, tracking,
+    acl, blocking, cluster, evict, fanout, master, monitor, multi, pause, persist, pubsub,
+    replication, script, tracking,
 };
 use crate::host::clock;
 
@@ -1170,7 +1170,26 @@ fn moves_to(client: &Client, streak: (usize, u32)) -> Option<usize> {
 /// each `REPLCONF GETACK`. Returns when the master closes the link, says
 /// nothing for `repl-timeout` seconds, or a REPLICAOF ends this link's
 /// `generation`; the client's offset then says how much was applied.
+///
+/// The bytes each batch applied go on to this server's own replicas
+/// (`master::Ctl::Relay`), and between two batches, outside a transaction,
+/// the loop stops for a full sync of one of them that asked
+/// (`replication::State::pauses`), until its cut is taken.
 pub(crate) async fn follow(
+    w: &Worker,
+    stream: &mut TcpStream,
+    client: &mut Client,
+    pending: Vec<u8>,
+    generation: u64,
+) -> std::io::Result<()> {
+    let st = w.shared.global::<replication::State>();
+    let result = apply_stream(w, stream, client, pending, generation).await;
+    // Pauses nobody will take: their askers give up at once.
+    drop(st.take_pauses());
+    result
+}
+
+async fn apply_stream(
     w: &Worker,
     stream: &mut TcpStream,
     client: &mut Client,
@@ -1228,9 +1247,26 @@ pub(crate) async fn follow(
         if ended() {
             return Ok(());
         }
+        let taken = |c: &Client| c.master.as_ref().map_or(0, |up| up.offset + up.unapplied);
+        let before = taken(client);
+        let unparsed = input.unparsed().to_vec();
         let step = run_batch(w, stream, client, &mut input, &mut args, &mut s).await?;
+        let used = taken(client).saturating_sub(before) as usize;
+        if used > 0 {
+            let relayed = unparsed.get(..used).map(<[u8]>::to_vec);
+            // (None cannot happen: the batch ran bytes it was given.)
+            journal::control(Box::new(master::Ctl::Relay(relayed.unwrap_or_default())));
+        }
         if let Some(up) = client.master.as_ref() {
             st.offset.store(up.offset as i64, Ordering::Release);
+            if client.multi.is_none() {
+                for ask in st.take_pauses() {
+                    let (go_on, stopped) = crossbeam_channel::bounded::<()>(1);
+                    if ask.send((up.offset, go_on)).is_ok() {
+                        let _ = rt::off_thread(move || stopped.recv()).await;
+                    }
+                }
+            }
         }
         if matches!(step, Step::Gone | Step::Close) {
             return Ok(());
