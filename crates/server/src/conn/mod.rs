@@ -577,27 +577,22 @@ async fn run_command(
         cluster::asking_spent(client, spec.name);
     }
     if let Some(e) = refusal(w, client, s, spec, argv) {
-        flush_window(w, &mut b.window, &mut s.out).await;
-        w.stats.rejected(spec.id);
-        let at = s.out.len();
-        if spec.name == "exec" && client.multi.is_some() {
-            // A refused EXEC discards the transaction, saying why, as Redis.
-            let mut why = Vec::new();
-            e.write(&mut why);
-            let why = String::from_utf8_lossy(&why);
-            Error::Other(format!(
-                "EXECABORT Transaction discarded because of: {}",
-                why.trim_start_matches('-').trim_end()
-            ))
-            .write(&mut s.out);
-            client.multi = None;
-            multi::unwatch_all(w, client).await;
-        } else {
-            e.write(&mut s.out);
-            multi::flag_error(client);
-        }
-        w.stats.error_reply(&s.out, at);
+        refused(w, client, s, b, spec, e).await;
         return Ok(Step::Next);
+    }
+    // CLIENT PAUSE: the command waits here, once known to be valid (the
+    // master's stream is never paused, as in Redis). One that waited is
+    // checked again, as Redis looks at a paused command anew: a manual
+    // failover pauses writes, and after it this node may serve the key no
+    // more (-MOVED) or be a replica (-READONLY).
+    if client.master.is_none() && s.pause.maybe(now_ms()) {
+        settle(w, client, &mut b.window, &mut s.out).await;
+        if pause::wait(w, client, spec, argv).await {
+            if let Some(e) = refusal(w, client, s, spec, argv) {
+                refused(w, client, s, b, spec, e).await;
+                return Ok(Step::Next);
+            }
+        }
     }
     // Cluster mode, a key of a slot being moved: a data command outside
     // MULTI is decided and run in one step on its shard (below); anything
@@ -618,12 +613,6 @@ async fn run_command(
     if let Some(e) = refused_while_subscribed(client, spec, argv) {
         refuse(w, client, s, b, spec, e).await;
         return Ok(Step::Next);
-    }
-    // CLIENT PAUSE: the command waits here, once known to be valid (the
-    // master's stream is never paused, as in Redis).
-    if client.master.is_none() && s.pause.maybe(now_ms()) {
-        settle(w, client, &mut b.window, &mut s.out).await;
-        pause::wait(w, client, spec, argv).await;
     }
     if !client.squashed.is_empty() && !multi::keeps_squash(client, spec.name) {
         multi::run_squashed(w, client, &mut s.out).await;
@@ -711,6 +700,38 @@ impl<'s> Session<'s> {
 /// Answers a command refused after the first checks with `e`: the
 /// window's replies first, then the error, counted as Redis counts a
 /// rejected command, and a transaction being queued is flagged.
+/// Answers a command refused by [`refusal`]; a refused EXEC discards its
+/// transaction.
+async fn refused(
+    w: &Worker,
+    client: &mut Client,
+    s: &mut Session<'_>,
+    b: &mut Batch,
+    spec: &'static CommandSpec,
+    e: Error,
+) {
+    flush_window(w, &mut b.window, &mut s.out).await;
+    w.stats.rejected(spec.id);
+    let at = s.out.len();
+    if spec.name == "exec" && client.multi.is_some() {
+        // A refused EXEC discards the transaction, saying why, as Redis.
+        let mut why = Vec::new();
+        e.write(&mut why);
+        let why = String::from_utf8_lossy(&why);
+        Error::Other(format!(
+            "EXECABORT Transaction discarded because of: {}",
+            why.trim_start_matches('-').trim_end()
+        ))
+        .write(&mut s.out);
+        client.multi = None;
+        multi::unwatch_all(w, client).await;
+    } else {
+        e.write(&mut s.out);
+        multi::flag_error(client);
+    }
+    w.stats.error_reply(&s.out, at);
+}
+
 async fn refuse(
     w: &Worker,
     client: &mut Client,

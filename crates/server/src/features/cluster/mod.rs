@@ -724,6 +724,18 @@ pub fn sync_replication(w: &Worker, c: &mut Cluster) {
     } else {
         repl.with(|s| s.down_since_ms).max(1)
     };
+    // A replica that follows no one (just restarted from its nodes file)
+    // follows its master once the master's address is known, as Redis's
+    // cron does.
+    if c.myself().is_replica() && repl.with(|s| s.master.is_none()) {
+        if let Some(m) = c.myself().master {
+            let m = c.node(m);
+            if !m.ip.is_empty() && m.port != 0 && !m.has(wire::flag::NOADDR) {
+                c.effects
+                    .push(state::Effect::Replicate(m.ip.clone(), m.port));
+            }
+        }
+    }
 }
 
 /// PUBLISH in cluster mode: the message goes to every other node too.
