@@ -20,6 +20,7 @@ pub mod fanout;
 pub mod info;
 pub mod keyspace;
 pub mod latency;
+pub mod lualib;
 pub mod master;
 pub mod migrate;
 pub mod monitor;
@@ -29,6 +30,7 @@ pub mod persist;
 pub mod pubsub;
 pub mod replication;
 pub mod script;
+pub mod script_api;
 pub mod server;
 pub mod slowlog;
 pub mod tracking;
@@ -44,6 +46,7 @@ pub fn globals(threads: usize, cluster_enabled: bool) -> Globals {
         .with(monitor::Registry::new(threads))
         .with(pubsub::Registry::new(threads))
         .with(script::Cache::new(threads))
+        .with(script_api::DenyScripts::default())
         .with(acl::Users::new(None))
         .with(persist::State::new(crate::engine::worker::now_ms() / 1000))
         .with(aof::State::default())
