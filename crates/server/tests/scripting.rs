@@ -1122,3 +1122,29 @@ fn functions_load_and_run() {
         );
     });
 }
+
+/// Lua values held by Rust live on one Lua stack of ~8,000 slots: a cache
+/// of one handle per compiled script, or a `redis.call` handed 7,999
+/// arguments, used to abort the server. Neither may.
+#[test]
+fn many_scripts_and_many_arguments_do_not_crash() {
+    for_threads(|s| {
+        let mut c = s.client();
+        for i in 0..9000 {
+            assert_eq!(c.cmd(&["EVAL", &format!("return {i}"), "0"]), Reply::int(i));
+        }
+        let script = "local t = {} for i = 1, 7999 do t[i] = '{k}' .. i end \
+                      return redis.pcall('mset', unpack(t))";
+        assert_eq!(
+            c.cmd(&["EVAL", script, "1", "{k}"]),
+            Reply::err("ERR wrong number of arguments for 'mset' command")
+        );
+        let script = "local t = {} for i = 1, 7998 do t[i] = '{k}' .. i end \
+                      return redis.call('mset', unpack(t))";
+        assert_eq!(c.cmd(&["EVAL", script, "1", "{k}"]), Reply::ok());
+        let script = "local t = {} for i = 1, 7999 do t[i] = '{k}' .. i end \
+                      return #redis.call('mget', unpack(t))";
+        assert_eq!(c.cmd(&["EVAL", script, "1", "{k}"]), Reply::int(7999));
+        assert_eq!(c.cmd(&["PING"]), Reply::status("PONG"));
+    });
+}

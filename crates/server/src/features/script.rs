@@ -230,8 +230,11 @@ impl Allowed {
 /// One thread's interpreter and what it compiled.
 struct Vm {
     lua: Lua,
-    /// Compiled scripts by SHA-1, as of the cache's `generation`.
-    funcs: HashMap<String, Function>,
+    /// Compiled scripts by SHA-1, as of the cache's `generation`: a Lua
+    /// table, not Rust handles, since mlua keeps each live handle on one
+    /// Lua stack of at most ~8,000 slots (Lua 5.1's LUAI_MAXCSTACK); a
+    /// handle per script crashed the server at the 7,488th distinct EVAL.
+    funcs: Table,
     generation: u64,
     /// Holds `raw`, the per-run command function the `redis.call` and
     /// `redis.pcall` wrappers reach.
@@ -538,15 +541,26 @@ fn new_vm() -> mlua::Result<Vm> {
     )?;
     let hooks = lua.create_table()?;
     script_api::install(&lua, &hooks)?;
+    // SAFETY: the trampolines only move values on the Lua stack and call
+    // the functions each run registers (see `trampoline`).
+    let (call, pcall) = unsafe {
+        (
+            lua.create_c_function(call_trampoline)?,
+            lua.create_c_function(pcall_trampoline)?,
+        )
+    };
+    hooks.raw_set("call", call)?;
+    hooks.raw_set("pcall", pcall)?;
     lua.set_hook(
         HookTriggers::new().every_nth_instruction(KILL_CHECK_EVERY),
         kill_hook,
     );
     let (runner, globals, env, make_loader): (Function, Table, Table, Function) =
         lua.load(PRELUDE).set_name("=prelude").call(hooks.clone())?;
+    let funcs = lua.create_table()?;
     Ok(Vm {
         lua,
-        funcs: HashMap::new(),
+        funcs,
         generation: 0,
         hooks,
         runner,
@@ -639,8 +653,8 @@ fn with_vm<R>(f: impl FnOnce(&mut Vm) -> R) -> Result<R, Error> {
 
 /// Compiles `body` (cached by `sha`); the error is Redis's reply text.
 fn compile(vm: &mut Vm, sha: &str, body: &[u8]) -> Result<Function, String> {
-    if let Some(f) = vm.funcs.get(sha) {
-        return Ok(f.clone());
+    if let Ok(Some(f)) = vm.funcs.raw_get::<Option<Function>>(sha) {
+        return Ok(f);
     }
     let f = vm
         .lua
@@ -658,7 +672,9 @@ fn compile(vm: &mut Vm, sha: &str, body: &[u8]) -> Result<Function, String> {
                 one_line(&msg)
             )
         })?;
-    vm.funcs.insert(sha.to_string(), f.clone());
+    vm.funcs
+        .raw_set(sha, f.clone())
+        .map_err(|e| format!("ERR Error compiling script (new function): {e}"))?;
     Ok(f)
 }
 
@@ -926,7 +942,10 @@ fn run_in(
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
     if vm.generation != r.generation {
-        vm.funcs.clear();
+        vm.funcs = vm
+            .lua
+            .create_table()
+            .map_err(|e| Error::Other(format!("ERR {e}")))?;
         vm.generation = r.generation;
     }
     let f = if r.func {
@@ -959,29 +978,55 @@ fn run_in(
     let shard = RefCell::new(shard);
     script_api::start_run();
     // `redis.call` raises a command's error, `redis.pcall` returns it.
-    let run = |lua: &Lua, args: MultiValue| {
-        call_command(lua, r, &mut shard.borrow_mut(), allowed, &db, now, args)
+    let run = |lua: &Lua, argv: Result<Vec<Vec<u8>>, CallError>| {
+        call_command(lua, r, &mut shard.borrow_mut(), allowed, &db, now, argv)
+    };
+    let raise = |v: Result<Value, CallError>| match v {
+        Ok(v) => Ok(v),
+        Err((err, counted)) => Err(mlua::Error::external(lualib::Raised::ErrTable {
+            err,
+            counted,
+        })),
+    };
+    let catch = |lua: &Lua, v: Result<Value, CallError>| match v {
+        Ok(v) => Ok(v),
+        Err((err, counted)) => {
+            let t = lua.create_table()?;
+            t.raw_set("err", err)?;
+            if counted {
+                t.raw_set("ignore_error_stats_update", true)?;
+            }
+            Ok(Value::Table(t))
+        }
     };
     let result = lua.scope(|scope| {
         let redis: Table = vm.hooks.raw_get("redis")?;
-        let call = scope.create_function(|lua, args: MultiValue| match run(lua, args)? {
-            Ok(v) => Ok(v),
-            Err((err, counted)) => Err(mlua::Error::external(lualib::Raised::ErrTable {
-                err,
-                counted,
-            })),
-        })?;
-        let pcall = scope.create_function(|lua, args: MultiValue| match run(lua, args)? {
-            Ok(v) => Ok(v),
-            Err((err, counted)) => {
-                let t = lua.create_table()?;
-                t.raw_set("err", err)?;
-                if counted {
-                    t.raw_set("ignore_error_stats_update", true)?;
-                }
-                Ok(Value::Table(t))
-            }
-        })?;
+        let call: Function = vm.hooks.raw_get("call")?;
+        let pcall: Function = vm.hooks.raw_get("pcall")?;
+        lua.set_named_registry_value(
+            key(CALL_FEW),
+            scope.create_function(|lua, args: MultiValue| raise(run(lua, command_args(&args))?))?,
+        )?;
+        lua.set_named_registry_value(
+            key(CALL_MANY),
+            scope.create_function(|lua, (n, t): (usize, Table)| {
+                raise(run(lua, table_args(&t, n))?)
+            })?,
+        )?;
+        lua.set_named_registry_value(
+            key(PCALL_FEW),
+            scope.create_function(|lua, args: MultiValue| {
+                let v = run(lua, command_args(&args))?;
+                catch(lua, v)
+            })?,
+        )?;
+        lua.set_named_registry_value(
+            key(PCALL_MANY),
+            scope.create_function(|lua, (n, t): (usize, Table)| {
+                let v = run(lua, table_args(&t, n))?;
+                catch(lua, v)
+            })?,
+        )?;
         let acl = scope.create_function(|lua, args: MultiValue| acl_check_cmd(lua, r, args))?;
         redis.raw_set("call", call)?;
         redis.raw_set("pcall", pcall)?;
@@ -993,6 +1038,9 @@ fn run_in(
         };
         for name in ["call", "pcall", "acl_check_cmd"] {
             redis.raw_set(name, Value::Nil)?;
+        }
+        for k in [CALL_FEW, CALL_MANY, PCALL_FEW, PCALL_MANY] {
+            lua.unset_named_registry_value(key(k))?;
         }
         if ok {
             // A command's error handed back (`return redis.pcall(...)`) was
@@ -1072,26 +1120,103 @@ type CallError = (String, bool);
 /// command line.
 fn command_args(args: &MultiValue) -> Result<Vec<Vec<u8>>, CallError> {
     if args.is_empty() {
-        return Err((
-            "ERR Please specify at least one argument for this redis lib call".into(),
-            false,
-        ));
+        return Err(no_arguments());
     }
-    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(args.len());
-    for a in args.iter() {
-        match a {
-            Value::String(s) => argv.push(s.as_bytes().to_vec()),
-            Value::Integer(n) => argv.push(number_arg(*n as f64).into_bytes()),
-            Value::Number(n) => argv.push(number_arg(*n).into_bytes()),
-            _ => {
-                return Err((
-                    "ERR Lua redis lib command arguments must be strings or integers".into(),
-                    false,
-                ))
-            }
-        }
+    args.iter().map(arg_bytes).collect()
+}
+
+/// The arguments of a `redis.call` with many of them, packed into a table
+/// by the Lua side (see [`CALL_WRAPPER`]): read one at a time, so that no
+/// more than one Lua value is held at once.
+fn table_args(t: &Table, n: usize) -> Result<Vec<Vec<u8>>, CallError> {
+    if n == 0 {
+        return Err(no_arguments());
+    }
+    let mut argv = Vec::with_capacity(n);
+    for i in 1..=n {
+        let v: Value = t.raw_get(i).unwrap_or(Value::Nil);
+        argv.push(arg_bytes(&v)?);
     }
     Ok(argv)
+}
+
+fn no_arguments() -> CallError {
+    (
+        "ERR Please specify at least one argument for this redis lib call".into(),
+        false,
+    )
+}
+
+fn arg_bytes(a: &Value) -> Result<Vec<u8>, CallError> {
+    match a {
+        Value::String(s) => Ok(s.as_bytes().to_vec()),
+        Value::Integer(n) => Ok(number_arg(*n as f64).into_bytes()),
+        Value::Number(n) => Ok(number_arg(*n).into_bytes()),
+        _ => Err((
+            "ERR Lua redis lib command arguments must be strings or integers".into(),
+            false,
+        )),
+    }
+}
+
+/// `redis.call` and `redis.pcall` as scripts see them: C functions that
+/// pass up to 64 arguments to the run's `few` function (registry key
+/// [`CALL_FEW`] / [`PCALL_FEW`]) as they are, and more packed into one
+/// table for its `many` one. mlua holds each Lua value it hands to Rust
+/// on one stack of at most ~8,000 slots (Lua 5.1's LUAI_MAXCSTACK) and
+/// aborts the process beyond it, and `redis.call('del', unpack(t))` may
+/// pass 7,999 (Redis's own tests do). A C function, unlike a Lua wrapper,
+/// stays on the stack under `return redis.call(...)` (Lua 5.1 tail-calls
+/// only Lua functions), so an error's line is still the script's.
+const CALL_FEW: &std::ffi::CStr = c"tessera.call.few";
+const CALL_MANY: &std::ffi::CStr = c"tessera.call.many";
+const PCALL_FEW: &std::ffi::CStr = c"tessera.pcall.few";
+const PCALL_MANY: &std::ffi::CStr = c"tessera.pcall.many";
+
+unsafe extern "C-unwind" fn call_trampoline(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    // SAFETY: called by Lua as a C function with its own stack frame.
+    unsafe { trampoline(l, CALL_FEW, CALL_MANY) }
+}
+
+unsafe extern "C-unwind" fn pcall_trampoline(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    // SAFETY: as above.
+    unsafe { trampoline(l, PCALL_FEW, PCALL_MANY) }
+}
+
+/// # Safety
+/// `l` is the running state, inside a C function's frame (LUA_MINSTACK
+/// free slots: this pushes at most four). An error raised by the callee
+/// unwinds through this frame, which holds nothing to drop.
+unsafe fn trampoline(
+    l: *mut mlua::ffi::lua_State,
+    few: &std::ffi::CStr,
+    many: &std::ffi::CStr,
+) -> std::ffi::c_int {
+    use mlua::ffi;
+    unsafe {
+        let n = ffi::lua_gettop(l);
+        if n <= 64 {
+            ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, few.as_ptr());
+            ffi::lua_insert(l, 1);
+            ffi::lua_call(l, n, ffi::LUA_MULTRET);
+            return ffi::lua_gettop(l);
+        }
+        ffi::lua_createtable(l, n, 0);
+        for i in 1..=n {
+            ffi::lua_pushvalue(l, i);
+            ffi::lua_rawseti(l, n + 1, ffi::lua_Integer::from(i));
+        }
+        ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, many.as_ptr());
+        ffi::lua_pushinteger(l, ffi::lua_Integer::from(n));
+        ffi::lua_pushvalue(l, n + 1);
+        ffi::lua_call(l, 2, ffi::LUA_MULTRET);
+        ffi::lua_gettop(l) - (n + 1)
+    }
+}
+
+/// The registry key of a trampoline's target, as mlua names it.
+fn key(c: &std::ffi::CStr) -> &str {
+    c.to_str().unwrap_or_default()
 }
 
 /// `redis.call`/`redis.pcall`: runs one command, returning its reply as a
@@ -1103,9 +1228,9 @@ fn call_command(
     allowed: &Allowed,
     db: &Cell<usize>,
     now: u64,
-    args: MultiValue,
+    argv: Result<Vec<Vec<u8>>, CallError>,
 ) -> mlua::Result<Result<Value, CallError>> {
-    let argv = match command_args(&args) {
+    let argv = match argv {
         Ok(a) => a,
         Err(e) => return Ok(Err(e)),
     };
