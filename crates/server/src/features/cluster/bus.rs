@@ -28,6 +28,8 @@ use crate::engine::worker::{now_ms, Worker};
 pub struct Link {
     /// The node an outgoing link was opened to; None for an accepted one.
     pub node: Option<Id>,
+    /// That node's [`state::Node::serial`] (0 for an accepted link).
+    serial: u64,
     pub created: u64,
     peer_ip: String,
     local_ip: String,
@@ -134,7 +136,7 @@ pub fn start(w: &Rc<Worker>) -> Result<(), String> {
             loop {
                 match l.accept().await {
                     Ok(stream) => {
-                        if let Some((link, reader)) = bus.open(stream, None) {
+                        if let Some((link, reader)) = bus.open(stream, None, 0) {
                             bus.inbound.borrow_mut().push(Rc::clone(&link));
                             let b = Rc::clone(&bus);
                             rt::spawn_local(async move { b.read_loop(link, reader).await });
@@ -173,7 +175,12 @@ fn ip_text(a: std::io::Result<SocketAddr>) -> String {
 
 impl Bus {
     /// A link over `stream`, and the read half for its reader task.
-    fn open(&self, stream: TcpStream, node: Option<Id>) -> Option<(Rc<Link>, TcpStream)> {
+    fn open(
+        &self,
+        stream: TcpStream,
+        node: Option<Id>,
+        serial: u64,
+    ) -> Option<(Rc<Link>, TcpStream)> {
         let std_stream = stream.into_std();
         let _ = std_stream.set_nodelay(true);
         let peer_ip = ip_text(std_stream.peer_addr());
@@ -183,6 +190,7 @@ impl Bus {
         let writer = TcpStream::new(writer).ok()?;
         let link = Rc::new(Link {
             node,
+            serial,
             created: now_ms(),
             peer_ip,
             local_ip,
@@ -373,7 +381,12 @@ impl Bus {
         let mut to_connect = Vec::new();
         let mut to_close = Vec::new();
         for (&id, link) in self.links.borrow().iter() {
-            let gone = c.nodes.get(id).and_then(|n| n.as_ref()).is_none();
+            // (Gone also when another node took its slab slot.)
+            let gone = c
+                .nodes
+                .get(id)
+                .and_then(|n| n.as_ref())
+                .is_none_or(|n| n.serial != link.serial);
             let stale = !gone && {
                 let n = c.node(id);
                 n.ping_sent != 0
@@ -393,7 +406,7 @@ impl Bus {
             if self.links.borrow().contains_key(&id) || self.connecting.borrow().contains(&id) {
                 continue;
             }
-            to_connect.push((id, n.ip.clone(), n.cport));
+            to_connect.push((id, n.serial, n.ip.clone(), n.cport));
         }
         c.cron(tick, now);
         let out = std::mem::take(&mut c.outbox);
@@ -404,12 +417,12 @@ impl Bus {
         }
         self.deliver(out, None);
         self.apply(effects);
-        for (id, ip, cport) in to_connect {
-            self.connect(id, ip, cport, timeout);
+        for (id, serial, ip, cport) in to_connect {
+            self.connect(id, serial, ip, cport, timeout);
         }
     }
 
-    fn connect(self: &Rc<Self>, id: Id, ip: String, cport: u16, timeout: u64) {
+    fn connect(self: &Rc<Self>, id: Id, serial: u64, ip: String, cport: u16, timeout: u64) {
         self.connecting.borrow_mut().insert(id);
         let bus = Rc::clone(self);
         rt::spawn_local(async move {
@@ -435,14 +448,18 @@ impl Bus {
                 }
                 return;
             };
-            let Some((link, reader)) = bus.open(stream, Some(id)) else {
+            let Some((link, reader)) = bus.open(stream, Some(id), serial) else {
                 return;
             };
             {
                 let Some(mut c) = super::state(&bus.w).lock() else {
                     return;
                 };
-                let Some(Some(n)) = c.nodes.get_mut(id) else {
+                let Some(Some(n)) = c
+                    .nodes
+                    .get_mut(id)
+                    .filter(|n| n.as_ref().is_some_and(|n| n.serial == serial))
+                else {
                     link.close();
                     return;
                 };

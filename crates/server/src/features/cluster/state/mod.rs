@@ -69,11 +69,19 @@ pub struct Node {
     pub ctime: u64,
     /// Whether this node's outgoing link is up.
     pub link: bool,
+    /// Never given to another node of this process: a link opened to a
+    /// node is not taken for a link to a later node that reuses its slab
+    /// slot (after a FORGET or a CLUSTER RESET).
+    pub serial: u64,
 }
+
+/// The next [`Node::serial`].
+static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Node {
     fn new(name: Name, flags: u16, now: u64) -> Node {
         Node {
+            serial: SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             name,
             ip: String::new(),
             port: 0,
