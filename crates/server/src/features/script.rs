@@ -322,8 +322,10 @@ struct Vm {
     env: Table,
     /// Makes the environment a FUNCTION library loads (and later runs) in.
     library_env: Function,
-    /// Runs a library's compiled code, returning what it registered.
-    load_library: Function,
+    /// Start and end of a library's load (the end returns what the code
+    /// registered).
+    load_begin: Function,
+    load_end: Function,
     /// The library registry's version these functions were loaded at.
     lib_version: u64,
     /// FUNCTION libraries' functions, by lowercase name (FCALL's names
@@ -649,6 +651,8 @@ end
 local known_flags = { ['no-writes'] = true, ['allow-oom'] = true, ['allow-stale'] = true,
   ['no-cluster'] = true, ['allow-cross-slot-keys'] = true }
 local function fail(msg) error(msg, 0) end
+-- Strings, as the C API counts them: numbers too (taken as their text).
+local function isstr(v) local t = type(v) return t == 'string' or t == 'number' end
 local function register(...)
   if not loading then fail('redis.register_function can only be called on FUNCTION LOAD command') end
   local n = select('#', ...)
@@ -660,13 +664,12 @@ local function register(...)
       fail('calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).')
     end
     for k, v in pairs(a) do
-      if type(k) ~= 'string' then fail('named argument key given to redis.register_function is not a string') end
       if k == 'function_name' then
-        if type(v) ~= 'string' then fail('function_name argument given to redis.register_function must be a string') end
-        name = v
+        if not isstr(v) then fail('function_name argument given to redis.register_function must be a string') end
+        name = tostring(v)
       elseif k == 'description' then
-        if type(v) ~= 'string' then fail('description argument given to redis.register_function must be a string') end
-        desc = v
+        if not isstr(v) then fail('description argument given to redis.register_function must be a string') end
+        desc = tostring(v)
       elseif k == 'callback' then
         if type(v) ~= 'function' then fail('callback argument given to redis.register_function must be a function') end
         cb = v
@@ -674,8 +677,8 @@ local function register(...)
         if type(v) ~= 'table' then fail('flags argument to redis.register_function must be a table representing function flags') end
         flags = {}
         for _, f in pairs(v) do
-          if type(f) ~= 'string' or not known_flags[f] then fail('unknown flag given') end
-          flags[#flags + 1] = f
+          if not isstr(f) or not known_flags[tostring(f)] then fail('unknown flag given') end
+          flags[#flags + 1] = tostring(f)
         end
       else
         fail('unknown argument given to redis.register_function')
@@ -684,16 +687,16 @@ local function register(...)
     if not name then fail('redis.register_function must get a function name argument') end
     if not cb then fail('redis.register_function must get a callback argument') end
   else
-    if type(a) ~= 'string' then fail('first argument to redis.register_function must be a string') end
+    if not isstr(a) then fail('first argument to redis.register_function must be a string') end
     if type(b) ~= 'function' then fail('second argument to redis.register_function must be a function') end
-    name, cb = a, b
+    name, cb = tostring(a), b
   end
   if not string.find(name, '^[%w_]+$') then
     fail('Library names can only contain letters, numbers, or underscores(_) and must be at least one character long')
   end
-  local key = string.lower(name)
-  if loading.seen[key] then fail('Function already exists in the library') end
-  loading.seen[key] = true
+  -- Within a library names are told apart by case, as in Redis.
+  if loading.seen[name] then fail('Function already exists in the library') end
+  loading.seen[name] = true
   loading.list[#loading.list + 1] = { name, cb, flags or {}, desc }
 end
 local load_api = { redis = strict({
@@ -718,16 +721,19 @@ local function library_env()
   protected[e] = true
   return e
 end
--- Runs a library's compiled code; returns what it registered, in order.
-local function load_library(chunk)
-  local state = { list = {}, seen = {} }
-  loading = state
-  local ok, err = pcall(chunk)
-  loading = nil
-  if not ok then error(err, 0) end
-  return state.list
+-- A load begins (registrations are collected from here) and ends (what
+-- was registered, in order; register_function refuses from then on). The
+-- code runs between the two, called from Rust, so that an error (the load
+-- timeout included) reaches Rust as it was raised.
+local function load_begin()
+  loading = { list = {}, seen = {} }
 end
-return runner, G, env, library_env, load_library
+local function load_end()
+  local state = loading
+  loading = nil
+  return state and state.list or {}
+end
+return runner, G, env, library_env, load_begin, load_end
 "#;
 
 fn new_vm() -> mlua::Result<Vm> {
@@ -751,10 +757,11 @@ fn new_vm() -> mlua::Result<Vm> {
     hooks.raw_set("version", version)?;
     hooks.raw_set("version_num", num)?;
     hooks.raw_set("bit", bit_library(&lua)?)?;
-    let (runner, globals, env, library_env, load_library): (
+    let (runner, globals, env, library_env, load_begin, load_end): (
         Function,
         Table,
         Table,
+        Function,
         Function,
         Function,
     ) = lua.load(PRELUDE).set_name("=prelude").call(hooks.clone())?;
@@ -767,7 +774,8 @@ fn new_vm() -> mlua::Result<Vm> {
         globals,
         env,
         library_env,
-        load_library,
+        load_begin,
+        load_end,
         lib_version: 0,
         functions: HashMap::new(),
     })
@@ -952,13 +960,18 @@ pub(super) struct Registered {
 /// interpreter, at most [`LOAD_TIMEOUT_MS`], and returns the functions it
 /// registered; the error is Redis's reply text.
 fn run_library(vm: &Vm, body: &[u8]) -> Result<Vec<Registered>, String> {
+    // A runtime error's own text, under the callback frames mlua wraps a
+    // hook's or a Rust function's error in.
+    fn text(e: &mlua::Error) -> String {
+        match e {
+            mlua::Error::RuntimeError(m) => m.clone(),
+            mlua::Error::CallbackError { cause, .. } => text(cause),
+            other => other.to_string(),
+        }
+    }
     let lua_err = |what: &str, e: mlua::Error| match e {
         mlua::Error::SyntaxError { message, .. } => format!("ERR {what}: {}", one_line(&message)),
-        mlua::Error::RuntimeError(m) => format!("ERR {what}: ERR {}", one_line(&m)),
-        mlua::Error::CallbackError { cause, .. } => {
-            format!("ERR {what}: ERR {}", one_line(&cause.to_string()))
-        }
-        other => format!("ERR {what}: ERR {}", one_line(&other.to_string())),
+        other => format!("ERR {what}: ERR {}", one_line(&text(&other))),
     };
     let registering = |e| lua_err("Error registering functions", e);
     let env: Table = vm.library_env.call(()).map_err(registering)?;
@@ -969,10 +982,12 @@ fn run_library(vm: &Vm, body: &[u8]) -> Result<Vec<Registered>, String> {
         .set_environment(env)
         .into_function()
         .map_err(|e| lua_err("Error compiling function", e))?;
+    vm.load_begin.call::<()>(()).map_err(registering)?;
     LOAD_DEADLINE.with(|d| d.set(now_ms() + LOAD_TIMEOUT_MS));
-    let ran = vm.load_library.call::<Table>(chunk);
+    let ran = chunk.call::<()>(());
     LOAD_DEADLINE.with(|d| d.set(0));
-    let list = ran.map_err(registering)?;
+    let list: Table = vm.load_end.call(()).map_err(registering)?;
+    ran.map_err(registering)?;
     let mut out = Vec::new();
     for entry in list.sequence_values::<Table>() {
         let entry = entry.map_err(registering)?;
