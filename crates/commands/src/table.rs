@@ -344,7 +344,9 @@ pub fn register_server(t: &mut CommandTable) {
     t.server("slowlog", -2, ADMIN | LOADING | STALE, NONE);
     t.server("latency", -2, ADMIN | NOSCRIPT | LOADING | STALE, NONE);
     // A script may write: subject to maxmemory as a whole, as Redis 7
-    // treats a script that does not declare `no-writes`.
+    // treats a script that does not declare `no-writes`. The connection
+    // admits script commands by what their script declares instead
+    // (`server::features::script::command_flags`).
     t.server_keys_fn("eval", -3, NOSCRIPT | STALE | DENYOOM, (0, 0, 0), eval_keys);
     t.server_keys_fn(
         "evalsha",

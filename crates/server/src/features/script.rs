@@ -1076,6 +1076,12 @@ struct Run {
     /// On a replica serving stale data (`allow-stale`): only commands that
     /// allow that may run.
     stale: bool,
+    /// A script without a shebang started over `maxmemory`: its first
+    /// write that may add data is refused (later ones run: the script is
+    /// not stopped halfway), as in Redis's compatibility mode.
+    oom: bool,
+    /// It ran a write command.
+    wrote: Cell<bool>,
     /// Keep the commands run, for MONITOR.
     monitored: bool,
     /// The caller's permissions when it is restricted: `redis.call` runs
@@ -1380,6 +1386,12 @@ fn call_command(
     if r.stale && !spec.has(flags::STALE) {
         return fail("ERR Can not execute the command on a stale replica");
     }
+    if r.oom && spec.has(flags::DENYOOM) && !r.wrote.get() {
+        return fail(commands::error::OOM);
+    }
+    if spec.has(flags::WRITE) {
+        r.wrote.set(true);
+    }
     if spec.has(flags::WRITE) {
         KILL.with(|k| {
             if let Some(run) = k.borrow().as_ref() {
@@ -1644,9 +1656,14 @@ pub async fn eval(
         declared = shebang(&body)?.map(|(f, _)| f);
     }
     // What the script declared is checked before it runs (a script without
-    // a shebang declares nothing and is checked as it goes, as in Redis).
+    // a shebang declares nothing and is checked as it goes, as in Redis:
+    // over `maxmemory`, after eviction had its chance, its first write
+    // that adds data fails).
     let mut readonly = ro_command;
     let mut stale = false;
+    let oom = declared.is_none()
+        && client.master.is_none()
+        && !crate::features::evict::admit(w).await;
     if let Some(f) = declared {
         if f.has(ScriptFlags::NO_CLUSTER) && crate::features::cluster::state(w).enabled() {
             return Err(Error::Static(
@@ -1690,6 +1707,8 @@ pub async fn eval(
         resp3: client.resp3,
         readonly,
         stale,
+        oom,
+        wrote: Cell::new(false),
         replica_read_only: client.master.is_none()
             && crate::features::replication::refusal(
                 w,
@@ -1907,7 +1926,8 @@ pub fn may_write(w: &Worker, name: &str, argv: &[&[u8]]) -> bool {
 /// The flags the connection checks a script command (or FUNCTION) by
 /// before it runs (`maxmemory`, replica state), when they are not the
 /// command table's: a script's follow what it declared; one without a
-/// shebang runs on a stale replica no more than Redis lets it; FUNCTION
+/// shebang is admitted over `maxmemory` (its writes are checked as it
+/// runs) but not on a stale replica, as in Redis; FUNCTION
 /// LOAD and RESTORE add data, DELETE and FLUSH write.
 pub fn command_flags(w: &Worker, spec: &commands::CommandSpec, argv: &[&[u8]]) -> u32 {
     if spec.name == "function" {
@@ -1920,7 +1940,7 @@ pub fn command_flags(w: &Worker, spec: &commands::CommandSpec, argv: &[&[u8]]) -
     }
     match declared(w, spec.name, argv) {
         Some(f) => f.command_flags(spec.flags),
-        None if spec.name.starts_with("eval") => spec.flags & !flags::STALE,
+        None if spec.name.starts_with("eval") => spec.flags & !(flags::STALE | flags::DENYOOM),
         None => spec.flags,
     }
 }
