@@ -343,18 +343,11 @@ pub fn register_server(t: &mut CommandTable) {
     t.server("monitor", 1, ADMIN | LOADING | STALE | NOSCRIPT, NONE);
     t.server("slowlog", -2, ADMIN | LOADING | STALE, NONE);
     t.server("latency", -2, ADMIN | NOSCRIPT | LOADING | STALE, NONE);
-    // A script may write: subject to maxmemory as a whole, as Redis 7
-    // treats a script that does not declare `no-writes`. The connection
-    // admits script commands by what their script declares instead
-    // (`server::features::script::command_flags`).
-    t.server_keys_fn("eval", -3, NOSCRIPT | STALE | DENYOOM, (0, 0, 0), eval_keys);
-    t.server_keys_fn(
-        "evalsha",
-        -3,
-        NOSCRIPT | STALE | DENYOOM,
-        (0, 0, 0),
-        eval_keys,
-    );
+    // Not DENYOOM, as in Redis 7.0: a script without flags is admitted
+    // over maxmemory, and its commands that may add data are refused
+    // inside it until it writes (`script.rs`).
+    t.server_keys_fn("eval", -3, NOSCRIPT | STALE, (0, 0, 0), eval_keys);
+    t.server_keys_fn("evalsha", -3, NOSCRIPT | STALE, (0, 0, 0), eval_keys);
     t.server_keys_fn(
         "eval_ro",
         -3,

@@ -119,7 +119,8 @@ fn main() {
             fail(format!("{first} (see --help)"));
         }
     };
-    let cfg = Config::from_flags(&flags).unwrap_or_else(|e| fail(e));
+    let mut cfg = Config::from_flags(&flags).unwrap_or_else(|e| fail(e));
+    cfg.enter_dir().unwrap_or_else(|e| fail(e));
     let logfile = cfg.other("logfile");
     host::logging::check_logfile(&logfile).unwrap_or_else(|e| fail(e));
 
@@ -143,7 +144,6 @@ fn main() {
         }
         Err(e) => fail(format!("cannot listen on {}:{}: {e}", cfg.bind, cfg.port)),
     };
-    let mut cfg = cfg;
     cfg.port = port;
 
     if let Some(fit) = host::sys::raise_nofile(cfg.maxclients, cfg.threads) {

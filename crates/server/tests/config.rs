@@ -258,9 +258,9 @@ fn daemonize_pidfile_and_logfile() {
     std::fs::write(
         &conf,
         format!(
-            "daemonize yes\nport {port}\nbind 127.0.0.1\npidfile {}\nlogfile {}\nalways-show-logo yes\n",
-            pidfile.display(),
-            logfile.display()
+            // Relative paths are relative to `dir`, as in Redis (the process moves there).
+            "daemonize yes\nport {port}\nbind 127.0.0.1\ndir {}\npidfile t.pid\nlogfile t.log\nalways-show-logo yes\n",
+            dir.display(),
         ),
     )
     .expect("write config");
@@ -286,6 +286,11 @@ fn daemonize_pidfile_and_logfile() {
     };
     let mut c = Client::connect(port);
     assert_eq!(c.cmd(&["PING"]), Reply::status("PONG"));
+    let absolute = std::fs::canonicalize(&dir).expect("canonical dir");
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "dir"]),
+        Reply::bulks(&["dir", &absolute.display().to_string()])
+    );
     // SHUTDOWN answers nothing: the connection closes as the server exits.
     let mut raw = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     std::io::Write::write_all(&mut raw, b"SHUTDOWN\r\n").expect("send SHUTDOWN");

@@ -520,7 +520,12 @@ fn script_flags_are_validated_and_acted_on() {
         // Without a shebang (compatibility mode) a script runs, and its first
         // write that may add data fails.
         assert!(c
-            .err(&["EVAL", "redis.call('set', KEYS[1], 1) return 1", "1", "{t}x"])
+            .err(&[
+                "EVAL",
+                "redis.call('set', KEYS[1], 1) return 1",
+                "1",
+                "{t}x"
+            ])
             .starts_with("OOM command not allowed when used memory > 'maxmemory'."));
         assert_eq!(
             c.cmd(&["EVAL", "return redis.call('get', KEYS[1])", "1", "{t}x"]),

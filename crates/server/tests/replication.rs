@@ -538,3 +538,92 @@ fn a_tessera_replica_follows_a_tessera_master() {
     caught_up(&mut m, &mut r);
     same_data(&mut m, &mut r, 4);
 }
+
+/// Chained replication: a Redis master, a Tessera replica of it, and a
+/// Redis and a Tessera replica of that replica. The chain carries the
+/// master's stream byte for byte: every node has the master's replication
+/// ID and offset, a sub-replica cut from its Tessera master continues with
+/// the backlog's bytes, and one pointed at the top master continues there
+/// too (PSYNC2: the same history). A full sync of a sub-replica while the
+/// master writes gets a cut that is a point of the master's stream.
+#[test]
+fn chained_replicas_of_a_tessera_replica() {
+    if common::skip_against_redis("Tessera is the middle replica here") {
+        return;
+    }
+    for threads in [1, 4] {
+        let top = RealRedis::start(&DEBUG_ON);
+        let mut m = top.client();
+        fill(&mut m, "base");
+        let mid = Server::start(threads);
+        let mut t = mid.client();
+        follow(&mut t, top.port);
+        let log = common::scratch_dir("chained-log").join("redis.log");
+        let log_arg = log.display().to_string();
+        let sub = RealRedis::start(&["--enable-debug-command", "yes", "--logfile", &log_arg]);
+        let mut r = sub.client();
+        let tsub = Server::start(2);
+        let mut t2 = tsub.client();
+        // The writes go on while the sub-replicas take their snapshots.
+        let writer = {
+            let port = top.port;
+            std::thread::spawn(move || {
+                let mut c = Client::connect(port);
+                for i in 0..3000 {
+                    c.cmd(&["INCR", &format!("ctr:{}", i % 37)]);
+                    c.cmd(&["RPUSH", "log", &i.to_string()]);
+                    if i % 100 == 0 {
+                        c.ok(&["MULTI"]);
+                        c.cmd(&["INCR", "tx:a"]);
+                        c.cmd(&["INCR", "tx:b"]);
+                        c.cmd(&["EXEC"]);
+                    }
+                }
+            })
+        };
+        follow(&mut r, mid.port);
+        follow(&mut t2, mid.port);
+        writer.join().unwrap();
+        stream_writes(&mut m);
+        for c in [&mut t, &mut r, &mut t2] {
+            caught_up(&mut m, c);
+            assert_eq!(digest(&mut m), digest(c));
+        }
+        let replid = info_field(&info(&mut m), "master_replid");
+        for c in [&mut t, &mut r, &mut t2] {
+            assert_eq!(info_field(&info(c), "master_replid"), replid);
+        }
+        assert_eq!(
+            info_field(&info(&mut t), "connected_slaves").as_deref(),
+            Some("2")
+        );
+        // Links cut at each level: partial resyncs, no new snapshot.
+        t.cmd(&["CLIENT", "KILL", "TYPE", "replica"]);
+        m.ok(&["SET", "after-cut-1", "x"]);
+        m.cmd(&["CLIENT", "KILL", "TYPE", "replica"]);
+        m.ok(&["SET", "after-cut-2", "y"]);
+        for c in [&mut t, &mut r, &mut t2] {
+            caught_up(&mut m, c);
+            assert_eq!(digest(&mut m), digest(c));
+        }
+        let said = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            said.contains("Successful partial resynchronization"),
+            "{said}"
+        );
+        let stats = t.cmd(&["INFO", "stats"]).as_string();
+        assert_eq!(info_field(&stats, "sync_full").as_deref(), Some("2"));
+        assert_eq!(info_field(&stats, "sync_partial_ok").as_deref(), Some("2"));
+        // The Tessera sub-replica moves to the top master: same history.
+        follow(&mut t2, top.port);
+        m.ok(&["SET", "moved", "z"]);
+        caught_up(&mut m, &mut t2);
+        assert_eq!(digest(&mut m), digest(&mut t2));
+        let top_stats = m.cmd(&["INFO", "stats"]).as_string();
+        assert_eq!(
+            info_field(&top_stats, "sync_partial_ok").as_deref(),
+            Some("2"),
+            "{top_stats}"
+        );
+    }
+}

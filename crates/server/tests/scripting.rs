@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -159,6 +160,607 @@ fn errors_read_as_redis_writes_them() {
         );
         // The connection is fine after all of that.
         assert_eq!(c.cmd(&["PING"]), Reply::status("PONG"));
+    });
+}
+
+/// `EVAL body 0` on `c`.
+fn eval0(c: &mut common::Client, body: &str) -> Reply {
+    c.cmd(&["EVAL", body, "0"])
+}
+
+/// The error of `EVAL body 0` without its ` script: <sha>, on ...` tail.
+fn eval0_err(c: &mut common::Client, body: &str) -> String {
+    let e = c.err(&["EVAL", body, "0"]);
+    e.split(" script: ").next().unwrap_or_default().to_string()
+}
+
+/// Lua that returns the bytes of `expr` (a string) in hex.
+fn hex_of(expr: &str) -> String {
+    format!(
+        "local s = {expr} local h = '' for i = 1, #s do h = h .. string.format('%02x', s:byte(i)) end return h"
+    )
+}
+
+// The expected values below are what Redis 7.0.15 replied to the same
+// scripts (its bit, struct and cmsgpack libraries).
+#[test]
+fn bit_library_is_luabitop() {
+    for_threads(|s| {
+        let mut c = s.client();
+        let ints = |v: &[i64]| Reply::Array(v.iter().map(|&n| Reply::int(n)).collect());
+        assert_eq!(
+            eval0(&mut c, "return {bit.tobit(0xffffffff), bit.tobit(2^32+5), bit.tobit(-1), bit.tobit(1.5), bit.tobit(2.5), bit.tobit(-2.5), bit.tobit(2^52+3), bit.tobit('12')}"),
+            ints(&[-1, 5, -1, 2, 2, -2, 2, 12])
+        );
+        assert_eq!(
+            eval0(&mut c, "return {bit.tohex(1), bit.tohex(-1), bit.tohex(255, 2), bit.tohex(255, -4), bit.tohex(0x12345678, 20), bit.tohex(5, 0), bit.tohex(-1, -8), bit.tohex(1e20)}"),
+            Reply::bulks(&["00000001", "ffffffff", "ff", "00FF", "12345678", "", "FFFFFFFF", "78b58c40"])
+        );
+        assert_eq!(
+            eval0(&mut c, "return {bit.bnot(0), bit.band(0xff, 0x0f, 0x3), bit.bor(1), bit.bxor(5, 3, 1), bit.lshift(1, 31), bit.lshift(1, 32), bit.lshift(1, 33), bit.rshift(-1, 28), bit.arshift(-256, 4), bit.rol(0x12345678, 8), bit.ror(0x12345678, 8), bit.bswap(0x12345678), bit.lshift(1, -1), bit.tobit(1e20)}"),
+            ints(&[-1, 3, 1, 7, -2147483648, 1, 2, 15, -16, 878082066, 2014458966, 2018915346, -2147483648, 2025163840])
+        );
+        assert_eq!(
+            eval0_err(&mut c, "return bit.band('x')"),
+            "ERR user_script:1: bad argument #1 to 'band' (number expected, got string)"
+        );
+        assert_eq!(
+            eval0_err(&mut c, "return bit.bor(1, nil)"),
+            "ERR user_script:1: bad argument #2 to 'bor' (number expected, got nil)"
+        );
+        assert_eq!(
+            eval0_err(&mut c, "\n\nreturn bit.tobit()"),
+            "ERR user_script:3: bad argument #1 to 'tobit' (number expected, got no value)"
+        );
+    });
+}
+
+#[test]
+fn struct_library_is_lua_struct() {
+    for_threads(|s| {
+        let mut c = s.client();
+        let hex = |c: &mut common::Client, expr: &str| eval0(c, &hex_of(expr));
+        assert_eq!(
+            hex(&mut c, "struct.pack('>i<i!4hbi', 1, 2, 3, 4, 5)"),
+            Reply::bulk("00000001020000000300040005000000")
+        );
+        assert_eq!(
+            hex(&mut c, "struct.pack('bBhHlLTiIi3I7fdxc3c0s', -1, 255, -2, 65535, -3, 4, 5, -6, 7, -8, 9, 1.5, 2.25, 'abcdef', 'xy', 'zz')"),
+            Reply::bulk("fffffefffffffdffffffffffffff04000000000000000500000000000000faffffff07000000f8ffff090000000000000000c03f00000000000002400061626378797a7a00")
+        );
+        assert_eq!(
+            hex(&mut c, "struct.pack('!bd!2bi!bh', 1, 2, 3, 4, 5, 6)"),
+            Reply::bulk("0100000000000000000000000000004003000400000005000600")
+        );
+        assert_eq!(
+            hex(&mut c, "struct.pack('L', 2^64+5000)"),
+            Reply::bulk("0000000000000000")
+        );
+        assert_eq!(
+            eval0(&mut c, "return {struct.unpack('<i>ibBhs', '\\1\\0\\0\\0\\0\\0\\0\\2\\255\\255\\254\\255hello\\0rest')}"),
+            Reply::Array(vec![Reply::int(1), Reply::int(2), Reply::int(-1), Reply::int(255), Reply::int(-257), Reply::bulk("hello"), Reply::int(19)])
+        );
+        assert_eq!(
+            eval0(&mut c, "return {struct.unpack('bc0', '\\3abcd')}"),
+            Reply::Array(vec![Reply::bulk("abc"), Reply::int(5)])
+        );
+        assert_eq!(
+            eval0(
+                &mut c,
+                "return {struct.unpack('!i3b', '\\1\\2\\3\\4\\5\\6\\7')}"
+            ),
+            Reply::Array(vec![Reply::int(328707), Reply::int(6), Reply::int(7)])
+        );
+        assert_eq!(
+            eval0(&mut c, "return {struct.size('i'), struct.size('!bd'), struct.size('bd'), struct.size('c10h'), struct.size('<i8'), struct.size('zq')}"),
+            Reply::Array([4, 16, 9, 12, 8, 0].iter().map(|&n| Reply::int(n)).collect())
+        );
+        assert_eq!(
+            eval0(
+                &mut c,
+                "return tostring(struct.unpack('<f', struct.pack('<f', 0.1)))"
+            ),
+            Reply::bulk("0.10000000149012")
+        );
+        for (body, err) in [
+            (
+                "return struct.size('s')",
+                "bad argument #1 to 'size' (option 's' has no fixed size)",
+            ),
+            (
+                "return struct.pack('z', 1)",
+                "bad argument #1 to 'pack' (invalid format option 'z')",
+            ),
+            (
+                "return struct.pack('!3b', 1)",
+                "alignment 3 is not a power of 2",
+            ),
+            (
+                "return struct.pack('c5', 'ab')",
+                "bad argument #3 to 'pack' (string too short)",
+            ),
+            (
+                "return struct.pack('i33', 1)",
+                "integral size 33 is larger than limit of 32",
+            ),
+            (
+                "return struct.pack('i')",
+                "bad argument #2 to 'pack' (number expected, got nil)",
+            ),
+            (
+                "return struct.unpack('i', 'ab')",
+                "bad argument #2 to 'unpack' (data string too short)",
+            ),
+            (
+                "return struct.unpack('i', 'abcd', 0)",
+                "bad argument #3 to 'unpack' (offset must be 1 or greater)",
+            ),
+            (
+                "return struct.unpack('s', 'abc')",
+                "unfinished string in data",
+            ),
+            (
+                "return struct.unpack('c0', 'abc')",
+                "format 'c0' needs a previous size",
+            ),
+        ] {
+            assert_eq!(
+                eval0_err(&mut c, body),
+                format!("ERR user_script:1: {err}"),
+                "{body}"
+            );
+        }
+    });
+}
+
+#[test]
+fn cmsgpack_library_is_lua_cmsgpack() {
+    for_threads(|s| {
+        let mut c = s.client();
+        let hex = |c: &mut common::Client, expr: &str| eval0(c, &hex_of(expr));
+        // The unit's own cases: a double, a negative int64, and a circular
+        // reference cut at 16 levels.
+        assert_eq!(
+            hex(&mut c, "cmsgpack.pack(0.1)"),
+            Reply::bulk("cb3fb999999999999a")
+        );
+        assert_eq!(
+            hex(&mut c, "cmsgpack.pack(-1099511627776)"),
+            Reply::bulk("d3ffffff0000000000")
+        );
+        assert_eq!(
+            hex(&mut c, "(function() local a = {x=nil,y=5} local b = {x=a} a['x'] = b return cmsgpack.pack(a) end)()"),
+            Reply::bulk(format!("{}c0", "82a17905a17881a178".repeat(8)))
+        );
+        assert_eq!(
+            hex(&mut c, "cmsgpack.pack(0, 127, 128, 255, 256, 65535, 65536, 2^32-1, 2^32, -1, -32, -33, -128, -129, -32768, -32769, -2^31, -2^31-1, 2^63, 2^64, -2^63, 1.5, 0.1, 1/0, -1/0, -0.0, 2^53, true, false, nil)"),
+            Reply::bulk("007fcc80ccffcd0100cdffffce00010000ceffffffffcf0000000100000000ffe0d0dfd080d1ff7fd18000d2ffff7fffd280000000d3ffffffff7fffffffca5f000000ca5f800000d38000000000000000ca3fc00000cb3fb999999999999aca7f800000caff80000000cf0020000000000000c3c2c0")
+        );
+        assert_eq!(
+            hex(&mut c, "cmsgpack.pack('', string.rep('a', 31), string.rep('b', 32), {}, {1, 2}, {a = 1}, {[1] = 1, [3] = 3}, {[1.5] = 1}, {['1'] = 2}, {[-1] = 1}, {[0] = 1}, redis.call, {[2] = 5})"),
+            Reply::bulk("a0bf61616161616161616161616161616161616161616161616161616161616161d92062626262626262626262626262626262626262626262626262626262626262629092010281a16101820101030381ca3fc000000181a1310281ff01810001c0810205")
+        );
+        assert_eq!(
+            eval0(&mut c, "local s = cmsgpack.pack(string.rep('a', 255), string.rep('a', 256), string.rep('a', 65536)) return {#s, s:byte(1), s:byte(258), s:byte(258 + 259)}"),
+            Reply::Array([66057, 217, 218, 219].iter().map(|&n| Reply::int(n)).collect())
+        );
+        // Unpacking, whole and by parts.
+        assert_eq!(
+            eval0(&mut c, "return {cmsgpack.unpack('\\204\\255\\205\\1\\0\\206\\0\\1\\0\\0\\207\\0\\0\\0\\1\\0\\0\\0\\0\\208\\128\\209\\128\\0\\210\\128\\0\\0\\0\\211\\255\\255\\255\\255\\255\\255\\255\\255\\224')}"),
+            Reply::Array([255, 256, 65536, 4294967296, -128, -32768, -2147483648, -1, -32].iter().map(|&n| Reply::int(n)).collect())
+        );
+        let ints = |v: &[i64]| Reply::Array(v.iter().map(|&n| Reply::int(n)).collect());
+        assert_eq!(
+            eval0(&mut c, "return {cmsgpack.unpack_one('\\1\\2\\3')}"),
+            ints(&[1, 1])
+        );
+        assert_eq!(
+            eval0(&mut c, "return {cmsgpack.unpack_one('\\1\\2\\3', 2)}"),
+            ints(&[-1, 3])
+        );
+        assert_eq!(
+            eval0(&mut c, "return {cmsgpack.unpack_limit('\\1\\2\\3', 2)}"),
+            ints(&[2, 1, 2])
+        );
+        assert_eq!(
+            eval0(&mut c, "return {cmsgpack.unpack_limit('\\1\\2\\3', 0)}"),
+            ints(&[1, 2, 3])
+        );
+        assert_eq!(
+            eval0(&mut c, "return {cmsgpack.unpack_limit('\\1\\2\\3', 0, 1)}"),
+            ints(&[1])
+        );
+        assert_eq!(
+            eval0(&mut c, "local t = cmsgpack.unpack('\\130\\1\\2\\163abc\\195') return {t[1], tostring(t.abc)}"),
+            Reply::Array(vec![Reply::int(2), Reply::bulk("true")])
+        );
+        for (body, err) in [
+            (
+                "return cmsgpack.pack()",
+                "user_script:1: bad argument #0 to 'pack' (MessagePack pack needs input.)",
+            ),
+            (
+                "return cmsgpack.unpack('\\193')",
+                "user_script:1: Bad data format in input.",
+            ),
+            (
+                "return cmsgpack.unpack('\\147\\1')",
+                "user_script:1: Missing bytes in input.",
+            ),
+            (
+                "return cmsgpack.unpack_one('\\1\\2\\3', 4)",
+                "user_script:1: Start offset 4 greater than input length 3.",
+            ),
+            (
+                "return cmsgpack.unpack_one('\\1\\2\\3', -1)",
+                "user_script:1: Invalid request to unpack with offset of -1 and limit of 3.",
+            ),
+            (
+                "return cmsgpack.unpack('\\129\\192\\1')",
+                "table index is nil",
+            ),
+        ] {
+            assert_eq!(eval0_err(&mut c, body), format!("ERR {err}"), "{body}");
+        }
+        // The unit's smoke test, in short: what goes in comes back.
+        assert_eq!(
+            eval0(&mut c, "local big = {} for i = 1, 100000 do big[i] = i end local t = {s = string.rep('x', 70000), a = big, m = {a = 1, b = {2, 3}}, f = false} local r = cmsgpack.unpack(cmsgpack.pack(t)) return {#r.s, #r.a, r.a[99999], r.m.a, r.m.b[2], tostring(r.f)}"),
+            Reply::Array(vec![Reply::int(70000), Reply::int(100000), Reply::int(99999), Reply::int(1), Reply::int(3), Reply::bulk("false")])
+        );
+    });
+}
+
+#[test]
+fn libraries_and_redis_table_are_read_only() {
+    for_threads(|s| {
+        let mut c = s.client();
+        for body in [
+            "bit.lshift = function() return 1 end",
+            "cmsgpack.pack = function() return 1 end",
+            "struct.pack = function() return 1 end",
+            "cjson.encode = function() return 1 end",
+            "redis.call = function() return 1 end",
+        ] {
+            let e = eval0_err(&mut c, body);
+            assert!(
+                e.contains("Attempt to modify a readonly table"),
+                "{body}: {e}"
+            );
+        }
+        // Precompiled code is refused, as Redis's Lua parses only text.
+        assert_eq!(
+            eval0(&mut c, "local f, e = loadstring(string.dump(function() return 1 end)) return {tostring(f), e}"),
+            Reply::bulks(&["nil", "[string \"\x1bLuaQ\"]:1: unexpected symbol near 'char(27)'"])
+        );
+        assert_eq!(
+            eval0(&mut c, "return loadstring('return 7')()"),
+            Reply::int(7)
+        );
+    });
+}
+
+#[test]
+fn reply_helpers_and_pcall_behave_as_in_redis_7() {
+    for_threads(|s| {
+        let mut c = s.client();
+        assert_eq!(
+            eval0(&mut c, "return redis.error_reply('MY_ERR_CODE custom msg')"),
+            Reply::err("MY_ERR_CODE custom msg")
+        );
+        assert_eq!(
+            eval0(&mut c, "return redis.error_reply('')"),
+            Reply::err("ERR ")
+        );
+        assert_eq!(
+            eval0(&mut c, "return redis.error_reply('-X')"),
+            Reply::err("ERR X")
+        );
+        assert_eq!(
+            eval0(&mut c, "return redis.error_reply(5)"),
+            Reply::err("ERR wrong number or type of arguments")
+        );
+        assert_eq!(
+            eval0(&mut c, "return redis.status_reply('')"),
+            Reply::status("")
+        );
+        assert_eq!(
+            eval0(&mut c, "return redis.status_reply()"),
+            Reply::err("ERR wrong number or type of arguments")
+        );
+        assert_eq!(
+            eval0_err(&mut c, "return redis.sha1hex()"),
+            "ERR wrong number of arguments"
+        );
+        assert_eq!(
+            eval0(&mut c, "return redis.sha1hex(12)"),
+            Reply::bulk("7b52009b64fd0a2a49e6d8a939753077792b0554")
+        );
+        assert_eq!(
+            eval0_err(&mut c, "return redis.setresp(4)"),
+            "ERR RESP version must be 2 or 3."
+        );
+        assert_eq!(
+            eval0_err(&mut c, "return redis.setresp()"),
+            "ERR redis.setresp() requires one argument."
+        );
+        // pcall hands back an error table's message; pcall of the
+        // redis.pcall style returns the table, flagged when the command
+        // counted it already.
+        assert_eq!(
+            eval0(
+                &mut c,
+                "local ok, e = pcall(redis.call, 'nosuch') return {tostring(ok), e}"
+            ),
+            Reply::bulks(&["false", "ERR Unknown Redis command called from script"])
+        );
+        assert_eq!(
+            eval0(
+                &mut c,
+                "local ok, e = pcall(function() return bit.band('x') end) return e"
+            ),
+            Reply::bulk("user_script:1: bad argument #1 to 'band' (number expected, got string)")
+        );
+        assert_eq!(
+            eval0(&mut c, "local t = redis.pcall('select', 99) return {t.err, tostring(t.ignore_error_stats_update)}"),
+            Reply::bulks(&["ERR DB index is out of range", "true"])
+        );
+        assert_eq!(
+            eval0(&mut c, "local t = redis.pcall('get', {}) return {t.err, tostring(t.ignore_error_stats_update)}"),
+            Reply::bulks(&["ERR Lua redis lib command arguments must be strings or integers", "nil"])
+        );
+        // The line of the error is the script's, a tail call included.
+        assert_eq!(
+            c.err(&["EVAL", "\nreturn redis.call('select', 99)", "0"]),
+            "ERR DB index is out of range script: 14338127bc8302ce935dffba0b653dd82f5d6e54, on @user_script:2."
+        );
+        assert_eq!(
+            c.cmd(&["EVAL", "local a = {}\nfor i=1,7990 do\na[i] = 1\nend\nreturn redis.call('lpush', 'l', unpack(a))", "1", "l"]),
+            Reply::int(7990)
+        );
+    });
+}
+
+#[test]
+fn script_errors_are_counted_once() {
+    if common::skip_against_redis("counters summed per thread") {
+        return;
+    }
+    for_threads(|s| {
+        let mut c = s.client();
+        let info = |c: &mut common::Client, section: &str| c.cmd(&["INFO", section]).as_string();
+        let stat = |text: &str, key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+                .unwrap_or_default()
+        };
+        c.ok(&["CONFIG", "RESETSTAT"]);
+        c.err(&["EVAL", "return redis.call('select', 99)", "0"]);
+        let errors = info(&mut c, "errorstats");
+        assert_eq!(stat(&errors, "errorstat_ERR:"), "count=1");
+        assert_eq!(stat(&info(&mut c, "stats"), "total_error_replies:"), "1");
+        let cmds = info(&mut c, "commandstats");
+        assert!(
+            stat(&cmds, "cmdstat_select:").contains("rejected_calls=0,failed_calls=1"),
+            "{cmds}"
+        );
+        assert!(
+            stat(&cmds, "cmdstat_eval:").contains("rejected_calls=0,failed_calls=1"),
+            "{cmds}"
+        );
+        c.ok(&["CONFIG", "RESETSTAT"]);
+        assert_eq!(
+            eval0(&mut c, "return redis.error_reply('MY_ERR x')"),
+            Reply::err("MY_ERR x")
+        );
+        assert_eq!(
+            stat(&info(&mut c, "errorstats"), "errorstat_MY_ERR:"),
+            "count=1"
+        );
+        // Over maxmemory: the write is refused inside the script.
+        c.ok(&["CONFIG", "RESETSTAT"]);
+        c.ok(&["CONFIG", "SET", "maxmemory", "1"]);
+        let e = c.err(&["EVAL", "return redis.call('set', KEYS[1], 'y')", "1", "x"]);
+        c.ok(&["CONFIG", "SET", "maxmemory", "0"]);
+        assert!(
+            e.starts_with("OOM command not allowed when used memory > 'maxmemory'."),
+            "{e}"
+        );
+        assert_eq!(
+            stat(&info(&mut c, "errorstats"), "errorstat_OOM:"),
+            "count=1"
+        );
+        let cmds = info(&mut c, "commandstats");
+        assert!(
+            stat(&cmds, "cmdstat_set:").starts_with("calls=0,"),
+            "{cmds}"
+        );
+        assert!(
+            stat(&cmds, "cmdstat_set:").contains("rejected_calls=1,failed_calls=0"),
+            "{cmds}"
+        );
+    });
+}
+
+/// The raw reply to `args` on a connection speaking RESP `proto` (markers
+/// before and after it show where it starts and ends).
+fn raw_reply(c: &mut common::Client, proto: &str, args: &[&str]) -> Vec<u8> {
+    c.send(&common::encode(&["HELLO", proto]));
+    c.send(&common::encode(&["PING", "START-OF-REPLY"]));
+    c.send(&common::encode(args));
+    c.send(&common::encode(&["PING", "END-OF-REPLY"]));
+    let (start, end) = (b"$14\r\nSTART-OF-REPLY\r\n", b"$12\r\nEND-OF-REPLY\r\n");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut stream = c.stream().try_clone().unwrap();
+    while !got.ends_with(end) {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "connection closed");
+        got.extend_from_slice(&buf[..n]);
+    }
+    got.truncate(got.len() - end.len());
+    let at = got.windows(start.len()).position(|w| w == start).unwrap() + start.len();
+    got[at..].to_vec()
+}
+
+#[test]
+fn resp3_replies_in_and_out_of_scripts() {
+    for_threads(|s| {
+        let mut c = s.client();
+        c.int(&["HSET", "{h}hash", "field", "value"]);
+        let hgetall = "redis.setresp(3); return redis.call('hgetall', KEYS[1])";
+        assert_eq!(
+            raw_reply(&mut c, "3", &["EVAL", hgetall, "1", "{h}hash"]),
+            b"%1\r\n$5\r\nfield\r\n$5\r\nvalue\r\n"
+        );
+        assert_eq!(
+            raw_reply(&mut c, "2", &["EVAL", hgetall, "1", "{h}hash"]),
+            b"*2\r\n$5\r\nfield\r\n$5\r\nvalue\r\n"
+        );
+        // DEBUG PROTOCOL's types through a script, as Redis 7.0 converts
+        // them (it lets scripts call DEBUG after SET-DISABLE-DENY-SCRIPTS).
+        c.ok(&["DEBUG", "SET-DISABLE-DENY-SCRIPTS", "1"]);
+        let dump = "local function dump(v) if type(v) == 'table' then local r = {} for k, x in pairs(v) do r[#r+1] = tostring(k) .. '=' .. dump(x) end table.sort(r) return '{' .. table.concat(r, ',') .. '}' end return type(v) .. ':' .. tostring(v) end redis.setresp(3) local r = {} for _, t in ipairs({'double','bignum','null','set','map','verbatim','true','false'}) do r[#r+1] = t .. ' -> ' .. dump(redis.call('debug', 'protocol', t)) end return r";
+        assert_eq!(
+            eval0(&mut c, dump),
+            Reply::bulks(&[
+                "double -> {double=number:3.141}",
+                "bignum -> {big_number=string:1234567999999999999999999999999999999}",
+                "null -> nil:nil",
+                "set -> {set={0=boolean:true,1=boolean:true,2=boolean:true}}",
+                "map -> {map={0=boolean:false,1=boolean:true,2=boolean:false}}",
+                "verbatim -> {verbatim_string={format=string:txt,string=string:This is a verbatim\nstring}}",
+                "true -> boolean:true",
+                "false -> boolean:false",
+            ])
+        );
+        let proto =
+            |t: &str| format!("redis.setresp(3) return redis.call('debug', 'protocol', '{t}')");
+        for (t, r3, r2) in [
+            ("double", &b",3.141\r\n"[..], &b"$5\r\n3.141\r\n"[..]),
+            (
+                "bignum",
+                b"(1234567999999999999999999999999999999\r\n",
+                b"$37\r\n1234567999999999999999999999999999999\r\n",
+            ),
+            ("true", b"#t\r\n", b":1\r\n"),
+            ("false", b"#f\r\n", b":0\r\n"),
+            ("null", b"_\r\n", b"$-1\r\n"),
+            (
+                "verbatim",
+                b"=29\r\ntxt:This is a verbatim\nstring\r\n",
+                b"$25\r\nThis is a verbatim\nstring\r\n",
+            ),
+            (
+                "attrib",
+                b"$39\r\nSome real reply following the attribute\r\n",
+                b"$39\r\nSome real reply following the attribute\r\n",
+            ),
+        ] {
+            assert_eq!(
+                raw_reply(&mut c, "3", &["EVAL", &proto(t), "0"]),
+                r3,
+                "{t} to RESP3"
+            );
+            assert_eq!(
+                raw_reply(&mut c, "2", &["EVAL", &proto(t), "0"]),
+                r2,
+                "{t} to RESP2"
+            );
+        }
+        c.ok(&["DEBUG", "SET-DISABLE-DENY-SCRIPTS", "0"]);
+        assert!(eval0_err(&mut c, &proto("true"))
+            .starts_with("ERR This Redis command is not allowed from script"));
+        // Tables a script returns.
+        for (body, r3, r2) in [
+            (
+                "return {double = 0.1}",
+                &b",0.10000000000000001\r\n"[..],
+                &b"$19\r\n0.10000000000000001\r\n"[..],
+            ),
+            (
+                "return {big_number = '1\\r\\n2'}",
+                b"(1  2\r\n",
+                b"$4\r\n1  2\r\n",
+            ),
+            (
+                "return {verbatim_string = {format = 'toolong', string = 'hi'}}",
+                b"=6\r\ntoo:hi\r\n",
+                b"$2\r\nhi\r\n",
+            ),
+            (
+                "return {map = {a = 1}, ok = 'fine'}",
+                b"+fine\r\n",
+                b"+fine\r\n",
+            ),
+            (
+                "return {map = {a = 1}}",
+                b"%1\r\n$1\r\na\r\n:1\r\n",
+                b"*2\r\n$1\r\na\r\n:1\r\n",
+            ),
+            (
+                "return {set = {[1] = true, [2] = false}}",
+                b"~2\r\n:1\r\n:2\r\n",
+                b"*2\r\n:1\r\n:2\r\n",
+            ),
+            ("return {double = 'x'}", b"*0\r\n", b"*0\r\n"),
+            ("return false", b"_\r\n", b"$-1\r\n"),
+            ("redis.setresp(3) return false", b"#f\r\n", b":0\r\n"),
+        ] {
+            assert_eq!(
+                raw_reply(&mut c, "3", &["EVAL", body, "0"]),
+                r3,
+                "{body} to RESP3"
+            );
+            assert_eq!(
+                raw_reply(&mut c, "2", &["EVAL", body, "0"]),
+                r2,
+                "{body} to RESP2"
+            );
+        }
+    });
+}
+
+#[test]
+fn acl_check_cmd_answers_for_the_caller() {
+    for_threads(|s| {
+        let mut c = s.client();
+        c.ok(&[
+            "ACL",
+            "SETUSER",
+            "bob",
+            "on",
+            ">123",
+            "+@scripting",
+            "+set",
+            "~x*",
+        ]);
+        c.ok(&["AUTH", "bob", "123"]);
+        assert_eq!(
+            c.cmd(&[
+                "EVAL",
+                "return redis.acl_check_cmd('set','xx',1)",
+                "1",
+                "xx"
+            ]),
+            Reply::int(1)
+        );
+        assert_eq!(
+            c.cmd(&[
+                "EVAL",
+                "return redis.acl_check_cmd('hset','xx','f',1)",
+                "1",
+                "xx"
+            ]),
+            Reply::Nil
+        );
+        assert_eq!(
+            eval0(&mut c, "return redis.acl_check_cmd('set','yy',1)"),
+            Reply::Nil
+        );
+        assert_eq!(
+            eval0_err(&mut c, "return redis.acl_check_cmd('invalid-cmd','arg')"),
+            "ERR Invalid command passed to redis.acl_check_cmd()"
+        );
     });
 }
 
@@ -518,5 +1120,31 @@ fn functions_load_and_run() {
             c.err(&["FUNCTION", "DELETE", "mylib"]),
             "ERR Library not found"
         );
+    });
+}
+
+/// Lua values held by Rust live on one Lua stack of ~8,000 slots: a cache
+/// of one handle per compiled script, or a `redis.call` handed 7,999
+/// arguments, used to abort the server. Neither may.
+#[test]
+fn many_scripts_and_many_arguments_do_not_crash() {
+    for_threads(|s| {
+        let mut c = s.client();
+        for i in 0..9000 {
+            assert_eq!(c.cmd(&["EVAL", &format!("return {i}"), "0"]), Reply::int(i));
+        }
+        let script = "local t = {} for i = 1, 7999 do t[i] = '{k}' .. i end \
+                      return redis.pcall('mset', unpack(t))";
+        assert_eq!(
+            c.cmd(&["EVAL", script, "1", "{k}"]),
+            Reply::err("ERR wrong number of arguments for 'mset' command")
+        );
+        let script = "local t = {} for i = 1, 7998 do t[i] = '{k}' .. i end \
+                      return redis.call('mset', unpack(t))";
+        assert_eq!(c.cmd(&["EVAL", script, "1", "{k}"]), Reply::ok());
+        let script = "local t = {} for i = 1, 7999 do t[i] = '{k}' .. i end \
+                      return #redis.call('mget', unpack(t))";
+        assert_eq!(c.cmd(&["EVAL", script, "1", "{k}"]), Reply::int(7999));
+        assert_eq!(c.cmd(&["PING"]), Reply::status("PONG"));
     });
 }

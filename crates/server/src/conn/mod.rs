@@ -47,8 +47,8 @@ use crate::features::command::full_name;
 use crate::features::script::Cache as Scripts;
 use crate::features::slowlog::{self, Run, Watch};
 use crate::features::{
-    acl, blocking, cluster, evict, fanout, monitor, multi, pause, persist, pubsub, replication,
-    script, tracking,
+    acl, blocking, cluster, evict, fanout, master, monitor, multi, pause, persist, pubsub,
+    replication, script, tracking,
 };
 use crate::host::clock;
 
@@ -577,27 +577,22 @@ async fn run_command(
         cluster::asking_spent(client, spec.name);
     }
     if let Some(e) = refusal(w, client, s, spec, argv) {
-        flush_window(w, &mut b.window, &mut s.out).await;
-        w.stats.rejected(spec.id);
-        let at = s.out.len();
-        if spec.name == "exec" && client.multi.is_some() {
-            // A refused EXEC discards the transaction, saying why, as Redis.
-            let mut why = Vec::new();
-            e.write(&mut why);
-            let why = String::from_utf8_lossy(&why);
-            Error::Other(format!(
-                "EXECABORT Transaction discarded because of: {}",
-                why.trim_start_matches('-').trim_end()
-            ))
-            .write(&mut s.out);
-            client.multi = None;
-            multi::unwatch_all(w, client).await;
-        } else {
-            e.write(&mut s.out);
-            multi::flag_error(client);
-        }
-        w.stats.error_reply(&s.out, at);
+        refused(w, client, s, b, spec, e).await;
         return Ok(Step::Next);
+    }
+    // CLIENT PAUSE: the command waits here, once known to be valid (the
+    // master's stream is never paused, as in Redis). One that waited is
+    // checked again, as Redis looks at a paused command anew: a manual
+    // failover pauses writes, and after it this node may serve the key no
+    // more (-MOVED) or be a replica (-READONLY).
+    if client.master.is_none() && s.pause.maybe(now_ms()) {
+        settle(w, client, &mut b.window, &mut s.out).await;
+        if pause::wait(w, client, spec, argv).await {
+            if let Some(e) = refusal(w, client, s, spec, argv) {
+                refused(w, client, s, b, spec, e).await;
+                return Ok(Step::Next);
+            }
+        }
     }
     // Cluster mode, a key of a slot being moved: a data command outside
     // MULTI is decided and run in one step on its shard (below); anything
@@ -618,12 +613,6 @@ async fn run_command(
     if let Some(e) = refused_while_subscribed(client, spec, argv) {
         refuse(w, client, s, b, spec, e).await;
         return Ok(Step::Next);
-    }
-    // CLIENT PAUSE: the command waits here, once known to be valid (the
-    // master's stream is never paused, as in Redis).
-    if client.master.is_none() && s.pause.maybe(now_ms()) {
-        settle(w, client, &mut b.window, &mut s.out).await;
-        pause::wait(w, client, spec, argv).await;
     }
     if !client.squashed.is_empty() && !multi::keeps_squash(client, spec.name) {
         multi::run_squashed(w, client, &mut s.out).await;
@@ -711,6 +700,38 @@ impl<'s> Session<'s> {
 /// Answers a command refused after the first checks with `e`: the
 /// window's replies first, then the error, counted as Redis counts a
 /// rejected command, and a transaction being queued is flagged.
+/// Answers a command refused by [`refusal`]; a refused EXEC discards its
+/// transaction.
+async fn refused(
+    w: &Worker,
+    client: &mut Client,
+    s: &mut Session<'_>,
+    b: &mut Batch,
+    spec: &'static CommandSpec,
+    e: Error,
+) {
+    flush_window(w, &mut b.window, &mut s.out).await;
+    w.stats.rejected(spec.id);
+    let at = s.out.len();
+    if spec.name == "exec" && client.multi.is_some() {
+        // A refused EXEC discards the transaction, saying why, as Redis.
+        let mut why = Vec::new();
+        e.write(&mut why);
+        let why = String::from_utf8_lossy(&why);
+        Error::Other(format!(
+            "EXECABORT Transaction discarded because of: {}",
+            why.trim_start_matches('-').trim_end()
+        ))
+        .write(&mut s.out);
+        client.multi = None;
+        multi::unwatch_all(w, client).await;
+    } else {
+        e.write(&mut s.out);
+        multi::flag_error(client);
+    }
+    w.stats.error_reply(&s.out, at);
+}
+
 async fn refuse(
     w: &Worker,
     client: &mut Client,
@@ -1184,7 +1205,26 @@ fn moves_to(client: &Client, streak: (usize, u32)) -> Option<usize> {
 /// each `REPLCONF GETACK`. Returns when the master closes the link, says
 /// nothing for `repl-timeout` seconds, or a REPLICAOF ends this link's
 /// `generation`; the client's offset then says how much was applied.
+///
+/// The bytes each batch applied go on to this server's own replicas
+/// (`master::Ctl::Relay`), and between two batches, outside a transaction,
+/// the loop stops for a full sync of one of them that asked
+/// (`replication::State::pauses`), until its cut is taken.
 pub(crate) async fn follow(
+    w: &Worker,
+    stream: &mut TcpStream,
+    client: &mut Client,
+    pending: Vec<u8>,
+    generation: u64,
+) -> std::io::Result<()> {
+    let st = w.shared.global::<replication::State>();
+    let result = apply_stream(w, stream, client, pending, generation).await;
+    // Pauses nobody will take: their askers give up at once.
+    drop(st.take_pauses());
+    result
+}
+
+async fn apply_stream(
     w: &Worker,
     stream: &mut TcpStream,
     client: &mut Client,
@@ -1242,9 +1282,26 @@ pub(crate) async fn follow(
         if ended() {
             return Ok(());
         }
+        let taken = |c: &Client| c.master.as_ref().map_or(0, |up| up.offset + up.unapplied);
+        let before = taken(client);
+        let unparsed = input.unparsed().to_vec();
         let step = run_batch(w, stream, client, &mut input, &mut args, &mut s).await?;
+        let used = taken(client).saturating_sub(before) as usize;
+        if used > 0 {
+            let relayed = unparsed.get(..used).map(<[u8]>::to_vec);
+            // (None cannot happen: the batch ran bytes it was given.)
+            journal::control(Box::new(master::Ctl::Relay(relayed.unwrap_or_default())));
+        }
         if let Some(up) = client.master.as_ref() {
             st.offset.store(up.offset as i64, Ordering::Release);
+            if client.multi.is_none() {
+                for ask in st.take_pauses() {
+                    let (go_on, stopped) = crossbeam_channel::bounded::<()>(1);
+                    if ask.send((up.offset, go_on)).is_ok() {
+                        let _ = rt::off_thread(move || stopped.recv()).await;
+                    }
+                }
+            }
         }
         if matches!(step, Step::Gone | Step::Close) {
             return Ok(());

@@ -31,7 +31,7 @@ use crate::client::{Client, Upstream};
 use crate::engine::tx::Route;
 use crate::engine::worker::{now_ms, ClientInfo, Worker};
 use crate::features::replication::{self, Link};
-use crate::features::{acl, persist};
+use crate::features::{acl, master, persist};
 
 /// Bytes of the snapshot read per read call at most.
 const READ_CHUNK: usize = 64 * 1024;
@@ -248,6 +248,8 @@ async fn link(w: &Rc<Worker>, host: &str, port: u16, generation: u64) -> Result<
     }
     let r = wire.reply().await.map_err(io)?;
     let words: Vec<&str> = r.split_whitespace().collect();
+    // A partial resync: the history goes on.
+    let mut continued = false;
     let (offset, db) = match words.as_slice() {
         ["+FULLRESYNC", id, offset] if id.len() == 40 => {
             let offset: u64 = offset
@@ -283,6 +285,7 @@ async fn link(w: &Rc<Worker>, host: &str, port: u16, generation: u64) -> Result<
                 s.cached = None;
             });
             log::info!("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
+            continued = true;
             (offset, st.with(|s| s.cached_db))
         }
         _ if r.starts_with("-NOMASTERLINK") || r.starts_with("-LOADING") => {
@@ -295,6 +298,12 @@ async fn link(w: &Rc<Worker>, host: &str, port: u16, generation: u64) -> Result<
     if ended() {
         return Ok(());
     }
+    // This replica's own replicas get the stream from here (`master.rs`):
+    // on the same history after a partial resync, else anew.
+    crate::engine::journal::control(Box::new(master::Ctl::Upstream {
+        offset,
+        keep: continued,
+    }));
 
     // The stream.
     st.with(|s| {

@@ -237,6 +237,10 @@ pub struct WorkerStats {
     /// INFO errorstats and total_error_replies; a few distinct words, so a
     /// short list beats a map. Summed over threads when INFO asks.
     pub errors: RefCell<Vec<(Box<[u8]>, u64)>>,
+    /// The error reply the command that just ran wrote is one already
+    /// counted where it arose (a script's command error it passed on):
+    /// [`Self::failed_if_error`] then counts the command's failure only.
+    pub counted_error: Cell<bool>,
     /// Latency histograms of subcommands (`client|id`), by full name:
     /// server commands only, a few dozen names at most.
     pub subs: RefCell<Vec<(&'static str, Hist)>>,
@@ -347,12 +351,17 @@ impl WorkerStats {
         }
     }
 
-    /// Counts a failure if the reply written from `at` on is an error.
+    /// Counts a failure if the reply written from `at` on is an error (in
+    /// the error statistics too, unless [`Self::counted_error`] says it was
+    /// counted already).
     #[inline]
     pub fn failed_if_error(&self, id: usize, out: &[u8], at: usize) {
+        let counted = self.counted_error.replace(false);
         if out.get(at) == Some(&b'-') {
             self.failed(id);
-            self.error_reply(out, at);
+            if !counted {
+                self.error_reply(out, at);
+            }
         }
     }
 

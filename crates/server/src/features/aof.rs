@@ -284,7 +284,10 @@ fn writer(
                         }
                         append(o, &bytes, &mut buf);
                     }
-                    fed |= master::append_frames(mst, &bytes);
+                    // A replica's stream is its master's (`master.rs`).
+                    if !rst.replica.load(Ordering::Acquire) {
+                        fed |= master::append_frames(mst, &bytes);
+                    }
                     seen.insert(thread, seq);
                 }
                 Msg::Ctl(c) => match c.downcast::<Ctl>() {
@@ -292,11 +295,14 @@ fn writer(
                         write_out(&mut open, &mut buf, st);
                         control(*c, &mut open, st);
                     }
-                    Err(c) => {
-                        if let Ok(c) = c.downcast::<master::Ctl>() {
-                            fed |= master::control(mst, rst, *c);
+                    Err(c) => match c.downcast::<master::Ctl>() {
+                        Ok(c) => fed |= master::control(mst, rst, *c),
+                        Err(c) => {
+                            if c.is::<crate::features::replication::Promoted>() {
+                                fed |= master::control(mst, rst, master::Ctl::Promoted);
+                            }
                         }
-                    }
+                    },
                 },
             }
             taken += 1;
@@ -324,7 +330,9 @@ fn writer(
                 .parse::<u64>()
                 .unwrap_or(10)
                 .max(1);
-            if !fed && last_fed.elapsed() >= Duration::from_secs(period) {
+            // (A replica's master sends the PINGs it relays.)
+            let replica = rst.replica.load(Ordering::Acquire);
+            if !fed && !replica && last_fed.elapsed() >= Duration::from_secs(period) {
                 fed = master::ping(mst);
             }
             if fed {

@@ -19,7 +19,7 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// `DEBUG SLEEP seconds | POPULATE count [prefix] [size] | SET-ACTIVE-EXPIRE 0|1 | OBJECT key | RELOAD | LOADAOF | AOF-FLUSH-SLEEP micros | DIGEST | DIGEST-VALUE key... | QUICKLIST-PACKED-THRESHOLD size | HELP`
+/// `DEBUG SLEEP seconds | POPULATE count [prefix] [size] | SET-ACTIVE-EXPIRE 0|1 | SET-DISABLE-DENY-SCRIPTS 0|1 | OBJECT key | RELOAD | LOADAOF | AOF-FLUSH-SLEEP micros | DIGEST | DIGEST-VALUE key... | QUICKLIST-PACKED-THRESHOLD size | HELP`
 /// (`run_server`: how LOADAOF runs the AOF's server commands.)
 pub async fn debug(
     w: &Route<'_>,
@@ -56,7 +56,17 @@ pub async fn debug(
                 .await;
             encode::ok(out);
         }
-        b"protocol" if argv.len() == 3 => debug_protocol(client.resp3, argv[2], out)?,
+        b"protocol" if argv.len() == 3 => protocol(client.resp3, argv[2], out)?,
+        // Lets scripts call the commands Redis keeps from them (of those,
+        // only DEBUG PROTOCOL runs in a script here).
+        b"set-disable-deny-scripts" if argv.len() == 3 => {
+            let on = parse_i64(argv[2]).unwrap_or(0) != 0;
+            w.shared
+                .global::<crate::features::script_api::DenyScripts>()
+                .disabled
+                .store(on, Ordering::Relaxed);
+            encode::ok(out);
+        }
         b"log" if argv.len() == 3 => {
             log::info!("DEBUG LOG: {}", lossy(argv[2]));
             encode::ok(out);
@@ -178,6 +188,7 @@ pub async fn debug(
                     "QUICKLIST-PACKED-THRESHOLD <size>",
                     "RELOAD",
                     "SET-ACTIVE-EXPIRE <0|1>",
+                    "SET-DISABLE-DENY-SCRIPTS <0|1>",
                     "SLEEP <seconds>",
                     "HELP",
                 ],
@@ -190,7 +201,7 @@ pub async fn debug(
 
 /// DEBUG PROTOCOL type: one reply of each RESP3 type, and what it becomes
 /// in RESP2, so clients can test their parsers.
-fn debug_protocol(resp3: bool, kind: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+pub fn protocol(resp3: bool, kind: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
     let raw = |out: &mut Vec<u8>, r3: &[u8], r2: &[u8]| {
         out.extend_from_slice(if resp3 { r3 } else { r2 })
     };

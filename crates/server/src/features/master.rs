@@ -20,9 +20,21 @@
 //!
 //! A PSYNC with this server's replication ID (or the previous one, up to
 //! where it ended) and an offset the backlog still holds continues with
-//! `+CONTINUE`. Tessera does not serve replicas while it is itself a
-//! replica (chained replication): its own stream is not its master's byte
-//! for byte.
+//! `+CONTINUE`.
+//!
+//! A replica serves replicas of its own (chained replication) with its
+//! master's stream byte for byte, as Redis does, so every replica of the
+//! chain has the top master's replication ID and offsets and may PSYNC to
+//! any node of it. Its backlog holds the bytes the link applied
+//! ([`Ctl::Relay`], sent by `conn::follow` after each batch), not its own
+//! journal (the writer skips that while it is a replica). A full sync of
+//! a sub-replica needs a cut that is also a point of the master's stream:
+//! the link stops between two batches (never inside a transaction),
+//! answers the offset it applied, and goes on once every shard is held
+//! ([`pause_link`]); everything it applied before is in the snapshot and
+//! everything after is in the backlog after the cut. When the replica
+//! takes a new history (a full sync from its master, or a promotion), the
+//! backlog starts over and the sub-replicas' links close: they ask again.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -56,6 +68,9 @@ pub struct Backlog {
     limit: usize,
     /// The stream's offset (`master_repl_offset`).
     end: u64,
+    /// Bumped when the backlog starts over on another history: the links
+    /// feeding from the old one close.
+    history: u64,
 }
 
 /// The most a lagging replica may keep in the backlog beyond its size
@@ -63,6 +78,16 @@ pub struct Backlog {
 const PIN_MAX: u64 = 256 << 20;
 
 impl Backlog {
+    /// Starts over at `offset` on another history.
+    fn restart(&mut self, offset: u64) {
+        self.history += 1;
+        self.pins.clear();
+        self.buf.clear();
+        self.start = offset;
+        self.end = offset;
+        self.db = None;
+    }
+
     /// Appends stream bytes; trims what no one needs.
     pub fn append(&mut self, bytes: &[u8]) {
         self.buf.extend(bytes);
@@ -132,6 +157,7 @@ impl Default for State {
                 pins: HashMap::new(),
                 limit: 1 << 20,
                 end: 0,
+                history: 0,
             }),
             replicas: Mutex::new(HashMap::new()),
             fed: AtomicU64::new(0),
@@ -163,6 +189,14 @@ pub enum Ctl {
     Offset(crossbeam_channel::Sender<u64>),
     /// Puts `REPLCONF GETACK *` in the stream.
     GetAck,
+    /// A replica: its master's stream goes on at `offset` (`keep`: the
+    /// same history, a partial resync; else a full sync started anew).
+    Upstream { offset: u64, keep: bool },
+    /// A replica: bytes of the master's stream the link applied.
+    Relay(Vec<u8>),
+    /// A replica became a master: the relayed stream ends; the links
+    /// close and the next replica starts a stream of this server's own.
+    Promoted,
 }
 
 /// The writer's side: adds a batch's frames to the stream.
@@ -209,9 +243,33 @@ pub fn control(st: &State, repl: &replication::State, ctl: Ctl) -> bool {
             false
         }
         Ctl::GetAck => {
+            if repl.replica.load(Ordering::Acquire) {
+                return false;
+            }
             let mut out = Vec::new();
             journal::encode(&mut out, &[b"REPLCONF", b"GETACK", b"*"]);
             b.append(&out);
+            true
+        }
+        Ctl::Upstream { offset, keep } => {
+            let same = keep && st.active.load(Ordering::Acquire) && b.end == offset;
+            if !same {
+                b.restart(offset);
+                st.active.store(true, Ordering::Release);
+            }
+            b.db = None;
+            true
+        }
+        Ctl::Relay(bytes) => {
+            if !st.active.load(Ordering::Acquire) {
+                return false;
+            }
+            b.append(&bytes);
+            true
+        }
+        Ctl::Promoted => {
+            b.restart(0);
+            st.active.store(false, Ordering::Release);
             true
         }
     }
@@ -225,12 +283,25 @@ pub fn ping(st: &State) -> bool {
     true
 }
 
-/// After the writer added to the stream: this server's offset follows it,
-/// and the links are woken.
+/// After the writer added to the stream: this server's offset follows it
+/// (a replica's is the link's), and the links are woken.
 pub fn fed(st: &State, repl: &replication::State) {
-    let end = lock(&st.backlog).end;
-    repl.offset.store(end as i64, Ordering::Release);
+    if !repl.replica.load(Ordering::Acquire) {
+        let end = lock(&st.backlog).end;
+        repl.offset.store(end as i64, Ordering::Release);
+    }
     st.fed.fetch_add(1, Ordering::AcqRel);
+}
+
+/// A replica's full sync of a replica of its own: stops the link to the
+/// master between two batches; answers the offset it applied and the
+/// handle that lets it go on when dropped (at the cut).
+async fn pause_link(w: &Worker) -> Result<(u64, crossbeam_channel::Sender<()>), String> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    replication::state(w).ask_pause(tx);
+    rt::off_thread(move || rx.recv_timeout(Duration::from_secs(5)))
+        .await
+        .map_err(|_| "the link with my master did not stop for the cut".to_string())
 }
 
 thread_local! {
@@ -249,7 +320,8 @@ pub fn wake_links() {
 /// its link until it closes.
 pub async fn serve(w: &Worker, stream: &mut TcpStream, client: &Client, argv: Argv<'_>) {
     let rst = replication::state(w);
-    if rst.replica.load(Ordering::Acquire) {
+    let chained = rst.replica.load(Ordering::Acquire);
+    if chained && !rst.link_up.load(Ordering::Acquire) {
         let _ = stream
             .write_all(b"-NOMASTERLINK Can't SYNC while not connected with my master\r\n")
             .await;
@@ -320,9 +392,9 @@ pub async fn serve(w: &Worker, stream: &mut TcpStream, client: &Client, argv: Ar
                 client.info.borrow().repl_eof && w.shared.config.text("repl-diskless-sync") != "no";
             wait_ack = diskless;
             let synced = if diskless {
-                diskless_sync(w, stream, id, &replid).await
+                diskless_sync(w, stream, id, &replid, chained).await
             } else {
-                full_sync(w, stream, id, &replid, psync).await
+                full_sync(w, stream, id, &replid, psync, chained).await
             };
             match synced {
                 Ok(f) => f,
@@ -345,12 +417,29 @@ pub async fn serve(w: &Worker, stream: &mut TcpStream, client: &Client, argv: Ar
         },
     );
     log::info!("Synchronization with replica {addr} succeeded");
-    let result = feed(w, stream, id, from, wait_ack).await;
+    let history = lock(&st.backlog).history;
+    let result = feed(w, stream, id, from, history, wait_ack).await;
     if let Err(e) = result {
         log::info!("Connection with replica {addr} lost: {e}");
     }
     lock(&st.backlog).pins.remove(&id);
     lock(&st.replicas).remove(&id);
+}
+
+/// A full sync's cut, with every shard held: the stream starts here for
+/// link `id` (the writer answers the offset on `tx`). A master's journal
+/// turns on here; a replica's stopped link (`link`) goes on once the cut
+/// is queued behind the bytes it relayed before it stopped.
+fn at_cut(
+    id: u64,
+    tx: crossbeam_channel::Sender<u64>,
+    link: Option<crossbeam_channel::Sender<()>>,
+) {
+    if link.is_none() {
+        journal::set_on(true);
+    }
+    journal::control(Box::new(Ctl::Cut { id, offset: tx }));
+    drop(link);
 }
 
 /// The snapshot at a cut, sent as `+FULLRESYNC` (to PSYNC; the old SYNC
@@ -362,16 +451,26 @@ async fn full_sync(
     id: u64,
     replid: &str,
     psync: bool,
+    chained: bool,
 ) -> Result<u64, String> {
     let r = Route::plain(w);
     let path = crate::features::persist::dump_path(w)
         .with_file_name(format!("temp-sync-{}-{id}.rdb", std::process::id()));
     let (tx, rx) = crossbeam_channel::bounded(1);
     crate::features::persist::claim_snapshot(w).await;
+    let link = match chained {
+        true => match pause_link(w).await {
+            Ok((_, go_on)) => Some(go_on),
+            Err(e) => {
+                crate::features::persist::release_snapshot(w);
+                return Err(e);
+            }
+        },
+        false => None,
+    };
     log::info!("Starting BGSAVE for SYNC with target: disk");
     let saved = crate::features::persist::snapshot_to(&r, &path, false, move || {
-        journal::set_on(true);
-        journal::control(Box::new(Ctl::Cut { id, offset: tx }));
+        at_cut(id, tx, link);
     })
     .await;
     crate::features::persist::release_snapshot(w);
@@ -399,18 +498,28 @@ async fn diskless_sync(
     stream: &mut TcpStream,
     id: u64,
     replid: &str,
+    chained: bool,
 ) -> Result<u64, String> {
     let r = Route::plain(w);
     let (tx, rx) = crossbeam_channel::bounded(1);
     let mark = replication::random_id();
     crate::features::persist::claim_snapshot(w).await;
+    let link = match chained {
+        true => match pause_link(w).await {
+            Ok((_, go_on)) => Some(go_on),
+            Err(e) => {
+                crate::features::persist::release_snapshot(w);
+                return Err(e);
+            }
+        },
+        false => None,
+    };
     log::info!("Starting BGSAVE for SYNC with target: replicas sockets");
     let mut offset = None;
     let sent = crate::features::persist::snapshot_stream(
         &r,
         move || {
-            journal::set_on(true);
-            journal::control(Box::new(Ctl::Cut { id, offset: tx }));
+            at_cut(id, tx, link);
         },
         async |bytes: Vec<u8>| {
             if offset.is_none() {
@@ -443,13 +552,22 @@ async fn feed(
     stream: &mut TcpStream,
     id: u64,
     mut from: u64,
+    history: u64,
     mut wait_ack: bool,
 ) -> std::io::Result<()> {
     let st = state(w);
     let mut input = vec![0u8; 4096];
     let mut pending: Vec<u8> = Vec::new();
     loop {
-        let chunk = lock(&st.backlog).after(from, 1 << 20);
+        let chunk = {
+            let b = lock(&st.backlog);
+            if b.history != history {
+                return Err(std::io::Error::other(
+                    "the stream started over (a new history): the replica must sync again",
+                ));
+            }
+            b.after(from, 1 << 20)
+        };
         let Some(chunk) = chunk else {
             return Err(std::io::Error::other("the replica fell behind the backlog"));
         };

@@ -21,6 +21,7 @@ pub mod function;
 pub mod info;
 pub mod keyspace;
 pub mod latency;
+pub mod lualib;
 pub mod master;
 pub mod migrate;
 pub mod monitor;
@@ -30,6 +31,7 @@ pub mod persist;
 pub mod pubsub;
 pub mod replication;
 pub mod script;
+pub mod script_api;
 pub mod server;
 pub mod slowlog;
 pub mod tracking;
@@ -45,6 +47,7 @@ pub fn globals(threads: usize, cluster_enabled: bool) -> Globals {
         .with(monitor::Registry::new(threads))
         .with(pubsub::Registry::new(threads))
         .with(script::Cache::new(threads))
+        .with(script_api::DenyScripts::default())
         .with(acl::Users::new(None))
         .with(persist::State::new(crate::engine::worker::now_ms() / 1000))
         .with(aof::State::default())
@@ -114,6 +117,6 @@ pub fn hooks() -> Hooks {
                 }
             },
         ],
-        before_exit: vec![aof::flush_for_exit],
+        before_exit: vec![aof::flush_for_exit, cluster::flush_for_exit],
     }
 }

@@ -92,9 +92,9 @@ fn holds(w: &Worker, client: &Client, spec: &CommandSpec, argv: &[&[u8]]) -> Opt
     (write > now && may_write(w, client, spec, argv)).then_some(write)
 }
 
-/// Waits while a pause holds the command (see the module doc). Called when
-/// [`State::maybe`] says a pause may be in force.
-pub async fn wait(w: &Worker, client: &Client, spec: &CommandSpec, argv: &[&[u8]]) {
+/// Waits while a pause holds the command (see the module doc); whether it
+/// waited. Called when [`State::maybe`] says a pause may be in force.
+pub async fn wait(w: &Worker, client: &Client, spec: &CommandSpec, argv: &[&[u8]]) -> bool {
     let mut counted = false;
     while let Some(until) = holds(w, client, spec, argv) {
         if !counted {
@@ -115,6 +115,7 @@ pub async fn wait(w: &Worker, client: &Client, spec: &CommandSpec, argv: &[&[u8]
         w.shared.blocked_clients.fetch_sub(1, Ordering::Relaxed);
         client.info.borrow_mut().blocked = false;
     }
+    counted
 }
 
 /// Sleeping until a deadline or an UNPAUSE, whichever comes first.

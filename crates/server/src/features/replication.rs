@@ -85,6 +85,10 @@ pub struct Inner {
 /// The process's replication state.
 pub struct State {
     inner: Mutex<Inner>,
+    /// Full syncs of this replica's own replicas waiting for the link to
+    /// stop between two batches (`master.rs`, `conn::follow`): each is
+    /// answered the offset applied and a handle whose drop lets it go on.
+    pauses: Mutex<Vec<Pause>>,
     /// A replica: writes of ordinary clients may be refused.
     pub replica: AtomicBool,
     /// The link is up (the stream is being applied).
@@ -109,9 +113,31 @@ pub fn random_id() -> String {
         .collect()
 }
 
+/// See [`State::pauses`].
+pub type Pause = crossbeam_channel::Sender<(u64, crossbeam_channel::Sender<()>)>;
+
+/// The stream's writer is told a replica became a master
+/// (`journal::control`): the stream it relayed ends there.
+pub struct Promoted;
+
 impl State {
+    /// Asks the link to stop between two batches (see [`State::pauses`]).
+    pub fn ask_pause(&self, ask: Pause) {
+        self.pauses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(ask);
+    }
+
+    /// The pauses asked for (the link takes them between batches; a link
+    /// that ends drops them, and the asker gives up).
+    pub fn take_pauses(&self) -> Vec<Pause> {
+        std::mem::take(&mut *self.pauses.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     pub fn new() -> State {
         State {
+            pauses: Mutex::new(Vec::new()),
             inner: Mutex::new(Inner {
                 master: None,
                 link: Link::Connect,
@@ -178,6 +204,7 @@ impl State {
             );
         });
         self.replica.store(false, Ordering::Release);
+        crate::engine::journal::control(Box::new(Promoted));
         crate::host::logging::replica_role(false);
         self.link_up.store(false, Ordering::Release);
         self.generation.fetch_add(1, Ordering::AcqRel);

@@ -4,11 +4,12 @@
 //! run libraries are here.)
 //!
 //! Every thread has its own Lua 5.1 interpreter (the language Redis embeds,
-//! built from source by `mlua`), with Redis's `redis` library: `call`,
-//! `pcall`, `error_reply`, `status_reply`, `sha1hex`, `log`, the version
-//! constants, and the `cjson` and `bit` libraries. A script runs to
-//! completion, synchronously, where its keys live, which is what makes it
-//! atomic:
+//! built from source by `mlua`), with Redis's `redis` library (`call`,
+//! `pcall` and `acl_check_cmd` here; `error_reply`, `status_reply`,
+//! `sha1hex`, `setresp` and the reply conversions in `script_api.rs`; the
+//! version constants) and its libraries: cjson (here), bit, struct and
+//! cmsgpack (`lualib`). A script runs to completion, synchronously, where
+//! its keys live, which is what makes it atomic:
 //!
 //! - keys on one shard (or none): the script runs on that shard's thread
 //!   (none: this connection's), as one job, against the shard itself; its
@@ -23,11 +24,11 @@
 //! Redis Cluster gives (`Script attempted to access a non local key in a
 //! cluster node`). With one thread every key is local, as in Redis.
 //! Commands that are not one shard's (KEYS, DBSIZE, FLUSHALL, CONFIG, INFO,
-//! ...) and those Redis forbids in scripts are refused. A script past
+//! ...) and those Redis forbids in scripts are refused (DEBUG PROTOCOL and
+//! DEBUG SLEEP run after DEBUG SET-DISABLE-DENY-SCRIPTS 1). A script past
 //! `busy-reply-threshold` lets its thread's other connections in to be
 //! answered `-BUSY` or to kill it (see [`serve_others_while_busy`]). Not
-//! there yet: cmsgpack and struct, `redis.setresp(3)`, and
-//! `allow-cross-slot-keys` acting on anything (it is accepted).
+//! there yet: `allow-cross-slot-keys` acting on anything (it is accepted).
 //!
 //! Script flags (Redis 7.0): a function registers them, an EVAL script
 //! declares them on a `#!lua flags=...` first line ([`shebang`]); a script
@@ -44,9 +45,11 @@
 //! globals scripts see.
 //!
 //! Replies and errors follow Redis 7.0: values convert both ways by its
-//! rules (integers truncate, `false` is nil, `{ok=...}` a status,
-//! `{err=...}` an error, arrays stop at the first nil), globals are
-//! read-only, and errors carry ` script: <sha>, on @user_script:<line>.`.
+//! rules, in RESP2 and RESP3 (`script_api.rs`), globals are read-only, and
+//! errors carry ` script: <sha>, on @user_script:<line>.`, the line where
+//! the error was raised (a message handler notes it). A command's error is
+//! counted in INFO errorstats once, where it failed; a command refused
+//! inside a script (arity, ACL, OOM, ...) counts as rejected.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -58,6 +61,7 @@ use commands::{Error, Handler, Shard};
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 use resp::encode;
 
+use super::{lualib, script_api};
 use crate::client::Client;
 use crate::engine::journal;
 use crate::engine::tx::Route;
@@ -308,8 +312,11 @@ impl Allowed {
 /// One thread's interpreter and what it compiled.
 struct Vm {
     lua: Lua,
-    /// Compiled scripts by SHA-1, as of the cache's `generation`.
-    funcs: HashMap<String, Function>,
+    /// Compiled scripts by SHA-1, as of the cache's `generation`: a Lua
+    /// table, not Rust handles, since mlua keeps each live handle on one
+    /// Lua stack of at most ~8,000 slots (Lua 5.1's LUAI_MAXCSTACK); a
+    /// handle per script crashed the server at the 7,488th distinct EVAL.
+    funcs: Table,
     generation: u64,
     /// Holds `raw`, the per-run command function the `redis.call` and
     /// `redis.pcall` wrappers reach.
@@ -335,8 +342,6 @@ struct Vm {
 
 thread_local! {
     static VM: RefCell<Option<Vm>> = const { RefCell::new(None) };
-    /// The script line of the last `redis.call` that failed.
-    static LINE: Cell<i64> = const { Cell::new(0) };
     /// The kill flag of the script running on this thread.
     static KILL: RefCell<Option<Arc<Running>>> = const { RefCell::new(None) };
     /// The running script was stopped by SCRIPT KILL.
@@ -361,31 +366,10 @@ const KILLED_MSG: &str = "ERR Script killed by user with SCRIPT KILL...";
 /// Redis leaves out removed, and globals made read-only.
 const PRELUDE: &str = r#"
 local hooks = ...
-local raw_call = function(...)
-  local r, failed = hooks.raw(...)
-  if failed then error(r, 0) end
-  return r
-end
-local raw_pcall = function(...)
-  local r = hooks.raw(...)
-  return r
-end
+-- `call`, `pcall` and `acl_check_cmd` are set for each run (`run_in`);
+-- `hooks.install` adds the functions of `script_api.rs`.
 local redis = {
-  call = raw_call,
-  pcall = raw_pcall,
-  error_reply = function(e)
-    if type(e) ~= 'string' then error('wrong number or type of arguments', 2) end
-    if string.sub(e, 1, 1) == '-' then e = string.sub(e, 2)
-    elseif not string.find(e, ' ', 1, true) then e = 'ERR ' .. e end
-    return {err = e}
-  end,
-  status_reply = function(s)
-    if type(s) ~= 'string' then error('wrong number or type of arguments', 2) end
-    return {ok = s}
-  end,
-  sha1hex = function(s) return hooks.sha1hex(s) end,
   log = function(level, ...) end,
-  setresp = function(v) if v ~= 2 then error('RESP3 replies in scripts are not supported', 2) end end,
   set_repl = function() end,
   replicate_commands = function() return true end,
   breakpoint = function() return false end,
@@ -593,6 +577,7 @@ local G = {}
 for k, v in pairs(_G) do G[k] = v end
 G.print, G.dofile, G.loadfile, G.module, G.require = nil, nil, nil, nil, nil
 G.os = readonly({ clock = os.clock })
+hooks.install(G, redis, readonly)
 G.string = readonly(string)
 G.table = readonly(table)
 G.math = readonly(math)
@@ -622,7 +607,7 @@ local env = setmetatable({}, {
 protected[env] = true
 G._G = env
 local function runner(f, ...)
-  return pcall(f, ...)
+  return hooks.run(f, ...)
 end
 -- FUNCTION libraries. A library's code runs once per FUNCTION LOAD, in an
 -- environment of its own whose globals are, while it loads, only Redis's
@@ -742,10 +727,17 @@ fn new_vm() -> mlua::Result<Vm> {
         LuaOptions::new(),
     )?;
     let hooks = lua.create_table()?;
-    hooks.raw_set(
-        "sha1hex",
-        lua.create_function(|lua, s: mlua::String| lua.create_string(sha1_hex(&s.as_bytes())))?,
-    )?;
+    script_api::install(&lua, &hooks)?;
+    // SAFETY: the trampolines only move values on the Lua stack and call
+    // the functions each run registers (see `trampoline`).
+    let (call, pcall) = unsafe {
+        (
+            lua.create_c_function(call_trampoline)?,
+            lua.create_c_function(pcall_trampoline)?,
+        )
+    };
+    hooks.raw_set("call", call)?;
+    hooks.raw_set("pcall", pcall)?;
     lua.set_hook(
         HookTriggers::new().every_nth_instruction(KILL_CHECK_EVERY),
         kill_hook,
@@ -756,7 +748,6 @@ fn new_vm() -> mlua::Result<Vm> {
         .fold(0i64, |n, part| n << 8 | part.parse::<i64>().unwrap_or(0));
     hooks.raw_set("version", version)?;
     hooks.raw_set("version_num", num)?;
-    hooks.raw_set("bit", bit_library(&lua)?)?;
     let (runner, globals, env, library_env, load_begin, load_end): (
         Function,
         Table,
@@ -765,9 +756,10 @@ fn new_vm() -> mlua::Result<Vm> {
         Function,
         Function,
     ) = lua.load(PRELUDE).set_name("=prelude").call(hooks.clone())?;
+    let funcs = lua.create_table()?;
     Ok(Vm {
         lua,
-        funcs: HashMap::new(),
+        funcs,
         generation: 0,
         hooks,
         runner,
@@ -779,56 +771,6 @@ fn new_vm() -> mlua::Result<Vm> {
         lib_version: 0,
         functions: HashMap::new(),
     })
-}
-
-/// The `bit` library Redis ships (LuaBitOp): bitwise operations on
-/// numbers taken as 32-bit integers, results signed.
-fn bit_library(lua: &Lua) -> mlua::Result<Table> {
-    // A Lua number to 32 bits as LuaBitOp does: modulo 2^32.
-    fn tobit(n: f64) -> i32 {
-        if !n.is_finite() {
-            return 0;
-        }
-        (n.trunc().rem_euclid(4_294_967_296.0) as u64) as u32 as i32
-    }
-    let t = lua.create_table()?;
-    let fold = |lua: &Lua, op: fn(i32, i32) -> i32| {
-        lua.create_function(move |_, (first, rest): (f64, mlua::Variadic<f64>)| {
-            Ok(rest.iter().fold(tobit(first), |acc, &n| op(acc, tobit(n))))
-        })
-    };
-    t.raw_set("band", fold(lua, |a, b| a & b)?)?;
-    t.raw_set("bor", fold(lua, |a, b| a | b)?)?;
-    t.raw_set("bxor", fold(lua, |a, b| a ^ b)?)?;
-    t.raw_set("tobit", lua.create_function(|_, n: f64| Ok(tobit(n)))?)?;
-    t.raw_set("bnot", lua.create_function(|_, n: f64| Ok(!tobit(n)))?)?;
-    t.raw_set(
-        "bswap",
-        lua.create_function(|_, n: f64| Ok(tobit(n).swap_bytes()))?,
-    )?;
-    let shift = |lua: &Lua, op: fn(i32, u32) -> i32| {
-        lua.create_function(move |_, (n, by): (f64, f64)| Ok(op(tobit(n), tobit(by) as u32 & 31)))
-    };
-    t.raw_set("lshift", shift(lua, |a, s| ((a as u32) << s) as i32)?)?;
-    t.raw_set("rshift", shift(lua, |a, s| ((a as u32) >> s) as i32)?)?;
-    t.raw_set("arshift", shift(lua, |a, s| a >> s)?)?;
-    t.raw_set("rol", shift(lua, |a, s| (a as u32).rotate_left(s) as i32)?)?;
-    t.raw_set("ror", shift(lua, |a, s| (a as u32).rotate_right(s) as i32)?)?;
-    t.raw_set(
-        "tohex",
-        lua.create_function(|_, (n, digits): (f64, Option<f64>)| {
-            let d = digits.map_or(8, tobit);
-            let (upper, width) = (d < 0, d.unsigned_abs().clamp(1, 8) as usize);
-            let v = tobit(n) as u32;
-            let s = if upper {
-                format!("{v:08X}")
-            } else {
-                format!("{v:08x}")
-            };
-            Ok(s[8 - width..].to_string())
-        })?,
-    )?;
-    Ok(t)
 }
 
 /// Busy scripts. A script holds its thread while it runs; once it has run
@@ -918,8 +860,8 @@ fn with_vm<R>(f: impl FnOnce(&mut Vm) -> R) -> Result<R, Error> {
 
 /// Compiles `body` (cached by `sha`); the error is Redis's reply text.
 fn compile(vm: &mut Vm, sha: &str, body: &[u8]) -> Result<Function, String> {
-    if let Some(f) = vm.funcs.get(sha) {
-        return Ok(f.clone());
+    if let Ok(Some(f)) = vm.funcs.raw_get::<Option<Function>>(sha) {
+        return Ok(f);
     }
     // A shebang line is no Lua: it goes, its newline stays, so that line
     // numbers hold (its errors were reported before this).
@@ -943,7 +885,9 @@ fn compile(vm: &mut Vm, sha: &str, body: &[u8]) -> Result<Function, String> {
                 one_line(&msg)
             )
         })?;
-    vm.funcs.insert(sha.to_string(), f.clone());
+    vm.funcs
+        .raw_set(sha, f.clone())
+        .map_err(|e| format!("ERR Error compiling script (new function): {e}"))?;
     Ok(f)
 }
 
@@ -1069,6 +1013,14 @@ struct Run {
     argv: Vec<Vec<u8>>,
     db: usize,
     resp3: bool,
+    /// Over maxmemory when it started: commands that may add data are
+    /// refused until it writes.
+    oom: bool,
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS: commands kept from scripts are not.
+    allow_noscript: bool,
+    /// Its error reply was counted in the error statistics already (a
+    /// command's error it raised or returned).
+    quiet_error: Cell<bool>,
     readonly: bool,
     /// On a read-only replica, for a client other than its master: writes
     /// are refused with `-READONLY`.
@@ -1076,12 +1028,6 @@ struct Run {
     /// On a replica serving stale data (`allow-stale`): only commands that
     /// allow that may run.
     stale: bool,
-    /// A script without a shebang started over `maxmemory`: its first
-    /// write that may add data is refused (later ones run: the script is
-    /// not stopped halfway), as in Redis's compatibility mode.
-    oom: bool,
-    /// It ran a write command.
-    wrote: Cell<bool>,
     /// Keep the commands run, for MONITOR.
     monitored: bool,
     /// The caller's permissions when it is restricted: `redis.call` runs
@@ -1090,18 +1036,28 @@ struct Run {
     /// Calls the caller's ACL refused, for ACL LOG on the caller's thread.
     denied: RefCell<Vec<Refused>>,
     ran: RefCell<Vec<Vec<Vec<u8>>>>,
-    /// The commands run (their table ids) and whether each failed, for
-    /// INFO commandstats on the thread that ran them.
-    calls: RefCell<Vec<(usize, bool)>>,
+    /// The commands run (their table ids, none for an unknown command)
+    /// and how each ended, for INFO commandstats and errorstats on the
+    /// thread that ran them.
+    calls: RefCell<Vec<(Option<usize>, Outcome)>>,
 }
 
 impl Run {
-    /// Counts the script's commands in `w`'s command statistics.
+    /// Counts the script's commands in `w`'s command and error statistics.
     fn count_calls(&self, w: &Worker) {
-        for &(id, failed) in self.calls.borrow().iter() {
-            w.stats.called(id);
-            if failed {
-                w.stats.failed(id);
+        for (id, outcome) in self.calls.borrow().iter() {
+            let id = id.unwrap_or(usize::MAX);
+            match outcome {
+                Outcome::Ran => w.stats.called(id),
+                Outcome::Failed(err) => {
+                    w.stats.called(id);
+                    w.stats.failed(id);
+                    w.stats.error_reply(err, 0);
+                }
+                Outcome::Rejected(err) => {
+                    w.stats.rejected(id);
+                    w.stats.error_reply(err, 0);
+                }
             }
         }
     }
@@ -1192,7 +1148,10 @@ fn run_in(
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
     if vm.generation != r.generation {
-        vm.funcs.clear();
+        vm.funcs = vm
+            .lua
+            .create_table()
+            .map_err(|e| Error::Other(format!("ERR {e}")))?;
         vm.generation = r.generation;
     }
     let f = if r.func {
@@ -1222,44 +1181,93 @@ fn run_in(
     }
     let db = Cell::new(r.db);
     let now = now_ms();
-    let result = lua.scope(|scope| {
-        let raw = scope.create_function_mut(|lua, args: MultiValue| {
-            let (reply, failed) = call_command(lua, r, shard, allowed, &db, now, args)?;
-            if failed {
-                LINE.with(|l| l.set(script_line(lua)));
+    let shard = RefCell::new(shard);
+    script_api::start_run();
+    // `redis.call` raises a command's error, `redis.pcall` returns it.
+    let run = |lua: &Lua, argv: Result<Vec<Vec<u8>>, CallError>| {
+        call_command(lua, r, &mut shard.borrow_mut(), allowed, &db, now, argv)
+    };
+    let raise = |v: Result<Value, CallError>| match v {
+        Ok(v) => Ok(v),
+        Err((err, counted)) => Err(mlua::Error::external(lualib::Raised::ErrTable {
+            err,
+            counted,
+        })),
+    };
+    let catch = |lua: &Lua, v: Result<Value, CallError>| match v {
+        Ok(v) => Ok(v),
+        Err((err, counted)) => {
+            let t = lua.create_table()?;
+            t.raw_set("err", err)?;
+            if counted {
+                t.raw_set("ignore_error_stats_update", true)?;
             }
-            Ok((reply, failed))
-        })?;
-        vm.hooks.raw_set("raw", raw)?;
+            Ok(Value::Table(t))
+        }
+    };
+    let result = lua.scope(|scope| {
+        let redis: Table = vm.hooks.raw_get("redis")?;
+        let call: Function = vm.hooks.raw_get("call")?;
+        let pcall: Function = vm.hooks.raw_get("pcall")?;
+        lua.set_named_registry_value(
+            key(CALL_FEW),
+            scope.create_function(|lua, args: MultiValue| raise(run(lua, command_args(&args))?))?,
+        )?;
+        lua.set_named_registry_value(
+            key(CALL_MANY),
+            scope.create_function(|lua, (n, t): (usize, Table)| {
+                raise(run(lua, table_args(&t, n))?)
+            })?,
+        )?;
+        lua.set_named_registry_value(
+            key(PCALL_FEW),
+            scope.create_function(|lua, args: MultiValue| {
+                let v = run(lua, command_args(&args))?;
+                catch(lua, v)
+            })?,
+        )?;
+        lua.set_named_registry_value(
+            key(PCALL_MANY),
+            scope.create_function(|lua, (n, t): (usize, Table)| {
+                let v = run(lua, table_args(&t, n))?;
+                catch(lua, v)
+            })?,
+        )?;
+        let acl = scope.create_function(|lua, args: MultiValue| acl_check_cmd(lua, r, args))?;
+        redis.raw_set("call", call)?;
+        redis.raw_set("pcall", pcall)?;
+        redis.raw_set("acl_check_cmd", acl)?;
         let (ok, value): (bool, Value) = if r.func {
             vm.runner.call((f.clone(), keys, args))?
         } else {
             vm.runner.call(f.clone())?
         };
-        vm.hooks.raw_set("raw", Value::Nil)?;
+        for name in ["call", "pcall", "acl_check_cmd"] {
+            redis.raw_set(name, Value::Nil)?;
+        }
+        for k in [CALL_FEW, CALL_MANY, PCALL_FEW, PCALL_MANY] {
+            lua.unset_named_registry_value(key(k))?;
+        }
         if ok {
-            to_reply(&value, out, r.resp3, 0);
+            // A command's error handed back (`return redis.pcall(...)`) was
+            // counted when the command failed.
+            if let Value::Table(t) = &value {
+                let err = matches!(t.raw_get::<Value>("err"), Ok(Value::String(_)));
+                let counted = t.raw_get::<Option<bool>>("ignore_error_stats_update");
+                r.quiet_error
+                    .set(err && counted.ok().flatten().unwrap_or(false));
+            }
+            script_api::to_reply(&value, out, r.resp3, script_api::resp3(), 0);
             return Ok(());
         }
-        // The error: a table from redis.call (or error({err=...})), or a
-        // message with its position from Lua, or SCRIPT KILL.
-        let (msg, line) = match &value {
-            _ if KILLED.with(Cell::get) => (KILLED_MSG.to_string(), script_line(&lua)),
-            Value::Table(t) => match t.raw_get::<Value>("err")? {
-                Value::String(s) => (s.to_string_lossy().to_string(), LINE.with(Cell::get)),
-                _ => ("ERR unknown error".to_string(), 0),
-            },
-            Value::String(s) => {
-                let m = s.to_string_lossy().to_string();
-                let line = m
-                    .strip_prefix("user_script:")
-                    .or_else(|| m.strip_prefix("user_function:"))
-                    .and_then(|rest| rest.split(':').next())
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(1);
-                (format!("ERR {m}"), line)
-            }
-            other => (format!("ERR {}", other.type_name()), 0),
+        // The error: a table from redis.call (or error({err=...})), another
+        // value from Lua, or SCRIPT KILL's.
+        let (msg, line) = if KILLED.with(Cell::get) {
+            (KILLED_MSG.to_string(), script_api::script_line(&lua))
+        } else {
+            let (msg, counted) = script_api::escaped_error(&lua, &value)?;
+            r.quiet_error.set(counted);
+            (msg, script_api::error_line())
         };
         let source = if r.func {
             "user_function"
@@ -1299,30 +1307,126 @@ fn one_line(s: &str) -> String {
     s.lines().next().unwrap_or("").replace('\r', " ")
 }
 
-/// The line of the user script that is running (the innermost frame from
-/// `@user_script`). A `return redis.call(...)` is a tail call, whose
-/// caller's frame is gone: then line 1, where such one-line scripts are.
-fn script_line(lua: &Lua) -> i64 {
-    for level in 0..8 {
-        let Some(line) = lua.inspect_stack(level).and_then(|d| {
-            let src = d.source();
-            let ours = src
-                .source
-                .as_deref()
-                .is_some_and(|s| s == "@user_script" || s == "@user_function");
-            ours.then(|| d.curr_line())
-        }) else {
-            continue;
-        };
-        if line > 0 {
-            return i64::from(line);
-        }
+/// What a script's command ended with, for the statistics of the thread
+/// it ran on (INFO commandstats and errorstats).
+enum Outcome {
+    Ran,
+    /// It ran and replied this error (`-CODE ...`).
+    Failed(Vec<u8>),
+    /// It was refused before running, with this error.
+    Rejected(Vec<u8>),
+}
+
+/// A failed `redis.call`: the error and whether it was counted in the
+/// error statistics already (refused or failed commands are; a script's
+/// bad arguments are counted when the script's error is).
+type CallError = (String, bool);
+
+/// A `redis.call` / `redis.pcall` / `redis.acl_check_cmd`'s arguments as a
+/// command line.
+fn command_args(args: &MultiValue) -> Result<Vec<Vec<u8>>, CallError> {
+    if args.is_empty() {
+        return Err(no_arguments());
     }
-    1
+    args.iter().map(arg_bytes).collect()
+}
+
+/// The arguments of a `redis.call` with many of them, packed into a table
+/// by the Lua side (see [`CALL_WRAPPER`]): read one at a time, so that no
+/// more than one Lua value is held at once.
+fn table_args(t: &Table, n: usize) -> Result<Vec<Vec<u8>>, CallError> {
+    if n == 0 {
+        return Err(no_arguments());
+    }
+    let mut argv = Vec::with_capacity(n);
+    for i in 1..=n {
+        let v: Value = t.raw_get(i).unwrap_or(Value::Nil);
+        argv.push(arg_bytes(&v)?);
+    }
+    Ok(argv)
+}
+
+fn no_arguments() -> CallError {
+    (
+        "ERR Please specify at least one argument for this redis lib call".into(),
+        false,
+    )
+}
+
+fn arg_bytes(a: &Value) -> Result<Vec<u8>, CallError> {
+    match a {
+        Value::String(s) => Ok(s.as_bytes().to_vec()),
+        Value::Integer(n) => Ok(number_arg(*n as f64).into_bytes()),
+        Value::Number(n) => Ok(number_arg(*n).into_bytes()),
+        _ => Err((
+            "ERR Lua redis lib command arguments must be strings or integers".into(),
+            false,
+        )),
+    }
+}
+
+/// `redis.call` and `redis.pcall` as scripts see them: C functions that
+/// pass up to 64 arguments to the run's `few` function (registry key
+/// [`CALL_FEW`] / [`PCALL_FEW`]) as they are, and more packed into one
+/// table for its `many` one. mlua holds each Lua value it hands to Rust
+/// on one stack of at most ~8,000 slots (Lua 5.1's LUAI_MAXCSTACK) and
+/// aborts the process beyond it, and `redis.call('del', unpack(t))` may
+/// pass 7,999 (Redis's own tests do). A C function, unlike a Lua wrapper,
+/// stays on the stack under `return redis.call(...)` (Lua 5.1 tail-calls
+/// only Lua functions), so an error's line is still the script's.
+const CALL_FEW: &std::ffi::CStr = c"tessera.call.few";
+const CALL_MANY: &std::ffi::CStr = c"tessera.call.many";
+const PCALL_FEW: &std::ffi::CStr = c"tessera.pcall.few";
+const PCALL_MANY: &std::ffi::CStr = c"tessera.pcall.many";
+
+unsafe extern "C-unwind" fn call_trampoline(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    // SAFETY: called by Lua as a C function with its own stack frame.
+    unsafe { trampoline(l, CALL_FEW, CALL_MANY) }
+}
+
+unsafe extern "C-unwind" fn pcall_trampoline(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    // SAFETY: as above.
+    unsafe { trampoline(l, PCALL_FEW, PCALL_MANY) }
+}
+
+/// # Safety
+/// `l` is the running state, inside a C function's frame (LUA_MINSTACK
+/// free slots: this pushes at most four). An error raised by the callee
+/// unwinds through this frame, which holds nothing to drop.
+unsafe fn trampoline(
+    l: *mut mlua::ffi::lua_State,
+    few: &std::ffi::CStr,
+    many: &std::ffi::CStr,
+) -> std::ffi::c_int {
+    use mlua::ffi;
+    unsafe {
+        let n = ffi::lua_gettop(l);
+        if n <= 64 {
+            ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, few.as_ptr());
+            ffi::lua_insert(l, 1);
+            ffi::lua_call(l, n, ffi::LUA_MULTRET);
+            return ffi::lua_gettop(l);
+        }
+        ffi::lua_createtable(l, n, 0);
+        for i in 1..=n {
+            ffi::lua_pushvalue(l, i);
+            ffi::lua_rawseti(l, n + 1, ffi::lua_Integer::from(i));
+        }
+        ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, many.as_ptr());
+        ffi::lua_pushinteger(l, ffi::lua_Integer::from(n));
+        ffi::lua_pushvalue(l, n + 1);
+        ffi::lua_call(l, 2, ffi::LUA_MULTRET);
+        ffi::lua_gettop(l) - (n + 1)
+    }
+}
+
+/// The registry key of a trampoline's target, as mlua names it.
+fn key(c: &std::ffi::CStr) -> &str {
+    c.to_str().unwrap_or_default()
 }
 
 /// `redis.call`/`redis.pcall`: runs one command, returning its reply as a
-/// Lua value and whether it is an error (then a `{err=...}` table).
+/// Lua value, or its error.
 fn call_command(
     lua: &Lua,
     r: &Run,
@@ -1330,37 +1434,37 @@ fn call_command(
     allowed: &Allowed,
     db: &Cell<usize>,
     now: u64,
-    args: MultiValue,
-) -> mlua::Result<(Value, bool)> {
-    let fail = |msg: &str| -> mlua::Result<(Value, bool)> {
-        let t = lua.create_table()?;
-        t.raw_set("err", msg)?;
-        Ok((Value::Table(t), true))
+    argv: Result<Vec<Vec<u8>>, CallError>,
+) -> mlua::Result<Result<Value, CallError>> {
+    let argv = match argv {
+        Ok(a) => a,
+        Err(e) => return Ok(Err(e)),
     };
-    if args.is_empty() {
-        return fail("ERR Please specify at least one argument for this redis lib call");
-    }
-    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(args.len());
-    for a in args.iter() {
-        match a {
-            Value::String(s) => argv.push(s.as_bytes().to_vec()),
-            Value::Integer(n) => argv.push(n.to_string().into_bytes()),
-            Value::Number(n) => argv.push(number_arg(*n).into_bytes()),
-            _ => return fail("ERR Lua redis lib command arguments must be strings or integers"),
-        }
-    }
+    // A refusal is counted as the command's (when there is one) and in the
+    // error statistics, as Redis does.
+    let reject = |id: Option<usize>, msg: &str| {
+        let mut err = b"-".to_vec();
+        err.extend_from_slice(msg.as_bytes());
+        r.calls.borrow_mut().push((id, Outcome::Rejected(err)));
+        Ok(Err((msg.to_string(), true)))
+    };
     let Some(spec) = r.table.lookup(&argv[0]) else {
-        return fail("ERR Unknown Redis command called from script");
+        return reject(None, "ERR Unknown Redis command called from script");
     };
     let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
     if r.monitored && !spec.has(flags::ADMIN) {
         r.ran.borrow_mut().push(argv.clone());
     }
+    let id = Some(spec.id);
     if !spec.arity_ok(refs.len()) {
-        return fail("ERR Wrong number of args calling Redis command from script");
+        return reject(
+            id,
+            "ERR Wrong number of args calling Redis command from script",
+        );
     }
-    if spec.has(flags::NOSCRIPT) || spec.has(flags::PUBSUB) && spec.name != "publish" {
-        return fail("ERR This Redis command is not allowed from script");
+    let denied = spec.has(flags::NOSCRIPT) && !r.allow_noscript;
+    if denied || spec.has(flags::PUBSUB) && spec.name != "publish" {
+        return reject(id, "ERR This Redis command is not allowed from script");
     }
     if let Some((d, _)) = r
         .perms
@@ -1369,7 +1473,7 @@ fn call_command(
     {
         use crate::client::perms::Denied;
         r.denied.borrow_mut().push((d, spec, argv.clone()));
-        return fail(match d {
+        return reject(id, match d {
             Denied::Command => {
                 "ERR The user executing the script can't run this command or subcommand"
             }
@@ -1378,19 +1482,28 @@ fn call_command(
         });
     }
     if r.readonly && spec.has(flags::WRITE) {
-        return fail("ERR Write commands are not allowed from read-only scripts.");
+        return reject(
+            id,
+            "ERR Write commands are not allowed from read-only scripts.",
+        );
     }
     if r.replica_read_only && spec.has(flags::WRITE) {
-        return fail(crate::features::replication::READONLY);
+        return reject(id, crate::features::replication::READONLY);
+    }
+    let wrote = || {
+        KILL.with(|k| {
+            k.borrow()
+                .as_ref()
+                .is_some_and(|run| run.wrote.load(Ordering::Relaxed))
+        })
+    };
+    // Over maxmemory when the script started: a command that may add
+    // data is refused until the script has written (then it must finish).
+    if r.oom && spec.has(flags::DENYOOM) && !wrote() {
+        return reject(id, commands::error::OOM);
     }
     if r.stale && !spec.has(flags::STALE) {
-        return fail("ERR Can not execute the command on a stale replica");
-    }
-    if r.oom && spec.has(flags::DENYOOM) && !r.wrote.get() {
-        return fail(commands::error::OOM);
-    }
-    if spec.has(flags::WRITE) {
-        r.wrote.set(true);
+        return reject(id, "ERR Can not execute the command on a stale replica");
     }
     if spec.has(flags::WRITE) {
         KILL.with(|k| {
@@ -1399,6 +1512,7 @@ fn call_command(
             }
         });
     }
+    let resp3 = script_api::resp3();
     let mut out = Vec::new();
     match spec.handler {
         Handler::Shard(_) => {
@@ -1407,7 +1521,10 @@ fn call_command(
                 .into_iter()
                 .any(|i| !allowed.permits(refs[i]))
             {
-                return fail("ERR Script attempted to access a non local key in a cluster node");
+                return reject(
+                    id,
+                    "ERR Script attempted to access a non local key in a cluster node",
+                );
             }
             // A tracking caller's script that reads has the script's
             // declared keys remembered, not the command's, as in Redis
@@ -1417,7 +1534,7 @@ fn call_command(
             if reads {
                 storage::track::set_who(who & !storage::track::READS);
             }
-            crate::engine::worker::exec(shard, spec, db.get(), false, now, &refs, &mut out);
+            crate::engine::worker::exec(shard, spec, db.get(), resp3, now, &refs, &mut out);
             if reads {
                 storage::track::set_who(who);
                 if let Allowed::Shard { .. } = allowed {
@@ -1442,15 +1559,66 @@ fn call_command(
                 Some(_) => Error::DbIndexOutOfRange.write(&mut out),
                 None => Error::NotInteger.write(&mut out),
             },
-            _ => return fail("ERR This Redis command is not allowed from script"),
+            // Reached only with DEBUG SET-DISABLE-DENY-SCRIPTS on: its
+            // PROTOCOL and SLEEP (which holds the thread, time standing
+            // still for the script, as in Redis).
+            "debug" if refs.len() == 3 && refs[1].eq_ignore_ascii_case(b"protocol") => {
+                if let Err(e) = crate::features::debug::protocol(resp3, refs[2], &mut out) {
+                    e.write(&mut out);
+                }
+            }
+            "debug" if refs.len() == 3 && refs[1].eq_ignore_ascii_case(b"sleep") => {
+                match commands::args::parse_f64(refs[2]) {
+                    Some(secs) => {
+                        if secs > 0.0 {
+                            std::thread::sleep(std::time::Duration::from_secs_f64(
+                                secs.min(3600.0),
+                            ));
+                        }
+                        encode::ok(&mut out);
+                    }
+                    None => Error::NotFloat.write(&mut out),
+                }
+            }
+            _ => return reject(id, "ERR This Redis command is not allowed from script"),
         },
     }
-    r.calls
-        .borrow_mut()
-        .push((spec.id, out.first() == Some(&b'-')));
-    let mut pos = 0;
-    let (v, failed) = reply_to_lua(lua, &out, &mut pos)?;
-    Ok((v, failed))
+    if out.first() == Some(&b'-') {
+        let end = out
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .unwrap_or(out.len());
+        let err = String::from_utf8_lossy(&out[1..end]).to_string();
+        out.truncate(end);
+        r.calls.borrow_mut().push((id, Outcome::Failed(out)));
+        return Ok(Err((err, true)));
+    }
+    r.calls.borrow_mut().push((id, Outcome::Ran));
+    script_api::reply_to_lua(lua, &out, &mut 0).map(Ok)
+}
+
+/// redis.acl_check_cmd(command, arg...): whether the script's caller may
+/// run that command line.
+fn acl_check_cmd(lua: &Lua, r: &Run, args: MultiValue) -> mlua::Result<bool> {
+    let raise = |err: String| {
+        Err(mlua::Error::external(lualib::Raised::ErrTable {
+            err,
+            counted: false,
+        }))
+    };
+    let argv = match command_args(&args) {
+        Ok(a) => a,
+        Err((err, _)) => return raise(err),
+    };
+    let _ = lua;
+    let Some(spec) = r.table.lookup(&argv[0]) else {
+        return raise("ERR Invalid command passed to redis.acl_check_cmd()".into());
+    };
+    let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+    Ok(r.perms
+        .as_ref()
+        .and_then(|p| crate::features::acl::denial(p, spec, &refs))
+        .is_none())
 }
 
 /// A Lua number as a command argument: integers as integers, others as
@@ -1482,110 +1650,6 @@ fn number_arg(n: f64) -> String {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         s
-    }
-}
-
-/// One RESP2 reply from `buf` at `pos` as Lua sees it: `{ok=}`, `{err=}`
-/// (and true), numbers, strings, false for nil, tables for arrays.
-fn reply_to_lua(lua: &Lua, buf: &[u8], pos: &mut usize) -> mlua::Result<(Value, bool)> {
-    let line = |pos: &mut usize| -> &[u8] {
-        let start = *pos;
-        let end = buf[start..]
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .map_or(buf.len(), |i| start + i);
-        *pos = (end + 2).min(buf.len());
-        &buf[start..end]
-    };
-    let Some(&kind) = buf.get(*pos) else {
-        return Ok((Value::Boolean(false), false));
-    };
-    *pos += 1;
-    let head = line(pos);
-    let num = || {
-        std::str::from_utf8(head)
-            .ok()
-            .and_then(|s| s.parse::<i64>().ok())
-    };
-    Ok(match kind {
-        b'+' => {
-            let t = lua.create_table()?;
-            t.raw_set("ok", lua.create_string(head)?)?;
-            (Value::Table(t), false)
-        }
-        b'-' => {
-            let t = lua.create_table()?;
-            t.raw_set("err", lua.create_string(head)?)?;
-            (Value::Table(t), true)
-        }
-        b':' => (Value::Number(num().unwrap_or(0) as f64), false),
-        b'$' => match num() {
-            Some(n) if n >= 0 => {
-                let n = n as usize;
-                let end = (*pos + n).min(buf.len());
-                let s = lua.create_string(&buf[*pos..end])?;
-                *pos = (end + 2).min(buf.len());
-                (Value::String(s), false)
-            }
-            _ => (Value::Boolean(false), false),
-        },
-        b'*' => match num() {
-            Some(n) if n >= 0 => {
-                let t = lua.create_table_with_capacity(n as usize, 0)?;
-                for i in 0..n {
-                    let (v, _) = reply_to_lua(lua, buf, pos)?;
-                    t.raw_set(i + 1, v)?;
-                }
-                (Value::Table(t), false)
-            }
-            _ => (Value::Boolean(false), false),
-        },
-        _ => (Value::Boolean(false), false),
-    })
-}
-
-/// A script's return value as a reply, by Redis's rules.
-fn to_reply(v: &Value, out: &mut Vec<u8>, resp3: bool, depth: usize) {
-    match v {
-        Value::Nil => encode::null(out, resp3),
-        Value::Boolean(true) => encode::integer(out, 1),
-        Value::Boolean(false) => encode::null(out, resp3),
-        Value::Integer(n) => encode::integer(out, *n),
-        Value::Number(n) => encode::integer(out, *n as i64),
-        Value::String(s) => encode::bulk(out, &s.as_bytes()),
-        Value::Table(t) => {
-            // Status and error lines cannot hold CR or LF: they become
-            // spaces, as Redis does.
-            let line = |b: &[u8]| -> Vec<u8> {
-                b.iter()
-                    .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c })
-                    .collect()
-            };
-            if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
-                encode::error(out, &line(&e.as_bytes()));
-                return;
-            }
-            if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
-                encode::simple(out, &line(&s.as_bytes()));
-                return;
-            }
-            if depth > 100 {
-                encode::error(out, b"ERR reached lua stack limit");
-                return;
-            }
-            let mut items = Vec::new();
-            for i in 1.. {
-                match t.raw_get::<Value>(i) {
-                    Ok(Value::Nil) | Err(_) => break,
-                    Ok(v) => items.push(v),
-                }
-            }
-            encode::array_len(out, items.len());
-            for it in &items {
-                to_reply(it, out, resp3, depth + 1);
-            }
-        }
-        _ => encode::null(out, resp3),
     }
 }
 
@@ -1661,9 +1725,6 @@ pub async fn eval(
     // that adds data fails).
     let mut readonly = ro_command;
     let mut stale = false;
-    let oom = declared.is_none()
-        && client.master.is_none()
-        && !crate::features::evict::admit(w).await;
     if let Some(f) = declared {
         if f.has(ScriptFlags::NO_CLUSTER) && crate::features::cluster::state(w).enabled() {
             return Err(Error::Static(
@@ -1689,6 +1750,13 @@ pub async fn eval(
             .is_some();
     }
     let nk = numkeys as usize;
+    // As Redis: over maxmemory (after evicting what it can) when the
+    // script starts, its commands that may add data are refused, unless it
+    // declared `allow-oom`. (A declared script that may write was refused
+    // at the door then, by `command_flags`.)
+    let oom = !declared.is_some_and(|f| f.has(ScriptFlags::ALLOW_OOM))
+        && client.master.is_none()
+        && !crate::features::evict::admit(w).await;
     let run_args = Run {
         table: w.shared.table,
         func,
@@ -1705,10 +1773,15 @@ pub async fn eval(
         },
         db: client.db,
         resp3: client.resp3,
+        oom,
+        allow_noscript: w
+            .shared
+            .global::<script_api::DenyScripts>()
+            .disabled
+            .load(Ordering::Relaxed),
+        quiet_error: Cell::new(false),
         readonly,
         stale,
-        oom,
-        wrote: Cell::new(false),
         replica_read_only: client.master.is_none()
             && crate::features::replication::refusal(
                 w,
@@ -1733,7 +1806,7 @@ pub async fn eval(
     match shards.as_slice() {
         [] | [_] => {
             let target = shards.first().copied().unwrap_or(w.id);
-            let (reply, ran, denied) = w
+            let (reply, ran, denied, quiet) = w
                 .call(target, move |w: &Worker| {
                     let mut reply = Vec::new();
                     let allowed = Allowed::Shard {
@@ -1755,11 +1828,13 @@ pub async fn eval(
                         reply,
                         run_args.ran.into_inner(),
                         run_args.denied.into_inner(),
+                        run_args.quiet_error.get(),
                     )
                 })
                 .await
                 .unwrap_or_default();
             out.extend_from_slice(&reply);
+            w.stats.counted_error.set(quiet);
             log_refused(w, client, denied);
             crate::features::monitor::feed_script(w, client.db, &ran);
         }
@@ -1794,6 +1869,7 @@ pub async fn eval(
             .await;
             run_deferred_after(w);
             run_args.count_calls(w);
+            w.stats.counted_error.set(run_args.quiet_error.get());
             log_refused(w, client, run_args.denied.take());
             crate::features::monitor::feed_script(w, client.db, &run_args.ran.borrow());
         }

@@ -393,8 +393,29 @@ impl Config {
 
     /// Reads a redis.conf-syntax file; the error names the file and line.
     pub fn load_file(&mut self, path: &str) -> Result<(), String> {
+        // Kept absolute, as Redis keeps it: the process moves into `dir`
+        // (see [`enter_dir`]) and CONFIG REWRITE must still find the file.
+        let absolute = std::fs::canonicalize(path)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| path.to_string());
         self.read_file(path, 0)?;
-        self.config_file = Some(path.to_string());
+        self.config_file = Some(absolute);
+        Ok(())
+    }
+
+    /// Moves the process into `dir`, as Redis does when it reads the
+    /// directive, and keeps `dir` as the absolute path (what Redis's CONFIG
+    /// GET dir answers). Every relative path after this (`logfile`,
+    /// `pidfile`, `aclfile`, `cluster-config-file`, the dump and the AOF)
+    /// is then relative to `dir`, as in Redis.
+    pub fn enter_dir(&mut self) -> Result<(), String> {
+        let dir = self.other("dir");
+        let dir = if dir.is_empty() { ".".to_string() } else { dir };
+        let absolute = enter(&dir)?;
+        match self.inert.iter_mut().find(|(k, _)| k == "dir") {
+            Some(e) => e.1 = absolute,
+            None => self.inert.push(("dir".into(), absolute)),
+        }
         Ok(())
     }
 
@@ -497,6 +518,14 @@ impl Config {
         }
         Ok(c)
     }
+}
+
+/// `chdir` into `dir`; the absolute path of where the process now is.
+fn enter(dir: &str) -> Result<String, String> {
+    std::env::set_current_dir(dir).map_err(|e| format!("Can't chdir to '{dir}': {e}"))?;
+    std::env::current_dir()
+        .map(|p| p.to_string_lossy().into_owned())
+        .map_err(|e| format!("Can't read the working directory: {e}"))
 }
 
 /// Splits a config line like Redis: whitespace, "double" (with escapes) and 'single' quotes.
@@ -900,7 +929,8 @@ impl Runtime {
                 if !Path::new(value).is_dir() {
                     return Err(bad("No such file or directory"));
                 }
-                self.set_inert("dir", value);
+                let absolute = enter(value).map_err(|e| bad(&e))?;
+                self.set_inert("dir", &absolute);
             }
             n if is_inert(n) => self.set_inert(n, value),
             _ => {

@@ -390,8 +390,7 @@ pub async fn cluster(
         }
         "saveconfig" => {
             let mut c = st.lock().ok_or(Error::Static(DISABLED))?;
-            c.dirty = true;
-            c.save().map_err(save_error)?;
+            c.save_now().map_err(save_error)?;
             encode::ok(out);
         }
         "bumpepoch" => {

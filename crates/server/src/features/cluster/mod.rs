@@ -134,9 +134,24 @@ pub struct State {
     generation: AtomicU64,
     view: Mutex<Arc<View>>,
     path: Mutex<PathBuf>,
+    /// The newest version of the nodes file on disk; locked while it is
+    /// written.
+    file: Arc<Mutex<u64>>,
     /// The epochs (current, last vote, this node's config epoch) the file
-    /// last reached the disk with.
+    /// last reached the disk with; changed only under the cluster's lock,
+    /// so no command waits here on the writer thread.
     synced: Mutex<(u64, u64, u64)>,
+    /// The last version of the file's text handed out (see [`Locked::save`]).
+    versions: AtomicU64,
+    /// The writer thread's queue, once it runs.
+    writer: std::sync::OnceLock<crossbeam_channel::Sender<Pending>>,
+}
+
+/// One version of the nodes file for the writer thread.
+struct Pending {
+    version: u64,
+    path: PathBuf,
+    text: String,
 }
 
 impl State {
@@ -147,7 +162,10 @@ impl State {
             generation: AtomicU64::new(0),
             view: Mutex::new(Arc::new(View::empty())),
             path: Mutex::new(PathBuf::new()),
+            file: Arc::default(),
             synced: Mutex::new((0, 0, 0)),
+            versions: AtomicU64::new(0),
+            writer: std::sync::OnceLock::new(),
         }
     }
 
@@ -186,17 +204,36 @@ impl std::ops::DerefMut for Locked<'_> {
 }
 
 impl Locked<'_> {
-    /// Writes the nodes file now if anything in it changed; Err with the
-    /// reason when it could not be written. The file is fsynced when an
-    /// epoch changed (a crash must never roll back a vote or an epoch, or
-    /// a node could vote twice in one epoch, or two masters share one);
-    /// the rest (slots, flags, addresses) the cluster tells a restarted
-    /// node again, so it is written without waiting for the disk, as
-    /// Redis does — a reshard changes slots thousands of times.
+    /// Writes the nodes file if anything in it changed; Err with the
+    /// reason when it could not be written.
+    ///
+    /// When an epoch changed, the file is written and fsynced before this
+    /// returns, so before the command or bus message that changed it is
+    /// answered (a crash must never roll back a vote or an epoch, or a node
+    /// could vote twice in one epoch, or two masters share one). The rest
+    /// (slots, flags, addresses) the cluster tells a restarted node again:
+    /// that text goes to the writer thread, which writes the newest version
+    /// it has and skips those a newer write overtook. A reshard changes
+    /// slots thousands of times, and on ext4 each write-and-rename over the
+    /// old file starts the new one's writeback: a third of a SETSLOT's time
+    /// when it was written inline. Every version gets a number under the
+    /// cluster's lock, so the file never goes back to an older one.
     pub fn save(&mut self) -> Result<(), String> {
+        self.write(false)
+    }
+
+    /// Writes the nodes file now, fsynced, whether or not it changed
+    /// (CLUSTER SAVECONFIG, shutdown).
+    pub fn save_now(&mut self) -> Result<(), String> {
+        self.dirty = true;
+        self.write(true)
+    }
+
+    fn write(&mut self, now: bool) -> Result<(), String> {
         if !self.dirty {
             return Ok(());
         }
+        self.dirty = false;
         let text = self.file_text();
         let path = self
             .st
@@ -209,15 +246,73 @@ impl Locked<'_> {
             self.last_vote_epoch,
             self.myself().config_epoch,
         );
+        let version = self.st.versions.fetch_add(1, Ordering::Relaxed) + 1;
         let mut synced = self.st.synced.lock().unwrap_or_else(|p| p.into_inner());
-        let fsync = *synced != epochs;
-        write_atomically(&path, text.as_bytes(), fsync).map_err(|e| e.to_string())?;
-        if fsync {
-            *synced = epochs;
+        let epoch_moved = *synced != epochs;
+        if !now && !epoch_moved {
+            if let Some(tx) = self.st.writer.get() {
+                let pending = Pending {
+                    version,
+                    path,
+                    text,
+                };
+                match tx.send(pending) {
+                    Ok(()) => return Ok(()),
+                    Err(crossbeam_channel::SendError(p)) => {
+                        return write_file(&self.st.file, p.version, &p.path, &p.text, false)
+                    }
+                }
+            }
         }
-        drop(synced);
-        self.dirty = false;
+        write_file(&self.st.file, version, &path, &text, true)?;
+        *synced = epochs;
         Ok(())
+    }
+}
+
+/// Writes one version of the nodes file unless a newer one is on disk.
+fn write_file(
+    on_disk: &Mutex<u64>,
+    version: u64,
+    path: &std::path::Path,
+    text: &str,
+    fsync: bool,
+) -> Result<(), String> {
+    let mut on_disk = on_disk.lock().unwrap_or_else(|p| p.into_inner());
+    if version <= *on_disk {
+        return Ok(());
+    }
+    write_atomically(path, text.as_bytes(), fsync).map_err(|e| e.to_string())?;
+    *on_disk = version;
+    Ok(())
+}
+
+/// The nodes file's writer thread: the newest version queued, written.
+fn start_writer(st: &State) -> std::io::Result<()> {
+    let (tx, rx) = crossbeam_channel::unbounded::<Pending>();
+    let file = Arc::clone(&st.file);
+    std::thread::Builder::new()
+        .name("cluster-nodes-file".into())
+        .spawn(move || {
+            while let Ok(mut p) = rx.recv() {
+                while let Ok(newer) = rx.try_recv() {
+                    p = newer;
+                }
+                if let Err(e) = write_file(&file, p.version, &p.path, &p.text, false) {
+                    log::warn!("Could not save the cluster config file: {e}");
+                }
+            }
+        })?;
+    let _ = st.writer.set(tx);
+    Ok(())
+}
+
+/// Before the process exits: the nodes file as it is now, on disk.
+pub fn flush_for_exit(w: &Worker) {
+    if let Some(mut c) = state(w).lock() {
+        if let Err(e) = c.save_now() {
+            log::warn!("Could not save the cluster config file: {e}");
+        }
     }
 }
 
@@ -339,6 +434,7 @@ pub fn init(shared: &Shared) -> Result<(), String> {
     }
     let path = nodes_path(shared);
     *st.path.lock().unwrap_or_else(|p| p.into_inner()) = path.clone();
+    start_writer(st).map_err(|e| format!("Can't start the cluster config file's writer: {e}"))?;
     let now = now_ms();
     let mut c = Cluster::new(settings(shared), now);
     match std::fs::read_to_string(&path) {
@@ -357,7 +453,7 @@ pub fn init(shared: &Shared) -> Result<(), String> {
     c.view_dirty = true;
     *st.inner.lock().unwrap_or_else(|p| p.into_inner()) = Some(c);
     let mut g = st.lock().ok_or("cluster state missing")?;
-    g.save().map_err(|e| {
+    g.save_now().map_err(|e| {
         format!(
             "Can't write the cluster config file {}: {e}",
             path.display()
@@ -628,6 +724,18 @@ pub fn sync_replication(w: &Worker, c: &mut Cluster) {
     } else {
         repl.with(|s| s.down_since_ms).max(1)
     };
+    // A replica that follows no one (just restarted from its nodes file)
+    // follows its master once the master's address is known, as Redis's
+    // cron does.
+    if c.myself().is_replica() && repl.with(|s| s.master.is_none()) {
+        if let Some(m) = c.myself().master {
+            let m = c.node(m);
+            if !m.ip.is_empty() && m.port != 0 && !m.has(wire::flag::NOADDR) {
+                c.effects
+                    .push(state::Effect::Replicate(m.ip.clone(), m.port));
+            }
+        }
+    }
 }
 
 /// PUBLISH in cluster mode: the message goes to every other node too.
