@@ -2,8 +2,9 @@
 //! LOAD's checks and the load-time sandbox, the load timeout, LIST's shape, DUMP and
 //! RESTORE (their policies and errors, and payloads exchanged with a real
 //! `redis-server` both ways, byte for byte), script flags for functions and EVAL's
-//! `#!lua` shebang, and DEBUG RELOAD with libraries. Everything but the exchange with
-//! a second server passes unchanged against redis-server with TESSERA_TEST_AGAINST_REDIS=1.
+//! `#!lua` shebang (maxmemory, a stale replica, cluster mode), and DEBUG RELOAD with
+//! libraries. Everything but the exchange with a second server passes unchanged against
+//! redis-server with TESSERA_TEST_AGAINST_REDIS=1.
 
 #![allow(clippy::unwrap_used)]
 
@@ -581,6 +582,31 @@ fn debug_reload_keeps_libraries_and_honours_its_options() {
         // Without NOFLUSH the libraries are those of the file.
         c.ok(&["DEBUG", "RELOAD", "NOSAVE"]);
         assert_eq!(c.err(&["FCALL", "test2", "0"]), "ERR Function not found");
+        c.ok(&["FUNCTION", "FLUSH"]);
+    });
+}
+
+#[test]
+fn allow_stale_scripts_run_on_a_stale_replica() {
+    for_threads(|s| {
+        let mut c = s.client();
+        let code = "#!lua name=stale\nredis.register_function{function_name='f1', callback=function() return 'hello' end, flags={'no-writes'}}\nredis.register_function{function_name='f2', callback=function() return 'hello' end, flags={'allow-stale', 'no-writes'}}\nredis.register_function{function_name='f3', callback=function() return redis.call('get', 'x') end, flags={'allow-stale', 'no-writes'}}";
+        assert_eq!(c.cmd(&["FUNCTION", "LOAD", code]), Reply::bulk("stale"));
+        c.ok(&["CONFIG", "SET", "replica-serve-stale-data", "no"]);
+        c.ok(&["REPLICAOF", "127.0.0.1", "1"]);
+        assert!(c.err(&["FCALL", "f1", "0"]).starts_with("MASTERDOWN "));
+        assert_eq!(c.cmd(&["FCALL", "f2", "0"]), Reply::bulk("hello"));
+        assert!(c
+            .err(&["FCALL", "f3", "0"])
+            .starts_with("ERR Can not execute the command on a stale replica"));
+        // A script without a shebang does not run stale; one that allows it does.
+        assert!(c.err(&["EVAL", "return 1", "0"]).starts_with("MASTERDOWN "));
+        assert_eq!(
+            c.cmd(&["EVAL", "#!lua flags=allow-stale,no-writes\nreturn 5", "0"]),
+            Reply::int(5)
+        );
+        c.ok(&["REPLICAOF", "NO", "ONE"]);
+        c.ok(&["CONFIG", "SET", "replica-serve-stale-data", "yes"]);
         c.ok(&["FUNCTION", "FLUSH"]);
     });
 }
