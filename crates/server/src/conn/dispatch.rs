@@ -122,7 +122,7 @@ async fn run(
         }
         "script" => script::script(w, argv, out)?,
         "function" => {
-            script::function(w, client.resp3, argv, out)?;
+            crate::features::function::function(w, client.resp3, argv, out)?;
             // Libraries changed: recorded, as Redis propagates them.
             let sub = argv.get(1).map(|a| a.to_ascii_lowercase());
             if matches!(

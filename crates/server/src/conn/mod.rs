@@ -606,7 +606,7 @@ async fn run_command(
             return Ok(Step::Next);
         }
     }
-    let denyoom = spec.has(flags::DENYOOM);
+    let denyoom = checked_flags(w, spec, argv) & flags::DENYOOM != 0;
     if needs_memory(client, spec, denyoom) && !admit_memory(w, client, spec, b, &mut s.out).await {
         return Ok(Step::Next);
     }
@@ -800,8 +800,8 @@ fn refusal(
     {
         return Some(Error::Static(persist::MISCONF));
     }
-    if let Some(e) = replication::refusal(w, s.repl, spec.has(flags::WRITE), spec.has(flags::STALE))
-    {
+    let f = checked_flags(w, spec, argv);
+    if let Some(e) = replication::refusal(w, s.repl, f & flags::WRITE != 0, f & flags::STALE != 0) {
         return Some(e);
     }
     // A script that runs past busy-reply-threshold holds its thread; other
@@ -810,6 +810,20 @@ fn refusal(
         .busy_error(|| w.shared.config.busy_reply_threshold())
         .filter(|_| !script::allowed_while_busy(spec.name, argv))
         .map(Error::Static)
+}
+
+/// The flags a command is admitted by: the table's, but for a script
+/// command (its script's declared flags decide) and FUNCTION (by
+/// subcommand), as in Redis.
+#[inline(always)]
+fn checked_flags(w: &Worker, spec: &'static CommandSpec, argv: &[&[u8]]) -> u32 {
+    if matches!(spec.handler, Handler::Server)
+        && (script::is_eval(spec.name) || spec.name == "function")
+    {
+        script::command_flags(w, spec, argv)
+    } else {
+        spec.flags
+    }
 }
 
 /// Whether `maxmemory` applies: to commands that may add data, an EXEC

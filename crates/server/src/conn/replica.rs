@@ -31,7 +31,7 @@ use crate::client::{Client, Upstream};
 use crate::engine::tx::Route;
 use crate::engine::worker::{now_ms, ClientInfo, Worker};
 use crate::features::replication::{self, Link};
-use crate::features::{acl, master, persist, script};
+use crate::features::{acl, master, persist};
 
 /// Bytes of the snapshot read per read call at most.
 const READ_CHUNK: usize = 64 * 1024;
@@ -472,6 +472,5 @@ async fn full_sync(w: &Rc<Worker>, wire: &mut Wire, generation: u64) -> Result<(
 async fn flush_everything(r: &Route<'_>) {
     r.call_all(|w| w.shard.borrow_mut().ks.flush_all(now_ms()))
         .await;
-    let mut out = Vec::new();
-    let _ = script::function(r, false, &[b"function", b"flush"], &mut out);
+    crate::features::function::flush(r);
 }

@@ -86,7 +86,7 @@ pub async fn debug(
         }
         // Through the dump file: save, empty, load, as Redis does.
         b"reload" => {
-            crate::features::persist::debug_reload(w).await?;
+            crate::features::persist::debug_reload(w, &argv[2..]).await?;
             encode::ok(out);
         }
         // Through the AOF: written out, empty, loaded, as Redis does.

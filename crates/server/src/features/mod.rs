@@ -17,6 +17,7 @@ pub mod connection;
 pub mod debug;
 pub mod evict;
 pub mod fanout;
+pub mod function;
 pub mod info;
 pub mod keyspace;
 pub mod latency;

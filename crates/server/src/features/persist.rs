@@ -434,7 +434,7 @@ async fn write_rdb(
     let taken = Taken::default();
     let take = || std::mem::take(&mut *taken.0.borrow_mut());
     let mut w = Writer::new(taken.clone(), &aux).map_err(ioerr)?;
-    for code in crate::features::script::library_codes(r) {
+    for code in crate::features::function::library_codes(r) {
         w.function(&code).map_err(ioerr)?;
     }
     let databases = cut.first().map_or(0, |c| c.1.len());
@@ -614,15 +614,24 @@ pub fn spawn_load_at_start(w: &std::rc::Rc<Worker>) {
 /// returns how many keys were loaded. Keys already expired are skipped, as
 /// a Redis master does.
 pub async fn load(r: &Route<'_>, path: &Path) -> Result<u64, String> {
+    load_merging(r, path, true).await
+}
+
+/// [`load`], where a function library of a name already there replaces
+/// it only when `merge` (else the load fails there, as Redis's DEBUG
+/// RELOAD NOFLUSH without MERGE does).
+async fn load_merging(r: &Route<'_>, path: &Path, merge: bool) -> Result<u64, String> {
     let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    load_from(r, BufReader::with_capacity(1 << 20, file)).await
+    let mut reader =
+        Reader::new(BufReader::with_capacity(1 << 20, file)).map_err(|e| e.to_string())?;
+    load_items(r, &mut reader, merge).await
 }
 
 /// [`load`] from any byte source: a file, or the snapshot a master sent
 /// (`conn/replica.rs`).
 pub async fn load_from(r: &Route<'_>, src: impl std::io::Read) -> Result<u64, String> {
     let mut reader = Reader::new(src).map_err(|e| e.to_string())?;
-    load_items(r, &mut reader).await
+    load_items(r, &mut reader, true).await
 }
 
 /// Loads the RDB at the head of `bytes` (an AOF's RDB base, or the RDB
@@ -630,7 +639,7 @@ pub async fn load_from(r: &Route<'_>, src: impl std::io::Read) -> Result<u64, St
 /// included: the commands of the AOF's tail start there.
 pub async fn load_prefix(r: &Route<'_>, bytes: &[u8]) -> Result<usize, String> {
     let mut reader = Reader::new(bytes).map_err(|e| e.to_string())?;
-    load_items(r, &mut reader).await?;
+    load_items(r, &mut reader, true).await?;
     usize::try_from(reader.offset()).map_err(|e| e.to_string())
 }
 
@@ -638,6 +647,7 @@ pub async fn load_prefix(r: &Route<'_>, bytes: &[u8]) -> Result<usize, String> {
 async fn load_items<R: std::io::Read>(
     r: &Route<'_>,
     reader: &mut Reader<R>,
+    merge: bool,
 ) -> Result<u64, String> {
     let st = state(r);
     st.loading_started.store(now_ms(), Ordering::Release);
@@ -694,7 +704,7 @@ async fn load_items<R: std::io::Read>(
         p.finish(r).await;
     }
     for code in libraries {
-        crate::features::script::restore_library(r, &code)
+        crate::features::function::restore_library(r, &code, merge)
             .map_err(|e| format!("function library: {e}"))?;
     }
     st.loaded_keys.store(keys, Ordering::Release);
@@ -742,16 +752,41 @@ pub async fn after_flushall(r: &Route<'_>) {
 
 /// `DEBUG RELOAD`: saves, empties every database, loads the file back —
 /// all while holding every shard, as Redis does it in one blocking step.
-pub async fn debug_reload(r: &Route<'_>) -> Result<(), Error> {
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: saves (unless NOSAVE), empties
+/// the keys and function libraries (unless NOFLUSH), and loads the dump
+/// file back; with NOFLUSH a library already there fails the load unless
+/// MERGE, as in Redis.
+pub async fn debug_reload(r: &Route<'_>, options: &[&[u8]]) -> Result<(), Error> {
+    let (mut merge, mut flush, mut save_first) = (false, true, true);
+    for o in options {
+        match o.to_ascii_lowercase().as_slice() {
+            b"merge" => merge = true,
+            b"noflush" => flush = false,
+            b"nosave" => save_first = false,
+            _ => {
+                return Err(Error::Static(
+                    "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
+                ))
+            }
+        }
+    }
     r.atomically(0..r.nshards(), async |t: Route<'_>| {
-        save(&t, true)
+        if save_first {
+            save(&t, true)
+                .await
+                .map_err(|e| Error::Other(format!("ERR Error trying to save the DB: {e}")))?;
+        }
+        if flush {
+            t.call_all(|w| w.shard.borrow_mut().ks.flush_all(now_ms()))
+                .await;
+            crate::features::function::flush(&t);
+        }
+        load_merging(&t, &dump_path(&t), merge || flush)
             .await
-            .map_err(|e| Error::Other(format!("ERR Error trying to save the DB: {e}")))?;
-        t.call_all(|w| w.shard.borrow_mut().ks.flush_all(now_ms()))
-            .await;
-        load(&t, &dump_path(&t))
-            .await
-            .map_err(|e| Error::Other(format!("ERR Error trying to load the RDB dump: {e}")))?;
+            .map_err(|e| {
+                log::warn!("DEBUG RELOAD: {e}");
+                Error::Static("ERR Error trying to load the RDB dump, check server logs.")
+            })?;
         Ok(())
     })
     .await

@@ -1,14 +1,15 @@
-//! Lua scripting: EVAL, EVALSHA, their _RO forms, and SCRIPT LOAD | EXISTS |
-//! FLUSH | KILL.
+//! Lua scripting: EVAL, EVALSHA, their _RO forms, FCALL and FCALL_RO, and
+//! SCRIPT LOAD | EXISTS | FLUSH | KILL. (The FUNCTION command and its
+//! library registry are `function.rs`'s; the interpreters that load and
+//! run libraries are here.)
 //!
 //! Every thread has its own Lua 5.1 interpreter (the language Redis embeds,
 //! built from source by `mlua`), with Redis's `redis` library (`call`,
 //! `pcall` and `acl_check_cmd` here; `error_reply`, `status_reply`,
-//! `sha1hex`, `setresp` and the reply conversions in `script_api.rs`) and
-//! its libraries: cjson (here), bit, struct and cmsgpack (`lualib`). A
-//! script runs
-//! to completion, synchronously, where its keys live, which is what makes
-//! it atomic:
+//! `sha1hex`, `setresp` and the reply conversions in `script_api.rs`; the
+//! version constants) and its libraries: cjson (here), bit, struct and
+//! cmsgpack (`lualib`). A script runs to completion, synchronously, where
+//! its keys live, which is what makes it atomic:
 //!
 //! - keys on one shard (or none): the script runs on that shard's thread
 //!   (none: this connection's), as one job, against the shard itself; its
@@ -22,9 +23,26 @@
 //! shard, any key of that shard; any other key is refused with the error
 //! Redis Cluster gives (`Script attempted to access a non local key in a
 //! cluster node`). With one thread every key is local, as in Redis.
-//! Commands that are not one shard's (KEYS, DBSIZE, FLUSHALL, CONFIG, ...)
-//! and those Redis forbids in scripts are refused (DEBUG PROTOCOL and
-//! DEBUG SLEEP run after DEBUG SET-DISABLE-DENY-SCRIPTS 1).
+//! Commands that are not one shard's (KEYS, DBSIZE, FLUSHALL, CONFIG, INFO,
+//! ...) and those Redis forbids in scripts are refused (DEBUG PROTOCOL and
+//! DEBUG SLEEP run after DEBUG SET-DISABLE-DENY-SCRIPTS 1). A script past
+//! `busy-reply-threshold` lets its thread's other connections in to be
+//! answered `-BUSY` or to kill it (see [`serve_others_while_busy`]). Not
+//! there yet: `allow-cross-slot-keys` acting on anything (it is accepted).
+//!
+//! Script flags (Redis 7.0): a function registers them, an EVAL script
+//! declares them on a `#!lua flags=...` first line ([`shebang`]); a script
+//! without that line runs in Redis's compatibility mode. Declared flags
+//! decide how the connection admits the command ([`command_flags`]:
+//! `no-writes` makes it a read, `allow-oom` lets it past `maxmemory`,
+//! `allow-stale` onto a stale replica) and what [`eval`] checks before it
+//! runs (`no-cluster` in cluster mode, a write script by an _RO command).
+//!
+//! FUNCTION libraries load in a sandbox, as Redis's do: while a library's
+//! code runs its only globals are `redis.register_function`, `redis.log`
+//! and the LOG_/version constants, and it is stopped after 500 ms. Its
+//! functions keep the library's environment, which from then on reads the
+//! globals scripts see.
 //!
 //! Replies and errors follow Redis 7.0: values convert both ways by its
 //! rules, in RESP2 and RESP3 (`script_api.rs`), globals are read-only, and
@@ -49,7 +67,116 @@ use crate::engine::journal;
 use crate::engine::tx::Route;
 use crate::engine::worker::{now_ms, Worker, BUSY_HOLD};
 
+use super::function::Libs;
+
 type Argv<'a> = &'a [&'a [u8]];
+
+/// The flags Redis 7.0 lets a script declare (EVAL's `#!lua flags=...`
+/// line) or a function register (`flags={...}`), as bits.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct ScriptFlags(u8);
+
+impl ScriptFlags {
+    /// It calls no write command (those it tries fail), so it may run
+    /// under OOM, on a read-only replica and with FCALL_RO / EVAL_RO.
+    pub const NO_WRITES: u8 = 1;
+    /// It runs when used memory is over `maxmemory`.
+    pub const ALLOW_OOM: u8 = 1 << 1;
+    /// It runs on a replica whose link is down with
+    /// `replica-serve-stale-data no` (its commands must allow that too).
+    pub const ALLOW_STALE: u8 = 1 << 2;
+    /// It is refused in cluster mode.
+    pub const NO_CLUSTER: u8 = 1 << 3;
+    /// In cluster mode, its keys need not share a slot.
+    pub const ALLOW_CROSS_SLOT: u8 = 1 << 4;
+
+    /// Names in the order FUNCTION LIST shows them.
+    const NAMES: [(u8, &'static str); 5] = [
+        (Self::NO_WRITES, "no-writes"),
+        (Self::ALLOW_OOM, "allow-oom"),
+        (Self::ALLOW_STALE, "allow-stale"),
+        (Self::NO_CLUSTER, "no-cluster"),
+        (Self::ALLOW_CROSS_SLOT, "allow-cross-slot-keys"),
+    ];
+
+    pub fn has(self, flag: u8) -> bool {
+        self.0 & flag != 0
+    }
+
+    /// The flag named `name`, exactly as Redis spells it.
+    pub fn by_name(name: &str) -> Option<u8> {
+        Self::NAMES
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|&(f, _)| f)
+    }
+
+    pub fn with(self, flag: u8) -> ScriptFlags {
+        ScriptFlags(self.0 | flag)
+    }
+
+    /// The names of the flags set, in FUNCTION LIST's order.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Self::NAMES
+            .into_iter()
+            .filter(move |&(f, _)| self.has(f))
+            .map(|(_, n)| n)
+    }
+
+    /// A script command's flags as the connection checks them before it
+    /// runs, given what its script declared, as Redis 7.0 derives them: it
+    /// is a write (and subject to `maxmemory`) unless `no-writes`, subject
+    /// to `maxmemory` unless `allow-oom` too, and runs on a stale replica
+    /// only with `allow-stale`.
+    fn command_flags(self, table_flags: u32) -> u32 {
+        let mut f = table_flags & !(flags::STALE | flags::DENYOOM | flags::WRITE);
+        if !self.has(Self::NO_WRITES) {
+            f |= flags::WRITE;
+            if !self.has(Self::ALLOW_OOM) {
+                f |= flags::DENYOOM;
+            }
+        }
+        if self.has(Self::ALLOW_STALE) {
+            f |= flags::STALE;
+        }
+        f
+    }
+}
+
+/// An EVAL script's shebang line (`#!lua [flags=f1,f2,...]`): its flags
+/// and its length (the line, not its newline), or None for a script
+/// without one (Redis 7.0's compatibility mode). The error is Redis's.
+pub fn shebang(body: &[u8]) -> Result<Option<(ScriptFlags, usize)>, Error> {
+    if !body.starts_with(b"#!") {
+        return Ok(None);
+    }
+    let Some(len) = body.iter().position(|&c| c == b'\n') else {
+        return Err(Error::Static("ERR Invalid script shebang"));
+    };
+    let line = String::from_utf8_lossy(&body[..len]);
+    let parts = crate::host::config::split_args(&line)
+        .filter(|p| !p.is_empty())
+        .ok_or(Error::Static("ERR Invalid engine in script shebang"))?;
+    if parts[0] != "#!lua" {
+        return Err(Error::Other(format!(
+            "ERR Unexpected engine in script shebang: {}",
+            parts[0]
+        )));
+    }
+    let mut declared = ScriptFlags::default();
+    for p in &parts[1..] {
+        let Some(list) = p.strip_prefix("flags=") else {
+            return Err(Error::Other(format!("ERR Unknown lua shebang option: {p}")));
+        };
+        for name in list.split(',').filter(|_| !list.is_empty()) {
+            let f = ScriptFlags::by_name(name).ok_or_else(|| {
+                Error::Other(format!("ERR Unexpected flag in script shebang: {name}"))
+            })?;
+            declared = declared.with(f);
+        }
+    }
+    Ok(Some((declared, len)))
+}
 
 /// The scripts EVAL and SCRIPT LOAD were given, by SHA-1 (hex), shared by
 /// all threads; each thread compiles what it runs. And each thread's
@@ -64,29 +191,7 @@ pub struct Cache {
     busy: std::sync::atomic::AtomicUsize,
     /// FUNCTION libraries, and a version every change bumps (each thread
     /// reloads its copies when it sees a new one).
-    libs: std::sync::RwLock<Libs>,
-}
-
-#[derive(Default)]
-struct Libs {
-    version: u64,
-    by_name: std::collections::BTreeMap<String, Library>,
-}
-
-struct Library {
-    code: Arc<Vec<u8>>,
-    /// (name, whether it declared `no-writes`)
-    functions: Vec<(String, bool)>,
-}
-
-impl Libs {
-    fn function(&self, name: &str) -> Option<bool> {
-        self.by_name
-            .values()
-            .flat_map(|l| l.functions.iter())
-            .find(|(n, _)| n == name)
-            .map(|&(_, no_writes)| no_writes)
-    }
+    pub(super) libs: std::sync::RwLock<Libs>,
 }
 
 /// One thread's running script, as SCRIPT KILL sees it from any thread.
@@ -142,11 +247,19 @@ impl Cache {
             running: (0..threads).map(|_| Arc::new(Running::default())).collect(),
             busy: std::sync::atomic::AtomicUsize::new(0),
             generation: std::sync::atomic::AtomicU64::new(0),
-            libs: std::sync::RwLock::new(Libs {
-                version: 1,
-                ..Libs::default()
-            }),
+            libs: std::sync::RwLock::new(Libs::new()),
         }
+    }
+
+    /// The function running now, if one is: its name, its FCALL, and when
+    /// it started (ms), for FUNCTION STATS.
+    pub(super) fn running_function(&self) -> Option<(String, Vec<Vec<u8>>, u64)> {
+        self.running.iter().find_map(|r| {
+            let (name, call) = r.call.lock().ok()?.clone()?;
+            r.now
+                .load(Ordering::Acquire)
+                .then(|| (name, call, r.since.load(Ordering::Relaxed)))
+        })
     }
 
     fn get(&self, sha: &str) -> Option<Arc<Vec<u8>>> {
@@ -169,37 +282,6 @@ impl Cache {
         }
         self.generation.fetch_add(1, Ordering::Relaxed);
     }
-}
-
-/// The code of every FUNCTION library, for the dump file.
-pub fn library_codes(w: &Worker) -> Vec<Arc<Vec<u8>>> {
-    w.shared
-        .global::<Cache>()
-        .libs
-        .read()
-        .map(|l| {
-            l.by_name
-                .values()
-                .map(|lib| Arc::clone(&lib.code))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Loads a FUNCTION library from the dump file, replacing one of its name.
-pub fn restore_library(w: &Worker, code: &[u8]) -> Result<(), String> {
-    let mut out = Vec::new();
-    function(
-        w,
-        false,
-        &[b"function", b"load", b"replace", code],
-        &mut out,
-    )
-    .map_err(|e| {
-        let mut m = Vec::new();
-        e.write(&mut m);
-        String::from_utf8_lossy(&m).trim().to_string()
-    })
 }
 
 /// SHA-1 of `body`, lowercase hex, as EVALSHA names scripts.
@@ -245,11 +327,16 @@ struct Vm {
     globals: Table,
     /// The read-only environment scripts run in.
     env: Table,
-    /// Makes the environment a FUNCTION library loads in.
-    make_loader: Function,
+    /// Makes the environment a FUNCTION library loads (and later runs) in.
+    library_env: Function,
+    /// Start and end of a library's load (the end returns what the code
+    /// registered).
+    load_begin: Function,
+    load_end: Function,
     /// The library registry's version these functions were loaded at.
     lib_version: u64,
-    /// FUNCTION libraries' functions, by name.
+    /// FUNCTION libraries' functions, by lowercase name (FCALL's names
+    /// are case-insensitive, as in Redis).
     functions: HashMap<String, Function>,
 }
 
@@ -261,7 +348,15 @@ thread_local! {
     static KILLED: Cell<bool> = const { Cell::new(false) };
     /// The running script let other tasks run (see busy scripts).
     static BUSY_TURNED: Cell<bool> = const { Cell::new(false) };
+    /// While a FUNCTION library's code runs: when it must have ended (ms;
+    /// 0: no load under way).
+    static LOAD_DEADLINE: Cell<u64> = const { Cell::new(0) };
 }
+
+/// How long a library's code may run when it is loaded (Redis's fixed
+/// limit), and what ends one that runs longer.
+const LOAD_TIMEOUT_MS: u64 = 500;
+const LOAD_TIMEOUT_MSG: &str = "FUNCTION LOAD timeout";
 
 /// Why a killed script ended.
 const KILLED_MSG: &str = "ERR Script killed by user with SCRIPT KILL...";
@@ -281,6 +376,7 @@ local redis = {
   debug = function() end,
   LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
   REPL_NONE = 0, REPL_AOF = 1, REPL_SLAVE = 2, REPL_REPLICA = 2, REPL_ALL = 3,
+  REDIS_VERSION = hooks.version, REDIS_VERSION_NUM = hooks.version_num,
 }
 -- Scripts see globals through an empty table whose reads come from G
 -- and whose writes fail; the library tables are read-only the same way.
@@ -513,25 +609,116 @@ G._G = env
 local function runner(f, ...)
   return hooks.run(f, ...)
 end
--- FUNCTION LOAD runs a library's code here: `redis.register_function`
--- collects (name, callback, flags) into `collected`.
-local function make_loader(collected)
-  local register = function(a, b)
-    local name, cb, flags
-    if type(a) == 'table' then
-      name, cb, flags = a.function_name, a.callback, a.flags
-    else
-      name, cb = a, b
-    end
-    if type(name) ~= 'string' or type(cb) ~= 'function' then
-      error('wrong arguments to redis.register_function', 2)
-    end
-    collected[#collected + 1] = { name, cb, flags or {} }
-  end
-  local r = setmetatable({ register_function = register }, { __index = redis })
-  return setmetatable({ redis = r }, { __index = env, __newindex = refuse })
+-- FUNCTION libraries. A library's code runs once per FUNCTION LOAD, in an
+-- environment of its own whose globals are, while it loads, only Redis's
+-- load-time API (`redis.register_function`, `redis.log`, the LOG_* and
+-- version constants), and afterwards, when its functions run, the globals
+-- scripts see. `loading` holds the registrations of the load under way (nil
+-- otherwise: register_function then refuses).
+local loading = nil
+local function missing(k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 3)
 end
-return runner, G, env, make_loader
+-- A read-only view of `t` whose missing names are errors.
+local function strict(t)
+  local p = setmetatable({}, {
+    __index = function(_, k)
+      local v = t[k]
+      if v == nil then missing(k) end
+      return v
+    end,
+    __newindex = refuse,
+    __metatable = guard_of(),
+  })
+  protected[p] = true
+  return p
+end
+local known_flags = { ['no-writes'] = true, ['allow-oom'] = true, ['allow-stale'] = true,
+  ['no-cluster'] = true, ['allow-cross-slot-keys'] = true }
+local function fail(msg) error(msg, 0) end
+-- Strings, as the C API counts them: numbers too (taken as their text).
+local function isstr(v) local t = type(v) return t == 'string' or t == 'number' end
+local function register(...)
+  if not loading then fail('redis.register_function can only be called on FUNCTION LOAD command') end
+  local n = select('#', ...)
+  if n < 1 or n > 2 then fail('wrong number of arguments to redis.register_function') end
+  local a, b = ...
+  local name, cb, flags, desc
+  if n == 1 then
+    if type(a) ~= 'table' then
+      fail('calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).')
+    end
+    for k, v in pairs(a) do
+      if k == 'function_name' then
+        if not isstr(v) then fail('function_name argument given to redis.register_function must be a string') end
+        name = tostring(v)
+      elseif k == 'description' then
+        if not isstr(v) then fail('description argument given to redis.register_function must be a string') end
+        desc = tostring(v)
+      elseif k == 'callback' then
+        if type(v) ~= 'function' then fail('callback argument given to redis.register_function must be a function') end
+        cb = v
+      elseif k == 'flags' then
+        if type(v) ~= 'table' then fail('flags argument to redis.register_function must be a table representing function flags') end
+        flags = {}
+        for _, f in pairs(v) do
+          if not isstr(f) or not known_flags[tostring(f)] then fail('unknown flag given') end
+          flags[#flags + 1] = tostring(f)
+        end
+      else
+        fail('unknown argument given to redis.register_function')
+      end
+    end
+    if not name then fail('redis.register_function must get a function name argument') end
+    if not cb then fail('redis.register_function must get a callback argument') end
+  else
+    if not isstr(a) then fail('first argument to redis.register_function must be a string') end
+    if type(b) ~= 'function' then fail('second argument to redis.register_function must be a function') end
+    name, cb = tostring(a), b
+  end
+  if not string.find(name, '^[%w_]+$') then
+    fail('Library names can only contain letters, numbers, or underscores(_) and must be at least one character long')
+  end
+  -- Within a library names are told apart by case, as in Redis.
+  if loading.seen[name] then fail('Function already exists in the library') end
+  loading.seen[name] = true
+  loading.list[#loading.list + 1] = { name, cb, flags or {}, desc }
+end
+local load_api = { redis = strict({
+  register_function = register,
+  log = redis.log,
+  LOG_DEBUG = redis.LOG_DEBUG, LOG_VERBOSE = redis.LOG_VERBOSE,
+  LOG_NOTICE = redis.LOG_NOTICE, LOG_WARNING = redis.LOG_WARNING,
+  REDIS_VERSION = redis.REDIS_VERSION, REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
+}) }
+-- A new library's environment.
+local function library_env()
+  local e = setmetatable({}, {
+    __index = function(_, k)
+      local v
+      if loading then v = load_api[k] else v = G[k] end
+      if v == nil then missing(k) end
+      return v
+    end,
+    __newindex = refuse,
+    __metatable = guard_of(),
+  })
+  protected[e] = true
+  return e
+end
+-- A load begins (registrations are collected from here) and ends (what
+-- was registered, in order; register_function refuses from then on). The
+-- code runs between the two, called from Rust, so that an error (the load
+-- timeout included) reaches Rust as it was raised.
+local function load_begin()
+  loading = { list = {}, seen = {} }
+end
+local function load_end()
+  local state = loading
+  loading = nil
+  return state and state.list or {}
+end
+return runner, G, env, library_env, load_begin, load_end
 "#;
 
 fn new_vm() -> mlua::Result<Vm> {
@@ -555,8 +742,20 @@ fn new_vm() -> mlua::Result<Vm> {
         HookTriggers::new().every_nth_instruction(KILL_CHECK_EVERY),
         kill_hook,
     );
-    let (runner, globals, env, make_loader): (Function, Table, Table, Function) =
-        lua.load(PRELUDE).set_name("=prelude").call(hooks.clone())?;
+    let version = crate::features::info::REDIS_VERSION;
+    let num = version
+        .split('.')
+        .fold(0i64, |n, part| n << 8 | part.parse::<i64>().unwrap_or(0));
+    hooks.raw_set("version", version)?;
+    hooks.raw_set("version_num", num)?;
+    let (runner, globals, env, library_env, load_begin, load_end): (
+        Function,
+        Table,
+        Table,
+        Function,
+        Function,
+        Function,
+    ) = lua.load(PRELUDE).set_name("=prelude").call(hooks.clone())?;
     let funcs = lua.create_table()?;
     Ok(Vm {
         lua,
@@ -566,7 +765,9 @@ fn new_vm() -> mlua::Result<Vm> {
         runner,
         globals,
         env,
-        make_loader,
+        library_env,
+        load_begin,
+        load_end,
         lib_version: 0,
         functions: HashMap::new(),
     })
@@ -616,6 +817,12 @@ fn run_deferred_after(w: &Worker) {
 /// `pcall`, so from then on the hook runs at every instruction and raises it
 /// again, until it escapes the last `pcall` (as Redis does).
 fn kill_hook(lua: &Lua, _: mlua::Debug) -> mlua::Result<VmState> {
+    // A library that loads past its time is stopped (nothing at load time
+    // can catch the error: `pcall` is not among the load-time globals).
+    let deadline = LOAD_DEADLINE.with(Cell::get);
+    if deadline != 0 && now_ms() >= deadline {
+        return Err(mlua::Error::RuntimeError(LOAD_TIMEOUT_MSG.into()));
+    }
     let killed = || {
         KILL.with(|k| {
             k.borrow()
@@ -656,9 +863,15 @@ fn compile(vm: &mut Vm, sha: &str, body: &[u8]) -> Result<Function, String> {
     if let Ok(Some(f)) = vm.funcs.raw_get::<Option<Function>>(sha) {
         return Ok(f);
     }
+    // A shebang line is no Lua: it goes, its newline stays, so that line
+    // numbers hold (its errors were reported before this).
+    let code = match shebang(body) {
+        Ok(Some((_, len))) => &body[len..],
+        _ => body,
+    };
     let f = vm
         .lua
-        .load(body)
+        .load(code)
         .set_name("@user_script")
         .set_environment(vm.env.clone())
         .into_function()
@@ -678,54 +891,34 @@ fn compile(vm: &mut Vm, sha: &str, body: &[u8]) -> Result<Function, String> {
     Ok(f)
 }
 
-/// A library's functions: (name, callback, declared `no-writes`).
-type Loaded = Vec<(String, Function, bool)>;
+/// One function a library registered.
+pub(super) struct Registered {
+    pub name: String,
+    pub callback: Function,
+    pub flags: ScriptFlags,
+    pub description: Option<String>,
+}
 
-/// Runs a FUNCTION library's code (after its `#!lua name=<lib>` line) in
-/// this interpreter and returns its name and functions; the error is
-/// Redis's reply text.
-fn load_library(vm: &Vm, code: &[u8]) -> Result<(String, Loaded), String> {
-    let first_end = code.iter().position(|&c| c == b'\n').unwrap_or(code.len());
-    let first = String::from_utf8_lossy(&code[..first_end]).to_string();
-    let Some(meta) = first.strip_prefix("#!") else {
-        return Err("ERR Missing library metadata".into());
-    };
-    let mut parts = meta.split_whitespace();
-    let engine = parts.next().unwrap_or("");
-    if !engine.eq_ignore_ascii_case("lua") {
-        return Err(format!("ERR Engine '{engine}' not found"));
-    }
-    let mut name = None;
-    for p in parts {
-        match p.strip_prefix("name=") {
-            Some(n) => name = Some(n.to_string()),
-            None => return Err(format!("ERR Invalid metadata value given: {p}")),
+/// Runs a FUNCTION library's code (`body`: what follows its `#!lua` line,
+/// from that line's newline on, so that line numbers hold) in this
+/// interpreter, at most [`LOAD_TIMEOUT_MS`], and returns the functions it
+/// registered; the error is Redis's reply text.
+fn run_library(vm: &Vm, body: &[u8]) -> Result<Vec<Registered>, String> {
+    // A runtime error's own text, under the callback frames mlua wraps a
+    // hook's or a Rust function's error in.
+    fn text(e: &mlua::Error) -> String {
+        match e {
+            mlua::Error::RuntimeError(m) => m.clone(),
+            mlua::Error::CallbackError { cause, .. } => text(cause),
+            other => other.to_string(),
         }
     }
-    let Some(name) = name.filter(|n| !n.is_empty()) else {
-        return Err("ERR Library name was not given".into());
-    };
-    if !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
-        return Err("ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
-    }
-    // The metadata line stays as an empty line, so line numbers hold.
-    let body = &code[first_end..];
     let lua_err = |what: &str, e: mlua::Error| match e {
         mlua::Error::SyntaxError { message, .. } => format!("ERR {what}: {}", one_line(&message)),
-        mlua::Error::RuntimeError(m) => format!("ERR {what}: ERR {}", one_line(&m)),
-        mlua::Error::CallbackError { cause, .. } => {
-            format!("ERR {what}: ERR {}", one_line(&cause.to_string()))
-        }
-        other => format!("ERR {what}: ERR {}", one_line(&other.to_string())),
+        other => format!("ERR {what}: ERR {}", one_line(&text(&other))),
     };
-    let collected = vm
-        .lua
-        .create_table()
-        .map_err(|e| lua_err("Error registering functions", e))?;
-    let env: Table = vm
-        .make_loader
-        .call(collected.clone())
-        .map_err(|e| lua_err("Error registering functions", e))?;
+    let registering = |e| lua_err("Error registering functions", e);
+    let env: Table = vm.library_env.call(()).map_err(registering)?;
     let chunk = vm
         .lua
         .load(body)
@@ -733,33 +926,43 @@ fn load_library(vm: &Vm, code: &[u8]) -> Result<(String, Loaded), String> {
         .set_environment(env)
         .into_function()
         .map_err(|e| lua_err("Error compiling function", e))?;
-    chunk
-        .call::<()>(())
-        .map_err(|e| lua_err("Error registering functions", e))?;
-    let mut out: Loaded = Vec::new();
-    for entry in collected.sequence_values::<Table>() {
-        let entry = entry.map_err(|e| lua_err("Error registering functions", e))?;
-        let fname: String = entry
-            .raw_get(1)
-            .map_err(|e| lua_err("Error registering functions", e))?;
-        let cb: Function = entry
-            .raw_get(2)
-            .map_err(|e| lua_err("Error registering functions", e))?;
-        let flags: Table = entry
-            .raw_get(3)
-            .map_err(|e| lua_err("Error registering functions", e))?;
-        let no_writes = flags
-            .sequence_values::<String>()
-            .any(|f| f.is_ok_and(|f| f == "no-writes"));
-        if out.iter().any(|(n, _, _)| *n == fname) {
-            return Err("ERR Function already exists in the library".into());
+    vm.load_begin.call::<()>(()).map_err(registering)?;
+    LOAD_DEADLINE.with(|d| d.set(now_ms() + LOAD_TIMEOUT_MS));
+    let ran = chunk.call::<()>(());
+    LOAD_DEADLINE.with(|d| d.set(0));
+    let list: Table = vm.load_end.call(()).map_err(registering)?;
+    ran.map_err(registering)?;
+    let mut out = Vec::new();
+    for entry in list.sequence_values::<Table>() {
+        let entry = entry.map_err(registering)?;
+        let name: String = entry.raw_get(1).map_err(registering)?;
+        let callback: Function = entry.raw_get(2).map_err(registering)?;
+        let names: Table = entry.raw_get(3).map_err(registering)?;
+        let description: Option<String> = entry.raw_get(4).map_err(registering)?;
+        let mut flags = ScriptFlags::default();
+        for f in names.sequence_values::<String>() {
+            let f = f.map_err(registering)?;
+            match ScriptFlags::by_name(&f) {
+                Some(bit) => flags = flags.with(bit),
+                None => {
+                    return Err("ERR Error registering functions: ERR unknown flag given".into())
+                }
+            }
         }
-        out.push((fname, cb, no_writes));
+        out.push(Registered {
+            name,
+            callback,
+            flags,
+            description,
+        });
     }
-    if out.is_empty() {
-        return Err("ERR No functions registered".into());
-    }
-    Ok((name, out))
+    Ok(out)
+}
+
+/// Runs a library's code on this thread's interpreter (FUNCTION LOAD,
+/// RESTORE): what it registered, or Redis's error.
+pub(super) fn load_here(body: &[u8]) -> Result<Vec<Registered>, Error> {
+    with_vm(|vm| run_library(vm, body))?.map_err(Error::Other)
 }
 
 /// Brings this interpreter's FUNCTION libraries up to `libs` (version,
@@ -770,9 +973,9 @@ fn load_functions(vm: &mut Vm, libs: &(u64, Vec<Arc<Vec<u8>>>)) -> Result<(), Er
     }
     let mut functions = HashMap::new();
     for code in &libs.1 {
-        let (_, loaded) = load_library(vm, code).map_err(Error::Other)?;
-        for (n, f, _) in loaded {
-            functions.insert(n, f);
+        let body = super::function::body_of(code);
+        for f in run_library(vm, body).map_err(Error::Other)? {
+            functions.insert(f.name.to_ascii_lowercase(), f.callback);
         }
     }
     vm.functions = functions;
@@ -822,6 +1025,9 @@ struct Run {
     /// On a read-only replica, for a client other than its master: writes
     /// are refused with `-READONLY`.
     replica_read_only: bool,
+    /// On a replica serving stale data (`allow-stale`): only commands that
+    /// allow that may run.
+    stale: bool,
     /// Keep the commands run, for MONITOR.
     monitored: bool,
     /// The caller's permissions when it is restricted: `redis.call` runs
@@ -951,7 +1157,7 @@ fn run_in(
     let f = if r.func {
         load_functions(vm, &r.libs)?;
         vm.functions
-            .get(&r.sha)
+            .get(&r.sha.to_ascii_lowercase())
             .cloned()
             .ok_or(Error::Static("ERR Function not found"))?
     } else {
@@ -1296,6 +1502,9 @@ fn call_command(
     if r.oom && spec.has(flags::DENYOOM) && !wrote() {
         return reject(id, commands::error::OOM);
     }
+    if r.stale && !spec.has(flags::STALE) {
+        return reject(id, "ERR Can not execute the command on a stale replica");
+    }
     if spec.has(flags::WRITE) {
         KILL.with(|k| {
             if let Some(run) = k.borrow().as_ref() {
@@ -1454,8 +1663,29 @@ pub async fn eval(
 ) -> Result<(), Error> {
     let by_sha = name.starts_with("evalsha");
     let func = name.starts_with("fcall");
-    let readonly = name.ends_with("_ro");
-    let numkeys = commands::args::parse_i64(argv[2]).ok_or(Error::NotInteger)?;
+    let ro_command = name.ends_with("_ro");
+    let cache = w.shared.global::<Cache>();
+    // A function is looked up before its arguments are read, as in Redis.
+    let mut libs = (0, Vec::new());
+    let mut declared = None;
+    let mut fname = String::new();
+    if func {
+        let l = cache
+            .libs
+            .read()
+            .map_err(|_| Error::Static("ERR library registry unavailable"))?;
+        let f = l
+            .function(argv[1])
+            .ok_or(Error::Static("ERR Function not found"))?;
+        declared = Some(f.flags);
+        fname = f.name.clone();
+        libs = l.snapshot();
+    }
+    let numkeys = match commands::args::parse_i64(argv[2]) {
+        Some(n) => n,
+        None if func => return Err(Error::Static("ERR Bad number of keys provided")),
+        None => return Err(Error::NotInteger),
+    };
     if numkeys < 0 {
         return Err(Error::Static("ERR Number of keys can't be negative"));
     }
@@ -1464,29 +1694,7 @@ pub async fn eval(
             "ERR Number of keys can't be greater than number of args",
         ));
     }
-    let cache = w.shared.global::<Cache>();
-    let mut libs = (0, Vec::new());
     let (sha, body) = if func {
-        let fname = String::from_utf8_lossy(argv[1]).to_string();
-        let l = cache
-            .libs
-            .read()
-            .map_err(|_| Error::Static("ERR library registry unavailable"))?;
-        let Some(no_writes) = l.function(&fname) else {
-            return Err(Error::Static("ERR Function not found"));
-        };
-        if readonly && !no_writes {
-            return Err(Error::Static(
-                "ERR Can not execute a script with write flag using *_ro command.",
-            ));
-        }
-        libs = (
-            l.version,
-            l.by_name
-                .values()
-                .map(|lib| Arc::clone(&lib.code))
-                .collect(),
-        );
         (fname, Arc::new(Vec::new()))
     } else if by_sha {
         let sha = String::from_utf8_lossy(argv[1]).to_ascii_lowercase();
@@ -1502,15 +1710,53 @@ pub async fn eval(
         let body = Arc::new(argv[1].to_vec());
         let sha = sha1_hex(&body);
         if !cache.contains(&sha) {
+            shebang(&body)?;
             check_compiles(&sha, &body)?;
             cache.insert(sha.clone(), Arc::clone(&body));
         }
         (sha, body)
     };
+    if !func {
+        declared = shebang(&body)?.map(|(f, _)| f);
+    }
+    // What the script declared is checked before it runs (a script without
+    // a shebang declares nothing and is checked as it goes, as in Redis:
+    // over `maxmemory`, after eviction had its chance, its first write
+    // that adds data fails).
+    let mut readonly = ro_command;
+    let mut stale = false;
+    if let Some(f) = declared {
+        if f.has(ScriptFlags::NO_CLUSTER) && crate::features::cluster::state(w).enabled() {
+            return Err(Error::Static(
+                "ERR Can not run script on cluster, 'no-cluster' flag is set.",
+            ));
+        }
+        if f.has(ScriptFlags::NO_WRITES) {
+            readonly = true;
+        } else if ro_command {
+            return Err(Error::Static(
+                "ERR Can not execute a script with write flag using *_ro command.",
+            ));
+        }
+        // The connection let it in on a stale replica only with
+        // `allow-stale`; its commands must allow that too.
+        stale = client.master.is_none()
+            && crate::features::replication::refusal(
+                w,
+                crate::features::replication::state(w),
+                false,
+                false,
+            )
+            .is_some();
+    }
     let nk = numkeys as usize;
     // As Redis: over maxmemory (after evicting what it can) when the
-    // script starts, its commands that may add data are refused.
-    let oom = client.master.is_none() && !crate::features::evict::admit(w).await;
+    // script starts, its commands that may add data are refused, unless it
+    // declared `allow-oom`. (A declared script that may write was refused
+    // at the door then, by `command_flags`.)
+    let oom = !declared.is_some_and(|f| f.has(ScriptFlags::ALLOW_OOM))
+        && client.master.is_none()
+        && !crate::features::evict::admit(w).await;
     let run_args = Run {
         table: w.shared.table,
         func,
@@ -1535,6 +1781,7 @@ pub async fn eval(
             .load(Ordering::Relaxed),
         quiet_error: Cell::new(false),
         readonly,
+        stale,
         replica_read_only: client.master.is_none()
             && crate::features::replication::refusal(
                 w,
@@ -1653,6 +1900,7 @@ pub fn script(w: &Worker, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error
         b"load" if argv.len() == 3 => {
             let body = Arc::new(argv[2].to_vec());
             let sha = sha1_hex(&body);
+            shebang(&body)?;
             check_compiles(&sha, &body)?;
             cache.insert(sha.clone(), body);
             encode::bulk(out, sha.as_bytes());
@@ -1702,207 +1950,10 @@ pub fn script(w: &Worker, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error
     Ok(())
 }
 
-/// FUNCTION LOAD [REPLACE] code | DELETE lib | FLUSH [ASYNC|SYNC] |
-/// LIST [WITHCODE] [LIBRARYNAME pattern] | KILL | STATS | HELP
-pub fn function(w: &Worker, resp3: bool, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
-    let sub = argv[1].to_ascii_lowercase();
-    let cache = w.shared.global::<Cache>();
-    let registry = || {
-        cache
-            .libs
-            .write()
-            .map_err(|_| Error::Static("ERR library registry unavailable"))
-    };
-    match sub.as_slice() {
-        b"load" if argv.len() == 3 || argv.len() == 4 => {
-            let replace = argv.len() == 4;
-            if replace && !argv[2].eq_ignore_ascii_case(b"replace") {
-                return Err(Error::Other(format!(
-                    "ERR Unknown option given: {}",
-                    String::from_utf8_lossy(argv[2])
-                )));
-            }
-            let code = Arc::new(argv[argv.len() - 1].to_vec());
-            let (name, funcs) = with_vm(|vm| {
-                load_library(vm, &code).map(|(n, f)| {
-                    (
-                        n,
-                        f.into_iter().map(|(n, _, nw)| (n, nw)).collect::<Vec<_>>(),
-                    )
-                })
-            })?
-            .map_err(Error::Other)?;
-            let mut libs = registry()?;
-            if libs.by_name.contains_key(&name) && !replace {
-                return Err(Error::Other(format!("ERR Library '{name}' already exists")));
-            }
-            for (f, _) in &funcs {
-                let taken = libs
-                    .by_name
-                    .iter()
-                    .any(|(lib, l)| *lib != name && l.functions.iter().any(|(n, _)| n == f));
-                if taken {
-                    return Err(Error::Other(format!("ERR Function {f} already exists")));
-                }
-            }
-            let mut funcs = funcs;
-            funcs.sort();
-            libs.by_name.insert(
-                name.clone(),
-                Library {
-                    code,
-                    functions: funcs,
-                },
-            );
-            libs.version += 1;
-            encode::bulk(out, name.as_bytes());
-        }
-        b"delete" if argv.len() == 3 => {
-            let name = String::from_utf8_lossy(argv[2]).to_string();
-            let mut libs = registry()?;
-            if libs.by_name.remove(&name).is_none() {
-                return Err(Error::Static("ERR Library not found"));
-            }
-            libs.version += 1;
-            encode::ok(out);
-        }
-        b"flush" if argv.len() <= 3 => {
-            if let Some(mode) = argv.get(2) {
-                if !mode.eq_ignore_ascii_case(b"sync") && !mode.eq_ignore_ascii_case(b"async") {
-                    return Err(Error::Static(
-                        "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
-                    ));
-                }
-            }
-            let mut libs = registry()?;
-            libs.by_name.clear();
-            libs.version += 1;
-            encode::ok(out);
-        }
-        b"list" => {
-            let (mut withcode, mut pattern) = (false, None);
-            let mut i = 2;
-            while i < argv.len() {
-                if argv[i].eq_ignore_ascii_case(b"withcode") {
-                    withcode = true;
-                } else if argv[i].eq_ignore_ascii_case(b"libraryname") && i + 1 < argv.len() {
-                    pattern = Some(argv[i + 1]);
-                    i += 1;
-                } else {
-                    return Err(Error::Other(format!(
-                        "ERR Unknown argument {}",
-                        String::from_utf8_lossy(argv[i])
-                    )));
-                }
-                i += 1;
-            }
-            let libs = cache
-                .libs
-                .read()
-                .map_err(|_| Error::Static("ERR library registry unavailable"))?;
-            let shown: Vec<(&String, &Library)> = libs
-                .by_name
-                .iter()
-                .filter(|(n, _)| {
-                    pattern.is_none_or(|p| storage::glob::glob_match(p, n.as_bytes(), false))
-                })
-                .collect();
-            encode::array_len(out, shown.len());
-            for (name, lib) in shown {
-                encode::map_len(out, if withcode { 4 } else { 3 }, resp3);
-                encode::bulk(out, b"library_name");
-                encode::bulk(out, name.as_bytes());
-                encode::bulk(out, b"engine");
-                encode::bulk(out, b"LUA");
-                encode::bulk(out, b"functions");
-                encode::array_len(out, lib.functions.len());
-                for (f, no_writes) in &lib.functions {
-                    encode::map_len(out, 3, resp3);
-                    encode::bulk(out, b"name");
-                    encode::bulk(out, f.as_bytes());
-                    encode::bulk(out, b"description");
-                    encode::null(out, resp3);
-                    encode::bulk(out, b"flags");
-                    encode::set_len(out, usize::from(*no_writes), resp3);
-                    if *no_writes {
-                        encode::bulk(out, b"no-writes");
-                    }
-                }
-                if withcode {
-                    encode::bulk(out, b"library_code");
-                    encode::bulk(out, &lib.code);
-                }
-            }
-        }
-        b"kill" if argv.len() == 2 => {
-            kill(cache, false)?;
-            encode::ok(out);
-        }
-        b"stats" if argv.len() == 2 => {
-            let libs = cache
-                .libs
-                .read()
-                .map_err(|_| Error::Static("ERR library registry unavailable"))?;
-            let nfuncs: usize = libs.by_name.values().map(|l| l.functions.len()).sum();
-            encode::map_len(out, 2, resp3);
-            encode::bulk(out, b"running_script");
-            let running = cache.running.iter().find_map(|r| {
-                let call = r.call.lock().ok()?.clone()?;
-                r.now.load(Ordering::Acquire).then(|| {
-                    (
-                        call,
-                        now_ms().saturating_sub(r.since.load(Ordering::Relaxed)),
-                    )
-                })
-            });
-            match running {
-                Some(((name, call), ms)) => {
-                    encode::map_len(out, 3, resp3);
-                    encode::bulk(out, b"name");
-                    encode::bulk(out, name.as_bytes());
-                    encode::bulk(out, b"command");
-                    encode::array_len(out, call.len());
-                    for a in &call {
-                        encode::bulk(out, a);
-                    }
-                    encode::bulk(out, b"duration_ms");
-                    encode::integer(out, ms as i64);
-                }
-                None => encode::null(out, resp3),
-            }
-            encode::bulk(out, b"engines");
-            encode::map_len(out, 1, resp3);
-            encode::bulk(out, b"LUA");
-            encode::map_len(out, 2, resp3);
-            encode::bulk(out, b"libraries_count");
-            encode::integer(out, libs.by_name.len() as i64);
-            encode::bulk(out, b"functions_count");
-            encode::integer(out, nfuncs as i64);
-        }
-        b"help" if argv.len() == 2 => {
-            commands::reply_help(
-                out,
-                &[
-                    "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                    "LOAD [REPLACE] <FUNCTION CODE>",
-                    "DELETE <LIBRARY NAME>",
-                    "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
-                    "KILL",
-                    "FLUSH [<ASYNC | SYNC>]",
-                    "STATS",
-                    "HELP",
-                ],
-            );
-        }
-        _ => return Err(Error::unknown_subcommand(argv[1], "FUNCTION")),
-    }
-    Ok(())
-}
-
 /// SCRIPT KILL and FUNCTION KILL: stops the running script, if it has not
 /// written. A script runs on its shard's thread without yielding: only a
 /// connection served by another thread can reach this.
-fn kill(cache: &Cache, eval: bool) -> Result<(), Error> {
+pub(super) fn kill(cache: &Cache, eval: bool) -> Result<(), Error> {
     let Some(busy) = cache.running.iter().find(|r| r.now.load(Ordering::Acquire)) else {
         return Err(Error::Static("NOTBUSY No scripts in execution right now."));
     };
@@ -1922,35 +1973,50 @@ fn kill(cache: &Cache, eval: bool) -> Result<(), Error> {
     Ok(())
 }
 
-/// Whether a script command may write, as CLIENT PAUSE WRITE asks: the
-/// read-only forms never do; EVAL and EVALSHA unless the script's shebang
-/// line declares `flags=no-writes`; FCALL unless its function does.
-pub fn may_write(w: &Worker, name: &str, argv: &[&[u8]]) -> bool {
-    let no_writes = |body: &[u8]| {
-        body.strip_prefix(b"#!").is_some_and(|rest| {
-            let line = rest.split(|&c| c == b'\n').next().unwrap_or_default();
-            String::from_utf8_lossy(line)
-                .split_whitespace()
-                .filter_map(|w| w.strip_prefix("flags="))
-                .any(|f| f.split(',').any(|f| f == "no-writes"))
-        })
-    };
+/// What the script a script command names declared: its function's flags
+/// (FCALL), its shebang's (EVAL, EVALSHA); None for a script without a
+/// shebang, and for one that is not there or not valid (the command then
+/// fails on its own).
+fn declared(w: &Worker, name: &str, argv: &[&[u8]]) -> Option<ScriptFlags> {
     let cache = w.shared.global::<Cache>();
+    let arg = argv.get(1)?;
     match name {
-        "eval_ro" | "evalsha_ro" | "fcall_ro" => false,
-        "eval" => !argv.get(1).is_some_and(|b| no_writes(b)),
-        "evalsha" => !argv
-            .get(1)
-            .and_then(|sha| cache.get(&String::from_utf8_lossy(sha).to_ascii_lowercase()))
-            .is_some_and(|b| no_writes(&b)),
-        "fcall" => !argv.get(1).is_some_and(|f| {
-            cache
-                .libs
-                .read()
-                .ok()
-                .and_then(|l| l.function(&String::from_utf8_lossy(f)))
-                .unwrap_or(false)
-        }),
-        _ => true,
+        "fcall" | "fcall_ro" => cache.libs.read().ok()?.function(arg).map(|f| f.flags),
+        "eval" | "eval_ro" => shebang(arg).ok()?.map(|(f, _)| f),
+        "evalsha" | "evalsha_ro" => {
+            let body = cache.get(&String::from_utf8_lossy(arg).to_ascii_lowercase())?;
+            shebang(&body).ok()?.map(|(f, _)| f)
+        }
+        _ => None,
+    }
+}
+
+/// Whether a script command may write, as CLIENT PAUSE WRITE asks: the
+/// read-only forms never do; the others unless their script declares
+/// `no-writes`.
+pub fn may_write(w: &Worker, name: &str, argv: &[&[u8]]) -> bool {
+    !name.ends_with("_ro")
+        && !declared(w, name, argv).is_some_and(|f| f.has(ScriptFlags::NO_WRITES))
+}
+
+/// The flags the connection checks a script command (or FUNCTION) by
+/// before it runs (`maxmemory`, replica state), when they are not the
+/// command table's: a script's follow what it declared; one without a
+/// shebang is admitted over `maxmemory` (its writes are checked as it
+/// runs) but not on a stale replica, as in Redis; FUNCTION
+/// LOAD and RESTORE add data, DELETE and FLUSH write.
+pub fn command_flags(w: &Worker, spec: &commands::CommandSpec, argv: &[&[u8]]) -> u32 {
+    if spec.name == "function" {
+        let sub = argv.get(1).map(|s| s.to_ascii_lowercase());
+        return match sub.as_deref() {
+            Some(b"load" | b"restore") => spec.flags | flags::WRITE | flags::DENYOOM,
+            Some(b"delete" | b"flush") => spec.flags | flags::WRITE,
+            _ => spec.flags,
+        };
+    }
+    match declared(w, spec.name, argv) {
+        Some(f) => f.command_flags(spec.flags),
+        None if spec.name.starts_with("eval") => spec.flags & !(flags::STALE | flags::DENYOOM),
+        None => spec.flags,
     }
 }

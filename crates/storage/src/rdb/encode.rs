@@ -216,6 +216,11 @@ pub fn set_compression(on: bool) {
     COMPRESS.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Whether `rdbcompression` is on.
+pub fn compression() -> bool {
+    COMPRESS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// One RDB string holding `b`, in the smallest of Redis's encodings.
 pub fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     if b.len() <= INT_MAX_TEXT {

@@ -20,6 +20,7 @@
 //!   what Redis 7.0 writes and reads) and a streaming [`file::Reader`] of
 //!   versions 1 to 12 (Redis 1.x to 7.4) that yields one item per key,
 //!   using [`encode`] and [`decode`] for the values.
+//! - [`functions`]: FUNCTION DUMP and RESTORE payloads (libraries' code).
 //! - `listpack`, `ziplist`, `zipmap`: the packed blobs inside values.
 //!
 //! This module frames and checks payloads; the halves below know the types.
@@ -27,6 +28,7 @@
 pub mod decode;
 pub mod encode;
 pub mod file;
+pub mod functions;
 mod listpack;
 mod ziplist;
 mod zipmap;
