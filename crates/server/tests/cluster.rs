@@ -554,7 +554,11 @@ fn the_nodes_file_is_kept_and_checked() {
         n.client().cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "99"]),
         Reply::ok()
     );
-    let text = std::fs::read_to_string(dir.join("nodes.conf")).expect("nodes.conf");
+    // Slot changes reach the file from its writer thread, a moment after
+    // the reply (epoch changes before it).
+    let read = || std::fs::read_to_string(dir.join("nodes.conf")).unwrap_or_default();
+    assert!(eventually(Duration::from_secs(5), || read().contains(" 0-99")));
+    let text = read();
     assert!(
         text.contains(&format!("{id} ")) && text.contains(" 0-99"),
         "{text}"

@@ -30,6 +30,9 @@ pub struct Link {
     pub node: Option<Id>,
     /// That node's [`state::Node::serial`] (0 for an accepted link).
     serial: u64,
+    /// An accepted link: the node its messages come from, once known
+    /// (id, serial), for CLUSTER LINKS.
+    from: Cell<Option<(Id, u64)>>,
     pub created: u64,
     peer_ip: String,
     local_ip: String,
@@ -44,6 +47,15 @@ pub struct Link {
 }
 
 impl Link {
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// An accepted link's node, once its messages named one.
+    pub fn from(&self) -> Option<(Id, u64)> {
+        self.from.get()
+    }
+
     fn send(self: &Rc<Self>, bytes: Vec<u8>) {
         if self.closed.get() {
             return;
@@ -191,6 +203,7 @@ impl Bus {
         let link = Rc::new(Link {
             node,
             serial,
+            from: Cell::new(None),
             created: now_ms(),
             peer_ip,
             local_ip,
@@ -276,7 +289,14 @@ impl Bus {
         };
         super::sync_replication(&self.w, &mut c);
         let now = now_ms();
+        let sender = m.header.sender;
         let keep = c.handle(m, link.node, &link.peer_ip, &link.local_ip, now);
+        if link.node.is_none() {
+            let known = c.lookup(&sender).map(|id| (id, c.node(id).serial));
+            if known != link.from.get() {
+                link.from.set(known);
+            }
+        }
         let out = std::mem::take(&mut c.outbox);
         let effects = std::mem::take(&mut c.effects);
         drop(c);
@@ -374,6 +394,19 @@ impl Bus {
         };
         super::sync_replication(&self.w, &mut c);
         c.settings = super::settings(&self.w.shared);
+        // CONFIG SET cluster-announce-hostname: this node's entry follows.
+        let me = c.me;
+        if c.node(me).hostname != c.settings.announce_hostname {
+            c.node_mut(me).hostname = c.settings.announce_hostname.clone();
+            c.dirty = true;
+        }
+        // cluster-replica-no-failover shows in this node's flags, which
+        // the others see, as Redis.
+        let no_failover = c.settings.replica_no_failover;
+        if c.node(me).has(flag::NOFAILOVER) != no_failover {
+            c.node_mut(me).flags ^= flag::NOFAILOVER;
+            c.dirty = true;
+        }
         let now = now_ms();
         let timeout = c.settings.node_timeout;
         // Links to nodes gone, or silent for too long, are closed; nodes

@@ -436,10 +436,10 @@ pub async fn cluster(
                     };
                     let mut v = Vec::new();
                     for (&id, l) in b.links.borrow().iter() {
-                        v.push(("to", Some(id), l.created, "rw", l.queued()));
+                        v.push(("to", Some((id, l.serial())), l.created, "rw", l.queued()));
                     }
                     for l in b.inbound.borrow().iter() {
-                        v.push(("from", l.node, l.created, "r", l.queued()));
+                        v.push(("from", l.from(), l.created, "r", l.queued()));
                     }
                     v
                 })
@@ -449,8 +449,8 @@ pub async fn cluster(
             let named: Vec<_> = links
                 .into_iter()
                 .filter_map(|(dir, id, created, events, queued)| {
-                    let id = id?;
-                    let node = c.nodes.get(id)?.as_ref()?;
+                    let (id, serial) = id?;
+                    let node = c.nodes.get(id)?.as_ref().filter(|n| n.serial == serial)?;
                     Some((dir, node.name, created, events, queued))
                 })
                 .collect();
@@ -538,7 +538,7 @@ async fn setslot(w: &Route<'_>, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(),
         ("node", 5) => {
             let id = node_arg(&c, argv[4])?;
             if !c.node(id).is_master() {
-                return Err(Error::Static("ERR Please use SETSLOT only with masters."));
+                return Err(Error::Static("ERR Target node is not a master"));
             }
             if c.slots[slot] == Some(me) && id != me && keys > 0 {
                 return Err(Error::Other(format!(

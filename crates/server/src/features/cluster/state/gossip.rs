@@ -144,6 +144,13 @@ impl Cluster {
                     self.view_dirty = true;
                 }
             }
+            // Its cluster-replica-no-failover, as it says.
+            let said = h.flags & flag::NOFAILOVER;
+            if self.node(s).flags & flag::NOFAILOVER != said {
+                let n = self.node_mut(s);
+                n.flags = (n.flags & !flag::NOFAILOVER) | said;
+                self.dirty = true;
+            }
             // The sender's role.
             if h.slaveof == NO_NAME {
                 self.set_master_flags(s);
