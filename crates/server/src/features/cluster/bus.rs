@@ -393,20 +393,7 @@ impl Bus {
             return;
         };
         super::sync_replication(&self.w, &mut c);
-        c.settings = super::settings(&self.w.shared);
-        // CONFIG SET cluster-announce-hostname: this node's entry follows.
-        let me = c.me;
-        if c.node(me).hostname != c.settings.announce_hostname {
-            c.node_mut(me).hostname = c.settings.announce_hostname.clone();
-            c.dirty = true;
-        }
-        // cluster-replica-no-failover shows in this node's flags, which
-        // the others see, as Redis.
-        let no_failover = c.settings.replica_no_failover;
-        if c.node(me).has(flag::NOFAILOVER) != no_failover {
-            c.node_mut(me).flags ^= flag::NOFAILOVER;
-            c.dirty = true;
-        }
+        super::refresh_settings(&self.w.shared, &mut c);
         let now = now_ms();
         let timeout = c.settings.node_timeout;
         // Links to nodes gone, or silent for too long, are closed; nodes

@@ -81,6 +81,9 @@ pub async fn cluster(
     if !st.enabled() {
         return Err(Error::Static(DISABLED));
     }
+    if let Some(mut c) = st.lock() {
+        super::refresh_settings(&w.shared, &mut c);
+    }
     let sub = lower(argv[1]);
     let n = argv.len();
     let now = now_ms();

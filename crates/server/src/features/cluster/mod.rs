@@ -403,6 +403,24 @@ pub fn settings(shared: &Shared) -> Settings {
     }
 }
 
+/// The settings as CONFIG SET left them, and what of them shows in this
+/// node's own entry (its hostname, the nofailover flag the others see).
+/// Taken by the cron and by each CLUSTER command, so a reply right after
+/// CONFIG SET already has it, as Redis's.
+pub fn refresh_settings(shared: &Shared, c: &mut Cluster) {
+    c.settings = settings(shared);
+    let me = c.me;
+    if c.node(me).hostname != c.settings.announce_hostname {
+        c.node_mut(me).hostname = c.settings.announce_hostname.clone();
+        c.dirty = true;
+    }
+    let no_failover = c.settings.replica_no_failover;
+    if c.node(me).has(wire::flag::NOFAILOVER) != no_failover {
+        c.node_mut(me).flags ^= wire::flag::NOFAILOVER;
+        c.dirty = true;
+    }
+}
+
 /// The port the bus listens on: `cluster-port`, else port + 10000.
 pub fn bus_port(shared: &Shared) -> u16 {
     let c = &shared.config;
