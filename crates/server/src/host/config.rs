@@ -957,6 +957,9 @@ const PERSISTENCE_ACTED_ON: &[&str] = &[
     "auto-aof-rewrite-percentage",
     "auto-aof-rewrite-min-size",
     "rdbcompression",
+    "aof-timestamp-enabled",
+    // (Replication's, read by `features/master.rs`.)
+    "repl-diskless-sync",
 ];
 
 /// `save` points: pairs of `<seconds> <changes>`, or "" for none.

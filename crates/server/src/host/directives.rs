@@ -160,7 +160,7 @@ pub static DIRECTIVES: &[Directive] = &[
         Enum(&["no", "yes", "clients"]),
         "no",
     ),
-    d("acllog-max-len", Int(0, I64), "128"),
+    d("acllog-max-len", Int(0, I64), "128").real(),
     d(
         "acl-pubsub-default",
         Enum(&["allchannels", "resetchannels"]),
@@ -294,7 +294,9 @@ pub static DIRECTIVES: &[Directive] = &[
         Int(1024, I32),
         "2097152",
     ),
-    d("replica-priority", Int(0, I32), "100").alias("slave-priority"),
+    d("replica-priority", Int(0, I32), "100")
+        .alias("slave-priority")
+        .real(),
 ];
 
 /// Redis's memory units: `1k` = 1000, `1kb` = 1024, likewise m/mb, g/gb.
