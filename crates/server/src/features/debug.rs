@@ -56,7 +56,7 @@ pub async fn debug(
                 .await;
             encode::ok(out);
         }
-        b"protocol" if argv.len() == 3 => protocol(client.resp3, argv[2], out)?,
+        b"protocol" if argv.len() == 3 => commands::debug::protocol(client.resp3, argv[2], out)?,
         // Lets scripts call the commands Redis keeps from them (of those,
         // only DEBUG PROTOCOL runs in a script here).
         b"set-disable-deny-scripts" if argv.len() == 3 => {
@@ -195,72 +195,6 @@ pub async fn debug(
             );
         }
         _ => return Err(Error::unknown_subcommand(argv[1], "DEBUG")),
-    }
-    Ok(())
-}
-
-/// DEBUG PROTOCOL type: one reply of each RESP3 type, and what it becomes
-/// in RESP2, so clients can test their parsers.
-pub fn protocol(resp3: bool, kind: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
-    let raw = |out: &mut Vec<u8>, r3: &[u8], r2: &[u8]| {
-        out.extend_from_slice(if resp3 { r3 } else { r2 })
-    };
-    match kind.to_ascii_lowercase().as_slice() {
-        b"string" => encode::bulk(out, b"Hello World"),
-        b"integer" => encode::integer(out, 12345),
-        b"double" => raw(out, b",3.141\r\n", b"$5\r\n3.141\r\n"),
-        b"bignum" => raw(
-            out,
-            b"(1234567999999999999999999999999999999\r\n",
-            b"$37\r\n1234567999999999999999999999999999999\r\n",
-        ),
-        b"null" => encode::null(out, resp3),
-        b"array" => {
-            encode::array_len(out, 3);
-            (0..3).for_each(|i| encode::integer(out, i));
-        }
-        b"set" => {
-            raw(out, b"~3\r\n", b"*3\r\n");
-            (0..3).for_each(|i| encode::integer(out, i));
-        }
-        b"map" => {
-            encode::map_len(out, 3, resp3);
-            for i in 0..3 {
-                encode::integer(out, i);
-                raw(out, if i == 1 { b"#t\r\n" } else { b"#f\r\n" }, if i == 1 { b":1\r\n" } else { b":0\r\n" });
-            }
-        }
-        b"attrib" => {
-            if resp3 {
-                out.extend_from_slice(b"|1\r\n");
-                encode::bulk(out, b"key-popularity");
-                encode::array_len(out, 2);
-                encode::bulk(out, b"key:123");
-                encode::integer(out, 90);
-            }
-            encode::bulk(out, b"Some real reply following the attribute");
-        }
-        b"push" => {
-            if !resp3 {
-                return Err(Error::Static("ERR RESP2 is not supported by this command"));
-            }
-            out.extend_from_slice(b">2\r\n");
-            encode::bulk(out, b"server-cpu-usage");
-            encode::integer(out, 42);
-            encode::bulk(out, b"Some real reply following the push reply");
-        }
-        b"true" => raw(out, b"#t\r\n", b":1\r\n"),
-        b"false" => raw(out, b"#f\r\n", b":0\r\n"),
-        b"verbatim" => raw(
-            out,
-            b"=29\r\ntxt:This is a verbatim\nstring\r\n",
-            b"$25\r\nThis is a verbatim\nstring\r\n",
-        ),
-        _ => {
-            return Err(Error::Static(
-                "ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false",
-            ))
-        }
     }
     Ok(())
 }

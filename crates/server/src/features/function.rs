@@ -27,94 +27,10 @@ use std::sync::Arc;
 use commands::Error;
 use resp::encode;
 
-use super::script::{self, Cache, ScriptFlags};
+use super::script::{self, body_of, Cache, FunctionMeta, Library, Libs};
 use crate::engine::worker::{now_ms, Worker};
 
 type Argv<'a> = &'a [&'a [u8]];
-
-/// Every library, by name, and the version of this state.
-pub struct Libs {
-    pub(super) version: u64,
-    by_name: BTreeMap<String, Library>,
-}
-
-/// One library: its code as loaded, and what it registered.
-#[derive(Clone)]
-pub(super) struct Library {
-    code: Arc<Vec<u8>>,
-    functions: Vec<FunctionMeta>,
-}
-
-/// One function of a library, as FUNCTION LIST shows it.
-#[derive(Clone)]
-pub(super) struct FunctionMeta {
-    pub name: String,
-    pub description: Option<String>,
-    pub flags: ScriptFlags,
-}
-
-impl Libs {
-    pub(super) fn new() -> Libs {
-        Libs {
-            version: 1,
-            by_name: BTreeMap::new(),
-        }
-    }
-
-    /// The function called `name`, in any case.
-    pub(super) fn function(&self, name: &[u8]) -> Option<&FunctionMeta> {
-        self.by_name
-            .values()
-            .flat_map(|l| l.functions.iter())
-            .find(|f| f.name.as_bytes().eq_ignore_ascii_case(name))
-    }
-
-    /// The version and every library's code, for a thread to load.
-    pub(super) fn snapshot(&self) -> (u64, Vec<Arc<Vec<u8>>>) {
-        (
-            self.version,
-            self.by_name.values().map(|l| Arc::clone(&l.code)).collect(),
-        )
-    }
-
-    /// Adds `new` (libraries by name), replacing those of the same name
-    /// when `replace`; refused, with nothing changed, when a name is taken
-    /// (`quoted`: Redis words LOAD's refusal with quotes, RESTORE's
-    /// without) or a function name would be there twice.
-    fn join(
-        &mut self,
-        new: BTreeMap<String, Library>,
-        replace: bool,
-        quoted: bool,
-    ) -> Result<(), Error> {
-        for name in new.keys() {
-            if self.by_name.contains_key(name) && !replace {
-                return Err(Error::Other(if quoted {
-                    format!("ERR Library '{name}' already exists")
-                } else {
-                    format!("ERR Library {name} already exists")
-                }));
-            }
-        }
-        for f in new.values().flat_map(|l| l.functions.iter()) {
-            let taken = self
-                .by_name
-                .iter()
-                .filter(|(lib, _)| !new.contains_key(*lib))
-                .flat_map(|(_, l)| l.functions.iter())
-                .any(|g| g.name.eq_ignore_ascii_case(&f.name));
-            if taken {
-                return Err(Error::Other(format!(
-                    "ERR Function {} already exists",
-                    f.name
-                )));
-            }
-        }
-        self.by_name.extend(new);
-        self.version += 1;
-        Ok(())
-    }
-}
 
 /// A library's metadata line, split: its engine and name; the errors are
 /// Redis's.
@@ -154,13 +70,6 @@ fn metadata(code: &[u8]) -> Result<(String, String), Error> {
     }
     let name = name.ok_or(Error::Static("ERR Library name was not given"))?;
     Ok((engine, name))
-}
-
-/// A library's code after its metadata line, from that line's newline on
-/// (so that Lua's line numbers are the library's).
-pub(super) fn body_of(code: &[u8]) -> &[u8] {
-    let end = code.iter().position(|&c| c == b'\n').unwrap_or(code.len());
-    &code[end..]
 }
 
 /// Checks a library's metadata, runs its code on this thread, and returns

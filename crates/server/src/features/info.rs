@@ -9,8 +9,7 @@ use resp::encode;
 use crate::engine::worker::now_ms;
 use crate::host::sys;
 
-/// The Redis version Tessera answers as: the command set and replies follow Redis 7.0.
-pub const REDIS_VERSION: &str = "7.0.15";
+pub use crate::host::REDIS_VERSION;
 
 /// One shard's figures for INFO.
 #[derive(Default)]

@@ -52,7 +52,7 @@
 //! inside a script (arity, ACL, OOM, ...) counts as rejected.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -66,8 +66,6 @@ use crate::client::Client;
 use crate::engine::journal;
 use crate::engine::tx::Route;
 use crate::engine::worker::{now_ms, Worker, BUSY_HOLD};
-
-use super::function::Libs;
 
 type Argv<'a> = &'a [&'a [u8]];
 
@@ -178,6 +176,101 @@ pub fn shebang(body: &[u8]) -> Result<Option<(ScriptFlags, usize)>, Error> {
     Ok(Some((declared, len)))
 }
 
+// FUNCTION's registry (FUNCTION itself is `function.rs`): kept here, in
+// the cache every thread reads, so that FCALL finds a function without
+// FUNCTION's module.
+
+/// Every library, by name, and the version of this state.
+pub struct Libs {
+    pub(super) version: u64,
+    pub(super) by_name: BTreeMap<String, Library>,
+}
+
+/// One library: its code as loaded, and what it registered.
+#[derive(Clone)]
+pub(super) struct Library {
+    pub(super) code: Arc<Vec<u8>>,
+    pub(super) functions: Vec<FunctionMeta>,
+}
+
+/// One function of a library, as FUNCTION LIST shows it.
+#[derive(Clone)]
+pub(super) struct FunctionMeta {
+    pub name: String,
+    pub description: Option<String>,
+    pub flags: ScriptFlags,
+}
+
+impl Libs {
+    pub(super) fn new() -> Libs {
+        Libs {
+            version: 1,
+            by_name: BTreeMap::new(),
+        }
+    }
+
+    /// The function called `name`, in any case.
+    pub(super) fn function(&self, name: &[u8]) -> Option<&FunctionMeta> {
+        self.by_name
+            .values()
+            .flat_map(|l| l.functions.iter())
+            .find(|f| f.name.as_bytes().eq_ignore_ascii_case(name))
+    }
+
+    /// The version and every library's code, for a thread to load.
+    pub(super) fn snapshot(&self) -> (u64, Vec<Arc<Vec<u8>>>) {
+        (
+            self.version,
+            self.by_name.values().map(|l| Arc::clone(&l.code)).collect(),
+        )
+    }
+
+    /// Adds `new` (libraries by name), replacing those of the same name
+    /// when `replace`; refused, with nothing changed, when a name is taken
+    /// (`quoted`: Redis words LOAD's refusal with quotes, RESTORE's
+    /// without) or a function name would be there twice.
+    pub(super) fn join(
+        &mut self,
+        new: BTreeMap<String, Library>,
+        replace: bool,
+        quoted: bool,
+    ) -> Result<(), Error> {
+        for name in new.keys() {
+            if self.by_name.contains_key(name) && !replace {
+                return Err(Error::Other(if quoted {
+                    format!("ERR Library '{name}' already exists")
+                } else {
+                    format!("ERR Library {name} already exists")
+                }));
+            }
+        }
+        for f in new.values().flat_map(|l| l.functions.iter()) {
+            let taken = self
+                .by_name
+                .iter()
+                .filter(|(lib, _)| !new.contains_key(*lib))
+                .flat_map(|(_, l)| l.functions.iter())
+                .any(|g| g.name.eq_ignore_ascii_case(&f.name));
+            if taken {
+                return Err(Error::Other(format!(
+                    "ERR Function {} already exists",
+                    f.name
+                )));
+            }
+        }
+        self.by_name.extend(new);
+        self.version += 1;
+        Ok(())
+    }
+}
+
+/// A library's code after its metadata line, from that line's newline on
+/// (so that Lua's line numbers are the library's).
+pub(super) fn body_of(code: &[u8]) -> &[u8] {
+    let end = code.iter().position(|&c| c == b'\n').unwrap_or(code.len());
+    &code[end..]
+}
+
 /// The scripts EVAL and SCRIPT LOAD were given, by SHA-1 (hex), shared by
 /// all threads; each thread compiles what it runs. And each thread's
 /// running script, for SCRIPT KILL.
@@ -284,10 +377,7 @@ impl Cache {
     }
 }
 
-/// SHA-1 of `body`, lowercase hex, as EVALSHA names scripts.
-pub fn sha1_hex(body: &[u8]) -> String {
-    sha1_smol::Sha1::from(body).digest().to_string()
-}
+pub use super::script_api::sha1_hex;
 
 /// Which keys a running script may touch.
 #[derive(Clone)]
@@ -742,7 +832,7 @@ fn new_vm() -> mlua::Result<Vm> {
         HookTriggers::new().every_nth_instruction(KILL_CHECK_EVERY),
         kill_hook,
     );
-    let version = crate::features::info::REDIS_VERSION;
+    let version = crate::host::REDIS_VERSION;
     let num = version
         .split('.')
         .fold(0i64, |n, part| n << 8 | part.parse::<i64>().unwrap_or(0));
@@ -973,7 +1063,7 @@ fn load_functions(vm: &mut Vm, libs: &(u64, Vec<Arc<Vec<u8>>>)) -> Result<(), Er
     }
     let mut functions = HashMap::new();
     for code in &libs.1 {
-        let body = super::function::body_of(code);
+        let body = body_of(code);
         for f in run_library(vm, body).map_err(Error::Other)? {
             functions.insert(f.name.to_ascii_lowercase(), f.callback);
         }
@@ -1563,7 +1653,7 @@ fn call_command(
             // PROTOCOL and SLEEP (which holds the thread, time standing
             // still for the script, as in Redis).
             "debug" if refs.len() == 3 && refs[1].eq_ignore_ascii_case(b"protocol") => {
-                if let Err(e) = crate::features::debug::protocol(resp3, refs[2], &mut out) {
+                if let Err(e) = commands::debug::protocol(resp3, refs[2], &mut out) {
                     e.write(&mut out);
                 }
             }

@@ -241,7 +241,7 @@ fn sha1hex(lua: &Lua, args: Variadic<Value>) -> mlua::Result<mlua::String> {
     let body = Args::new(lua, &args, "sha1hex")
         .bytes(1)
         .unwrap_or_default();
-    lua.create_string(super::script::sha1_hex(&body))
+    lua.create_string(sha1_hex(&body))
 }
 
 /// redis.setresp(2|3): the protocol the script's commands reply in.
@@ -522,4 +522,9 @@ pub fn to_reply(v: &Value, out: &mut Vec<u8>, resp3: bool, lua_resp3: bool, dept
         }
         _ => encode::null(out, resp3),
     }
+}
+
+/// SHA-1 of `body`, lowercase hex, as EVALSHA names scripts.
+pub fn sha1_hex(body: &[u8]) -> String {
+    sha1_smol::Sha1::from(body).digest().to_string()
 }

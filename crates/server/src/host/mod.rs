@@ -4,3 +4,6 @@ pub mod config;
 pub mod directives;
 pub mod logging;
 pub mod sys;
+
+/// The Redis version Tessera answers as: the command set and replies follow Redis 7.0.
+pub const REDIS_VERSION: &str = "7.0.15";
