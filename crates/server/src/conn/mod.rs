@@ -697,11 +697,8 @@ impl<'s> Session<'s> {
     }
 }
 
-/// Answers a command refused after the first checks with `e`: the
-/// window's replies first, then the error, counted as Redis counts a
-/// rejected command, and a transaction being queued is flagged.
 /// Answers a command refused by [`refusal`]; a refused EXEC discards its
-/// transaction.
+/// transaction, saying why, as Redis.
 async fn refused(
     w: &Worker,
     client: &mut Client,
@@ -710,28 +707,28 @@ async fn refused(
     spec: &'static CommandSpec,
     e: Error,
 ) {
+    if spec.name != "exec" || client.multi.is_none() {
+        return refuse(w, client, s, b, spec, e).await;
+    }
     flush_window(w, &mut b.window, &mut s.out).await;
     w.stats.rejected(spec.id);
     let at = s.out.len();
-    if spec.name == "exec" && client.multi.is_some() {
-        // A refused EXEC discards the transaction, saying why, as Redis.
-        let mut why = Vec::new();
-        e.write(&mut why);
-        let why = String::from_utf8_lossy(&why);
-        Error::Other(format!(
-            "EXECABORT Transaction discarded because of: {}",
-            why.trim_start_matches('-').trim_end()
-        ))
-        .write(&mut s.out);
-        client.multi = None;
-        multi::unwatch_all(w, client).await;
-    } else {
-        e.write(&mut s.out);
-        multi::flag_error(client);
-    }
+    let mut why = Vec::new();
+    e.write(&mut why);
+    let why = String::from_utf8_lossy(&why);
+    Error::Other(format!(
+        "EXECABORT Transaction discarded because of: {}",
+        why.trim_start_matches('-').trim_end()
+    ))
+    .write(&mut s.out);
+    client.multi = None;
+    multi::unwatch_all(w, client).await;
     w.stats.error_reply(&s.out, at);
 }
 
+/// Answers a command refused after the first checks with `e`: the
+/// window's replies first, then the error, counted as Redis counts a
+/// rejected command, and a transaction being queued is flagged.
 async fn refuse(
     w: &Worker,
     client: &mut Client,

@@ -31,7 +31,7 @@
 //! a sub-replica needs a cut that is also a point of the master's stream:
 //! the link stops between two batches (never inside a transaction),
 //! answers the offset it applied, and goes on once every shard is held
-//! ([`pause_link`]); everything it applied before is in the snapshot and
+//! ([`claim_for_sync`]); everything it applied before is in the snapshot and
 //! everything after is in the backlog after the cut. When the replica
 //! takes a new history (a full sync from its master, or a promotion), the
 //! backlog starts over and the sub-replicas' links close: they ask again.
@@ -293,15 +293,27 @@ pub fn fed(st: &State, repl: &replication::State) {
     st.fed.fetch_add(1, Ordering::AcqRel);
 }
 
-/// A replica's full sync of a replica of its own: stops the link to the
-/// master between two batches; answers the offset it applied and the
-/// handle that lets it go on when dropped (at the cut).
-async fn pause_link(w: &Worker) -> Result<(u64, crossbeam_channel::Sender<()>), String> {
+/// Claims the snapshot machinery for a full sync. A replica serving a
+/// replica of its own (`chained`) also stops its link to the master
+/// between two batches; the handle returned lets the link go on when
+/// dropped (at the cut). On failure nothing stays claimed.
+async fn claim_for_sync(
+    w: &Worker,
+    chained: bool,
+) -> Result<Option<crossbeam_channel::Sender<()>>, String> {
+    crate::features::persist::claim_snapshot(w).await;
+    if !chained {
+        return Ok(None);
+    }
     let (tx, rx) = crossbeam_channel::bounded(1);
     replication::state(w).ask_pause(tx);
-    rt::off_thread(move || rx.recv_timeout(Duration::from_secs(5)))
-        .await
-        .map_err(|_| "the link with my master did not stop for the cut".to_string())
+    match rt::off_thread(move || rx.recv_timeout(Duration::from_secs(5))).await {
+        Ok((_, go_on)) => Ok(Some(go_on)),
+        Err(_) => {
+            crate::features::persist::release_snapshot(w);
+            Err("the link with my master did not stop for the cut".to_string())
+        }
+    }
 }
 
 thread_local! {
@@ -457,17 +469,7 @@ async fn full_sync(
     let path = crate::features::persist::dump_path(w)
         .with_file_name(format!("temp-sync-{}-{id}.rdb", std::process::id()));
     let (tx, rx) = crossbeam_channel::bounded(1);
-    crate::features::persist::claim_snapshot(w).await;
-    let link = match chained {
-        true => match pause_link(w).await {
-            Ok((_, go_on)) => Some(go_on),
-            Err(e) => {
-                crate::features::persist::release_snapshot(w);
-                return Err(e);
-            }
-        },
-        false => None,
-    };
+    let link = claim_for_sync(w, chained).await?;
     log::info!("Starting BGSAVE for SYNC with target: disk");
     let saved = crate::features::persist::snapshot_to(&r, &path, false, move || {
         at_cut(id, tx, link);
@@ -503,17 +505,7 @@ async fn diskless_sync(
     let r = Route::plain(w);
     let (tx, rx) = crossbeam_channel::bounded(1);
     let mark = replication::random_id();
-    crate::features::persist::claim_snapshot(w).await;
-    let link = match chained {
-        true => match pause_link(w).await {
-            Ok((_, go_on)) => Some(go_on),
-            Err(e) => {
-                crate::features::persist::release_snapshot(w);
-                return Err(e);
-            }
-        },
-        false => None,
-    };
+    let link = claim_for_sync(w, chained).await?;
     log::info!("Starting BGSAVE for SYNC with target: replicas sockets");
     let mut offset = None;
     let sent = crate::features::persist::snapshot_stream(
