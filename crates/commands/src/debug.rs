@@ -17,12 +17,14 @@
 //!   What comes before changes what comes after.
 //!
 //! One value: chain its type's number (string 0, list 1, set 2, zset 3,
-//! hash 4, as a 4-byte big-endian integer), then its contents: a string's
+//! hash 4, stream 6, as a 4-byte big-endian integer), then its contents: a string's
 //! bytes (an integer as its decimal text) chained; each list element
 //! chained, head to tail; each set member added; for each hash field or
 //! sorted-set member, a fresh digest with the field (member) chained and
 //! then the value (the score as `%.17g` text, `inf`/`-inf`) chained, and
-//! that digest's 20 bytes added (hashed and XORed, like any added bytes). A key with a TTL then adds the fixed
+//! that digest's 20 bytes added (hashed and XORed, like any added bytes);
+//! for each stream entry in order, its ID as `ms.seq` chained, then each
+//! field and value chained (consumer groups do not count). A key with a TTL then adds the fixed
 //! marker `!!expire!!` (whatever the expiry time). DIGEST-VALUE answers
 //! this per key ([`digest_key_value`]); a missing key is all zeros.
 //!
@@ -39,6 +41,7 @@
 
 use resp::encode;
 use sha1_smol::Sha1;
+use storage::stream::StreamId;
 use storage::{Db, Hash, List, Millis, Set, StrRef, Value, ZSet};
 
 /// Redis's type numbers, chained first into a value's digest.
@@ -47,6 +50,7 @@ const TYPE_LIST: u32 = 1;
 const TYPE_SET: u32 = 2;
 const TYPE_ZSET: u32 = 3;
 const TYPE_HASH: u32 = 4;
+const TYPE_STREAM: u32 = 6;
 
 /// Added to a key's digest when the key has a TTL.
 const EXPIRE_MARK: &[u8] = b"!!expire!!";
@@ -122,6 +126,21 @@ fn fold_value(d: &mut Digest, v: &Value, has_ttl: bool) {
             d.chain(&TYPE_HASH.to_be_bytes());
             for (f, x) in h.iter() {
                 d.add(&with_bytes(x, |b| pair(f, b)).0);
+            }
+        }
+        Value::Stream(st) => {
+            d.chain(&TYPE_STREAM.to_be_bytes());
+            let mut id = Vec::with_capacity(42);
+            for e in st.range(StreamId::MIN, StreamId::MAX, false) {
+                id.clear();
+                id.extend_from_slice(itoa::Buffer::new().format(e.id.ms).as_bytes());
+                id.push(b'.');
+                id.extend_from_slice(itoa::Buffer::new().format(e.id.seq).as_bytes());
+                d.chain(&id);
+                for (f, v) in e.fields {
+                    with_bytes(f, |b| d.chain(b));
+                    with_bytes(v, |b| d.chain(b));
+                }
             }
         }
         Value::Int(_) | Value::Inline(_) | Value::Boxed(_) | Value::Raw(_) => {
@@ -411,6 +430,14 @@ mod tests {
         assert_eq!(
             hex(&Value::Hash(h)),
             "6679ee22f89ed8001eeb5309d0900265ea56c03a"
+        );
+        let mut st = storage::Stream::new();
+        let lim = storage::stream::NodeLimits::default();
+        st.add(StreamId::new(1, 1), &[(b"a", b"1")], lim);
+        st.add(StreamId::new(2, 5), &[(b"b", b"hello"), (b"c", b"22")], lim);
+        assert_eq!(
+            hex(&Value::Stream(Box::new(st))),
+            "66b3f72bf25cff363db5ccd34d122fe2387f596f"
         );
         assert_eq!(
             digest_stored(&Value::from_bytes(b"v"), Some(12345)).hex(),

@@ -19,6 +19,8 @@
 //!   with their access stamp; sorted set members).
 //! - [`hash`], [`list`], [`set`], [`zset`]: the aggregate types, each with
 //!   its compact and large encodings behind one API.
+//! - [`stream`]: streams: entries in listpack nodes under an ordered map,
+//!   consumer groups with their pending entries.
 //! - [`evict`]: access stamps (LRU clock, LFU counter) and the
 //!   `maxmemory` settings; choosing what to evict.
 //! - [`lazyfree`]: big values freed off the shard's thread.
@@ -53,6 +55,7 @@ pub mod rdb;
 pub mod set;
 pub mod slot;
 pub mod small;
+pub mod stream;
 pub mod track;
 pub mod value;
 pub mod zset;
@@ -62,6 +65,7 @@ pub use glob::glob_match;
 pub use hash::Hash;
 pub use list::List;
 pub use set::Set;
+pub use stream::Stream;
 pub use value::{parse_canonical_i64, StrRef, Value};
 pub use zset::ZSet;
 

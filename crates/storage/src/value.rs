@@ -11,6 +11,7 @@ use crate::hash::Hash;
 use crate::list::List;
 use crate::set::Set;
 use crate::small::{InlineBytes, INLINE_CAP};
+use crate::stream::Stream;
 use crate::zset::ZSet;
 
 /// Redis 7.0 reports strings up to this length as "embstr".
@@ -54,6 +55,8 @@ pub enum Value {
     Set(Set),
     /// 16 bytes, in place, like `Hash`.
     ZSet(ZSet),
+    /// Boxed: a stream's metadata is far bigger than a `Value`.
+    Stream(Box<Stream>),
 }
 
 const _: () = assert!(std::mem::size_of::<Value>() <= 24);
@@ -101,7 +104,9 @@ impl Value {
             Value::Inline(i) => StrRef::Bytes(i.as_bytes()),
             Value::Boxed(b) => StrRef::Bytes(b),
             Value::Raw(v) => StrRef::Bytes(v),
-            Value::Hash(_) | Value::List(_) | Value::Set(_) | Value::ZSet(_) => return None,
+            Value::Hash(_) | Value::List(_) | Value::Set(_) | Value::ZSet(_) | Value::Stream(_) => {
+                return None
+            }
         })
     }
 
@@ -110,7 +115,7 @@ impl Value {
         self.as_str().is_some()
     }
 
-    /// TYPE's answer: "string", "list", "set", "zset" or "hash".
+    /// TYPE's answer: "string", "list", "set", "zset", "hash" or "stream".
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Int(_) | Value::Inline(_) | Value::Boxed(_) | Value::Raw(_) => "string",
@@ -118,6 +123,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -130,6 +136,7 @@ impl Value {
             Value::List(l) => l.len(),
             Value::Set(s) => s.len(),
             Value::ZSet(z) => z.len(),
+            Value::Stream(s) => s.free_effort(),
             _ => 1,
         }
     }
@@ -148,6 +155,7 @@ impl Value {
             Value::List(l) => l.encoding_name(),
             Value::Set(s) => s.encoding_name(),
             Value::ZSet(z) => z.encoding_name(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -162,6 +170,7 @@ impl Value {
             Value::List(l) => std::mem::size_of::<List>() + l.heap_size(),
             Value::Set(s) => s.heap_size(),
             Value::ZSet(z) => z.heap_size(),
+            Value::Stream(s) => s.heap_size(),
         }
     }
 

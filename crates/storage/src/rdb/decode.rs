@@ -32,8 +32,9 @@
 //! empty aggregates, repeated set members, hash fields and sorted-set
 //! members, NaN scores, a hash or sorted set packed with an odd number of
 //! elements, and any packed blob whose headers, entry encodings, back
-//! lengths, counts or terminator disagree with its contents. Modules and
-//! streams (types 6, 7, 15, 19) and unknown types are refused too.
+//! lengths, counts or terminator disagree with its contents; streams whose
+//! nodes, metadata or groups do not agree (see `stream`). Modules (types
+//! 6, 7) and unknown types are refused too.
 
 use super::{listpack, types, ziplist, zipmap, RestoreError};
 use crate::{Hash, List, Set, StrRef, Value, ZSet};
@@ -84,7 +85,10 @@ pub(super) fn typed(ty: u8, r: &mut Reader<'_>) -> Result<Value> {
         types::HASH_LISTPACK => hash_pairs(&mut listpack::Entries::new(&r.blob()?)?),
         types::ZSET_LISTPACK => zset_pairs(&mut listpack::Entries::new(&r.blob()?)?),
         types::LIST_QUICKLIST_2 => quicklist(r, true),
-        // Modules, streams, and types newer than Redis 7.0.
+        types::STREAM_LISTPACKS | types::STREAM_LISTPACKS_2 | types::STREAM_LISTPACKS_3 => {
+            stream::stream(ty, r)
+        }
+        // Modules, and types newer than Redis 7.0.
         _ => Err(BAD),
     }
 }
@@ -166,6 +170,14 @@ impl<'a> Reader<'a> {
             },
             _ => (true, low),
         })
+    }
+
+    /// A plain length as the 64-bit number it is.
+    pub(super) fn len_u64(&mut self) -> Result<u64> {
+        match self.len_or_special()? {
+            (false, n) => Ok(n),
+            (true, _) => Err(BAD),
+        }
     }
 
     /// A plain length (an encoded-string marker where a length belongs is
@@ -511,6 +523,7 @@ fn zset_pairs<'a>(it: &mut impl Entries<'a>) -> Result<Value> {
     finish_zset(z)
 }
 
+mod stream;
 #[cfg(test)]
 pub(super) mod test_enc;
 #[cfg(test)]

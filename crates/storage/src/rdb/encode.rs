@@ -13,6 +13,12 @@
 //! | set, any other | `SET` (2) | length, then each member |
 //! | sorted set | `ZSET_2` (5) | length, then member and score (8-byte little-endian `f64`), highest score first |
 //! | hash | `HASH` (4) | length, then field and value pairs |
+//! | stream | `STREAM_LISTPACKS_2` (19) | Redis 7.0's own layout: the listpack nodes, metadata, groups (see `stream`) |
+//!
+//! A stream is the one type written as Redis 7.0 writes it: its nodes are
+//! already listpacks in Redis's layout, and Redis 7.0's metadata needs type
+//! 19, so its payloads say version 10 (Redis 7.0 restores them; older
+//! Redis has no type 19 to read).
 //!
 //! The plain types (1, 2, 4, 5) are not what Redis 7.0 itself writes for
 //! small values (listpack types 16-18, version 10), but every Redis since
@@ -47,6 +53,7 @@
 use std::cell::RefCell;
 
 use super::types;
+use crate::stream::{Stream, StreamId};
 use crate::value::parse_canonical_i64;
 use crate::{StrRef, Value};
 
@@ -108,10 +115,59 @@ fn typed(v: &Value, key: Option<&[u8]>, out: &mut Vec<u8>) {
                 out.extend_from_slice(&score.to_le_bytes());
             }
         }
+        Value::Stream(st) => {
+            head(out, types::STREAM_LISTPACKS_2);
+            stream(st, out);
+        }
         Value::Int(_) | Value::Inline(_) | Value::Boxed(_) | Value::Raw(_) => {
             head(out, types::STRING);
             if let Some(s) = v.as_str() {
                 put_str(out, s);
+            }
+        }
+    }
+}
+
+/// A stream as Redis 7.0 writes type 19: its nodes (master ID as a
+/// 16-byte big-endian string, then the listpack as a string, compressed
+/// like any other), length, last ID, first ID, max deleted ID and entries
+/// added; then each group (name, last ID, entries read, its PEL with
+/// delivery times and counts) and its consumers (name, seen time, their
+/// PEL's IDs). IDs in the PELs are 16 raw bytes, times 8 bytes
+/// little-endian.
+fn stream(st: &Stream, out: &mut Vec<u8>) {
+    put_len(out, st.node_count() as u64);
+    for (master, lp) in st.nodes() {
+        put_bytes(out, &master.to_be_bytes());
+        put_bytes(out, lp);
+    }
+    let id = |out: &mut Vec<u8>, id: StreamId| {
+        put_len(out, id.ms);
+        put_len(out, id.seq);
+    };
+    put_len(out, st.len());
+    id(out, st.last_id());
+    id(out, st.first_id());
+    id(out, st.max_deleted_id());
+    put_len(out, st.entries_added());
+    put_len(out, st.group_count() as u64);
+    for (name, g) in st.groups() {
+        put_bytes(out, name);
+        id(out, g.last_id);
+        put_len(out, g.entries_read as u64);
+        put_len(out, g.pending_count() as u64);
+        for (pid, p) in g.pending_range(StreamId::MIN, StreamId::MAX) {
+            out.extend_from_slice(&pid.to_be_bytes());
+            out.extend_from_slice(&p.delivery_time.to_le_bytes());
+            put_len(out, p.delivery_count);
+        }
+        put_len(out, g.consumer_count() as u64);
+        for (cname, c) in g.consumers() {
+            put_bytes(out, cname);
+            out.extend_from_slice(&c.seen_time.to_le_bytes());
+            put_len(out, c.pending_count() as u64);
+            for pid in c.pending() {
+                out.extend_from_slice(&pid.to_be_bytes());
             }
         }
     }
@@ -127,6 +183,7 @@ fn size_hint(v: &Value) -> usize {
         Value::Set(s) => s.heap_size().min(s.len() * 24),
         Value::Hash(h) => h.heap_size().min(h.len() * 48),
         Value::ZSet(z) => z.heap_size().min(z.len() * 32),
+        Value::Stream(st) => st.heap_size(),
         other => other.as_str().map_or(0, |s| s.len() + 8),
     }
 }

@@ -31,9 +31,10 @@
 //!
 //! [`Reader`] reads versions 1 to 12 (Redis 1.x through 7.4), every
 //! opcode above, and every value type [`decode`](super::decode) reads,
-//! plus Redis 7.2's listpack sets (type 20). It stops with a [`LoadError`]
+//! plus Redis 7.2's listpack sets (type 20), and streams of every version
+//! (15, 19, 21). It stops with a [`LoadError`]
 //! naming the byte offset (and the key, once it is known) on what Tessera
-//! cannot hold: streams (15, 19, 21), module values (6, 7) and module
+//! cannot hold: module values (6, 7) and module
 //! auxiliary data, Redis 7.4's hashes with per-field expiry (22 to 25),
 //! function libraries in the release candidates' form (0xF6, which Redis
 //! 7.0 itself refuses), and unknown types. LRU and LFU hints and slot
@@ -58,7 +59,8 @@
 //! more, such as a replication id). Each database opens with `SELECTDB`
 //! and `RESIZEDB`; each key is an optional `EXPIRETIME_MS` then the key
 //! and value as [`encode::keyed`] writes them, in
-//! the plain types every Redis reads (see [`encode`]).
+//! the plain types every Redis reads, and streams as Redis 7.0's type 19
+//! (see [`encode`]).
 //! LRU and LFU hints are not written: Redis loads a key without them as
 //! just used.
 //!

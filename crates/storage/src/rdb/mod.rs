@@ -39,6 +39,17 @@ use crate::Value;
 /// 9 and 10; every Redis since 5.0 restores 9).
 pub const WRITE_VERSION: u16 = 9;
 
+/// The version of a payload holding a stream (type 19, Redis 7.0's).
+pub const STREAM_VERSION: u16 = 10;
+
+/// The version a payload of `v` says.
+fn version_of(v: &Value) -> u16 {
+    match v {
+        Value::Stream(_) => STREAM_VERSION,
+        _ => WRITE_VERSION,
+    }
+}
+
 /// The newest RDB version RESTORE accepts: Redis 7.0's.
 pub const MAX_READ_VERSION: u16 = 10;
 
@@ -153,7 +164,7 @@ pub fn dump(v: &Value) -> Vec<u8> {
 pub fn dump_into(v: &Value, out: &mut Vec<u8>) {
     let start = out.len();
     encode::value(v, out);
-    out.extend_from_slice(&WRITE_VERSION.to_le_bytes());
+    out.extend_from_slice(&version_of(v).to_le_bytes());
     let crc = crc64(&out[start..]);
     out.extend_from_slice(&crc.to_le_bytes());
 }

@@ -8,7 +8,7 @@ use crate::rdb::types;
 /// A file that did not load: what went wrong ([`LoadErrorKind`]), the
 /// byte offset in the file where it was found, and the key being read
 /// when it is known. Shown as, for example,
-/// `Bad RDB at offset 1234: key "foo" has type 15 (stream), which Tessera cannot load`.
+/// `Bad RDB at offset 1234: key "foo" has type 6 (module), which Tessera cannot load`.
 #[derive(Debug)]
 pub struct LoadError {
     /// Offset from the file's first byte: of the byte that could not be
@@ -31,8 +31,8 @@ pub enum LoadErrorKind {
     NotRdb,
     /// A version this reader does not know (it reads 1 to 12).
     Version(u16),
-    /// A type Redis writes that Tessera has no value for (streams,
-    /// modules, hashes with per-field expiry).
+    /// A type Redis writes that Tessera has no value for (modules,
+    /// hashes with per-field expiry).
     UnsupportedType(u8),
     /// A byte where an opcode or type belongs that is neither.
     UnknownType(u8),
@@ -70,7 +70,6 @@ impl LoadError {
 fn type_label(ty: u8) -> Option<&'static str> {
     Some(match ty {
         types::MODULE | types::MODULE_2 => "module",
-        types::STREAM_LISTPACKS | types::STREAM_LISTPACKS_2 | types::STREAM_LISTPACKS_3 => "stream",
         types::HASH_METADATA_PRE_GA
         | types::HASH_LISTPACK_EX_PRE_GA
         | types::HASH_METADATA

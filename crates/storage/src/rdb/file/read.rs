@@ -285,6 +285,10 @@ enum Frame {
     BinaryScored,
     /// A count, then nodes each a container length and a string.
     Quicklist2,
+    /// A stream of type 15, 19 or 21 (see `decode::stream`): whether it
+    /// has Redis 7.0's metadata, and whether its consumers have an active
+    /// time.
+    Stream { v2: bool, v3: bool },
 }
 
 /// The layout of a type Tessera loads; `None` for any other.
@@ -298,6 +302,15 @@ fn frame_kind(ty: u8) -> Option<Frame> {
         ZSET => Frame::AsciiScored,
         ZSET_2 => Frame::BinaryScored,
         LIST_QUICKLIST_2 => Frame::Quicklist2,
+        STREAM_LISTPACKS => Frame::Stream {
+            v2: false,
+            v3: false,
+        },
+        STREAM_LISTPACKS_2 => Frame::Stream {
+            v2: true,
+            v3: false,
+        },
+        STREAM_LISTPACKS_3 => Frame::Stream { v2: true, v3: true },
         _ => return None,
     })
 }
@@ -469,8 +482,10 @@ impl<R: Read> Input<R> {
     /// Each element consumes at least a byte, so a count that lies ends
     /// at the end of the file.
     fn frame_value(&mut self, kind: Frame, out: &mut Vec<u8>) -> Result<()> {
-        if let Frame::String = kind {
-            return self.frame_string(out);
+        match kind {
+            Frame::String => return self.frame_string(out),
+            Frame::Stream { v2, v3 } => return self.frame_stream(v2, v3, out),
+            _ => {}
         }
         let n = self.frame_len(out)?;
         for _ in 0..n {
@@ -496,6 +511,42 @@ impl<R: Read> Input<R> {
                 Frame::Quicklist2 => {
                     self.frame_len(out)?;
                     self.frame_string(out)?;
+                }
+                Frame::Stream { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A stream's bytes (see `decode::stream` for the layout).
+    fn frame_stream(&mut self, v2: bool, v3: bool, out: &mut Vec<u8>) -> Result<()> {
+        let nodes = self.frame_len(out)?;
+        for _ in 0..nodes {
+            self.frame_string(out)?;
+            self.frame_string(out)?;
+        }
+        // Length and last ID; then first ID, max deleted ID, entries added.
+        for _ in 0..if v2 { 8 } else { 3 } {
+            self.frame_len(out)?;
+        }
+        let groups = self.frame_len(out)?;
+        for _ in 0..groups {
+            self.frame_string(out)?;
+            for _ in 0..if v2 { 3 } else { 2 } {
+                self.frame_len(out)?;
+            }
+            let pel = self.frame_len(out)?;
+            for _ in 0..pel {
+                self.copy(16 + 8, out)?;
+                self.frame_len(out)?;
+            }
+            let consumers = self.frame_len(out)?;
+            for _ in 0..consumers {
+                self.frame_string(out)?;
+                self.copy(if v3 { 16 } else { 8 }, out)?;
+                let owned = self.frame_len(out)?;
+                for _ in 0..owned {
+                    self.copy(16, out)?;
                 }
             }
         }
