@@ -2,7 +2,7 @@
 //! that answers WRONGTYPE, creates a missing aggregate, and deletes one that
 //! a command emptied (Redis never keeps an empty list, set, hash or zset).
 
-use storage::{Db, Hash, List, Millis, Set, Value, ZSet};
+use storage::{Db, Hash, List, Millis, Set, Stream, Value, ZSet};
 
 use crate::Error;
 
@@ -45,6 +45,31 @@ typed!(Hash, Hash, std::convert::identity);
 typed!(List, List, Box::new);
 typed!(Set, Set, std::convert::identity);
 typed!(ZSet, ZSet, std::convert::identity);
+
+/// A stream is kept when it is empty (Redis deletes an emptied list, set,
+/// hash or sorted set, never a stream), so it never counts as empty here.
+impl Typed for Stream {
+    #[inline]
+    fn peek(v: &Value) -> Option<&Self> {
+        match v {
+            Value::Stream(x) => Some(x),
+            _ => None,
+        }
+    }
+    #[inline]
+    fn peek_mut(v: &mut Value) -> Option<&mut Self> {
+        match v {
+            Value::Stream(x) => Some(x),
+            _ => None,
+        }
+    }
+    fn wrap(self) -> Value {
+        Value::Stream(Box::new(self))
+    }
+    fn is_empty_value(&self) -> bool {
+        false
+    }
+}
 
 /// The live value of `key` as a `T`: `Ok(None)` when there is no such key,
 /// WRONGTYPE when it holds another type.

@@ -4,6 +4,10 @@
 //! when the command arrives and again each time a waited-on key is
 //! created. Waiting itself (registration, wake-ups, timeouts) is the
 //! server's business.
+//!
+//! A blocked XREAD or XREADGROUP waits through the same machinery with
+//! [`Op::Stream`]; its first attempt and its serving are
+//! `streams::read`'s.
 
 use resp::encode;
 use storage::{Db, List, Millis, ZSet};
@@ -32,7 +36,16 @@ pub fn register(t: &mut CommandTable) {
 pub fn is_blocking(name: &str) -> bool {
     matches!(
         name,
-        "blpop" | "brpop" | "brpoplpush" | "blmove" | "blmpop" | "bzpopmin" | "bzpopmax" | "bzmpop"
+        "blpop"
+            | "brpop"
+            | "brpoplpush"
+            | "blmove"
+            | "blmpop"
+            | "bzpopmin"
+            | "bzpopmax"
+            | "bzmpop"
+            | "xread"
+            | "xreadgroup"
     )
 }
 
@@ -60,6 +73,9 @@ pub enum Op {
     /// BZPOPMIN/BZPOPMAX (`count` None: `[key, member, score]`) and
     /// BZMPOP/ZMPOP (`Some(n)`: `[key, [[member, score] ...]]`).
     ZSet { max: bool, count: Option<usize> },
+    /// A blocked XREAD or XREADGROUP: served by a new entry in any of its
+    /// streams, not by the key's creation alone.
+    Stream(Box<crate::streams::read::Wait>),
 }
 
 /// A parsed blocking command: keys in order, what to do, how long to wait
@@ -237,6 +253,9 @@ pub struct Served {
     pub members: Vec<(Vec<u8>, f64)>,
     /// A Move whose push is still to be done on the destination's shard.
     pub push_pending: bool,
+    /// What a stream read changed, as the commands to record (a group
+    /// read's deliveries).
+    pub effects: Vec<Vec<Vec<u8>>>,
 }
 
 /// Whether `key` could serve `op` right now (a non-empty list or sorted
@@ -245,6 +264,7 @@ pub fn ready(db: &mut Db, key: &[u8], op: &Op, now: Millis) -> Result<bool, Erro
     Ok(match op {
         Op::List { .. } | Op::Move { .. } => access::read::<List>(db, key, now)?.is_some(),
         Op::ZSet { .. } => access::read::<ZSet>(db, key, now)?.is_some(),
+        Op::Stream(w) => crate::streams::read::ready(db, key, w, now),
     })
 }
 
@@ -273,6 +293,13 @@ pub fn serve(
         ..Served::default()
     };
     match op {
+        Op::Stream(w) => {
+            let Some(got) = crate::streams::read::serve_waiter(db, key, w, resp3, now)? else {
+                return Ok(None);
+            };
+            s.reply = got.reply;
+            s.effects = got.effects;
+        }
         Op::List { left, count } => {
             let Some(l) = access::write::<List>(db, key, now)? else {
                 return Ok(None);
@@ -385,6 +412,9 @@ pub fn push(db: &mut Db, key: &[u8], e: &[u8], left: bool, now: Millis) -> Resul
 /// the end they came from, sorted-set members with their scores.
 pub fn undo(db: &mut Db, s: &Served, op: &Op, now: Millis) {
     match op {
+        // A delivered entry stays delivered (pending, for a group), as in
+        // Redis when a client goes away after its reply was sent.
+        Op::Stream(_) => {}
         Op::List { left, .. } => {
             if let Ok(l) = access::write_or_create::<List>(db, &s.key, now) {
                 for e in s.elems.iter().rev() {

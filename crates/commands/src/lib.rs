@@ -23,8 +23,8 @@
 //! - [`scan`]: the SCAN family's `cursor [MATCH] [COUNT]` arguments and reply.
 //! - [`slot`]: key → cluster slot (CRC16 with hash tags).
 //! - [`strings`], [`keys`], [`hashes`], [`lists`], [`sets`], [`zsets`],
-//!   [`bitmaps`], [`hyperloglog`], [`sort`]: the command families, one
-//!   `register` each.
+//!   [`bitmaps`], [`hyperloglog`], [`sort`], [`streams`]: the command
+//!   families, one `register` each.
 
 pub mod access;
 pub mod args;
@@ -44,6 +44,7 @@ pub mod scan;
 pub mod sets;
 pub use storage::slot;
 pub mod sort;
+pub mod streams;
 pub mod strings;
 pub mod table;
 pub mod zsets;
@@ -67,6 +68,9 @@ pub struct ShardConfig {
     /// `hll-sparse-max-bytes`: the longest a sparse HyperLogLog may grow
     /// before it turns dense.
     pub hll_sparse_max_bytes: usize,
+    /// `stream-node-max-bytes` and `stream-node-max-entries`: how big a
+    /// stream's nodes grow.
+    pub stream_node: storage::stream::NodeLimits,
 }
 
 impl Default for ShardConfig {
@@ -74,6 +78,7 @@ impl Default for ShardConfig {
         ShardConfig {
             proto_max_bulk_len: 512 * 1024 * 1024,
             hll_sparse_max_bytes: 3000,
+            stream_node: storage::stream::NodeLimits::default(),
         }
     }
 }
@@ -148,6 +153,7 @@ pub fn table() -> CommandTable {
     bitmaps::register(&mut t);
     hyperloglog::register(&mut t);
     sort::register(&mut t);
+    streams::register(&mut t);
     dump::register(&mut t);
     blocking::register(&mut t);
     table::register_server(&mut t);

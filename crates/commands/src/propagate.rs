@@ -12,9 +12,48 @@
 //!
 //! Where the reply or the arguments are not what the command could have
 //! produced, [`effect`] answers [`Effect::AsIs`] rather than guess.
+//!
+//! The stream commands whose effect depends on more than their reply
+//! (XADD's generated ID and approximate trim, XREADGROUP's deliveries as
+//! XCLAIMs, XCLAIM's and XAUTOCLAIM's per-entry forms) work their form
+//! out as they run and leave it here ([`set_own`]) for [`effect`].
+
+use std::cell::RefCell;
 
 use crate::args::{parse_i64, Args};
 use crate::table::migrate_keys;
+
+thread_local! {
+    /// The propagation form a command worked out itself as it ran, for
+    /// the stream commands, whose effect depends on state their reply does
+    /// not show (a group's counters, a trim's result). Set by the handler
+    /// on success, taken by [`effect`].
+    static OWN: RefCell<Option<Vec<Vec<Vec<u8>>>>> = const { RefCell::new(None) };
+}
+
+/// Records what the command running on this thread is to be propagated
+/// as (see [`OWN`]).
+pub fn set_own(cmds: Vec<Vec<Vec<u8>>>) {
+    OWN.with(|o| *o.borrow_mut() = Some(cmds));
+}
+
+/// Forgets any propagation form left by an earlier command (a stream
+/// command calls this first, so that a form nobody took is never
+/// mistaken for its own).
+pub fn clear_own() {
+    OWN.with(|o| o.borrow_mut().take());
+}
+
+/// Takes the form [`set_own`] recorded, to carry it with a command's
+/// reply to the thread that records the effect.
+pub fn take_own() -> Option<Vec<Vec<Vec<u8>>>> {
+    OWN.with(|o| o.borrow_mut().take())
+}
+
+/// Puts back a form taken by [`take_own`] (on the recording thread).
+pub fn restore_own(cmds: Option<Vec<Vec<Vec<u8>>>>) {
+    OWN.with(|o| *o.borrow_mut() = cmds);
+}
 
 /// What an executed write command is recorded as in the AOF / replication stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +108,12 @@ pub fn effect(name: &str, argv: &[&[u8]], reply: &[u8], now_ms: u64) -> Effect {
         "migrate" => migrate(argv, reply),
         // GETDEL is a DEL to whoever replays it.
         "getdel" => getdel(argv, reply),
+        // The stream commands whose effect is not their text say so
+        // themselves (see `streams`).
+        "xadd" | "xtrim" => Some(take_own().map_or(Effect::AsIs, Effect::Rewritten)),
+        "xreadgroup" | "xclaim" | "xautoclaim" => {
+            Some(take_own().map_or(Effect::Nothing, Effect::Rewritten))
+        }
         _ => None,
     };
     decided.unwrap_or(Effect::AsIs)

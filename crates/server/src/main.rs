@@ -221,6 +221,7 @@ fn main() {
                     shared.config.proto_max_bulk_len.load(Ordering::Relaxed);
                 shard.config.hll_sparse_max_bytes =
                     features::config::hll_sparse_max_bytes(&shared.config);
+                shard.config.stream_node = features::config::stream_node_limits(&shared.config);
                 storage::notify::set_flags(
                     shared.config.notify_keyspace_events.load(Ordering::Relaxed),
                 );

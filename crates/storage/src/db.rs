@@ -146,9 +146,11 @@ pub struct Db {
     /// nobody watches a key here, so unwatched databases pay one branch.
     watched: Option<Box<WatchTable>>,
     /// Keys blocked clients wait on (with how many waits each) and the
-    /// ones that have been created since the server last looked: a key
-    /// someone waits on is always missing, so creation is the only event
-    /// that can serve a waiter (see the server's `blocking.rs`).
+    /// ones that may serve them since the server last looked: a key that
+    /// was created, deleted or overwritten, or a stream that got an entry
+    /// ([`Db::signal_ready`]). A pop's key is always missing while waited
+    /// on, so for pops only creation matters; a stream reader may wait on
+    /// a stream that exists (see the server's `blocking.rs`).
     blocked: Option<Box<Blocked>>,
     /// Changes to keys since the server started (Redis's `dirty`, summed
     /// by the server for save points and INFO): every write, delete and
@@ -487,6 +489,14 @@ impl Db {
         }
     }
 
+    /// Marks `key` ready for the clients waiting on it, for a change
+    /// other than its creation that may serve them (an entry added to a
+    /// stream). One branch when nobody waits here.
+    #[inline]
+    pub fn signal_ready(&mut self, key: &[u8]) {
+        self.created(key);
+    }
+
     /// A key was created: if someone waits on it, it is ready.
     #[inline]
     fn created(&mut self, key: &[u8]) {
@@ -666,6 +676,7 @@ impl Db {
         let h = self.dict.hash(key);
         let e = self.dict.remove(h, key)?;
         self.touch(key);
+        self.created(key);
         self.index.remove(e.expire_at, h);
         self.unindex(key);
         if e.is_expired(now) {
@@ -760,6 +771,7 @@ impl Db {
             return false;
         };
         self.touch(key);
+        self.created(key);
         self.index.remove(e.expire_at, h);
         self.unindex(key);
         crate::lazyfree::release(e.into_value());
@@ -841,6 +853,15 @@ impl Db {
     /// Redis 7.0.
     pub fn clear(&mut self, now: Millis) {
         self.dirty += self.dict.len() as u64;
+        // Keys waited on are gone: their waiters are told (a stream's
+        // group readers get an error; the others wait on).
+        if let Some(b) = &mut self.blocked {
+            for k in b.keys.keys() {
+                if !b.ready.contains(k) {
+                    b.ready.push(k.clone());
+                }
+            }
+        }
         if let Some(w) = &mut self.watched {
             for (k, e) in w.iter_mut() {
                 let h = self.dict.hash(k);
@@ -1112,16 +1133,15 @@ impl Keyspace {
         // A snapshot follows its table (it writes the database number of
         // the cut, which is before the swap).
         mem::swap(&mut x.snapshot, &mut y.snapshot);
-        // A key a blocked client waits on may have arrived with the swap.
+        // A key a blocked client waits on may have arrived or gone with
+        // the swap (a stream's group readers are told it went).
         for d in [a, b] {
             let keys: Vec<Vec<u8>> = match &self.dbs[d].blocked {
                 Some(bl) => bl.keys.keys().cloned().collect(),
                 None => continue,
             };
             for k in keys {
-                if self.dbs[d].is_live(&k, now) {
-                    self.dbs[d].created(&k);
-                }
+                self.dbs[d].created(&k);
             }
         }
         // A stale key swapped in under a watch is no logical change, and

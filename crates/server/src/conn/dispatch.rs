@@ -10,7 +10,7 @@ use crate::engine::tx::Route;
 use crate::features::{
     acl, aof, blocking, client, cluster, command, config, connection, debug, fanout, info,
     keyspace, latency, master, migrate, monitor, multi, persist, pubsub, replication, script,
-    server, slowlog,
+    server, slowlog, streams,
 };
 
 use crate::host::clock;
@@ -101,6 +101,8 @@ async fn run(
         // ZMPOP: no blocking.
         "blpop" | "brpop" | "brpoplpush" | "blmove" | "blmpop" | "bzpopmin" | "bzpopmax"
         | "bzmpop" | "zmpop" => blocking::run_nonblocking(w, client, argv, out).await?,
+        // The same for the stream reads (BLOCK ignored, as in Redis).
+        "xread" | "xreadgroup" => streams::run_nonblocking(w, client, argv, out).await?,
         "multi" => multi::multi(client, out)?,
         "exec" => multi::exec(w, client, argv[0], server_command_boxed, out).await?,
         "discard" => multi::discard(w, client, out).await?,

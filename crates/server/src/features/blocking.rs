@@ -62,6 +62,20 @@ pub struct Waiter {
     resp3: bool,
 }
 
+impl Waiter {
+    /// A waiter of a connection of thread `from` (its answer to `slot`).
+    pub(crate) fn new(from: usize, slot: u32, db: usize, op: Op, resp3: bool) -> Waiter {
+        Waiter {
+            claimed: AtomicBool::new(false),
+            from,
+            slot,
+            db,
+            op,
+            resp3,
+        }
+    }
+}
+
 /// A shard's waiters: per (database, key), in arrival order.
 type Waiters = HashMap<(usize, Vec<u8>), VecDeque<Arc<Waiter>>>;
 
@@ -85,7 +99,7 @@ fn local(w: &Worker) -> &Local {
 }
 
 /// Registers `waiter` on this shard for `keys`.
-fn register(w: &Worker, waiter: &Arc<Waiter>, keys: &[Vec<u8>]) {
+pub(crate) fn register(w: &Worker, waiter: &Arc<Waiter>, keys: &[Vec<u8>]) {
     let l = local(w);
     let mut map = l.waiters.borrow_mut();
     let mut shard = w.shard.borrow_mut();
@@ -149,15 +163,18 @@ fn serve_all_ready(w: &Worker) {
     }
 }
 
-/// Serves the waiters of one key, oldest first, while it has something.
+/// Serves the waiters of one key, oldest first, each that the key can
+/// serve now (a pop while the key has elements; a stream read whose
+/// entries arrived, whatever the waiters before it wait for).
 fn serve_key(w: &Worker, db: usize, key: &[u8]) {
     let id = (db, key.to_vec());
+    let mut at = 0;
     loop {
         let Some(waiter) = local(w)
             .waiters
             .borrow()
             .get(&id)
-            .and_then(|q| q.front().cloned())
+            .and_then(|q| q.get(at).cloned())
         else {
             return;
         };
@@ -169,7 +186,8 @@ fn serve_key(w: &Worker, db: usize, key: &[u8]) {
             };
             // A key of the wrong type, or gone again, keeps its waiters.
             if !matches!(can, Ok(true)) {
-                return;
+                at += 1;
+                continue;
             }
             if waiter
                 .claimed
@@ -202,7 +220,8 @@ fn serve_key(w: &Worker, db: usize, key: &[u8]) {
                 w.router.respond(waiter.from, waiter.slot, Box::new(answer));
             }
         }
-        // Served here, or claimed elsewhere: either way it leaves this queue.
+        // Served here, or claimed elsewhere: either way it leaves this
+        // queue, and the next waiter moves up to `at`.
         unregister(w, &waiter, std::slice::from_ref(&id.1));
     }
 }
@@ -211,13 +230,14 @@ fn serve_key(w: &Worker, db: usize, key: &[u8]) {
 /// the plain pop it amounts to, as Redis propagates it. `whole`: a Move's
 /// push was done with its pop (else only the pop is recorded here, and the
 /// push where it is done, [`record_push`]).
-fn record_served(db: usize, op: &Op, s: &Served, whole: bool) {
+pub(crate) fn record_served(db: usize, op: &Op, s: &Served, whole: bool) {
     if !journal::is_on() || s.key.is_empty() {
         return;
     }
     let side = |left: bool| if left { &b"LEFT"[..] } else { &b"RIGHT"[..] };
     let mut n = itoa::Buffer::new();
     match op {
+        Op::Stream(_) => record_all(db, &s.effects),
         Op::List { left, count } => {
             let name: &[u8] = if *left { b"LPOP" } else { b"RPOP" };
             match count {
@@ -251,6 +271,24 @@ fn record_served(db: usize, op: &Op, s: &Served, whole: bool) {
     }
 }
 
+/// Records `cmds`, as one MULTI/EXEC block when there are several (as
+/// Redis wraps a command that propagates more than one).
+pub(crate) fn record_all(db: usize, cmds: &[Vec<Vec<u8>>]) {
+    if !journal::is_on() || cmds.is_empty() {
+        return;
+    }
+    if cmds.len() > 1 {
+        journal::begin_group(db);
+    }
+    for c in cmds {
+        let argv: Vec<&[u8]> = c.iter().map(Vec::as_slice).collect();
+        journal::record(db, &argv);
+    }
+    if cmds.len() > 1 {
+        journal::end_group();
+    }
+}
+
 /// Records a Move's push done apart from its pop.
 fn record_push(db: usize, dst: &[u8], s: &Served, to_left: bool) {
     if let Some(e) = s.elems.first() {
@@ -265,6 +303,7 @@ fn record_undo(db: usize, op: &Op, s: &Served) {
         return;
     }
     match op {
+        Op::Stream(_) => {}
         Op::ZSet { .. } => {
             for (m, score) in &s.members {
                 journal::record(db, &[b"ZADD", &s.key, score.to_string().as_bytes(), m]);
@@ -292,7 +331,7 @@ enum Attempt {
 }
 
 /// Keys grouped by shard, each key once, in first-seen order.
-fn by_shard(w: &Worker, keys: &[Vec<u8>]) -> Vec<(usize, Vec<Vec<u8>>)> {
+pub(crate) fn by_shard(w: &Worker, keys: &[Vec<u8>]) -> Vec<(usize, Vec<Vec<u8>>)> {
     let mut uniq: Vec<Vec<u8>> = Vec::new();
     for k in keys {
         if !uniq.contains(k) {
@@ -506,6 +545,12 @@ pub async fn run(
     out: &mut Vec<u8>,
     stash: &mut Vec<u8>,
 ) -> std::io::Result<Flow> {
+    if matches!(
+        argv[0].to_ascii_lowercase().as_slice(),
+        b"xread" | b"xreadgroup"
+    ) {
+        return crate::features::streams::run(w, client, stream, argv, out, stash).await;
+    }
     let b = match blocking::parse(argv) {
         Ok(b) => b,
         Err(e) => {
@@ -549,6 +594,30 @@ pub async fn run(
         }
         Attempt::Waiting(waiter, groups) => (waiter, groups),
     };
+    wait(w, client, stream, &waiter, groups, b.timeout_ms, out, stash).await
+}
+
+/// Waits for a registered waiter (of `client`, on the keys of `groups`)
+/// to be served, time out (after `timeout_ms`; None: never), be unblocked
+/// or see its client go, and writes its reply. What a served pop must
+/// still do (a Move's push elsewhere) is done here.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn wait(
+    w: &Worker,
+    client: &mut Client,
+    stream: &mut TcpStream,
+    waiter: &Arc<Waiter>,
+    groups: Vec<(usize, Vec<Vec<u8>>)>,
+    timeout_ms: Option<u64>,
+    out: &mut Vec<u8>,
+    stash: &mut Vec<u8>,
+) -> std::io::Result<Flow> {
+    let route = Route::plain(w);
+    let b = blocking::Blocking {
+        keys: Vec::new(),
+        op: waiter.op.clone(),
+        timeout_ms,
+    };
     // Replies to earlier commands go out before the client blocks.
     if !out.is_empty() {
         journal::seal();
@@ -563,14 +632,14 @@ pub async fn run(
     local(w)
         .blocked_here
         .borrow_mut()
-        .insert(client.id, Arc::clone(&waiter));
+        .insert(client.id, Arc::clone(waiter));
     client.info.borrow_mut().blocked = true;
     let mut buf = vec![0u8; 4096];
     let outcome = loop {
         match wait_one(w, waiter.slot, deadline, stream, &mut buf).await {
             Event::Answer(a) => break Leave::Served(a),
             Event::Timeout => {
-                if claim(&waiter) {
+                if claim(waiter) {
                     break Leave::TimedOut;
                 }
             }
@@ -579,7 +648,7 @@ pub async fn run(
                 continue;
             }
             Event::Gone => {
-                if claim(&waiter) {
+                if claim(waiter) {
                     break Leave::Gone;
                 }
                 // Already being served: take the answer and put it back.
@@ -597,7 +666,7 @@ pub async fn run(
     local(w).blocked_here.borrow_mut().remove(&client.id);
     client.info.borrow_mut().blocked = false;
     for (s, keys) in groups {
-        let wt = Arc::clone(&waiter);
+        let wt = Arc::clone(waiter);
         w.call(s, move |w| unregister(w, &wt, &keys)).await;
     }
     match outcome {

@@ -16,6 +16,15 @@ pub fn hll_sparse_max_bytes(rt: &crate::host::config::Runtime) -> usize {
     rt.text("hll-sparse-max-bytes").parse().unwrap_or(3000)
 }
 
+/// `stream-node-max-bytes` and `stream-node-max-entries` as the shards
+/// use them.
+pub fn stream_node_limits(rt: &crate::host::config::Runtime) -> storage::stream::NodeLimits {
+    storage::stream::NodeLimits {
+        max_bytes: rt.text("stream-node-max-bytes").parse().unwrap_or(4096),
+        max_entries: rt.text("stream-node-max-entries").parse().unwrap_or(100),
+    }
+}
+
 /// CONFIG REWRITE, as Redis: the config file keeps its comments, its
 /// order and the lines CONFIG GET knows nothing of (`user`, `include`,
 /// `rename-command`, ...); each directive's first line takes its current
@@ -211,6 +220,11 @@ pub async fn config(
             if pairs.iter().any(|(n, _)| n == "hll-sparse-max-bytes") {
                 let v = hll_sparse_max_bytes(rt);
                 w.call_all(move |w| w.shard.borrow_mut().config.hll_sparse_max_bytes = v)
+                    .await;
+            }
+            if pairs.iter().any(|(n, _)| n.starts_with("stream-node-max-")) {
+                let v = stream_node_limits(rt);
+                w.call_all(move |w| w.shard.borrow_mut().config.stream_node = v)
                     .await;
             }
             if pairs.iter().any(|(n, _)| n == "proto-max-bulk-len") {

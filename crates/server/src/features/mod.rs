@@ -34,6 +34,7 @@ pub mod script;
 pub mod script_api;
 pub mod server;
 pub mod slowlog;
+pub mod streams;
 pub mod tracking;
 
 use std::cell::{Cell, RefCell};

@@ -553,7 +553,7 @@ pub async fn run_queued(
             }
             let owned: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
             let (db, resp3) = (client.db, client.resp3);
-            let reply = route
+            let (reply, own) = route
                 .call(first, move |w| {
                     let argv: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
                     let mut out = Vec::new();
@@ -566,10 +566,14 @@ pub async fn run_queued(
                         &argv,
                         &mut out,
                     );
-                    out
+                    // A command's own propagation form (the stream
+                    // commands') goes with its reply to where EXEC
+                    // records it.
+                    (out, commands::propagate::take_own())
                 })
                 .await
                 .unwrap_or_default();
+            commands::propagate::restore_own(own);
             out.extend_from_slice(&reply);
         }
         Handler::Server if spec.name == "ssubscribe" => {

@@ -1635,6 +1635,28 @@ fn call_command(
             }
         }
         Handler::Server => match spec.name {
+            "xread" | "xreadgroup" => {
+                if spec
+                    .keys_of(&refs)
+                    .into_iter()
+                    .any(|i| !allowed.permits(refs[i]))
+                {
+                    return reject(
+                        id,
+                        "ERR Script attempted to access a non local key in a cluster node",
+                    );
+                }
+                let dbm = &mut shard.ks.dbs[db.get()];
+                match crate::features::streams::run_in_script(dbm, &refs, resp3, now) {
+                    Ok((reply, effects)) => {
+                        if journal::recording_here() {
+                            crate::features::blocking::record_all(db.get(), &effects);
+                        }
+                        out = reply;
+                    }
+                    Err(e) => e.write(&mut out),
+                }
+            }
             "ping" => match refs.get(1) {
                 Some(m) => encode::bulk(&mut out, m),
                 None => encode::simple(&mut out, b"PONG"),

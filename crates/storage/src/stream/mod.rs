@@ -254,6 +254,15 @@ impl Stream {
         self.nodes.len()
     }
 
+    /// The nodes a radix tree of the node keys would have, as Redis's
+    /// XINFO reports its `radix-tree-nodes`: the root, every key, every
+    /// branching point, every child of one, and every node ending a run
+    /// of single-child nodes.
+    pub fn radix_tree_nodes(&self) -> usize {
+        let keys: Vec<[u8; 16]> = self.nodes.keys().map(|k| k.to_be_bytes()).collect();
+        rax_nodes(&keys, 0, false)
+    }
+
     /// XSETID: the last ID, and optionally entries-added and max deleted
     /// ID. The caller has checked them against the stream.
     pub fn set_ids(&mut self, last: StreamId, added: Option<u64>, max_deleted: Option<StreamId>) {
@@ -590,6 +599,28 @@ impl Stream {
             entries_added: self.entries_added,
         }
     }
+}
+
+/// Radix-tree nodes under the trie node at `depth` of the sorted `keys`
+/// sharing its prefix (see [`Stream::radix_tree_nodes`]).
+fn rax_nodes(keys: &[[u8; 16]], depth: usize, parent_branches: bool) -> usize {
+    let is_key = depth == 16;
+    let mut groups: Vec<&[[u8; 16]]> = Vec::new();
+    if !is_key {
+        let mut rest = keys;
+        while let Some(first) = rest.first() {
+            let n = rest.iter().take_while(|k| k[depth] == first[depth]).count();
+            groups.push(&rest[..n]);
+            rest = &rest[n..];
+        }
+    }
+    let me = depth == 0 || parent_branches || is_key || groups.len() != 1;
+    let branches = groups.len() >= 2;
+    usize::from(me)
+        + groups
+            .into_iter()
+            .map(|g| rax_nodes(g, depth + 1, branches))
+            .sum::<usize>()
 }
 
 /// Read access to a stream's entries and metadata (borrowed apart from
