@@ -351,6 +351,9 @@ fn xtrim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
         if trim.approx {
             propagate::set_own(vec![rewritten]);
         }
+    } else {
+        // Nothing removed: nothing to propagate.
+        propagate::set_own(Vec::new());
     }
     encode::integer(ctx.out, removed as i64);
     Ok(())

@@ -1073,7 +1073,8 @@ async fn run_blocking(
     flush_window(w, &mut b.window, &mut s.out).await;
     client.info.borrow_mut().last_cmd = spec.name;
     let mut stash = Vec::new();
-    let flow = blocking::run(w, client, stream, argv, &mut s.out, &mut stash).await?;
+    let (flow, at) = blocking::run(w, client, stream, argv, &mut s.out, &mut stash).await?;
+    w.stats.failed_if_error(spec.id, &s.out, at);
     // Logged as served, with no time: what it spent waiting is not a run.
     slowlog::ran(w, client, spec, argv, 0, b.watch);
     Ok(match flow {

@@ -536,7 +536,8 @@ pub async fn run_nonblocking(
 
 /// A blocking command from a connection: serve at once, or wait until
 /// served, timed out, or the client goes away. Bytes the client sends
-/// meanwhile are kept in `stash` for after.
+/// meanwhile are kept in `stash` for after. Also returns where its reply
+/// starts in `out` (earlier replies leave before a client blocks).
 pub async fn run(
     w: &Worker,
     client: &mut Client,
@@ -544,7 +545,8 @@ pub async fn run(
     argv: Argv<'_>,
     out: &mut Vec<u8>,
     stash: &mut Vec<u8>,
-) -> std::io::Result<Flow> {
+) -> std::io::Result<(Flow, usize)> {
+    let at = out.len();
     if matches!(
         argv[0].to_ascii_lowercase().as_slice(),
         b"xread" | b"xreadgroup"
@@ -555,7 +557,7 @@ pub async fn run(
         Ok(b) => b,
         Err(e) => {
             e.write(out);
-            return Ok(Flow::Continue);
+            return Ok((Flow::Continue, at));
         }
     };
     let mut shards: Vec<usize> = b.keys.iter().map(|k| w.shard_of(k)).collect();
@@ -582,15 +584,15 @@ pub async fn run(
     let (waiter, groups) = match got {
         Attempt::Served(s) => {
             out.extend_from_slice(&s.reply);
-            return Ok(Flow::Continue);
+            return Ok((Flow::Continue, at));
         }
         Attempt::Failed(e) => {
             e.write(out);
-            return Ok(Flow::Continue);
+            return Ok((Flow::Continue, at));
         }
         Attempt::Nothing => {
             blocking::empty_reply(&b.op, false, client.resp3, out);
-            return Ok(Flow::Continue);
+            return Ok((Flow::Continue, at));
         }
         Attempt::Waiting(waiter, groups) => (waiter, groups),
     };
@@ -611,7 +613,7 @@ pub(crate) async fn wait(
     timeout_ms: Option<u64>,
     out: &mut Vec<u8>,
     stash: &mut Vec<u8>,
-) -> std::io::Result<Flow> {
+) -> std::io::Result<(Flow, usize)> {
     let route = Route::plain(w);
     let b = blocking::Blocking {
         keys: Vec::new(),
@@ -619,7 +621,9 @@ pub(crate) async fn wait(
         timeout_ms,
     };
     // Replies to earlier commands go out before the client blocks.
+    let mut at = out.len();
     if !out.is_empty() {
+        at = 0;
         journal::seal();
         journal::durable().await;
         stream.write_all(out).await?;
@@ -678,7 +682,7 @@ pub(crate) async fn wait(
                         // element goes back where it was.
                         undo(w, client.db, &b.op, &s).await;
                         e.write(out);
-                        return Ok(Flow::Continue);
+                        return Ok((Flow::Continue, at));
                     }
                     record_push(client.db, dst, &s, *to_left);
                 }
@@ -688,20 +692,20 @@ pub(crate) async fn wait(
             } else {
                 out.extend_from_slice(&s.reply);
             }
-            Ok(Flow::Continue)
+            Ok((Flow::Continue, at))
         }
         Leave::Served(Err(e)) => {
             e.write(out);
-            Ok(Flow::Continue)
+            Ok((Flow::Continue, at))
         }
         Leave::TimedOut => {
             w.router.free_slot(waiter.slot);
             blocking::empty_reply(&b.op, true, client.resp3, out);
-            Ok(Flow::Continue)
+            Ok((Flow::Continue, at))
         }
         Leave::Gone => {
             w.router.free_slot(waiter.slot);
-            Ok(Flow::Close)
+            Ok((Flow::Close, at))
         }
     }
 }

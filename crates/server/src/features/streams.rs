@@ -203,7 +203,8 @@ fn shards_of(w: &Worker, a: &ReadArgs) -> Vec<usize> {
 }
 
 /// XREAD / XREADGROUP from a connection: served at once, or, with BLOCK,
-/// once an entry arrives (or the timeout, or CLIENT UNBLOCK).
+/// once an entry arrives (or the timeout, or CLIENT UNBLOCK). Returns
+/// where its reply starts in `out`, as `blocking::run` does.
 pub async fn run(
     w: &Worker,
     client: &mut Client,
@@ -211,12 +212,13 @@ pub async fn run(
     argv: Argv<'_>,
     out: &mut Vec<u8>,
     stash: &mut Vec<u8>,
-) -> std::io::Result<Flow> {
+) -> std::io::Result<(Flow, usize)> {
+    let at = out.len();
     let a = match read::parse(argv) {
         Ok(a) => a,
         Err(e) => {
             e.write(out);
-            return Ok(Flow::Continue);
+            return Ok((Flow::Continue, at));
         }
     };
     let wait = a.block.is_some();
@@ -244,7 +246,7 @@ pub async fn run(
             return blocking::wait(w, client, stream, &waiter, groups, timeout, out, stash).await;
         }
     }
-    Ok(Flow::Continue)
+    Ok((Flow::Continue, at))
 }
 
 /// XREAD / XREADGROUP where they must not block: inside EXEC (BLOCK is

@@ -999,6 +999,19 @@ pub fn keys_as_text(c: &mut Client, dbs: &[&str]) -> Vec<String> {
                     m.clear();
                     format!("{pairs:?}")
                 }
+                // Entries, then the metadata and groups (the radix tree's
+                // shape is the server's own business).
+                "stream" => {
+                    let entries = c.cmd(&["XRANGE", &k, "-", "+"]);
+                    let info = c.cmd(&["XINFO", "STREAM", &k, "FULL"]);
+                    let fields: Vec<Reply> = info
+                        .as_array()
+                        .chunks(2)
+                        .filter(|p| !p[0].as_string().starts_with("radix-tree"))
+                        .flat_map(|p| p.to_vec())
+                        .collect();
+                    format!("{entries:?} {fields:?}")
+                }
                 other => panic!("unexpected type {other}"),
             };
             let ttl = c.int(&["PTTL", &k]);
