@@ -23,6 +23,9 @@ use std::cell::RefCell;
 use crate::args::{parse_i64, Args};
 use crate::table::migrate_keys;
 
+/// Commands in propagation form, each an argv.
+pub type Commands = Vec<Vec<Vec<u8>>>;
+
 thread_local! {
     /// The propagation form a command worked out itself as it ran, for
     /// the stream commands, whose effect depends on state their reply does

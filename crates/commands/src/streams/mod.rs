@@ -232,7 +232,8 @@ fn parse_trim(
         // approximate trim rewritten as the exact one it did), which its
         // master link and AOF loader accept; so is it here (LIMIT then
         // means nothing, as for them).
-        if !t.approx && !(t.at > 0 && argv[t.at - 1] == b"=") {
+        let explicit_exact = t.at > 0 && argv[t.at - 1] == b"=";
+        if !t.approx && !explicit_exact {
             return Err(Error::Static(
                 "ERR syntax error, LIMIT cannot be used without the special ~ option",
             ));

@@ -1059,8 +1059,8 @@ fn place(
     }
 }
 
-/// A blocking pop outside MULTI: it holds the connection until served,
-/// timed out or unblocked.
+/// A blocking pop, XREAD or XREADGROUP outside MULTI: it holds the
+/// connection until served, timed out or unblocked.
 async fn run_blocking(
     w: &Worker,
     stream: &mut TcpStream,
@@ -1073,7 +1073,11 @@ async fn run_blocking(
     flush_window(w, &mut b.window, &mut s.out).await;
     client.info.borrow_mut().last_cmd = spec.name;
     let mut stash = Vec::new();
-    let (flow, at) = blocking::run(w, client, stream, argv, &mut s.out, &mut stash).await?;
+    let (flow, at) = if matches!(spec.name, "xread" | "xreadgroup") {
+        crate::features::streams::run(w, client, stream, argv, &mut s.out, &mut stash).await?
+    } else {
+        blocking::run(w, client, stream, argv, &mut s.out, &mut stash).await?
+    };
     w.stats.failed_if_error(spec.id, &s.out, at);
     // Logged as served, with no time: what it spent waiting is not a run.
     slowlog::ran(w, client, spec, argv, 0, b.watch);

@@ -547,12 +547,6 @@ pub async fn run(
     stash: &mut Vec<u8>,
 ) -> std::io::Result<(Flow, usize)> {
     let at = out.len();
-    if matches!(
-        argv[0].to_ascii_lowercase().as_slice(),
-        b"xread" | b"xreadgroup"
-    ) {
-        return crate::features::streams::run(w, client, stream, argv, out, stash).await;
-    }
     let b = match blocking::parse(argv) {
         Ok(b) => b,
         Err(e) => {

@@ -38,7 +38,7 @@ type Argv<'a> = &'a [&'a [u8]];
 /// What trying a read at once came to.
 enum Attempt {
     /// The reply, and what it changed.
-    Served(Vec<u8>, Vec<Vec<Vec<u8>>>),
+    Served(Vec<u8>, propagate::Commands),
     Failed(Error),
     Nothing,
     Waiting(Arc<Waiter>, Vec<(usize, Vec<Vec<u8>>)>),
@@ -290,7 +290,7 @@ pub fn run_in_script(
     argv: Argv<'_>,
     resp3: bool,
     now: u64,
-) -> Result<(Vec<u8>, Vec<Vec<Vec<u8>>>), Error> {
+) -> Result<(Vec<u8>, propagate::Commands), Error> {
     let a = read::parse(argv)?;
     if a.block.is_some() {
         return Err(Error::Other(format!(
