@@ -37,7 +37,8 @@
 //!    `debug.rs` (DEBUG), `server.rs` (TIME, LASTSAVE, SHUTDOWN), `keyspace.rs` (KEYS, DBSIZE,
 //!    RANDOMKEY, FLUSHDB, FLUSHALL, SWAPDB), `fanout.rs` (multi-key commands whose keys span
 //!    shards, SCAN, SORT), `multi.rs` (MULTI, EXEC, DISCARD, WATCH), `blocking.rs` (BLPOP and
-//!    the other blocking pops), `script.rs` (EVAL*, SCRIPT, FUNCTION, FCALL*), `pubsub.rs`
+//!    the other blocking pops), `streams.rs` (XREAD and XREADGROUP, on `blocking.rs`'s
+//!    waiters), `script.rs` (EVAL*, SCRIPT, FUNCTION, FCALL*), `pubsub.rs`
 //!    (SUBSCRIBE, SSUBSCRIBE and the rest of pub/sub, keyspace events), `monitor.rs` (MONITOR),
 //!    `migrate.rs` (MIGRATE), `evict.rs` (`maxmemory`), `acl.rs` (ACL, users, the permission
 //!    check), `persist.rs` (SAVE, BGSAVE, LASTSAVE, save points, SHUTDOWN, loading the dump
