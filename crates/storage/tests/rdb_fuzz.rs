@@ -129,6 +129,38 @@ fn check(v: &Value) {
                 assert_eq!(z.score(m), Some(*s));
             }
         }
+        Value::Stream(st) => {
+            use storage::stream::StreamId;
+            let ids: Vec<StreamId> = st
+                .range(StreamId::MIN, StreamId::MAX, false)
+                .map(|e| {
+                    assert!(!e.fields.is_empty());
+                    e.id
+                })
+                .collect();
+            assert_eq!(ids.len() as u64, st.len());
+            assert!(ids.windows(2).all(|w| w[0] < w[1]), "out of order");
+            let mut rev: Vec<StreamId> = st
+                .range(StreamId::MIN, StreamId::MAX, true)
+                .map(|e| e.id)
+                .collect();
+            rev.reverse();
+            assert_eq!(rev, ids);
+            for id in &ids {
+                assert!(st.get(*id).is_some());
+                assert!(*id <= st.last_id());
+            }
+            for (_, g) in st.groups() {
+                for (id, p) in g.pending_range(StreamId::MIN, StreamId::MAX) {
+                    let c = g.consumer(p.consumer()).expect("pending entry's consumer");
+                    assert!(c.pending().any(|x| x == id));
+                }
+                let held: usize = g.consumers().map(|(_, c)| c.pending_count()).sum();
+                assert_eq!(held, g.pending_count());
+            }
+            // A stream is a valid value even when empty.
+            return;
+        }
         _ => assert!(v.as_str().is_some()),
     }
     assert!(v.element_count() >= 1);

@@ -524,7 +524,10 @@ impl Node {
         let mut at = m.first_entry;
         while at < buf.len() - 1 {
             let e = self.entry_at(master_id, nf, at)?;
-            if e.flags & !(FLAG_DELETED | FLAG_SAMEFIELDS) != 0 {
+            // Flags in their one-byte form, as Redis writes them: marking
+            // an entry deleted then rewrites it in place.
+            if e.flags & !(FLAG_DELETED | FLAG_SAMEFIELDS) != 0 || element(buf, e.at)?.1 != e.at + 2
+            {
                 return None;
             }
             if prev.is_some_and(|p| e.id <= p) || e.id < master_id {

@@ -47,6 +47,59 @@ pub(in crate::rdb) fn render(v: &Value) -> String {
             let items: Vec<String> = z.iter().map(|(m, s)| format!("{}:{s}", text(m))).collect();
             format!("<{}>", items.join(" "))
         }
+        Value::Stream(st) => {
+            use crate::stream::StreamId;
+            let entries: Vec<String> = st
+                .range(StreamId::MIN, StreamId::MAX, false)
+                .map(|e| {
+                    let f: Vec<String> = e
+                        .fields
+                        .iter()
+                        .map(|(f, v)| format!("{}={}", text(*f), text(*v)))
+                        .collect();
+                    format!("{}{{{}}}", e.id, f.join(" "))
+                })
+                .collect();
+            let groups: Vec<String> = st
+                .groups()
+                .map(|(name, g)| {
+                    let pel: Vec<String> = g
+                        .pending_range(StreamId::MIN, StreamId::MAX)
+                        .map(|(id, p)| {
+                            format!(
+                                "{id}:{}:{}",
+                                String::from_utf8_lossy(p.consumer()),
+                                p.delivery_count
+                            )
+                        })
+                        .collect();
+                    let cs: Vec<String> = g
+                        .consumers()
+                        .map(|(c, x)| {
+                            format!("{}:{}", String::from_utf8_lossy(c), x.pending_count())
+                        })
+                        .collect();
+                    format!(
+                        " {}(last={} read={} pel={} consumers={})",
+                        String::from_utf8_lossy(name),
+                        g.last_id,
+                        g.entries_read,
+                        pel.join(","),
+                        cs.join(",")
+                    )
+                })
+                .collect();
+            format!(
+                "len={} last={} first={} maxdel={} added={} [{}]{}",
+                st.len(),
+                st.last_id(),
+                st.first_id(),
+                st.max_deleted_id(),
+                st.entries_added(),
+                entries.join(" "),
+                groups.concat()
+            )
+        }
         _ => text(v.as_str().expect("a string")),
     }
 }
@@ -102,6 +155,16 @@ const REDIS7_EXPECTED: &[(&str, &str, &str)] = &[
         "[0 127 128 -1 4095 -4096 4096 32767 -32768 32768 8388607 -8388608 8388608 \
          2147483647 -2147483648 2147483648 9223372036854775807 -9223372036854775808 \
          q*63 r*64 s*4095 t*4096]",
+    ),
+    (
+        "stream_groups",
+        "stream",
+        "len=5 last=6-0 first=1-1 maxdel=2-1 added=6 [1-1{f=1 g=x} 3-1{f=3 g=x} 4-1{f=4 g=x} 5-1{f=5 g=x} 6-0{other=123456789012}] g(last=3-1 read=-1 pel=1-1:alice:1,3-1:alice:1 consumers=alice:2,bob:0) g2(last=6-0 read=-1 pel= consumers=)",
+    ),
+    (
+        "stream_empty",
+        "stream",
+        "len=0 last=0-0 first=0-0 maxdel=0-0 added=0 [] g(last=0-0 read=-1 pel= consumers=)",
     ),
 ];
 
