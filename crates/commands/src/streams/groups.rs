@@ -218,10 +218,17 @@ fn xgroup(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
             encode::integer(ctx.out, 1);
         }
         _ => {
-            // DELCONSUMER
-            let pending = access::write::<Stream>(dbm, key, now)?
-                .and_then(|s| s.group_mut(name))
-                .and_then(|g| g.delete_consumer(argv[4]));
+            // DELCONSUMER; a consumer that is not there changes nothing.
+            let exists = access::read::<Stream>(dbm, key, now)?
+                .and_then(|s| s.group(name))
+                .is_some_and(|g| g.consumer(argv[4]).is_some());
+            let pending = if exists {
+                access::write::<Stream>(dbm, key, now)?
+                    .and_then(|s| s.group_mut(name))
+                    .and_then(|g| g.delete_consumer(argv[4]))
+            } else {
+                None
+            };
             if pending.is_some() {
                 ctx.notify(class::STREAM, "xgroup-delconsumer", key);
             }

@@ -357,11 +357,14 @@ fn deliver(
             }
         }
         _ => {
-            let start = group.last_id.next().unwrap_or(StreamId::MAX);
-            let es: Vec<Entry<'_>> = view
-                .range(start, StreamId::MAX, false)
-                .take(limit)
-                .collect();
+            // Nothing lies above the greatest ID.
+            let es: Vec<Entry<'_>> = match group.last_id.next() {
+                Some(start) => view
+                    .range(start, StreamId::MAX, false)
+                    .take(limit)
+                    .collect(),
+                None => Vec::new(),
+            };
             encode::array_len(out, es.len());
             let mut moved = false;
             for e in &es {
