@@ -44,10 +44,13 @@ if [ "$(basename "$bin")" = redis-server ]; then
   printf '#!/bin/sh\nexec %s "$@"\n' "$bin" >"$work/src/redis-server"
 else cat >"$work/src/redis-server" <<SHIM
 #!/usr/bin/env bash
-# redis-server FILE [--name value ...] -> tessera-server --config FILE
-conf=\$1; shift
+# redis-server [FILE] [--name value ...] -> tessera-server --config FILE
+case "\${1:-}" in
+  --*|"") conf=\$(mktemp /tmp/tessera-shim-XXXXXX.conf) ;;
+  *) conf=\$1; shift ;;
+esac
 if [ \$# -gt 0 ]; then
-  extra="\$conf.tessera"; cp "\$conf" "\$extra"
+  extra="\$conf.tessera"; cp -- "\$conf" "\$extra"
   line=""
   for a in "\$@"; do
     case "\$a" in

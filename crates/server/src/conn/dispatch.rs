@@ -9,8 +9,8 @@ use crate::client::{Client, Flow};
 use crate::engine::tx::Route;
 use crate::features::{
     acl, aof, blocking, client, cluster, command, config, connection, debug, fanout, info,
-    keyspace, latency, master, migrate, monitor, multi, persist, pubsub, replication, script,
-    server, slowlog,
+    keyspace, latency, master, memory, migrate, monitor, multi, persist, pubsub, replication,
+    script, server, slowlog,
 };
 
 use crate::host::clock;
@@ -80,6 +80,7 @@ async fn run(
         "bgrewriteaof" => aof::bgrewriteaof(w, out)?,
         "shutdown" => persist::shutdown(w, argv).await?,
         "info" => info::info(w, argv, out).await,
+        "memory" => memory::memory(w, client.db, client.resp3, argv, out).await?,
         "slowlog" => slowlog::slowlog(w, argv, out).await?,
         "latency" => latency::latency(w, client.resp3, argv, out).await?,
         "config" => config::config(w, client.resp3, argv, out).await?,

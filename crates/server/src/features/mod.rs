@@ -23,6 +23,7 @@ pub mod keyspace;
 pub mod latency;
 pub mod lualib;
 pub mod master;
+pub mod memory;
 pub mod migrate;
 pub mod monitor;
 pub mod multi;
