@@ -519,6 +519,7 @@ async fn write_rdb(
         ctime: unix_secs(),
         used_mem: crate::host::sys::used_memory() as u64,
         aof_base,
+        no_checksum: r.shared.config.text("rdbchecksum") == "no",
     };
     // Abandoned (`abandon`) while it runs: this walk stops before its next
     // step, which could otherwise take a step of a save begun since.
@@ -780,6 +781,7 @@ async fn load_items<R: std::io::Read>(
     merge: bool,
     keep_expired: bool,
 ) -> Result<u64, String> {
+    reader.verify_checksum(r.shared.config.text("rdbchecksum") != "no");
     let st = state(r);
     st.loading_started.store(now_ms(), Ordering::Release);
     let n = r.nshards();
