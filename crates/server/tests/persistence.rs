@@ -344,6 +344,38 @@ fn a_failed_bgsave_refuses_writes_until_a_save_succeeds() {
     c.ok(&["SET", "k", "v3"]);
 }
 
+/// A server started by hand, killed when the test ends (passing or not).
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts Tessera with the config file `conf` and returns once it accepts
+/// connections (Server::start waits for PONG, which a loading server
+/// does not give).
+fn start_loading(conf: &Path) -> (Child, Client) {
+    let port = free_port();
+    let child = Child(
+        std::process::Command::new(TESSERA_BIN)
+            .args(["--port", &port.to_string(), "--threads", "2", "--config"])
+            .arg(conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut c = None;
+    assert!(eventually(Duration::from_secs(10), || {
+        c = Client::try_connect(port).ok();
+        c.is_some()
+    }));
+    (child, c.unwrap())
+}
+
 fn persistence_field(c: &mut Client, name: &str) -> String {
     info_field(&c.cmd(&["INFO", "persistence"]).as_string(), name).unwrap_or_default()
 }
@@ -461,30 +493,16 @@ fn key_load_delay_shows_the_load_in_progress() {
     c.send(&encode(&["SHUTDOWN", "NOSAVE"]));
     assert!(s.signal_and_wait(0, Duration::from_secs(10)).is_some());
     drop(s);
-    // Started by hand: Server::start waits for PONG, which a loading
-    // server does not give.
-    let port = free_port();
     let conf = dir.join("load-delay.conf");
     std::fs::write(
         &conf,
         format!(
-            "dir {}\nsave \"\"\nkey-load-delay 1000\nloglevel warning\n",
+            "dir {}\nsave \"\"\nkey-load-delay 1000\nloglevel warning\nloading-process-events-interval-bytes 1024\n",
             dir.display()
         ),
     )
     .unwrap();
-    let mut child = std::process::Command::new(TESSERA_BIN)
-        .args(["--port", &port.to_string(), "--threads", "2", "--config"])
-        .arg(&conf)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut c = None;
-    assert!(eventually(Duration::from_secs(10), || {
-        c = Client::try_connect(port).ok();
-        c.is_some()
-    }));
-    let mut c = c.unwrap();
+    let (_child, mut c) = start_loading(&conf);
     assert_eq!(persistence_field(&mut c, "loading"), "1");
     assert!(c.err(&["GET", "key:1"]).starts_with("LOADING"));
     c.ok(&["CONFIG", "SET", "key-load-delay", "0"]);
@@ -492,6 +510,36 @@ fn key_load_delay_shows_the_load_in_progress() {
         &mut c, "loading"
     ) == "0"));
     assert_eq!(c.int(&["DBSIZE"]), 1000);
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+#[test]
+fn a_small_load_makes_commands_wait_not_fail() {
+    if skip_against_redis("restarts Tessera in a directory of its own") {
+        return;
+    }
+    // A file under loading-process-events-interval-bytes (2 MB): Redis
+    // serves no client until it is loaded, so none sees -LOADING; here the
+    // command waits for the load and then runs.
+    let dir = fresh_dir("persist-quiet-load");
+    let mut s = tessera_in(&dir, 2, "");
+    let mut c = s.client();
+    c.ok(&["DEBUG", "POPULATE", "1000"]);
+    c.ok(&["SAVE"]);
+    c.send(&encode(&["SHUTDOWN", "NOSAVE"]));
+    assert!(s.signal_and_wait(0, Duration::from_secs(10)).is_some());
+    drop(s);
+    let conf = dir.join("quiet.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "dir {}\nsave \"\"\nkey-load-delay 500\nloglevel warning\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let (_child, mut c) = start_loading(&conf);
+    assert_eq!(persistence_field(&mut c, "loading"), "1");
+    // Half a second of loading: GET waits it out.
+    assert_eq!(c.cmd(&["GET", "key:999"]), Reply::bulk("value:999"));
+    assert_eq!(persistence_field(&mut c, "loading"), "0");
 }

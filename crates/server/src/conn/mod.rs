@@ -576,6 +576,15 @@ async fn run_command(
     if client.asking != 0 {
         cluster::asking_spent(client, spec.name);
     }
+    // A load that is still quiet (`persist::begin_loading`): the command
+    // waits for it, as Redis's clients wait out a small file's load.
+    if s.persist.loading.load(Ordering::Relaxed)
+        && client.master.is_none()
+        && !spec.has(flags::LOADING)
+    {
+        settle(w, client, &mut b.window, &mut s.out).await;
+        persist::wait_quiet_load(w).await;
+    }
     if let Some(e) = refusal(w, client, s, spec, argv, true) {
         refused(w, client, s, b, spec, e).await;
         return Ok(Step::Next);

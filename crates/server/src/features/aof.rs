@@ -838,8 +838,7 @@ pub fn flush_for_exit(w: &Worker) {
 pub fn spawn_load_at_start(w: &std::rc::Rc<Worker>, run_server: RunServer) {
     let st = state(w);
     st.enabled.store(true, Ordering::Release);
-    let persist = crate::features::persist::state(w);
-    persist.loading.store(true, Ordering::Release);
+    crate::features::persist::begin_loading(w);
     let w = std::rc::Rc::clone(w);
     rt::spawn_local(async move {
         let r = Route::plain(&w);
@@ -1085,8 +1084,7 @@ pub async fn debug_loadaof(r: &Route<'_>, run_server: RunServer) -> Result<(), E
         }
         let on = journal::is_on();
         journal::set_on(false);
-        let loading = &crate::features::persist::state(&t).loading;
-        loading.store(true, Ordering::Release);
+        crate::features::persist::begin_loading(&t);
         t.call_all(|w| w.shard.borrow_mut().ks.flush_all(now_ms()))
             .await;
         let (dir, name) = layout(&t);
@@ -1095,7 +1093,7 @@ pub async fn debug_loadaof(r: &Route<'_>, run_server: RunServer) -> Result<(), E
             Ok(None) => Ok(()),
             Err(e) => Err(e),
         };
-        loading.store(false, Ordering::Release);
+        crate::features::persist::end_loading(&t).await;
         journal::set_on(on);
         if let Err(e) = result {
             crate::host::logging::fatal(&e);

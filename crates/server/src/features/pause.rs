@@ -102,14 +102,7 @@ pub async fn wait(w: &Worker, client: &Client, spec: &CommandSpec, argv: &[&[u8]
             w.shared.blocked_clients.fetch_add(1, Ordering::Relaxed);
             client.info.borrow_mut().blocked = true;
         }
-        let left = until.saturating_sub(now_ms());
-        Asleep {
-            w,
-            woken: Rc::new(Cell::new(false)),
-            sleep: rt::sleep_until(Instant::now() + Duration::from_millis(left)),
-            registered: false,
-        }
-        .await;
+        nap(w, until).await;
     }
     if counted {
         w.shared.blocked_clients.fetch_sub(1, Ordering::Relaxed);
@@ -160,6 +153,28 @@ impl Drop for Asleep<'_> {
     }
 }
 
+/// Sleeps until `until` (unix ms) or [`wake_waiters`], as a paused
+/// command does: also how a command waits for a quiet load
+/// (`persist::wait_quiet_load`).
+pub async fn nap(w: &Worker, until: u64) {
+    let left = until.saturating_sub(now_ms());
+    Asleep {
+        w,
+        woken: Rc::new(Cell::new(false)),
+        sleep: rt::sleep_until(Instant::now() + Duration::from_millis(left)),
+        registered: false,
+    }
+    .await;
+}
+
+/// Wakes this thread's waiters (each looks again at what it waits for).
+pub fn wake_waiters(w: &Worker) {
+    for x in w.local::<Local>().0.borrow_mut().drain(..) {
+        x.woken.set(true);
+        x.waker.wake();
+    }
+}
+
 /// CLIENT PAUSE timeout [WRITE|ALL]
 pub fn pause(w: &Worker, argv: &[&[u8]]) -> Result<(), Error> {
     let ms = parse_i64(argv[2]).ok_or(Error::Static(
@@ -191,11 +206,5 @@ pub async fn unpause(w: &Route<'_>) {
     st.all_until.store(0, Ordering::Relaxed);
     st.write_until.store(0, Ordering::Relaxed);
     st.until.store(0, Ordering::Relaxed);
-    w.call_all(|w| {
-        for x in w.local::<Local>().0.borrow_mut().drain(..) {
-            x.woken.set(true);
-            x.waker.wake();
-        }
-    })
-    .await;
+    w.call_all(wake_waiters).await;
 }

@@ -68,8 +68,11 @@ pub const LOADING: &str = "LOADING Redis is loading the dataset in memory";
 /// The process's persistence state (registered in the engine's `Globals`).
 pub struct State {
     /// The dump file is being loaded: commands without the `loading` flag
-    /// are refused.
+    /// are refused ([`begin_loading`], [`end_loading`]).
     pub loading: AtomicBool,
+    /// Until then (unix ms) a load is quiet: commands wait for it instead
+    /// of being refused (see [`begin_loading`]).
+    quiet_until: AtomicU64,
     /// The last background save failed and `stop-writes-on-bgsave-error`
     /// is on: writes are refused with [`MISCONF`].
     pub refuse_writes: AtomicBool,
@@ -108,6 +111,7 @@ impl State {
     pub fn new(started_unix: u64) -> State {
         State {
             loading: AtomicBool::new(false),
+            quiet_until: AtomicU64::new(0),
             refuse_writes: AtomicBool::new(false),
             in_progress: AtomicBool::new(false),
             for_other: AtomicBool::new(false),
@@ -255,7 +259,7 @@ pub async fn loaded(r: &Route<'_>) {
     let st = state(r);
     st.dirty_at_save
         .store(dirty_total(r).await, Ordering::Release);
-    st.loading.store(false, Ordering::Release);
+    end_loading(r).await;
 }
 
 /// Saves the dataset to the dump file: in the background (shards keep
@@ -682,6 +686,55 @@ pub fn spawn_save_points(w: &std::rc::Rc<Worker>) {
     });
 }
 
+/// How long a load may stay quiet at most.
+const QUIET_LOAD_MS: u64 = 2000;
+
+/// A load begins: commands are refused with `-LOADING` until
+/// [`end_loading`]. Redis loads in its one thread and looks at its clients
+/// only every `loading-process-events-interval-bytes` (2 MB) of the file,
+/// so a client of a server loading a small file never sees `-LOADING`: its
+/// command waits and runs after. The load is quiet in the same way here
+/// until it has read that many bytes (or [`QUIET_LOAD_MS`] passed):
+/// commands meanwhile wait for it ([`wait_quiet_load`]).
+pub fn begin_loading(w: &Worker) {
+    let st = state(w);
+    st.quiet_until
+        .store(now_ms() + QUIET_LOAD_MS, Ordering::Release);
+    st.loading.store(true, Ordering::Release);
+}
+
+/// The load has read enough to show: commands waiting for it are refused
+/// with `-LOADING` from now on.
+async fn end_quiet(r: &Route<'_>) {
+    if state(r).quiet_until.swap(0, Ordering::AcqRel) != 0 {
+        r.call_all(crate::features::pause::wake_waiters).await;
+    }
+}
+
+/// The load is over (done or failed): commands run again, and those
+/// waiting for it go on.
+pub async fn end_loading(r: &Route<'_>) {
+    let st = state(r);
+    st.loading.store(false, Ordering::Release);
+    if st.quiet_until.swap(0, Ordering::AcqRel) != 0 {
+        r.call_all(crate::features::pause::wake_waiters).await;
+    }
+}
+
+/// Waits while a load is quiet ([`begin_loading`]); true if it waited.
+pub async fn wait_quiet_load(w: &Worker) -> bool {
+    let st = state(w);
+    let mut waited = false;
+    loop {
+        let until = st.quiet_until.load(Ordering::Acquire);
+        if !st.loading.load(Ordering::Acquire) || until <= now_ms() {
+            return waited;
+        }
+        waited = true;
+        crate::features::pause::nap(w, until).await;
+    }
+}
+
 /// Loads the dump file at start (thread 0's task), refusing commands with
 /// `-LOADING` meanwhile. A file that does not load stops the server.
 pub fn spawn_load_at_start(w: &std::rc::Rc<Worker>) {
@@ -690,7 +743,7 @@ pub fn spawn_load_at_start(w: &std::rc::Rc<Worker>) {
     if !path.exists() {
         return;
     }
-    state(w).loading.store(true, Ordering::Release);
+    begin_loading(w);
     let w = std::rc::Rc::clone(w);
     rt::spawn_local(async move {
         let began = Instant::now();
@@ -705,7 +758,7 @@ pub fn spawn_load_at_start(w: &std::rc::Rc<Worker>) {
                 // Loading counts no change.
                 st.dirty_at_save
                     .store(dirty_total(&r).await, Ordering::Release);
-                st.loading.store(false, Ordering::Release);
+                end_loading(&r).await;
             }
             Err(e) => {
                 log::error!("Fatal error loading the DB: {e}. Exiting.");
@@ -794,6 +847,13 @@ async fn load_items<R: std::io::Read>(
     let mut expired = 0u64;
     let mut load_delay = DebugDelay::default();
     load_delay.read(r, "key-load-delay");
+    // Past this many bytes a quiet load shows (`begin_loading`).
+    let mut quiet_bytes: u64 = r
+        .shared
+        .config
+        .other("loading-process-events-interval-bytes")
+        .parse()
+        .unwrap_or(2 << 20);
     loop {
         match reader.next_item().map_err(|e| e.to_string())? {
             Item::Entry {
@@ -818,6 +878,10 @@ async fn load_items<R: std::io::Read>(
                 if load_delay.on() {
                     load_delay.pause(1).await;
                     load_delay.read(r, "key-load-delay");
+                }
+                if reader.offset() >= quiet_bytes && quiet_bytes > 0 {
+                    quiet_bytes = 0;
+                    end_quiet(r).await;
                 }
                 if batches[s].len() >= LOAD_BATCH {
                     let batch = std::mem::take(&mut batches[s]);
