@@ -627,3 +627,62 @@ fn chained_replicas_of_a_tessera_replica() {
         );
     }
 }
+
+#[test]
+fn a_promoted_replica_lets_the_others_continue() {
+    if common::skip_against_redis("Tessera is the promoted replica here") {
+        return;
+    }
+    for threads in [1, 4] {
+        // A Redis master with a Tessera replica and a Redis replica.
+        let top = RealRedis::start(&DEBUG_ON);
+        let mut m = top.client();
+        fill(&mut m, "base");
+        let promoted = Server::start(threads);
+        let mut t = promoted.client();
+        follow(&mut t, top.port);
+        let log = common::scratch_dir("psync2-log").join("redis.log");
+        let log_arg = log.display().to_string();
+        let other = RealRedis::start(&["--enable-debug-command", "yes", "--logfile", &log_arg]);
+        let mut r = other.client();
+        follow(&mut r, top.port);
+        stream_writes(&mut m);
+        caught_up(&mut m, &mut t);
+        caught_up(&mut m, &mut r);
+        let old_id = info_field(&info(&mut m), "master_replid");
+        // The master goes away; the Tessera replica is promoted and keeps
+        // the old history as its second ID.
+        drop(m);
+        drop(top);
+        t.ok(&["REPLICAOF", "NO", "ONE"]);
+        let i = info(&mut t);
+        assert_eq!(info_field(&i, "master_replid2"), old_id, "{i}");
+        t.ok(&["SET", "after-promotion", "1"]);
+        t.cmd(&["RPUSH", "after-list", "a", "b"]);
+        // The Redis replica, pointed at it, continues: no snapshot.
+        follow(&mut r, promoted.port);
+        caught_up(&mut t, &mut r);
+        assert_eq!(digest(&mut t), digest(&mut r));
+        let said = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            said.contains("Successful partial resynchronization"),
+            "{said}"
+        );
+        // So does a Tessera replica of the promoted one, and writes go on
+        // reaching both.
+        let third = Server::start(2);
+        let mut t3 = third.client();
+        follow(&mut t3, promoted.port);
+        t.ok(&["SET", "later", "2"]);
+        caught_up(&mut t, &mut r);
+        caught_up(&mut t, &mut t3);
+        assert_eq!(digest(&mut t), digest(&mut r));
+        assert_eq!(digest(&mut t), digest(&mut t3));
+        let stats = t.cmd(&["INFO", "stats"]).as_string();
+        assert_eq!(
+            info_field(&stats, "sync_partial_ok").as_deref(),
+            Some("1"),
+            "{stats}"
+        );
+    }
+}

@@ -233,6 +233,11 @@ fn writer(
     // with `always`, one fsync) covers more. A round that finds nothing
     // goes back to blocking.
     let mut linger = false;
+    // Whether the stream is a master's, relayed (from a replica link's
+    // Upstream to a promotion, in the channel's order: a write this server
+    // journals for its AOF before the promotion is the master's, relayed
+    // already; one after it is this server's own).
+    let mut relaying = rst.replica.load(Ordering::Acquire);
     loop {
         if linger {
             std::thread::sleep(LINGER);
@@ -284,8 +289,9 @@ fn writer(
                         }
                         append(o, &bytes, &mut buf);
                     }
-                    // A replica's stream is its master's (`master.rs`).
-                    if !rst.replica.load(Ordering::Acquire) {
+                    // A replica's stream is its master's (`master.rs`):
+                    // its own journal (an AOF's) is not added to it.
+                    if !relaying {
                         fed |= master::append_frames(mst, &bytes);
                     }
                     seen.insert(thread, seq);
@@ -296,9 +302,17 @@ fn writer(
                         control(*c, &mut open, st);
                     }
                     Err(c) => match c.downcast::<master::Ctl>() {
-                        Ok(c) => fed |= master::control(mst, rst, *c),
+                        Ok(c) => {
+                            match *c {
+                                master::Ctl::Upstream { .. } => relaying = true,
+                                master::Ctl::Promoted => relaying = false,
+                                _ => {}
+                            }
+                            fed |= master::control(mst, rst, *c);
+                        }
                         Err(c) => {
                             if c.is::<crate::features::replication::Promoted>() {
+                                relaying = false;
                                 fed |= master::control(mst, rst, master::Ctl::Promoted);
                             }
                         }

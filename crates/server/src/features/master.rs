@@ -33,8 +33,12 @@
 //! answers the offset it applied, and goes on once every shard is held
 //! ([`claim_for_sync`]); everything it applied before is in the snapshot and
 //! everything after is in the backlog after the cut. When the replica
-//! takes a new history (a full sync from its master, or a promotion), the
-//! backlog starts over and the sub-replicas' links close: they ask again.
+//! takes a new history (a full sync from its master) the backlog starts
+//! over and the sub-replicas' links close: they ask again. A promotion
+//! (REPLICAOF NO ONE) keeps the backlog, as Redis keeps it: the links close
+//! so that the replicas learn the new replication ID, and each asks to
+//! continue under the old one (`replid2`), which the backlog still serves
+//! — the replicas of the old master too, once pointed here (PSYNC2).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -194,8 +198,9 @@ pub enum Ctl {
     Upstream { offset: u64, keep: bool },
     /// A replica: bytes of the master's stream the link applied.
     Relay(Vec<u8>),
-    /// A replica became a master: the relayed stream ends; the links
-    /// close and the next replica starts a stream of this server's own.
+    /// A replica became a master: the relayed stream ends and this
+    /// server's own writes follow it in the same backlog; the links close
+    /// (the replicas learn the new ID when they ask to continue).
     Promoted,
 }
 
@@ -268,8 +273,9 @@ pub fn control(st: &State, repl: &replication::State, ctl: Ctl) -> bool {
             true
         }
         Ctl::Promoted => {
-            b.restart(0);
-            st.active.store(false, Ordering::Release);
+            b.history += 1;
+            b.pins.clear();
+            b.db = None;
             true
         }
     }

@@ -203,8 +203,12 @@ impl State {
                 s.replid
             );
         });
-        self.replica.store(false, Ordering::Release);
+        // In this order: writes journaled from here on are recorded; the
+        // stream's writer learns of the promotion; only then may clients
+        // write (their writes follow it in the stream, as this server's own).
+        crate::engine::journal::set_on(true);
         crate::engine::journal::control(Box::new(Promoted));
+        self.replica.store(false, Ordering::Release);
         crate::host::logging::replica_role(false);
         self.link_up.store(false, Ordering::Release);
         self.generation.fetch_add(1, Ordering::AcqRel);
