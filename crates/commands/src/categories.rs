@@ -395,6 +395,7 @@ pub fn of(name: &str) -> (u32, &'static [u16]) {
         "sync" | "psync" => (ADMIN | SLOW | DANGEROUS, &[]),
         "wait" => (SLOW | CONNECTION, &[]),
         "role" => (ADMIN | FAST | DANGEROUS, &[]),
+        "failover" => (ADMIN | SLOW | DANGEROUS, &[]),
         "latency" => (SLOW, &[]),
         "latency|doctor" => (ADMIN | SLOW | DANGEROUS, &[]),
         "latency|graph" => (ADMIN | SLOW | DANGEROUS, &[]),

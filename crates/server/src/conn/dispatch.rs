@@ -8,8 +8,8 @@ use resp::encode;
 use crate::client::{Client, Flow};
 use crate::engine::tx::Route;
 use crate::features::{
-    acl, aof, blocking, client, cluster, command, config, connection, debug, fanout, info,
-    keyspace, latency, master, memory, migrate, monitor, multi, persist, pubsub, replication,
+    acl, aof, blocking, client, cluster, command, config, connection, debug, failover, fanout,
+    info, keyspace, latency, master, memory, migrate, monitor, multi, persist, pubsub, replication,
     script, server, slowlog,
 };
 
@@ -62,6 +62,7 @@ async fn run(
         "client" => return client::client(w, client, argv, out).await,
         "replicaof" | "slaveof" => replication::replicaof(w, client, argv, out)?,
         "role" => master::role(w, out),
+        "failover" => failover::failover(w, argv, out).await?,
         "replconf" => replication::replconf(client, argv, out)?,
         "wait" => master::wait(w, argv, out).await?,
         "acl" => {

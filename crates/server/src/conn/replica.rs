@@ -233,13 +233,18 @@ async fn link(w: &Rc<Worker>, host: &str, port: u16, generation: u64) -> Result<
     }
 
     let cached = st.with(|s| s.cached.clone());
+    // This server's FAILOVER picked that master: the PSYNC asks it to
+    // take over (`features/failover.rs`).
+    let failing_over = crate::features::failover::in_progress(w);
     match &cached {
         Some((id, offset)) => {
             let next = (offset + 1).to_string();
             log::info!("Trying a partial resynchronization (request {id}:{next}).");
-            wire.send(&[b"PSYNC", id.as_bytes(), next.as_bytes()])
-                .await
-                .map_err(io)?;
+            let mut psync: Vec<&[u8]> = vec![b"PSYNC", id.as_bytes(), next.as_bytes()];
+            if failing_over {
+                psync.push(b"FAILOVER");
+            }
+            wire.send(&psync).await.map_err(io)?;
         }
         None => {
             log::info!("Partial resynchronization not possible (no cached master)");
@@ -247,6 +252,10 @@ async fn link(w: &Rc<Worker>, host: &str, port: u16, generation: u64) -> Result<
         }
     }
     let r = wire.reply().await.map_err(io)?;
+    if failing_over {
+        let accepted = r.starts_with("+FULLRESYNC") || r.starts_with("+CONTINUE");
+        crate::features::failover::psync_answered(&Route::plain(w), accepted).await;
+    }
     let words: Vec<&str> = r.split_whitespace().collect();
     // A partial resync: the history goes on.
     let mut continued = false;

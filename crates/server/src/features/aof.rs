@@ -346,7 +346,11 @@ fn writer(
                 .max(1);
             // (A replica's master sends the PINGs it relays.)
             let replica = rst.replica.load(Ordering::Acquire);
-            if !fed && !replica && last_fed.elapsed() >= Duration::from_secs(period) {
+            if !fed
+                && !replica
+                && last_fed.elapsed() >= Duration::from_secs(period)
+                && !crate::features::pause::failover_pause(&shared)
+            {
                 fed = master::ping(mst);
             }
             if fed {

@@ -16,6 +16,7 @@ pub mod config;
 pub mod connection;
 pub mod debug;
 pub mod evict;
+pub mod failover;
 pub mod fanout;
 pub mod function;
 pub mod info;
@@ -56,6 +57,7 @@ pub fn globals(threads: usize, cluster_enabled: bool) -> Globals {
         .with(replication::State::new())
         .with(slowlog::Ids::default())
         .with(pause::State::default())
+        .with(failover::State::default())
         .with(tracking::State::default())
 }
 
