@@ -12,8 +12,8 @@
 #                      copy of FILE, since Tessera's own flags are few
 #   src/redis-cli, src/redis-benchmark, src/redis-check-aof, src/redis-check-rdb
 #                      the system's (apt's redis-tools)
-# and drops from tests/assets/default.conf the one line Tessera refuses until persistence
-# lands (no-appendfsync-on-rewrite). Prints "unit ok err" per unit and the failing tests'
+# (Redis's own tests/assets/default.conf is used as it is). Prints "unit ok err" per unit
+# and the failing tests'
 # names, like run.sh (TESSERA_BIN=/usr/bin/redis-server runs them on real Redis);
 # logs in $REDIS_TESTS_LOG (default /tmp/redis-tests-server).
 # With KEEP=DIR the copy is made in DIR and kept, to run `tclsh tests/test_helper.tcl` there.
@@ -35,7 +35,6 @@ fi
 rm -rf "$work/tests" "$work/src"
 cp -r "$suite/tests" "$work/tests" && chmod -R u+w "$work/tests"
 mkdir -p "$log" "$work/tests/tmp" "$work/src"
-sed -i '/^no-appendfsync-on-rewrite /d' "$work/tests/assets/default.conf"
 for tool in redis-cli redis-benchmark redis-check-aof redis-check-rdb; do
   command -v "$tool" >/dev/null && ln -sf "$(command -v "$tool")" "$work/src/$tool"
 done
@@ -44,10 +43,13 @@ if [ "$(basename "$bin")" = redis-server ]; then
   printf '#!/bin/sh\nexec %s "$@"\n' "$bin" >"$work/src/redis-server"
 else cat >"$work/src/redis-server" <<SHIM
 #!/usr/bin/env bash
-# redis-server FILE [--name value ...] -> tessera-server --config FILE
-conf=\$1; shift
+# redis-server [FILE] [--name value ...] -> tessera-server --config FILE
+case "\${1:-}" in
+  --*|"") conf=\$(mktemp /tmp/tessera-shim-XXXXXX.conf) ;;
+  *) conf=\$1; shift ;;
+esac
 if [ \$# -gt 0 ]; then
-  extra="\$conf.tessera"; cp "\$conf" "\$extra"
+  extra="\$conf.tessera"; cp -- "\$conf" "\$extra"
   line=""
   for a in "\$@"; do
     case "\$a" in

@@ -182,6 +182,17 @@ pub const SUBCOMMANDS: &[&str] = &[
     "function|list",
     "function|load",
     "function|stats",
+    "memory|doctor",
+    "memory|help",
+    "memory|malloc-stats",
+    "memory|purge",
+    "memory|stats",
+    "memory|usage",
+    "object|encoding",
+    "object|freq",
+    "object|help",
+    "object|idletime",
+    "object|refcount",
     "script|exists",
     "script|flush",
     "script|help",
@@ -394,6 +405,7 @@ pub fn of(name: &str) -> (u32, &'static [u16]) {
         "sync" | "psync" => (ADMIN | SLOW | DANGEROUS, &[]),
         "wait" => (SLOW | CONNECTION, &[]),
         "role" => (ADMIN | FAST | DANGEROUS, &[]),
+        "failover" => (ADMIN | SLOW | DANGEROUS, &[]),
         "latency" => (SLOW, &[]),
         "latency|doctor" => (ADMIN | SLOW | DANGEROUS, &[]),
         "latency|graph" => (ADMIN | SLOW | DANGEROUS, &[]),
@@ -422,6 +434,11 @@ pub fn of(name: &str) -> (u32, &'static [u16]) {
         "lset" => (WRITE | LIST | SLOW, &[RW | UPDATE]),
         "ltrim" => (WRITE | LIST | SLOW, &[RW | DELETE]),
         "memory" => (SLOW, &[]),
+        "memory|doctor"
+        | "memory|help"
+        | "memory|malloc-stats"
+        | "memory|purge"
+        | "memory|stats" => (SLOW, &[]),
         "memory|usage" => (READ | SLOW, &[RO]),
         "mget" => (READ | STRING | FAST, &[RO | ACCESS]),
         "migrate" => (
@@ -434,6 +451,7 @@ pub fn of(name: &str) -> (u32, &'static [u16]) {
         "msetnx" => (WRITE | STRING | SLOW, &[OW | INSERT]),
         "multi" => (FAST | TRANSACTION, &[]),
         "object" => (SLOW, &[]),
+        "object|help" => (KEYSPACE | SLOW, &[]),
         "object|encoding" | "object|freq" | "object|idletime" | "object|refcount" => {
             (KEYSPACE | READ | SLOW, &[RO])
         }

@@ -38,7 +38,7 @@ pub fn register(t: &mut CommandTable) {
     t.shard("renamenx", 3, WRITE | FAST | MULTI_KEY, (1, 2, 1), renamenx);
     t.shard("copy", -3, WRITE | DENYOOM | MULTI_KEY, (1, 2, 1), copy);
     t.shard("object", -2, READONLY, (2, 2, 1), object);
-    t.shard("memory", -2, READONLY, (2, 2, 1), memory);
+    t.server("memory", -2, READONLY, (2, 2, 1));
 }
 
 /// COPY's options: the destination database and REPLACE.
@@ -159,60 +159,20 @@ fn object(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
 /// (which holds short keys and values inline) and its bucket slot.
 const KEY_OVERHEAD: usize = 64 + 8;
 
-/// MEMORY USAGE key [SAMPLES n] | DOCTOR | PURGE | HELP
-///
-/// USAGE counts the node, a key longer than fits inline, and the value's
-/// heap (exact for strings; for big aggregates the estimate the type
-/// gives), so it answers in O(1) whatever SAMPLES says.
-fn memory(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> CmdResult {
-    let sub = argv[1].to_ascii_lowercase();
-    match sub.as_slice() {
-        b"usage" if argv.len() >= 3 => {
-            let mut a = crate::args::Args::at(argv, 3);
-            while !a.is_done() {
-                if a.flag("samples") {
-                    a.next_i64()?;
-                } else {
-                    return Err(Error::Syntax);
-                }
-            }
-            let now = ctx.now;
-            let key = argv[2];
-            match ctx.db().peek(key, now) {
-                Some(v) => {
-                    let key_heap = if key.len() > storage::small::KEY_INLINE_CAP {
-                        key.len()
-                    } else {
-                        0
-                    };
-                    let n = KEY_OVERHEAD + key_heap + v.heap_size();
-                    encode::integer(ctx.out, n as i64);
-                }
-                None => encode::null(ctx.out, ctx.resp3),
-            }
-        }
-        b"doctor" if argv.len() == 2 => encode::bulk(
-            ctx.out,
-            b"Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.",
-        ),
-        b"purge" if argv.len() == 2 => encode::ok(ctx.out),
-        b"help" if argv.len() == 2 => crate::reply_help(
-            ctx.out,
-            &[
-                "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "DOCTOR",
-                "    Return memory problems reports.",
-                "PURGE",
-                "    Attempt to purge dirty pages for reclamation by the allocator.",
-                "USAGE <key> [SAMPLES <count>]",
-                "    Return memory in bytes used by <key> and its value.",
-                "HELP",
-                "    Print this help.",
-            ],
-        ),
-        _ => return Err(Error::unknown_subcommand(argv[1], "MEMORY")),
-    }
-    Ok(())
+/// MEMORY USAGE's figure for `key` of `db`, None when it does not exist:
+/// the node, a key longer than fits inline, and the value's heap (exact
+/// for strings; for big aggregates the estimate the type gives), so it
+/// answers in O(1) whatever SAMPLES says. MEMORY itself is a server
+/// command (`features/memory.rs`): STATS reads every shard.
+pub fn memory_usage(db: &mut storage::db::Db, key: &[u8], now: Millis) -> Option<usize> {
+    db.peek(key, now).map(|v| {
+        let key_heap = if key.len() > storage::small::KEY_INLINE_CAP {
+            key.len()
+        } else {
+            0
+        };
+        KEY_OVERHEAD + key_heap + v.heap_size()
+    })
 }
 
 /// Deletes the live keys among `keys`; returns how many there were.

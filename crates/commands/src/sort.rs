@@ -84,8 +84,10 @@ pub struct Plan<'a> {
 }
 
 impl<'a> Plan<'a> {
-    /// Parses `SORT key ...` (`allow_store`: false for SORT_RO).
-    pub fn parse(argv: &[&'a [u8]], allow_store: bool) -> Result<Plan<'a>, Error> {
+    /// Parses `SORT key ...` (`allow_store`: false for SORT_RO). A BY
+    /// pattern (one with a `*`) and GET name keys no ACL check saw, so, as
+    /// Redis, they need a user who may read every key (`all_keys`).
+    pub fn parse(argv: &[&'a [u8]], allow_store: bool, all_keys: bool) -> Result<Plan<'a>, Error> {
         let mut o = Plan {
             by: None,
             dont_sort: false,
@@ -116,9 +118,19 @@ impl<'a> Plan<'a> {
             } else if a.eq_ignore_ascii_case(b"by") && left >= 1 {
                 let p = argv[i + 1];
                 o.dont_sort = !p.contains(&b'*');
+                if !o.dont_sort && !all_keys {
+                    return Err(Error::Static(
+                        "ERR BY option of SORT denied due to insufficient ACL permissions.",
+                    ));
+                }
                 o.by = Some(p);
                 i += 1;
             } else if a.eq_ignore_ascii_case(b"get") && left >= 1 {
+                if !all_keys {
+                    return Err(Error::Static(
+                        "ERR GET option of SORT denied due to insufficient ACL permissions.",
+                    ));
+                }
                 o.gets.push(argv[i + 1]);
                 i += 1;
             } else {

@@ -413,6 +413,7 @@ pub fn register_server(t: &mut CommandTable) {
     t.server("psync", -3, ADMIN | NOSCRIPT, NONE);
     t.server("wait", 3, NOSCRIPT, NONE);
     t.server("role", 1, NOSCRIPT | LOADING | STALE | FAST, NONE);
+    t.server("failover", -1, ADMIN | NOSCRIPT | STALE, NONE);
 }
 
 /// EVAL's and EVALSHA's keys: `numkeys` (argument 2) keys after it.

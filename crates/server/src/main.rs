@@ -294,6 +294,11 @@ fn main() {
         let sig = host::sys::wait_for_signal(&sigset);
         if asked && sig == "SIGINT" {
             log::warn!("You insist... exiting now.");
+            // The shutdown's own save, cut short: its file goes.
+            let dir = shared.config.text("dir");
+            let _ = std::fs::remove_file(
+                std::path::Path::new(&dir).join(features::persist::foreground_temp_name()),
+            );
             std::process::exit(1);
         }
         asked = true;

@@ -336,3 +336,248 @@ fn script_calls_run_as_the_caller_and_are_logged() {
         admin.ok(&["ACL", "LOG", "RESET"]);
     });
 }
+
+#[test]
+fn subscribers_refused_their_channels_are_closed() {
+    for_threads(|s| {
+        let mut admin = s.client();
+        admin.ok(&[
+            "ACL",
+            "SETUSER",
+            "ps",
+            "on",
+            ">pw",
+            "+@all",
+            "resetchannels",
+            "&foo:1",
+            "&bar:*",
+        ]);
+        // One subscriber per kind, each on a connection of its own (at four
+        // threads they land on different threads), and one that keeps a
+        // channel the new rules still allow.
+        let kinds: [&[&str]; 3] = [
+            &["SUBSCRIBE", "foo:1"],
+            &["SSUBSCRIBE", "foo:1"],
+            &["PSUBSCRIBE", "bar:*"],
+        ];
+        let mut doomed = Vec::new();
+        for (i, cmd) in kinds.iter().enumerate() {
+            let mut c = s.client();
+            c.ok(&["AUTH", "ps", "pw"]);
+            c.ok(&["CLIENT", "SETNAME", &format!("doomed{i}")]);
+            c.cmd(cmd);
+            doomed.push(c);
+        }
+        let mut kept = s.client();
+        kept.ok(&["AUTH", "ps", "pw"]);
+        kept.ok(&["CLIENT", "SETNAME", "kept"]);
+        kept.cmd(&["SUBSCRIBE", "foo:1"]);
+        // A change that takes nothing away closes nothing.
+        admin.ok(&["ACL", "SETUSER", "ps", "&other"]);
+        assert_eq!(
+            admin
+                .cmd(&["CLIENT", "LIST"])
+                .as_string()
+                .matches("name=doomed")
+                .count(),
+            3
+        );
+        admin.ok(&["ACL", "SETUSER", "ps", "resetchannels", "&foo:1"]);
+        // SSUBSCRIBE foo:1 and SUBSCRIBE foo:1 stay; the pattern goes.
+        let list = admin.cmd(&["CLIENT", "LIST"]).as_string();
+        assert!(!list.contains("name=doomed2"), "{list}");
+        assert!(
+            list.contains("name=doomed0") && list.contains("name=kept"),
+            "{list}"
+        );
+        doomed[2].expect_reply_and_close(b"");
+        admin.ok(&["ACL", "SETUSER", "ps", "resetchannels"]);
+        let list = admin.cmd(&["CLIENT", "LIST"]).as_string();
+        assert!(
+            !list.contains("name=doomed") && !list.contains("name=kept"),
+            "{list}"
+        );
+        doomed[0].expect_reply_and_close(b"");
+        doomed[1].expect_reply_and_close(b"");
+        kept.expect_reply_and_close(b"");
+    });
+}
+
+#[test]
+fn rules_redis_refuses_and_denials_logged_once() {
+    for_threads(|s| {
+        let mut c = s.client();
+        let err = |c: &mut common::Client, rule: &str| c.err(&["ACL", "SETUSER", "n", rule]);
+        assert_eq!(
+            err(&mut c, "+config|get|appendonly"),
+            "ERR Error in ACL SETUSER modifier '+config|get|appendonly': Allowing first-arg of a subcommand is not supported"
+        );
+        for rule in [
+            "+get|key1|key2",
+            "-get|key1|key2",
+            "-select|0",
+            "+config|asdf",
+            "-config|asdf",
+        ] {
+            assert_eq!(
+                err(&mut c, rule),
+                format!("ERR Error in ACL SETUSER modifier '{rule}': Unknown command or category name in ACL")
+            );
+        }
+        c.ok(&["ACL", "SETUSER", "n", "allchannels"]);
+        assert_eq!(
+            err(&mut c, "&test"),
+            "ERR Error in ACL SETUSER modifier '&test': Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does not have any effect. Try 'resetchannels' to start with an empty list of channels"
+        );
+        assert_eq!(
+            c.err(&["ACL", "CAT", "a", "b"]),
+            "ERR unknown subcommand or wrong number of arguments for 'CAT'. Try ACL HELP."
+        );
+        // +cmd after -cmd, and -cmd after +cmd, leave no trace in the rules.
+        c.ok(&["ACL", "SETUSER", "r", "+@hash", "-hset", "+hset"]);
+        c.ok(&["ACL", "SETUSER", "r2", "+get", "-get"]);
+        let list = c.cmd(&["ACL", "LIST"]).as_strings();
+        assert!(
+            list.contains(&"user r off resetchannels -@all +@hash".to_string()),
+            "{list:?}"
+        );
+        assert!(
+            list.contains(&"user r2 off resetchannels -@all".to_string()),
+            "{list:?}"
+        );
+        // MEMORY's subcommands are rules of their own.
+        c.ok(&[
+            "ACL",
+            "SETUSER",
+            "m",
+            "on",
+            "nopass",
+            "+@all",
+            "-memory|doctor",
+        ]);
+        let mut m = s.client();
+        m.ok(&["AUTH", "m", "x"]);
+        assert_eq!(
+            m.err(&["MEMORY", "DOCTOR"]),
+            "NOPERM this user has no permissions to run the 'memory|doctor' command"
+        );
+        assert_eq!(m.cmd(&["MEMORY", "STATS"]).as_array().len() % 2, 0);
+        // Each denial counts once in ACL LOG.
+        c.ok(&["ACL", "SETUSER", "d", "on", "nopass", "~*", "+@all", "-get"]);
+        c.ok(&["ACL", "LOG", "RESET"]);
+        let mut d = s.client();
+        d.ok(&["AUTH", "d", "x"]);
+        for _ in 0..3 {
+            d.err(&["GET", "k"]);
+        }
+        let log = c.cmd(&["ACL", "LOG"]);
+        let entry = log.as_array()[0].as_array();
+        assert_eq!(entry[0], Reply::bulk("count"));
+        assert_eq!(entry[1], Reply::int(3));
+    });
+}
+
+#[test]
+fn sort_patterns_need_every_key_readable() {
+    for_threads(|s| {
+        let mut c = s.client();
+        c.cmd(&["SET", "v1", "1"]);
+        c.cmd(&["LPUSH", "mylist", "1"]);
+        let mut u = s.client();
+        c.ok(&[
+            "ACL",
+            "SETUSER",
+            "srt",
+            "on",
+            "nopass",
+            "(+sort ~mylist ~v*)",
+        ]);
+        u.ok(&["AUTH", "srt", "x"]);
+        assert_eq!(
+            u.err(&["SORT", "mylist", "BY", "v*"]),
+            "ERR BY option of SORT denied due to insufficient ACL permissions."
+        );
+        assert_eq!(
+            u.err(&["SORT", "mylist", "GET", "v*"]),
+            "ERR GET option of SORT denied due to insufficient ACL permissions."
+        );
+        // BY without `*` does not sort, and reads no other key.
+        assert_eq!(
+            u.cmd(&["SORT", "mylist", "BY", "nosort"]),
+            Reply::bulks(&["1"])
+        );
+        c.ok(&["ACL", "SETUSER", "srt", "(+sort ~mylist %W~*)"]);
+        assert!(u
+            .err(&["SORT", "mylist", "BY", "v*"])
+            .starts_with("ERR BY option"));
+        c.ok(&["ACL", "SETUSER", "srt", "(+sort ~mylist %R~*)"]);
+        assert_eq!(u.cmd(&["SORT", "mylist", "BY", "v*"]), Reply::bulks(&["1"]));
+    });
+}
+
+#[test]
+fn acl_load_replaces_users_and_closes_their_connections() {
+    let dir = common::scratch_dir("acl-load");
+    let file = dir.join("users.acl");
+    std::fs::write(
+        &file,
+        "user alice on >a ~* +@all\nuser default on nopass ~* &* +@all\n",
+    )
+    .unwrap();
+    let conf = format!("aclfile {}\n", file.display());
+    for_threads_with(&[], Some(&conf), |s| {
+        let mut admin = s.client();
+        let mut alice = s.client();
+        alice.ok(&["AUTH", "alice", "a"]);
+        admin.ok(&["ACL", "LOAD"]);
+        // Every user but default is new: alice's connection is closed
+        // although her rules did not change, and default's stays.
+        alice.send(b"PING\r\n");
+        alice.expect_reply_and_close(b"");
+        assert_eq!(admin.cmd(&["PING"]), Reply::status("PONG"));
+        // A file naming a user twice is refused whole.
+        std::fs::write(
+            &file,
+            "user alice on >a ~* +@all\nuser bob on nopass +@all\nuser alice on nopass -@all\n",
+        )
+        .unwrap();
+        let e = admin.err(&["ACL", "LOAD"]);
+        assert!(e.contains("Duplicate user 'alice' found"), "{e}");
+        assert_eq!(
+            admin.cmd(&["ACL", "USERS"]).as_strings(),
+            ["alice", "default"]
+        );
+        std::fs::write(
+            &file,
+            "user alice on >a ~* +@all\nuser default on nopass ~* &* +@all\n",
+        )
+        .unwrap();
+    });
+}
+
+#[test]
+fn config_users_start_from_reset_and_may_not_repeat() {
+    // `user default` in the config file resets the default user first:
+    // with acl-pubsub-default resetchannels (7.0's default) it has no
+    // channels unless the line gives some.
+    for_threads_with(&[], Some("user default on nopass ~* +@all\n"), |s| {
+        let mut c = s.client();
+        assert!(c.err(&["SUBSCRIBE", "foo"]).starts_with("NOPERM"));
+    });
+    let dir = common::scratch_dir("acl-dup");
+    let conf = dir.join("dup.conf");
+    std::fs::write(&conf, "user foo on nopass\nuser foo off\n").unwrap();
+    let out = common::run_tessera(
+        &[
+            "--port",
+            &common::free_port().to_string(),
+            "--config",
+            conf.to_str().unwrap(),
+        ],
+        std::time::Duration::from_secs(5),
+    );
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("Duplicate user 'foo' found"), "{text}");
+}

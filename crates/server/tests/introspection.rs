@@ -996,3 +996,38 @@ fn command_getkeys_and_flags() {
         }
     });
 }
+
+#[test]
+fn memory_stats_and_usage_cover_every_shard() {
+    for_threads(|s| {
+        let mut c = s.client();
+        for i in 0..50 {
+            c.ok(&["SET", &format!("key:{i}"), "value"]);
+        }
+        c.cmd(&["EXPIRE", "key:1", "100"]);
+        let stats = c.cmd(&["MEMORY", "STATS"]);
+        let items = stats.as_array();
+        let field = |name: &str| {
+            items
+                .chunks(2)
+                .find(|kv| kv[0] == Reply::bulk(name))
+                .unwrap_or_else(|| panic!("no {name} in {items:?}"))[1]
+                .clone()
+        };
+        assert_eq!(field("keys.count"), Reply::int(50));
+        assert!(field("total.allocated").as_int() > 0);
+        let db0 = field("db.0");
+        assert_eq!(db0.as_array()[0], Reply::bulk("overhead.hashtable.main"));
+        // Every key, whichever shard holds it.
+        for i in 0..50 {
+            assert!(c.int(&["MEMORY", "USAGE", &format!("key:{i}")]) > 0);
+        }
+        assert_eq!(c.cmd(&["MEMORY", "USAGE", "nosuch"]), Reply::Nil);
+        assert_eq!(
+            c.err(&["MEMORY", "USAGE", "key:1", "SAMPLES"]),
+            "ERR syntax error"
+        );
+        assert!(!c.cmd(&["MEMORY", "MALLOC-STATS"]).as_string().is_empty());
+        assert_eq!(c.cmd(&["MEMORY", "PURGE"]), Reply::ok());
+    });
+}

@@ -4,6 +4,8 @@
 //! Each test points its servers at a directory of its own (`dir`), restarts them
 //! there, and compares what it reads back with what it wrote.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -340,4 +342,204 @@ fn a_failed_bgsave_refuses_writes_until_a_save_succeeds() {
     c.ok(&["CONFIG", "SET", "dir", &dir.display().to_string()]);
     c.ok(&["SAVE"]);
     c.ok(&["SET", "k", "v3"]);
+}
+
+/// A server started by hand, killed when the test ends (passing or not).
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts Tessera with the config file `conf` and returns once it accepts
+/// connections (Server::start waits for PONG, which a loading server
+/// does not give).
+fn start_loading(conf: &Path) -> (Child, Client) {
+    let port = free_port();
+    let child = Child(
+        std::process::Command::new(TESSERA_BIN)
+            .args(["--port", &port.to_string(), "--threads", "2", "--config"])
+            .arg(conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut c = None;
+    assert!(eventually(Duration::from_secs(10), || {
+        c = Client::try_connect(port).ok();
+        c.is_some()
+    }));
+    (child, c.unwrap())
+}
+
+fn persistence_field(c: &mut Client, name: &str) -> String {
+    info_field(&c.cmd(&["INFO", "persistence"]).as_string(), name).unwrap_or_default()
+}
+
+#[test]
+fn expired_keys_are_saved_and_a_master_skips_them_at_load() {
+    if skip_against_redis("restarts Tessera in a directory of its own") {
+        return;
+    }
+    for threads in [1, 4] {
+        let dir = fresh_dir("persist-expired");
+        let mut s = tessera_in(&dir, threads, "");
+        let mut c = s.client();
+        c.ok(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+        for i in 0..100 {
+            c.ok(&["SET", &format!("gone{i}"), "v", "PX", "5"]);
+            c.ok(&["SET", &format!("kept{i}"), "v"]);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        c.ok(&["SAVE"]);
+        c.send(&encode(&["SHUTDOWN", "NOSAVE"]));
+        assert!(s.signal_and_wait(0, Duration::from_secs(10)).is_some());
+        drop(s);
+        // The file holds all 200, as Redis's would (redis-check-rdb
+        // counts them); a master loading it skips and counts the 100.
+        let check = std::process::Command::new("redis-check-rdb")
+            .arg(dir.join("dump.rdb"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&check.stdout);
+        assert!(
+            text.contains("200 keys read") && text.contains("100 already expired"),
+            "{text}"
+        );
+        let s = tessera_in(&dir, threads, "");
+        let mut c = s.client();
+        assert!(eventually(Duration::from_secs(10), || persistence_field(
+            &mut c, "loading"
+        ) == "0"));
+        assert_eq!(
+            persistence_field(&mut c, "rdb_last_load_keys_expired"),
+            "100"
+        );
+        assert_eq!(
+            persistence_field(&mut c, "rdb_last_load_keys_loaded"),
+            "100"
+        );
+        assert_eq!(c.int(&["DBSIZE"]), 100);
+    }
+}
+
+#[test]
+fn save_delay_flushall_abandons_and_shutdown_removes_the_temp_file() {
+    if skip_against_redis("looks at Tessera's temporary files") {
+        return;
+    }
+    let dir = fresh_dir("persist-delay");
+    let mut s = tessera_in(&dir, 2, "");
+    let mut c = s.client();
+    c.ok(&["DEBUG", "POPULATE", "2000"]);
+    // 1 ms a key: the save takes two seconds, while the server serves.
+    c.ok(&["CONFIG", "SET", "rdb-key-save-delay", "1000"]);
+    c.cmd(&["BGSAVE"]);
+    assert_eq!(persistence_field(&mut c, "rdb_bgsave_in_progress"), "1");
+    assert_eq!(c.cmd(&["PING"]), Reply::status("PONG"));
+    // FLUSHALL abandons it: no save is recorded and the changes stay.
+    c.ok(&["FLUSHALL"]);
+    assert_eq!(persistence_field(&mut c, "rdb_bgsave_in_progress"), "0");
+    assert!(
+        persistence_field(&mut c, "rdb_changes_since_last_save")
+            .parse::<u64>()
+            .unwrap()
+            >= 2000
+    );
+    // A save begun at once after it is not disturbed by the abandoned one.
+    c.ok(&["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    c.ok(&["SET", "x", "1"]);
+    c.cmd(&["BGSAVE"]);
+    assert!(eventually(Duration::from_secs(10), || persistence_field(
+        &mut c,
+        "rdb_bgsave_in_progress"
+    ) == "0"));
+    assert_eq!(
+        persistence_field(&mut c, "rdb_changes_since_last_save"),
+        "0"
+    );
+    assert_eq!(persistence_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    // SHUTDOWN NOSAVE during a save removes the save's temporary file.
+    c.ok(&["DEBUG", "POPULATE", "2000"]);
+    c.ok(&["CONFIG", "SET", "rdb-key-save-delay", "1000"]);
+    c.cmd(&["BGSAVE"]);
+    let temps = || {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("temp-"))
+            .count()
+    };
+    assert!(eventually(Duration::from_secs(5), || temps() == 1));
+    c.send(&encode(&["SHUTDOWN", "NOSAVE"]));
+    assert!(s.signal_and_wait(0, Duration::from_secs(10)).is_some());
+    assert_eq!(temps(), 0);
+}
+
+#[test]
+fn key_load_delay_shows_the_load_in_progress() {
+    if skip_against_redis("restarts Tessera in a directory of its own") {
+        return;
+    }
+    let dir = fresh_dir("persist-load-delay");
+    let mut s = tessera_in(&dir, 2, "");
+    let mut c = s.client();
+    c.ok(&["DEBUG", "POPULATE", "1000"]);
+    c.ok(&["SAVE"]);
+    c.send(&encode(&["SHUTDOWN", "NOSAVE"]));
+    assert!(s.signal_and_wait(0, Duration::from_secs(10)).is_some());
+    drop(s);
+    let conf = dir.join("load-delay.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "dir {}\nsave \"\"\nkey-load-delay 1000\nloglevel warning\nloading-process-events-interval-bytes 1024\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let (_child, mut c) = start_loading(&conf);
+    assert_eq!(persistence_field(&mut c, "loading"), "1");
+    assert!(c.err(&["GET", "key:1"]).starts_with("LOADING"));
+    c.ok(&["CONFIG", "SET", "key-load-delay", "0"]);
+    assert!(eventually(Duration::from_secs(10), || persistence_field(
+        &mut c, "loading"
+    ) == "0"));
+    assert_eq!(c.int(&["DBSIZE"]), 1000);
+}
+
+#[test]
+fn a_small_load_makes_commands_wait_not_fail() {
+    if skip_against_redis("restarts Tessera in a directory of its own") {
+        return;
+    }
+    // A file under loading-process-events-interval-bytes (2 MB): Redis
+    // serves no client until it is loaded, so none sees -LOADING; here the
+    // command waits for the load and then runs.
+    let dir = fresh_dir("persist-quiet-load");
+    let mut s = tessera_in(&dir, 2, "");
+    let mut c = s.client();
+    c.ok(&["DEBUG", "POPULATE", "1000"]);
+    c.ok(&["SAVE"]);
+    c.send(&encode(&["SHUTDOWN", "NOSAVE"]));
+    assert!(s.signal_and_wait(0, Duration::from_secs(10)).is_some());
+    drop(s);
+    let conf = dir.join("quiet.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "dir {}\nsave \"\"\nkey-load-delay 500\nloglevel warning\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let (_child, mut c) = start_loading(&conf);
+    assert_eq!(persistence_field(&mut c, "loading"), "1");
+    // Half a second of loading: GET waits it out.
+    assert_eq!(c.cmd(&["GET", "key:999"]), Reply::bulk("value:999"));
+    assert_eq!(persistence_field(&mut c, "loading"), "0");
 }

@@ -627,3 +627,149 @@ fn chained_replicas_of_a_tessera_replica() {
         );
     }
 }
+
+#[test]
+fn a_promoted_replica_lets_the_others_continue() {
+    if common::skip_against_redis("Tessera is the promoted replica here") {
+        return;
+    }
+    for threads in [1, 4] {
+        // A Redis master with a Tessera replica and a Redis replica.
+        let top = RealRedis::start(&DEBUG_ON);
+        let mut m = top.client();
+        fill(&mut m, "base");
+        let promoted = Server::start(threads);
+        let mut t = promoted.client();
+        follow(&mut t, top.port);
+        let log = common::scratch_dir("psync2-log").join("redis.log");
+        let log_arg = log.display().to_string();
+        let other = RealRedis::start(&["--enable-debug-command", "yes", "--logfile", &log_arg]);
+        let mut r = other.client();
+        follow(&mut r, top.port);
+        stream_writes(&mut m);
+        caught_up(&mut m, &mut t);
+        caught_up(&mut m, &mut r);
+        let old_id = info_field(&info(&mut m), "master_replid");
+        // The master goes away; the Tessera replica is promoted and keeps
+        // the old history as its second ID.
+        drop(m);
+        drop(top);
+        t.ok(&["REPLICAOF", "NO", "ONE"]);
+        let i = info(&mut t);
+        assert_eq!(info_field(&i, "master_replid2"), old_id, "{i}");
+        t.ok(&["SET", "after-promotion", "1"]);
+        t.cmd(&["RPUSH", "after-list", "a", "b"]);
+        // The Redis replica, pointed at it, continues: no snapshot.
+        follow(&mut r, promoted.port);
+        caught_up(&mut t, &mut r);
+        assert_eq!(digest(&mut t), digest(&mut r));
+        let said = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            said.contains("Successful partial resynchronization"),
+            "{said}"
+        );
+        // So does a Tessera replica of the promoted one, and writes go on
+        // reaching both.
+        let third = Server::start(2);
+        let mut t3 = third.client();
+        follow(&mut t3, promoted.port);
+        t.ok(&["SET", "later", "2"]);
+        caught_up(&mut t, &mut r);
+        caught_up(&mut t, &mut t3);
+        assert_eq!(digest(&mut t), digest(&mut r));
+        assert_eq!(digest(&mut t), digest(&mut t3));
+        let stats = t.cmd(&["INFO", "stats"]).as_string();
+        assert_eq!(
+            info_field(&stats, "sync_partial_ok").as_deref(),
+            Some("1"),
+            "{stats}"
+        );
+    }
+}
+
+/// Waits until `c` says `role` first in ROLE.
+fn has_role(c: &mut Client, role: &str) -> bool {
+    eventually(Duration::from_secs(20), || {
+        c.cmd(&["ROLE"]).as_array().first() == Some(&Reply::bulk(role))
+    })
+}
+
+#[test]
+fn failover_switches_roles_both_ways_with_redis() {
+    if common::skip_against_redis("Tessera takes both roles here") {
+        return;
+    }
+    let a = Server::start(2);
+    let mut ca = a.client();
+    assert_eq!(
+        ca.err(&["FAILOVER"]),
+        "ERR FAILOVER requires connected replicas."
+    );
+    assert_eq!(
+        ca.err(&["FAILOVER", "ABORT"]),
+        "ERR No failover in progress."
+    );
+    let b = Server::start(2);
+    let mut cb = b.client();
+    follow(&mut cb, a.port);
+    let redis = RealRedis::start(&DEBUG_ON);
+    let mut cr = redis.client();
+    follow(&mut cr, a.port);
+    fill(&mut ca, "before");
+    assert_eq!(
+        cb.err(&["FAILOVER"]),
+        "ERR FAILOVER is not valid when server is a replica."
+    );
+    assert_eq!(
+        ca.err(&["FAILOVER", "TO", "127.0.0.1", "1", "TIMEOUT", "100"]),
+        "ERR FAILOVER target HOST and PORT is not a replica."
+    );
+    assert_eq!(
+        ca.err(&["FAILOVER", "TO", "127.0.0.1", &b.port.to_string(), "FORCE"]),
+        "ERR FAILOVER with force option requires both a timeout and target HOST and IP."
+    );
+    // Tessera master to its Tessera replica.
+    ca.ok(&[
+        "FAILOVER",
+        "TO",
+        "127.0.0.1",
+        &b.port.to_string(),
+        "TIMEOUT",
+        "5000",
+    ]);
+    assert!(has_role(&mut cb, "master"));
+    assert!(has_role(&mut ca, "slave"));
+    assert!(eventually(Duration::from_secs(10), || {
+        info_field(&info(&mut ca), "master_failover_state").as_deref() == Some("no-failover")
+    }));
+    cb.ok(&["SET", "after-first", "1"]);
+    caught_up(&mut cb, &mut ca);
+    caught_up(&mut ca, &mut cr);
+    assert_eq!(digest(&mut cb), digest(&mut ca));
+    assert_eq!(digest(&mut cb), digest(&mut cr));
+    // The Redis replica takes over from Tessera (Redis asks, Tessera's
+    // replica serves), then hands back to a Tessera node (Redis sends the
+    // PSYNC FAILOVER a Tessera replica answers).
+    cr.ok(&["REPLICAOF", "127.0.0.1", &b.port.to_string()]);
+    assert!(eventually(Duration::from_secs(20), || {
+        info_field(&info(&mut cr), "master_link_status").as_deref() == Some("up")
+    }));
+    cb.ok(&["FAILOVER", "TO", "127.0.0.1", &redis.port.to_string()]);
+    assert!(has_role(&mut cr, "master"));
+    assert!(has_role(&mut cb, "slave"));
+    cr.ok(&["SET", "after-second", "2"]);
+    caught_up(&mut cr, &mut cb);
+    cr.ok(&[
+        "FAILOVER",
+        "TO",
+        "127.0.0.1",
+        &b.port.to_string(),
+        "TIMEOUT",
+        "5000",
+    ]);
+    assert!(has_role(&mut cb, "master"));
+    cb.ok(&["SET", "after-third", "3"]);
+    caught_up(&mut cb, &mut cr);
+    assert_eq!(digest(&mut cb), digest(&mut cr));
+    assert_eq!(cr.cmd(&["GET", "after-second"]), Reply::bulk("2"));
+}

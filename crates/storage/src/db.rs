@@ -924,9 +924,12 @@ impl Db {
 
     /// The next part of the snapshot: the entries saved ahead of the walk,
     /// then the walk's next unsaved entries until about `budget` bytes are
-    /// out. Keys expired at `now` are left out. None when no snapshot is
-    /// being taken.
-    pub fn snapshot_step(&mut self, budget: usize, now: Millis) -> Option<SnapshotChunk> {
+    /// out. None when no snapshot is being taken. A key past its expiry
+    /// time but not yet removed is saved, with its time, as Redis saves
+    /// it: a master loading the file skips it, a replica keeps it until
+    /// its master's DEL.
+    /// At most `max_keys` keys of the walk go in one step.
+    pub fn snapshot_step(&mut self, budget: usize, max_keys: u64) -> Option<SnapshotChunk> {
         let snap = self.snapshot.as_mut()?;
         let mark = self.dict.mark;
         let mut out = mem::take(&mut snap.out);
@@ -937,14 +940,12 @@ impl Db {
         };
         let mut cursor = snap.cursor;
         let mut done = false;
-        while out.len() < budget {
+        while out.len() < budget && keys < max_keys {
             cursor = table.scan_mut(cursor, |e| {
                 if e.mark() != mark {
                     e.set_mark(mark);
-                    if !e.is_expired(now) {
-                        crate::rdb::file::encode_entry(&mut out, e.key(), e.value(), e.expire_at());
-                        keys += 1;
-                    }
+                    crate::rdb::file::encode_entry(&mut out, e.key(), e.value(), e.expire_at());
+                    keys += 1;
                 }
             });
             if cursor == 0 {
@@ -1610,7 +1611,7 @@ mod snapshot_tests {
         loop {
             meddle(step, db);
             step += 1;
-            let chunk = db.snapshot_step(512, 0).unwrap();
+            let chunk = db.snapshot_step(512, u64::MAX).unwrap();
             w.raw(&chunk.bytes).unwrap();
             if chunk.done {
                 break;
@@ -1702,7 +1703,7 @@ mod snapshot_tests {
     fn an_aborted_snapshot_leaves_the_next_one_whole() {
         let mut db = filled(2000);
         db.begin_snapshot();
-        db.snapshot_step(256, 0);
+        db.snapshot_step(256, u64::MAX);
         db.abort_snapshot();
         db.insert(b"later", s("y"), None);
         let now = state(&db);

@@ -552,6 +552,7 @@ fn redis_loads_what_tessera_writes() {
         ctime: written_at / 1000,
         used_mem: 1 << 20,
         aof_base: false,
+        no_checksum: false,
     };
     let mut w = Writer::new(std::io::BufWriter::new(file), &aux).expect("header");
     w.function(FUNCTION_LIB.as_bytes()).expect("function");

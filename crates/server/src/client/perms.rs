@@ -140,6 +140,14 @@ impl Selector {
 }
 
 impl Perms {
+    /// Whether some set of rules lets every key be read (`allkeys`, or a
+    /// `~*`/`%R~*` pattern): what SORT's BY and GET patterns need.
+    pub fn may_read_every_key(&self) -> bool {
+        std::iter::once(&self.root)
+            .chain(&self.selectors)
+            .any(|s| s.allows_key(b"*", key::ACCESS))
+    }
+
     /// Allowed if the user's own rules, or any one selector, allow the
     /// whole call.
     pub fn check(&self, ask: &Ask<'_>) -> Result<(), Denied> {

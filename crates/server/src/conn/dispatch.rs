@@ -8,9 +8,9 @@ use resp::encode;
 use crate::client::{Client, Flow};
 use crate::engine::tx::Route;
 use crate::features::{
-    acl, aof, blocking, client, cluster, command, config, connection, debug, fanout, info,
-    keyspace, latency, master, migrate, monitor, multi, persist, pubsub, replication, script,
-    server, slowlog, streams,
+    acl, aof, blocking, client, cluster, command, config, connection, debug, failover, fanout,
+    info, keyspace, latency, master, memory, migrate, monitor, multi, persist, pubsub, replication,
+    script, server, slowlog, streams,
 };
 
 use crate::host::clock;
@@ -62,6 +62,7 @@ async fn run(
         "client" => return client::client(w, client, argv, out).await,
         "replicaof" | "slaveof" => replication::replicaof(w, client, argv, out)?,
         "role" => master::role(w, out),
+        "failover" => failover::failover(w, argv, out).await?,
         "replconf" => replication::replconf(client, argv, out)?,
         "wait" => master::wait(w, argv, out).await?,
         "acl" => {
@@ -80,6 +81,7 @@ async fn run(
         "bgrewriteaof" => aof::bgrewriteaof(w, out)?,
         "shutdown" => persist::shutdown(w, argv).await?,
         "info" => info::info(w, argv, out).await,
+        "memory" => memory::memory(w, client.db, client.resp3, argv, out).await?,
         "slowlog" => slowlog::slowlog(w, argv, out).await?,
         "latency" => latency::latency(w, client.resp3, argv, out).await?,
         "config" => config::config(w, client.resp3, argv, out).await?,

@@ -576,7 +576,16 @@ async fn run_command(
     if client.asking != 0 {
         cluster::asking_spent(client, spec.name);
     }
-    if let Some(e) = refusal(w, client, s, spec, argv) {
+    // A load that is still quiet (`persist::begin_loading`): the command
+    // waits for it, as Redis's clients wait out a small file's load.
+    if s.persist.loading.load(Ordering::Relaxed)
+        && client.master.is_none()
+        && !spec.has(flags::LOADING)
+    {
+        settle(w, client, &mut b.window, &mut s.out).await;
+        persist::wait_quiet_load(w).await;
+    }
+    if let Some(e) = refusal(w, client, s, spec, argv, true) {
         refused(w, client, s, b, spec, e).await;
         return Ok(Step::Next);
     }
@@ -588,7 +597,7 @@ async fn run_command(
     if client.master.is_none() && s.pause.maybe(now_ms()) {
         settle(w, client, &mut b.window, &mut s.out).await;
         if pause::wait(w, client, spec, argv).await {
-            if let Some(e) = refusal(w, client, s, spec, argv) {
+            if let Some(e) = refusal(w, client, s, spec, argv, true) {
                 refused(w, client, s, b, spec, e).await;
                 return Ok(Step::Next);
             }
@@ -747,7 +756,9 @@ async fn refuse(
 
 /// Why a known command is refused before it runs: arity, NOAUTH, a busy
 /// script (maxmemory and the subscribed state are checked after, as in
-/// Redis: [`admit_memory`], [`refused_while_subscribed`]).
+/// Redis: [`admit_memory`], [`refused_while_subscribed`]). `log`: an ACL
+/// denial goes to ACL LOG (not when the pipeline's fast path only asks,
+/// since the command then comes back here by `run_command`).
 #[inline(always)]
 fn refusal(
     w: &Worker,
@@ -755,6 +766,7 @@ fn refusal(
     s: &Session<'_>,
     spec: &'static CommandSpec,
     argv: &[&[u8]],
+    log: bool,
 ) -> Option<Error> {
     s.moving_slot.set(None);
     if !spec.arity_ok(argv.len()) {
@@ -775,7 +787,7 @@ fn refusal(
         } else {
             acl::Context::Toplevel
         };
-        if let Some(e) = acl::check(w, client, spec, argv, ctx) {
+        if let Some(e) = acl::check(w, client, spec, argv, ctx, log) {
             return Some(e);
         }
     }
@@ -944,7 +956,7 @@ fn run_at_once(
         return false;
     }
     // A key of a moving slot (cluster mode) takes run_command's way.
-    if refusal(w, client, s, spec, argv).is_some()
+    if refusal(w, client, s, spec, argv, false).is_some()
         || s.moving_slot.get().is_some()
         || (spec.has(flags::DENYOOM) && !evict::admits_now())
     {

@@ -233,13 +233,18 @@ async fn link(w: &Rc<Worker>, host: &str, port: u16, generation: u64) -> Result<
     }
 
     let cached = st.with(|s| s.cached.clone());
+    // This server's FAILOVER picked that master: the PSYNC asks it to
+    // take over (`features/failover.rs`).
+    let failing_over = crate::features::failover::in_progress(w);
     match &cached {
         Some((id, offset)) => {
             let next = (offset + 1).to_string();
             log::info!("Trying a partial resynchronization (request {id}:{next}).");
-            wire.send(&[b"PSYNC", id.as_bytes(), next.as_bytes()])
-                .await
-                .map_err(io)?;
+            let mut psync: Vec<&[u8]> = vec![b"PSYNC", id.as_bytes(), next.as_bytes()];
+            if failing_over {
+                psync.push(b"FAILOVER");
+            }
+            wire.send(&psync).await.map_err(io)?;
         }
         None => {
             log::info!("Partial resynchronization not possible (no cached master)");
@@ -247,6 +252,10 @@ async fn link(w: &Rc<Worker>, host: &str, port: u16, generation: u64) -> Result<
         }
     }
     let r = wire.reply().await.map_err(io)?;
+    if failing_over {
+        let accepted = r.starts_with("+FULLRESYNC") || r.starts_with("+CONTINUE");
+        crate::features::failover::psync_answered(&Route::plain(w), accepted).await;
+    }
     let words: Vec<&str> = r.split_whitespace().collect();
     // A partial resync: the history goes on.
     let mut continued = false;
@@ -256,6 +265,10 @@ async fn link(w: &Rc<Worker>, host: &str, port: u16, generation: u64) -> Result<
                 .parse()
                 .map_err(|_| format!("Bad offset in FULLRESYNC reply: '{r}'"))?;
             log::info!("Full resync from master: {id}:{offset}");
+            // Until the snapshot is loaded this replica has no offset (as
+            // Redis's, which reports 0 then: cluster mode shows it as
+            // `loading` in CLUSTER SHARDS).
+            st.offset.store(0, Ordering::Release);
             full_sync(w, &mut wire, generation).await?;
             if ended() {
                 return Ok(());
@@ -439,8 +452,7 @@ async fn full_sync(w: &Rc<Worker>, wire: &mut Wire, generation: u64) -> Result<(
         return Ok(());
     }
     let r = Route::plain(w);
-    let ps = w.shared.global::<persist::State>();
-    ps.loading.store(true, Ordering::Release);
+    persist::begin_loading(w);
     log::info!("MASTER <-> REPLICA sync: Flushing old data");
     flush_everything(&r).await;
     log::info!("MASTER <-> REPLICA sync: Loading DB in memory");
@@ -448,7 +460,7 @@ async fn full_sync(w: &Rc<Worker>, wire: &mut Wire, generation: u64) -> Result<(
     let loaded = persist::load_from(&r, io::Cursor::new(payload)).await;
     match loaded {
         Ok(keys) => {
-            ps.loading.store(false, Ordering::Release);
+            persist::end_loading(&r).await;
             log::info!(
                 "Done loading RDB, keys loaded: {keys} ({:.3} seconds).",
                 began.elapsed().as_secs_f64()
@@ -459,7 +471,7 @@ async fn full_sync(w: &Rc<Worker>, wire: &mut Wire, generation: u64) -> Result<(
         Err(e) => {
             // Never serve half a snapshot.
             flush_everything(&r).await;
-            ps.loading.store(false, Ordering::Release);
+            persist::end_loading(&r).await;
             st.with(|s| s.cached = None);
             Err(format!(
                 "Failed trying to load the MASTER synchronization DB from socket: {e}"

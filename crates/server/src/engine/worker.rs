@@ -599,6 +599,24 @@ pub fn effects(name: &str, argv: &[&[u8]], reply: &[u8], now: u64, mut f: impl F
 }
 
 impl Worker {
+    /// Closes these connections of this thread (CLIENT KILL, a user
+    /// deleted or refused its subscriptions): each leaves the client list
+    /// at once, so CLIENT LIST no longer shows it, and its socket is shut
+    /// down, so its reads end and it closes as a disconnected client does.
+    pub fn close_clients(&self, ids: &[u64]) {
+        let mut clients = self.clients.borrow_mut();
+        for id in ids {
+            if let Some(c) = clients.remove(id) {
+                // SAFETY: shutdown(2) on a descriptor this thread's live
+                // connection owns: it was in the list, and a connection
+                // leaves the list before it closes its socket.
+                unsafe {
+                    libc::shutdown(c.borrow().fd, libc::SHUT_RDWR);
+                }
+            }
+        }
+    }
+
     /// The state of type `T` a feature registered for this thread.
     #[inline]
     pub fn local<T: Any>(&self) -> &T {

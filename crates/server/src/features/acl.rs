@@ -148,14 +148,18 @@ impl Users {
     pub fn load_lines(&self, lines: &[Vec<String>]) -> Result<(), String> {
         let mut t = self.table.write().map_err(|_| "ACL table poisoned")?;
         let all = self.pubsub_all.load(Ordering::Relaxed);
+        let mut seen = std::collections::HashSet::new();
         for line in lines {
             let Some((name, rules)) = line.split_first() else {
                 continue;
             };
-            let mut u = t
-                .get(name.as_str())
-                .cloned()
-                .unwrap_or_else(|| new_user(name, all));
+            if !seen.insert(name.as_str()) {
+                return Err(format!("Duplicate user '{name}' found"));
+            }
+            // As Redis: a configured user, the default one too, starts
+            // from `reset` (no channels unless acl-pubsub-default says
+            // allchannels), then takes its rules.
+            let mut u = new_user(name, all);
             for r in rules {
                 apply_rule(&mut u, r.as_bytes(), all).map_err(|e| e.message(r.as_bytes()))?;
             }
@@ -352,6 +356,8 @@ fn set_all_commands(r: &mut Rules, on: bool) {
 enum RuleError {
     Syntax,
     Unknown,
+    /// `+container|sub|arg`.
+    SubcommandArg,
     NoSuchPassword,
     BadHash,
     /// A key or channel pattern added after `allkeys`/`allchannels`.
@@ -362,12 +368,18 @@ impl RuleError {
     fn message(&self, rule: &[u8]) -> String {
         let why = match self {
             RuleError::Syntax => "Syntax error".to_string(),
+            RuleError::SubcommandArg => {
+                "Allowing first-arg of a subcommand is not supported".to_string()
+            }
             RuleError::Unknown => "Unknown command or category name in ACL".to_string(),
             RuleError::NoSuchPassword => {
                 "The password you are trying to remove from the user does not exist".to_string()
             }
             RuleError::BadHash => "The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters".to_string(),
-            RuleError::Adding(what) => format!("Adding a pattern after the * pattern (or the 'all{what}' flag) is not valid and does not have any effect. Try 'reset{what}' to start with an empty list of patterns"),
+            RuleError::Adding(what) => {
+                let list = if *what == "channels" { "channels" } else { "patterns" };
+                format!("Adding a pattern after the * pattern (or the 'all{what}' flag) is not valid and does not have any effect. Try 'reset{what}' to start with an empty list of {list}")
+            }
         };
         format!(
             "ERR Error in ACL SETUSER modifier '{}': {why}",
@@ -548,7 +560,7 @@ fn add_key_pattern(r: &mut Rules, read: bool, write: bool, p: &[u8]) -> Result<(
 /// A `+cmd|arg` rule's (command number, first argument).
 type FirstArg = Option<(usize, Vec<u8>)>;
 
-fn rule_targets(target: &[u8]) -> Result<(Vec<usize>, FirstArg), RuleError> {
+fn rule_targets(on: bool, target: &[u8]) -> Result<(Vec<usize>, FirstArg), RuleError> {
     if let Some(c) = target.strip_prefix(b"@") {
         let bit = cat::by_name(c).ok_or(RuleError::Unknown)?;
         let ids = (0..ncommands())
@@ -556,25 +568,40 @@ fn rule_targets(target: &[u8]) -> Result<(Vec<usize>, FirstArg), RuleError> {
             .collect();
         return Ok((ids, None));
     }
-    if let Some(bar) = target.iter().position(|c| *c == b'|') {
-        let (parent, arg) = (&target[..bar], &target[bar + 1..]);
-        let (pid, _) = number_of(parent).ok_or(RuleError::Unknown)?;
-        if let Some((id, _)) = number_of(target) {
-            return Ok((vec![id], None));
+    // `-x|y` names a subcommand and nothing else; `+x|y` may also be a
+    // command's first argument (`+select|0`), read from the last `|`:
+    // what stands before it must be a command or a container, never a
+    // subcommand (`+config|get|appendonly`).
+    match target.iter().rposition(|c| *c == b'|') {
+        Some(bar) if on => {
+            let (head, arg) = (&target[..bar], &target[bar + 1..]);
+            let (hid, parent) = number_of(head).ok_or(RuleError::Unknown)?;
+            if parent.is_some() {
+                return Err(RuleError::SubcommandArg);
+            }
+            if arg.is_empty() {
+                return Err(RuleError::Syntax);
+            }
+            if subcommands_of(name_of(hid)).next().is_some() {
+                let (id, _) = number_of(target).ok_or(RuleError::Unknown)?;
+                return Ok((vec![id], None));
+            }
+            Ok((Vec::new(), Some((hid, arg.to_ascii_lowercase()))))
         }
-        let pname = name_of(pid);
-        if subcommands_of(pname).next().is_some() {
-            return Err(RuleError::Unknown);
+        Some(_) => {
+            let (id, parent) = number_of(target).ok_or(RuleError::Unknown)?;
+            if parent.is_none() {
+                return Err(RuleError::Unknown);
+            }
+            Ok((vec![id], None))
         }
-        if arg.is_empty() || arg.contains(&b'|') {
-            return Err(RuleError::Syntax);
+        None => {
+            let (id, _) = number_of(target).ok_or(RuleError::Unknown)?;
+            let mut ids = vec![id];
+            ids.extend(subcommands_of(name_of(id)));
+            Ok((ids, None))
         }
-        return Ok((Vec::new(), Some((pid, arg.to_ascii_lowercase()))));
     }
-    let (id, _) = number_of(target).ok_or(RuleError::Unknown)?;
-    let mut ids = vec![id];
-    ids.extend(subcommands_of(name_of(id)));
-    Ok((ids, None))
 }
 
 fn apply_targets(sel: &mut Selector, on: bool, ids: &[usize], first: &Option<(usize, Vec<u8>)>) {
@@ -600,11 +627,11 @@ fn apply_targets(sel: &mut Selector, on: bool, ids: &[usize], first: &Option<(us
 /// later one covers entirely is dropped), so ACL LIST stays short.
 fn command_rule(r: &mut Rules, rule: &[u8]) -> Result<(), RuleError> {
     let on = rule[0] == b'+';
-    let (ids, first) = rule_targets(&rule[1..])?;
+    let (ids, first) = rule_targets(on, &rule[1..])?;
     apply_targets(&mut r.sel, on, &ids, &first);
     let text = String::from_utf8_lossy(&rule.to_ascii_lowercase()).into_owned();
     let covered = |old: &str| -> bool {
-        match rule_targets(&old.as_bytes()[1..]) {
+        match rule_targets(old.starts_with('+'), &old.as_bytes()[1..]) {
             Ok((old_ids, old_first)) => {
                 old_ids.iter().all(|i| ids.contains(i))
                     && (old_first.is_none()
@@ -619,11 +646,16 @@ fn command_rule(r: &mut Rules, rule: &[u8]) -> Result<(), RuleError> {
     let mut replay = Rules::default();
     set_all_commands(&mut replay, r.base_all);
     for old in &r.rules {
-        if let Ok((i, f)) = rule_targets(&old.as_bytes()[1..]) {
+        if let Ok((i, f)) = rule_targets(old.starts_with('+'), &old.as_bytes()[1..]) {
             apply_targets(&mut replay.sel, old.starts_with('+'), &i, &f);
         }
     }
-    if replay.sel.commands != r.sel.commands || replay.sel.first_args != r.sel.first_args {
+    // Bit vectors compared as if padded with zeros (a new user's grows
+    // only as far as its rules reach).
+    let word = |v: &[u64], i: usize| v.get(i).copied().unwrap_or(0);
+    let n = replay.sel.commands.len().max(r.sel.commands.len());
+    let same = (0..n).all(|i| word(&replay.sel.commands, i) == word(&r.sel.commands, i));
+    if !same || replay.sel.first_args != r.sel.first_args {
         r.rules.push(text);
     }
     Ok(())
@@ -840,9 +872,12 @@ pub fn check(
     spec: &CommandSpec,
     argv: &[&[u8]],
     ctx: Context,
+    log: bool,
 ) -> Option<Error> {
     let (d, e) = denial(&client.perms, spec, argv)?;
-    log_denial(w, client, d, spec, argv, ctx);
+    if log {
+        log_denial(w, client, d, spec, argv, ctx);
+    }
     Some(e)
 }
 
@@ -1001,19 +1036,53 @@ async fn disconnect_users(w: &Route<'_>, client: &Client, names: Vec<String>) ->
     let names = Arc::new(names);
     let n2 = Arc::clone(&names);
     w.call_all(move |w| {
-        for c in w.clients.borrow().values() {
-            let c = c.borrow();
-            if c.id != me && n2.iter().any(|n| **n == *c.user) {
-                // SAFETY: shutdown(2) on a descriptor this thread's live
-                // connection owns (it leaves the map before it closes).
-                unsafe {
-                    libc::shutdown(c.fd, libc::SHUT_RDWR);
-                }
-            }
-        }
+        let ids: Vec<u64> = w
+            .clients
+            .borrow()
+            .values()
+            .map(|c| c.borrow())
+            .filter(|c| c.id != me && n2.iter().any(|n| **n == *c.user))
+            .map(|c| c.id)
+            .collect();
+        w.close_clients(&ids);
     })
     .await;
     names.iter().any(|n| **n == *client.perms.user)
+}
+
+/// Closes, on every thread, the connections of `perms`' user subscribed
+/// to a channel or pattern the user may no longer use, as Redis does when
+/// ACL SETUSER takes channels away. The caller's own connection is spared
+/// (it is running this command, not listening).
+async fn close_refused_subscribers(w: &Route<'_>, client: &Client, perms: Arc<Perms>) {
+    let all = |p: &Perms| p.root.allchannels || p.selectors.iter().any(|s| s.allchannels);
+    if all(&perms) {
+        return;
+    }
+    let me = client.id;
+    w.call_all(move |w| {
+        let ids: std::collections::HashSet<u64> = w
+            .clients
+            .borrow()
+            .values()
+            .map(|c| c.borrow())
+            .filter(|c| c.id != me && c.sub + c.psub + c.ssub > 0 && *c.user == *perms.user)
+            .map(|c| c.id)
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        let allowed = |name: &[u8], pattern: bool| {
+            perms.root.allows_channel(name, pattern)
+                || perms
+                    .selectors
+                    .iter()
+                    .any(|s| s.allows_channel(name, pattern))
+        };
+        let refused = crate::features::pubsub::refused_subscribers(w, &ids, allowed);
+        w.close_clients(&refused);
+    })
+    .await;
 }
 
 fn lossy(b: &[u8]) -> String {
@@ -1061,9 +1130,12 @@ pub async fn acl(
                 for r in &rules {
                     apply_rule(&mut u, r, all).map_err(|e| Error::Other(e.message(r)))?;
                 }
-                t.insert(name, u);
+                t.insert(name.clone(), u);
             }
             users.changed();
+            if let Some((perms, _)) = users.perms_of(&name) {
+                close_refused_subscribers(w, client, perms).await;
+            }
             encode::ok(out);
         }
         b"getuser" => {
@@ -1148,7 +1220,12 @@ pub async fn acl(
             encode::bulk(out, client.perms.user.as_bytes());
         }
         b"cat" => {
-            arity(n <= 3)?;
+            if n > 3 {
+                return Err(Error::Other(format!(
+                    "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
+                    lossy(argv[1])
+                )));
+            }
             match argv.get(2) {
                 None => {
                     encode::array_len(out, cat::NAMES.len());
@@ -1359,6 +1436,12 @@ pub fn load_file(users: &Users, path: &str) -> Result<Vec<String>, String> {
                 i + 1
             ));
         }
+        if fresh.contains_key(name.as_str()) {
+            return Err(format!(
+                "ERR /{path}:{}: Duplicate user '{name}' found. ",
+                i + 1
+            ));
+        }
         let mut u = new_user(name, all);
         let rules: Vec<Vec<u8>> = words[2..].iter().map(|w| w.as_bytes().to_vec()).collect();
         let rules: Vec<&[u8]> = rules.iter().map(Vec::as_slice).collect();
@@ -1381,13 +1464,11 @@ pub fn load_file(users: &Users, path: &str) -> Result<Vec<String>, String> {
         .table
         .write()
         .map_err(|_| "ERR ACL table unavailable")?;
+    // As Redis: every user but `default` is replaced by the file's, and
+    // the connections authenticated as one are closed.
     let gone: Vec<String> = t
         .values()
-        .filter(|old| {
-            fresh
-                .get(&old.name)
-                .is_none_or(|new| describe_user(new) != describe_user(old))
-        })
+        .filter(|old| old.name != "default")
         .map(|u| u.name.clone())
         .collect();
     *t = fresh;

@@ -233,6 +233,11 @@ fn writer(
     // with `always`, one fsync) covers more. A round that finds nothing
     // goes back to blocking.
     let mut linger = false;
+    // Whether the stream is a master's, relayed (from a replica link's
+    // Upstream to a promotion, in the channel's order: a write this server
+    // journals for its AOF before the promotion is the master's, relayed
+    // already; one after it is this server's own).
+    let mut relaying = rst.replica.load(Ordering::Acquire);
     loop {
         if linger {
             std::thread::sleep(LINGER);
@@ -284,8 +289,9 @@ fn writer(
                         }
                         append(o, &bytes, &mut buf);
                     }
-                    // A replica's stream is its master's (`master.rs`).
-                    if !rst.replica.load(Ordering::Acquire) {
+                    // A replica's stream is its master's (`master.rs`):
+                    // its own journal (an AOF's) is not added to it.
+                    if !relaying {
                         fed |= master::append_frames(mst, &bytes);
                     }
                     seen.insert(thread, seq);
@@ -296,9 +302,17 @@ fn writer(
                         control(*c, &mut open, st);
                     }
                     Err(c) => match c.downcast::<master::Ctl>() {
-                        Ok(c) => fed |= master::control(mst, rst, *c),
+                        Ok(c) => {
+                            match *c {
+                                master::Ctl::Upstream { .. } => relaying = true,
+                                master::Ctl::Promoted => relaying = false,
+                                _ => {}
+                            }
+                            fed |= master::control(mst, rst, *c);
+                        }
                         Err(c) => {
                             if c.is::<crate::features::replication::Promoted>() {
+                                relaying = false;
                                 fed |= master::control(mst, rst, master::Ctl::Promoted);
                             }
                         }
@@ -332,7 +346,11 @@ fn writer(
                 .max(1);
             // (A replica's master sends the PINGs it relays.)
             let replica = rst.replica.load(Ordering::Acquire);
-            if !fed && !replica && last_fed.elapsed() >= Duration::from_secs(period) {
+            if !fed
+                && !replica
+                && last_fed.elapsed() >= Duration::from_secs(period)
+                && !crate::features::pause::failover_pause(&shared)
+            {
                 fed = master::ping(mst);
             }
             if fed {
@@ -838,8 +856,7 @@ pub fn flush_for_exit(w: &Worker) {
 pub fn spawn_load_at_start(w: &std::rc::Rc<Worker>, run_server: RunServer) {
     let st = state(w);
     st.enabled.store(true, Ordering::Release);
-    let persist = crate::features::persist::state(w);
-    persist.loading.store(true, Ordering::Release);
+    crate::features::persist::begin_loading(w);
     let w = std::rc::Rc::clone(w);
     rt::spawn_local(async move {
         let r = Route::plain(&w);
@@ -1085,8 +1102,7 @@ pub async fn debug_loadaof(r: &Route<'_>, run_server: RunServer) -> Result<(), E
         }
         let on = journal::is_on();
         journal::set_on(false);
-        let loading = &crate::features::persist::state(&t).loading;
-        loading.store(true, Ordering::Release);
+        crate::features::persist::begin_loading(&t);
         t.call_all(|w| w.shard.borrow_mut().ks.flush_all(now_ms()))
             .await;
         let (dir, name) = layout(&t);
@@ -1095,7 +1111,7 @@ pub async fn debug_loadaof(r: &Route<'_>, run_server: RunServer) -> Result<(), E
             Ok(None) => Ok(()),
             Err(e) => Err(e),
         };
-        loading.store(false, Ordering::Release);
+        crate::features::persist::end_loading(&t).await;
         journal::set_on(on);
         if let Err(e) = result {
             crate::host::logging::fatal(&e);

@@ -139,20 +139,16 @@ async fn client_kill(
     let f = filter.clone();
     let killed: usize = w
         .call_all(move |w| {
-            let mut n = 0;
-            for c in w.clients.borrow().values() {
-                let c = c.borrow();
-                if c.id == me || !f.matches(&c) {
-                    continue;
-                }
-                // SAFETY: shutdown(2) on a descriptor this thread's live
-                // connection owns (it leaves the map before it closes).
-                unsafe {
-                    libc::shutdown(c.fd, libc::SHUT_RDWR);
-                }
-                n += 1;
-            }
-            n
+            let ids: Vec<u64> = w
+                .clients
+                .borrow()
+                .values()
+                .map(|c| c.borrow())
+                .filter(|c| c.id != me && f.matches(c))
+                .map(|c| c.id)
+                .collect();
+            w.close_clients(&ids);
+            ids.len()
         })
         .await
         .into_iter()

@@ -107,7 +107,8 @@ pub async fn sort(
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
     let allow_store = argv[0].eq_ignore_ascii_case(b"sort");
-    let plan = sort::Plan::parse(argv, allow_store)?;
+    let all_keys = client.unrestricted || client.perms.may_read_every_key();
+    let plan = sort::Plan::parse(argv, allow_store, all_keys)?;
     let db = client.db;
     let key = argv[1].to_vec();
     let loaded = w

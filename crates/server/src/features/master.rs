@@ -33,8 +33,12 @@
 //! answers the offset it applied, and goes on once every shard is held
 //! ([`claim_for_sync`]); everything it applied before is in the snapshot and
 //! everything after is in the backlog after the cut. When the replica
-//! takes a new history (a full sync from its master, or a promotion), the
-//! backlog starts over and the sub-replicas' links close: they ask again.
+//! takes a new history (a full sync from its master) the backlog starts
+//! over and the sub-replicas' links close: they ask again. A promotion
+//! (REPLICAOF NO ONE) keeps the backlog, as Redis keeps it: the links close
+//! so that the replicas learn the new replication ID, and each asks to
+//! continue under the old one (`replid2`), which the backlog still serves
+//! — the replicas of the old master too, once pointed here (PSYNC2).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -194,8 +198,9 @@ pub enum Ctl {
     Upstream { offset: u64, keep: bool },
     /// A replica: bytes of the master's stream the link applied.
     Relay(Vec<u8>),
-    /// A replica became a master: the relayed stream ends; the links
-    /// close and the next replica starts a stream of this server's own.
+    /// A replica became a master: the relayed stream ends and this
+    /// server's own writes follow it in the same backlog; the links close
+    /// (the replicas learn the new ID when they ask to continue).
     Promoted,
 }
 
@@ -268,8 +273,9 @@ pub fn control(st: &State, repl: &replication::State, ctl: Ctl) -> bool {
             true
         }
         Ctl::Promoted => {
-            b.restart(0);
-            st.active.store(false, Ordering::Release);
+            b.history += 1;
+            b.pins.clear();
+            b.db = None;
             true
         }
     }
@@ -332,6 +338,26 @@ pub fn wake_links() {
 /// its link until it closes.
 pub async fn serve(w: &Worker, stream: &mut TcpStream, client: &Client, argv: Argv<'_>) {
     let rst = replication::state(w);
+    // `PSYNC replid offset FAILOVER` from this replica's master (its
+    // FAILOVER command picked us): become the master first, then answer
+    // the PSYNC as one, under the new ID with the old one as replid2.
+    if argv.len() > 3 && argv[3].eq_ignore_ascii_case(b"failover") {
+        let mine = rst.with(|s| s.replid.clone());
+        if !rst.replica.load(Ordering::Acquire) || argv[1] != mine.as_bytes() {
+            let _ = stream
+                .write_all(b"-ERR PSYNC FAILOVER replid must match my replid.\r\n")
+                .await;
+            return;
+        }
+        let who = client.info.borrow().line(now_ms() / 1000);
+        replication::promote(w, &format!("failover request from '{}'", who.trim_end()));
+    }
+    if rst.failover.load(Ordering::Acquire) != replication::FAILOVER_NONE {
+        let _ = stream
+            .write_all(b"-NOMASTERLINK Can't SYNC while failing over\r\n")
+            .await;
+        return;
+    }
     let chained = rst.replica.load(Ordering::Acquire);
     if chained && !rst.link_up.load(Ordering::Acquire) {
         let _ = stream
@@ -679,6 +705,37 @@ pub async fn wait(w: &Worker, argv: Argv<'_>, out: &mut Vec<u8>) -> Result<(), E
     }
     encode::integer(out, got);
     Ok(())
+}
+
+/// One replica as FAILOVER sees it.
+pub struct ReplicaAck {
+    pub ip: String,
+    pub port: u16,
+    pub online: bool,
+    pub ack: u64,
+}
+
+/// This master's replicas and the offsets they acknowledged.
+pub fn replica_offsets(w: &Worker) -> Vec<ReplicaAck> {
+    lock(&state(w).replicas)
+        .values()
+        .map(|r| ReplicaAck {
+            ip: r.addr.clone(),
+            port: r.port,
+            online: r.online,
+            ack: r.ack,
+        })
+        .collect()
+}
+
+/// The stream's offset once every write made before this call is in it.
+pub async fn stream_offset(w: &Worker) -> u64 {
+    if !state(w).active.load(Ordering::Acquire) {
+        return 0;
+    }
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    journal::control(Box::new(Ctl::Offset(tx)));
+    rt::off_thread(move || rx.recv().unwrap_or(0)).await
 }
 
 /// Waits until the stream holds every write made before this call (the

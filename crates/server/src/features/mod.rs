@@ -16,6 +16,7 @@ pub mod config;
 pub mod connection;
 pub mod debug;
 pub mod evict;
+pub mod failover;
 pub mod fanout;
 pub mod function;
 pub mod info;
@@ -23,6 +24,7 @@ pub mod keyspace;
 pub mod latency;
 pub mod lualib;
 pub mod master;
+pub mod memory;
 pub mod migrate;
 pub mod monitor;
 pub mod multi;
@@ -56,6 +58,7 @@ pub fn globals(threads: usize, cluster_enabled: bool) -> Globals {
         .with(replication::State::new())
         .with(slowlog::Ids::default())
         .with(pause::State::default())
+        .with(failover::State::default())
         .with(tracking::State::default())
 }
 

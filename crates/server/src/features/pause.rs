@@ -42,6 +42,9 @@ pub struct State {
     until: AtomicU64,
     all_until: AtomicU64,
     write_until: AtomicU64,
+    /// FAILOVER pauses writes until it ends (`failover.rs`); CLIENT
+    /// UNPAUSE does not end that pause.
+    failover: std::sync::atomic::AtomicBool,
 }
 
 impl State {
@@ -50,6 +53,35 @@ impl State {
     pub fn maybe(&self, now: u64) -> bool {
         self.until.load(Ordering::Relaxed) > now
     }
+}
+
+/// Whether FAILOVER holds the writes (the stream must not move then: the
+/// replicas' keepalive PING waits too, as Redis's does).
+pub fn failover_pause(shared: &crate::engine::worker::Shared) -> bool {
+    shared.global::<State>().failover.load(Ordering::Acquire)
+}
+
+/// Far enough: a pause without a deadline of its own.
+const FOREVER: u64 = u64::MAX / 2;
+
+/// FAILOVER begins: writes wait until [`end_failover`].
+pub fn begin_failover(w: &Worker) {
+    let st = w.shared.global::<State>();
+    st.failover.store(true, Ordering::Release);
+    st.until.store(FOREVER, Ordering::Relaxed);
+}
+
+/// FAILOVER ended: the writes it paused go on (and a CLIENT PAUSE still
+/// in force holds them again).
+pub async fn end_failover(w: &Route<'_>) {
+    let st = w.shared.global::<State>();
+    st.failover.store(false, Ordering::Release);
+    let later = st
+        .all_until
+        .load(Ordering::Relaxed)
+        .max(st.write_until.load(Ordering::Relaxed));
+    st.until.store(later, Ordering::Relaxed);
+    w.call_all(wake_waiters).await;
 }
 
 /// One waiting connection's wake-up call.
@@ -88,7 +120,10 @@ fn holds(w: &Worker, client: &Client, spec: &CommandSpec, argv: &[&[u8]]) -> Opt
     if all > now {
         return Some(all);
     }
-    let write = st.write_until.load(Ordering::Relaxed);
+    let mut write = st.write_until.load(Ordering::Relaxed);
+    if st.failover.load(Ordering::Acquire) {
+        write = FOREVER;
+    }
     (write > now && may_write(w, client, spec, argv)).then_some(write)
 }
 
@@ -102,14 +137,7 @@ pub async fn wait(w: &Worker, client: &Client, spec: &CommandSpec, argv: &[&[u8]
             w.shared.blocked_clients.fetch_add(1, Ordering::Relaxed);
             client.info.borrow_mut().blocked = true;
         }
-        let left = until.saturating_sub(now_ms());
-        Asleep {
-            w,
-            woken: Rc::new(Cell::new(false)),
-            sleep: rt::sleep_until(Instant::now() + Duration::from_millis(left)),
-            registered: false,
-        }
-        .await;
+        nap(w, until).await;
     }
     if counted {
         w.shared.blocked_clients.fetch_sub(1, Ordering::Relaxed);
@@ -160,6 +188,28 @@ impl Drop for Asleep<'_> {
     }
 }
 
+/// Sleeps until `until` (unix ms) or [`wake_waiters`], as a paused
+/// command does: also how a command waits for a quiet load
+/// (`persist::wait_quiet_load`).
+pub async fn nap(w: &Worker, until: u64) {
+    let left = until.saturating_sub(now_ms());
+    Asleep {
+        w,
+        woken: Rc::new(Cell::new(false)),
+        sleep: rt::sleep_until(Instant::now() + Duration::from_millis(left)),
+        registered: false,
+    }
+    .await;
+}
+
+/// Wakes this thread's waiters (each looks again at what it waits for).
+pub fn wake_waiters(w: &Worker) {
+    for x in w.local::<Local>().0.borrow_mut().drain(..) {
+        x.woken.set(true);
+        x.waker.wake();
+    }
+}
+
 /// CLIENT PAUSE timeout [WRITE|ALL]
 pub fn pause(w: &Worker, argv: &[&[u8]]) -> Result<(), Error> {
     let ms = parse_i64(argv[2]).ok_or(Error::Static(
@@ -190,12 +240,8 @@ pub async fn unpause(w: &Route<'_>) {
     let st = w.shared.global::<State>();
     st.all_until.store(0, Ordering::Relaxed);
     st.write_until.store(0, Ordering::Relaxed);
-    st.until.store(0, Ordering::Relaxed);
-    w.call_all(|w| {
-        for x in w.local::<Local>().0.borrow_mut().drain(..) {
-            x.woken.set(true);
-            x.waker.wake();
-        }
-    })
-    .await;
+    let failover = st.failover.load(Ordering::Acquire);
+    st.until
+        .store(if failover { FOREVER } else { 0 }, Ordering::Relaxed);
+    w.call_all(wake_waiters).await;
 }

@@ -68,8 +68,11 @@ pub const LOADING: &str = "LOADING Redis is loading the dataset in memory";
 /// The process's persistence state (registered in the engine's `Globals`).
 pub struct State {
     /// The dump file is being loaded: commands without the `loading` flag
-    /// are refused.
+    /// are refused ([`begin_loading`], [`end_loading`]).
     pub loading: AtomicBool,
+    /// Until then (unix ms) a load is quiet: commands wait for it instead
+    /// of being refused (see [`begin_loading`]).
+    quiet_until: AtomicU64,
     /// The last background save failed and `stop-writes-on-bgsave-error`
     /// is on: writes are refused with [`MISCONF`].
     pub refuse_writes: AtomicBool,
@@ -79,6 +82,9 @@ pub struct State {
     for_other: AtomicBool,
     /// BGSAVE SCHEDULE asked for one while another ran.
     scheduled: AtomicBool,
+    /// The temporary file a background save is writing (removed at
+    /// shutdown, as Redis removes its child's).
+    bg_temp: std::sync::Mutex<Option<PathBuf>>,
     /// Unix seconds of the last successful save (LASTSAVE).
     lastsave: AtomicU64,
     last_ok: AtomicBool,
@@ -105,9 +111,11 @@ impl State {
     pub fn new(started_unix: u64) -> State {
         State {
             loading: AtomicBool::new(false),
+            quiet_until: AtomicU64::new(0),
             refuse_writes: AtomicBool::new(false),
             in_progress: AtomicBool::new(false),
             for_other: AtomicBool::new(false),
+            bg_temp: std::sync::Mutex::new(None),
             scheduled: AtomicBool::new(false),
             lastsave: AtomicU64::new(started_unix),
             last_ok: AtomicBool::new(true),
@@ -251,7 +259,7 @@ pub async fn loaded(r: &Route<'_>) {
     let st = state(r);
     st.dirty_at_save
         .store(dirty_total(r).await, Ordering::Release);
-    st.loading.store(false, Ordering::Release);
+    end_loading(r).await;
 }
 
 /// Saves the dataset to the dump file: in the background (shards keep
@@ -331,8 +339,31 @@ pub async fn snapshot_to(
     let cut = take_cut(r, at_cut).await;
     let dirty: u64 = cut.iter().map(|c| c.0).sum();
     let path = path.to_path_buf();
-    let tmp = path.with_file_name(format!("temp-{}-{}.rdb", std::process::id(), now_ms()));
-    match write_file(r, &cut, &tmp, r.tx != 0, aof_base).await {
+    // A save holding every shard (SAVE, a shutdown's) is the process's one
+    // save, named as Redis names it (a second SIGINT removes it, main.rs);
+    // a background one's name is its own, so that an abandoned one still
+    // finishing never touches the file of the save begun after it.
+    let tmp = if r.tx != 0 {
+        path.with_file_name(foreground_temp_name())
+    } else {
+        path.with_file_name(format!("temp-{}-{}.rdb", std::process::id(), now_ms()))
+    };
+    let background = r.tx == 0;
+    let st = state(r);
+    if background {
+        if let Ok(mut t) = st.bg_temp.lock() {
+            *t = Some(tmp.clone());
+        }
+    }
+    let written = write_file(r, &cut, &tmp, !background, aof_base).await;
+    if background {
+        if let Ok(mut t) = st.bg_temp.lock() {
+            if t.as_ref() == Some(&tmp) {
+                *t = None;
+            }
+        }
+    }
+    match written {
         Ok(file) => {
             let finish = rt::off_thread(move || -> std::io::Result<()> {
                 file.sync_all()?;
@@ -345,10 +376,20 @@ pub async fn snapshot_to(
         }
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
-            abort_walks(r).await;
+            // An abandoned save's walks are gone already, and another
+            // save may own the shards' walks by now.
+            if e != ABANDONED {
+                abort_walks(r).await;
+            }
             Err(e)
         }
     }
+}
+
+/// The temporary file of a save that holds every shard: `temp-<pid>.rdb`
+/// beside the dump file, as Redis's own foreground save writes it.
+pub fn foreground_temp_name() -> String {
+    format!("temp-{}.rdb", std::process::id())
 }
 
 /// Per shard: the change counter and each database's sizes at the cut.
@@ -402,6 +443,58 @@ async fn write_file(
     out.into_inner().map_err(|e| ioerr(e.into_error()))
 }
 
+/// Redis's debugging settings `rdb-key-save-delay` and `key-load-delay`:
+/// microseconds to spend per key saved or loaded (a negative -N: one
+/// microsecond every N keys), so tests can watch a save or a load in
+/// progress. Redis sleeps in its fork child or its blocked loader; here
+/// the save's or load's task waits on a timer between steps instead, so
+/// the server's threads go on serving meanwhile.
+#[derive(Default)]
+struct DebugDelay {
+    per_key: i64,
+    /// Microseconds owed but not yet waited: timers are coarser than a
+    /// key's delay, so the wait is taken a millisecond or more at a time.
+    owed: u64,
+}
+
+impl DebugDelay {
+    /// Reads the setting again (CONFIG SET applies to a save or load in
+    /// progress, as in Redis).
+    fn read(&mut self, w: &Worker, name: &str) {
+        self.per_key = w.shared.config.other(name).parse().unwrap_or(0);
+    }
+
+    fn on(&self) -> bool {
+        self.per_key != 0
+    }
+
+    /// Keys per step: about a millisecond's worth of the delay.
+    fn keys_per_step(&self) -> u64 {
+        if self.per_key > 0 {
+            (1000 / self.per_key as u64).max(1)
+        } else {
+            u64::MAX
+        }
+    }
+
+    /// Waits, once a millisecond or more is owed, as long as the keys
+    /// done since cost.
+    async fn pause(&mut self, keys: u64) {
+        self.owed += match self.per_key {
+            0 => 0,
+            d if d > 0 => keys.saturating_mul(d as u64),
+            d => keys / d.unsigned_abs(),
+        };
+        if self.owed >= 1000 {
+            rt::sleep(std::time::Duration::from_micros(self.owed)).await;
+            self.owed = 0;
+        }
+    }
+}
+
+/// A save's error when it was abandoned while it ran.
+const ABANDONED: &str = "the snapshot was abandoned";
+
 /// What [`write_rdb`]'s writer has encoded, taken chunk by chunk.
 #[derive(Clone, Default)]
 struct Taken(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
@@ -430,7 +523,11 @@ async fn write_rdb(
         ctime: unix_secs(),
         used_mem: crate::host::sys::used_memory() as u64,
         aof_base,
+        no_checksum: r.shared.config.text("rdbchecksum") == "no",
     };
+    // Abandoned (`abandon`) while it runs: this walk stops before its next
+    // step, which could otherwise take a step of a save begun since.
+    let generation = state(r).generation.load(Ordering::Acquire);
     let taken = Taken::default();
     let take = || std::mem::take(&mut *taken.0.borrow_mut());
     let mut w = Writer::new(taken.clone(), &aux).map_err(ioerr)?;
@@ -438,6 +535,7 @@ async fn write_rdb(
         w.function(&code).map_err(ioerr)?;
     }
     let databases = cut.first().map_or(0, |c| c.1.len());
+    let mut delay = DebugDelay::default();
     for db in 0..databases {
         let size: u64 = cut.iter().map(|c| c.1[db].0).sum();
         let expires: u64 = cut.iter().map(|c| c.1[db].1).sum();
@@ -446,22 +544,28 @@ async fn write_rdb(
         }
         for shard in 0..r.nshards() {
             loop {
+                if state(r).generation.load(Ordering::Acquire) != generation {
+                    return Err(ABANDONED.into());
+                }
+                delay.read(r, "rdb-key-save-delay");
+                let max_keys = delay.keys_per_step();
                 let chunk = r
                     .call(shard, move |w| {
-                        w.shard.borrow_mut().ks.dbs[db].snapshot_step(CHUNK, now_ms())
+                        w.shard.borrow_mut().ks.dbs[db].snapshot_step(CHUNK, max_keys)
                     })
                     .await
                     .flatten();
                 // None: the snapshot was abandoned meanwhile (a shutdown's
                 // own save took over).
                 let Some(chunk) = chunk else {
-                    return Err("the snapshot was abandoned".into());
+                    return Err(ABANDONED.into());
                 };
                 w.raw(&chunk.bytes).map_err(ioerr)?;
                 sink(take()).await?;
                 if chunk.done {
                     break;
                 }
+                delay.pause(chunk.keys).await;
                 // This thread's own shard answers inline: let its
                 // connections in between chunks (a background save must
                 // not hold them). Inside SAVE's hold nothing else may run.
@@ -485,7 +589,7 @@ pub async fn snapshot_stream(
 ) -> Result<(), String> {
     let cut = take_cut(r, at_cut).await;
     let result = write_rdb(r, &cut, false, false, sink).await;
-    if result.is_err() {
+    if result.as_ref().is_err_and(|e| e != ABANDONED) {
         abort_walks(r).await;
     }
     result
@@ -529,6 +633,11 @@ pub async fn shutdown_saving(r: &Route<'_>, save: bool, force: bool) -> Result<(
             log::warn!("Error trying to save the DB, can't exit.");
             return Err(Error::Static("ERR Errors trying to SHUTDOWN. Check logs."));
         }
+    }
+    let bg_temp = state(r).bg_temp.lock().ok().and_then(|mut t| t.take());
+    if let Some(tmp) = bg_temp {
+        log::warn!("There is a child saving an .rdb. Killing it!");
+        let _ = std::fs::remove_file(tmp);
     }
     for f in &r.shared.hooks.before_exit {
         f(r);
@@ -577,6 +686,55 @@ pub fn spawn_save_points(w: &std::rc::Rc<Worker>) {
     });
 }
 
+/// How long a load may stay quiet at most.
+const QUIET_LOAD_MS: u64 = 2000;
+
+/// A load begins: commands are refused with `-LOADING` until
+/// [`end_loading`]. Redis loads in its one thread and looks at its clients
+/// only every `loading-process-events-interval-bytes` (2 MB) of the file,
+/// so a client of a server loading a small file never sees `-LOADING`: its
+/// command waits and runs after. The load is quiet in the same way here
+/// until it has read that many bytes (or [`QUIET_LOAD_MS`] passed):
+/// commands meanwhile wait for it ([`wait_quiet_load`]).
+pub fn begin_loading(w: &Worker) {
+    let st = state(w);
+    st.quiet_until
+        .store(now_ms() + QUIET_LOAD_MS, Ordering::Release);
+    st.loading.store(true, Ordering::Release);
+}
+
+/// The load has read enough to show: commands waiting for it are refused
+/// with `-LOADING` from now on.
+async fn end_quiet(r: &Route<'_>) {
+    if state(r).quiet_until.swap(0, Ordering::AcqRel) != 0 {
+        r.call_all(crate::features::pause::wake_waiters).await;
+    }
+}
+
+/// The load is over (done or failed): commands run again, and those
+/// waiting for it go on.
+pub async fn end_loading(r: &Route<'_>) {
+    let st = state(r);
+    st.loading.store(false, Ordering::Release);
+    if st.quiet_until.swap(0, Ordering::AcqRel) != 0 {
+        r.call_all(crate::features::pause::wake_waiters).await;
+    }
+}
+
+/// Waits while a load is quiet ([`begin_loading`]); true if it waited.
+pub async fn wait_quiet_load(w: &Worker) -> bool {
+    let st = state(w);
+    let mut waited = false;
+    loop {
+        let until = st.quiet_until.load(Ordering::Acquire);
+        if !st.loading.load(Ordering::Acquire) || until <= now_ms() {
+            return waited;
+        }
+        waited = true;
+        crate::features::pause::nap(w, until).await;
+    }
+}
+
 /// Loads the dump file at start (thread 0's task), refusing commands with
 /// `-LOADING` meanwhile. A file that does not load stops the server.
 pub fn spawn_load_at_start(w: &std::rc::Rc<Worker>) {
@@ -585,7 +743,7 @@ pub fn spawn_load_at_start(w: &std::rc::Rc<Worker>) {
     if !path.exists() {
         return;
     }
-    state(w).loading.store(true, Ordering::Release);
+    begin_loading(w);
     let w = std::rc::Rc::clone(w);
     rt::spawn_local(async move {
         let began = Instant::now();
@@ -600,7 +758,7 @@ pub fn spawn_load_at_start(w: &std::rc::Rc<Worker>) {
                 // Loading counts no change.
                 st.dirty_at_save
                     .store(dirty_total(&r).await, Ordering::Release);
-                st.loading.store(false, Ordering::Release);
+                end_loading(&r).await;
             }
             Err(e) => {
                 log::error!("Fatal error loading the DB: {e}. Exiting.");
@@ -611,10 +769,33 @@ pub fn spawn_load_at_start(w: &std::rc::Rc<Worker>) {
 }
 
 /// Reads `path` into the shards (which must be empty of its keys);
-/// returns how many keys were loaded. Keys already expired are skipped, as
-/// a Redis master does.
+/// returns how many keys were loaded. Keys already expired are skipped by
+/// a master and kept by a replica (its master's DEL removes them), as
+/// Redis loads them.
 pub async fn load(r: &Route<'_>, path: &Path) -> Result<u64, String> {
     load_merging(r, path, true).await
+}
+
+/// Whether this server follows a master (a `replicaof`, or a replica in
+/// cluster mode): it then keeps the keys it loads past their expiry.
+fn is_replica(w: &Worker) -> bool {
+    if crate::features::replication::state(w)
+        .replica
+        .load(Ordering::Acquire)
+    {
+        return true;
+    }
+    if w.shared
+        .config
+        .replicaof
+        .read()
+        .is_ok_and(|m| !m.is_empty())
+    {
+        return true;
+    }
+    crate::features::cluster::state(w)
+        .lock()
+        .is_some_and(|c| c.myself().is_replica())
 }
 
 /// [`load`], where a function library of a name already there replaces
@@ -624,22 +805,25 @@ async fn load_merging(r: &Route<'_>, path: &Path, merge: bool) -> Result<u64, St
     let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut reader =
         Reader::new(BufReader::with_capacity(1 << 20, file)).map_err(|e| e.to_string())?;
-    load_items(r, &mut reader, merge).await
+    let keep_expired = is_replica(r);
+    load_items(r, &mut reader, merge, keep_expired).await
 }
 
-/// [`load`] from any byte source: a file, or the snapshot a master sent
-/// (`conn/replica.rs`).
+/// [`load`] of the snapshot a master sent (`conn/replica.rs`): a replica
+/// keeps every key, expired or not.
 pub async fn load_from(r: &Route<'_>, src: impl std::io::Read) -> Result<u64, String> {
     let mut reader = Reader::new(src).map_err(|e| e.to_string())?;
-    load_items(r, &mut reader, true).await
+    load_items(r, &mut reader, true, true).await
 }
 
 /// Loads the RDB at the head of `bytes` (an AOF's RDB base, or the RDB
 /// preamble of a pre-7.0 AOF) and returns where it ends, checksum
-/// included: the commands of the AOF's tail start there.
+/// included: the commands of the AOF's tail start there. Expired keys are
+/// kept, as Redis keeps them from an AOF's base: the tail's commands may
+/// name them, and the server's expiry removes them after.
 pub async fn load_prefix(r: &Route<'_>, bytes: &[u8]) -> Result<usize, String> {
     let mut reader = Reader::new(bytes).map_err(|e| e.to_string())?;
-    load_items(r, &mut reader, true).await?;
+    load_items(r, &mut reader, true, true).await?;
     usize::try_from(reader.offset()).map_err(|e| e.to_string())
 }
 
@@ -648,7 +832,9 @@ async fn load_items<R: std::io::Read>(
     r: &Route<'_>,
     reader: &mut Reader<R>,
     merge: bool,
+    keep_expired: bool,
 ) -> Result<u64, String> {
+    reader.verify_checksum(r.shared.config.text("rdbchecksum") != "no");
     let st = state(r);
     st.loading_started.store(now_ms(), Ordering::Release);
     let n = r.nshards();
@@ -659,6 +845,15 @@ async fn load_items<R: std::io::Read>(
     let mut libraries = Vec::new();
     let mut keys = 0u64;
     let mut expired = 0u64;
+    let mut load_delay = DebugDelay::default();
+    load_delay.read(r, "key-load-delay");
+    // Past this many bytes a quiet load shows (`begin_loading`).
+    let mut quiet_bytes: u64 = r
+        .shared
+        .config
+        .other("loading-process-events-interval-bytes")
+        .parse()
+        .unwrap_or(2 << 20);
     loop {
         match reader.next_item().map_err(|e| e.to_string())? {
             Item::Entry {
@@ -673,13 +868,21 @@ async fn load_items<R: std::io::Read>(
                         "the file has a database {db}, and this server is configured for {databases} (databases)"
                     ));
                 }
-                if expire_ms.is_some_and(|at| at <= now) {
+                if !keep_expired && expire_ms.is_some_and(|at| at <= now) {
                     expired += 1;
                     continue;
                 }
                 let s = r.shard_of(&key);
                 batches[s].push((db, key, value, expire_ms));
                 keys += 1;
+                if load_delay.on() {
+                    load_delay.pause(1).await;
+                    load_delay.read(r, "key-load-delay");
+                }
+                if reader.offset() >= quiet_bytes && quiet_bytes > 0 {
+                    quiet_bytes = 0;
+                    end_quiet(r).await;
+                }
                 if batches[s].len() >= LOAD_BATCH {
                     let batch = std::mem::take(&mut batches[s]);
                     inflight.push(r.start(s, move |w| insert(w, batch)));
@@ -739,11 +942,15 @@ async fn abandon(r: &Route<'_>) {
     }
 }
 
-/// After FLUSHALL, as Redis: with save points set, a save in progress is
-/// abandoned and the (now empty) dataset saved at once, so the dump file
+/// After FLUSHALL, as Redis: a BGSAVE in progress is abandoned (Redis
+/// kills its child; the change counter stays as it was), and with save
+/// points set the (now empty) dataset is saved at once, so the dump file
 /// does not bring the flushed keys back and no change is left pending.
 pub async fn after_flushall(r: &Route<'_>) {
     if save_points(r).is_empty() {
+        if !state(r).for_other.load(Ordering::Acquire) {
+            abandon(r).await;
+        }
         return;
     }
     abandon(r).await;

@@ -482,6 +482,32 @@ fn deliver_shard(w: &Worker, channel: &[u8], message: &[u8]) -> usize {
     list.len()
 }
 
+/// Which of the connections `ids` of this thread hold a subscription
+/// `allowed` (given the name and whether it is a pattern) refuses.
+pub fn refused_subscribers(
+    w: &Worker,
+    ids: &HashSet<u64>,
+    allowed: impl Fn(&[u8], bool) -> bool,
+) -> Vec<u64> {
+    let local = local(w).borrow();
+    let mut out: Vec<u64> = Vec::new();
+    let maps = [
+        (&local.channels, false),
+        (&local.patterns, true),
+        (&local.shard, false),
+    ];
+    for (map, pattern) in maps {
+        for (name, subs) in map {
+            if subs.iter().any(|s| ids.contains(&s.id)) && !allowed(name, pattern) {
+                out.extend(subs.iter().map(|s| s.id).filter(|id| ids.contains(id)));
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// This thread's channels (with at least one subscriber) and patterns.
 pub fn names(w: &Worker) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let local = local(w).borrow();

@@ -101,6 +101,24 @@ pub struct State {
     /// `min-replicas-to-write` asks: writes are refused (`-NOREPLICAS`).
     /// Set once a second (`master.rs`).
     pub noreplicas: AtomicBool,
+    /// FAILOVER's phase (`failover.rs`): [`FAILOVER_NONE`],
+    /// [`FAILOVER_WAITING`] or [`FAILOVER_IN_PROGRESS`].
+    pub failover: std::sync::atomic::AtomicU8,
+}
+
+pub const FAILOVER_NONE: u8 = 0;
+pub const FAILOVER_WAITING: u8 = 1;
+pub const FAILOVER_IN_PROGRESS: u8 = 2;
+
+impl State {
+    /// INFO replication's `master_failover_state`.
+    pub fn failover_name(&self) -> &'static str {
+        match self.failover.load(Ordering::Acquire) {
+            FAILOVER_WAITING => "waiting-for-sync",
+            FAILOVER_IN_PROGRESS => "failover-in-progress",
+            _ => "no-failover",
+        }
+    }
 }
 
 /// Redis's error for a write while too few replicas are in good standing.
@@ -155,6 +173,7 @@ impl State {
             generation: AtomicU64::new(0),
             offset: AtomicI64::new(0),
             noreplicas: AtomicBool::new(false),
+            failover: std::sync::atomic::AtomicU8::new(FAILOVER_NONE),
         }
     }
 
@@ -203,8 +222,12 @@ impl State {
                 s.replid
             );
         });
-        self.replica.store(false, Ordering::Release);
+        // In this order: writes journaled from here on are recorded; the
+        // stream's writer learns of the promotion; only then may clients
+        // write (their writes follow it in the stream, as this server's own).
+        crate::engine::journal::set_on(true);
         crate::engine::journal::control(Box::new(Promoted));
+        self.replica.store(false, Ordering::Release);
         crate::host::logging::replica_role(false);
         self.link_up.store(false, Ordering::Release);
         self.generation.fetch_add(1, Ordering::AcqRel);
@@ -302,13 +325,19 @@ pub fn follow(w: &Worker, host: &str, port: u16) {
 /// Cluster mode's promotion (a failover won, CLUSTER RESET): stop
 /// following, keeping the data and the history as REPLICAOF NO ONE does.
 pub fn stop_following(w: &Worker) {
+    promote(w, "cluster failover");
+}
+
+/// Stops following, as REPLICAOF NO ONE does, logging `why` as Redis's
+/// "MASTER MODE enabled (...)" line (a cluster failover, FAILOVER).
+pub fn promote(w: &Worker, why: &str) {
     let st = state(w);
     if st.replica.load(Ordering::Acquire) {
         st.promote();
         if let Ok(mut g) = w.shared.config.replicaof.write() {
             g.clear();
         }
-        log::info!("MASTER MODE enabled (cluster failover)");
+        log::info!("MASTER MODE enabled ({why})");
     }
 }
 
@@ -449,8 +478,11 @@ pub fn info_ids(w: &Route<'_>, s: &mut String) {
     st.with(|r| {
         let _ = write!(
             s,
-            "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{offset}\r\nsecond_repl_offset:{}\r\n",
-            r.replid, r.replid2, r.second_offset,
+            "master_failover_state:{}\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{offset}\r\nsecond_repl_offset:{}\r\n",
+            st.failover_name(),
+            r.replid,
+            r.replid2,
+            r.second_offset,
         );
     });
 }

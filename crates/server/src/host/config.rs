@@ -957,6 +957,7 @@ const PERSISTENCE_ACTED_ON: &[&str] = &[
     "auto-aof-rewrite-percentage",
     "auto-aof-rewrite-min-size",
     "rdbcompression",
+    "rdbchecksum",
     "aof-timestamp-enabled",
     // (Replication's, read by `features/master.rs`.)
     "repl-diskless-sync",

@@ -286,9 +286,10 @@ pub static DIRECTIVES: &[Directive] = &[
     d("min-replicas-max-lag", Int(0, I32), "10")
         .alias("min-slaves-max-lag")
         .real(),
-    // Redis's test hooks: a pause per key saved or loaded (microseconds).
-    d("rdb-key-save-delay", Int(I32_MIN, I32), "0"),
-    d("key-load-delay", Int(I32_MIN, I32), "0"),
+    // Redis's test hooks: a pause per key saved or loaded (microseconds,
+    // `features/persist.rs`).
+    d("rdb-key-save-delay", Int(I32_MIN, I32), "0").real(),
+    d("key-load-delay", Int(I32_MIN, I32), "0").real(),
     d(
         "loading-process-events-interval-bytes",
         Int(1024, I32),

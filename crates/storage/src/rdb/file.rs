@@ -122,6 +122,8 @@ pub struct Aux {
     pub used_mem: u64,
     /// Whether the file is the base of an append-only file (`aof-base`).
     pub aof_base: bool,
+    /// `rdbchecksum no`: the trailer is zero, which loaders do not check.
+    pub no_checksum: bool,
 }
 
 /// Bytes gathered before they are checksummed and handed to the sink, so
@@ -140,6 +142,8 @@ pub struct Writer<W: Write> {
     crc: u64,
     /// Bytes written to `out` so far.
     written: u64,
+    /// Whether `crc` is kept (`rdbchecksum`).
+    checksum: bool,
 }
 
 impl<W: Write> Writer<W> {
@@ -150,6 +154,7 @@ impl<W: Write> Writer<W> {
             buf: Vec::with_capacity(CHUNK),
             crc: 0,
             written: 0,
+            checksum: !aux.no_checksum,
         };
         w.buf
             .extend_from_slice(format!("REDIS{WRITE_VERSION:04}").as_bytes());
@@ -249,7 +254,9 @@ impl<W: Write> Writer<W> {
     }
 
     fn emit(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.crc = crc64_update(self.crc, bytes);
+        if self.checksum {
+            self.crc = crc64_update(self.crc, bytes);
+        }
         self.out.write_all(bytes)?;
         self.written += bytes.len() as u64;
         Ok(())

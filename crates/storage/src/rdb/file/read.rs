@@ -85,6 +85,8 @@ pub struct Reader<R: Read> {
     /// The framed bytes of a key or other string.
     strbuf: Vec<u8>,
     done: bool,
+    /// Whether the trailer's checksum is checked.
+    verify: bool,
 }
 
 impl<R: Read> Reader<R> {
@@ -114,7 +116,14 @@ impl<R: Read> Reader<R> {
             scratch: Vec::new(),
             strbuf: Vec::new(),
             done: false,
+            verify: true,
         })
+    }
+
+    /// Whether to check the trailer's checksum (`rdbchecksum`; on by
+    /// default).
+    pub fn verify_checksum(&mut self, on: bool) {
+        self.verify = on;
     }
 
     /// The file's RDB version.
@@ -193,13 +202,13 @@ impl<R: Read> Reader<R> {
     }
 
     /// The end opcode: the checksum (from version 5) must match unless it
-    /// is zero.
+    /// is zero or the reader was told not to check (`rdbchecksum no`).
     fn end(&mut self) -> Result<Item> {
         let computed = self.input.checksum();
         if self.version >= 5 {
             let at = self.input.offset();
             let stored = u64::from_le_bytes(self.input.array()?);
-            if stored != 0 && stored != computed {
+            if self.verify && stored != 0 && stored != computed {
                 return Err(LoadError::new(at, K::Checksum { stored, computed }));
             }
         }

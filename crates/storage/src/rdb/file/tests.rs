@@ -11,6 +11,7 @@ const AUX: Aux = Aux {
     ctime: 1_700_000_000,
     used_mem: 123_456,
     aof_base: false,
+    no_checksum: false,
 };
 
 /// Every item of a file, or the error that stopped it.
@@ -236,6 +237,25 @@ fn checksum_covers_everything_before_it() {
     let mut zero = bad.clone();
     zero[n - 8..].fill(0);
     assert!(read_all(&zero[..]).is_ok());
+
+    // A reader told not to check (rdbchecksum no) takes the bad one too.
+    let mut r = Reader::new(&bad[..]).expect("header");
+    r.verify_checksum(false);
+    while !matches!(r.next_item().expect("item"), Item::End) {}
+}
+
+#[test]
+fn a_writer_without_checksum_ends_with_zero() {
+    let aux = Aux {
+        no_checksum: true,
+        ..AUX
+    };
+    let mut w = Writer::new(Vec::new(), &aux).expect("header");
+    w.select_db(0, 1, 0).expect("select");
+    w.key(b"k", &Value::from_bytes(b"v"), None).expect("key");
+    let file = w.finish().expect("finish");
+    assert_eq!(file[file.len() - 8..], [0; 8]);
+    assert_eq!(entries(&read_all(&file[..]).expect("load")).len(), 1);
 }
 
 #[test]
