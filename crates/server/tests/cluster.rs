@@ -748,6 +748,28 @@ fn shard_channels_of(all: &[&Node], nth: usize) {
         on_o.cmd(&["SPUBLISH", &ch, "x"]),
         Reply::err(&format!("MOVED {slot} {}", m.addr()))
     );
+    // A READONLY client of the replica: a script whose shebang does not
+    // say no-writes goes to the slot's master (-MOVED); a no-writes one,
+    // and one without a shebang (a read for Redis's routing, refused by
+    // its write), run here.
+    let mut ro = r.client();
+    assert_eq!(ro.cmd(&["READONLY"]), Reply::ok());
+    assert_eq!(
+        ro.cmd(&["EVAL", "#!lua\nreturn redis.call('del', KEYS[1])", "1", &ch]),
+        Reply::err(&format!("MOVED {slot} {}", m.addr()))
+    );
+    assert!(ro
+        .err(&["EVAL", "return redis.call('set', KEYS[1], 'x')", "1", &ch])
+        .starts_with("READONLY"));
+    assert_eq!(
+        ro.cmd(&[
+            "EVAL",
+            "#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])",
+            "1",
+            &ch
+        ]),
+        Reply::Nil
+    );
     let mut p = m.client();
     assert_eq!(
         p.cmd(&["SSUBSCRIBE", &ch, &elsewhere]),

@@ -793,7 +793,9 @@ fn refusal(
     }
     // Cluster mode: a key of a slot served elsewhere is redirected.
     if let Some(c) = s.cluster {
-        match cluster::check(w, c, client, spec, argv) {
+        let write = spec.has(flags::WRITE)
+            || (script::is_eval(spec.name) && script::declares_writes(w, spec.name, argv));
+        match cluster::check(w, c, client, spec, argv, write) {
             cluster::Verdict::Pass => {}
             cluster::Verdict::Refuse(e) => return Some(e),
             cluster::Verdict::Lookup(slot) => s.moving_slot.set(Some(slot)),

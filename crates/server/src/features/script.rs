@@ -2111,6 +2111,15 @@ pub fn may_write(w: &Worker, name: &str, argv: &[&[u8]]) -> bool {
         && !declared(w, name, argv).is_some_and(|f| f.has(ScriptFlags::NO_WRITES))
 }
 
+/// Whether a script command declares that it may write: a function, or a
+/// script with a shebang, without `no-writes`. As Redis routes them in
+/// cluster mode (a script without a shebang counts as a read there, and a
+/// replica runs it for a READONLY client).
+pub fn declares_writes(w: &Worker, name: &str, argv: &[&[u8]]) -> bool {
+    !name.ends_with("_ro")
+        && declared(w, name, argv).is_some_and(|f| !f.has(ScriptFlags::NO_WRITES))
+}
+
 /// The flags the connection checks a script command (or FUNCTION) by
 /// before it runs (`maxmemory`, replica state), when they are not the
 /// command table's: a script's follow what it declared; one without a

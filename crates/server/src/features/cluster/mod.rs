@@ -509,7 +509,10 @@ fn slot_of(spec: &'static CommandSpec, argv: &[&[u8]]) -> Result<Option<(u16, us
     Ok(slot.map(|s| (s, keys.len())))
 }
 
-/// The redirect check of one command (cluster mode only).
+/// The redirect check of one command (cluster mode only). `write`: the
+/// command may write (its flag, or a script that declares it may, as the
+/// caller tells): a replica redirects it to the slot's master even for a
+/// READONLY client.
 #[inline]
 pub fn check(
     w: &Worker,
@@ -517,6 +520,7 @@ pub fn check(
     client: &Client,
     spec: &'static CommandSpec,
     argv: &[&[u8]],
+    write: bool,
 ) -> Verdict {
     let slot = match slot_of(spec, argv) {
         Ok(Some((s, _))) => s,
@@ -524,7 +528,6 @@ pub fn check(
         Err(e) => return Verdict::Refuse(e),
     };
     let v = view(w, st);
-    let write = spec.has(flags::WRITE);
     let s = usize::from(slot);
     // Redis's order: a slot nobody serves, then the cluster's state.
     if v.owner[s] == NONE {
