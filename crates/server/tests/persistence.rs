@@ -354,15 +354,30 @@ impl Drop for Child {
     }
 }
 
-/// Starts Tessera with the config file `conf` and returns once it accepts
-/// connections (Server::start waits for PONG, which a loading server
-/// does not give).
-fn start_loading(conf: &Path) -> (Child, Client) {
+/// A dump of `keys` keys (DEBUG POPULATE) in a fresh directory, then
+/// Tessera started on it with `settings` added to its config, returned
+/// once it accepts connections — while it still loads (Server::start waits
+/// for PONG, which a loading server does not give).
+fn start_loading(tag: &str, keys: usize, settings: &str) -> (Child, Client) {
+    let dir = fresh_dir(tag);
+    let mut s = tessera_in(&dir, 2, "");
+    let mut c = s.client();
+    c.ok(&["DEBUG", "POPULATE", &keys.to_string()]);
+    c.ok(&["SAVE"]);
+    c.send(&encode(&["SHUTDOWN", "NOSAVE"]));
+    assert!(s.signal_and_wait(0, Duration::from_secs(10)).is_some());
+    drop(s);
+    let conf = dir.join("loading.conf");
+    let text = format!(
+        "dir {}\nsave \"\"\nloglevel warning\n{settings}",
+        dir.display()
+    );
+    std::fs::write(&conf, text).unwrap();
     let port = free_port();
     let child = Child(
         std::process::Command::new(TESSERA_BIN)
             .args(["--port", &port.to_string(), "--threads", "2", "--config"])
-            .arg(conf)
+            .arg(&conf)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -485,24 +500,11 @@ fn key_load_delay_shows_the_load_in_progress() {
     if skip_against_redis("restarts Tessera in a directory of its own") {
         return;
     }
-    let dir = fresh_dir("persist-load-delay");
-    let mut s = tessera_in(&dir, 2, "");
-    let mut c = s.client();
-    c.ok(&["DEBUG", "POPULATE", "1000"]);
-    c.ok(&["SAVE"]);
-    c.send(&encode(&["SHUTDOWN", "NOSAVE"]));
-    assert!(s.signal_and_wait(0, Duration::from_secs(10)).is_some());
-    drop(s);
-    let conf = dir.join("load-delay.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "dir {}\nsave \"\"\nkey-load-delay 1000\nloglevel warning\nloading-process-events-interval-bytes 1024\n",
-            dir.display()
-        ),
-    )
-    .unwrap();
-    let (_child, mut c) = start_loading(&conf);
+    let (_child, mut c) = start_loading(
+        "persist-load-delay",
+        1000,
+        "key-load-delay 1000\nloading-process-events-interval-bytes 1024\n",
+    );
     assert_eq!(persistence_field(&mut c, "loading"), "1");
     assert!(c.err(&["GET", "key:1"]).starts_with("LOADING"));
     c.ok(&["CONFIG", "SET", "key-load-delay", "0"]);
@@ -520,24 +522,7 @@ fn a_small_load_makes_commands_wait_not_fail() {
     // A file under loading-process-events-interval-bytes (2 MB): Redis
     // serves no client until it is loaded, so none sees -LOADING; here the
     // command waits for the load and then runs.
-    let dir = fresh_dir("persist-quiet-load");
-    let mut s = tessera_in(&dir, 2, "");
-    let mut c = s.client();
-    c.ok(&["DEBUG", "POPULATE", "1000"]);
-    c.ok(&["SAVE"]);
-    c.send(&encode(&["SHUTDOWN", "NOSAVE"]));
-    assert!(s.signal_and_wait(0, Duration::from_secs(10)).is_some());
-    drop(s);
-    let conf = dir.join("quiet.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "dir {}\nsave \"\"\nkey-load-delay 500\nloglevel warning\n",
-            dir.display()
-        ),
-    )
-    .unwrap();
-    let (_child, mut c) = start_loading(&conf);
+    let (_child, mut c) = start_loading("persist-quiet-load", 1000, "key-load-delay 500\n");
     assert_eq!(persistence_field(&mut c, "loading"), "1");
     // Half a second of loading: GET waits it out.
     assert_eq!(c.cmd(&["GET", "key:999"]), Reply::bulk("value:999"));

@@ -1604,17 +1604,18 @@ fn call_command(
     }
     let resp3 = script_api::resp3();
     let mut out = Vec::new();
+    // A key of the call this run may not reach (another shard's, or one
+    // it did not declare where that matters).
+    let unreachable = || {
+        spec.keys_of(&refs)
+            .into_iter()
+            .any(|i| !allowed.permits(refs[i]))
+    };
+    const NON_LOCAL: &str = "ERR Script attempted to access a non local key in a cluster node";
     match spec.handler {
         Handler::Shard(_) => {
-            if spec
-                .keys_of(&refs)
-                .into_iter()
-                .any(|i| !allowed.permits(refs[i]))
-            {
-                return reject(
-                    id,
-                    "ERR Script attempted to access a non local key in a cluster node",
-                );
+            if unreachable() {
+                return reject(id, NON_LOCAL);
             }
             // A tracking caller's script that reads has the script's
             // declared keys remembered, not the command's, as in Redis
@@ -1636,15 +1637,8 @@ fn call_command(
         }
         Handler::Server => match spec.name {
             "xread" | "xreadgroup" => {
-                if spec
-                    .keys_of(&refs)
-                    .into_iter()
-                    .any(|i| !allowed.permits(refs[i]))
-                {
-                    return reject(
-                        id,
-                        "ERR Script attempted to access a non local key in a cluster node",
-                    );
+                if unreachable() {
+                    return reject(id, NON_LOCAL);
                 }
                 let dbm = &mut shard.ks.dbs[db.get()];
                 match crate::features::streams::run_in_script(dbm, &refs, resp3, now) {
