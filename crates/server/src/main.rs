@@ -168,6 +168,7 @@ fn main() {
         total_connections: AtomicU64::new(0),
         rejected_connections: AtomicU64::new(0),
         active_expire: AtomicBool::new(true),
+        cron_paused: AtomicBool::new(false),
         blocked_clients: AtomicUsize::new(0),
         blocked_with_timeout: AtomicUsize::new(0),
         started: Instant::now(),
@@ -289,9 +290,9 @@ fn main() {
     // SIGTERM / SIGINT: thread 0 shuts down as SHUTDOWN does (saving first
     // when save points are set); if that save fails the server goes on, as
     // Redis does. A second signal while it saves exits at once.
-    let mut asked = false;
     loop {
         let sig = host::sys::wait_for_signal(&sigset);
+        let asked = features::persist::shutdown_asked(&shared);
         if asked && sig == "SIGINT" {
             log::warn!("You insist... exiting now.");
             // The shutdown's own save, cut short: its file goes.
@@ -301,18 +302,11 @@ fn main() {
             );
             std::process::exit(1);
         }
-        asked = true;
         log::warn!("Received {sig} scheduling shutdown...");
         mesh.post_from_outside(
             0,
             Box::new(|w: &Worker| {
-                let save = !features::persist::save_points_of(w).is_empty();
-                if let Some(me) = engine::worker::current() {
-                    rt::spawn_local(async move {
-                        let r = engine::tx::Route::plain(&me);
-                        let _ = features::persist::shutdown_saving(&r, save, false).await;
-                    });
-                }
+                features::persist::shutdown_on_signal(w);
                 Box::new(()) as Box<dyn std::any::Any + Send>
             }),
         );

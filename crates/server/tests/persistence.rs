@@ -528,3 +528,37 @@ fn a_small_load_makes_commands_wait_not_fail() {
     assert_eq!(c.cmd(&["GET", "key:999"]), Reply::bulk("value:999"));
     assert_eq!(persistence_field(&mut c, "loading"), "0");
 }
+
+#[test]
+fn shutdown_abort_cancels_a_signal_held_by_a_paused_cron() {
+    if skip_against_redis("signals Tessera") {
+        return;
+    }
+    let dir = fresh_dir("persist-abort");
+    let mut s = tessera_in(&dir, 2, "");
+    let mut c = s.client();
+    assert_eq!(
+        c.err(&["SHUTDOWN", "ABORT"]),
+        "ERR No shutdown in progress."
+    );
+    c.ok(&["DEBUG", "PAUSE-CRON", "1"]);
+    unsafe {
+        libc::kill(s.pid() as i32, libc::SIGTERM);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    c.ok(&["SHUTDOWN", "ABORT"]);
+    c.ok(&["DEBUG", "PAUSE-CRON", "0"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.cmd(&["PING"]), Reply::status("PONG"));
+    assert!(s.output().contains("Shutdown manually aborted"));
+    // Not aborted: the held shutdown happens once the cron runs again.
+    c.ok(&["DEBUG", "PAUSE-CRON", "1"]);
+    unsafe {
+        libc::kill(s.pid() as i32, libc::SIGTERM);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(c.cmd(&["PING"]), Reply::status("PONG"));
+    c.ok(&["DEBUG", "PAUSE-CRON", "0"]);
+    let status = s.signal_and_wait(0, Duration::from_secs(10));
+    assert!(status.is_some_and(|st| st.success()), "{status:?}");
+}

@@ -79,7 +79,11 @@ async fn run(
         "save" => persist::save_command(w, out).await?,
         "bgsave" => persist::bgsave_command(w, argv, out)?,
         "bgrewriteaof" => aof::bgrewriteaof(w, out)?,
-        "shutdown" => persist::shutdown(w, argv).await?,
+        "shutdown" => {
+            // Returns only for SHUTDOWN ABORT (a shutdown exits).
+            persist::shutdown(w, argv).await?;
+            encode::ok(out);
+        }
         "info" => info::info(w, argv, out).await,
         "memory" => memory::memory(w, client.db, client.resp3, argv, out).await?,
         "slowlog" => slowlog::slowlog(w, argv, out).await?,

@@ -120,6 +120,9 @@ pub struct Shared {
     pub total_connections: AtomicU64,
     pub rejected_connections: AtomicU64,
     pub active_expire: AtomicBool,
+    /// DEBUG PAUSE-CRON: every thread's timer skips its ticks (active
+    /// expiry, the features' tick hooks: a signal's shutdown waits too).
+    pub cron_paused: AtomicBool,
     /// Clients in a blocking pop now (INFO blocked_clients), and those of
     /// them with a timeout (clients_in_timeout_table).
     pub blocked_clients: AtomicUsize,
@@ -793,7 +796,7 @@ impl Worker {
     fn cron_tick(&self) {
         // A busy script holds the shard and lets tasks run meanwhile: the
         // tick waits for the next one.
-        if self.held_by.get() == BUSY_HOLD {
+        if self.held_by.get() == BUSY_HOLD || self.shared.cron_paused.load(Ordering::Relaxed) {
             return;
         }
         // ops/s sample

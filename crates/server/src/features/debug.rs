@@ -78,6 +78,12 @@ pub async fn debug(
             crate::features::cluster::set_drop_filter(w, t);
             encode::ok(out);
         }
+        b"pause-cron" if argv.len() == 3 => {
+            w.shared
+                .cron_paused
+                .store(argv[2] != b"0", Ordering::Relaxed);
+            encode::ok(out);
+        }
         b"set-active-expire" if argv.len() == 3 => {
             w.shared
                 .active_expire

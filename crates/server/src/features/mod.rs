@@ -110,6 +110,7 @@ pub fn hooks() -> Hooks {
         // After active expiry (which runs after these, in the tick) the
         // next tick's seal sends its DELs; an idle thread's too.
         on_tick: vec![
+            persist::on_tick,
             |_| migrate::close_idle(),
             tracking::on_tick,
             evict::on_tick,

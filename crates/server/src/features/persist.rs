@@ -85,6 +85,10 @@ pub struct State {
     /// The temporary file a background save is writing (removed at
     /// shutdown, as Redis removes its child's).
     bg_temp: std::sync::Mutex<Option<PathBuf>>,
+    /// A signal asked for a shutdown (until it is done, fails or is
+    /// aborted), and whether it has started.
+    shutdown_asap: AtomicBool,
+    signal_shutdown_started: AtomicBool,
     /// Unix seconds of the last successful save (LASTSAVE).
     lastsave: AtomicU64,
     last_ok: AtomicBool,
@@ -116,6 +120,8 @@ impl State {
             in_progress: AtomicBool::new(false),
             for_other: AtomicBool::new(false),
             bg_temp: std::sync::Mutex::new(None),
+            shutdown_asap: AtomicBool::new(false),
+            signal_shutdown_started: AtomicBool::new(false),
             scheduled: AtomicBool::new(false),
             lastsave: AtomicU64::new(started_unix),
             last_ok: AtomicBool::new(true),
@@ -597,7 +603,8 @@ pub async fn snapshot_stream(
 
 /// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`: saves first when asked
 /// to, or when save points are set and NOSAVE is not given; a failed save
-/// stops the shutdown unless FORCE.
+/// stops the shutdown unless FORCE. Returns Ok only for ABORT, which
+/// cancels a signal's shutdown still waiting for the cron.
 pub async fn shutdown(r: &Route<'_>, argv: Argv<'_>) -> Result<(), Error> {
     let (mut nosave, mut save_flag, mut force) = (false, false, false);
     for a in &argv[1..] {
@@ -606,7 +613,13 @@ pub async fn shutdown(r: &Route<'_>, argv: Argv<'_>) -> Result<(), Error> {
             b"save" => save_flag = true,
             b"now" => {}
             b"force" => force = true,
-            b"abort" => return Err(Error::Static("ERR No shutdown in progress.")),
+            b"abort" => {
+                if !state(r).shutdown_asap.swap(false, Ordering::AcqRel) {
+                    return Err(Error::Static("ERR No shutdown in progress."));
+                }
+                log::warn!("Shutdown manually aborted.");
+                return Ok(());
+            }
             _ => return Err(Error::Syntax),
         }
     }
@@ -620,6 +633,61 @@ pub async fn shutdown(r: &Route<'_>, argv: Argv<'_>) -> Result<(), Error> {
         force,
     )
     .await
+}
+
+/// Whether a signal asked for a shutdown not yet done or aborted (a second
+/// SIGINT then exits at once, main.rs).
+pub fn shutdown_asked(shared: &crate::engine::worker::Shared) -> bool {
+    shared
+        .global::<State>()
+        .shutdown_asap
+        .load(Ordering::Acquire)
+}
+
+/// SIGTERM or SIGINT (thread 0): the shutdown starts at once, or at the
+/// first tick after DEBUG PAUSE-CRON 0 (as Redis's cron acts on it);
+/// SHUTDOWN ABORT cancels it meanwhile.
+pub fn shutdown_on_signal(w: &Worker) {
+    state(w).shutdown_asap.store(true, Ordering::Release);
+    if !w.shared.cron_paused.load(Ordering::Relaxed) {
+        start_signal_shutdown(w);
+    }
+}
+
+/// Thread 0's tick: a signal's shutdown held by a paused cron starts.
+pub fn on_tick(w: &Worker) {
+    if w.id == 0
+        && state(w).shutdown_asap.load(Ordering::Acquire)
+        && !state(w)
+            .signal_shutdown_started
+            .swap(true, Ordering::AcqRel)
+    {
+        spawn_signal_shutdown(w);
+    }
+}
+
+fn start_signal_shutdown(w: &Worker) {
+    if !state(w)
+        .signal_shutdown_started
+        .swap(true, Ordering::AcqRel)
+    {
+        spawn_signal_shutdown(w);
+    }
+}
+
+fn spawn_signal_shutdown(w: &Worker) {
+    let save = !save_points_of(w).is_empty();
+    if let Some(me) = crate::engine::worker::current() {
+        rt::spawn_local(async move {
+            let r = Route::plain(&me);
+            let st = state(&me);
+            // A failed save keeps the server up, as Redis's does; the next
+            // signal asks again.
+            let _ = shutdown_saving(&r, save, false).await;
+            st.shutdown_asap.store(false, Ordering::Release);
+            st.signal_shutdown_started.store(false, Ordering::Release);
+        });
+    }
 }
 
 /// Shuts down, saving first when `save`; returns only if that save failed
